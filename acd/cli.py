@@ -1,0 +1,53 @@
+"""The ``acd`` command. Each subcommand lives in its own module and registers itself here.
+
+Exit codes: 0 success, 1 failure at run time, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from acd import __version__
+from acd.settings import ConfigError
+
+# name -> "module:register". ``register(subparsers)`` adds the subcommand and sets ``func`` to a
+# callable taking the parsed args and returning an exit code. Modules are imported lazily so that
+# ``acd replay`` does not pay for SQLAlchemy, aiohttp or the simulator.
+COMMANDS: dict[str, str] = {
+    "run": "acd.commands.run:register",
+    "replay": "acd.commands.replay:register",
+}
+
+
+def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acd", description="ACD companion daemon for Asterisk call centers")
+    parser.add_argument("--version", action="version", version=f"acd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for target in (commands or COMMANDS).values():
+        module_name, _, attr = target.partition(":")
+        register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = getattr(
+            importlib.import_module(module_name), attr
+        )
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as err:
+        print(f"acd: configuration error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

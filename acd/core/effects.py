@@ -1,0 +1,187 @@
+"""What the core decides, as plain data. The shell turns effects into rows, metrics, logs and actions.
+
+Every effect is a frozen dataclass so it can be queued, spooled to disk (``as_dict``) and compared
+in tests. Times are seconds since the epoch in the core's clock (the AMI ``Timestamp`` header when
+Asterisk sends one, else receive time, scaled by the simulator speed when one is set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "AgentOffer",
+    "Anomaly",
+    "CallFinished",
+    "CallRecord",
+    "CallStarted",
+    "Effect",
+    "GapRecorded",
+    "MemberSession",
+    "MemberStateChanged",
+    "OutcomeReported",
+    "ResyncDone",
+    "as_dict",
+]
+
+Outcome = Literal["answered", "abandoned", "exited"]
+EndedBy = Literal["caller", "agent", "transfer", "system"]
+MemberState = Literal["available", "ringing", "in_call", "wrapup", "paused", "logged_out", "unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOffer:
+    """One ring of one agent for one queue entry."""
+
+    agent: str  # state interface
+    agent_name: str
+    rang_at: float
+    result: Literal["answered", "no_answer", "cancelled"]
+    ring_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One queue entry, finished. ``id`` is the caller channel's Uniqueid, plus ``#n`` for its n-th
+    queue entry (n >= 2), so the same traffic always yields the same ids (replay and resync never
+    duplicate)."""
+
+    id: str
+    uniqueid: str
+    entry: int
+    linkedid: str
+    queue: str
+    caller_num: str | None
+    caller_name: str | None
+    caller_key: str | None  # normalised number or account; None for anonymous
+    joined_at: float
+    ended_at: float
+    outcome: Outcome
+    exit_reason: str | None  # abandoned: "short"|"long"; exited: "timeout"|"empty"|"key"|"withdraw"|"redirect"
+    agent: str | None  # state interface of the answering agent
+    agent_name: str | None
+    answered_at: float | None
+    wait_seconds: float
+    talk_seconds: float
+    ended_by: EndedBy | None
+    cause: int | None  # the cause that ended the call (the cut side's, when cut off)
+    caller_cause: int | None
+    agent_cause: int | None
+    cut_off: bool
+    cut_off_reasons: tuple[str, ...]
+    agent_released_short: bool
+    transfer_target: str | None
+    callback_of: str | None
+    repeat_of: str | None
+    partial: bool  # acd did not see the whole call (attached mid-call, AMI gap, restart)
+    position: int | None
+    offers: tuple[AgentOffer, ...] = ()
+    account: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """A caller joined a queue (for live metrics and routing; the row is written on CallFinished)."""
+
+    id: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    caller_key: str | None
+    at: float
+    callback_of: str | None
+    repeat_of: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished:
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStateChanged:
+    queue: str
+    agent: str  # state interface
+    name: str
+    state: MemberState
+    previous: MemberState | None
+    paused_reason: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSession:
+    """Login/logout/pause/unpause of an agent in a queue, for agent session rows."""
+
+    kind: Literal["login", "logout", "pause", "unpause"]
+    queue: str
+    agent: str
+    name: str
+    reason: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeReported:
+    """A disposition that arrived over AMI (``UserEvent: CallOutcome`` from the dialplan)."""
+
+    call_uniqueid: str | None
+    linkedid: str | None
+    agent: str | None
+    disposition: str | None
+    resolved: bool | None
+    notes: str | None
+    points: float | None
+    at: float
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecorded:
+    """acd could not see Asterisk from ``started_at`` to ``ended_at`` (disconnect, restart, attach)."""
+
+    started_at: float | None
+    ended_at: float
+    reason: str
+    calls_reconciled: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncDone:
+    at: float
+    queues: int
+    members: int
+    channels: int
+    calls_closed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """An expected oddity (unknown channel, missing header, event after a gap): data, not an error."""
+
+    kind: str
+    event: str | None
+    detail: str
+    at: float
+
+
+Effect = (
+    CallStarted
+    | CallFinished
+    | MemberStateChanged
+    | MemberSession
+    | OutcomeReported
+    | GapRecorded
+    | ResyncDone
+    | Anomaly
+)
+
+
+def as_dict(effect: Effect) -> dict[str, Any]:
+    """JSON-able form, tagged with the effect's type (for the spool and ``--json`` output)."""
+    out = asdict(effect)
+    out["type"] = type(effect).__name__
+    return out
+

@@ -1,0 +1,197 @@
+"""Configuration from ``ACD_*`` environment variables (nested with ``__``), validated once at start.
+
+Operators' scripts rely on these names (``ACD_AMI__HOST``, ``ACD_DATABASE__URL`` ...), so renaming
+one is a breaking change. ``acd config --example`` prints every variable with its default; the copy in
+deploy/acd.env.example is checked against it by a test.
+
+Secrets (AMI secret, API tokens) are ``SecretStr``: their ``repr``/``str`` never show the value, so a
+settings object can be logged safely. They can also come from systemd credentials
+(``$CREDENTIALS_DIRECTORY/<name>``) so they need not sit in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "AmiSettings",
+    "ApiToken",
+    "ConfigError",
+    "DatabaseSettings",
+    "HttpSettings",
+    "QueueSettings",
+    "Settings",
+    "load_settings",
+]
+
+
+class ConfigError(Exception):
+    """Bad configuration: one line naming the variable and the problem (the CLI exits 2)."""
+
+
+class AmiSettings(BaseModel):
+    """How to reach the Asterisk Manager Interface."""
+
+    host: str = Field("127.0.0.1", description="Asterisk host running AMI")
+    port: int = Field(5038, ge=1, le=65535, description="AMI TCP port")
+    username: str = Field("acd", min_length=1, description="manager.conf user")
+    secret: SecretStr = Field(SecretStr("acdsecret"), description="manager.conf secret (never logged)")
+    tls: bool = Field(False, description="connect with TLS (AMI over tls, usually port 5039)")
+    connect_timeout: float = Field(5.0, gt=0, description="seconds to wait for the TCP connect and banner")
+    action_timeout: float = Field(10.0, gt=0, description="seconds before an unanswered action fails")
+    reconnect_min: float = Field(0.5, gt=0, description="first reconnect delay, seconds")
+    reconnect_max: float = Field(30.0, gt=0, description="reconnect delay cap, seconds")
+    auth_retry: float = Field(60.0, gt=0, description="delay after a refused login, seconds")
+    ping_interval: float = Field(10.0, gt=0, description="seconds between keep-alive Pings")
+    ping_timeout: float = Field(5.0, gt=0, description="a Ping unanswered this long means the peer is dead")
+    max_message_bytes: int = Field(1 << 20, ge=4096, description="largest AMI message accepted")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AmiSettings:
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("reconnect_max must be >= reconnect_min")
+        return self
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field("sqlite+aiosqlite:///acd.db", description="SQLAlchemy URL (SQLite file or PostgreSQL)")
+    spool_dir: str = Field("spool", description="directory for records waiting while the database is down")
+    batch_size: int = Field(500, ge=1, description="rows per write transaction at most")
+    queue_size: int = Field(10000, ge=10, description="records held in memory before spooling to disk")
+    flush_deadline: float = Field(10.0, gt=0, description="seconds allowed to flush on shutdown")
+
+
+class HttpSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="HTTP API and /metrics bind address")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP API and /metrics port (0: pick a free one)")
+
+
+class FastAgiSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="FastAGI bind address")
+    port: int = Field(4573, ge=0, le=65535, description="FastAGI port")
+    deadline_ms: int = Field(500, ge=10, le=5000, description="routing answer deadline (wall clock)")
+
+
+class QueueSettings(BaseModel):
+    """Per-queue behaviour; ``Settings.queue_defaults`` applies to every queue unless overridden."""
+
+    service_level_seconds: float = Field(20.0, gt=0, description="answered within this counts for SL")
+    service_level_target: float = Field(0.8, gt=0, le=1, description="SL target ratio")
+    short_abandon_seconds: float = Field(10.0, ge=0, description="abandons shorter than this are short")
+    wrapup_seconds: float = Field(0.0, ge=0, description="wrap-up after each call (AMI does not show it)")
+    callback_window_seconds: float = Field(3600.0, gt=0, description="a cut-off caller is a callback within")
+    affinity: bool = Field(True, description="route callbacks to the agent who had the call")
+    affinity_wait_seconds: float = Field(30.0, ge=0, description="longest wait for a busy original agent")
+
+
+class ApiToken(BaseModel):
+    token: SecretStr
+    role: Literal["agent", "supervisor"]
+    agent: str | None = Field(None, description="state interface of the agent this token speaks for")
+
+    @model_validator(mode="after")
+    def _agent_needs_identity(self) -> ApiToken:
+        if self.role == "agent" and not self.agent:
+            raise ValueError("an agent token needs 'agent' (the agent's state interface)")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ACD_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    server_id: str = Field("asterisk", min_length=1, description="name of this Asterisk server in records")
+    log_format: Literal["auto", "json", "console"] = Field("auto", description="auto: JSON unless a terminal")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    speed: float = Field(1.0, gt=0, description="clock speed factor (match the simulator's --speed)")
+    ami: AmiSettings = Field(default_factory=AmiSettings)  # type: ignore[arg-type]
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
+    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+    fastagi: FastAgiSettings = Field(default_factory=FastAgiSettings)  # type: ignore[arg-type]
+    queue_defaults: QueueSettings = Field(default_factory=QueueSettings)  # type: ignore[arg-type]
+    queues: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='per-queue overrides, JSON: {"sales": {"wrapup_seconds": 15}}'
+    )
+    cutoff_normal_causes: frozenset[int] = Field(
+        frozenset({16, 17, 19, 21}), description="Q.850 causes that are NOT a cut-off (JSON list)"
+    )
+    cutoff_short_call_seconds: float = Field(0.0, ge=0, description="agent-released call shorter: a cut-off")
+    repeat_window_seconds: float = Field(86400.0, gt=0, description="a new call within this is a repeat")
+    credit_policy: Literal["original", "closer", "split"] = Field("split", description="callback credit")
+    dispositions: list[str] = Field(
+        default_factory=lambda: ["sale", "resolved", "follow_up", "no_sale", "wrong_number", "other"],
+        description="allowed dispositions (JSON list)",
+    )
+    api_tokens: list[ApiToken] = Field(default_factory=list, description="bearer tokens (JSON list)")
+
+    @field_validator("queues")
+    @classmethod
+    def _queues_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        fields = set(QueueSettings.model_fields)
+        for name, override in value.items():
+            unknown = set(override) - fields
+            if unknown:
+                raise ValueError(f"queue {name!r}: unknown setting(s) {sorted(unknown)}")
+        return value
+
+    def queue(self, name: str) -> QueueSettings:
+        """Settings for one queue: the defaults with that queue's overrides on top."""
+        override = self.queues.get(name)
+        if not override:
+            return self.queue_defaults
+        return QueueSettings.model_validate({**self.queue_defaults.model_dump(), **override})
+
+
+def _from_credentials() -> dict[str, Any]:
+    """systemd ``LoadCredential=`` files: ``ami_secret`` and ``api_tokens`` (JSON)."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return {}
+    found: dict[str, Any] = {}
+    base = Path(directory)
+    secret = base / "ami_secret"
+    if secret.is_file():
+        found.setdefault("ami", {})["secret"] = secret.read_text().strip()
+    tokens = base / "api_tokens"
+    if tokens.is_file():
+        import json
+
+        try:
+            found["api_tokens"] = json.loads(tokens.read_text())
+        except ValueError as exc:
+            raise ConfigError(f"credential api_tokens: not valid JSON ({exc})") from None
+    return found
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    name = "ACD_" + "__".join(p.upper() for p in loc) if loc else "configuration"
+    msg = first["msg"]
+    if first.get("input") is not None and "secret" not in name.lower() and "token" not in name.lower():
+        shown = repr(first["input"])
+        if len(shown) < 80:
+            msg = f"{msg} (got {shown})"
+    more = len(err.errors()) - 1
+    return f"{name}: {msg}" + (f" (and {more} more problem(s))" if more else "")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and systemd credentials); raise :class:`ConfigError` with one clear line."""
+    try:
+        creds = _from_credentials()
+        settings = Settings(**creds, **overrides)
+        for name in settings.queues:
+            settings.queue(name)
+        return settings
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
