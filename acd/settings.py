@@ -132,6 +132,8 @@ class Settings(BaseSettings):
         description="allowed dispositions (JSON list)",
     )
     api_tokens: list[ApiToken] = Field(default_factory=list, description="bearer tokens (JSON list)")
+    metrics_per_agent: bool = Field(False, description="export per-agent series on /metrics (opt-in)")
+    metrics_max_agents: int = Field(1000, ge=1, description="per-agent series cap; extra agents become 'other'")
 
     @field_validator("queues")
     @classmethod
