@@ -1,0 +1,173 @@
+"""sd_notify against a datagram socket the test owns, as systemd's would be."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from acd.sdnotify import Notifier, watchdog_loop
+
+
+class Systemd:
+    """A stand-in for systemd's notify socket: records each datagram with its arrival time."""
+
+    def __init__(self, address: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(address.replace("@", "\0", 1) if address.startswith("@") else address)
+        self.sock.settimeout(0.05)
+        self.address = address
+        self.received: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.received.append((time.monotonic(), data.decode()))
+
+    def messages(self) -> list[str]:
+        return [m for _, m in self.received]
+
+    def wait_for(self, count: int, timeout: float = 2.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.messages()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1)
+        self.sock.close()
+
+
+@pytest.fixture
+def systemd(tmp_path: Path) -> Iterator[Systemd]:
+    fake = Systemd(str(tmp_path / "notify"))
+    yield fake
+    fake.close()
+
+
+def test_ready_status_stopping_are_single_datagrams(systemd: Systemd) -> None:
+    notifier = Notifier({"NOTIFY_SOCKET": systemd.address})
+    assert notifier.enabled
+    assert notifier.ready()
+    assert notifier.status("AMI connected\nREADY=1, 120 events/s")
+    assert notifier.ready(status="database open; AMI reconnecting")
+    assert notifier.stopping()
+    assert notifier.extend_timeout(2.5)
+    assert systemd.wait_for(5) == [
+        "READY=1",
+        "STATUS=AMI connected READY=1, 120 events/s",  # a status cannot inject a second line
+        "READY=1\nSTATUS=database open; AMI reconnecting",
+        "STOPPING=1",
+        "EXTEND_TIMEOUT_USEC=2500000",
+    ]
+    assert notifier.sent == 5
+    notifier.close()
+
+
+def test_abstract_namespace_socket() -> None:
+    fake = Systemd(f"@acd-test-{uuid.uuid4().hex}")
+    try:
+        notifier = Notifier({"NOTIFY_SOCKET": fake.address})
+        assert notifier.ready()
+        assert fake.wait_for(1) == ["READY=1"]
+    finally:
+        fake.close()
+
+
+def test_without_systemd_everything_is_a_no_op() -> None:
+    notifier = Notifier({})
+    assert not notifier.enabled
+    assert not notifier.ready()
+    assert not notifier.status("x")
+    assert not notifier.watchdog()
+    assert not notifier.stopping()
+    assert notifier.watchdog_interval() is None
+    assert not Notifier({"NOTIFY_SOCKET": "relative/path"}).enabled
+
+
+def test_a_vanished_socket_does_not_raise(tmp_path: Path) -> None:
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")})
+    assert notifier.enabled
+    assert not notifier.ready()
+    assert notifier.sent == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"WATCHDOG_USEC": "20000000"}, 10.0),
+        ({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": str(os.getpid())}, 10.0),
+        ({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": str(os.getpid() + 1)}, None),
+        ({"WATCHDOG_USEC": "0"}, None),
+        ({"WATCHDOG_USEC": "soon"}, None),
+        ({"WATCHDOG_PID": str(os.getpid())}, None),
+    ],
+)
+def test_watchdog_interval_is_half_of_watchdog_sec(env: dict[str, str], expected: float | None) -> None:
+    assert Notifier(env).watchdog_interval() == expected
+
+
+async def test_watchdog_pings_while_the_loop_is_healthy_and_stops_while_it_is_blocked(
+    systemd: Systemd,
+) -> None:
+    notifier = Notifier({"NOTIFY_SOCKET": systemd.address, "WATCHDOG_USEC": "100000"})
+    interval = notifier.watchdog_interval()
+    assert interval == 0.05
+    task = asyncio.create_task(watchdog_loop(notifier, interval))
+    try:
+        await asyncio.sleep(0.4)
+        healthy = len(systemd.received)
+        assert healthy >= 4, systemd.received
+        assert set(systemd.messages()) == {"WATCHDOG=1"}
+
+        await asyncio.sleep(0.06)  # let a ping go out just before the block
+        blocked_from = time.monotonic()
+        time.sleep(0.5)  # the event loop is stuck: a sync call in a coroutine
+        blocked_until = time.monotonic()
+        during = [t for t, _ in systemd.received if blocked_from + 0.05 < t < blocked_until]
+        assert during == [], "a blocked loop must not ping the watchdog"
+
+        await asyncio.sleep(0.3)
+        after = [t for t, _ in systemd.received if t > blocked_until]
+        assert len(after) >= 3, "pings resume once the loop runs again"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_watchdog_withholds_pings_while_unhealthy(systemd: Systemd) -> None:
+    notifier = Notifier({"NOTIFY_SOCKET": systemd.address})
+    state = {"ok": True}
+    task = asyncio.create_task(watchdog_loop(notifier, 0.02, healthy=lambda: state["ok"]))
+    try:
+        await asyncio.sleep(0.15)
+        assert len(systemd.wait_for(1)) >= 1
+        state["ok"] = False
+        await asyncio.sleep(0.03)
+        before = len(systemd.received)
+        await asyncio.sleep(0.15)
+        assert len(systemd.received) == before
+    finally:
+        task.cancel()
+
+
+async def test_watchdog_rejects_a_non_positive_interval() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        await watchdog_loop(Notifier({}), 0)
