@@ -19,6 +19,7 @@ from acd.settings import ConfigError
 COMMANDS: dict[str, str] = {
     "run": "acd.commands.run:register",
     "replay": "acd.commands.replay:register",
+    "config": "acd.commands.config:register",
 }
 
 
