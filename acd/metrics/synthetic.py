@@ -1,0 +1,191 @@
+"""Synthetic, plausible effects and live snapshots for the metrics benchmark and dashboard checks.
+
+These are not a model of Asterisk (the simulator is): they are effect records with realistic mixes
+(answered/abandoned/exited, cut-offs, callbacks, repeats, outcomes, personal affinity legs) so the
+benchmark measures a scrape over a full day's series and the dashboard tests can check that every
+panel's metric and label really exists in the exposition. Seeded, so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from acd.core.effects import (
+    Anomaly,
+    CallFinished,
+    CallRecord,
+    CallStarted,
+    Effect,
+    GapRecorded,
+    MemberSession,
+    MemberState,
+    MemberStateChanged,
+    OutcomeReported,
+    ResyncDone,
+)
+from acd.core.live import AgentLive, LiveSnapshot, QueueLive
+
+__all__ = ["agent_interface", "record", "synthetic_day", "synthetic_snapshot"]
+
+_LIVE_STATES: tuple[MemberState, ...] = ("available", "ringing", "in_call", "wrapup", "paused")
+
+
+def agent_interface(i: int) -> str:
+    return f"PJSIP/{1000 + i}"
+
+
+def record(
+    call_id: str,
+    queue: str,
+    *,
+    outcome: str = "answered",
+    wait: float = 5.0,
+    talk: float = 60.0,
+    agent: int | None = 0,
+    at: float = 1_700_000_000.0,
+    **overrides: Any,
+) -> CallRecord:
+    """A finished call record with sensible defaults; ``overrides`` replace any field."""
+    answered = outcome == "answered"
+    fields: dict[str, object] = {
+        "id": call_id,
+        "uniqueid": call_id.split("#")[0],
+        "entry": 1,
+        "linkedid": call_id.split("#")[0],
+        "queue": queue,
+        "caller_num": "5550100",
+        "caller_name": None,
+        "caller_key": "5550100",
+        "joined_at": at,
+        "ended_at": at + wait + (talk if answered else 0.0),
+        "outcome": outcome,
+        "exit_reason": None,
+        "agent": agent_interface(agent) if answered and agent is not None else None,
+        "agent_name": f"Agent {agent}" if answered and agent is not None else None,
+        "answered_at": at + wait if answered else None,
+        "wait_seconds": wait,
+        "talk_seconds": talk if answered else 0.0,
+        "ended_by": "caller" if answered else None,
+        "cause": 16 if answered else None,
+        "caller_cause": 16,
+        "agent_cause": 16 if answered else None,
+        "cut_off": False,
+        "cut_off_reasons": (),
+        "agent_released_short": False,
+        "transfer_target": None,
+        "callback_of": None,
+        "repeat_of": None,
+        "partial": False,
+        "position": 1,
+    }
+    fields.update(overrides)
+    return CallRecord(**fields)  # type: ignore[arg-type]
+
+
+def synthetic_day(
+    *,
+    agents: int = 500,
+    queues: int = 20,
+    calls: int = 40_000,
+    seed: int = 1,
+    start: float = 1_700_000_000.0,
+) -> Iterator[Effect]:
+    """A day's effects: member logins and state changes, calls with every outcome, outcomes, health."""
+    rng = random.Random(seed)
+    names = [f"q{i:02d}" for i in range(queues)]
+    for a in range(agents):
+        for q in (names[a % queues], names[(a + 7) % queues]):
+            yield MemberSession("login", q, agent_interface(a), f"Agent {a}", None, start)
+    yield ResyncDone(start, queues, agents, 0, 0)
+    step = 86400.0 / calls
+    last_by_agent: dict[int, str] = {}
+    for n in range(calls):
+        at = start + n * step
+        q = names[rng.randrange(queues)]
+        cid = f"{int(at)}.{n}"
+        a = rng.randrange(agents)
+        yield CallStarted(cid, cid, cid, q, "5550100", at, None, None)
+        roll = rng.random()
+        extra: dict[str, Any] = {}
+        if rng.random() < 0.08 and a in last_by_agent:
+            extra["repeat_of"] = last_by_agent[a]
+        if roll < 0.80:
+            cut = rng.random() < 0.03
+            callback = rng.random() < 0.03 and a in last_by_agent
+            if callback:
+                extra["callback_of"] = last_by_agent[a]
+                if rng.random() < 0.5:
+                    personal = record(cid, f"acd-agent-{a}", wait=rng.uniform(0, 30), agent=a, at=at)
+                    yield CallFinished(personal)
+            rec = record(
+                cid + ("#2" if "callback_of" in extra else ""),
+                q,
+                wait=rng.expovariate(1 / 15),
+                talk=rng.expovariate(1 / 180),
+                agent=a,
+                at=at,
+                cut_off=cut,
+                cause=rng.choice((27, 34, 38, 41)) if cut else 16,
+                ended_by=rng.choice(("caller", "agent", "transfer")) if not cut else "agent",
+                agent_released_short=rng.random() < 0.02,
+                **extra,
+            )
+            yield CallFinished(rec)
+            last_by_agent[a] = rec.id
+            iface, name = agent_interface(a), f"Agent {a}"
+            yield MemberStateChanged(q, iface, name, "wrapup", "in_call", None, at + 200)
+            yield MemberStateChanged(q, iface, name, "available", "wrapup", None, at + 215)
+            if rng.random() < 0.7:
+                yield OutcomeReported(
+                    rec.uniqueid,
+                    rec.linkedid,
+                    agent_interface(a),
+                    rng.choice(("sale", "resolved", "follow_up", "no_sale", "bogus")),
+                    rng.random() < 0.8,
+                    "notes" if rng.random() < 0.85 else "",
+                    rng.choice((None, 1.0, 5.0)),
+                    at + 220,
+                )
+        elif roll < 0.93:
+            wait = rng.expovariate(1 / 20)
+            kind = "short" if wait < 10 else "long"
+            yield CallFinished(record(cid, q, outcome="abandoned", wait=wait, at=at, exit_reason=kind))
+        else:
+            reason = rng.choice(("timeout", "empty", "key", "withdraw", "redirect"))
+            yield CallFinished(record(cid, q, outcome="exited", wait=60.0, at=at, exit_reason=reason))
+        if n % 5000 == 4999:
+            yield Anomaly("unknown_channel", "Hangup", "synthetic", at)
+            yield MemberSession("pause", q, agent_interface(a), f"Agent {a}", "lunch", at)
+    yield GapRecorded(start + 43200, start + 43230, "disconnect", 3)
+
+
+def synthetic_snapshot(
+    *, agents: int = 500, queues: int = 20, seed: int = 1, at: float = 0.0
+) -> LiveSnapshot:
+    """A busy moment: every queue with callers waiting, agents spread over the live states."""
+    rng = random.Random(seed)
+    names = [f"q{i:02d}" for i in range(queues)]
+    people = []
+    per_queue: dict[str, dict[MemberState, int]] = {q: {} for q in names}
+    for a in range(agents):
+        state = rng.choice(_LIVE_STATES)
+        mine = (names[a % queues], names[(a + 7) % queues])
+        people.append(
+            AgentLive(
+                agent_interface(a),
+                f"Agent {a}",
+                state,
+                mine,
+                paused_reason="lunch" if state == "paused" else None,
+            )
+        )
+        for q in mine:
+            per_queue[q][state] = per_queue[q].get(state, 0) + 1
+    return LiveSnapshot(
+        at=at,
+        queues=tuple(QueueLive(q, rng.randrange(0, 12), rng.uniform(0, 120), per_queue[q]) for q in names),
+        agents=tuple(people),
+        ami_connected=True,
+    )

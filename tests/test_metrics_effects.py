@@ -1,0 +1,254 @@
+"""Each metric family counted from effects, checked on a fresh Metrics with get_sample_value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from acd.core.effects import (
+    Anomaly,
+    CallFinished,
+    CallStarted,
+    GapRecorded,
+    MemberSession,
+    MemberStateChanged,
+    OutcomeReported,
+    ResyncDone,
+)
+from acd.metrics import Metrics
+from acd.metrics.synthetic import record
+from acd.settings import Settings
+
+
+def make(**settings: Any) -> Metrics:
+    return Metrics(Settings(**settings))
+
+
+def val(m: Metrics, name: str, **labels: str) -> float | None:
+    return m.registry.get_sample_value(name, labels)
+
+
+def test_own_registry_not_global() -> None:
+    m = make()
+    m.observe(CallFinished(record("1", "sales")))
+    assert val(m, "acd_calls_offered_total", queue="sales") == 1
+    assert REGISTRY.get_sample_value("acd_calls_offered_total", {"queue": "sales"}) is None
+    # Two instances do not collide (a process-global registry would raise on the second).
+    assert val(make(), "acd_calls_offered_total", queue="sales") is None
+
+
+def test_volume_offered_is_answered_plus_abandoned_plus_exited() -> None:
+    m = make()
+    m.observe(CallFinished(record("1", "sales", wait=4)))
+    m.observe(CallFinished(record("2", "sales", wait=30)))
+    m.observe(CallFinished(record("3", "sales", outcome="abandoned", wait=3, exit_reason="short")))
+    m.observe(CallFinished(record("4", "sales", outcome="abandoned", wait=40, exit_reason="long")))
+    m.observe(CallFinished(record("5", "sales", outcome="abandoned", wait=12)))  # no reason: by threshold
+    m.observe(CallFinished(record("6", "sales", outcome="exited", wait=60, exit_reason="timeout")))
+    m.observe(CallFinished(record("7", "sales", outcome="exited", wait=60, exit_reason="weird")))
+    assert val(m, "acd_calls_offered_total", queue="sales") == 7
+    assert val(m, "acd_calls_answered_total", queue="sales") == 2
+    assert val(m, "acd_calls_answered_in_sl_total", queue="sales") == 1  # 4 s <= 20 s, 30 s is not
+    assert val(m, "acd_calls_abandoned_total", queue="sales", kind="short") == 1
+    assert val(m, "acd_calls_abandoned_total", queue="sales", kind="long") == 2
+    assert val(m, "acd_calls_exited_total", queue="sales", reason="timeout") == 1
+    assert val(m, "acd_calls_exited_total", queue="sales", reason="other") == 1
+    assert val(m, "acd_call_wait_seconds_count", queue="sales", outcome="answered") == 2
+    assert val(m, "acd_call_wait_seconds_sum", queue="sales", outcome="abandoned") == 55
+    assert val(m, "acd_call_talk_seconds_sum", queue="sales") == 120
+    assert val(m, "acd_calls_ended_total", queue="sales", ended_by="caller") == 2
+
+
+def test_wait_buckets_include_each_queue_service_level_threshold() -> None:
+    m = make(queues={"vip": {"service_level_seconds": 7, "short_abandon_seconds": 4}})
+    m.observe(CallFinished(record("1", "vip", wait=6.5)))
+    m.observe(CallFinished(record("2", "vip", wait=7.5)))
+    assert val(m, "acd_call_wait_seconds_bucket", queue="vip", outcome="answered", le="7.0") == 1
+    assert val(m, "acd_call_wait_seconds_bucket", queue="vip", outcome="answered", le="20.0") == 2
+    assert val(m, "acd_calls_answered_in_sl_total", queue="vip") == 1
+    assert val(m, "acd_queue_service_level_threshold_seconds", queue="vip") == 7
+    assert val(m, "acd_queue_service_level_target_ratio", queue="vip") == 0.8
+
+
+def test_cutoffs_by_side_and_cause_class() -> None:
+    m = make()
+    m.observe(CallFinished(record("1", "sales", cut_off=True, cause=38, ended_by="caller")))
+    m.observe(CallFinished(record("2", "sales", cut_off=True, cause=None, partial=True, ended_by="system")))
+    m.observe(CallFinished(record("3", "sales", cut_off=True, cause=27, ended_by="agent")))
+    m.observe(CallFinished(record("4", "sales", agent_released_short=True, ended_by="agent")))
+    assert val(m, "acd_cutoffs_total", queue="sales", side="caller", cause_class="resource_unavailable") == 1
+    assert val(m, "acd_cutoffs_total", queue="sales", side="system", cause_class="lost") == 1
+    assert val(m, "acd_cutoffs_total", queue="sales", side="agent", cause_class="normal_event") == 1
+    assert val(m, "acd_calls_agent_released_short_total", queue="sales") == 1
+    assert val(m, "acd_calls_partial_total", queue="sales") == 1
+
+
+def test_repeats_and_callbacks_and_callback_results() -> None:
+    m = make()
+    m.observe(CallFinished(record("1", "sales", agent=1, cut_off=True, cause=34)))
+    m.observe(CallFinished(record("2", "sales", agent=1, callback_of="1", repeat_of="1")))  # original
+    m.observe(CallFinished(record("3", "sales", agent=2, cut_off=True, cause=34)))
+    m.observe(CallFinished(record("4", "sales", agent=5, callback_of="3")))  # someone else
+    m.observe(CallFinished(record("5", "sales", outcome="abandoned", wait=30, callback_of="3")))
+    m.observe(CallFinished(record("6", "sales", agent=5, callback_of="forgotten")))
+    assert val(m, "acd_calls_repeat_total", queue="sales") == 1
+    assert val(m, "acd_calls_callback_total", queue="sales") == 4
+    assert val(m, "acd_callback_results_total", queue="sales", result="original_agent") == 1
+    assert val(m, "acd_callback_results_total", queue="sales", result="other_agent") == 1
+    assert val(m, "acd_callback_results_total", queue="sales", result="abandoned") == 1
+    assert val(m, "acd_callback_results_total", queue="sales", result="original_unknown") == 1
+
+
+def test_affinity_decisions_bounded_to_known_reasons() -> None:
+    m = make()
+    m.observe_affinity("sales", "original_agent")
+    m.observe_affinity("sales", "fallback_busy_timeout")
+    m.observe_affinity("sales", "made-up")
+    m.observe_affinity("acd-agent-7", "original_agent")  # no shared queue known: dropped
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent") == 1
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="fallback_busy_timeout") == 1
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="other") == 1
+    assert val(m, "acd_affinity_decisions_total", queue="acd-agent-7", reason="original_agent") is None
+
+
+def test_personal_queue_folded_into_shared_queue() -> None:
+    m = make()
+    m.observe(CallFinished(record("1", "sales", agent=3, cut_off=True, cause=41)))
+    # Callback waits in the personal queue, times out, then is answered in the shared queue.
+    m.observe(CallStarted("2", "2", "2", "acd-agent-3", "k", 0.0, "1", None))
+    m.observe(
+        CallFinished(
+            record("2", "acd-agent-3", outcome="exited", wait=12, exit_reason="timeout", callback_of="1")
+        )
+    )
+    m.observe(CallFinished(record("2#2", "sales", agent=4, wait=14, callback_of="1", linkedid="2")))
+    # Another callback answered in the personal queue (no shared entry follows).
+    m.observe(CallFinished(record("3", "acd-agent-3", agent=3, wait=2, callback_of="1")))
+    # A personal-queue call with no known shared queue is not exported under any queue label.
+    m.observe(CallFinished(record("9", "acd-agent-8", agent=8)))
+    out = m.registry.collect()
+    queues = {s.labels.get("queue") for fam in out for s in fam.samples if "queue" in s.labels}
+    assert not any(q.startswith("acd-agent-") for q in queues if q)
+    assert val(m, "acd_calls_offered_total", queue="sales") == 3  # 1, 2#2 and the personal answer 3
+    assert val(m, "acd_calls_answered_total", queue="sales") == 3
+    assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result="fallback") == 1
+    assert val(m, "acd_affinity_wait_seconds_sum", queue="sales", result="fallback") == 12
+    assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result="answered") == 1
+    assert val(m, "acd_callback_results_total", queue="sales", result="original_agent") == 1
+    assert val(m, "acd_callback_results_total", queue="sales", result="other_agent") == 1
+
+
+def test_wrapup_histogram_from_member_states() -> None:
+    m = make()
+    m.observe(MemberStateChanged("sales", "PJSIP/1", "Ann", "wrapup", "in_call", None, 100.0))
+    m.observe(MemberStateChanged("sales", "PJSIP/1", "Ann", "available", "wrapup", None, 115.0))
+    m.observe(MemberStateChanged("acd-agent-1", "PJSIP/1", "Ann", "wrapup", "in_call", None, 100.0))
+    m.observe(MemberStateChanged("acd-agent-1", "PJSIP/1", "Ann", "available", "wrapup", None, 200.0))
+    assert val(m, "acd_agent_wrapup_seconds_count", queue="sales") == 1
+    assert val(m, "acd_agent_wrapup_seconds_sum", queue="sales") == 15
+    assert val(m, "acd_agent_wrapup_seconds_count", queue="acd-agent-1") is None
+
+
+def test_outcomes_dispositions_notes_and_credit_split() -> None:
+    m = make(credit_policy="split", metrics_per_agent=True)
+    m.observe(CallFinished(record("1", "sales", agent=1, cut_off=True, cause=38)))
+    m.observe(CallFinished(record("2", "sales", agent=2, callback_of="1")))
+    m.observe(OutcomeReported("2", "2", "PJSIP/1002", "sale", True, "closed it", 10.0, 1.0))
+    m.observe(OutcomeReported("1", "1", "PJSIP/1001", "bogus", None, "  ", None, 1.0))
+    m.observe(OutcomeReported(None, None, None, None, False, None, 4.0, 1.0))
+    assert val(m, "acd_dispositions_total", queue="sales", disposition="sale") == 1
+    assert val(m, "acd_dispositions_total", queue="sales", disposition="other") == 1
+    assert val(m, "acd_dispositions_total", queue="unknown", disposition="none") == 1
+    assert val(m, "acd_outcomes_total", queue="sales") == 2
+    assert val(m, "acd_outcomes_notes_empty_total", queue="sales") == 1
+    assert val(m, "acd_outcomes_resolved_total", queue="sales", resolved="yes") == 1
+    assert val(m, "acd_outcomes_resolved_total", queue="sales", resolved="unknown") == 1
+    assert val(m, "acd_credit_points_total", attribution="original") == 5
+    assert val(m, "acd_credit_points_total", attribution="closer") == 5
+    assert val(m, "acd_credit_points_total", attribution="own") == 4
+    assert val(m, "acd_agent_credit_points_total", agent="Agent 1", attribution="original") == 5
+    assert val(m, "acd_agent_credit_points_total", agent="Agent 2", attribution="closer") == 5
+    assert val(m, "acd_agent_notes_empty_total", agent="Agent 1") == 1
+    assert val(m, "acd_agent_outcomes_total", agent="Agent 2") == 1
+
+
+@pytest.mark.parametrize(("policy", "original", "closer"), [("original", 10, None), ("closer", None, 10)])
+def test_credit_policy_original_or_closer(policy: str, original: float | None, closer: float | None) -> None:
+    m = make(credit_policy=policy)
+    m.observe(CallFinished(record("1", "sales", agent=1, cut_off=True, cause=38)))
+    m.observe(CallFinished(record("2", "sales", agent=2, callback_of="1")))
+    m.observe(OutcomeReported("2", "2", None, "sale", True, "n", 10.0, 1.0))
+    assert val(m, "acd_credit_points_total", attribution="original") == original
+    assert val(m, "acd_credit_points_total", attribution="closer") == closer
+
+
+def test_per_agent_series_only_when_enabled() -> None:
+    off = make()
+    off.observe(CallFinished(record("1", "sales", agent=1, talk=30)))
+    names = {fam.name for fam in off.registry.collect()}
+    assert not any(n.startswith("acd_agent_") and n != "acd_agent_wrapup_seconds" for n in names)
+    on = make(metrics_per_agent=True)
+    on.observe(CallFinished(record("1", "sales", agent=1, talk=30, cut_off=True, cause=41, ended_by="agent")))
+    on.observe(CallFinished(record("2", "sales", agent=1, agent_released_short=True)))
+    assert val(on, "acd_agent_calls_answered_total", agent="Agent 1") == 2
+    assert val(on, "acd_agent_talk_seconds_total", agent="Agent 1") == 90
+    assert val(on, "acd_agent_cutoffs_total", agent="Agent 1", side="agent") == 1
+    assert val(on, "acd_agent_released_short_calls_total", agent="Agent 1") == 1
+
+
+def test_health_counters() -> None:
+    backlog = [7]
+    m = Metrics(Settings(), db_backlog=lambda: backlog[0], version="9.9")
+    m.set_ami_connected(True)
+    m.ami_reconnected()
+    for name in ("Hangup", "Hangup", "QueueCallerJoin", "SomethingNew", "AnotherNew"):
+        m.count_event(name)
+    m.handler_error("writer")
+    m.observe_db_write(0.02, 50)
+    m.observe(ResyncDone(1.0, 2, 3, 4, 5))
+    m.observe(GapRecorded(10.0, 40.0, "disconnect", 2))
+    m.observe(Anomaly("unknown_channel", "Hangup", "x", 1.0))
+    m.observe(MemberSession("pause", "sales", "PJSIP/1", "Ann", "lunch", 1.0))
+    m.observe(MemberSession("login", "acd-agent-1", "PJSIP/1", "Ann", None, 1.0))
+    assert val(m, "acd_ami_up") == 1
+    assert val(m, "acd_ami_reconnects_total") == 1
+    assert val(m, "acd_ami_events_total", event="Hangup") == 2
+    assert val(m, "acd_ami_events_total", event="other") == 2
+    assert val(m, "acd_handler_errors_total", handler="writer") == 1
+    assert val(m, "acd_db_write_seconds_count") == 1
+    assert val(m, "acd_db_rows_written_total") == 50
+    assert val(m, "acd_db_backlog_records") == 7
+    backlog[0] = 9
+    assert val(m, "acd_db_backlog_records") == 9
+    assert val(m, "acd_resyncs_total") == 1
+    assert val(m, "acd_gaps_total", reason="disconnect") == 1
+    assert val(m, "acd_gap_seconds_total") == 30
+    assert val(m, "acd_gap_calls_reconciled_total") == 2
+    assert val(m, "acd_anomalies_total", kind="unknown_channel") == 1
+    assert val(m, "acd_pauses_total", reason="lunch") == 1
+    assert val(m, "acd_member_sessions_total", kind="pause") == 1
+    assert val(m, "acd_member_sessions_total", kind="login") is None  # personal queue: plumbing
+    assert val(m, "acd_effects_total", type="GapRecorded") == 1
+    assert val(m, "acd_build_info", version="9.9", python=__import__("platform").python_version()) == 1
+    m.set_ami_connected(False)
+    assert val(m, "acd_ami_up") == 0
+
+
+def test_broken_backlog_callable_does_not_break_scrape() -> None:
+    def broken() -> int:
+        raise RuntimeError("writer gone")
+
+    m = Metrics(Settings(), db_backlog=broken)
+    m.observe(CallFinished(record("1", "sales")))
+    assert val(m, "acd_calls_offered_total", queue="sales") == 1
+    assert val(m, "acd_db_backlog_records") is None
+    assert m.health.backlog_errors >= 1
+
+
+def test_unknown_effect_type_is_ignored() -> None:
+    m = make()
+    m.observe(object())  # type: ignore[arg-type]
+    counted = [s.value for fam in m.registry.collect() if fam.name == "acd_effects" for s in fam.samples]
+    assert counted and sum(counted) == 0
