@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "run": "acd.commands.run:register",
     "replay": "acd.commands.replay:register",
     "config": "acd.commands.config:register",
+    "db": "acd.commands.db:register",
 }
 
 

@@ -1,0 +1,55 @@
+"""``acd db upgrade|current``: apply or inspect the schema migrations (back up before upgrading)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from acd.settings import load_settings
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("db", help="database schema: upgrade or show the current revision")
+    parser.add_argument("--database", metavar="URL", help="database URL (default: ACD_DATABASE__URL)")
+    actions = parser.add_subparsers(dest="db_action", metavar="ACTION")
+    actions.required = True
+    up = actions.add_parser("upgrade", help="apply migrations up to the latest (or --revision)")
+    up.add_argument("--revision", default="head", help="target revision (default: head)")
+    actions.add_parser("current", help="show the database's schema revision and whether it is current")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.database:
+        overrides["database"] = {"url": args.database}
+    settings = load_settings(**overrides)
+    return asyncio.run(_run(args.db_action, settings.database.url, getattr(args, "revision", "head")))
+
+
+async def _run(action: str, url: str, revision: str) -> int:
+    from acd.store.engine import make_engine
+    from acd.store.migrate import SchemaError, schema_state, upgrade
+
+    engine = make_engine(url)
+    try:
+        if action == "current":
+            state = await schema_state(engine)
+            print(f"revision: {state.current or '(none)'}  head: {state.head}  status: {state.status}")
+            return 0 if state.status == "current" else 1
+        before = await schema_state(engine)
+        after = await upgrade(engine, revision)
+        print(f"schema upgraded from {before.current or '(empty)'} to {after.current} ({after.status})")
+        return 0
+    except SchemaError as err:
+        print(f"acd db: {err}", file=sys.stderr)
+        return 1
+    except (OSError, ConnectionError) as err:
+        print(f"acd db: cannot reach the database: {err}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()

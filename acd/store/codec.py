@@ -1,0 +1,69 @@
+"""Stored effects to JSON and back, for the on-disk spool.
+
+The spool holds the core's effects (not rows), so a record spooled by one acd version is written by
+the schema of the version that replays it. Only effects that become rows are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from acd.core.effects import (
+    AgentOffer,
+    CallFinished,
+    CallRecord,
+    GapRecorded,
+    MemberSession,
+    OutcomeReported,
+    as_dict,
+)
+
+__all__ = ["STORED_TYPES", "StoredEffect", "decode_effect", "encode_effect", "is_stored"]
+
+StoredEffect = CallFinished | MemberSession | OutcomeReported | GapRecorded
+STORED_TYPES = (CallFinished, MemberSession, OutcomeReported, GapRecorded)
+
+
+def is_stored(effect: object) -> bool:
+    """True for effects the writer turns into rows (the others are for metrics and logs)."""
+    return isinstance(effect, STORED_TYPES)
+
+
+def encode_effect(effect: StoredEffect) -> dict[str, Any]:
+    return as_dict(effect)
+
+
+def _record(data: dict[str, Any]) -> CallRecord:
+    fields = dict(data)
+    fields["offers"] = tuple(AgentOffer(**offer) for offer in fields.get("offers") or ())
+    fields["cut_off_reasons"] = tuple(fields.get("cut_off_reasons") or ())
+    fields["variables"] = tuple((str(k), str(v)) for k, v in fields.get("variables") or ())
+    known = set(CallRecord.__dataclass_fields__)
+    return CallRecord(**{k: v for k, v in fields.items() if k in known})
+
+
+def decode_effect(data: dict[str, Any]) -> StoredEffect:
+    """Inverse of :func:`encode_effect`; raises ``ValueError`` on anything else."""
+    kind = data.get("type")
+    body = {k: v for k, v in data.items() if k != "type"}
+    if kind == "CallFinished":
+        return CallFinished(record=_record(body["record"]))
+    if kind == "MemberSession":
+        return MemberSession(**body)
+    if kind == "OutcomeReported":
+        body["headers"] = tuple((str(k), str(v)) for k, v in body.get("headers") or ())
+        return OutcomeReported(**body)
+    if kind == "GapRecorded":
+        return GapRecorded(**body)
+    raise ValueError(f"not a stored effect: {kind!r}")
+
+
+def dumps(seq: int, effect: StoredEffect) -> str:
+    """One spool line (no newline)."""
+    return json.dumps({"seq": seq, "effect": encode_effect(effect)}, separators=(",", ":"))
+
+
+def loads(line: str) -> tuple[int, StoredEffect]:
+    data = json.loads(line)
+    return int(data["seq"]), decode_effect(data["effect"])

@@ -1,0 +1,132 @@
+"""Schema versions: upgrade, inspect, and the start-up check the daemon runs.
+
+Rules (issue 4): an empty database is migrated automatically so a first start and the demo just
+work; a database at an older revision is left alone and the daemon stops with a message telling
+the operator to run ``acd db upgrade`` (upgrades are an operator's decision: back up first); a
+database at a revision this acd does not know (written by a newer acd) is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.settings import Settings
+from acd.store.engine import make_engine
+
+__all__ = [
+    "SchemaError",
+    "SchemaState",
+    "alembic_config",
+    "head_revision",
+    "prepare_database",
+    "schema_state",
+    "upgrade",
+]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaError(Exception):
+    """The database schema is not the one this acd writes (one clear line for the operator)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    current: str | None
+    head: str
+    status: Literal["empty", "current", "older", "newer", "unversioned"]
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the package always ships at least one revision
+    return head
+
+
+def _state(connection: Connection) -> SchemaState:
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    assert head is not None
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
+        return SchemaState(None, head, "unversioned" if "calls" in tables else "empty")
+    if current == head:
+        return SchemaState(current, head, "current")
+    known = {rev.revision for rev in script.walk_revisions()}
+    return SchemaState(current, head, "older" if current in known else "newer")
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_state)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> SchemaState:
+    """Apply migrations up to ``revision`` (``acd db upgrade``); refuses a newer schema."""
+    state = await schema_state(engine)
+    if state.status == "newer":
+        raise SchemaError(_newer_message(state))
+    if state.status == "unversioned":
+        raise SchemaError(
+            "the database has acd tables but no schema version; restore a backup or use an empty database"
+        )
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+    return await schema_state(engine)
+
+
+def _newer_message(state: SchemaState) -> str:
+    return (
+        f"the database schema is at revision {state.current}, newer than this acd knows "
+        f"(head {state.head}): upgrade acd, or point it at another database"
+    )
+
+
+async def prepare_database(settings: Settings) -> AsyncEngine:
+    """Open the configured database for the daemon, migrating it only when it is empty.
+
+    Raises :class:`SchemaError` (engine disposed) for an older, newer or unversioned schema, and
+    lets connection errors through (the daemon reports them and exits non-zero).
+    """
+    engine = make_engine(settings.database.url)
+    try:
+        state = await schema_state(engine)
+        if state.status == "empty":
+            await upgrade(engine)
+        elif state.status == "older":
+            raise SchemaError(
+                f"the database schema is at revision {state.current}, older than this acd's "
+                f"{state.head}: back it up, then run `acd db upgrade`"
+            )
+        elif state.status == "newer":
+            raise SchemaError(_newer_message(state))
+        elif state.status == "unversioned":
+            raise SchemaError(
+                "the database has acd tables but no schema version; restore a backup or use an empty database"
+            )
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine

@@ -1,0 +1,103 @@
+"""Effects to row dicts (pure): the one place that knows how a record maps onto the tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from acd.core.effects import CallRecord, GapRecorded, MemberSession
+from acd.store.models import is_personal_queue
+
+__all__ = ["call_row", "callback_link_row", "gap_row", "offer_rows", "session_row"]
+
+
+def call_row(record: CallRecord, server_id: str) -> dict[str, Any]:
+    routing = getattr(record, "routing", None)
+    return {
+        "server_id": server_id,
+        "uniqueid": record.uniqueid,
+        "entry": record.entry,
+        "call_id": record.id,
+        "linkedid": record.linkedid,
+        "queue": record.queue,
+        "personal": is_personal_queue(record.queue),
+        "caller_num": record.caller_num,
+        "caller_name": record.caller_name,
+        "caller_key": record.caller_key,
+        "account": record.account,
+        "joined_at": record.joined_at,
+        "ended_at": record.ended_at,
+        "answered_at": record.answered_at,
+        "outcome": record.outcome,
+        "exit_reason": record.exit_reason,
+        "agent": record.agent,
+        "agent_name": record.agent_name,
+        "wait_seconds": record.wait_seconds,
+        "talk_seconds": record.talk_seconds,
+        "ended_by": record.ended_by,
+        "cause": record.cause,
+        "caller_cause": record.caller_cause,
+        "agent_cause": record.agent_cause,
+        "cut_off": record.cut_off,
+        "cut_off_reasons": json.dumps(list(record.cut_off_reasons)) if record.cut_off_reasons else None,
+        "agent_released_short": record.agent_released_short,
+        "transfer_target": record.transfer_target,
+        "callback_of": record.callback_of,
+        "repeat_of": record.repeat_of,
+        "routing": routing if isinstance(routing, str) else None,
+        "partial": record.partial,
+        "position": record.position,
+        "variables": json.dumps(dict(record.variables)) if record.variables else None,
+    }
+
+
+def offer_rows(record: CallRecord, server_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "server_id": server_id,
+            "uniqueid": record.uniqueid,
+            "entry": record.entry,
+            "seq": seq,
+            "call_id": record.id,
+            "agent": offer.agent,
+            "agent_name": offer.agent_name,
+            "rang_at": offer.rang_at,
+            "result": offer.result,
+            "ring_seconds": offer.ring_seconds,
+        }
+        for seq, offer in enumerate(record.offers)
+    ]
+
+
+def callback_link_row(record: CallRecord, server_id: str) -> dict[str, Any] | None:
+    if not record.callback_of:
+        return None
+    return {
+        "server_id": server_id,
+        "call_id": record.id,
+        "linkedid": record.linkedid,
+        "original_call_id": record.callback_of,
+        "linked_at": record.joined_at,
+    }
+
+
+def session_row(session: MemberSession, server_id: str) -> dict[str, Any]:
+    return {
+        "server_id": server_id,
+        "agent": session.agent,
+        "name": session.name,
+        "queue": session.queue,
+        "kind": session.kind,
+        "reason": session.reason,
+        "at": session.at,
+    }
+
+
+def gap_row(gap: GapRecorded, server_id: str) -> dict[str, Any]:
+    return {
+        "server_id": server_id,
+        "started_at": gap.started_at,
+        "ended_at": gap.ended_at,
+        "reason": gap.reason,
+        "calls_reconciled": gap.calls_reconciled,
+    }

@@ -1,0 +1,128 @@
+"""One batch of stored effects -> one transaction of idempotent upserts.
+
+Keys (see models): calls by (server_id, uniqueid, entry), offers by (.., seq), sessions by
+(server_id, agent, queue, kind, at), gaps by (server_id, ended_at, reason), AMI outcomes by
+(server_id, linkedid, written_by, written_at). Writing the same batch twice changes nothing. A call
+row written as partial (acd attached mid-call) is replaced when the complete record arrives later;
+a complete row is never replaced by a partial one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from acd.core.effects import CallFinished, GapRecorded, MemberSession, OutcomeReported
+from acd.store.codec import StoredEffect
+from acd.store.dialect import upsert_insert
+from acd.store.models import AgentSession, Call, CallbackLink, Gap, Offer, table_of
+from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
+from acd.store.rows import call_row, callback_link_row, gap_row, offer_rows, session_row
+
+__all__ = ["Store"]
+
+CALL_KEY = ["server_id", "uniqueid", "entry"]
+_CALL_UPDATABLE = [
+    c.name
+    for c in table_of(Call).columns
+    if c.name not in {"id", *CALL_KEY} and not c.name.startswith("repeat_")
+]
+
+
+class Store:
+    """Writes batches to the database; the :class:`~acd.store.writer.Writer` owns retry and spool."""
+
+    def __init__(
+        self, engine: AsyncEngine, server_id: str, credit_policy: Literal["original", "closer", "split"]
+    ) -> None:
+        self.engine = engine
+        self.server_id = server_id
+        self.credit_policy: Literal["original", "closer", "split"] = credit_policy
+
+    async def write(self, batch: Sequence[StoredEffect]) -> None:
+        """All of ``batch`` in one transaction, or nothing (the exception propagates)."""
+        async with self.engine.begin() as conn:
+            await self._write(conn, batch)
+
+    async def _write(self, conn: AsyncConnection, batch: Sequence[StoredEffect]) -> None:
+        sid = self.server_id
+        call_rows: list[dict[str, Any]] = []
+        offers: list[dict[str, Any]] = []
+        links: list[dict[str, Any]] = []
+        sessions: list[dict[str, Any]] = []
+        gaps: list[dict[str, Any]] = []
+        reported: list[OutcomeReported] = []
+        for effect in batch:
+            if isinstance(effect, CallFinished):
+                call_rows.append(call_row(effect.record, sid))
+                offers.extend(offer_rows(effect.record, sid))
+                link = callback_link_row(effect.record, sid)
+                if link is not None:
+                    links.append(link)
+            elif isinstance(effect, MemberSession):
+                sessions.append(session_row(effect, sid))
+            elif isinstance(effect, GapRecorded):
+                gaps.append(gap_row(effect, sid))
+            elif isinstance(effect, OutcomeReported):
+                reported.append(effect)
+        if call_rows:
+            stmt = upsert_insert(conn, table_of(Call))
+            stmt = stmt.on_conflict_do_update(
+                index_elements=CALL_KEY,
+                set_={name: stmt.excluded[name] for name in _CALL_UPDATABLE},
+                where=table_of(Call).c.partial & ~stmt.excluded.partial,
+            )
+            await conn.execute(stmt, _dedupe(call_rows, CALL_KEY))
+        await self._insert_ignore(conn, table_of(Offer), offers, ["server_id", "uniqueid", "entry", "seq"])
+        await self._insert_ignore(conn, table_of(CallbackLink), links, ["server_id", "call_id"])
+        await self._insert_ignore(
+            conn, table_of(AgentSession), sessions, ["server_id", "agent", "queue", "kind", "at"]
+        )
+        await self._insert_ignore(conn, table_of(Gap), gaps, ["server_id", "ended_at", "reason"])
+        for outcome in reported:
+            await self._outcome(conn, outcome)
+
+    async def _insert_ignore(
+        self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], key: list[str]
+    ) -> None:
+        if rows:
+            stmt = upsert_insert(conn, table).on_conflict_do_nothing(index_elements=key)
+            await conn.execute(stmt, _dedupe(rows, key))
+
+    async def _outcome(self, conn: AsyncConnection, effect: OutcomeReported) -> None:
+        ident = effect.call_uniqueid or effect.linkedid
+        if ident is None:
+            return  # nothing names the call: the core reports such events as anomalies
+        linkedid = await resolve_linkedid(conn, self.server_id, ident)
+        if linkedid is None and effect.linkedid is not None:
+            linkedid = effect.linkedid
+        if linkedid is None:
+            linkedid = ident
+        data = OutcomeInput(
+            linkedid=linkedid,
+            call_id=effect.call_uniqueid,
+            agent=effect.agent,
+            disposition=effect.disposition,
+            resolved=effect.resolved,
+            notes=effect.notes,
+            points=effect.points,
+            written_by=effect.agent or "dialplan",
+            written_at=effect.at,
+            source="ami",
+        )
+        await save_outcome(conn, self.server_id, self.credit_policy, data)
+
+
+def _dedupe(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:
+    """PostgreSQL refuses one statement that touches the same key twice: keep the last row per key,
+    preferring a complete call record over a partial one."""
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        k = tuple(row[name] for name in key)
+        old = seen.get(k)
+        if old is not None and old.get("partial") is False and row.get("partial") is True:
+            continue
+        seen[k] = row
+    return list(seen.values())

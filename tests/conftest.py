@@ -1,0 +1,1 @@
+from tests.pg_fixtures import pg_server, pg_url  # noqa: F401
