@@ -1,0 +1,638 @@
+"""The AMI connection: one logged-in session to Asterisk, kept alive, rebuilt when it breaks.
+
+It stands on panoramisk's protocol class but owns the parts of panoramisk 1.4 that hurt a daemon
+(DESIGN.md, "panoramisk 1.4 pitfalls"); each fix has a test in tests/test_ami_connection.py:
+
+1. a handler exception never reaches the transport: ``on_message`` and ``on_state`` are called
+   inside a guard, counted and logged (rate-limited), and the next message is delivered;
+2. bytes are framed before decoding (:class:`acd.ami.codec.Framer`): a UTF-8 character split over
+   two reads survives, a message over ``max_message_bytes`` is dropped and counted, wire anomalies
+   are counted and reported as :class:`WireAnomaly` notices;
+3. every action has a timeout; single answers resolve on their ``Response``, list answers on the
+   ``EventList: Complete`` event with all items (:mod:`acd.ami.actions`);
+4. a Ping watchdog: a Ping unanswered within ``ping_timeout`` drops the connection (a silent,
+   half-open peer is noticed) and the reconnect loop takes over;
+5. :meth:`AmiClient.close` cancels the reconnect loop wherever it is (backoff sleep included),
+   closes the socket and fails pending actions; it is idempotent;
+6. every timing is a float (0.2 s stays 0.2 s);
+7. messages are plain ``dict[str, str]``: a missing header is a ``KeyError``/``None``, never ``''``;
+8. everything is created inside the running loop; the client holds a reference to every task it
+   starts (the session runner and its watchdog) and cancels them on close.
+
+Beyond panoramisk: reconnect with jittered exponential backoff between ``reconnect_min`` and
+``reconnect_max`` (reset once a session stayed up ``reconnect_max`` seconds), a refused login
+logged once per attempt and retried only after ``auth_retry``, and pending reads (and only reads,
+:data:`acd.ami.actions.SAFE_TO_REPEAT`) written again after a reconnect. The secret is sent in the
+Login action and nowhere else: it is never logged, and ``repr`` of the client does not show it.
+
+Hot path: ``data_received`` feeds the framer once per read, reads the clock once per read, and per
+message does one ``dict.get``, one truth test and one guarded call. Responses and list items take
+a slower branch, which is rare on a live system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from panoramisk.ami_protocol import AMIProtocol
+
+from acd.ami.actions import (
+    SAFE_TO_REPEAT,
+    ActionResult,
+    ActionTracker,
+    AmiActionError,
+    AmiConnectionLost,
+    AmiError,
+    AmiNotConnected,
+    AmiTimeout,
+)
+from acd.ami.backoff import Backoff
+from acd.ami.codec import FrameAnomaly, Framer, encode_message
+from acd.settings import AmiSettings
+
+__all__ = [
+    "ActionResult",
+    "AmiActionError",
+    "AmiClient",
+    "AmiConnectionLost",
+    "AmiError",
+    "AmiNotConnected",
+    "AmiStats",
+    "AmiTimeout",
+    "AuthFailed",
+    "Connected",
+    "ConnectionEvent",
+    "Disconnected",
+    "FullyBooted",
+    "LoggedIn",
+    "WireAnomaly",
+]
+
+log = logging.getLogger("acd.ami")
+
+_SESSION_ACTIONS: Final = frozenset({"login", "logoff", "challenge"})
+_LOG_EVERY: Final = 10.0  # seconds between repeated warnings of one kind
+
+
+# --- notices given to on_state -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """TCP (and TLS) up and the AMI banner read; not yet logged in."""
+
+    banner: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    """Login accepted: actions may be sent. Asterisk may still be booting: wait for FullyBooted."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FullyBooted:
+    """Asterisk's ``FullyBooted`` event on this session: the moment to resync."""
+
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """A session that had reached :class:`Connected` ended; ``was_logged_in`` marks a gap in events."""
+
+    reason: str
+    at: float
+    was_logged_in: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailed:
+    """Asterisk refused the login (wrong user or secret, or an ACL). The next try is ``retry_in`` away."""
+
+    message: str
+    at: float
+    retry_in: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WireAnomaly:
+    """Bytes that were not well-formed AMI (bad line, LF framing, oversized message): counted, skipped."""
+
+    kind: str
+    detail: str
+    at: float
+
+
+ConnectionEvent = Connected | LoggedIn | FullyBooted | Disconnected | AuthFailed | WireAnomaly
+
+
+@dataclass(slots=True)
+class AmiStats:
+    """Counters for metrics and ``acd check``; plain ints, read at scrape time."""
+
+    messages: int = 0  # complete messages read (events and responses)
+    events: int = 0  # messages with an Event header, each passed to on_message
+    bytes: int = 0
+    anomalies: int = 0  # wire anomalies (see WireAnomaly)
+    handler_errors: int = 0  # exceptions raised by on_message / on_state, swallowed
+    connect_attempts: int = 0
+    logins: int = 0  # accepted logins
+    reconnects: int = 0  # accepted logins after the first
+    auth_failures: int = 0
+    ping_timeouts: int = 0
+    actions_sent: int = 0
+    actions_resent: int = 0  # safe reads written again after a reconnect
+    action_timeouts: int = 0
+    last_error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # reserved for per-kind breakdowns
+
+
+class _AuthRefused(Exception):
+    pass
+
+
+class _Dropped(Exception):
+    """The session could not be established (no banner, connection closed early)."""
+
+
+# --- the protocol: panoramisk's class with the hot path replaced --------------------------------
+
+
+class _AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no type information
+    """panoramisk's ``AMIProtocol`` with ``data_received`` replaced (framing before decoding, no
+    ``Message`` objects, guarded dispatch) and ``connection_lost`` reporting to the client instead of
+    scheduling panoramisk's own untracked reconnect timer."""
+
+    def __init__(
+        self, client: AmiClient, framer: Framer, banner: asyncio.Future[str], lost: asyncio.Future[str]
+    ):
+        self._client = client
+        self._framer = framer
+        self._banner = banner
+        self._lost = lost
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.drop_reason: str | None = None
+
+    # panoramisk API kept meaningful for anyone holding the protocol object
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.closed = False
+
+    def send(self, data: Any, as_list: bool = False) -> None:  # pragma: no cover - not our API
+        raise NotImplementedError("use AmiClient.send_action")
+
+    def write(self, payload: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise AmiNotConnected("connection is closing")
+        transport.write(payload)
+
+    def drop(self, reason: str) -> None:
+        """Abort the socket (no graceful close: the peer may be half-open)."""
+        if self.drop_reason is None:
+            self.drop_reason = reason
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    def close(self) -> None:
+        self.drop("closed")
+
+    def data_received(self, data: bytes) -> None:
+        client = self._client
+        now = client._clock()
+        framer = self._framer
+        msgs = framer.feed(data)
+        stats = client.stats
+        stats.bytes += len(data)
+        if framer.anomalies:
+            client._wire_anomalies(framer.pop_anomalies(), now)
+        if not self._banner.done() and framer.banner is not None:
+            self._banner.set_result(framer.banner)
+        if not msgs:
+            return
+        stats.messages += len(msgs)
+        on_message = client._on_message
+        tracker = client._tracker
+        for msg in msgs:
+            event = msg.get("Event")
+            if event is None:
+                client._on_response(msg)
+                continue
+            stats.events += 1
+            if tracker.listing:
+                action_id = msg.get("ActionID")
+                if action_id is not None and action_id in tracker.listing:
+                    tracker.on_list_event(msg)
+            try:
+                on_message(msg, now)
+            except Exception as exc:
+                client._handler_failed(exc, event)
+            if event == "FullyBooted" or event == "Shutdown":
+                client._on_system_event(event, msg, now)
+
+    def eof_received(self) -> bool:
+        self.drop_reason = self.drop_reason or "connection closed by Asterisk"
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        reason = self.drop_reason or (f"connection lost: {exc}" if exc else "connection closed by Asterisk")
+        self._client._on_lost(self, reason)
+        if not self._lost.done():
+            self._lost.set_result(reason)
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+class AmiClient:
+    """One AMI session to Asterisk, reconnected for ever until :meth:`close`.
+
+    ``on_message(headers, received_at)`` gets every event in wire order (list items of our own
+    actions included), synchronously from the socket read: it must be cheap and should only
+    enqueue. ``on_state`` gets :data:`ConnectionEvent` notices. Both are guarded: an exception
+    is counted in ``stats.handler_errors`` and logged, never fatal.
+    """
+
+    def __init__(
+        self,
+        settings: AmiSettings,
+        *,
+        on_message: Callable[[dict[str, str], float], None],
+        on_state: Callable[[ConnectionEvent], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
+        uniform: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self._settings = settings
+        self._on_message = on_message
+        self._on_state = on_state
+        self._clock = clock
+        self._ssl_context = ssl_context
+        self._uniform = uniform
+        self.stats = AmiStats()
+        self._tracker = ActionTracker("acd")
+        self._proto: _AmiProtocol | None = None
+        self._logged_in = False
+        self._login_id: str | None = None
+        self._banner_text: str | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_warned: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        s = self._settings
+        state = "closed" if self._closing else ("logged-in" if self._logged_in else "connecting")
+        return f"<AmiClient {s.username}@{s.host}:{s.port} tls={s.tls} {state}>"
+
+    # --- public API ---
+
+    @property
+    def connected(self) -> bool:
+        """Logged in: :meth:`send_action` will write to Asterisk."""
+        return self._logged_in
+
+    @property
+    def banner(self) -> str | None:
+        """The last AMI banner read (``Asterisk Call Manager/11.0.0``)."""
+        return self._banner_text
+
+    async def start(self) -> None:
+        """Start connecting in the background and return at once. Calling it twice is an error."""
+        if self._runner is not None:
+            raise RuntimeError("AmiClient.start() called twice")
+        if self._closing:
+            raise RuntimeError("AmiClient is closed")
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="acd-ami-session")
+
+    async def close(self) -> None:
+        """Stop everything: a polite Logoff if logged in, then the socket, the watchdog, the
+        reconnect loop (even mid-backoff) and every pending action. Idempotent."""
+        if self._closing:
+            if self._runner is not None and not self._runner.done():
+                await asyncio.wait({self._runner})
+            return
+        was_logged_in = self._logged_in
+        self._closing = True
+        if was_logged_in and self._proto is not None:
+            self._proto.drop_reason = self._proto.drop_reason or "closed"
+            with contextlib.suppress(AmiError):
+                await self._send({"Action": "Logoff"}, "Logoff", min(1.0, self._settings.action_timeout))
+        runner = self._runner
+        if runner is not None and not runner.done():
+            runner.cancel()
+            await asyncio.wait({runner})
+        self._tracker.fail_all(AmiNotConnected("AMI client closed"))
+
+    async def send_action(self, action: Mapping[str, str], *, timeout: float | None = None) -> ActionResult:
+        """Send one action and wait for its complete answer (list items included).
+
+        Raises :class:`AmiNotConnected` when not logged in (nothing sent), :class:`AmiConnectionLost`
+        when the connection broke after sending (it may have run; reads are re-sent instead),
+        :class:`AmiTimeout` after ``timeout`` (default ``action_timeout``) seconds, and
+        :class:`AmiActionError` when Asterisk answers with an error. An ``ActionID`` given in
+        ``action`` is kept; otherwise one is assigned.
+        """
+        name = _action_name(action)
+        if name.lower() in _SESSION_ACTIONS:
+            raise ValueError(f"{name} is managed by the AMI client itself")
+        if self._closing or not self._logged_in or self._proto is None:
+            raise AmiNotConnected(f"{name}: not logged in to AMI")
+        wait = self._settings.action_timeout if timeout is None else float(timeout)
+        return await self._send(action, name, wait, safe=name.lower() in SAFE_TO_REPEAT)
+
+    # --- session loop ---
+
+    async def _run(self) -> None:
+        s = self._settings
+        backoff = Backoff(s.reconnect_min, s.reconnect_max, uniform=self._uniform)
+        while not self._closing:
+            try:
+                stable = await self._session()
+                if stable:
+                    backoff.reset()
+                delay = backoff.next_delay()
+            except _AuthRefused:
+                delay = s.auth_retry * self._uniform(0.9, 1.1)
+            except (OSError, TimeoutError, _Dropped) as exc:
+                self.stats.last_error = _describe(exc)
+                delay = backoff.next_delay()
+                self._warn(
+                    "connect",
+                    "AMI %s:%s unreachable (%s); retrying in %.2fs",
+                    s.host,
+                    s.port,
+                    self.stats.last_error,
+                    delay,
+                )
+            else:
+                log.info("AMI session ended; reconnecting in %.2fs", delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> bool:
+        """One connection, from connect to loss. Returns whether it stayed up long enough to count
+        as stable; raises on failure to establish it."""
+        s = self._settings
+        loop = asyncio.get_running_loop()
+        framer = Framer(max_message_bytes=s.max_message_bytes)
+        banner: asyncio.Future[str] = loop.create_future()
+        lost: asyncio.Future[str] = loop.create_future()
+        self.stats.connect_attempts += 1
+        ssl_ctx = (
+            self._ssl_context
+            if self._ssl_context is not None
+            else (ssl.create_default_context() if s.tls else None)
+        )
+        proto: _AmiProtocol | None = None
+
+        def factory() -> _AmiProtocol:
+            # Registered at once: the loop may deliver data (and even the loss) before
+            # create_connection's caller resumes.
+            nonlocal proto
+            proto = self._proto = _AmiProtocol(self, framer, banner, lost)
+            return proto
+
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(factory, s.host, s.port, ssl=ssl_ctx),
+                s.connect_timeout,
+            )
+            assert proto is not None
+            done, _ = await asyncio.wait(
+                {banner, lost}, timeout=s.connect_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if banner not in done:
+                proto.drop("no AMI banner")
+                raise _Dropped(
+                    lost.result() if lost.done() else f"no AMI banner within {s.connect_timeout:g}s"
+                )
+            self._banner_text = banner.result()
+            log.info("AMI connected to %s:%s (%s)", s.host, s.port, self._banner_text)
+            self._notify(Connected(self._banner_text, self._clock()))
+            await self._login(proto, lost)
+            up_since = loop.time()
+            self._watchdog = loop.create_task(self._ping_loop(proto), name="acd-ami-ping")
+            reason = await lost
+            log.warning("AMI disconnected: %s", reason)
+            return loop.time() - up_since >= s.reconnect_max
+        finally:
+            await self._teardown(proto, lost)
+
+    async def _login(self, proto: _AmiProtocol, lost: asyncio.Future[str]) -> None:
+        s = self._settings
+        action_id = self._tracker.new_id()
+        self._login_id = action_id
+        login = {
+            "Action": "Login",
+            "ActionID": action_id,
+            "Username": s.username,
+            "Secret": s.secret.get_secret_value(),
+            "Events": "on",
+        }
+        try:
+            await self._send(login, "Login", s.action_timeout, write_to=proto)
+        except AmiActionError as exc:
+            self.stats.auth_failures += 1
+            self.stats.last_error = f"login refused: {exc.message or 'no reason given'}"
+            retry = s.auth_retry
+            log.error(
+                "AMI login refused for user %r at %s:%s: %s; retrying in about %.0fs",
+                s.username,
+                s.host,
+                s.port,
+                exc.message or "no reason given",
+                retry,
+            )
+            self._notify(AuthFailed(exc.message, self._clock(), retry))
+            proto.drop("login refused")
+            raise _AuthRefused from None
+        except AmiConnectionLost:
+            raise _Dropped(lost.result() if lost.done() else "connection lost during login") from None
+        except AmiTimeout:
+            proto.drop("login unanswered")
+            raise _Dropped(f"no answer to Login within {s.action_timeout:g}s") from None
+        finally:
+            self._login_id = None
+
+    def _on_response(self, msg: dict[str, str]) -> None:
+        """Responses are rare next to events; the login one flips state before the next message
+        in the same read (FullyBooted usually follows it at once) is delivered."""
+        try:
+            login_id = self._login_id
+            if login_id is not None and msg.get("ActionID") == login_id and msg.get("Response") == "Success":
+                self._logged_in_now()
+            self._tracker.on_response(msg)
+        except Exception as exc:  # never let a bookkeeping bug reach the transport
+            self._handler_failed(exc, "<response>")
+
+    def _logged_in_now(self) -> None:
+        self._logged_in = True
+        self.stats.logins += 1
+        if self.stats.logins > 1:
+            self.stats.reconnects += 1
+        self.stats.last_error = None
+        log.info("AMI logged in as %r", self._settings.username)
+        self._notify(LoggedIn(self._clock()))
+        proto = self._proto
+        for pending in self._tracker.take_resend():
+            if proto is None:
+                break
+            try:
+                proto.write(pending.payload)
+            except AmiNotConnected:
+                break
+            self.stats.actions_resent += 1
+            log.info("AMI re-sent %s (%s) after reconnect", pending.name, pending.action_id)
+
+    async def _ping_loop(self, proto: _AmiProtocol) -> None:
+        s = self._settings
+        while not proto.closed:
+            await asyncio.sleep(s.ping_interval)
+            try:
+                await self._send({"Action": "Ping"}, "Ping", s.ping_timeout, write_to=proto)
+            except AmiActionError:
+                continue  # an answer, even an error, proves the peer alive
+            except AmiTimeout:
+                self.stats.ping_timeouts += 1
+                log.warning("AMI Ping unanswered within %gs: dropping the connection", s.ping_timeout)
+                proto.drop(f"no answer to Ping within {s.ping_timeout:g}s")
+                return
+            except AmiNotConnected:
+                return
+
+    async def _teardown(self, proto: _AmiProtocol | None, lost: asyncio.Future[str]) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and not watchdog.done():
+            watchdog.cancel()
+            await asyncio.wait({watchdog})
+        if proto is not None:
+            proto.drop("closed" if self._closing else "session ended")
+            if not lost.done():
+                await asyncio.wait({lost}, timeout=1.0)
+        if self._proto is proto:
+            self._proto = None
+        self._logged_in = False
+
+    def _on_lost(self, proto: _AmiProtocol, reason: str) -> None:
+        if proto is not self._proto:
+            return
+        was_logged_in = self._logged_in
+        self._logged_in = False
+        self._tracker.connection_lost(AmiConnectionLost, reason)
+        if proto._banner.done():
+            self._notify(Disconnected(reason, self._clock(), was_logged_in))
+
+    # --- sending ---
+
+    async def _send(
+        self,
+        action: Mapping[str, str],
+        name: str,
+        timeout: float,
+        *,
+        safe: bool = False,
+        write_to: _AmiProtocol | None = None,
+    ) -> ActionResult:
+        proto = write_to if write_to is not None else self._proto
+        if proto is None:
+            raise AmiNotConnected(f"{name}: not connected")
+        headers = [(k, v) for k, v in action.items() if k.lower() not in ("action", "actionid")]
+        action_id = _header(action, "ActionID") or self._tracker.new_id()
+        payload = encode_message([("Action", name), ("ActionID", action_id), *headers])
+        future: asyncio.Future[ActionResult] = asyncio.get_running_loop().create_future()
+        self._tracker.register(action_id, name, payload, future, safe=safe)
+        try:
+            proto.write(payload)
+            self.stats.actions_sent += 1
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            self.stats.action_timeouts += 1
+            raise AmiTimeout(f"{name}: no complete answer within {timeout:g}s") from None
+        finally:
+            self._tracker.forget(action_id)
+
+    # --- guarded callbacks and reporting ---
+
+    def _notify(self, notice: ConnectionEvent) -> None:
+        if self._on_state is None:
+            return
+        try:
+            self._on_state(notice)
+        except Exception as exc:
+            self._handler_failed(exc, type(notice).__name__)
+
+    def _on_system_event(self, event: str, msg: dict[str, str], now: float) -> None:
+        if event == "FullyBooted":
+            self._notify(FullyBooted(msg, now))
+        elif self._proto is not None:
+            self._proto.drop_reason = self._proto.drop_reason or "Asterisk shut down"
+
+    def _handler_failed(self, exc: Exception, where: str) -> None:
+        self.stats.handler_errors += 1
+        self._warn(
+            "handler",
+            "AMI handler raised on %s (%d so far); the connection stays up",
+            where,
+            self.stats.handler_errors,
+            exc_info=exc,
+        )
+
+    def _wire_anomalies(self, anomalies: list[FrameAnomaly], now: float) -> None:
+        self.stats.anomalies += len(anomalies)
+        for anomaly in anomalies:
+            self._notify(WireAnomaly(anomaly.kind, anomaly.detail, now))
+        first = anomalies[0]
+        self._warn(
+            "wire",
+            "AMI wire anomaly %s: %s (%d so far)",
+            first.kind,
+            first.detail[:120],
+            self.stats.anomalies,
+        )
+
+    def _warn(self, kind: str, msg: str, *args: object, exc_info: BaseException | None = None) -> None:
+        """Log at WARNING at most once per ``_LOG_EVERY`` seconds per kind: a storm of bad input
+        must not cost more in logging than in parsing."""
+        now = time.monotonic()
+        last = self._last_warned.get(kind)
+        if last is not None and now - last < _LOG_EVERY:
+            log.debug(msg, *args)
+            return
+        self._last_warned[kind] = now
+        log.warning(msg, *args, exc_info=exc_info)
+
+
+def _header(action: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in action.items():
+        if key.lower() == lowered:
+            return str(value)
+    return None
+
+
+def _action_name(action: Mapping[str, str]) -> str:
+    name = _header(action, "Action")
+    if not name:
+        raise ValueError("an AMI action needs an 'Action' header")
+    return name
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "timed out"
+    return str(exc) or type(exc).__name__

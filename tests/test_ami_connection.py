@@ -1,0 +1,476 @@
+"""The AMI edge against a real TCP fake Asterisk (tests/fake_ami.py) over loopback.
+
+Each panoramisk pitfall from DESIGN.md has a test here that fails on panoramisk's own behaviour:
+handler isolation, split UTF-8, QueueAdd resolving, list collection, action timeouts, the Ping
+watchdog, close() during backoff, float timings. Intervals are tiny so every test stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from acd.ami.actions import AmiActionError, AmiConnectionLost, AmiNotConnected, AmiTimeout
+from acd.ami.connection import (
+    AmiClient,
+    AuthFailed,
+    Connected,
+    ConnectionEvent,
+    Disconnected,
+    FullyBooted,
+    LoggedIn,
+    WireAnomaly,
+)
+from acd.ami.resync import resync
+from acd.settings import AmiSettings
+from tests.fake_ami import FULLY_BOOTED, FakeAmi, FakeClient
+
+SECRET = "s3cret-Pa55"
+
+
+def settings(port: int, **over: Any) -> AmiSettings:
+    base: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "acd",
+        "secret": SECRET,
+        "connect_timeout": 1.0,
+        "action_timeout": 1.0,
+        "reconnect_min": 0.01,
+        "reconnect_max": 0.05,
+        "auth_retry": 0.3,
+        "ping_interval": 30.0,
+        "ping_timeout": 1.0,
+        "max_message_bytes": 1 << 20,
+    }
+    base.update(over)
+    return AmiSettings(**base)
+
+
+class Recorder:
+    """What the daemon would see: every event, every notice, in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[dict[str, str], float]] = []
+        self.states: list[ConnectionEvent] = []
+
+    def on_message(self, msg: dict[str, str], at: float) -> None:
+        self.messages.append((msg, at))
+
+    def on_state(self, notice: ConnectionEvent) -> None:
+        self.states.append(notice)
+
+    def events(self, name: str) -> list[dict[str, str]]:
+        return [m for m, _ in self.messages if m.get("Event") == name]
+
+    def notices(self, kind: type[Any]) -> list[Any]:
+        return [s for s in self.states if isinstance(s, kind)]
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; states={self.states!r}")
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def fake() -> Any:
+    server = await FakeAmi(secret=SECRET).start()
+    yield server
+    await server.close()
+
+
+async def connect(fake: FakeAmi, rec: Recorder | None = None, **over: Any) -> tuple[AmiClient, Recorder]:
+    rec = rec or Recorder()
+    client = AmiClient(settings(fake.port, **over), on_message=rec.on_message, on_state=rec.on_state)
+    await client.start()
+    await rec.until(lambda: client.connected)
+    return client, rec
+
+
+def acd_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("acd-ami")]
+
+
+async def test_login_notices_in_order_and_fully_booted_after_logged_in(fake: FakeAmi) -> None:
+    rec = Recorder()
+    seen_connected_at_boot: list[bool] = []
+    client = AmiClient(settings(fake.port), on_message=rec.on_message, on_state=rec.on_state)
+
+    def on_state(notice: ConnectionEvent) -> None:
+        rec.on_state(notice)
+        if isinstance(notice, FullyBooted):
+            seen_connected_at_boot.append(client.connected)
+
+    client._on_state = on_state
+    await client.start()
+    await rec.until(lambda: bool(rec.notices(FullyBooted)))
+    kinds = [type(s) for s in rec.states]
+    assert kinds == [Connected, LoggedIn, FullyBooted]
+    assert rec.states[0].banner == "Asterisk Call Manager/11.0.0"  # type: ignore[union-attr]
+    # The login response and FullyBooted arrive in one read: the daemon's resync, started from the
+    # FullyBooted notice, must already find the client logged in.
+    assert seen_connected_at_boot == [True]
+    assert rec.events("FullyBooted")[0]["Status"] == "Fully Booted"
+    assert client.banner == "Asterisk Call Manager/11.0.0"
+    assert fake.actions[0]["Events"] == "on"
+    await client.close()
+
+
+async def test_booting_asterisk_fully_booted_comes_later(fake: FakeAmi) -> None:
+    fake.fully_booted = False
+    client, rec = await connect(fake)
+    await asyncio.sleep(0.05)
+    assert not rec.notices(FullyBooted)
+    fake.send_event(FULLY_BOOTED)
+    await rec.until(lambda: bool(rec.notices(FullyBooted)))
+    await client.close()
+
+
+async def test_handler_exception_never_drops_the_connection(fake: FakeAmi) -> None:
+    rec = Recorder()
+
+    def on_message(msg: dict[str, str], at: float) -> None:
+        if msg.get("Event") == "Boom":
+            raise RuntimeError("handler bug")
+        rec.on_message(msg, at)
+
+    def on_state(notice: ConnectionEvent) -> None:
+        rec.on_state(notice)
+        if isinstance(notice, FullyBooted):
+            raise ValueError("state handler bug")
+
+    client = AmiClient(settings(fake.port), on_message=on_message, on_state=on_state)
+    await client.start()
+    await rec.until(lambda: client.connected)
+    # Three events in ONE write, so one read: the bad one sits between two good ones.
+    fake.client.write(b"Event: A\r\nN: 1\r\n\r\nEvent: Boom\r\n\r\nEvent: B\r\nN: 2\r\n\r\n")
+    await rec.until(lambda: bool(rec.events("B")))
+    assert [m.get("Event") for m, _ in rec.messages][-2:] == ["A", "B"]
+    assert client.stats.handler_errors == 2  # one from on_state(FullyBooted), one from Boom
+    fake.send_event({"Event": "C"})
+    await rec.until(lambda: bool(rec.events("C")))
+    assert fake.connections == 1 and client.connected
+    assert (await client.send_action({"Action": "Ping"})).response["Ping"] == "Pong"
+    await client.close()
+
+
+async def test_utf8_split_across_reads_survives(fake: FakeAmi) -> None:
+    client, rec = await connect(fake)
+    data = "Event: Newchannel\r\nCallerIDName: José Müller\r\n\r\n".encode()
+    cut = data.index("é".encode()) + 1  # inside the two-byte é
+    await fake.send_pieces([data[:cut], data[cut:]])
+    await rec.until(lambda: bool(rec.events("Newchannel")))
+    assert rec.events("Newchannel")[0]["CallerIDName"] == "José Müller"
+    await client.close()
+
+
+async def test_received_at_comes_from_the_injected_clock(fake: FakeAmi) -> None:
+    rec = Recorder()
+    client = AmiClient(settings(fake.port), on_message=rec.on_message, clock=lambda: 1234.5)
+    await client.start()
+    await rec.until(lambda: bool(rec.events("FullyBooted")))
+    assert rec.messages[0][1] == 1234.5
+    await client.close()
+
+
+async def test_oversized_message_is_dropped_counted_and_reported(fake: FakeAmi) -> None:
+    client, rec = await connect(fake, max_message_bytes=4096)
+    huge = b"Event: Huge\r\n" + b"X: " + b"y" * 20000 + b"\r\n\r\n"
+    await fake.send_pieces([huge[:8000], huge[8000:], b"Event: After\r\n\r\n"])
+    await rec.until(lambda: bool(rec.events("After")))
+    assert not rec.events("Huge")
+    assert client.stats.anomalies >= 1
+    assert any(n.kind == "oversized" for n in rec.notices(WireAnomaly))
+    assert client.connected and fake.connections == 1
+    await client.close()
+
+
+async def test_garbage_line_is_an_anomaly_not_a_crash(fake: FakeAmi) -> None:
+    client, rec = await connect(fake)
+    fake.client.write(b"Event: Odd\r\nthis line has no colon\r\nGood: yes\r\n\r\n")
+    await rec.until(lambda: bool(rec.events("Odd")))
+    assert rec.events("Odd")[0]["Good"] == "yes"
+    assert [n.kind for n in rec.notices(WireAnomaly)] == ["bad_line"]
+    assert client.stats.anomalies == 1
+    await client.close()
+
+
+async def test_queueadd_resolves_on_its_response(fake: FakeAmi) -> None:
+    client, _ = await connect(fake)
+    result = await client.send_action(
+        {"Action": "QueueAdd", "Queue": "support", "Interface": "Local/1001@agents"}, timeout=1.0
+    )
+    assert result.message == "Added interface to queue"
+    assert result.items == () and not result.is_list
+    assert fake.actions[-1]["Interface"] == "Local/1001@agents"
+    await client.close()
+
+
+async def test_list_action_returns_every_item_and_events_still_reach_on_message(fake: FakeAmi) -> None:
+    fake.members = [("support", "Alice", "Local/1001@agents"), ("support", "Bob", "Local/1002@agents")]
+    client, rec = await connect(fake)
+    result = await client.send_action({"Action": "QueueStatus"})
+    assert result.is_list
+    assert [i["Event"] for i in result.items] == ["QueueParams", "QueueMember", "QueueMember"]
+    assert [i["Name"] for i in result.items[1:]] == ["Alice", "Bob"]
+    assert result.complete is not None and result.complete["ListItems"] == "3"
+    # The core needs the snapshot too: every item and the Complete event went through on_message.
+    delivered = [m["Event"] for m, _ in rec.messages if m.get("ActionID") == result.action_id]
+    assert delivered == ["QueueParams", "QueueMember", "QueueMember", "QueueStatusComplete"]
+    await client.close()
+
+
+async def test_userevent_echoing_our_actionid_is_not_a_list_item(fake: FakeAmi) -> None:
+    def userevent(client: FakeClient, action: dict[str, str]) -> list[Any]:
+        aid = action["ActionID"]
+        # Asterisk broadcasts the UserEvent (with the sender's ActionID) before answering.
+        return [
+            [("Event", "UserEvent"), ("UserEvent", "CallOutcome"), ("ActionID", aid)],
+            [("Response", "Success"), ("ActionID", aid), ("Message", "Event Sent")],
+        ]
+
+    fake.handlers["userevent"] = userevent
+    client, rec = await connect(fake)
+    result = await client.send_action({"Action": "UserEvent", "UserEvent": "CallOutcome"})
+    assert result.message == "Event Sent" and result.items == ()
+    assert rec.events("UserEvent")[0]["ActionID"] == result.action_id
+    await client.close()
+
+
+async def test_error_response_raises_with_asterisks_message(fake: FakeAmi) -> None:
+    client, _ = await connect(fake)
+    with pytest.raises(AmiActionError, match="Invalid/unknown command") as info:
+        await client.send_action({"Action": "NoSuchAction"})
+    assert info.value.response["Response"] == "Error"
+    await client.close()
+
+
+async def test_unanswered_action_times_out_and_the_link_stays_usable(fake: FakeAmi) -> None:
+    fake.handlers["getvar"] = lambda client, action: None  # never answered
+    client, _ = await connect(fake)
+    started = time.monotonic()
+    with pytest.raises(AmiTimeout):
+        await client.send_action({"Action": "Getvar", "Variable": "X"}, timeout=0.2)
+    assert 0.15 <= time.monotonic() - started < 1.0
+    assert client.stats.action_timeouts == 1
+    assert len(client._tracker) == 0  # nothing left waiting
+    assert (await client.send_action({"Action": "Ping"})).response["Ping"] == "Pong"
+    await client.close()
+
+
+async def test_send_before_login_and_bad_input_are_clear_errors(fake: FakeAmi) -> None:
+    rec = Recorder()
+    client = AmiClient(settings(fake.port), on_message=rec.on_message)
+    with pytest.raises(AmiNotConnected):
+        await client.send_action({"Action": "Ping"})
+    await client.start()
+    await rec.until(lambda: client.connected)
+    with pytest.raises(ValueError, match="Action"):
+        await client.send_action({"Queue": "support"})
+    with pytest.raises(ValueError, match="managed by the AMI client"):
+        await client.send_action({"Action": "Login", "Username": "x"})
+    with pytest.raises(ValueError, match="line break"):
+        await client.send_action({"Action": "UserEvent", "UserEvent": "a\r\nAction: Hangup"})
+    assert not any(a.get("Action") == "Hangup" for a in fake.actions)
+    await client.close()
+
+
+async def test_ping_watchdog_drops_a_silent_peer_and_reconnects(fake: FakeAmi) -> None:
+    client, rec = await connect(fake, ping_interval=0.05, ping_timeout=0.1)
+    fake.silent = True  # socket stays open, nothing is answered: a half-open peer
+    await rec.until(lambda: bool(rec.notices(Disconnected)), timeout=2.0)
+    gone = rec.notices(Disconnected)[0]
+    assert "Ping" in gone.reason and gone.was_logged_in
+    assert client.stats.ping_timeouts == 1
+    fake.silent = False
+    await rec.until(lambda: len(rec.notices(LoggedIn)) == 2, timeout=2.0)
+    assert fake.connections == 2 and client.stats.reconnects == 1
+    await client.close()
+
+
+async def test_float_ping_interval_is_honoured_not_truncated(fake: FakeAmi) -> None:
+    client, _ = await connect(fake, ping_interval=0.2, ping_timeout=0.5)
+    await asyncio.sleep(0.9)
+    pings = [a for a in fake.actions if a.get("Action") == "Ping"]
+    # int(0.2) == 0 would send hundreds; 0.2 s gives about four.
+    assert 3 <= len(pings) <= 5
+    await client.close()
+
+
+async def test_reconnect_after_drop_and_resync_on_each_fully_booted(fake: FakeAmi) -> None:
+    rec = Recorder()
+    results: list[Any] = []
+    tasks: set[asyncio.Task[Any]] = set()
+    client: AmiClient
+
+    def on_state(notice: ConnectionEvent) -> None:
+        rec.on_state(notice)
+        if isinstance(notice, FullyBooted):  # what the daemon does
+            task = asyncio.get_running_loop().create_task(resync(client))
+            tasks.add(task)
+            task.add_done_callback(lambda t: results.append(t.result()))
+
+    client = AmiClient(settings(fake.port), on_message=rec.on_message, on_state=on_state)
+    await client.start()
+    await rec.until(lambda: len(results) == 1)
+    fake.drop_all()
+    await rec.until(lambda: len(results) == 2)
+    assert [type(s) for s in rec.states] == [
+        Connected,
+        LoggedIn,
+        FullyBooted,
+        Disconnected,
+        Connected,
+        LoggedIn,
+        FullyBooted,
+    ]
+    assert rec.notices(Disconnected)[0].was_logged_in
+    for result in results:
+        assert (result.queues, result.members, result.channel_count, result.retries) == (1, 1, 1, 0)
+    assert client.stats.reconnects == 1 and fake.connections == 2
+    await client.close()
+
+
+async def test_asterisk_restart_reconnects_after_refused_period(fake: FakeAmi) -> None:
+    client, rec = await connect(fake)
+    fake.send_event([("Event", "Shutdown"), ("Shutdown", "Cleanly"), ("Restart", "True")])
+    await rec.until(lambda: bool(rec.events("Shutdown")))
+    await fake.refuse()
+    fake.drop_all()
+    await rec.until(lambda: bool(rec.notices(Disconnected)))
+    assert rec.notices(Disconnected)[0].reason == "Asterisk shut down"
+    await asyncio.sleep(0.15)  # a few refused attempts, with backoff
+    attempts = client.stats.connect_attempts
+    assert 2 <= attempts <= 8
+    await fake.accept_again()
+    await rec.until(lambda: len(rec.notices(FullyBooted)) == 2)
+    await client.close()
+
+
+async def test_wrong_secret_clear_error_slow_retry_never_a_tight_loop(
+    fake: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    rec = Recorder()
+    client = AmiClient(
+        settings(fake.port, secret="wrong-secret-XYZ", auth_retry=0.3),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+    )
+    await client.start()
+    await asyncio.sleep(1.0)
+    attempts = len(fake.login_attempts)
+    # 0.3 s (+-10%) between attempts: 4 in a second, never dozens.
+    assert 3 <= attempts <= 5, attempts
+    gaps = [b - a for a, b in zip(fake.login_attempts, fake.login_attempts[1:], strict=False)]
+    assert min(gaps) >= 0.25
+    failed = rec.notices(AuthFailed)
+    assert len(failed) == attempts and failed[0].message == "Authentication failed"
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "login refused" in r.getMessage()]
+    assert len(errors) == attempts
+    assert "'acd'" in errors[0].getMessage() and "Authentication failed" in errors[0].getMessage()
+    assert client.stats.auth_failures == attempts and not client.connected
+    text = "\n".join(r.getMessage() for r in caplog.records) + repr(client) + str(client.stats)
+    assert "wrong-secret-XYZ" not in text
+    await client.close()
+
+
+async def test_secret_never_in_logs_or_repr_on_success(
+    fake: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client, _ = await connect(fake)
+    await client.send_action({"Action": "Ping"})
+    await client.close()
+    text = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert SECRET not in text and SECRET not in repr(client) and SECRET not in repr(client._settings)
+    assert fake.actions[0]["Secret"] == SECRET  # it was sent, to Asterisk only
+
+
+async def test_originate_is_not_resent_after_reconnect_but_a_read_is(fake: FakeAmi) -> None:
+    first_connection: list[FakeClient] = []
+
+    def hold_on_first(client: FakeClient, action: dict[str, str]) -> list[Any] | None:
+        if not first_connection:
+            first_connection.append(client)
+        if client is first_connection[0]:
+            return None  # the connection will drop before any answer
+        aid = action["ActionID"]
+        return [
+            [("Response", "Success"), ("ActionID", aid), ("EventList", "start")],
+            [
+                ("Event", "QueueStatusComplete"),
+                ("ActionID", aid),
+                ("EventList", "Complete"),
+                ("ListItems", "0"),
+            ],
+        ]
+
+    fake.handlers["originate"] = lambda client, action: None
+    fake.handlers["queuestatus"] = hold_on_first
+    client, _ = await connect(fake, action_timeout=3.0)
+    originate = asyncio.create_task(client.send_action({"Action": "Originate", "Channel": "Local/1@x"}))
+    status = asyncio.create_task(client.send_action({"Action": "QueueStatus"}))
+    await fake.wait_for_action("QueueStatus")
+    await fake.wait_for_action("Originate")
+    fake.drop_all()
+    with pytest.raises(AmiConnectionLost, match="Originate"):
+        await originate
+    result = await asyncio.wait_for(status, 3.0)
+    assert result.complete is not None
+    assert len([a for a in fake.actions if a.get("Action") == "Originate"]) == 1
+    assert len([a for a in fake.actions if a.get("Action") == "QueueStatus"]) == 2
+    assert client.stats.actions_resent == 1
+    await client.close()
+
+
+async def test_close_during_backoff_returns_promptly_and_leaves_no_task(fake: FakeAmi) -> None:
+    await fake.refuse()
+    rec = Recorder()
+    client = AmiClient(
+        settings(fake.port, reconnect_min=5.0, reconnect_max=10.0),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+    )
+    await client.start()
+    await rec.until(lambda: client.stats.connect_attempts == 1 and client.stats.last_error is not None)
+    await asyncio.sleep(0.05)  # now sleeping in a >= 5 s backoff
+    started = time.monotonic()
+    await client.close()
+    assert time.monotonic() - started < 0.5
+    assert acd_tasks() == []
+    await fake.accept_again()
+    await asyncio.sleep(0.1)
+    assert fake.connections == 0  # really stopped: no timer fired a late reconnect
+    await client.close()  # idempotent
+
+
+async def test_close_while_connected_logs_off_and_fails_pending(fake: FakeAmi) -> None:
+    fake.handlers["getvar"] = lambda client, action: None
+    client, rec = await connect(fake, ping_interval=0.05)
+    pending = asyncio.create_task(client.send_action({"Action": "Getvar", "Variable": "X"}, timeout=5.0))
+    await fake.wait_for_action("Getvar")
+    await client.close()
+    with pytest.raises(AmiNotConnected):
+        await pending
+    assert fake.actions[-1]["Action"] == "Logoff"
+    assert acd_tasks() == [] and not client.connected
+    with pytest.raises(AmiNotConnected):
+        await client.send_action({"Action": "Ping"})
+    await asyncio.sleep(0.1)
+    assert fake.connections == 1
+    assert rec.notices(Disconnected)[-1].reason == "closed"
+
+
+async def test_start_twice_is_an_error(fake: FakeAmi) -> None:
+    client, _ = await connect(fake)
+    with pytest.raises(RuntimeError):
+        await client.start()
+    await client.close()
