@@ -24,12 +24,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """All subcommands, or just ``only``: one command's imports never slow or break another's."""
     parser = argparse.ArgumentParser(prog="acd", description="ACD companion daemon for Asterisk call centers")
     parser.add_argument("--version", action="version", version=f"acd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for target in (commands or COMMANDS).values():
+    for name, target in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
         module_name, _, attr = target.partition(":")
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = getattr(
             importlib.import_module(module_name), attr
@@ -39,7 +43,9 @@ def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentPar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)

@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     cutoff_normal_causes: frozenset[int] = Field(
         frozenset({16, 17, 19, 21}), description="Q.850 causes that are NOT a cut-off (JSON list)"
     )
-    cutoff_short_call_seconds: float = Field(0.0, ge=0, description="agent-released call shorter: a cut-off")
+    short_call_seconds: float = Field(30.0, ge=0, description="agent-released calls shorter are flagged short")
+    short_agent_release_is_cutoff: bool = Field(False, description="count agent-released short calls as cut-offs")
     repeat_window_seconds: float = Field(86400.0, gt=0, description="a new call within this is a repeat")
     credit_policy: Literal["original", "closer", "split"] = Field("split", description="callback credit")
     dispositions: list[str] = Field(

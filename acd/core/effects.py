@@ -58,7 +58,9 @@ class CallRecord:
     joined_at: float
     ended_at: float
     outcome: Outcome
-    exit_reason: str | None  # abandoned: "short"|"long"; exited: "timeout"|"empty"|"key"|"withdraw"|"redirect"
+    exit_reason: (
+        str | None
+    )  # abandoned: "short"|"long"; exited: "timeout"|"empty"|"key"|"withdraw"|"redirect"
     agent: str | None  # state interface of the answering agent
     agent_name: str | None
     answered_at: float | None
@@ -184,4 +186,3 @@ def as_dict(effect: Effect) -> dict[str, Any]:
     out = asdict(effect)
     out["type"] = type(effect).__name__
     return out
-

@@ -1,0 +1,114 @@
+"""Who is calling again: caller keys and a short, bounded history of finished calls.
+
+A caller key is the account number when the dialplan passes one (it wins: one customer, several
+phones), else the normalised number. Anonymous or withheld numbers get no key and never match:
+linking two strangers who both withhold their number would send one to the other's agent.
+
+The history is what the core needs to mark a new call as a **callback** (same key as a cut-off
+call that ended within the queue's callback window) or a **repeat** (same key as an earlier
+answered call within the repeat window, when it is not a callback). It holds only what those
+windows can still reach: ``prune(now)`` drops older entries, so memory stays flat over a day.
+The shell seeds it from the database at start (``History.add``), so a restart between a cut-off
+and its callback changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = ["History", "PastCall", "caller_key"]
+
+_ANONYMOUS = frozenset(
+    {"", "anonymous", "unknown", "<unknown>", "restricted", "private", "withheld", "unavailable", "s"}
+)
+_MIN_DIGITS = 3
+_PER_KEY = 8
+
+
+def caller_key(number: str | None, account: str | None = None) -> str | None:
+    """``acct:<account>`` when given, else ``tel:<digits>`` (leading ``+``/``00`` dropped), else None."""
+    if account and account.strip():
+        return "acct:" + account.strip()
+    if number is None:
+        return None
+    raw = number.strip()
+    if raw.lower() in _ANONYMOUS:
+        return None
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if len(digits) < _MIN_DIGITS:
+        return None
+    if not raw.startswith("+") and digits.startswith("00"):
+        digits = digits[2:]
+    return "tel:" + digits
+
+
+@dataclass(frozen=True, slots=True)
+class PastCall:
+    id: str
+    linkedid: str
+    key: str
+    queue: str
+    agent: str | None
+    agent_name: str | None
+    answered: bool
+    cut_off: bool
+    ended_at: float
+
+
+class History:
+    """Recent finished calls per caller key (newest last), bounded per key and by age."""
+
+    __slots__ = ("_by_key", "_order", "horizon")
+
+    def __init__(self, horizon: float) -> None:
+        self.horizon = horizon
+        self._by_key: dict[str, deque[PastCall]] = {}
+        self._order: deque[PastCall] = deque()
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def add(self, call: PastCall) -> None:
+        calls = self._by_key.get(call.key)
+        if calls is None:
+            calls = self._by_key[call.key] = deque(maxlen=_PER_KEY)
+        calls.append(call)
+        self._order.append(call)
+
+    def prune(self, now: float) -> None:
+        limit = now - self.horizon
+        order = self._order
+        while order and order[0].ended_at < limit:
+            old = order.popleft()
+            calls = self._by_key.get(old.key)
+            if calls and calls[0] is old:
+                calls.popleft()
+                if not calls:
+                    del self._by_key[old.key]
+
+    def match(
+        self, key: str | None, linkedid: str, now: float, *, callback_window: float, repeat_window: float
+    ) -> tuple[PastCall | None, PastCall | None]:
+        """Return (callback_of, repeat_of) for a new call; at most one of them is set."""
+        if key is None:
+            return None, None
+        calls = self._by_key.get(key)
+        if not calls:
+            return None, None
+        for past in reversed(calls):
+            if past.linkedid == linkedid or not past.answered:
+                continue  # an earlier entry of this same customer call, or a call nobody took
+            age = now - past.ended_at
+            if past.cut_off and age <= callback_window:
+                return past, None
+            if age <= repeat_window:
+                return None, past
+            break
+        return None, None
+
+    def last_for(self, key: str | None) -> PastCall | None:
+        if key is None:
+            return None
+        calls = self._by_key.get(key)
+        return calls[-1] if calls else None

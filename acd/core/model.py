@@ -1,0 +1,120 @@
+"""Mutable records the engine keeps per channel, queue entry, queue member and agent.
+
+Plain slotted classes: the engine owns them and is the only writer. Nothing here knows about AMI
+wire format or about effects; see engine.py for the rules that move them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from acd.core.classify import Signal
+from acd.core.effects import AgentOffer, MemberState
+
+__all__ = ["Agent", "Channel", "Entry", "Member", "Ring", "interface_of_channel"]
+
+
+def interface_of_channel(name: str) -> str:
+    """``Local/1001@agents-00000003;1`` -> ``Local/1001@agents``; ``PJSIP/1001-0000002a`` -> ``PJSIP/1001``.
+
+    Asterisk names a channel after its device plus a sequence suffix; the device part is what a
+    queue member's interface names. Used only when acd attached late and has no AgentCalled.
+    """
+    base = name.split(";", 1)[0]
+    head, dash, tail = base.rpartition("-")
+    if dash and tail and all(c in "0123456789abcdefABCDEF" for c in tail):
+        return head
+    return base
+
+
+@dataclass(slots=True)
+class Channel:
+    uniqueid: str
+    name: str
+    linkedid: str
+    caller_num: str = ""
+    caller_name: str = ""
+    partner: str | None = None  # the other half of a Local channel pair
+    account: str | None = None
+    context: str = ""
+    hangup_requested: bool = False
+    hung_up: bool = False
+    cause: int | None = None
+
+
+@dataclass(slots=True)
+class Ring:
+    agent: str
+    agent_name: str
+    interface: str
+    rang_at: float
+    dest_uniqueid: str
+
+
+@dataclass(slots=True)
+class Entry:
+    """One caller in one queue, from QueueCallerJoin until its record is emitted."""
+
+    id: str
+    uniqueid: str
+    number: int
+    linkedid: str
+    queue: str
+    caller_num: str
+    caller_name: str
+    key: str | None
+    account: str | None
+    joined_at: float
+    position: int | None
+    partial: bool = False
+    callback_of: str | None = None
+    repeat_of: str | None = None
+    state: str = "waiting"  # waiting | connected | completed | leaving
+    join_context: str = ""
+    rings: dict[str, Ring] = field(default_factory=dict)  # by member interface
+    offers: list[AgentOffer] = field(default_factory=list)
+    agent: str | None = None
+    agent_name: str | None = None
+    interface: str | None = None
+    agent_uniqueid: str | None = None
+    answered_at: float | None = None
+    hold_time: float | None = None
+    talk_time: float | None = None
+    reason: str | None = None
+    abandon_hold: float | None = None
+    abandon_position: int | None = None
+    left_at: float | None = None
+    leave_context: str = ""
+    exit_hint: str | None = None  # "withdraw" when acd itself pulled the caller
+    caller_uids: set[str] = field(default_factory=set)
+    agent_uids: set[str] = field(default_factory=set)
+    signals: list[Signal] = field(default_factory=list)
+    transferred: bool = False
+    transfer_target: str | None = None
+    shutdown: bool = False
+    lost: str | None = None
+    completed_at: float | None = None
+    finish_deadline: float | None = None
+
+
+@dataclass(slots=True)
+class Member:
+    queue: str
+    interface: str
+    agent: str  # state interface: the agent's identity
+    name: str
+    paused: bool = False
+    paused_reason: str = ""
+    status: int | None = None
+    state: MemberState | None = None  # last state emitted
+
+
+@dataclass(slots=True)
+class Agent:
+    agent: str
+    name: str
+    members: set[tuple[str, str]] = field(default_factory=set)  # (queue, interface)
+    ringing: set[str] = field(default_factory=set)  # entry ids
+    calls: set[str] = field(default_factory=set)  # entry ids connected
+    wrapup_until: float = 0.0
+    last_call: str | None = None
