@@ -1,0 +1,103 @@
+"""Label sets stay bounded whatever the traffic: random queues, agents, reasons and event names."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from acd.core.effects import (
+    Anomaly,
+    CallFinished,
+    GapRecorded,
+    MemberSession,
+    MemberStateChanged,
+    OutcomeReported,
+)
+from acd.core.live import AgentLive, LiveSnapshot, QueueLive
+from acd.metrics import Metrics
+from acd.metrics.labels import LabelCap
+from acd.settings import Settings
+
+MAX_AGENTS = 25
+MAX_QUEUES = 10
+
+
+def label_values(m: Metrics) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    text = generate_latest(m.registry).decode()
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            for k, v in s.labels.items():
+                if k != "le":
+                    found[k].add(v)
+    return found
+
+
+def test_labels_bounded_over_many_random_records() -> None:
+    rng = random.Random(7)
+    agents = [
+        AgentLive(f"PJSIP/{i}", f"Rep {i}", rng.choice(("available", "in_call")), (f"q{i}",))
+        for i in range(400)
+    ]
+    snap = LiveSnapshot(
+        0.0, tuple(QueueLive(f"q{i}", 1, 1.0, {"available": 1}) for i in range(300)), tuple(agents)
+    )
+    m = Metrics(
+        Settings(metrics_per_agent=True, metrics_max_agents=MAX_AGENTS),
+        live=lambda: snap,
+        max_queues=MAX_QUEUES,
+        recent_calls=500,
+    )
+    from acd.metrics.synthetic import record
+
+    for n in range(20_000):
+        q = rng.choice((f"q{rng.randrange(300)}", f"acd-agent-{rng.randrange(900)}", f"campaign-{n}"))
+        a = rng.randrange(2000)
+        outcome = rng.choice(("answered", "abandoned", "exited"))
+        rec = record(
+            f"{n}.1",
+            q,
+            outcome=outcome,
+            agent=a,
+            wait=rng.uniform(0, 200),
+            cut_off=rng.random() < 0.2,
+            cause=rng.randrange(0, 130),
+            exit_reason=f"r{rng.randrange(50)}",
+            callback_of=f"{rng.randrange(n + 1)}.1" if rng.random() < 0.3 else None,
+            ended_by=rng.choice(("caller", "agent", "transfer", "system", None)),
+        )
+        m.observe(CallFinished(rec))
+        m.observe(MemberStateChanged(q, f"PJSIP/{a}", f"Rep {a}", "wrapup", "in_call", None, float(n)))
+        m.observe(MemberStateChanged(q, f"PJSIP/{a}", f"Rep {a}", "available", "wrapup", None, n + 5.0))
+        m.observe(OutcomeReported(rec.uniqueid, None, None, f"d{n}", None, None, 1.0, 0.0))
+        m.observe(MemberSession("pause", q, f"PJSIP/{a}", "x", f"reason {n}", 0.0))
+        m.observe(Anomaly(f"kind{n}", None, "", 0.0))
+        m.observe(GapRecorded(None, 0.0, f"gap {n}", 0))
+        m.observe_affinity(q, f"why{n}")
+        m.count_event(f"Event{n}")
+        m.handler_error(f"h{n}")
+    values = label_values(m)
+    assert len(values["agent"]) <= MAX_AGENTS + 1
+    assert "other" in values["agent"]
+    assert len(values["queue"]) <= MAX_QUEUES + 2  # + other + unknown (outcomes of forgotten calls)
+    assert not any(v.startswith("acd-agent-") for v in values["queue"])
+    assert len(values["reason"]) <= 80  # exit reasons, affinity reasons, pause reasons, gap reasons
+    assert len(values["disposition"]) <= len(Settings().dispositions) + 2
+    assert len(values["kind"]) <= 50 + 1 + 2 + 5  # anomaly cap + other, short/long, session kinds
+    assert len(values["event"]) <= 90
+    assert len(values["handler"]) <= 51
+    assert len(values["cause_class"]) <= 10
+    assert m.registry.get_sample_value("acd_metrics_label_overflow_total", {"label": "agent"}) > 0
+    # No caller numbers, channel names or call ids anywhere in the label values.
+    everything = set().union(*values.values())
+    assert "5550100" not in everything  # the records' caller number and key
+    assert not any(v.endswith(".1") or v.startswith("PJSIP/") for v in everything)
+
+
+def test_label_cap_admits_first_values_and_keeps_them() -> None:
+    cap = LabelCap(2, preset=("a",))
+    assert [cap("a"), cap("b"), cap("c"), cap("b")] == ["a", "b", "other", "b"]
+    assert cap.overflowed == 1 and len(cap) == 2

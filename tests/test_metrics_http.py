@@ -1,0 +1,93 @@
+"""/metrics over real HTTP on loopback: content type, parseable exposition, every family present."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from acd.metrics import KpiRefresher, Kpis, Metrics, WindowKpi, metrics_route
+from acd.metrics.synthetic import synthetic_day, synthetic_snapshot
+from acd.settings import Settings
+
+
+class OneKpi:
+    async def compute(self, now: float) -> Kpis:
+        return Kpis(now, {"q00": {"24h": WindowKpi(10, 0.9, 0.1, 0.9, 0.0, 1.0)}})
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[str, Metrics]]:
+    snap = synthetic_snapshot(agents=50, queues=5)
+    m = Metrics(Settings(metrics_per_agent=True), live=lambda: snap, db_backlog=lambda: 0)
+    for effect in synthetic_day(agents=50, queues=5, calls=2000):
+        m.observe(effect)
+    refresher = KpiRefresher(OneKpi())
+    m.attach_kpis(refresher)
+    await refresher.refresh_once()
+    app = web.Application()
+    app.add_routes([metrics_route(m)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/metrics", m
+    finally:
+        await runner.cleanup()
+
+
+async def test_scrape_parses_and_has_every_family(served: tuple[str, Metrics]) -> None:
+    url, _ = served
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = await resp.text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    expected = {
+        "acd_calls_offered",
+        "acd_calls_answered",
+        "acd_calls_abandoned",
+        "acd_calls_exited",
+        "acd_call_wait_seconds",
+        "acd_call_talk_seconds",
+        "acd_agent_wrapup_seconds",
+        "acd_cutoffs",
+        "acd_callback_results",
+        "acd_affinity_wait_seconds",
+        "acd_dispositions",
+        "acd_outcomes_notes_empty",
+        "acd_credit_points",
+        "acd_calls_repeat",
+        "acd_calls_agent_released_short",
+        "acd_queue_callers_waiting",
+        "acd_queue_longest_wait_seconds",
+        "acd_queue_agents",
+        "acd_agent_state",
+        "acd_kpi_service_level_ratio",
+        "acd_kpi_fcr_ratio",
+        "acd_ami_up",
+        "acd_ami_events",
+        "acd_db_backlog_records",
+        "acd_db_write_seconds",
+        "acd_resyncs",
+        "acd_gaps",
+        "acd_build_info",
+    }
+    assert expected <= set(families)
+    assert not any(s.name.endswith("_created") for f in families.values() for s in f.samples)
+    offered = sum(s.value for s in families["acd_calls_offered"].samples)
+    answered = sum(s.value for s in families["acd_calls_answered"].samples)
+    abandoned = sum(s.value for s in families["acd_calls_abandoned"].samples)
+    exited = sum(s.value for s in families["acd_calls_exited"].samples)
+    assert offered == answered + abandoned + exited > 0
+
+
+async def test_only_get_is_served(served: tuple[str, Metrics]) -> None:
+    url, _ = served
+    async with aiohttp.ClientSession() as session, session.post(url) as resp:
+        assert resp.status == 405
