@@ -1,0 +1,322 @@
+"""The writer: batched idempotent upserts, the bounded queue and the on-disk spool, shutdown flush.
+
+The database outages here are real: PostgreSQL's postmaster is stopped by PID while a batch is
+being written. Where a test needs an outage on SQLite it uses a Store whose ``write`` raises while
+switched off, so the spool and ordering logic run against a real database either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from acd.core.effects import AgentOffer, CallStarted, GapRecorded, MemberSession, OutcomeReported
+from acd.settings import Settings
+from acd.store.codec import StoredEffect
+from acd.store.engine import make_engine
+from acd.store.migrate import prepare_database
+from acd.store.models import AgentSession, Call, Gap, Offer, Outcome, table_of
+from acd.store.sink import Store
+from acd.store.writer import Writer
+from tests.pg_fixtures import PgServer
+from tests.store_records import BASE, finished, record
+
+calls_t = table_of(Call)
+
+
+def make_settings(url: str, tmp_path: Path, **db: Any) -> Settings:
+    return Settings(database={"url": url, "spool_dir": str(tmp_path / "spool"), **db})  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def engine(db_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = await prepare_database(make_settings(db_url, tmp_path))
+    yield eng
+    await eng.dispose()
+
+
+async def count(engine: AsyncEngine, model: Any) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table_of(model)))).scalar_one())
+
+
+def many(n: int, prefix: str = "17900") -> list[StoredEffect]:
+    return [
+        finished(
+            f"{prefix}.{i}", joined_at=BASE + i, caller_key=f"555{i % 97:04d}", caller_num=f"555{i % 97:04d}"
+        )
+        for i in range(n)
+    ]
+
+
+async def run_writer(writer: Writer) -> asyncio.Task[None]:
+    task = asyncio.create_task(writer.run())
+    await asyncio.sleep(0)
+    return task
+
+
+async def test_records_become_rows_once_even_when_replayed(engine: AsyncEngine, tmp_path: Path) -> None:
+    settings = make_settings(str(engine.url), tmp_path, batch_size=7)
+    writer = Writer(settings, engine)
+    task = await run_writer(writer)
+    effects: list[Any] = [
+        *many(40),
+        MemberSession("login", "sales", "Local/1001@agents", "Agent 1001", None, BASE),
+        MemberSession("pause", "sales", "Local/1001@agents", "Agent 1001", "lunch", BASE + 5),
+        GapRecorded(BASE - 60, BASE, "reconnect", 2),
+        CallStarted("x", "x", "x", "sales", None, BASE, None, None),  # not a row: ignored
+    ]
+    for effect in effects:
+        writer.submit(effect)
+    for effect in effects:  # a replay of the same traffic (acd replay, resync after reconnect)
+        writer.submit(effect)
+    assert await writer.drain(20)
+    await writer.close(5)
+    await task
+    assert await count(engine, Call) == 40
+    assert await count(engine, Offer) == 40
+    assert await count(engine, AgentSession) == 2
+    assert await count(engine, Gap) == 1
+    stats = writer.stats()
+    assert stats.backlog == 0 and stats.spooled == 0 and stats.failures == 0 and stats.writes >= 12
+
+
+async def test_partial_row_is_completed_but_never_degraded(engine: AsyncEngine, tmp_path: Path) -> None:
+    writer = Writer(make_settings(str(engine.url), tmp_path), engine)
+    task = await run_writer(writer)
+    partial = finished("1.1", partial=True, agent=None, outcome="abandoned", talk_seconds=0.0)
+    full = finished("1.1", talk_seconds=42.0)
+    writer.submit(partial)
+    writer.submit(full)
+    writer.submit(partial)  # a later resync sees the same call half again
+    assert await writer.drain(10)
+    await writer.close(5)
+    await task
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(calls_t).where(calls_t.c.uniqueid == "1.1"))).one()
+    assert (row.partial, row.talk_seconds, row.outcome) == (False, 42.0, "answered")
+
+
+async def test_outcome_from_ami_is_written_once(engine: AsyncEngine, tmp_path: Path) -> None:
+    writer = Writer(make_settings(str(engine.url), tmp_path), engine)
+    task = await run_writer(writer)
+    writer.submit(finished("2.1", linkedid="2.0"))
+    outcome = OutcomeReported("2.1", None, "Local/1001@agents", "sale", True, "wants blue", 10.0, BASE + 100)
+    writer.submit(outcome)
+    writer.submit(outcome)
+    assert await writer.drain(10)
+    await writer.close(5)
+    await task
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(table_of(Outcome)))).all()
+    assert len(rows) == 1 and rows[0].linkedid == "2.0" and rows[0].source == "ami"
+
+
+class SwitchableStore(Store):
+    """A real Store whose writes fail while ``down`` is set (a database outage on SQLite)."""
+
+    down = False
+    attempts = 0
+
+    async def write(self, batch: Sequence[StoredEffect]) -> None:
+        self.attempts += 1
+        if self.down:
+            raise ConnectionRefusedError("database down (test)")
+        await super().write(batch)
+
+
+async def test_outage_spools_beyond_the_bound_and_replays_in_order(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = make_settings(str(engine.url), tmp_path, queue_size=50, batch_size=20)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    writer = Writer(settings, store=store, retry_min=0.01, retry_max=0.05)
+    task = await run_writer(writer)
+    store.down = True
+    effects = many(500)
+    started = time.perf_counter()
+    for effect in effects:
+        writer.submit(effect)
+    submit_seconds = time.perf_counter() - started
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if writer.stats().spooled >= 450 and store.attempts > 1:
+            break
+    stats = writer.stats()
+    assert stats.spooled + stats.backlog == 500  # nothing lost while down
+    assert stats.backlog <= 50 + 20  # the memory bound holds (plus one batch in flight)
+    assert list((tmp_path / "spool").glob("*.jsonl"))
+    assert store.attempts > 1 and not stats.database_ok
+    store.down = False
+    assert await writer.drain(20)
+    await writer.close(5)
+    await task
+    assert await count(engine, Call) == 500
+    assert not list((tmp_path / "spool").glob("*"))
+    async with engine.connect() as conn:  # replay order == submission order: row ids follow joined_at
+        ordered = (await conn.execute(select(calls_t.c.joined_at).order_by(calls_t.c.id))).scalars().all()
+    assert ordered == sorted(ordered)
+    assert submit_seconds < 1.0  # 500 submits with the database down: no I/O on the caller's side
+
+
+async def test_close_with_database_down_spools_and_next_start_writes(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = make_settings(str(engine.url), tmp_path, batch_size=50)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    store.down = True
+    writer = Writer(settings, store=store, retry_min=0.01, retry_max=0.05)
+    task = await run_writer(writer)
+    for effect in many(300):
+        writer.submit(effect)
+    await writer.close(0.3)
+    assert task.done()
+    assert writer.stats().spooled == 300 and writer.stats().backlog == 0
+    # Submissions after close still reach the disk.
+    writer.submit(finished("late.1"))
+    assert writer.stats().spooled == 301
+    # The next daemon start replays the spool first, and numbers new records after it.
+    again = Writer(settings, engine)
+    task2 = await run_writer(again)
+    again.submit(finished("new.1", joined_at=BASE + 10_000))
+    assert await again.drain(20)
+    await again.close(5)
+    await task2
+    assert await count(engine, Call) == 302
+
+
+async def test_close_flushes_everything_under_load(engine: AsyncEngine, tmp_path: Path) -> None:
+    """The SIGTERM path: effects still arriving until the signal, then close() within its deadline."""
+    settings = make_settings(str(engine.url), tmp_path, batch_size=200)
+    writer = Writer(settings, engine)
+    task = await run_writer(writer)
+    effects = many(3000)
+    for i, effect in enumerate(effects):
+        writer.submit(effect)
+        if i % 250 == 0:
+            await asyncio.sleep(0)
+    started = time.monotonic()
+    await writer.close(30)
+    assert time.monotonic() - started < 30
+    assert task.done()
+    assert await count(engine, Call) == 3000
+    assert writer.stats().spooled == 0
+
+
+class KillingStore(Store):
+    """Stops the PostgreSQL postmaster by PID after the rows of one batch are sent, before commit."""
+
+    def __init__(self, *args: Any, server: PgServer, kill_at: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server = server
+        self.kill_at = kill_at
+        self.batches = 0
+
+    async def _write(self, conn: AsyncConnection, batch: Sequence[StoredEffect]) -> None:
+        await super()._write(conn, batch)
+        self.batches += 1
+        if self.batches == self.kill_at:
+            await asyncio.to_thread(self.server.kill)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_postgres_killed_mid_batch_loses_and_doubles_nothing(
+    pg_server: PgServer, pg_url: str, tmp_path: Path
+) -> None:
+    if not pg_server.owned:
+        pytest.skip("needs a PostgreSQL server owned by the test session (ACD_TEST_DATABASE_URL is set)")
+    settings = make_settings(pg_url, tmp_path, queue_size=100, batch_size=50)
+    engine = await prepare_database(settings)
+    store = KillingStore(engine, settings.server_id, settings.credit_policy, server=pg_server, kill_at=3)
+    writer = Writer(settings, store=store, write_timeout=5.0, retry_min=0.05, retry_max=0.3)
+    task = await run_writer(writer)
+    total = 2000
+    effects = many(total)
+    try:
+        for i, effect in enumerate(effects[:1000]):
+            writer.submit(effect)
+            if i % 50 == 0:
+                await asyncio.sleep(0.005)
+        for _ in range(1000):  # the kill happens inside the 3rd batch, which then fails
+            if store.batches >= 3 and not writer.stats().database_ok:
+                break
+            await asyncio.sleep(0.01)
+        for effect in effects[1000:]:  # traffic goes on while the database is down
+            writer.submit(effect)
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if writer.stats().spooled >= 1500:
+                break
+        down_stats = writer.stats()
+        assert not down_stats.database_ok
+        assert down_stats.spooled >= 1500 and down_stats.backlog <= 150
+        await asyncio.to_thread(pg_server.start)
+        assert await writer.drain(60)
+        await writer.close(10)
+        await task
+        async with engine.connect() as conn:
+            ids = (await conn.execute(select(calls_t.c.call_id))).scalars().all()
+        assert len(ids) == total and set(ids) == {f"17900.{i}" for i in range(total)}
+        assert await count(engine, Offer) == total
+        assert writer.stats().failures >= 1
+    finally:
+        if not task.done():
+            task.cancel()
+        await engine.dispose()
+
+
+async def test_offers_and_reasons_round_trip_through_the_spool(engine: AsyncEngine, tmp_path: Path) -> None:
+    settings = make_settings(str(engine.url), tmp_path)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    store.down = True
+    writer = Writer(settings, store=store)
+    rec = record(
+        "3.1",
+        cut_off=True,
+        cut_off_reasons=("agent_cause_38",),
+        offers=(
+            AgentOffer("Local/1002@agents", "Agent 1002", BASE + 1, "no_answer", 15.0),
+            AgentOffer("Local/1001@agents", "Agent 1001", BASE + 17, "answered", 2.0),
+        ),
+        variables=(("ACCOUNT", "A-17"),),
+    )
+    from acd.core.effects import CallFinished
+
+    writer.submit(CallFinished(rec))
+    await writer.close(0.1)
+    assert writer.stats().spooled == 1
+    again = Writer(settings, engine)
+    task = await run_writer(again)
+    assert await again.drain(10)
+    await again.close(5)
+    await task
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(calls_t).where(calls_t.c.uniqueid == "3.1"))).one()
+        offers = (await conn.execute(select(table_of(Offer)).order_by(table_of(Offer).c.seq))).all()
+    assert (
+        row.cut_off and row.cut_off_reasons == '["agent_cause_38"]' and row.variables == '{"ACCOUNT": "A-17"}'
+    )
+    assert [(o.agent, o.result) for o in offers] == [
+        ("Local/1002@agents", "no_answer"),
+        ("Local/1001@agents", "answered"),
+    ]
+
+
+def test_engine_urls_get_async_drivers() -> None:
+    assert make_engine("sqlite:///x.db").url.drivername == "sqlite+aiosqlite"
+    assert make_engine("postgresql://u@h/db").url.drivername == "postgresql+asyncpg"
