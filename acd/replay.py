@@ -64,8 +64,12 @@ def _timestamp(headers: dict[str, str]) -> float | None:
         return None
 
 
-def iter_messages(path: Path, chunk_size: int = 1 << 20, framer: Framer | None = None,
-                  progress: Callable[[int], None] | None = None) -> Iterator[dict[str, str]]:
+def iter_messages(
+    path: Path,
+    chunk_size: int = 1 << 20,
+    framer: Framer | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[dict[str, str]]:
     framer = framer or Framer()
     with path.open("rb") as fh:
         while True:
@@ -140,24 +144,26 @@ def summarize(result: ReplayResult) -> dict[str, Any]:
             a["answered"] += 1
             a["talk_seconds"] += r.talk_seconds
             a["ended_by_agent"] += r.ended_by == "agent"
-        calls.append({
-            "id": r.id,
-            "queue": r.queue,
-            "caller": r.caller_num,
-            "agent": r.agent_name,
-            "interface": r.agent,
-            "outcome": r.outcome,
-            "exit_reason": r.exit_reason,
-            "ended_by": r.ended_by,
-            "cut_off": r.cut_off,
-            "cut_off_reasons": list(r.cut_off_reasons),
-            "cause": r.cause,
-            "wait_seconds": r.wait_seconds,
-            "talk_seconds": r.talk_seconds,
-            "callback_of": r.callback_of,
-            "repeat_of": r.repeat_of,
-            "partial": r.partial,
-        })
+        calls.append(
+            {
+                "id": r.id,
+                "queue": r.queue,
+                "caller": r.caller_num,
+                "agent": r.agent_name,
+                "interface": r.agent,
+                "outcome": r.outcome,
+                "exit_reason": r.exit_reason,
+                "ended_by": r.ended_by,
+                "cut_off": r.cut_off,
+                "cut_off_reasons": list(r.cut_off_reasons),
+                "cause": r.cause,
+                "wait_seconds": r.wait_seconds,
+                "talk_seconds": r.talk_seconds,
+                "callback_of": r.callback_of,
+                "repeat_of": r.repeat_of,
+                "partial": r.partial,
+            }
+        )
     return {
         "asterisk": result.banner,
         "events": result.events,
@@ -168,8 +174,13 @@ def summarize(result: ReplayResult) -> dict[str, Any]:
     }
 
 
-def replay_file(path: Path, *, config: CoreConfig | None = None, start: float | None = None,
-                progress: Callable[[int], None] | None = None) -> ReplayResult:
+def replay_file(
+    path: Path,
+    *,
+    config: CoreConfig | None = None,
+    start: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayResult:
     framer = Framer()
     result = replay(iter_messages(path, framer=framer, progress=progress), config=config, start=start)
     result.banner = framer.banner

@@ -57,19 +57,30 @@ def run(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    print(f"{path.name}: {doc['asterisk']}, {doc['events']} events, {len(doc['calls'])} calls, "
-          f"{doc['anomalies']} anomalies")
+    print(
+        f"{path.name}: {doc['asterisk']}, {doc['events']} events, {len(doc['calls'])} calls, "
+        f"{doc['anomalies']} anomalies"
+    )
     for name, q in sorted(doc["queues"].items()):
-        print(f"  queue {name:<20} offered {q['offered']:>5}  answered {q['answered']:>5}  "
-              f"abandoned {q['abandoned']:>5}  exited {q['exited']:>5}")
+        print(
+            f"  queue {name:<20} offered {q['offered']:>5}  answered {q['answered']:>5}  "
+            f"abandoned {q['abandoned']:>5}  exited {q['exited']:>5}"
+        )
     for name, a in sorted(doc["agents"].items()):
-        print(f"  agent {name:<20} answered {a['answered']:>5}  talk {a['talk_seconds']:>8.0f}s  "
-              f"ended by agent {a['ended_by_agent']:>4}")
+        print(
+            f"  agent {name:<20} answered {a['answered']:>5}  talk {a['talk_seconds']:>8.0f}s  "
+            f"ended by agent {a['ended_by_agent']:>4}"
+        )
     for c in doc["calls"]:
         flags = " cut-off(" + ",".join(c["cut_off_reasons"]) + ")" if c["cut_off"] else ""
-        link = f" callback of {c['callback_of']}" if c["callback_of"] else (
-            f" repeat of {c['repeat_of']}" if c["repeat_of"] else "")
-        print(f"  {c['id']:<22} {c['queue']:<14} {c['caller'] or '-':<12} {c['outcome']:<9} "
-              f"{c['agent'] or '-':<8} wait {c['wait_seconds']:>4.0f}s talk {c['talk_seconds']:>5.0f}s "
-              f"ended by {c['ended_by'] or '-'}{flags}{link}")
+        link = (
+            f" callback of {c['callback_of']}"
+            if c["callback_of"]
+            else (f" repeat of {c['repeat_of']}" if c["repeat_of"] else "")
+        )
+        print(
+            f"  {c['id']:<22} {c['queue']:<14} {c['caller'] or '-':<12} {c['outcome']:<9} "
+            f"{c['agent'] or '-':<8} wait {c['wait_seconds']:>4.0f}s talk {c['talk_seconds']:>5.0f}s "
+            f"ended by {c['ended_by'] or '-'}{flags}{link}"
+        )
     return 0

@@ -1,0 +1,350 @@
+"""The long-running daemon: AMI in, the core in the middle, storage/metrics/HTTP around it.
+
+Shape (DESIGN.md):
+- the AMI client's ``on_message`` only enqueues (it runs inside the socket read and must never
+  block or raise: a slow reader is disconnected by Asterisk's ``writetimeout``);
+- ONE consumer task applies events to the core in arrival order and hands each effect to the
+  writer (``submit`` only appends), the metrics (``observe`` only counts) and the log;
+- a ticker drives the core's timers with the event clock;
+- on every FullyBooted the resync (QueueStatus + CoreShowChannels) is fed to the core between
+  markers, so the core reconciles and records the gap;
+- SIGTERM/SIGINT: stop AMI, drain the queue through the core, flush the writer within the
+  deadline, stop HTTP, dispose the engine, exit 0. A second signal exits at once (code 1).
+  A task that crashes takes the process down with code 1 so systemd restarts it.
+
+READY is sent to systemd once the database and the listeners are open, not when AMI is up: an
+Asterisk that is down at boot must not make systemd give up on acd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from acd import __version__
+from acd.ami.connection import AmiClient, AuthFailed, ConnectionEvent, Disconnected, FullyBooted, LoggedIn
+from acd.ami.resync import resync
+from acd.clock import EventClock
+from acd.core.config import CoreConfig
+from acd.core.effects import Anomaly, Effect
+from acd.core.engine import Core
+from acd.metrics.http import metrics_route
+from acd.metrics.metrics import Metrics
+from acd.sdnotify import Notifier, watchdog_loop
+from acd.settings import Settings
+
+__all__ = ["Daemon", "run_daemon"]
+
+log = structlog.get_logger("acd.daemon")
+
+_BEGIN = "resync-begin"
+_END = "resync-end"
+_DISCONNECTED = "disconnected"
+TICK_SECONDS = 1.0
+QUEUE_WARN = 50_000
+
+
+@dataclass
+class DaemonStats:
+    events: int = 0
+    effects: int = 0
+    handler_errors: int = 0
+    resyncs: int = 0
+    max_queue: int = 0
+    started: float = field(default_factory=time.time)
+
+
+class Daemon:
+    """Wire the edges to the core. ``start()`` opens everything, ``stop()`` closes it in order."""
+
+    def __init__(self, settings: Settings, *, notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self.clock = EventClock(settings.speed)
+        self.core = Core(CoreConfig.from_settings(settings))
+        self.metrics = Metrics(settings, live=lambda: self.core.live(self.clock.now()), version=__version__)
+        self.notifier = notifier or Notifier()
+        self.stats = DaemonStats()
+        self.queue: deque[tuple[Any, float]] = deque()
+        self._wake = asyncio.Event()
+        self.ami = AmiClient(settings.ami, on_message=self._on_message, on_state=self._on_state)
+        self.engine: Any = None
+        self.writer: Any = None
+        self.runner: web.AppRunner | None = None
+        self.http_port: int | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._sinks: list[Callable[[Effect], None]] = [self.metrics.observe]
+        self._stopping = False
+        self._failed: BaseException | None = None
+        self._crashed = asyncio.Event()  # set by a signal or a crashed task: time to stop
+        self._resync_task: asyncio.Task[None] | None = None
+        self._last_status = 0.0
+        self._events_at_status = 0
+
+    # -- AMI edge callbacks (run inside the socket read: enqueue only) -------------------------------
+
+    def _on_message(self, headers: dict[str, str], received_at: float) -> None:
+        self.queue.append((headers, received_at))
+        if len(self.queue) == 1:
+            self._wake.set()
+
+    def _on_state(self, notice: ConnectionEvent) -> None:
+        if isinstance(notice, FullyBooted):
+            self.metrics.set_ami_connected(True)
+            if self._resync_task is None or self._resync_task.done():
+                self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+        elif isinstance(notice, LoggedIn):
+            if self.ami.stats.reconnects:
+                self.metrics.ami_reconnected()
+        elif isinstance(notice, Disconnected):
+            self.metrics.set_ami_connected(False)
+            if notice.was_logged_in:
+                self.queue.append((_DISCONNECTED, notice.at))
+                self._wake.set()
+            log.warning("ami_disconnected", reason=notice.reason)
+        elif isinstance(notice, AuthFailed):
+            log.error("ami_login_refused", message=notice.message, retry_in=notice.retry_in)
+        self._status()
+
+    async def _resync(self) -> None:
+        self.queue.append((_BEGIN, time.time()))
+        try:
+            result = await resync(self.ami)
+            log.info(
+                "resync_done",
+                queues=result.queues,
+                members=result.members,
+                callers=result.callers,
+                channels=result.channel_count,
+            )
+        except Exception as exc:  # the connection dropped mid-resync: the next FullyBooted retries
+            log.warning("resync_failed", error=str(exc))
+        finally:
+            self.queue.append((_END, time.time()))
+            self._wake.set()
+            self.stats.resyncs += 1
+
+    # -- the one consumer ------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        queue = self.queue
+        apply = self.core.apply
+        stamp = self.clock.stamp
+        count_event = self.metrics.count_event
+        while True:
+            if not queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if len(queue) > self.stats.max_queue:
+                self.stats.max_queue = len(queue)
+            # Take a bounded batch, then yield, so the loop stays responsive under a burst.
+            for _ in range(min(len(queue), 2000)):
+                item, received = queue.popleft()
+                if isinstance(item, str):
+                    self._marker(item, received)
+                    continue
+                self.stats.events += 1
+                name = item.get("Event")
+                if name is not None:
+                    count_event(name)
+                try:
+                    effects = apply(item, stamp(item, received))
+                except Exception:  # a core bug must not stop the daemon; the event is counted
+                    self.stats.handler_errors += 1
+                    self.metrics.handler_error("core")
+                    log.exception("core_failed", event=item.get("Event"))
+                    continue
+                if effects:
+                    self._dispatch(effects)
+            await asyncio.sleep(0)
+
+    def _marker(self, item: str, received: float) -> None:
+        now = self.clock.now()
+        if item == _BEGIN:
+            self.core.begin_resync(now)
+        elif item == _END:
+            self._dispatch(self.core.end_resync(now))
+        elif item == _DISCONNECTED:
+            self._dispatch(self.core.disconnected(now))
+
+    def _dispatch(self, effects: list[Effect]) -> None:
+        self.stats.effects += len(effects)
+        for effect in effects:
+            for sink in self._sinks:
+                try:
+                    sink(effect)
+                except Exception:
+                    self.stats.handler_errors += 1
+                    self.metrics.handler_error(getattr(sink, "__qualname__", "sink"))
+                    log.exception("effect_sink_failed", effect=type(effect).__name__)
+            if isinstance(effect, Anomaly):
+                log.debug("anomaly", kind=effect.kind, amievent=effect.event, detail=effect.detail)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self._dispatch(self.core.tick(self.clock.now()))
+            self._status()
+
+    def _status(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self._last_status
+        if elapsed < 5.0 and self._last_status:
+            return
+        rate = (self.stats.events - self._events_at_status) / elapsed if self._last_status else 0.0
+        self._last_status, self._events_at_status = now, self.stats.events
+        ami = "AMI connected" if self.ami.connected else "AMI reconnecting"
+        backlog = self.writer.stats().backlog if self.writer is not None else 0
+        self.notifier.status(f"{ami}; {rate:.0f} events/s; write backlog {backlog}")
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from acd.store.migrate import prepare_database
+        from acd.store.writer import Writer
+
+        self.engine = await prepare_database(self.settings)
+        self.writer = Writer(self.settings, self.engine)
+        self._sinks.append(self.writer.submit)
+        self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
+        self._spawn(self.writer.run(), "writer")
+        await self._start_http()
+        self._spawn(self._consume(), "consumer")
+        self._spawn(self._tick(), "ticker")
+        interval = self.notifier.watchdog_interval()
+        if interval:
+            self._spawn(watchdog_loop(self.notifier, interval), "watchdog")
+        await self.ami.start()
+        self.notifier.ready("listening; AMI connecting")
+        log.info(
+            "started",
+            http=f"{self.settings.http.host}:{self.http_port}",
+            ami=f"{self.settings.ami.host}:{self.settings.ami.port}",
+            database=_safe_url(self.settings),
+        )
+
+    async def _start_http(self) -> None:
+        app = web.Application()
+        app.add_routes([metrics_route(self.metrics), web.get("/healthz", self._health)])
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.settings.http.host, self.settings.http.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http.port
+
+    async def _health(self, request: web.Request) -> web.Response:
+        body = {
+            "ami_connected": self.ami.connected,
+            "events": self.stats.events,
+            "queue": len(self.queue),
+            "write_backlog": self.writer.stats().backlog if self.writer is not None else None,
+        }
+        return web.json_response(body, status=200)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or self._stopping:
+            return
+        exc = task.exception()
+        self._failed = exc or RuntimeError(f"task {task.get_name()} ended")
+        log.error("task_crashed", task=task.get_name(), error=repr(exc))
+        self._crashed.set()
+
+    def request_stop(self) -> None:
+        self._crashed.set()
+
+    async def wait(self) -> None:
+        """Until a signal asks to stop or a task crashes (``failed`` then says why)."""
+        await self._crashed.wait()
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._failed
+
+    async def stop(self) -> None:
+        """Graceful stop: nothing the core has seen is lost."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.notifier.stopping("draining")
+        await self.ami.close()
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+        consumer = next((t for t in self._tasks if t.get_name() == "consumer"), None)
+        for task in self._tasks:
+            if task is not consumer and task.get_name() != "writer":
+                task.cancel()
+        # Drain what was read through the core, so its effects reach the writer.
+        deadline = time.monotonic() + 5.0
+        while self.queue and time.monotonic() < deadline:
+            self._wake.set()
+            await asyncio.sleep(0.01)
+        if consumer is not None:
+            consumer.cancel()
+        if self.writer is not None:
+            await self.writer.close(self.settings.database.flush_deadline)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.engine is not None:
+            await self.engine.dispose()
+        log.info("stopped", events=self.stats.events)
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(settings.database.url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable url>"
+
+
+async def run_daemon(settings: Settings, *, ready: Callable[[Daemon], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code."""
+    loop = asyncio.get_running_loop()
+    daemon = Daemon(settings)
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.warning("forced_exit", signal=signal.Signals(signum).name)
+            os._exit(1)
+        log.info("stopping", signal=signal.Signals(signum).name)
+        daemon.request_stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await daemon.start()
+    except Exception as exc:
+        log.error("start_failed", error=str(exc))
+        await daemon.stop()
+        return 1
+    if ready is not None:
+        ready(daemon)
+    await daemon.wait()
+    failed = daemon.failed
+    with contextlib.suppress(Exception):
+        await daemon.stop()
+    return 1 if failed is not None else 0
