@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from acd.core.live import LiveSnapshot
 from acd.metrics import KpiRefresher, Kpis, Metrics, WindowKpi, metrics_route
 from acd.metrics.synthetic import synthetic_day, synthetic_snapshot
 from acd.settings import Settings
@@ -85,6 +86,33 @@ async def test_scrape_parses_and_has_every_family(served: tuple[str, Metrics]) -
     abandoned = sum(s.value for s in families["acd_calls_abandoned"].samples)
     exited = sum(s.value for s in families["acd_calls_exited"].samples)
     assert offered == answered + abandoned + exited > 0
+
+
+async def test_snapshot_taken_in_the_loop_thread_rendered_elsewhere() -> None:
+    """The core is not thread-safe: the snapshot must be taken in the loop that owns it."""
+    import threading
+
+    takers: list[int] = []
+
+    def source() -> LiveSnapshot:
+        takers.append(threading.get_ident())
+        return synthetic_snapshot(agents=3, queues=1)
+
+    m = Metrics(Settings(), live=source)
+    app = web.Application()
+    app.add_routes([metrics_route(m)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            text = await resp.text()
+    finally:
+        await runner.cleanup()
+    assert takers == [threading.get_ident()]
+    assert 'acd_queue_callers_waiting{queue="q00"}' in text
 
 
 async def test_only_get_is_served(served: tuple[str, Metrics]) -> None:

@@ -139,7 +139,7 @@ class HealthCollector(Collector):
         events = CounterMetricFamily(
             "acd_ami_events", "AMI events received, by event name (unknown names: other)", labels=["event"]
         )
-        for name, count in self.events.items():
+        for name, count in list(self.events.items()):
             if count:
                 events.add_metric([name], count)
         yield events
@@ -147,7 +147,7 @@ class HealthCollector(Collector):
         errors = CounterMetricFamily(
             "acd_handler_errors", "Exceptions caught in event and effect handlers", labels=["handler"]
         )
-        for name, count in self.handler_errors.items():
+        for name, count in list(self.handler_errors.items()):
             errors.add_metric([name], count)
         yield errors
 
@@ -156,7 +156,7 @@ class HealthCollector(Collector):
             "Label values folded into 'other' because a label reached its cap",
             labels=["label"],
         )
-        for label, cap in self._caps.items():
+        for label, cap in list(self._caps.items()):
             overflow.add_metric([label], cap.overflowed)
         yield overflow
 

@@ -7,7 +7,9 @@ process collector reads /proc) exports exactly who is there now, and costs nothi
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import get_args
 
@@ -41,6 +43,32 @@ class LiveCollector(Collector):
         self._agent_cap = agent_cap
         self._queue_cap = queue_cap
         self.errors = 0
+        self._local = threading.local()
+
+    def take(self) -> LiveSnapshot | None:
+        """Take the snapshot now (in the loop that owns the core). None when there is no source or
+        it failed: a broken snapshot is counted and logged, and must not fail the whole scrape."""
+        if self.source is None:
+            return None
+        try:
+            return self.source()
+        except Exception:
+            self.errors += 1
+            log.exception("live snapshot failed at scrape time")
+            return None
+
+    @contextlib.contextmanager
+    def using(self, snapshot: LiveSnapshot | None) -> Iterator[None]:
+        """Within this block, collections on this thread export ``snapshot`` instead of calling the
+        source: the snapshot is taken in the loop and rendered in a worker thread, which must never
+        touch the core's mutable state."""
+        self._local.snapshot = snapshot
+        self._local.active = True
+        try:
+            yield
+        finally:
+            self._local.active = False
+            self._local.snapshot = None
 
     def describe(self) -> Iterator[Metric]:
         # Declared up front so the registry knows the names without calling the source.
@@ -67,16 +95,15 @@ class LiveCollector(Collector):
         return tuple(families)
 
     def collect(self) -> Iterator[Metric]:
-        source = self.source
-        if source is None:
-            return
-        try:
-            snap = source()
-        except Exception:  # a broken snapshot must not fail the health and volume families too
-            self.errors += 1
-            log.exception("live snapshot failed at scrape time")
-            yield self._error_family()
-            return
+        if getattr(self._local, "active", False):
+            snap: LiveSnapshot | None = self._local.snapshot
+        else:
+            snap = self.take()
+        if snap is not None:
+            yield from self._export(snap)
+        yield self._error_family()
+
+    def _export(self, snap: LiveSnapshot) -> Iterator[Metric]:
         families = self._families()
         waiting, longest, agents, total = families[:4]
         seen: dict[str, tuple[int, float, dict[str, int]]] = {}
@@ -111,7 +138,6 @@ class LiveCollector(Collector):
                 # 'other' sums the agents beyond the cap; a named agent is always 1.
                 per_agent.add_metric([agent, state], n if agent == OTHER else 1)
         yield from families
-        yield self._error_family()
 
     def _error_family(self) -> CounterMetricFamily:
         return CounterMetricFamily(

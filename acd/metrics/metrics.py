@@ -25,7 +25,14 @@ import platform
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from acd.core.effects import (
     Anomaly,
@@ -385,6 +392,12 @@ class Metrics:
             refresher, per_agent=self.per_agent, agent_cap=self.caps["agent"], queue_cap=self.caps["queue"]
         )
         self.registry.register(self._kpi_collector)
+
+    def render(self, snapshot: LiveSnapshot | None) -> bytes:
+        """The text exposition, with ``snapshot`` as the live state. Safe in a worker thread: it
+        reads prometheus_client's values under their locks and never calls into the core."""
+        with self.live.using(snapshot):
+            return bytes(generate_latest(self.registry))
 
     def observe(self, effect: Effect) -> None:
         """Count one effect. Unknown effect types are ignored (a newer core must not break metrics)."""
