@@ -5,8 +5,10 @@ answers, EventList lists) and can misbehave on demand: refuse the login, go sile
 socket open, drop every connection, refuse connections (listener closed), answer late or never, and
 write raw bytes in chosen pieces (a UTF-8 character split over two reads).
 
-Deliberately independent of acd.ami: it parses actions and writes messages with its own few lines,
-so a bug in acd's codec cannot hide itself here. Binds 127.0.0.1 on a free port only.
+The server side is deliberately independent of acd.ami: it parses actions and writes messages with
+its own few lines, so a bug in acd's codec cannot hide itself here. Binds 127.0.0.1 on a free port
+only. At the bottom: client-side helpers (settings with tiny intervals, a recorder of what the
+daemon would see) shared by the tests/test_ami_*.py modules.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from acd.ami.connection import AmiClient, ConnectionEvent
+from acd.settings import AmiSettings
 
 BANNER = "Asterisk Call Manager/11.0.0"
+SECRET = "s3cret-Pa55"
 Headers = Sequence[tuple[str, str]] | dict[str, str]
 # A handler gets the action's headers and returns the messages to answer with (None: no answer).
 Handler = Callable[["FakeClient", dict[str, str]], "list[Headers] | Awaitable[list[Headers] | None] | None"]
@@ -105,7 +112,7 @@ class FakeAmi:
     """
 
     def __init__(
-        self, *, username: str = "acd", secret: str = "s3cret-Pa55", ssl_context: ssl.SSLContext | None = None
+        self, *, username: str = "acd", secret: str = SECRET, ssl_context: ssl.SSLContext | None = None
     ):
         self.username = username
         self.secret = secret
@@ -361,3 +368,60 @@ class FakeAmi:
                 ("ListItems", str(len(self.channels))),
             ]
         )
+
+
+# --- client-side helpers shared by the AMI edge tests ---------------------------------------------
+
+
+def settings(port: int, **over: Any) -> AmiSettings:
+    base: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "acd",
+        "secret": SECRET,
+        "connect_timeout": 1.0,
+        "action_timeout": 1.0,
+        "reconnect_min": 0.01,
+        "reconnect_max": 0.05,
+        "auth_retry": 0.3,
+        "ping_interval": 30.0,
+        "ping_timeout": 1.0,
+        "max_message_bytes": 1 << 20,
+    }
+    base.update(over)
+    return AmiSettings(**base)
+
+
+class Recorder:
+    """What the daemon would see: every event, every notice, in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[dict[str, str], float]] = []
+        self.states: list[ConnectionEvent] = []
+
+    def on_message(self, msg: dict[str, str], at: float) -> None:
+        self.messages.append((msg, at))
+
+    def on_state(self, notice: ConnectionEvent) -> None:
+        self.states.append(notice)
+
+    def events(self, name: str) -> list[dict[str, str]]:
+        return [m for m, _ in self.messages if m.get("Event") == name]
+
+    def notices(self, kind: type[Any]) -> list[Any]:
+        return [s for s in self.states if isinstance(s, kind)]
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; states={self.states!r}")
+            await asyncio.sleep(0.005)
+
+
+async def connect(fake: FakeAmi, rec: Recorder | None = None, **over: Any) -> tuple[AmiClient, Recorder]:
+    rec = rec or Recorder()
+    client = AmiClient(settings(fake.port, **over), on_message=rec.on_message, on_state=rec.on_state)
+    await client.start()
+    await rec.until(lambda: client.connected)
+    return client, rec

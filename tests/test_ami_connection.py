@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import ssl
+import subprocess
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,56 +30,7 @@ from acd.ami.connection import (
     WireAnomaly,
 )
 from acd.ami.resync import resync
-from acd.settings import AmiSettings
-from tests.fake_ami import FULLY_BOOTED, FakeAmi, FakeClient
-
-SECRET = "s3cret-Pa55"
-
-
-def settings(port: int, **over: Any) -> AmiSettings:
-    base: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": port,
-        "username": "acd",
-        "secret": SECRET,
-        "connect_timeout": 1.0,
-        "action_timeout": 1.0,
-        "reconnect_min": 0.01,
-        "reconnect_max": 0.05,
-        "auth_retry": 0.3,
-        "ping_interval": 30.0,
-        "ping_timeout": 1.0,
-        "max_message_bytes": 1 << 20,
-    }
-    base.update(over)
-    return AmiSettings(**base)
-
-
-class Recorder:
-    """What the daemon would see: every event, every notice, in order."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[dict[str, str], float]] = []
-        self.states: list[ConnectionEvent] = []
-
-    def on_message(self, msg: dict[str, str], at: float) -> None:
-        self.messages.append((msg, at))
-
-    def on_state(self, notice: ConnectionEvent) -> None:
-        self.states.append(notice)
-
-    def events(self, name: str) -> list[dict[str, str]]:
-        return [m for m, _ in self.messages if m.get("Event") == name]
-
-    def notices(self, kind: type[Any]) -> list[Any]:
-        return [s for s in self.states if isinstance(s, kind)]
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; states={self.states!r}")
-            await asyncio.sleep(0.005)
+from tests.fake_ami import FULLY_BOOTED, SECRET, FakeAmi, FakeClient, Recorder, connect, settings
 
 
 @pytest.fixture
@@ -84,14 +38,6 @@ async def fake() -> Any:
     server = await FakeAmi(secret=SECRET).start()
     yield server
     await server.close()
-
-
-async def connect(fake: FakeAmi, rec: Recorder | None = None, **over: Any) -> tuple[AmiClient, Recorder]:
-    rec = rec or Recorder()
-    client = AmiClient(settings(fake.port, **over), on_message=rec.on_message, on_state=rec.on_state)
-    await client.start()
-    await rec.until(lambda: client.connected)
-    return client, rec
 
 
 def acd_tasks() -> list[asyncio.Task[Any]]:
@@ -474,3 +420,81 @@ async def test_start_twice_is_an_error(fake: FakeAmi) -> None:
     with pytest.raises(RuntimeError):
         await client.start()
     await client.close()
+
+
+async def test_refused_connections_back_off_within_bounds(fake: FakeAmi) -> None:
+    await fake.refuse()
+    rec = Recorder()
+    client = AmiClient(
+        settings(fake.port, reconnect_min=0.02, reconnect_max=0.08),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+    )
+    await client.start()
+    await asyncio.sleep(0.6)
+    attempts = client.stats.connect_attempts
+    # Delays 0.02, 0.02-0.04, 0.04-0.08, then 0.04-0.08 each: about 9-16 tries in 0.6 s, never a
+    # tight loop, and never fewer than the cap allows.
+    assert 6 <= attempts <= 20, attempts
+    assert "connect call failed" in (client.stats.last_error or "").lower()
+    assert rec.notices(Disconnected) == []  # never connected: nothing to report as lost
+    await fake.accept_again()
+    await rec.until(lambda: client.connected, timeout=1.0)
+    await client.close()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl binary not available to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_session_with_a_trusted_certificate(tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server = await FakeAmi(ssl_context=server_ctx).start()
+    try:
+        client_ctx = ssl.create_default_context(cafile=str(cert))
+        rec = Recorder()
+        client = AmiClient(
+            settings(server.port, tls=True),
+            on_message=rec.on_message,
+            on_state=rec.on_state,
+            ssl_context=client_ctx,
+        )
+        await client.start()
+        await rec.until(lambda: bool(rec.notices(FullyBooted)))
+        assert (await client.send_action({"Action": "Ping"})).response["Ping"] == "Pong"
+        await client.close()
+    finally:
+        await server.close()
+
+
+async def test_tls_with_an_untrusted_certificate_is_a_connect_error_not_a_crash(
+    tls_files: tuple[Path, Path],
+) -> None:
+    cert, key = tls_files
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server = await FakeAmi(ssl_context=server_ctx).start()
+    try:
+        rec = Recorder()
+        client = AmiClient(settings(server.port, tls=True), on_message=rec.on_message, on_state=rec.on_state)
+        await client.start()
+        await rec.until(lambda: client.stats.connect_attempts >= 2)
+        assert not client.connected
+        assert "certificate" in (client.stats.last_error or "").lower()
+        await client.close()
+        assert acd_tasks() == []
+    finally:
+        await server.close()

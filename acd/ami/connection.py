@@ -39,7 +39,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from panoramisk.ami_protocol import AMIProtocol
@@ -156,7 +156,6 @@ class AmiStats:
     actions_resent: int = 0  # safe reads written again after a reconnect
     action_timeouts: int = 0
     last_error: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # reserved for per-kind breakdowns
 
 
 class _AuthRefused(Exception):
@@ -192,8 +191,9 @@ class _AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no ty
         self.transport = transport
         self.closed = False
 
-    def send(self, data: Any, as_list: bool = False) -> None:  # pragma: no cover - not our API
-        raise NotImplementedError("use AmiClient.send_action")
+    def send(self, data: Any, as_list: bool = False) -> None:
+        """panoramisk's untimed send is refused: every action goes through the client's tracker."""
+        raise TypeError("send actions with AmiClient.send_action (it has a timeout and an answer)")
 
     def write(self, payload: bytes) -> None:
         transport = self.transport
@@ -239,7 +239,9 @@ class _AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no ty
                     tracker.on_list_event(msg)
             try:
                 on_message(msg, now)
-            except Exception as exc:
+            except BaseException as exc:  # even CancelledError from a handler must not kill the socket
+                if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                    raise
                 client._handler_failed(exc, event)
             if event == "FullyBooted" or event == "Shutdown":
                 client._on_system_event(event, msg, now)
@@ -573,7 +575,9 @@ class AmiClient:
             return
         try:
             self._on_state(notice)
-        except Exception as exc:
+        except BaseException as exc:
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                raise
             self._handler_failed(exc, type(notice).__name__)
 
     def _on_system_event(self, event: str, msg: dict[str, str], now: float) -> None:
@@ -582,7 +586,7 @@ class AmiClient:
         elif self._proto is not None:
             self._proto.drop_reason = self._proto.drop_reason or "Asterisk shut down"
 
-    def _handler_failed(self, exc: Exception, where: str) -> None:
+    def _handler_failed(self, exc: BaseException, where: str) -> None:
         self.stats.handler_errors += 1
         self._warn(
             "handler",
