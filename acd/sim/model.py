@@ -1,0 +1,946 @@
+"""The app_queue model: queues, members, devices, callers and their channels, in simulated time.
+
+Sans-I/O: it owns no socket and reads no clock. Time comes from :class:`Scheduler` (a heap of
+timers in simulated seconds); output goes to ``emit`` as already-encoded AMI events. The asyncio
+edge (``simulator.py``) advances the scheduler at the configured speed and feeds AMI actions in.
+
+What it models, as app_queue does (Asterisk 22, apps/app_queue.c, and the captures):
+- a caller rings members only while it is among the first N waiting callers, N = members free
+  (autofill); ``ringall`` rings every free member of the lowest penalty, the other strategies one;
+- a member is skipped when paused, in wrap-up (``wrapuptime`` after its last call, across queues
+  with ``shared_lastcall``), already rung or in a call when ``ringinuse=no``, or when a heavier
+  queue (``weight``) it also serves has callers waiting (app_queue's compare_weight);
+- no answer within ``timeout``: AgentRingNoAnswer, the caller waits ``retry`` seconds, then rings
+  the next member; ``rrmemory`` remembers where it stopped;
+- Local-channel members report device state INUSE (Status 2) as soon as they are rung.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time as _time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from acd.sim.config import QueueConf, QueuesConf
+from acd.sim.emit import CAUSE_TEXT, MEMBER_HEADERS, Out, event, render_phase, ts_header
+
+NORMAL_CAUSES = frozenset({16, 17, 19, 21})
+
+
+class Timer:
+    __slots__ = ("args", "cancelled", "fn", "when")
+
+    def __init__(self, when: float, fn: Callable[..., None], args: tuple[Any, ...]):
+        self.when = when
+        self.fn = fn
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Scheduler:
+    """Timers in simulated seconds. ``run_due(t)`` fires everything due up to ``t`` in order."""
+
+    def __init__(self, now: float):
+        self.now = now
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+
+    def at(self, when: float, fn: Callable[..., None], *args: Any) -> Timer:
+        t = Timer(max(when, self.now), fn, args)
+        heapq.heappush(self._heap, (t.when, next(self._seq), t))
+        return t
+
+    def after(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+        return self.at(self.now + max(delay, 0.0), fn, *args)
+
+    def next_time(self) -> float | None:
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def run_due(self, until: float) -> int:
+        n = 0
+        while self._heap and self._heap[0][0] <= until:
+            when, _, t = heapq.heappop(self._heap)
+            if t.cancelled:
+                continue
+            self.now = max(self.now, when)
+            t.fn(*t.args)
+            n += 1
+        self.now = max(self.now, until)
+        return n
+
+    def clear(self) -> None:
+        self._heap.clear()
+
+
+@dataclass
+class AgentBehaviour:
+    """How a simulated agent phone behaves when rung."""
+
+    answer_after: float | None = 2.0  # seconds of ringing before answering; None = never answers
+    answer_jitter: float = 0.0
+
+
+@dataclass
+class Device:
+    """One member interface (shared by all the queues it is a member of)."""
+
+    iface: str
+    stateif: str
+    behaviour: AgentBehaviour
+    legs: set[str] = field(default_factory=set)  # ;1 names of this device's live channels
+    in_call: Call | None = None
+    last_end: dict[str, float] = field(default_factory=dict)  # queue -> end of last call
+    forced: int | None = None  # a Custom: device state set over AMI (DEVICE_STATE())
+
+    @property
+    def status(self) -> int:
+        if self.legs:
+            return 2
+        return self.forced if self.forced is not None else 1
+
+
+@dataclass
+class Member:
+    queue: str
+    iface: str
+    name: str
+    stateif: str
+    penalty: int = 0
+    paused: bool = False
+    reason: str = ""
+    calls: int = 0
+    lastcall: int = 0
+    lastpause: int = 0
+    login: int = 0
+    ringinuse: bool = True
+    dynamic: bool = True
+
+
+@dataclass
+class Queue:
+    conf: QueueConf
+    members: dict[str, Member] = field(default_factory=dict)  # iface -> member, insertion order
+    waiting: list[Call] = field(default_factory=list)
+    rr_next: int = 0
+    completed: int = 0
+    abandoned: int = 0
+    holdtime: float = 0.0  # Asterisk's exponentially weighted averages
+    talktime: float = 0.0
+    sl_ok: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.conf.name
+
+
+@dataclass
+class Channel:
+    """What CoreShowChannels/Status report for one channel."""
+
+    name: str
+    uid: str
+    linkedid: str
+    context: str
+    exten: str
+    priority: int
+    app: str
+    appdata: str
+    cid_num: str
+    cid_name: str
+    conn_num: str
+    conn_name: str
+    created: float
+    state: int = 6
+    bridge: str = ""
+    call: Call | None = None
+    role: str = ""  # "c1" "c2" "a1" "a2"
+    leg: Leg | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Leg:
+    """A Local channel pair towards a member (or a transfer target)."""
+
+    ch1: str
+    ch2: str
+    uid1: str
+    uid2: str
+    iface: str
+    exten: str
+    context: str
+    name: str
+    stateif: str
+    device: Device | None
+    rung_at: float = 0.0
+    answer_timer: Timer | None = None
+
+
+@dataclass
+class Ending:
+    """How an answered call ends (chosen by the traffic model or a scripted scenario)."""
+
+    kind: str = "caller"  # caller | agent | agent_ami | caller_cut | caller_chan_cut | agent_cut | transfer
+    cause: int = 16
+    transfer_exten: str = "2000"
+    after_transfer: float = 30.0
+
+
+@dataclass
+class CallScript:
+    patience: float | None = 120.0  # seconds the caller waits before abandoning; None = forever
+    talk: float = 60.0
+    ending: Ending = field(default_factory=Ending)
+    orig_actionid: str | None = None  # set when originated over AMI: OriginateResponse is sent
+
+
+@dataclass
+class Call:
+    """One caller channel pair and its current queue entry."""
+
+    number: str
+    name: str
+    ch1: str
+    ch2: str
+    uid1: str
+    uid2: str
+    created: float
+    script: CallScript
+    queue: str = ""
+    entry: int = 0  # n-th queue entry of this channel
+    joined_at: float = 0.0
+    first_joined_at: float = 0.0
+    origpos: int = 1
+    state: str = "new"  # new waiting ringing bridged done
+    legs: list[Leg] = field(default_factory=list)
+    agent: Leg | None = None
+    connected_at: float = 0.0
+    ring_started: float = 0.0
+    retry_until: float = 0.0
+    bridge: str = ""
+    timers: list[Timer] = field(default_factory=list)
+    priority: int = 0
+    truth: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entry_id(self) -> str:
+        return self.uid1 if self.entry <= 1 else f"{self.uid1}#{self.entry}"
+
+    def cancel_timers(self) -> None:
+        for t in self.timers:
+            t.cancel()
+        self.timers.clear()
+
+
+TruthSink = Callable[[dict[str, Any]], None]
+
+
+class Model:
+    """Queues, members and calls. Every public method may emit events through ``emit``."""
+
+    def __init__(
+        self,
+        queues: QueuesConf,
+        sched: Scheduler,
+        emit: Callable[[list[Out]], None],
+        rng: random.Random,
+        timestamps: bool = False,
+        truth: TruthSink | None = None,
+    ):
+        self.conf = queues
+        self.sched = sched
+        self.emit = emit
+        self.rng = rng
+        self.timestamps = timestamps
+        self.truth_sink = truth
+        self.queues: dict[str, Queue] = {n: Queue(c) for n, c in queues.queues.items()}
+        self.devices: dict[str, Device] = {}
+        self.channels: dict[str, Channel] = {}
+        self.calls: dict[str, Call] = {}  # caller ;1 name -> call
+        self.uid_counter = 0
+        self.local_counter = 0
+        self.boot_epoch = int(sched.now)
+        self.on_call_done: Callable[[Call], None] | None = None
+        self.db: dict[str, str] = {}
+        self.globals: dict[str, str] = {}
+        for q in self.queues.values():
+            for iface, name, penalty, stateif in q.conf.members:
+                self.add_member(q.name, iface, name, penalty=penalty, stateif=stateif, dynamic=False, quiet=True)
+
+    # ---- identities -------------------------------------------------------------------------
+    def _ts(self) -> str:
+        return ts_header(self.sched.now) if self.timestamps else ""
+
+    def new_uid(self) -> str:
+        uid = f"{int(self.sched.now)}.{self.uid_counter}"
+        self.uid_counter += 1
+        return uid
+
+    def new_local(self, exten: str, context: str) -> tuple[str, str, str, str]:
+        base = f"Local/{exten}@{context}-{self.local_counter:08x}"
+        self.local_counter += 1
+        return base + ";1", base + ";2", self.new_uid(), self.new_uid()
+
+    def new_bridge(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    # ---- members ----------------------------------------------------------------------------
+    def device(self, iface: str, stateif: str | None = None) -> Device:
+        dev = self.devices.get(iface)
+        if dev is None:
+            dev = Device(iface, stateif or iface, AgentBehaviour())
+            self.devices[iface] = dev
+        return dev
+
+    def member_pairs(self, m: Member) -> list[tuple[str, object]]:
+        dev = self.devices.get(m.iface)
+        status = dev.status if dev else 1
+        incall = 1 if dev is not None and dev.in_call is not None else 0
+        vals = (
+            m.queue,
+            m.name,
+            m.iface,
+            m.stateif,
+            "dynamic" if m.dynamic else "static",
+            m.penalty,
+            m.calls,
+            m.lastcall,
+            m.lastpause,
+            m.login,
+            incall,
+            status,
+            int(m.paused),
+            m.reason,
+            int(m.ringinuse),
+            0,
+        )
+        return list(zip(MEMBER_HEADERS, vals, strict=True))
+
+    def member_event(self, kind: str, m: Member, incall: int | None = None) -> Out:
+        pairs = self.member_pairs(m)
+        if incall is not None:
+            pairs[10] = ("InCall", incall)
+        return event(kind, "agent", pairs, self._ts())
+
+    def memberships(self, iface: str) -> list[Member]:
+        return [q.members[iface] for q in self.queues.values() if iface in q.members]
+
+    def qms(self, iface: str) -> list[Out]:
+        return [self.member_event("QueueMemberStatus", m, incall=0) for m in self.memberships(iface)]
+
+    def dsc(self, device: str, state: str) -> Out:
+        return event("DeviceStateChange", "call", (("Device", device), ("State", state)), self._ts())
+
+    def add_member(
+        self,
+        queue: str,
+        iface: str,
+        name: str | None = None,
+        penalty: int = 0,
+        paused: bool = False,
+        reason: str = "",
+        stateif: str | None = None,
+        dynamic: bool = True,
+        quiet: bool = False,
+    ) -> str | None:
+        """QueueAdd. Returns an error text as Asterisk words it, or None."""
+        q = self.queues.get(queue)
+        if q is None:
+            return "Unable to add interface to queue: No such queue"
+        if iface in q.members:
+            return "Unable to add interface: Already there"
+        now = int(self.sched.now)
+        m = Member(queue, iface, name or iface, stateif or iface, penalty, paused, reason if paused else "")
+        m.login = now
+        m.lastpause = now if paused else 0
+        m.ringinuse = q.conf.ringinuse
+        m.dynamic = dynamic
+        q.members[iface] = m
+        self.device(iface, m.stateif)
+        if not quiet:
+            out = [self.dsc(f"Queue:{queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE")]
+            out.append(self.member_event("QueueMemberAdded", m))
+            self.emit(out)
+        self.dispatch()
+        return None
+
+    def remove_member(self, queue: str, iface: str) -> str | None:
+        q = self.queues.get(queue)
+        if q is None:
+            return "Unable to remove interface from queue: No such queue"
+        m = q.members.pop(iface, None)
+        if m is None:
+            return "Unable to remove interface: Not there"
+        self.emit([self.member_event("QueueMemberRemoved", m)])
+        return None
+
+    def pause(self, iface: str, paused: bool, reason: str = "", queue: str | None = None) -> str | None:
+        targets = [self.queues[queue].members[iface]] if queue and queue in self.queues and iface in self.queues[queue].members else []
+        if queue is None:
+            targets = self.memberships(iface)
+        if not targets:
+            return "Interface not found"
+        out: list[Out] = []
+        for m in targets:
+            m.paused = paused
+            m.reason = reason if paused else ""
+            if paused:
+                m.lastpause = int(self.sched.now)
+            out.append(self.dsc(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE"))
+            out.append(self.member_event("QueueMemberPause", m))
+        self.emit(out)
+        if not paused:
+            self.dispatch()
+        return None
+
+    def set_penalty(self, iface: str, penalty: int, queue: str | None = None) -> str | None:
+        targets = [m for m in self.memberships(iface) if queue is None or m.queue == queue]
+        if not targets:
+            return "Invalid interface, queuename or penalty"
+        out = []
+        for m in targets:
+            m.penalty = penalty
+            out.append(self.member_event("QueueMemberPenalty", m))
+        self.emit(out)
+        self.dispatch()
+        return None
+
+    # ---- queue statistics (what QueueParams and the QUEUE* variables show) --------------------
+    def qvars(self, q: Queue) -> dict[str, object]:
+        done = q.completed + q.abandoned
+        perf = (100.0 * q.sl_ok / q.completed) if q.completed else 0.0
+        return {
+            "q_calls": len(q.waiting),
+            "q_holdtime": int(q.holdtime),
+            "q_talktime": int(q.talktime),
+            "q_completed": q.completed,
+            "q_abandoned": q.abandoned,
+            "q_servicelevel": q.conf.servicelevel,
+            "q_slperf": f"{perf:.1f}" if done or True else "0.0",
+            "q_strategy": q.conf.strategy,
+            "q_max": q.conf.maxlen,
+        }
+
+    # ---- calls ------------------------------------------------------------------------------
+    def new_call(self, number: str, queue: str, script: CallScript, name: str | None = None) -> Call | None:
+        """A caller arrives and enters ``queue`` (the default dialplan: inbound -> Queue())."""
+        q = self.queues.get(queue)
+        if q is None:
+            return None
+        ch1, ch2, uid1, uid2 = self.new_local(number, "caller-sim")
+        call = Call(number, name or f"Customer {number}", ch1, ch2, uid1, uid2, self.sched.now, script)
+        self.calls[ch1] = call
+        now = self.sched.now
+        self.channels[ch1] = Channel(ch1, uid1, uid1, "inbound", number, 6, "Queue", f"{queue},t,,,300", number, call.name, number, call.name, now, call=call, role="c1")
+        self.channels[ch2] = Channel(ch2, uid2, uid1, "caller-sim", number, 3, "Wait", "3600", number, call.name, number, call.name, now, call=call, role="c2")
+        self.join(call, queue, emit_arrival=True)
+        return call
+
+    def _ctx(self, call: Call, q: Queue, **extra: object) -> dict[str, object]:
+        now = self.sched.now
+        hold = int(now) - int(call.joined_at)
+        ctx: dict[str, object] = {
+            "_ts": self._ts(),
+            "c_ch1": call.ch1,
+            "c_ch2": call.ch2,
+            "c_uid1": call.uid1,
+            "c_uid2": call.uid2,
+            "c_base": call.ch1[:-2],
+            "c_num": call.number,
+            "c_name": call.name,
+            "queue": q.name,
+            "queue_appdata": f"{q.name},t,,,300",
+            "position": self.position(call),
+            "count": len(q.waiting),
+            "origpos": call.origpos,
+            "holdtime": hold,
+            "holdtime_ms": int((now - call.joined_at) * 1000),
+            "talktime": 0,
+            "talktime_ms": 0,
+            "dialedtime": int(now - call.created),
+            "dialedtime_ms": int((now - call.created) * 1000),
+            "ringtime": 0,
+            "ringtime_ms": 0,
+            "cause": 16,
+            "cause_txt": CAUSE_TEXT[16],
+            "bridge": call.bridge,
+            "bridge1": call.bridge,
+            "orig_actionid": call.script.orig_actionid or "",
+            "cdr_start": _fmt_time(call.created),
+            "cdr_answer": _fmt_time(call.created),
+            "cdr_end": _fmt_time(now),
+            "cdr_duration": int(now - call.created),
+            "cdr_billsec": int(now - call.created),
+        }
+        ctx.update(self.qvars(q))
+        if call.agent is not None:
+            self._leg_ctx(ctx, "a", call.agent, q)
+        ctx.update(extra)
+        return ctx
+
+    def _leg_ctx(self, ctx: dict[str, object], role: str, leg: Leg, q: Queue) -> None:
+        ctx[f"{role}_ch1"] = leg.ch1
+        ctx[f"{role}_ch2"] = leg.ch2
+        ctx[f"{role}_uid1"] = leg.uid1
+        ctx[f"{role}_uid2"] = leg.uid2
+        ctx[f"{role}_base"] = leg.ch1[:-2]
+        ctx[f"{role}_iface"] = leg.iface
+        ctx[f"{role}_dial"] = leg.iface.partition("/")[2]
+        ctx[f"{role}_exten"] = leg.exten
+        ctx[f"{role}_name"] = leg.name
+        ctx[f"{role}_stateif"] = leg.stateif
+        m = q.members.get(leg.iface)
+        ctx[f"{role}_calls"] = m.calls if m else 0
+        ctx[f"{role}_lastcall"] = m.lastcall if m else 0
+        ctx[f"{role}_penalty"] = m.penalty if m else 0
+
+    def position(self, call: Call) -> int:
+        q = self.queues.get(call.queue)
+        if q is None or call not in q.waiting:
+            return call.origpos
+        return q.waiting.index(call) + 1
+
+    def join(self, call: Call, queue: str, emit_arrival: bool = False) -> None:
+        q = self.queues[queue]
+        if call.entry and call.queue:
+            pass
+        call.queue = queue
+        call.entry += 1
+        call.joined_at = self.sched.now
+        if not call.first_joined_at:
+            call.first_joined_at = self.sched.now
+        # QUEUE_PRIO: a caller with a higher priority goes ahead of lower ones
+        idx = len(q.waiting)
+        for i, other in enumerate(q.waiting):
+            if other.priority < call.priority:
+                idx = i
+                break
+        q.waiting.insert(idx, call)
+        call.origpos = idx + 1
+        call.state = "waiting"
+        call.truth = self._truth_start(call)
+        ctx = self._ctx(call, q)
+        if emit_arrival:
+            self.emit(render_phase("arrive", ctx, include_orig=call.script.orig_actionid is not None))
+        if call.script.patience is not None:
+            call.timers.append(self.sched.after(call.script.patience, self.abandon, call))
+        self.dispatch()
+
+    # ---- distribution -----------------------------------------------------------------------
+    def _free_for(self, m: Member, q: Queue) -> bool:
+        if m.paused:
+            return False
+        dev = self.devices.get(m.iface)
+        if dev is None:
+            return False
+        if dev.status != 1 and not m.ringinuse:
+            return False
+        if dev.in_call is not None and not m.ringinuse:
+            return False
+        if any(leg.device is dev for c in q.waiting for leg in c.legs):
+            return False  # already ringing for a caller of this queue
+        wrap = q.conf.wrapuptime
+        if wrap:
+            last = max(dev.last_end.values()) if self.conf.shared_lastcall and dev.last_end else dev.last_end.get(q.name, 0.0)
+            if self.sched.now < last + wrap:
+                return False
+        for q2 in self.queues.values():
+            if q2 is not q and q2.conf.weight > q.conf.weight and m.iface in q2.members and q2.waiting:
+                return False  # compare_weight: a heavier queue's caller waits for this member
+        return True
+
+    def dispatch(self) -> None:
+        """Offer waiting callers to free members, heavier queues first."""
+        for q in sorted(self.queues.values(), key=lambda x: -x.conf.weight):
+            if not q.waiting:
+                continue
+            free = [m for m in q.members.values() if self._free_for(m, q)]
+            if not free:
+                continue
+            avail = len(free)
+            for i, call in enumerate(list(q.waiting)):
+                if i >= avail:
+                    break
+                if call.state != "waiting" or call.retry_until > self.sched.now:
+                    continue
+                cands = [m for m in q.members.values() if self._free_for(m, q)]
+                if not cands:
+                    break
+                low = min(m.penalty for m in cands)
+                cands = [m for m in cands if m.penalty == low]
+                self._ring(call, q, self._choose(q, cands))
+
+    def _choose(self, q: Queue, cands: list[Member]) -> list[Member]:
+        s = q.conf.strategy
+        if s == "ringall":
+            return cands
+        if s in ("rrmemory", "rrordered", "linear"):
+            order = list(q.members)
+            start = q.rr_next if s != "linear" else 0
+            best = min(cands, key=lambda m: (order.index(m.iface) - start) % len(order))
+            return [best]
+        if s == "leastrecent":
+            return [min(cands, key=lambda m: m.lastcall)]
+        if s == "fewestcalls":
+            return [min(cands, key=lambda m: m.calls)]
+        return [self.rng.choice(cands)]
+
+    def _ring(self, call: Call, q: Queue, members: list[Member]) -> None:
+        call.state = "ringing"
+        call.ring_started = self.sched.now
+        if q.conf.strategy in ("rrmemory", "rrordered"):
+            order = list(q.members)
+            call.truth.setdefault("_rung", [])
+            q.rr_next = (order.index(members[0].iface) + 1) % len(order)
+        out: list[Out] = []
+        for m in members:
+            dev = self.devices[m.iface]
+            exten, _, ctxname = m.iface.partition("/")[2].partition("@")
+            ch1, ch2, uid1, uid2 = self.new_local(exten, ctxname or "agents")
+            leg = Leg(ch1, ch2, uid1, uid2, m.iface, exten, ctxname, m.name, m.stateif, dev, self.sched.now)
+            call.legs.append(leg)
+            dev.legs.add(ch1)
+            self.channels[ch1] = Channel(ch1, uid1, call.uid1, ctxname, call.number, 1, "AppQueue", "(Outgoing Line)", call.number, call.name, call.number, call.name, self.sched.now, state=5, call=call, role="a1", leg=leg)
+            self.channels[ch2] = Channel(ch2, uid2, call.uid1, ctxname, exten, 3, "Wait", "2", call.number, call.name, call.number, call.name, self.sched.now, state=4, call=call, role="a2", leg=leg)
+            ctx = self._ctx(call, q)
+            self._leg_ctx(ctx, "a", leg, q)
+            out.extend(render_phase("ring", ctx, {"a": self.qms(m.iface)}))
+            call.truth.setdefault("rung", []).append(m.iface)
+            b = dev.behaviour
+            if b.answer_after is not None:
+                delay = b.answer_after + (self.rng.uniform(0, b.answer_jitter) if b.answer_jitter else 0.0)
+                if delay < q.conf.timeout:
+                    leg.answer_timer = self.sched.after(delay, self.answer, call, leg)
+        self.emit(out)
+        call.timers.append(self.sched.after(q.conf.timeout, self._ring_timeout, call))
+
+    def _drop_leg(self, leg: Leg) -> None:
+        if leg.answer_timer is not None:
+            leg.answer_timer.cancel()
+        if leg.device is not None:
+            leg.device.legs.discard(leg.ch1)
+        self.channels.pop(leg.ch1, None)
+        self.channels.pop(leg.ch2, None)
+
+    def _ring_timeout(self, call: Call) -> None:
+        if call.state != "ringing":
+            return
+        q = self.queues[call.queue]
+        out: list[Out] = []
+        for leg in call.legs:
+            self._drop_leg(leg)
+            ctx = self._ctx(call, q, ringtime_ms=int((self.sched.now - leg.rung_at) * 1000))
+            self._leg_ctx(ctx, "a", leg, q)
+            out.extend(render_phase("ring_no_answer", ctx, {"a": self.qms(leg.iface)}))
+        call.legs.clear()
+        call.state = "waiting"
+        call.retry_until = self.sched.now + q.conf.retry
+        self.emit(out)
+        call.timers.append(self.sched.at(call.retry_until, self.dispatch))
+        self.dispatch()
+
+    def answer(self, call: Call, leg: Leg) -> None:
+        """The member's phone answers: bridge the caller with it."""
+        if call.state != "ringing" or leg not in call.legs:
+            return
+        q = self.queues[call.queue]
+        for t in call.timers:
+            t.cancel()
+        call.timers.clear()
+        out: list[Out] = []
+        for other in call.legs:
+            if other is leg:
+                continue
+            self._drop_leg(other)
+            ctx = self._ctx(call, q)
+            self._leg_ctx(ctx, "a", other, q)
+            out.extend(render_phase("ring_cancel", ctx, {"a": self.qms(other.iface)}))
+        call.legs = [leg]
+        if leg.answer_timer is not None:
+            leg.answer_timer.cancel()
+        call.agent = leg
+        call.bridge = self.new_bridge()
+        call.connected_at = self.sched.now
+        q.waiting.remove(call)
+        call.state = "bridged"
+        assert leg.device is not None
+        leg.device.in_call = call
+        hold = self.sched.now - call.joined_at
+        q.holdtime = (q.holdtime * 3 + hold) / 4
+        if hold <= q.conf.servicelevel:
+            q.sl_ok += 1
+        for ch in (call.ch1, leg.ch1):
+            if ch in self.channels:
+                self.channels[ch].bridge = call.bridge
+        a1 = self.channels.get(leg.ch1)
+        if a1:
+            a1.state = 6
+        a2 = self.channels.get(leg.ch2)
+        if a2:
+            a2.state, a2.priority, a2.appdata = 6, 5, "3600"
+        ctx = self._ctx(call, q, ringtime=int(self.sched.now) - int(leg.rung_at))
+        out.extend(render_phase("answer", ctx, {"a": self.qms(leg.iface)}))
+        self.emit(out)
+        call.truth["agent"] = leg.name
+        call.truth["interface"] = leg.iface
+        call.truth["wait_seconds"] = round(self.sched.now - call.joined_at, 3)
+        e = call.script.ending
+        call.timers.append(self.sched.after(call.script.talk, self.end_call, call, e.kind, e.cause))
+
+    # ---- endings ----------------------------------------------------------------------------
+    def abandon(self, call: Call, cause: int = 16) -> None:
+        """The caller hangs up while waiting (or while members ring)."""
+        if call.state not in ("waiting", "ringing"):
+            return
+        q = self.queues[call.queue]
+        call.cancel_timers()
+        ctx = self._ctx(call, q)
+        out: list[Out] = []
+        if call.legs:
+            first = call.legs[0]
+            self._drop_leg(first)
+            self._leg_ctx(ctx, "a", first, q)
+            out.extend(render_phase("abandon_ring", ctx, {"a": self.qms(first.iface)}))
+            for other in call.legs[1:]:
+                self._drop_leg(other)
+                c2 = self._ctx(call, q)
+                self._leg_ctx(c2, "a", other, q)
+                out.extend(render_phase("ring_cancel", c2, {"a": self.qms(other.iface)}))
+        else:
+            out.extend(render_phase("abandon_wait", ctx))
+        call.legs.clear()
+        q.waiting.remove(call)
+        q.abandoned += 1
+        self.emit(out)
+        self._finish(call, "abandoned", "caller", cause, wait=self.sched.now - call.joined_at)
+        self.dispatch()
+
+    def end_call(self, call: Call, kind: str, cause: int = 16) -> None:
+        """End a bridged call. ``kind`` names which side and how (see :class:`Ending`)."""
+        if call.state != "bridged" or call.agent is None:
+            return
+        q = self.queues[call.queue]
+        call.cancel_timers()
+        leg = call.agent
+        talk = self.sched.now - call.connected_at
+        ctx = self._ctx(call, q, talktime=int(self.sched.now) - int(call.connected_at), talktime_ms=int(talk * 1000), cause=cause, cause_txt=CAUSE_TEXT.get(cause, "Unknown"))
+        phase = {
+            "caller": "end_caller",
+            "agent": "end_agent_phone",
+            "agent_cut": "end_agent_phone",
+            "agent_ami": "end_agent_ami",
+            "caller_cut": "end_caller_phone",
+            "caller_chan_cut": "end_caller_chan",
+            "transfer": "blind_transfer",
+            "restart": "restart_bridged",
+        }[kind]
+        if kind == "caller" and cause != 16:
+            phase = "end_caller_phone"
+        # The member is freed inside the phase; the model state changes before QMS is rendered.
+        self._free_agent(call, q, leg)
+        if kind == "transfer":
+            t_ext = call.script.ending.transfer_exten
+            ch1, ch2, uid1, uid2 = self.new_local(t_ext, "agents")
+            tleg = Leg(ch1, ch2, uid1, uid2, f"Local/{t_ext}@agents", t_ext, "agents", t_ext, f"Local/{t_ext}@agents", None)
+            self._leg_ctx(ctx, "b", tleg, q)
+            ctx["bridge1"] = self.new_bridge()
+            out = render_phase(phase, ctx, {"a": self.qms(leg.iface)})
+            self.emit(out)
+            call.state = "transferred"
+            self.channels[ch1] = Channel(ch1, uid1, call.uid1, "agents", call.number, 1, "AppDial", "(Outgoing Line)", call.number, call.name, call.number, call.name, self.sched.now, call=call, role="b1")
+            self.channels[ch2] = Channel(ch2, uid2, call.uid1, "agents", t_ext, 5, "Wait", "3600", call.number, call.name, call.number, call.name, self.sched.now, call=call, role="b2")
+            self._finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
+            call.timers.append(self.sched.after(call.script.ending.after_transfer, self._transfer_end, call, ctx, ch1, ch2))
+        else:
+            self.emit(render_phase(phase, ctx, {"a": self.qms(leg.iface)}))
+            ended_by = {"caller": "caller", "caller_cut": "caller", "caller_chan_cut": "caller", "restart": "system"}.get(kind, "agent")
+            self._finish(call, "answered", ended_by, None if kind == "restart" else cause, talk=talk, restart=kind == "restart")
+        self.dispatch()
+
+    def _transfer_end(self, call: Call, ctx: dict[str, object], ch1: str, ch2: str) -> None:
+        ctx = dict(ctx)
+        ctx["_ts"] = self._ts()
+        ctx["cdr_end"] = _fmt_time(self.sched.now)
+        self.emit(render_phase("transfer_end", ctx))
+        for ch in (ch1, ch2, call.ch1, call.ch2):
+            self.channels.pop(ch, None)
+        self.calls.pop(call.ch1, None)
+        call.state = "done"
+        if self.on_call_done is not None:
+            self.on_call_done(call)
+
+    def _free_agent(self, call: Call, q: Queue, leg: Leg) -> None:
+        dev = leg.device
+        if dev is not None:
+            dev.in_call = None
+            dev.legs.discard(leg.ch1)
+            dev.last_end[q.name] = self.sched.now
+        m = q.members.get(leg.iface)
+        if m is not None:
+            m.calls += 1
+            m.lastcall = int(self.sched.now)
+        q.completed += 1
+        q.talktime = (q.talktime * 3 + (self.sched.now - call.connected_at)) / 4
+        self.channels.pop(leg.ch1, None)
+        self.channels.pop(leg.ch2, None)
+        if q.conf.wrapuptime:
+            self.sched.after(q.conf.wrapuptime + 0.001, self.dispatch)
+
+    def _truth_start(self, call: Call) -> dict[str, Any]:
+        return {
+            "id": call.entry_id,
+            "queue": call.queue,
+            "caller": call.number,
+            "agent": None,
+            "interface": None,
+            "outcome": None,
+            "ended_by": None,
+            "cut_off": False,
+            "cause": None,
+            "wait_seconds": 0.0,
+            "talk_seconds": 0.0,
+            "callback_of": None,
+            "repeat_of": None,
+            "joined_at": round(self.sched.now, 3),
+        }
+
+    def _finish(
+        self,
+        call: Call,
+        outcome: str,
+        ended_by: str | None,
+        cause: int | None,
+        wait: float | None = None,
+        talk: float = 0.0,
+        keep_channels: bool = False,
+        restart: bool = False,
+    ) -> None:
+        t = call.truth
+        t["outcome"] = outcome
+        t["ended_by"] = ended_by
+        t["cause"] = cause
+        if wait is not None:
+            t["wait_seconds"] = round(wait, 3)
+        t["talk_seconds"] = round(talk, 3)
+        t["cut_off"] = outcome == "answered" and (restart or (cause is not None and cause not in NORMAL_CAUSES))
+        t["ended_at"] = round(self.sched.now, 3)
+        t.pop("rung", None)
+        t.pop("_rung", None)
+        if self.truth_sink is not None:
+            self.truth_sink(t)
+        if not keep_channels:
+            self.channels.pop(call.ch1, None)
+            self.channels.pop(call.ch2, None)
+            self.calls.pop(call.ch1, None)
+            call.state = "done"
+            if self.on_call_done is not None:
+                self.on_call_done(call)
+
+    def withdraw(self, queue: str, channel: str) -> bool:
+        """QueueWithdrawCaller: the caller leaves the queue (QUEUESTATUS=WITHDRAW), then hangs up."""
+        call = self.calls.get(channel)
+        if call is None or call.queue != queue or call.state not in ("waiting", "ringing"):
+            return False
+        self._exit(call, "exited", "system")
+        return True
+
+    def redirect_waiting(self, call: Call) -> None:
+        self._exit(call, "exited", "system")
+
+    def _exit(self, call: Call, outcome: str, ended_by: str | None) -> None:
+        q = self.queues[call.queue]
+        call.cancel_timers()
+        ctx = self._ctx(call, q)
+        out: list[Out] = []
+        if call.legs:
+            for leg in call.legs:
+                self._drop_leg(leg)
+                c2 = self._ctx(call, q)
+                self._leg_ctx(c2, "a", leg, q)
+                out.extend(render_phase("ring_cancel", c2, {"a": self.qms(leg.iface)}))
+            call.legs.clear()
+        out.extend(render_phase("abandon_wait", ctx))
+        q.waiting.remove(call)
+        self.emit(out)
+        self._finish(call, outcome, ended_by, 16, wait=self.sched.now - call.joined_at)
+        self.dispatch()
+
+    def hangup_channel(self, name: str, cause: int | None) -> bool:
+        """AMI Hangup on one of our channels: map it to the scenario the captures show."""
+        ch = self.channels.get(name)
+        if ch is None or ch.call is None:
+            return False
+        call = ch.call
+        c = 16 if cause is None else cause
+        if call.state in ("waiting", "ringing"):
+            if ch.role in ("c1", "c2"):
+                self.abandon(call, c)
+                return True
+            if ch.leg is not None and ch.leg in call.legs:
+                # a rung leg refused: that member gives no answer now
+                leg = ch.leg
+                self._drop_leg(leg)
+                q = self.queues[call.queue]
+                ctx = self._ctx(call, q, ringtime_ms=int((self.sched.now - leg.rung_at) * 1000))
+                self._leg_ctx(ctx, "a", leg, q)
+                self.emit(render_phase("ring_no_answer", ctx, {"a": self.qms(leg.iface)}))
+                call.legs.remove(leg)
+                if not call.legs:
+                    call.cancel_timers()
+                    call.state = "waiting"
+                    call.retry_until = self.sched.now + q.conf.retry
+                    call.timers.append(self.sched.at(call.retry_until, self.dispatch))
+                    if call.script.patience is not None:
+                        remaining = call.joined_at + call.script.patience - self.sched.now
+                        call.timers.append(self.sched.after(remaining, self.abandon, call))
+                return True
+            return False
+        if call.state == "bridged":
+            kind = {
+                "c2": "caller" if c == 16 else "caller_cut",
+                "c1": "caller_chan_cut" if c != 16 else "caller",
+                "a2": "agent" if c == 16 else "agent_cut",
+                "a1": "agent_ami",
+            }.get(ch.role)
+            if kind is None:
+                return False
+            self.end_call(call, kind, c)
+            return True
+        return False
+
+    def restart_hangup_all(self) -> None:
+        """Asterisk is restarting: every call is torn down (SoftHangupRequest Cause 4)."""
+        for call in list(self.calls.values()):
+            if call.state == "bridged":
+                self.end_call(call, "restart")
+            elif call.state in ("waiting", "ringing"):
+                self._exit(call, "exited", "system")
+            elif call.state == "transferred":
+                call.cancel_timers()
+                self.calls.pop(call.ch1, None)
+        self.channels.clear()
+        for dev in self.devices.values():
+            dev.legs.clear()
+            dev.in_call = None
+
+    def reset_counters(self) -> None:
+        self.uid_counter = 0
+        self.local_counter = 0
+        self.boot_epoch = int(self.sched.now)
+        for q in self.queues.values():
+            q.completed = q.abandoned = q.sl_ok = 0
+            q.holdtime = q.talktime = 0.0
+
+
+def _fmt_time(t: float) -> str:
+    return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(t))

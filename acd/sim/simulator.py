@@ -1,0 +1,458 @@
+"""The simulator facade: wires the model, the traffic and the AMI server to one clock.
+
+Clock modes (``SimConfig.speed``):
+- ``> 0`` and finite: simulated time runs ``speed`` times faster than the wall clock; events carry
+  a ``Timestamp`` in simulated time when ``speed != 1`` (DESIGN.md, One clock);
+- ``inf``: as fast as the clients read (bulk runs, benchmarks): time jumps from timer to timer and
+  waits while a client's buffer is full instead of applying ``writetimeout``;
+- ``0``: manual: time moves only when a test calls :meth:`Simulator.advance` (deterministic
+  scenario tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from acd.sim import actions
+from acd.sim.config import (
+    CLASSES,
+    DEFAULT_MANAGER_CONF,
+    DEFAULT_QUEUES_CONF,
+    SimConfig,
+    User,
+    load_manager_conf,
+    load_queues_conf,
+)
+from acd.sim.emit import Out, event, ts_header
+from acd.sim.model import AgentBehaviour, Call, CallScript, Channel, Ending, Model, Scheduler
+from acd.sim.server import AmiServer, Session, reply
+from acd.sim.traffic import Traffic, Truth
+
+FOREVER = 10.0**9
+
+
+class Simulator:
+    """An Asterisk stand-in: ``await start()`` -> (host, port); ``await stop()``."""
+
+    def __init__(self, config: SimConfig | None = None):
+        self.cfg = cfg = config or SimConfig()
+        mconf = load_manager_conf(cfg.manager_conf or DEFAULT_MANAGER_CONF)
+        users = dict(mconf.users)
+        if cfg.username:
+            users[cfg.username] = User(cfg.username, cfg.secret or "", frozenset(CLASSES), frozenset(CLASSES))
+        self.users = users
+        self.qconf = load_queues_conf(cfg.queues_conf or DEFAULT_QUEUES_CONF)
+        if cfg.queues:
+            missing = [q for q in cfg.queues if q not in self.qconf.queues]
+            if missing:
+                from acd.sim.conf import ConfError
+
+                raise ConfError(f"--queues names queues not in queues.conf: {', '.join(missing)}")
+        if cfg.dialplan is not None:
+            from acd.sim.conf import ConfError
+
+            raise ConfError("--dialplan: the dialplan interpreter is not implemented yet; omit it to use inbound -> Queue()")
+        self.speed = cfg.speed
+        if cfg.timestampevents is not None:
+            tse = cfg.timestampevents
+        else:
+            tse = mconf.timestampevents or self.speed != 1.0
+        self.timestamps = tse
+        self.rng = random.Random(cfg.seed)
+        start = cfg.start_epoch if cfg.start_epoch is not None else time.time()
+        self.sched = Scheduler(start)
+        self.truth = Truth(cfg.truth)
+        self.server = AmiServer(self, users)
+        self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
+        self.traffic = Traffic(self.model, self.sched, self.rng, cfg)
+        self.booted = True
+        self.boot_time = start
+        self._wall0 = 0.0
+        self._sim0 = start
+        self._wake: asyncio.Event | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+        self.restarting = False
+
+    # ---- clock ------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Current simulated time (never behind the scheduler)."""
+        if self.speed == 0 or math.isinf(self.speed) or not self._running:
+            return self.sched.now
+        t = self._sim0 + (time.monotonic() - self._wall0) * self.speed
+        return max(t, self.sched.now)
+
+    def ts(self) -> str:
+        return ts_header(self.now()) if self.timestamps else ""
+
+    def _advance_to_now(self) -> None:
+        self.sched.run_due(self.now())
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while self._running:
+            nt = self.sched.next_time()
+            if math.isinf(self.speed):
+                if nt is None:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                self.sched.run_due(nt)
+                await self._backpressure()
+                continue
+            if self.speed == 0:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            now = self.now()
+            timeout = None if nt is None else max(0.0, (nt - now) / self.speed)
+            self._wake.clear()
+            if timeout is None or timeout > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except TimeoutError:
+                    pass
+            self._advance_to_now()
+
+    async def _backpressure(self) -> None:
+        await asyncio.sleep(0)
+        while any(s._paused_at is not None for s in self.server.sessions):
+            await asyncio.sleep(0.002)
+
+    async def advance(self, seconds: float) -> None:
+        """Manual clock (speed 0): move simulated time forward, firing due timers, then let
+        the event loop flush what was written."""
+        self.sched.run_due(self.sched.now + seconds)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> tuple[str, int]:
+        self._wake = asyncio.Event()
+        self._wall0 = time.monotonic()
+        self._sim0 = self.sched.now
+        self._running = True
+        host, port = await self.server.listen(self.cfg.host, self.cfg.port)
+        if self.cfg.traffic:
+            self.traffic.start()
+        self._runner = asyncio.create_task(self._run())
+        return host, port
+
+    async def stop(self) -> None:
+        self._running = False
+        self.traffic.stopped = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._runner is not None:
+            self._runner.cancel()
+            try:
+                await self._runner
+            except asyncio.CancelledError:
+                pass
+            self._runner = None
+        for t in list(self._tasks):
+            t.cancel()
+        self.server.close_all()
+        await self.server.close_listener()
+        self.truth.close()
+
+    async def wait_calls_done(self, timeout: float | None = None) -> None:
+        """Return once the traffic limit (``max_calls``/``duration``) is reached and every
+        placed call has ended (transfers included)."""
+
+        async def _wait() -> None:
+            while True:
+                limit = self.traffic._limit_reached()
+                if limit and self.traffic.idle and not self.model.calls:
+                    return
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(_wait(), timeout)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    def _emit(self, outs: list[Out]) -> None:
+        self.server.broadcast(outs)
+
+    def broadcast(self, outs: list[Out]) -> None:
+        self.server.broadcast(outs)
+
+    def _notify(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def handle_action(self, s: Session, msg: dict[str, str]) -> None:
+        if self.speed != 0 and not math.isinf(self.speed):
+            self._advance_to_now()
+        actions.dispatch(self, s, msg)
+        self._notify()
+
+    # ---- login ------------------------------------------------------------------------------
+    def login(self, s: Session, msg: dict[str, str], aid: str | None) -> None:
+        user = s.check_login(msg)
+        if user is None:
+            s.closing = True  # read nothing more; answer after Asterisk's ~1 s delay
+
+            async def _fail() -> None:
+                await asyncio.sleep(1.0)
+                s.closing = False
+                reply(s, aid, "Authentication failed", "Error")
+                s.close()
+                self.server.security(
+                    "InvalidPassword",
+                    s,
+                    (
+                        ("EventVersion", 2),
+                        ("AccountID", msg.get("Username", "")),
+                        ("SessionID", s.session_id),
+                        ("LocalAddress", s.local),
+                        ("RemoteAddress", s.remote),
+                        ("SessionTV", "1970-01-01T00:00:00.000+0000"),
+                    ),
+                )
+
+            self._spawn(_fail())
+            return
+        s.user = user
+        s.set_events(msg.get("Events", "on"))
+        reply(s, aid, "Authentication accepted")
+        if self.booted:
+            if "system" in s.mask and s.events_on:
+                up = int(self.now() - self.boot_time)
+                s.send(event("FullyBooted", "system", (("Uptime", up), ("LastReload", up), ("Status", "Fully Booted")), self.ts())[1])
+        else:
+            s.await_boot = True
+        self.server.security(
+            "SuccessfulAuth",
+            s,
+            (
+                ("EventVersion", 1),
+                ("AccountID", user.name),
+                ("SessionID", s.session_id),
+                ("LocalAddress", s.local),
+                ("RemoteAddress", s.remote),
+                ("UsingPassword", 0),
+                ("SessionTV", s.session_tv),
+            ),
+            severity="Informational",
+        )
+
+    # ---- what actions change ----------------------------------------------------------------
+    def queue_for(self, context: str, exten: str) -> str:
+        if exten in self.model.queues:
+            return exten
+        if context in self.model.queues:
+            return context
+        return next(iter(self.model.queues))
+
+    def originate(self, number: str, queue: str, orig_actionid: str | None = None) -> Call | None:
+        script = CallScript(patience=None, talk=FOREVER, orig_actionid=orig_actionid)
+        return self.model.new_call(number, queue, script)
+
+    def redirect(self, name: str, context: str, exten: str, priority: str) -> None:
+        ch = self.model.channels.get(name)
+        if ch is None or ch.call is None:
+            return
+        call = ch.call
+        if call.state in ("waiting", "ringing") and ch.role == "c1":
+            self.model.redirect_waiting(call)
+            target = exten if exten in self.model.queues else (context if context in self.model.queues else None)
+            if target is not None:
+                # The redirected channel runs dialplan again and enters another queue entry.
+                self.model.calls[call.ch1] = call
+                self.model.channels[call.ch1] = Channel(call.ch1, call.uid1, call.uid1, "inbound", call.number, 6, "Queue", f"{target},t,,,300", call.number, call.name, call.number, call.name, call.created, call=call, role="c1")
+                self.model.join(call, target)
+        elif call.state == "bridged":
+            call.script.ending = Ending("transfer", 16, transfer_exten=exten or "2000")
+            self.model.end_call(call, "transfer")
+
+    def set_channel_var(self, ch: Channel, var: str, value: str) -> None:
+        ch.variables[var] = value
+        if var == "QUEUE_PRIO" and ch.call is not None:
+            try:
+                ch.call.priority = int(value)
+            except ValueError:
+                pass
+
+    def get_channel_var(self, ch: Channel, var: str) -> str:
+        builtins = {
+            "CALLERID(num)": ch.cid_num,
+            "CALLERID(name)": ch.cid_name,
+            "UNIQUEID": ch.uid,
+            "CHANNEL": ch.name,
+            "LINKEDID": ch.linkedid,
+        }
+        if var in ch.variables:
+            return ch.variables[var]
+        return builtins.get(var, "")
+
+    def set_device_state(self, device: str, value: str) -> None:
+        state = {"NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "UNAVAILABLE": 5, "RINGING": 6, "ONHOLD": 8}.get(value.upper(), 1)
+        outs: list[Out] = []
+        for dev in self.model.devices.values():
+            if dev.stateif == device:
+                dev.forced = state
+                outs.extend(self.model.qms(dev.iface))
+        outs.append(self.model.dsc(device, value.upper()))
+        self.broadcast(outs)
+        self.model.dispatch()
+
+    def queue_show(self, name: str | None) -> list[str]:
+        lines: list[str] = []
+        now = self.now()
+        for q in self.model.queues.values():
+            if name and q.name != name:
+                continue
+            done = q.completed
+            perf = (100.0 * q.sl_ok / done) if done else 0.0
+            lines.append(
+                f"{q.name} has {len(q.waiting)} calls (max {q.conf.maxlen or 'unlimited'}) in '{q.conf.strategy}' strategy "
+                f"({int(q.holdtime)}s holdtime, {int(q.talktime)}s talktime), W:{q.conf.weight}, C:{q.completed}, "
+                f"A:{q.abandoned}, SL:{perf:.1f}%, SL2:{perf:.1f}% within {q.conf.servicelevel}s"
+            )
+            if q.members:
+                lines.append("   Members: ")
+                for m in q.members.values():
+                    dev = self.model.devices.get(m.iface)
+                    st = "In use" if dev and dev.status == 2 else "Not in use"
+                    ring = "" if m.ringinuse else " (ringinuse disabled)"
+                    paused = f" (paused:{m.reason})" if m.paused and m.reason else (" (paused)" if m.paused else "")
+                    taken = f"has taken {m.calls} calls (last was {int(now - m.lastcall)} secs ago)" if m.calls else "has taken no calls yet"
+                    lines.append(f"      {m.name} ({m.iface}){ring} (dynamic){paused} ({st}) {taken} (login was {int(now - m.login)} secs ago)")
+            else:
+                lines.append("   No Members")
+            if q.waiting:
+                lines.append("   Callers: ")
+                for i, c in enumerate(q.waiting, 1):
+                    lines.append(f"      {i}. {c.ch1} (wait: {_mmss(now - c.joined_at)}, prio: {c.priority})")
+            else:
+                lines.append("   No Callers")
+            lines.append("")
+        if name and not lines:
+            return [f"No such queue: {name}."]
+        lines.append("")
+        return lines
+
+    # ---- faults -----------------------------------------------------------------------------
+    def drop_connections(self, mid_message: bool = False) -> None:
+        """Cut every AMI connection (optionally after half a message)."""
+        self.server.drop_all(mid_message)
+
+    def set_silent(self, on: bool = True) -> None:
+        """Keep sockets open but answer and send nothing (a hung Asterisk)."""
+        self.server.silent = on
+
+    def send_malformed(self) -> None:
+        """Write garbage frames to every logged-in client (bad lines, LF-only, invalid UTF-8)."""
+        self.server.malformed()
+
+    async def restart(self, down_seconds: float = 0.5) -> None:
+        """An Asterisk restart: hang up every call, Shutdown, close, refuse connections for
+        ``down_seconds`` (wall time), listen again; counters restart and FullyBooted follows the
+        login once booted, as in the restart capture."""
+        self.restarting = True
+        self.model.restart_hangup_all()
+        self.broadcast([event("Shutdown", "system", (("Shutdown", "Cleanly"), ("Restart", "True")), self.ts())])
+        await asyncio.sleep(0.05)
+        self.server.close_all()
+        await self.server.close_listener()
+        await asyncio.sleep(down_seconds)
+        self.model.reset_counters()
+        self.booted = False
+        self.boot_time = self.now()
+        await self.server.listen(self.server.host, self.server.port)
+        self.restarting = False
+        await asyncio.sleep(self.cfg.boot_seconds)
+        self.booted = True
+        fb = event("FullyBooted", "system", (("Uptime", 0), ("LastReload", 0), ("Status", "Fully Booted")), self.ts())
+        for s in list(self.server.sessions):
+            if s.await_boot and s.wants("system"):
+                s.send(fb[1])
+            s.await_boot = False
+
+    def schedule_fault(self, kind: str, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        if kind == "drop":
+            loop.call_soon(self.drop_connections, False)
+        elif kind == "drop-mid":
+            loop.call_soon(self.drop_connections, True)
+        elif kind == "silent":
+            loop.call_soon(self.set_silent, True)
+        elif kind == "unsilent":
+            self.set_silent(False)
+        elif kind == "malformed":
+            loop.call_soon(self.send_malformed)
+        elif kind == "restart":
+            self._spawn(self.restart(seconds))
+
+    # ---- scenario API (tests, demos) --------------------------------------------------------
+    def add_agent(
+        self,
+        queue: str,
+        exten: str,
+        name: str,
+        answer_after: float | None = 2.0,
+        penalty: int = 0,
+        paused: bool = False,
+        reason: str = "",
+        context: str = "agents",
+    ) -> str:
+        """Log a simulated agent into ``queue`` (QueueAdd events); returns its interface."""
+        iface = f"Local/{exten}@{context}"
+        self.model.device(iface).behaviour = AgentBehaviour(answer_after=answer_after)
+        err = self.model.add_member(queue, iface, name, penalty, paused, reason)
+        if err:
+            raise ValueError(err)
+        self._notify()
+        return iface
+
+    def place_call(
+        self,
+        number: str,
+        queue: str,
+        patience: float | None = None,
+        talk: float | None = None,
+        ending: str = "caller",
+        cause: int = 16,
+    ) -> Call:
+        """A caller enters ``queue``: waits ``patience`` s at most (None: forever), talks
+        ``talk`` s (None: until :meth:`hangup`), then ends the way ``ending`` names."""
+        script = CallScript(patience=patience, talk=FOREVER if talk is None else talk, ending=Ending(ending, cause))
+        call = self.model.new_call(number, queue, script)
+        if call is None:
+            raise ValueError(f"no such queue: {queue}")
+        self._notify()
+        return call
+
+    def hangup(self, channel: str, cause: int | None = None) -> bool:
+        """As AMI Hangup on ``channel`` (with ``Cause``)."""
+        done = self.model.hangup_channel(channel, cause)
+        self._notify()
+        return done
+
+    def answer(self, call: Call, iface: str) -> bool:
+        """Make the rung member ``iface`` answer now."""
+        for leg in call.legs:
+            if leg.iface == iface:
+                self.model.answer(call, leg)
+                return True
+        return False
+
+
+def _mmss(sec: float) -> str:
+    sec = int(sec)
+    return f"{sec // 60}:{sec % 60:02d}"
+
+
+def _unused(_: Iterable[object]) -> None:
+    return None

@@ -1,0 +1,189 @@
+"""Call-center traffic on top of the model: agents, arrivals, endings, callbacks and repeats.
+
+Everything random comes from one seeded ``random.Random`` in scheduler order, so a seed and a
+configuration give the same calls, the same agents and the same truth file.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from pathlib import Path
+from typing import IO, Any
+
+from acd.sim.config import SimConfig
+from acd.sim.model import AgentBehaviour, Call, CallScript, Ending, Model, Scheduler
+
+AGENT_NAMES = (
+    "Alice Bob Carol Dave Erin Frank Grace Heidi Ivan Judy Ken Laura Mallory Niaj Olivia Peggy "
+    "Quentin Rupert Sybil Trent Uma Victor Walter Xena Yvonne Zack"
+).split()
+
+TRUTH_KEYS = (
+    "id",
+    "queue",
+    "caller",
+    "agent",
+    "interface",
+    "outcome",
+    "ended_by",
+    "cut_off",
+    "cause",
+    "wait_seconds",
+    "talk_seconds",
+    "callback_of",
+    "repeat_of",
+    "joined_at",
+)
+CALLBACK_WINDOW = 3600.0
+REPEAT_WINDOW = 86400.0
+
+
+class Truth:
+    """The simulator's own call records, linked as DESIGN.md defines callbacks and repeats."""
+
+    def __init__(self, path: Path | None = None):
+        self.records: list[dict[str, Any]] = []
+        self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._fh: IO[str] | None = path.open("w", encoding="utf-8") if path else None
+
+    def record(self, rec: dict[str, Any]) -> None:
+        hist = self._history[rec["caller"]]
+        joined = rec["joined_at"]
+        callback = None
+        for prev in reversed(hist):
+            if prev["cut_off"] and joined - prev["ended_at"] <= CALLBACK_WINDOW and prev["joined_at"] < joined:
+                callback = prev["id"]
+                break
+        repeat = None
+        if callback is None:
+            for prev in reversed(hist):
+                if prev["joined_at"] < joined and joined - prev["joined_at"] <= REPEAT_WINDOW:
+                    repeat = prev["id"]
+                    break
+        rec["callback_of"] = callback
+        rec["repeat_of"] = repeat
+        hist.append(dict(rec))
+        out = {k: rec[k] for k in TRUTH_KEYS}
+        self.records.append(out)
+        if self._fh is not None:
+            self._fh.write(json.dumps(out) + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class Traffic:
+    """Agents logged in over the configured queues and callers arriving as a Poisson process."""
+
+    def __init__(self, model: Model, sched: Scheduler, rng: random.Random, cfg: SimConfig):
+        self.model = model
+        self.sched = sched
+        self.rng = rng
+        self.cfg = cfg
+        self.queues = cfg.queues or list(model.queues)
+        self.placed = 0
+        self.done = 0
+        self.stopped = False
+        self.started_at = sched.now
+        self._numbers: set[str] = set()
+        model.on_call_done = self._call_done
+
+    def start(self) -> None:
+        for i in range(self.cfg.agents):
+            exten = str(1001 + i)
+            iface = f"Local/{exten}@agents"
+            name = AGENT_NAMES[i % len(AGENT_NAMES)] + ("" if i < len(AGENT_NAMES) else str(i // len(AGENT_NAMES)))
+            dev = self.model.device(iface)
+            dev.behaviour = AgentBehaviour(answer_after=1.0 + self.rng.random() * 3.0, answer_jitter=2.0)
+            if self.rng.random() < 0.1:
+                dev.behaviour.answer_after = 8.0 + self.rng.random() * 20.0  # a slow one: some rings time out
+            for q in self.queues:
+                self.model.add_member(q, iface, name)
+        if self.cfg.rate_per_min > 0:
+            self._schedule_arrival()
+
+    def _limit_reached(self) -> bool:
+        if self.stopped:
+            return True
+        if self.cfg.max_calls is not None and self.placed >= self.cfg.max_calls:
+            return True
+        return self.cfg.duration is not None and self.sched.now - self.started_at >= self.cfg.duration
+
+    def _schedule_arrival(self) -> None:
+        gap = self.rng.expovariate(self.cfg.rate_per_min / 60.0)
+        self.sched.after(gap, self._arrive)
+
+    def _arrive(self) -> None:
+        if self._limit_reached():
+            return
+        self.place(self._new_number())
+        self._schedule_arrival()
+
+    def _new_number(self) -> str:
+        while True:
+            n = f"55{self.rng.randrange(10**7):07d}"
+            if n not in self._numbers:
+                self._numbers.add(n)
+                return n
+
+    def script(self) -> CallScript:
+        r = self.rng
+        patience = max(2.0, r.expovariate(1.0 / self.cfg.patience_mean))
+        talk = max(3.0, r.lognormvariate(0, 0.8) * self.cfg.talk_mean / 1.37)
+        if r.random() < self.cfg.cutoff_share:
+            side = r.random()
+            if side < 0.4:
+                ending = Ending("agent_cut", r.choice((41, 27, 34)))
+            elif side < 0.8:
+                ending = Ending("caller_cut", r.choice((41, 38, 34)))
+            else:
+                ending = Ending("caller_chan_cut", 38)
+            talk = max(3.0, talk * r.random())
+        else:
+            x = r.random()
+            if x < 0.65:
+                ending = Ending("caller", 16)
+            elif x < 0.90:
+                ending = Ending("agent", 16)
+            elif x < 0.95:
+                ending = Ending("agent_ami", 16)
+            else:
+                ending = Ending("transfer", 16, after_transfer=10.0 + r.random() * 60)
+        return CallScript(patience=patience, talk=talk, ending=ending)
+
+    def place(self, number: str, queue: str | None = None) -> Call | None:
+        self.placed += 1
+        q = queue or self.rng.choice(self.queues)
+        return self.model.new_call(number, q, self.script())
+
+    def _call_done(self, call: Call) -> None:
+        self.done += 1
+        t = call.truth
+        r = self.rng
+        if self.stopped:
+            return
+        if t.get("cut_off") and r.random() < self.cfg.callback_share:
+            self.sched.after(60.0 + r.random() * 1500.0, self._again, call.number)
+        else:
+            share = self.cfg.repeat_share * (2.0 if t.get("talk_seconds", 0) < 60 else 1.0)
+            if r.random() < share:
+                self.sched.after(1800.0 + r.random() * 6 * 3600.0, self._again, call.number)
+        leg = call.agent
+        if leg is not None and r.random() < self.cfg.pause_share:
+            iface = leg.iface
+            self.model.pause(iface, True, "break")
+            self.sched.after(30.0 + r.random() * 240.0, self.model.pause, iface, False)
+
+    def _again(self, number: str) -> None:
+        if self._limit_reached():
+            return
+        self.place(number)
+
+    @property
+    def idle(self) -> bool:
+        return self.done >= self.placed
