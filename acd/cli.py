@@ -19,7 +19,9 @@ from acd.settings import ConfigError
 COMMANDS: dict[str, str] = {
     "run": "acd.commands.run:register",
     "replay": "acd.commands.replay:register",
+    "sim": "acd.commands.sim:register",
     "config": "acd.commands.config:register",
+    "check": "acd.commands.check:register",
     "db": "acd.commands.db:register",
 }
 

@@ -1,0 +1,118 @@
+"""``acd sim``: run the Asterisk stand-in (AMI server + simulated call center) on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+
+def _speed(text: str) -> float:
+    if text in ("max", "inf"):
+        return float("inf")
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return v
+
+
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return v
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sim", help="run a simulated Asterisk (AMI) with a live call center")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5038)
+    p.add_argument("--username", help="an extra manager user with read=all write=all")
+    p.add_argument("--secret", help="that user's secret")
+    p.add_argument("--manager-conf", type=Path, help="manager.conf with the users (default: acd/sim/manager.conf)")
+    p.add_argument("--queues-conf", type=Path, help="queues.conf (default: acd/sim/queues.conf)")
+    p.add_argument("--dialplan", type=Path, help="extensions.conf to interpret (not implemented yet)")
+    p.add_argument("--seed", type=int, help="seed for a reproducible run")
+    p.add_argument("--speed", type=_speed, default=1.0, help="simulated seconds per wall second ('max': as fast as read)")
+    p.add_argument("--truth", type=Path, help="write the true call records here (JSON lines)")
+    p.add_argument("--agents", type=int, default=6)
+    p.add_argument("--queues", help="comma-separated queues to staff and call (default: all)")
+    p.add_argument("--rate", type=float, default=2.0, help="calls per minute (Poisson)")
+    p.add_argument("--cutoff-share", type=_share, default=0.08)
+    p.add_argument("--callback-share", type=_share, default=0.6)
+    p.add_argument("--repeat-share", type=_share, default=0.1)
+    p.add_argument("--calls", type=int, help="stop placing calls after N")
+    p.add_argument("--duration", type=float, help="stop placing calls after this many simulated seconds")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from acd.sim import SimConfig, Simulator
+    from acd.sim.conf import ConfError
+
+    if (args.username is None) != (args.secret is None):
+        print("acd sim: --username and --secret go together", file=sys.stderr)
+        return 2
+    cfg = SimConfig(
+        host=args.host,
+        port=args.port,
+        manager_conf=args.manager_conf,
+        queues_conf=args.queues_conf,
+        dialplan=args.dialplan,
+        username=args.username,
+        secret=args.secret,
+        seed=args.seed,
+        speed=args.speed,
+        truth=args.truth,
+        agents=args.agents,
+        queues=[q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None,
+        rate_per_min=args.rate,
+        cutoff_share=args.cutoff_share,
+        callback_share=args.callback_share,
+        repeat_share=args.repeat_share,
+        max_calls=args.calls,
+        duration=args.duration,
+    )
+    try:
+        sim = Simulator(cfg)
+    except (ConfError, ValueError) as err:
+        print(f"acd sim: {err}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(sim, args.calls is not None or args.duration is not None))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(sim: object, bounded: bool) -> int:
+    from acd.sim import Simulator
+
+    assert isinstance(sim, Simulator)
+    try:
+        host, port = await sim.start()
+    except OSError as err:
+        print(f"acd sim: cannot listen: {err.strerror}", file=sys.stderr)
+        return 1
+    print(f"acd sim: AMI on {host}:{port} (speed {sim.speed:g}x, {len(sim.model.queues)} queues)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiters = [asyncio.create_task(stop.wait())]
+    if bounded:
+        waiters.append(asyncio.create_task(sim.wait_calls_done()))
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for w in waiters:
+        w.cancel()
+    await sim.stop()
+    done = sim.traffic.done
+    print(f"acd sim: stopped after {done} calls", flush=True)
+    return 0
