@@ -1,0 +1,593 @@
+"""`acd check` against a fake Asterisk that enforces manager.conf read/write classes.
+
+tests/fake_ami.py has no notion of classes, so this file carries its own small server modelled on
+Asterisk's manager.c: ListCommands lists only the actions the user's write classes allow (with
+their ``(Priv: ...)``), other actions answer ``Permission denied``, events reach a session only
+when its read classes include the event's class, the login's FullyBooted is written straight to a
+session with read ``system`` (no Timestamp), broadcast events carry ``Timestamp`` only with
+``timestampevents``, and a wrong secret is answered ``Authentication failed`` after ~1 s, then the
+connection is closed. The wording is checked against the real captures below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acd.ami.codec import Framer
+from acd.check import (
+    CheckResult,
+    check_database,
+    check_port,
+    enabled_features,
+    exit_code,
+    granted_write_classes,
+    parse_list_commands,
+    run_checks,
+)
+from acd.cli import main
+from acd.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ami"
+ALL_CLASSES = frozenset(
+    [
+        "system",
+        "call",
+        "log",
+        "verbose",
+        "command",
+        "agent",
+        "user",
+        "config",
+        "dtmf",
+        "reporting",
+        "cdr",
+        "dialplan",
+        "originate",
+        "agi",
+        "cc",
+        "aoc",
+        "test",
+        "security",
+        "message",
+    ]
+)
+# manager.c / app_queue.c / db.c registrations (Asterisk 22): action -> classes (empty: anyone)
+AUTHORITY: dict[str, frozenset[str]] = {
+    "Ping": frozenset(),
+    "Logoff": frozenset(),
+    "ListCommands": frozenset(),
+    "Events": frozenset(),
+    "QueueStatus": frozenset(),
+    "QueueSummary": frozenset(),
+    "CoreShowChannels": frozenset({"system", "reporting"}),
+    "CoreSettings": frozenset({"system", "reporting"}),
+    "QueueAdd": frozenset({"agent"}),
+    "QueueRemove": frozenset({"agent"}),
+    "QueuePause": frozenset({"agent"}),
+    "QueueWithdrawCaller": frozenset({"agent"}),
+    "UserEvent": frozenset({"user"}),
+    "Originate": frozenset({"originate"}),
+    "Command": frozenset({"command"}),
+    "DBPut": frozenset({"system"}),
+    "DBGet": frozenset({"system", "reporting"}),
+    "Hangup": frozenset({"system", "call"}),
+    "Redirect": frozenset({"call"}),
+    "Setvar": frozenset({"call"}),
+}
+PERMISSION_DENIED = "Permission denied"
+AUTH_FAILED = "Authentication failed"
+AUTH_ACCEPTED = "Authentication accepted"
+# What an idle-but-not-dead PBX sends now and then, by class.
+TRAFFIC = {
+    "agent": [("Event", "QueueMemberStatus"), ("Privilege", "agent,all"), ("Queue", "support")],
+    "call": [("Event", "Newchannel"), ("Privilege", "call,all"), ("Channel", "PJSIP/1001-0000002a")],
+    "dialplan": [("Event", "VarSet"), ("Privilege", "dialplan,all"), ("Variable", "X")],
+}
+
+
+def _classes(spec: str) -> frozenset[str]:
+    names = {c.strip() for c in spec.split(",") if c.strip()}
+    if "all" in names:
+        return ALL_CLASSES
+    return frozenset(names - {"none"})
+
+
+@dataclass
+class User:
+    secret: str
+    read: str
+    write: str
+
+
+@dataclass
+class _Session:
+    writer: asyncio.StreamWriter
+    user: User | None = None
+
+
+@dataclass
+class FakeAsterisk:
+    """Runs in a thread with its own loop, so the code under test can use asyncio.run()."""
+
+    users: dict[str, User]
+    timestampevents: bool = False
+    auth_delay: float = 1.0
+    traffic: tuple[str, ...] = ()  # classes of background events to emit every 50 ms
+    banner: str = "Asterisk Call Manager/11.0.0"
+    port: int = 0
+    actions: list[dict[str, str]] = field(default_factory=list)
+    _sessions: list[_Session] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> FakeAsterisk:
+        self._thread.start()
+        assert self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        ticker = asyncio.create_task(self._tick())
+        self._ready.set()
+        await self._stop.wait()
+        ticker.cancel()
+        server.close()
+        for session in self._sessions:
+            session.writer.transport.abort()
+        await server.wait_closed()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            for cls in self.traffic:
+                self._broadcast(cls, TRAFFIC[cls])
+
+    @staticmethod
+    def _send(session: _Session, pairs: list[tuple[str, str]]) -> None:
+        if not session.writer.is_closing():
+            session.writer.write(("".join(f"{k}: {v}\r\n" for k, v in pairs) + "\r\n").encode())
+
+    def _broadcast(self, cls: str, pairs: list[tuple[str, str]]) -> None:
+        if self.timestampevents:
+            pairs = [*pairs[:2], ("Timestamp", f"{time.time():.6f}"), *pairs[2:]]
+        for session in self._sessions:
+            if session.user is not None and cls in _classes(session.user.read):
+                self._send(session, pairs)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = _Session(writer)
+        self._sessions.append(session)
+        writer.write(f"{self.banner}\r\n".encode())
+        try:
+            while True:
+                block = await reader.readuntil(b"\r\n\r\n")
+                action = dict(line.split(": ", 1) for line in block.decode().split("\r\n") if ": " in line)
+                self.actions.append(action)
+                if not await self._answer(session, action):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._sessions.remove(session)
+            writer.close()
+
+    async def _answer(self, session: _Session, action: dict[str, str]) -> bool:
+        name = action.get("Action", "")
+        aid = [("ActionID", action["ActionID"])] if "ActionID" in action else []
+        if name.lower() == "login":
+            user = self.users.get(action.get("Username", ""))
+            if user is None or user.secret != action.get("Secret"):
+                await asyncio.sleep(self.auth_delay)
+                self._send(session, [("Response", "Error"), *aid, ("Message", AUTH_FAILED)])
+                await session.writer.drain()
+                return False
+            session.user = user
+            self._send(session, [("Response", "Success"), *aid, ("Message", AUTH_ACCEPTED)])
+            if "system" in _classes(user.read):
+                self._send(
+                    session,
+                    [
+                        ("Event", "FullyBooted"),
+                        ("Privilege", "system,all"),
+                        ("Uptime", "374"),
+                        ("LastReload", "374"),
+                        ("Status", "Fully Booted"),
+                    ],
+                )
+            self._broadcast("security", [("Event", "SuccessfulAuth"), ("Privilege", "security,all")])
+            return True
+        canonical = next((a for a in AUTHORITY if a.lower() == name.lower()), None)
+        if session.user is None or canonical is None:
+            message = PERMISSION_DENIED if session.user is None else f"Invalid/unknown command: {name}."
+            self._send(session, [("Response", "Error"), *aid, ("Message", message)])
+            return True
+        granted = _classes(session.user.write)
+        needed = AUTHORITY[canonical]
+        if needed and not needed & granted:
+            self._send(session, [("Response", "Error"), *aid, ("Message", PERMISSION_DENIED)])
+            self._broadcast("security", [("Event", "RequestNotAllowed"), ("Privilege", "security,all")])
+            return True
+        if canonical == "ListCommands":
+            listed = [
+                (a, f"Synopsis of {a}. (Priv: {','.join(sorted(c)) + ',all' if c else '<none>'})")
+                for a, c in AUTHORITY.items()
+                if not c or c & granted
+            ]
+            self._send(session, [("Response", "Success"), *aid, *listed])
+        elif canonical == "Ping":
+            self._send(
+                session,
+                [("Response", "Success"), *aid, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")],
+            )
+        elif canonical == "UserEvent":
+            self._send(session, [("Response", "Success"), *aid])
+            custom = [(k, v) for k, v in action.items() if k not in ("Action", "ActionID", "UserEvent")]
+            self._broadcast(
+                "user",
+                [
+                    ("Event", "UserEvent"),
+                    ("Privilege", "user,all"),
+                    ("UserEvent", action.get("UserEvent", "")),
+                    *aid,
+                    *custom,
+                ],
+            )
+        elif canonical == "Logoff":
+            self._send(session, [("Response", "Goodbye"), *aid, ("Message", "Thanks for all the fish.")])
+            await session.writer.drain()
+            return False
+        else:
+            self._send(session, [("Response", "Success"), *aid, ("Message", "ok")])
+        return True
+
+    def sent_actions(self) -> list[str]:
+        return [a.get("Action", "") for a in self.actions]
+
+
+GOOD = User("good-secret", read="system,call,agent,user", write="reporting,agent,user")
+READ_ONLY = User("ro-secret", read="all", write="none")
+BROAD = User("all-secret", read="all", write="all")
+
+
+def _settings(port: int, username: str, secret: str, tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
+        ami={"host": "127.0.0.1", "port": port, "username": username, "secret": secret},  # type: ignore[arg-type]
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"},  # type: ignore[arg-type]
+        http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+        fastagi={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+        **extra,
+    )
+
+
+def _by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {r.name: r for r in results}
+
+
+def _verdicts(results: list[CheckResult]) -> dict[str, str]:
+    return {r.name: r.verdict for r in results}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.upper().startswith("ACD_") or key == "CREDENTIALS_DIRECTORY":
+            monkeypatch.delenv(key)
+
+
+# --- the fake answers as the real Asterisk did --------------------------------------------------
+
+
+def _capture_messages(name: str) -> list[dict[str, str]]:
+    return Framer().feed((FIXTURES / name).read_bytes())
+
+
+def test_fake_speaks_like_the_captures() -> None:
+    bad = _capture_messages("bad_login.ami.log")
+    assert [m.get("Message") for m in bad] == [PERMISSION_DENIED, AUTH_FAILED]
+    ro = _capture_messages("bad_login.ro.ami.log")
+    assert AUTH_ACCEPTED in [m.get("Message") for m in ro]
+    denied = [m for m in ro if m.get("Message") == PERMISSION_DENIED]
+    assert len(denied) == 8  # QueueAdd, Originate, DBPut, Hangup, Command, QueuePause, DBGet, CoreSettings
+    booted = next(m for m in ro if m.get("Event") == "FullyBooted")
+    assert list(booted) == ["Event", "Privilege", "Uptime", "LastReload", "Status"]
+    pong = next(m for m in ro if m.get("Ping") == "Pong")
+    assert "Timestamp" in pong  # even though these captures were made with timestampevents off
+    assert not any("Timestamp" in m for m in ro if "Event" in m)
+
+
+# --- AMI scenarios ---------------------------------------------------------------------------------
+
+
+def test_good_user_passes_everything(tmp_path: Path) -> None:
+    with FakeAsterisk({"acd": GOOD}, traffic=("agent", "call")) as pbx:
+        results = asyncio.run(run_checks(_settings(pbx.port, "acd", GOOD.secret, tmp_path), 2.0))
+    verdicts = _verdicts(results)
+    assert set(verdicts.values()) == {"OK"}, results
+    assert list(verdicts) == [
+        "ami.connect",
+        "ami.login",
+        "ami.write.monitoring",
+        "ami.write.affinity",
+        "ami.write.extra",
+        "ami.read.system",
+        "ami.read.agent",
+        "ami.read.call",
+        "ami.read.user",
+        "ami.timestampevents",
+        "database",
+        "http.port",
+        "fastagi.port",
+    ]
+    by = _by_name(results)
+    assert "Asterisk Call Manager/11.0.0" in by["ami.connect"].detail
+    assert "own UserEvent came back" in by["ami.read.user"].detail
+    assert by["ami.timestampevents"].detail.startswith("off")
+    assert exit_code(results) == 0
+    # the preflight sent nothing that changes Asterisk's state
+    assert set(pbx.sent_actions()) <= {"Login", "ListCommands", "UserEvent", "Logoff"}
+
+
+def test_good_user_stops_watching_once_everything_is_seen(tmp_path: Path) -> None:
+    with FakeAsterisk({"acd": GOOD}, traffic=("agent", "call")) as pbx:
+        started = time.monotonic()
+        asyncio.run(run_checks(_settings(pbx.port, "acd", GOOD.secret, tmp_path), 10.0))
+        assert time.monotonic() - started < 5
+
+
+def test_read_only_user_fails_on_write_classes(tmp_path: Path) -> None:
+    with FakeAsterisk({"ro": READ_ONLY}) as pbx:
+        results = asyncio.run(run_checks(_settings(pbx.port, "ro", READ_ONLY.secret, tmp_path), 0.3))
+    by = _by_name(results)
+    assert by["ami.login"].verdict == "OK"
+    assert by["ami.write.monitoring"].verdict == "FAIL"
+    assert "CoreShowChannels denied (needs write=reporting|system" in by["ami.write.monitoring"].detail
+    assert by["ami.write.affinity"].verdict == "FAIL"
+    for action in ("QueueAdd", "QueueRemove", "QueuePause", "UserEvent"):
+        assert f"{action} denied" in by["ami.write.affinity"].detail
+    assert by["ami.read.system"].verdict == "OK"
+    assert by["ami.read.user"].verdict == "WARN"
+    assert "cannot send UserEvent" in by["ami.read.user"].detail
+    assert by["ami.read.extra"].verdict == "WARN" and "security" in by["ami.read.extra"].detail
+    assert exit_code(results) == 1
+    assert "UserEvent" not in pbx.sent_actions()  # not even tried: ListCommands said no
+
+
+def test_read_only_user_without_affinity_only_needs_monitoring(tmp_path: Path) -> None:
+    user = User("x-secret", read="system,call,agent", write="reporting")
+    with FakeAsterisk({"mon": user}) as pbx:
+        settings = _settings(pbx.port, "mon", user.secret, tmp_path, queue_defaults={"affinity": False})
+        assert enabled_features(settings) == ["monitoring"]
+        results = asyncio.run(run_checks(settings, 0.3))
+    verdicts = _verdicts(results)
+    assert "ami.write.affinity" not in verdicts
+    assert verdicts["ami.write.monitoring"] == "OK"
+    assert verdicts["ami.write.extra"] == "OK"
+    assert exit_code(results) == 0
+
+
+def test_broad_user_gets_least_privilege_warnings(tmp_path: Path) -> None:
+    with FakeAsterisk({"acd": BROAD}, timestampevents=True, traffic=("agent", "call", "dialplan")) as pbx:
+        results = asyncio.run(run_checks(_settings(pbx.port, "acd", BROAD.secret, tmp_path), 2.0))
+    by = _by_name(results)
+    extra_write = by["ami.write.extra"]
+    assert extra_write.verdict == "WARN"
+    for cls in ("command", "originate", "system", "call"):
+        assert cls in extra_write.detail
+    assert "least privilege: write=agent,reporting,user" in extra_write.detail
+    assert by["ami.read.extra"].verdict == "WARN"
+    assert "dialplan" in by["ami.read.extra"].detail and "security" in by["ami.read.extra"].detail
+    assert by["ami.timestampevents"].verdict == "OK" and by["ami.timestampevents"].detail.startswith("on")
+    assert not any(r.verdict == "FAIL" for r in results)
+    assert exit_code(results) == 0
+
+
+def test_missing_system_read_fails_and_timestamps_stay_unknown(tmp_path: Path) -> None:
+    user = User("n-secret", read="agent,call", write="reporting,agent,user")
+    with FakeAsterisk({"acd": user}, timestampevents=True) as pbx:
+        results = asyncio.run(run_checks(_settings(pbx.port, "acd", user.secret, tmp_path), 0.3))
+    by = _by_name(results)
+    assert by["ami.read.system"].verdict == "FAIL"
+    assert "read=system" in by["ami.read.system"].detail
+    assert by["ami.read.user"].verdict == "WARN"  # sent, never came back
+    assert by["ami.timestampevents"].verdict == "WARN"
+    assert exit_code(results) == 1
+
+
+def test_wrong_secret_fails_login(tmp_path: Path) -> None:
+    with FakeAsterisk({"acd": GOOD}) as pbx:
+        started = time.monotonic()
+        results = asyncio.run(run_checks(_settings(pbx.port, "acd", "not-the-secret", tmp_path), 0.3))
+        waited = time.monotonic() - started
+    by = _by_name(results)
+    assert by["ami.connect"].verdict == "OK"
+    assert by["ami.login"].verdict == "FAIL"
+    assert by["ami.login"].detail == "user 'acd': refused: Authentication failed"
+    assert "not-the-secret" not in json.dumps([r.as_dict() for r in results])
+    assert not any(r.name.startswith(("ami.write", "ami.read")) for r in results)
+    assert waited >= 0.9  # Asterisk's answer comes after ~1 s; the check waits for it
+    assert exit_code(results) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_port(tmp_path: Path) -> None:
+    results = asyncio.run(run_checks(_settings(_closed_port(), "acd", "x-secret", tmp_path), 0.3))
+    by = _by_name(results)
+    assert by["ami.connect"].verdict == "FAIL"
+    assert "connection refused" in by["ami.connect"].detail
+    assert not any(r.name == "ami.login" for r in results)
+    # the rest is still checked so one run shows every problem
+    assert {"database", "http.port", "fastagi.port"} <= set(by)
+    assert exit_code(results) == 1
+
+
+def test_not_an_ami_port(tmp_path: Path) -> None:
+    with FakeAsterisk({}, banner="SSH-2.0-OpenSSH_9.2") as pbx:
+        results = asyncio.run(run_checks(_settings(pbx.port, "acd", "x-secret", tmp_path), 0.3))
+    by = _by_name(results)
+    assert by["ami.connect"].verdict == "FAIL"
+    assert "not AMI" in by["ami.connect"].detail
+
+
+# --- the pure parts --------------------------------------------------------------------------------
+
+
+def test_list_commands_parsing() -> None:
+    answer = {
+        "Response": "Success",
+        "ActionID": "1",
+        "Ping": "Keepalive command. (Priv: <none>)",
+        "CoreShowChannels": "List currently active channels. (Priv: system,reporting,all)",
+        "Command": "Execute Asterisk CLI Command. (Priv: command,all)",
+        "QueueAdd": "Add interface to queue. (Priv: agent,all)",
+    }
+    allowed = parse_list_commands(answer)
+    assert allowed == {
+        "ping": frozenset(),
+        "coreshowchannels": frozenset({"system", "reporting"}),
+        "command": frozenset({"command"}),
+        "queueadd": frozenset({"agent"}),
+    }
+    # a multi-class action proves neither class on its own
+    assert granted_write_classes(allowed) == {"command", "agent"}
+
+
+# --- database and ports ------------------------------------------------------------------------------
+
+
+def test_database_missing_sqlite_file_is_fine(tmp_path: Path) -> None:
+    settings = _settings(1, "acd", "x-secret", tmp_path)
+    result = asyncio.run(check_database(settings))
+    assert result.verdict == "OK" and "first start" in result.detail
+    assert not (tmp_path / "acd.db").exists(), "a preflight must not create the database"
+
+
+def test_database_in_a_missing_directory_fails(tmp_path: Path) -> None:
+    settings = _settings(1, "acd", "x-secret", tmp_path)
+    settings.database.url = f"sqlite+aiosqlite:///{tmp_path / 'nope' / 'acd.db'}"
+    result = asyncio.run(check_database(settings))
+    assert result.verdict == "FAIL" and "does not exist" in result.detail
+
+
+def test_database_current_and_newer_schema(tmp_path: Path) -> None:
+    from acd.store.engine import make_engine
+    from acd.store.migrate import upgrade
+
+    settings = _settings(1, "acd", "x-secret", tmp_path)
+
+    async def migrate() -> None:
+        engine = make_engine(settings.database.url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate())
+    result = asyncio.run(check_database(settings))
+    assert result.verdict == "OK" and "current revision" in result.detail
+
+    with sqlite3.connect(tmp_path / "acd.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    result = asyncio.run(check_database(settings))
+    assert result.verdict == "FAIL" and "newer than this acd" in result.detail
+
+
+def test_database_unreachable_hides_the_password(tmp_path: Path) -> None:
+    settings = _settings(1, "acd", "x-secret", tmp_path)
+    settings.database.url = f"postgresql+asyncpg://acd:db-pass-123@127.0.0.1:{_closed_port()}/acd"
+    result = asyncio.run(check_database(settings))
+    assert result.verdict == "FAIL" and "cannot connect" in result.detail
+    assert "db-pass-123" not in result.detail
+
+
+def test_ports_in_use_and_free() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = check_port("http.port", "127.0.0.1", port)
+    assert taken.verdict == "FAIL" and "in use" in taken.detail
+    assert check_port("http.port", "127.0.0.1", _closed_port()).verdict == "OK"
+    assert check_port("fastagi.port", "127.0.0.1", 0).verdict == "OK"
+    assert check_port("http.port", "192.0.2.1", 8080).verdict == "FAIL"  # not an address of this host
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, port: int, user: str, secret: str, tmp_path: Path) -> None:
+    monkeypatch.setenv("ACD_AMI__PORT", str(port))
+    monkeypatch.setenv("ACD_AMI__USERNAME", user)
+    monkeypatch.setenv("ACD_AMI__SECRET", secret)
+    monkeypatch.setenv("ACD_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}")
+    monkeypatch.setenv("ACD_HTTP__PORT", "0")
+    monkeypatch.setenv("ACD_FASTAGI__PORT", "0")
+
+
+def test_cli_json_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeAsterisk({"ro": READ_ONLY}) as pbx:
+        _env(monkeypatch, pbx.port, "ro", READ_ONLY.secret, tmp_path)
+        code = main(["check", "--json", "--observe", "0.3"])
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert code == 1
+    assert report["ok"] is False
+    names = [c["name"] for c in report["checks"]]
+    assert names[0] == "config"
+    assert {"name": "ami.login", "verdict": "OK", "detail": "user 'ro' logged in"} in report["checks"]
+    assert READ_ONLY.secret not in out
+
+
+def test_cli_human_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeAsterisk({"acd": GOOD}, traffic=("agent", "call")) as pbx:
+        _env(monkeypatch, pbx.port, "acd", GOOD.secret, tmp_path)
+        code = main(["check", "--observe", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("OK    config")
+    assert all(line.split()[0] == "OK" for line in lines if line and not line.startswith("acd check"))
+    assert "acd check passed: 0 failed" in out
+
+
+def test_cli_invalid_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACD_AMI__PORT", "70000")
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert out.startswith("FAIL  config  ACD_AMI__PORT: ")
