@@ -498,3 +498,47 @@ async def test_tls_with_an_untrusted_certificate_is_a_connect_error_not_a_crash(
         assert acd_tasks() == []
     finally:
         await server.close()
+
+
+async def test_booted_fallback_stands_in_when_fully_booted_never_comes(fake: FakeAmi) -> None:
+    fake.fully_booted = False  # as for a manager user without read class 'system'
+    rec = Recorder()
+    client = AmiClient(
+        settings(fake.port), on_message=rec.on_message, on_state=rec.on_state, booted_fallback=0.1
+    )
+    await client.start()
+    await rec.until(lambda: bool(rec.notices(FullyBooted)))
+    [booted] = rec.notices(FullyBooted)
+    assert booted.synthetic and booted.headers == {}
+    await client.close()
+
+
+async def test_booted_fallback_is_not_used_when_fully_booted_arrives(fake: FakeAmi) -> None:
+    rec = Recorder()
+    client = AmiClient(
+        settings(fake.port), on_message=rec.on_message, on_state=rec.on_state, booted_fallback=0.1
+    )
+    await client.start()
+    await rec.until(lambda: bool(rec.notices(FullyBooted)))
+    await asyncio.sleep(0.2)
+    assert [n.synthetic for n in rec.notices(FullyBooted)] == [False]
+    await client.close()
+
+
+async def test_an_unexpected_error_in_a_session_does_not_end_reconnecting(fake: FakeAmi) -> None:
+    rec = Recorder()
+    client = AmiClient(settings(fake.port), on_message=rec.on_message, on_state=rec.on_state)
+    real_login = client._login
+    calls: list[int] = []
+
+    async def flaky_login(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("bug")
+        await real_login(*args)
+
+    client._login = flaky_login  # type: ignore[method-assign]
+    await client.start()
+    await rec.until(lambda: client.connected)
+    assert len(calls) == 2 and fake.connections == 2
+    await client.close()

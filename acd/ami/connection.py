@@ -102,10 +102,15 @@ class LoggedIn:
 
 @dataclass(frozen=True, slots=True)
 class FullyBooted:
-    """Asterisk's ``FullyBooted`` event on this session: the moment to resync."""
+    """Asterisk's ``FullyBooted`` event on this session: the moment to resync.
+
+    ``synthetic``: no such event came within ``booted_fallback`` seconds of the login (a manager
+    user without read class ``system`` never receives it), so the client stands in for it.
+    """
 
     headers: dict[str, str]
     at: float
+    synthetic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +283,7 @@ class AmiClient:
         on_state: Callable[[ConnectionEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
         ssl_context: ssl.SSLContext | None = None,
+        booted_fallback: float | None = None,
         uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._settings = settings
@@ -285,6 +291,7 @@ class AmiClient:
         self._on_state = on_state
         self._clock = clock
         self._ssl_context = ssl_context
+        self._booted_fallback = booted_fallback
         self._uniform = uniform
         self.stats = AmiStats()
         self._tracker = ActionTracker("acd")
@@ -294,6 +301,8 @@ class AmiClient:
         self._banner_text: str | None = None
         self._runner: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._boot_timer: asyncio.TimerHandle | None = None
+        self._booted = False
         self._closing = False
         self._last_warned: dict[str, float] = {}
 
@@ -382,6 +391,10 @@ class AmiClient:
                     self.stats.last_error,
                     delay,
                 )
+            except Exception as exc:  # a bug in one session must not end reconnecting for good
+                self.stats.last_error = _describe(exc)
+                delay = backoff.next_delay()
+                log.exception("AMI session failed unexpectedly; retrying in %.2fs", delay)
             else:
                 log.info("AMI session ended; reconnecting in %.2fs", delay)
             await asyncio.sleep(delay)
@@ -395,6 +408,7 @@ class AmiClient:
         banner: asyncio.Future[str] = loop.create_future()
         lost: asyncio.Future[str] = loop.create_future()
         self.stats.connect_attempts += 1
+        self._booted = False
         ssl_ctx = (
             self._ssl_context
             if self._ssl_context is not None
@@ -429,6 +443,8 @@ class AmiClient:
             await self._login(proto, lost)
             up_since = loop.time()
             self._watchdog = loop.create_task(self._ping_loop(proto), name="acd-ami-ping")
+            if self._booted_fallback is not None and not self._booted:
+                self._boot_timer = loop.call_later(self._booted_fallback, self._boot_fallback, proto)
             reason = await lost
             log.warning("AMI disconnected: %s", reason)
             return loop.time() - up_since >= s.reconnect_max
@@ -517,7 +533,21 @@ class AmiClient:
             except AmiNotConnected:
                 return
 
+    def _boot_fallback(self, proto: _AmiProtocol) -> None:
+        self._boot_timer = None
+        if proto is self._proto and self._logged_in and not self._booted:
+            self._booted = True
+            log.warning(
+                "AMI: no FullyBooted within %gs of login (does the manager user lack read class "
+                "'system'?); resyncing without it",
+                self._booted_fallback,
+            )
+            self._notify(FullyBooted({}, self._clock(), synthetic=True))
+
     async def _teardown(self, proto: _AmiProtocol | None, lost: asyncio.Future[str]) -> None:
+        if self._boot_timer is not None:
+            self._boot_timer.cancel()
+            self._boot_timer = None
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None and not watchdog.done():
             watchdog.cancel()
@@ -582,6 +612,7 @@ class AmiClient:
 
     def _on_system_event(self, event: str, msg: dict[str, str], now: float) -> None:
         if event == "FullyBooted":
+            self._booted = True
             self._notify(FullyBooted(msg, now))
         elif self._proto is not None:
             self._proto.drop_reason = self._proto.drop_reason or "Asterisk shut down"
