@@ -1,0 +1,71 @@
+"""Bearer tokens from configuration, each with a role (agent or supervisor).
+
+Only ``/api/v1/`` needs a token; ``/api/openapi.json`` and the metrics route do not. Tokens are
+compared in constant time and never logged. 401: missing or unknown token; 403 is decided by each
+handler (an agent acting for someone else).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+
+from acd.settings import ApiToken
+
+__all__ = ["Principal", "auth_middleware", "json_error", "principal_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Literal["agent", "supervisor"]
+    agent: str | None  # state interface for agent tokens
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+    @property
+    def written_by(self) -> str:
+        return self.agent if self.agent else "supervisor"
+
+
+_REQUEST_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+
+
+def json_error(status: int, error: str, **extra: object) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="acd"'} if status == 401 else None
+    return web.json_response({"error": error, **extra}, status=status, headers=headers)
+
+
+def principal_of(request: web.Request) -> Principal:
+    return request[_REQUEST_KEY]
+
+
+def auth_middleware(tokens: Sequence[ApiToken]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    known = [(t.token.get_secret_value().encode(), Principal(t.role, t.agent)) for t in tokens]
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not request.path.startswith("/api/v1/"):
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return json_error(401, "missing bearer token")
+        offered = value.strip().encode()
+        found: Principal | None = None
+        for token, principal in known:
+            if hmac.compare_digest(token, offered):
+                found = principal
+        if found is None:
+            return json_error(401, "unknown token")
+        request[_REQUEST_KEY] = found
+        return await handler(request)
+
+    return middleware

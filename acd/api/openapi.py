@@ -1,0 +1,132 @@
+"""The OpenAPI 3.1 document served at ``/api/openapi.json`` (a test checks it covers every route)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acd import __version__
+
+__all__ = ["openapi_document"]
+
+_ERR = {"$ref": "#/components/schemas/Error"}
+
+
+def _responses(ok: str, *codes: int) -> dict[str, Any]:
+    text = {
+        401: "missing or unknown bearer token",
+        403: "the token's role may not do this",
+        404: "unknown call or agent",
+        422: "invalid input; `field` names it",
+        503: "database unavailable",
+    }
+    out: dict[str, Any] = {
+        "200": {"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}}
+    }
+    for code in codes:
+        out[str(code)] = {"description": text[code], "content": {"application/json": {"schema": _ERR}}}
+    return out
+
+
+def openapi_document(dispositions: list[str]) -> dict[str, Any]:
+    call_id = {
+        "name": "call_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "customer call (Linkedid), or one of its queue entries (Uniqueid, Uniqueid#n)",
+    }
+    created = _responses("outcome stored", 401, 403, 404, 422, 503)
+    created["201"] = created.pop("200")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "acd",
+            "version": __version__,
+            "description": "Call outcomes, call records, screen pop",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+                    "required": ["error"],
+                },
+                "OutcomeBody": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["disposition"],
+                    "properties": {
+                        "disposition": {"type": "string", "enum": dispositions},
+                        "resolved": {"type": ["boolean", "null"]},
+                        "notes": {"type": ["string", "null"], "maxLength": 20000},
+                        "points": {"type": ["number", "null"], "minimum": 0},
+                        "agent": {"type": ["string", "null"], "description": "supervisors only: for whom"},
+                    },
+                },
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/calls/{call_id}/outcome": {
+                "post": {
+                    "summary": "Record the outcome of a call (agents: their own calls only)",
+                    "parameters": [call_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/OutcomeBody"}}
+                        },
+                    },
+                    "responses": created,
+                }
+            },
+            "/api/v1/calls/{call_id}": {
+                "get": {
+                    "summary": "A customer call: entries, offers, outcome history, credit",
+                    "parameters": [call_id],
+                    "responses": _responses("the call", 401, 404, 503),
+                }
+            },
+            "/api/v1/calls": {
+                "get": {
+                    "summary": "Customer calls by agent, queue and time (agents: their own)",
+                    "parameters": [
+                        {
+                            "name": n,
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": d,
+                        }
+                        for n, d in (
+                            ("agent", "state interface of the agent who answered"),
+                            ("queue", "queue name"),
+                            ("since", "ISO 8601 or epoch seconds, inclusive"),
+                            ("until", "ISO 8601 or epoch seconds, exclusive"),
+                            ("limit", "at most this many calls (default 100, max 1000)"),
+                        )
+                    ],
+                    "responses": _responses("calls, newest first", 401, 403, 422, 503),
+                }
+            },
+            "/api/v1/agents/{agent}/now": {
+                "get": {
+                    "summary": "Screen pop: the agent's state and call now, and who had this caller before",
+                    "parameters": [
+                        {
+                            "name": "agent",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": "state interface (URL-encoded) or member name",
+                        }
+                    ],
+                    "responses": _responses("the agent now", 401, 403, 404, 503),
+                }
+            },
+            "/api/openapi.json": {
+                "get": {"summary": "This document", "security": [], "responses": _responses("OpenAPI 3.1")}
+            },
+        },
+    }
