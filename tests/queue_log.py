@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-EXIT_EVENTS = {"EXITWITHTIMEOUT": "timeout", "EXITEMPTY": "empty", "EXITWITHKEY": "key", "WITHDRAW": "withdraw"}
+EXIT_EVENTS = {
+    "EXITWITHTIMEOUT": "timeout",
+    "EXITEMPTY": "empty",
+    "EXITWITHKEY": "key",
+    "WITHDRAW": "withdraw",
+}
 
 
 @dataclass
@@ -48,9 +53,7 @@ def parse_queue_log(path: Path) -> list[QlEntry]:
             entry.outcome, entry.agent, entry.holdtime = "answered", agent, int(data[0])
         elif event in ("COMPLETECALLER", "COMPLETEAGENT"):
             entry.holdtime, entry.talktime, entry.end_event = int(data[0]), int(data[1]), event
-        elif event == "BLINDTRANSFER":
-            entry.holdtime, entry.talktime, entry.end_event = int(data[2]), int(data[3]), event
-        elif event == "ATTENDEDTRANSFER":
+        elif event == "BLINDTRANSFER" or event == "ATTENDEDTRANSFER":
             entry.holdtime, entry.talktime, entry.end_event = int(data[2]), int(data[3]), event
         elif event == "ABANDON":
             entry.outcome, entry.exit_event, entry.holdtime = "abandoned", event, int(data[2])

@@ -123,7 +123,9 @@ def test_encode_refuses_header_injection(bad: str) -> None:
         encode_message({"Action": "UserEvent", "Notes": bad})
 
 
-_key = st.text(st.characters(min_codepoint=65, max_codepoint=122, exclude_characters=":"), min_size=1, max_size=12)
+_key = st.text(
+    st.characters(min_codepoint=65, max_codepoint=122, exclude_characters=":"), min_size=1, max_size=12
+)
 _value = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40).filter(
     lambda v: not v.startswith(" ") and "\u2028" not in v and "\u2029" not in v and "\x85" not in v
 )

@@ -194,7 +194,9 @@ def test_attaching_mid_call_never_raises_nor_goes_negative(path: Path) -> None:
 def test_replay_json_command() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "acd.cli", "replay", str(FIXTURES / "transfer.ami.log"), "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     doc = json.loads(out.stdout)
     assert doc["asterisk"] == "Asterisk Call Manager/11.0.0"
@@ -202,13 +204,26 @@ def test_replay_json_command() -> None:
     assert doc["queues"]["support"] == {"offered": 3, "answered": 3, "abandoned": 0, "exited": 0}
     assert doc["agents"]["Alice"]["answered"] == 2
     call = doc["calls"][0]
-    for key in ("id", "queue", "caller", "agent", "outcome", "ended_by", "cut_off", "cause",
-                "wait_seconds", "talk_seconds", "callback_of", "repeat_of"):
+    for key in (
+        "id",
+        "queue",
+        "caller",
+        "agent",
+        "outcome",
+        "ended_by",
+        "cut_off",
+        "cause",
+        "wait_seconds",
+        "talk_seconds",
+        "callback_of",
+        "repeat_of",
+    ):
         assert key in call
     assert doc["anomalies"] == 0
 
 
 def test_replay_missing_file_is_a_clear_error() -> None:
-    out = subprocess.run([sys.executable, "-m", "acd.cli", "replay", "/nonexistent.ami.log"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "acd.cli", "replay", "/nonexistent.ami.log"], capture_output=True, text=True
+    )
     assert out.returncode == 1 and "no such file" in out.stderr

@@ -37,6 +37,7 @@ class CoreConfig:
     repeat_window_seconds: float = 86400.0
     finish_grace_seconds: float = 10.0  # wait this long after AgentComplete for the last hangups
     exit_decision_seconds: float = 1.0  # a caller who leaves and hangs up within this abandoned
+    connect_wait_seconds: float = 5.0  # a leave with no QueueCallerAbandon waits this for AgentConnect
     stale_call_seconds: float = 6 * 3600.0  # a call older than this with no news is closed as partial
 
     def queue(self, name: str) -> QueueRules:

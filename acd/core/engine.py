@@ -124,17 +124,16 @@ class Core:
         """Apply one AMI message (events only; responses are ignored)."""
         self.events_seen += 1
         out: list[Effect] = []
+        name = headers.get("Event")
+        parser = ev.PARSERS.get(name) if name is not None else None
+        if parser is not None:
+            event = parser(headers)
+            self.events_handled += 1
+            self._handlers[type(event)](event, now, out)
+        # Timers run after the event: an AgentConnect that arrives late still wins over the timer
+        # that would have declared its caller gone.
         if self.timers and self.timers[0][0] <= now:
             self._run_timers(now, out)
-        name = headers.get("Event")
-        if name is None:
-            return out
-        parser = ev.PARSERS.get(name)
-        if parser is None:
-            return out
-        event = parser(headers)
-        self.events_handled += 1
-        self._handlers[type(event)](event, now, out)
         return out
 
     def tick(self, now: float) -> list[Effect]:
@@ -332,7 +331,14 @@ class Core:
         # behind: decided by what comes next, or by the timer.
         entry.state = "leaving"
         self.leaving[entry.linkedid] = entry
-        self._timer(now + self.config.exit_decision_seconds, "exit", entry.id)
+        # app_queue sends QueueCallerAbandon before the leave of every caller it did not connect
+        # (abandon, timeout, withdraw, redirect); without it an AgentConnect is on its way.
+        wait = (
+            self.config.exit_decision_seconds
+            if entry.abandon_hold is not None
+            else self.config.connect_wait_seconds
+        )
+        self._timer(now + wait, "exit", entry.id)
 
     def _settle_exit(self, entry: Entry, now: float, out: list[Effect], *, hung_up: bool) -> None:
         if entry.state not in ("waiting", "leaving"):
