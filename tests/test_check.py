@@ -591,3 +591,60 @@ def test_cli_invalid_configuration(
     out = capsys.readouterr().out
     assert code == 2
     assert out.startswith("FAIL  config  ACD_AMI__PORT: ")
+
+
+# --- against the simulator (acd sim), which models manager.conf classes on its own ---------------
+
+SIM_MANAGER_CONF = """\
+[general]
+enabled = yes
+timestampevents = no
+
+[good]
+secret = good-secret
+read = system,call,agent,user
+write = reporting,agent,user
+
+[ro]
+secret = ro-secret
+read = all
+write = none
+"""
+
+
+@pytest.mark.parametrize(
+    ("user", "secret", "expected"),
+    [
+        ("good", "good-secret", {"ami.login": "OK", "ami.write.monitoring": "OK", "ami.read.user": "OK"}),
+        (
+            "ro",
+            "ro-secret",
+            {"ami.login": "OK", "ami.write.monitoring": "FAIL", "ami.write.affinity": "FAIL"},
+        ),
+        ("good", "wrong-secret", {"ami.login": "FAIL"}),
+    ],
+)
+async def test_against_the_simulator(
+    tmp_path: Path, user: str, secret: str, expected: dict[str, str]
+) -> None:
+    from acd.sim.config import SimConfig
+    from acd.sim.simulator import Simulator
+
+    conf = tmp_path / "manager.conf"
+    conf.write_text(SIM_MANAGER_CONF)
+    sim = Simulator(
+        SimConfig(host="127.0.0.1", port=0, manager_conf=conf, seed=7, speed=30.0, rate_per_min=30)
+    )
+    _, port = await sim.start()
+    try:
+        results = await run_checks(_settings(port, user, secret, tmp_path), 1.0)
+    finally:
+        await sim.stop()
+    verdicts = _verdicts(results)
+    for name, verdict in expected.items():
+        assert verdicts.get(name) == verdict, results
+    if user == "good" and secret == "good-secret":
+        assert exit_code(results) == 0, results
+        assert verdicts["ami.read.system"] == "OK"
+    else:
+        assert exit_code(results) == 1
