@@ -88,7 +88,7 @@ def test_agent_complete_without_channel_is_matched_by_member(feed: Feed) -> None
 
 
 def test_abandon_with_hangup_first_short_and_long(feed: Feed) -> None:
-    for uid, hold, kind in (("1.1", 4, "short"), ("1.2", 45, "long")):
+    for uid, hold in (("1.1", 4), ("1.2", 45)):
         call = Call(uid)
         feed(call.newchannel(), call.join())
         feed(call.signal("HangupRequest", "caller", 16), call.abandon(hold), call.leave(), dt=hold)
