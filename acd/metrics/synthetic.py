@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from acd.core.effects import (
@@ -26,8 +27,19 @@ from acd.core.effects import (
     ResyncDone,
 )
 from acd.core.live import AgentLive, LiveSnapshot, QueueLive
+from acd.metrics.kpi import WINDOWS, KpiRefresher, Kpis, WindowKpi
+from acd.metrics.metrics import AFFINITY_RESULTS, Metrics
+from acd.settings import Settings
 
-__all__ = ["agent_interface", "record", "synthetic_day", "synthetic_snapshot"]
+__all__ = [
+    "FixedKpiSource",
+    "agent_interface",
+    "record",
+    "sample_metrics",
+    "synthetic_day",
+    "synthetic_kpis",
+    "synthetic_snapshot",
+]
 
 _LIVE_STATES: tuple[MemberState, ...] = ("available", "ringing", "in_call", "wrapup", "paused")
 
@@ -189,3 +201,60 @@ def synthetic_snapshot(
         agents=tuple(people),
         ami_connected=True,
     )
+
+
+class FixedKpiSource:
+    """A KpiSource that returns the same KPIs every time (benchmarks, dashboard checks)."""
+
+    def __init__(self, kpis: Kpis) -> None:
+        self.kpis = kpis
+
+    async def compute(self, now: float) -> Kpis:
+        return replace(self.kpis, at=now)
+
+
+def synthetic_kpis(*, agents: int = 500, queues: int = 20, seed: int = 1, at: float = 0.0) -> Kpis:
+    """Plausible window KPIs for every queue and agent of the synthetic call center."""
+    rng = random.Random(seed)
+
+    def windows() -> dict[str, WindowKpi]:
+        out = {}
+        for w in WINDOWS:
+            repeat = rng.uniform(0.05, 0.3)
+            out[w] = WindowKpi(
+                answered=rng.randrange(50, 5000),
+                service_level=rng.uniform(0.6, 0.95),
+                repeat_contact_ratio=repeat,
+                fcr=1 - repeat,
+                cutoff_ratio=rng.uniform(0, 0.05),
+                notes_completeness=rng.uniform(0.5, 1.0),
+            )
+        return out
+
+    return Kpis(
+        at=at,
+        queues={f"q{i:02d}": windows() for i in range(queues)},
+        agents={f"Agent {a}": windows() for a in range(agents)},
+    )
+
+
+async def sample_metrics(
+    settings: Settings, *, agents: int = 40, queues: int = 4, calls: int = 3000
+) -> Metrics:
+    """A Metrics with every family populated: a synthetic day of effects, a live snapshot, window
+    KPIs, health calls (AMI up, events, DB writes) and one routing decision of each reason."""
+    snap = synthetic_snapshot(agents=agents, queues=queues)
+    m = Metrics(settings, live=lambda: snap, db_backlog=lambda: 12)
+    for effect in synthetic_day(agents=agents, queues=queues, calls=calls):
+        m.observe(effect)
+    for i, reason in enumerate(sorted(AFFINITY_RESULTS)):
+        m.observe_affinity(f"q{i % queues:02d}", reason)
+    m.set_ami_connected(True)
+    for name in ("Newchannel", "Hangup", "QueueCallerJoin", "Bogus"):
+        m.count_event(name)
+    m.handler_error("consumer")
+    m.observe_db_write(0.004, 100)
+    refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=agents, queues=queues)))
+    m.attach_kpis(refresher)
+    await refresher.refresh_once()
+    return m
