@@ -469,7 +469,7 @@ class AmiClient:
             self.stats.last_error = f"login refused: {exc.message or 'no reason given'}"
             retry = s.auth_retry
             log.error(
-                "AMI login refused for user %r at %s:%s: %s; retrying in about %.0fs",
+                "AMI login refused for user %r at %s:%s: %s; retrying in about %.1fs",
                 s.username,
                 s.host,
                 s.port,
