@@ -64,6 +64,7 @@ class DatabaseSettings(BaseModel):
     batch_size: int = Field(500, ge=1, description="rows per write transaction at most")
     queue_size: int = Field(10000, ge=10, description="records held in memory before spooling to disk")
     flush_deadline: float = Field(10.0, gt=0, description="seconds allowed to flush on shutdown")
+    retention_days: int = Field(0, ge=0, description="erase caller numbers and notes after (0: keep)")
 
 
 class HttpSettings(BaseModel):
