@@ -557,3 +557,18 @@ async def test_close_while_the_login_is_unanswered_returns_promptly(fake: FakeAm
     assert time.monotonic() - started < 0.5
     assert acd_tasks() == [] and not client.connected
     assert [type(n) for n in rec.states] == [Connected, Disconnected]
+
+
+async def test_a_message_cut_by_a_disconnect_is_reported(fake: FakeAmi) -> None:
+    client, rec = await connect(fake)
+    await fake.send_pieces([b"Event: Hangup\r\nChannel: Local/1001@agents-0000"])
+    fake.drop_all()
+    await rec.until(lambda: bool(rec.notices(Disconnected)))
+    [cut] = [n for n in rec.notices(WireAnomaly) if n.kind == "truncated"]
+    assert "unfinished message" in cut.detail
+    assert not rec.events("Hangup")
+    await rec.until(lambda: client.connected)  # and the next session starts clean
+    fake.send_event({"Event": "Next"})
+    await rec.until(lambda: bool(rec.events("Next")))
+    assert [n.kind for n in rec.notices(WireAnomaly)] == ["truncated"]
+    await client.close()

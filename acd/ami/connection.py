@@ -133,7 +133,8 @@ class AuthFailed:
 
 @dataclass(frozen=True, slots=True)
 class WireAnomaly:
-    """Bytes that were not well-formed AMI (bad line, LF framing, oversized message): counted, skipped."""
+    """Bytes that were not well-formed AMI: ``kind`` is the codec's (bad_line, lf_framing, oversized,
+    bad_banner) or ``truncated`` (a message cut by a disconnect). Counted and skipped, never fatal."""
 
     kind: str
     detail: str
@@ -258,6 +259,10 @@ class _AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no ty
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         reason = self.drop_reason or (f"connection lost: {exc}" if exc else "connection closed by Asterisk")
+        if self._framer.buffered:
+            # A message cut by the disconnect is lost with it: say so, the core may be missing an event.
+            detail = f"{self._framer.buffered} bytes of an unfinished message lost with the connection"
+            self._client._wire_anomalies([FrameAnomaly("truncated", detail)], self._client._clock())
         self._client._on_lost(self, reason)
         if not self._lost.done():
             self._lost.set_result(reason)
