@@ -572,3 +572,47 @@ async def test_a_message_cut_by_a_disconnect_is_reported(fake: FakeAmi) -> None:
     await rec.until(lambda: bool(rec.events("Next")))
     assert [n.kind for n in rec.notices(WireAnomaly)] == ["truncated"]
     await client.close()
+
+
+async def test_action_ids_differ_between_clients(fake: FakeAmi) -> None:
+    first, _ = await connect(fake)
+    second, _ = await connect(fake)
+    a = await first.send_action({"Action": "Ping"})
+    b = await second.send_action({"Action": "Ping"})
+    assert a.action_id.startswith("acd-") and a.action_id.rsplit("-", 1)[0] != b.action_id.rsplit("-", 1)[0]
+    await first.close()
+    await second.close()
+
+
+async def test_a_pending_read_is_resent_only_once_asterisk_is_fully_booted(fake: FakeAmi) -> None:
+    answered: list[FakeClient] = []
+
+    def second_connection_only(client: FakeClient, action: dict[str, str]) -> list[Any] | None:
+        if fake.connections < 2:
+            return None
+        answered.append(client)
+        aid = action["ActionID"]
+        return [
+            [("Response", "Success"), ("ActionID", aid), ("EventList", "start")],
+            [
+                ("Event", "CoreShowChannelsComplete"),
+                ("ActionID", aid),
+                ("EventList", "Complete"),
+                ("ListItems", "0"),
+            ],
+        ]
+
+    fake.handlers["coreshowchannels"] = second_connection_only
+    client, rec = await connect(fake, action_timeout=3.0)
+    pending = asyncio.create_task(client.send_action({"Action": "CoreShowChannels"}))
+    await fake.wait_for_action("CoreShowChannels")
+    fake.fully_booted = False  # the restarted Asterisk is still booting when it accepts the login
+    fake.drop_all()
+    await rec.until(lambda: len(rec.notices(LoggedIn)) == 2)
+    await asyncio.sleep(0.1)
+    assert len([a for a in fake.actions if a["Action"] == "CoreShowChannels"]) == 1  # held back
+    fake.send_event(FULLY_BOOTED)
+    result = await asyncio.wait_for(pending, 3.0)
+    assert result.is_list and len(answered) == 1
+    assert len([a for a in fake.actions if a["Action"] == "CoreShowChannels"]) == 2
+    await client.close()

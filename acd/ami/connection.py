@@ -22,8 +22,9 @@ It stands on panoramisk's protocol class but owns the parts of panoramisk 1.4 th
 Beyond panoramisk: reconnect with jittered exponential backoff between ``reconnect_min`` and
 ``reconnect_max`` (reset once a session stayed up ``reconnect_max`` seconds), a refused login
 logged once per attempt and retried only after ``auth_retry``, and pending reads (and only reads,
-:data:`acd.ami.actions.SAFE_TO_REPEAT`) written again after a reconnect. The secret is sent in the
-Login action and nowhere else: it is never logged, and ``repr`` of the client does not show it.
+:data:`acd.ami.actions.SAFE_TO_REPEAT`) written again after a reconnect, once Asterisk is
+fully booted. The secret is sent in the Login action and nowhere else: it is never logged, and
+``repr`` of the client does not show it.
 
 Hot path: ``data_received`` feeds the framer once per read, reads the clock once per read, and per
 message does one ``dict.get``, one truth test and one guarded call. Responses and list items take
@@ -38,6 +39,7 @@ import logging
 import random
 import ssl
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -299,7 +301,9 @@ class AmiClient:
         self._booted_fallback = booted_fallback
         self._uniform = uniform
         self.stats = AmiStats()
-        self._tracker = ActionTracker("acd")
+        # A per-client prefix: another AMI client (acd check, a second acd) may broadcast a
+        # UserEvent carrying its own "acd-N" ActionID, which must never match one of ours.
+        self._tracker = ActionTracker(f"acd-{uuid.uuid4().hex[:8]}")
         self._proto: _AmiProtocol | None = None
         self._logged_in = False
         self._login_id: str | None = None
@@ -511,10 +515,15 @@ class AmiClient:
         self.stats.last_error = None
         log.info("AMI logged in as %r", self._settings.username)
         self._notify(LoggedIn(self._clock()))
+
+    def _resend_reads(self) -> None:
+        """Write again the reads that were pending when the last connection dropped. Done on
+        FullyBooted, not at login: a booting Asterisk accepts the login before its modules are
+        loaded, and a QueueStatus answered then would describe a half-started PBX."""
         proto = self._proto
+        if proto is None or not self._logged_in:
+            return
         for pending in self._tracker.take_resend():
-            if proto is None:
-                break
             try:
                 proto.write(pending.payload)
             except AmiNotConnected:
@@ -547,6 +556,7 @@ class AmiClient:
                 "'system'?); resyncing without it",
                 self._booted_fallback,
             )
+            self._resend_reads()
             self._notify(FullyBooted({}, self._clock(), synthetic=True))
 
     async def _teardown(self, proto: _AmiProtocol | None, lost: asyncio.Future[str]) -> None:
@@ -618,6 +628,7 @@ class AmiClient:
     def _on_system_event(self, event: str, msg: dict[str, str], now: float) -> None:
         if event == "FullyBooted":
             self._booted = True
+            self._resend_reads()
             self._notify(FullyBooted(msg, now))
         elif self._proto is not None:
             self._proto.drop_reason = self._proto.drop_reason or "Asterisk shut down"
