@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -171,3 +171,79 @@ async def test_watchdog_withholds_pings_while_unhealthy(systemd: Systemd) -> Non
 async def test_watchdog_rejects_a_non_positive_interval() -> None:
     with pytest.raises(ValueError, match="positive"):
         await watchdog_loop(Notifier({}), 0)
+
+
+# --- the daemon speaks the protocol: READY after the database and listeners, STATUS, STOPPING ------
+
+
+class _ReadyProbe(Notifier):
+    """A real Notifier that also notes, at the instant READY is sent, what was already open."""
+
+    def __init__(self, environ: dict[str, str], http_port: Callable[[], int | None], db: Path) -> None:
+        super().__init__(environ)
+        self._http_port = http_port
+        self._db = db
+        self.at_ready: dict[str, bool] | None = None
+
+    def notify(self, *assignments: str) -> bool:
+        if "READY=1" in assignments and self.at_ready is None:
+            port = self._http_port()
+            listening = False
+            if port:
+                with socket.socket() as probe:
+                    listening = probe.connect_ex(("127.0.0.1", port)) == 0
+            self.at_ready = {"http_listening": listening, "database_exists": self._db.exists()}
+        return super().notify(*assignments)
+
+
+async def test_daemon_notifies_ready_status_watchdog_and_stopping(systemd: Systemd, tmp_path: Path) -> None:
+    from acd.daemon import Daemon
+    from acd.settings import Settings
+    from tests.fake_ami import FakeAmi
+
+    fake = await FakeAmi().start()
+    db = tmp_path / "acd.db"
+    settings = Settings(
+        ami={"host": "127.0.0.1", "port": fake.port, "username": "acd", "secret": fake.secret},  # type: ignore[arg-type]
+        database={"url": f"sqlite+aiosqlite:///{db}", "spool_dir": str(tmp_path / "spool")},  # type: ignore[arg-type]
+        http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+        fastagi={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+    )
+    holder: dict[str, Daemon] = {}
+    notifier = _ReadyProbe(
+        {"NOTIFY_SOCKET": systemd.address, "WATCHDOG_USEC": "200000"},
+        lambda: holder["daemon"].http_port if "daemon" in holder else None,
+        db,
+    )
+    daemon = Daemon(settings, notifier=notifier)
+    holder["daemon"] = daemon
+    try:
+        await daemon.start()
+        assert notifier.at_ready == {"http_listening": True, "database_exists": True}
+
+        async def until(predicate: Callable[[list[str]], bool], timeout: float) -> list[str]:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if predicate(systemd.messages()):
+                    break
+                await asyncio.sleep(0.02)
+            return systemd.messages()
+
+        got = await until(lambda m: any("AMI connected" in x for x in m), 5)
+        assert [m for m in got if m.startswith("READY=1")], got
+        assert any(m.startswith("STATUS=") and "AMI connected" in m for m in got), got
+        got = await until(lambda m: m.count("WATCHDOG=1") >= 3, 3)
+        assert got.count("WATCHDOG=1") >= 3, got
+
+        await fake.refuse()
+        fake.drop_all()
+        got = await until(lambda m: any("AMI reconnecting" in x for x in m), 8)
+        assert any("AMI reconnecting" in x for x in got), got
+    finally:
+        await daemon.stop()
+        await fake.close()
+    got = systemd.wait_for(len(systemd.received) + 1, 0.5)
+    stopping = [i for i, m in enumerate(got) if m.startswith("STOPPING=1")]
+    assert stopping, got
+    ready = next(i for i, m in enumerate(got) if m.startswith("READY=1"))
+    assert ready < stopping[0]
