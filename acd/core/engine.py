@@ -885,11 +885,13 @@ class Core:
             )
             if entry.reason == "abandoned":
                 outcome = "abandoned"
+                who = "caller"  # the caller hung up while waiting
                 exit_reason = "short" if wait < rules.short_abandon_seconds else "long"
             elif entry.lost is not None and entry.reason is None:
-                outcome, exit_reason = "exited", entry.lost
+                outcome, exit_reason, who = "exited", entry.lost, "system"
             else:
                 outcome = "exited"
+                who = "system"  # the queue (timeout, empty), acd (withdraw) or a redirect took the caller out
                 if entry.exit_hint == "withdraw":
                     exit_reason = "withdraw"
                 elif entry.leave_context and entry.join_context and entry.leave_context != entry.join_context:
