@@ -405,6 +405,8 @@ class AmiClient:
                 delay = backoff.next_delay()
                 log.exception("AMI session failed unexpectedly; retrying in %.2fs", delay)
             else:
+                if self._closing:
+                    return
                 log.info("AMI session ended; reconnecting in %.2fs", delay)
             await asyncio.sleep(delay)
 
@@ -488,7 +490,7 @@ class AmiClient:
             self._notify(AuthFailed(exc.message, self._clock(), retry))
             proto.drop("login refused")
             raise _AuthRefused from None
-        except AmiConnectionLost:
+        except AmiNotConnected:  # lost after the write (AmiConnectionLost) or before it
             raise _Dropped(lost.result() if lost.done() else "connection lost during login") from None
         except AmiTimeout:
             proto.drop("login unanswered")
