@@ -45,8 +45,7 @@ def substitute(expr: str) -> str:
     return expr
 
 
-@pytest.fixture(scope="module")
-def exported() -> dict[str, dict[str, set[str]]]:
+def exported_samples() -> dict[str, dict[str, set[str]]]:
     """Sample name -> label name -> values seen, from a Metrics with every family populated."""
     import asyncio
 
@@ -58,6 +57,11 @@ def exported() -> dict[str, dict[str, set[str]]]:
             for k, v in s.labels.items():
                 labels[k].add(v)
     return found
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict[str, dict[str, set[str]]]:
+    return exported_samples()
 
 
 def test_dashboards_exist_and_match_generator() -> None:
@@ -125,37 +129,46 @@ def _sample_names(metric: str, exported: dict[str, dict[str, set[str]]]) -> list
     return [n for n in (metric, metric + "_total") if n in exported]
 
 
+def check_references(expr: str, exported: dict[str, dict[str, set[str]]], legend: str = "") -> list[str]:
+    """Problems with the metrics, labels and label values a PromQL expression names (also used by
+    the alert rule tests): each metric exported, each matcher's label present and its value seen,
+    each ``by``/``on`` label carried by a metric of the expression, each legend label known."""
+    problems = []
+    known_labels: set[str] = set()
+    for metric, body in _selectors(expr):
+        names = _sample_names(metric, exported)
+        if not names:
+            problems.append(f"{metric} is not exported")
+            continue
+        labels = exported[names[0]]
+        known_labels |= set(labels)
+        for name, op, value in re.findall(r'(\w+)\s*(=~|!=|!~|=)\s*"([^"]*)"', body):
+            if name not in labels:
+                problems.append(f"{metric} has no label {name}")
+            elif op == "=" and value not in labels[name]:
+                problems.append(f"{metric}{{{name}={value!r}}} never exported")
+            elif op == "=~" and not value.startswith("$"):
+                rx = re.compile(value)
+                if not any(rx.fullmatch(v) for v in labels[name]):
+                    problems.append(f"{metric}{{{name}=~{value!r}}} matches nothing")
+    for clause in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr):
+        for label in (x.strip() for x in clause.split(",")):
+            if label and label not in known_labels:
+                problems.append(f"by/on ({label}) but no metric here has that label")
+    for label in re.findall(r"\{\{(\w+)\}\}", legend):
+        if label not in known_labels:
+            problems.append(f"legend {{{{{label}}}}} names an unknown label")
+    return problems
+
+
 def test_every_query_names_exported_metrics_labels_and_values(
     exported: dict[str, dict[str, set[str]]],
 ) -> None:
     problems = []
     for path in DASHBOARDS:
         for title, t, expr in queries(load(path)):
-            where = f"{path.stem} / {title}"
-            known_labels: set[str] = set()
-            for metric, body in _selectors(expr):
-                names = _sample_names(metric, exported)
-                if not names:
-                    problems.append(f"{where}: {metric} is not exported")
-                    continue
-                labels = exported[names[0]]
-                known_labels |= set(labels)
-                for name, op, value in re.findall(r'(\w+)\s*(=~|!=|!~|=)\s*"([^"]*)"', body):
-                    if name not in labels:
-                        problems.append(f"{where}: {metric} has no label {name}")
-                    elif op == "=" and value not in labels[name]:
-                        problems.append(f"{where}: {metric}{{{name}={value!r}}} never exported")
-                    elif op == "=~" and not value.startswith("$"):
-                        rx = re.compile(value)
-                        if not any(rx.fullmatch(v) for v in labels[name]):
-                            problems.append(f"{where}: {metric}{{{name}=~{value!r}}} matches nothing")
-            for clause in re.findall(r"\bby\s*\(([^)]*)\)", expr):
-                for label in (x.strip() for x in clause.split(",")):
-                    if label and label not in known_labels:
-                        problems.append(f"{where}: by ({label}) but no metric here has that label")
-            for label in re.findall(r"\{\{(\w+)\}\}", t.get("legendFormat", "")):
-                if label not in known_labels:
-                    problems.append(f"{where}: legend {{{{{label}}}}} names an unknown label")
+            for problem in check_references(expr, exported, t.get("legendFormat", "")):
+                problems.append(f"{path.stem} / {title}: {problem}")
     assert not problems, "\n".join(problems)
 
 

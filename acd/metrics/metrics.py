@@ -349,6 +349,7 @@ class Metrics:
         self._recent: dict[str, _Recent] = {}
         self._recent_limit = recent_calls
         self._linked_queue = _Bounded(recent_calls)
+        self._linked_call = _Bounded(recent_calls)  # linkedid -> id of its latest answered entry
         self._agent_names = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
         self._effect_children = {
@@ -484,6 +485,8 @@ class Metrics:
         self._remember(rec.id, recent)
         if not personal and label is not None:
             self._linked_queue.remember(rec.linkedid, label)
+        if rec.outcome == "answered":
+            self._linked_call.remember(rec.linkedid, rec.id)
         if personal:
             self._personal_entry(rec, label)
             if rec.outcome != "answered" or label is None:
@@ -580,8 +583,13 @@ class Metrics:
             self._wrapup_since.pop((effect.queue, effect.agent), None)
 
     def _outcome(self, effect: OutcomeReported) -> None:
+        # The outcome names a channel (its first entry's id) or a customer call (Linkedid): the
+        # entry it is about is the latest answered entry of that customer call when there is one.
         recent = None
-        if effect.call_uniqueid is not None:
+        if effect.linkedid is not None:
+            latest = self._linked_call.get(effect.linkedid)
+            recent = self._recent.get(latest) if latest is not None else None
+        if recent is None and effect.call_uniqueid is not None:
             recent = self._recent.get(effect.call_uniqueid)
         label = recent.queue if recent is not None else None
         if label is None and effect.linkedid is not None:

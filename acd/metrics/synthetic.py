@@ -126,17 +126,34 @@ def synthetic_day(
         if roll < 0.80:
             cut = rng.random() < 0.03
             callback = rng.random() < 0.03 and a in last_by_agent
+            rec_id, rec_queue, answerer = cid, q, a
             if callback:
+                # A callback: answered in the personal queue by the original agent, or after a
+                # timed-out personal wait (or none) by another agent in the shared queue.
                 extra["callback_of"] = last_by_agent[a]
-                if rng.random() < 0.5:
-                    personal = record(cid, f"acd-agent-{a}", wait=rng.uniform(0, 30), agent=a, at=at)
-                    yield CallFinished(personal)
+                roll_cb = rng.random()
+                if roll_cb < 0.4:
+                    rec_queue = f"acd-agent-{a}"
+                else:
+                    answerer = (a + 1) % agents
+                    rec_id = cid + "#2"
+                    if roll_cb < 0.7:
+                        leg = record(
+                            cid,
+                            f"acd-agent-{a}",
+                            outcome="exited",
+                            exit_reason="timeout",
+                            wait=rng.uniform(0, 30),
+                            at=at,
+                            callback_of=extra["callback_of"],
+                        )
+                        yield CallFinished(leg)
             rec = record(
-                cid + ("#2" if "callback_of" in extra else ""),
-                q,
+                rec_id,
+                rec_queue,
                 wait=rng.expovariate(1 / 15),
                 talk=rng.expovariate(1 / 180),
-                agent=a,
+                agent=answerer,
                 at=at,
                 cut_off=cut,
                 cause=rng.choice((27, 34, 38, 41)) if cut else 16,
@@ -145,15 +162,15 @@ def synthetic_day(
                 **extra,
             )
             yield CallFinished(rec)
-            last_by_agent[a] = rec.id
-            iface, name = agent_interface(a), f"Agent {a}"
+            last_by_agent[answerer] = rec.id
+            iface, name = agent_interface(answerer), f"Agent {answerer}"
             yield MemberStateChanged(q, iface, name, "wrapup", "in_call", None, at + 200)
             yield MemberStateChanged(q, iface, name, "available", "wrapup", None, at + 215)
             if rng.random() < 0.7:
                 yield OutcomeReported(
                     rec.uniqueid,
                     rec.linkedid,
-                    agent_interface(a),
+                    iface,
                     rng.choice(("sale", "resolved", "follow_up", "no_sale", "bogus")),
                     rng.random() < 0.8,
                     "notes" if rng.random() < 0.85 else "",
