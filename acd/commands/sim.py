@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _speed(text: str) -> float:
@@ -37,11 +38,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=int, default=5038)
     p.add_argument("--username", help="an extra manager user with read=all write=all")
     p.add_argument("--secret", help="that user's secret")
-    p.add_argument("--manager-conf", type=Path, help="manager.conf with the users (default: acd/sim/manager.conf)")
+    p.add_argument(
+        "--manager-conf", type=Path, help="manager.conf with the users (default: acd/sim/manager.conf)"
+    )
     p.add_argument("--queues-conf", type=Path, help="queues.conf (default: acd/sim/queues.conf)")
     p.add_argument("--dialplan", type=Path, help="extensions.conf to interpret (not implemented yet)")
     p.add_argument("--seed", type=int, help="seed for a reproducible run")
-    p.add_argument("--speed", type=_speed, default=1.0, help="simulated seconds per wall second ('max': as fast as read)")
+    p.add_argument(
+        "--speed", type=_speed, default=1.0, help="simulated seconds per wall second ('max': as fast as read)"
+    )
     p.add_argument("--truth", type=Path, help="write the true call records here (JSON lines)")
     p.add_argument("--agents", type=int, default=6)
     p.add_argument("--queues", help="comma-separated queues to staff and call (default: all)")
@@ -106,7 +111,7 @@ async def _serve(sim: object, bounded: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    waiters = [asyncio.create_task(stop.wait())]
+    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
     if bounded:
         waiters.append(asyncio.create_task(sim.wait_calls_done()))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -208,7 +208,8 @@ def a_status(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
     now = sim.now()
     parts = []
     for ch in chans:
-        pairs = _snapshot(ch) + [
+        pairs = [
+            *_snapshot(ch),
             ("Type", "Local"),
             ("DNID", ""),
             ("EffectiveConnectedLineNum", ch.conn_num),
@@ -226,7 +227,11 @@ def a_status(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
             ("Pickupgroup", 0),
             ("Seconds", int(now - ch.created)),
         ]
-        parts.append(event("Status", "call", pairs)[1].replace(b"\r\n\r\n", f"\r\nActionID: {aid}\r\n\r\n".encode()) if aid else event("Status", "call", pairs)[1])
+        parts.append(
+            event("Status", "call", pairs)[1].replace(b"\r\n\r\n", f"\r\nActionID: {aid}\r\n\r\n".encode())
+            if aid
+            else event("Status", "call", pairs)[1]
+        )
     parts.append(list_complete("StatusComplete", aid, len(parts), (("Items", len(parts)),)))
     s.send(b"".join(parts))
 
@@ -250,7 +255,15 @@ def a_queueadd(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -
     except ValueError:
         penalty = 0
     paused = _truthy(m.get("Paused"))
-    sim.model.add_member(queue, iface, m.get("MemberName") or iface, penalty, paused, m.get("Reason", ""), m.get("StateInterface") or None)
+    sim.model.add_member(
+        queue,
+        iface,
+        m.get("MemberName") or iface,
+        penalty,
+        paused,
+        m.get("Reason", ""),
+        m.get("StateInterface") or None,
+    )
 
 
 def a_queueremove(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
@@ -485,7 +498,9 @@ def a_command(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) ->
     elif cmd == "core show version":
         lines = ["Asterisk 22.10.1 (acd simulator)"]
     else:
-        lines = [f"No such command '{cmd}' (type 'core show help {cmd.split(' ')[0]}' for other possible commands)"]
+        lines = [
+            f"No such command '{cmd}' (type 'core show help {cmd.split(' ')[0]}' for other possible commands)"
+        ]
     s.send(response(aid, "Command output follows", extra=[("Output", ln) for ln in lines]))
 
 
@@ -539,7 +554,9 @@ ACTIONS: dict[str, Action] = {
     "QueueRemove": _a(a_queueremove, "agent", "Remove interface from queue."),
     "QueuePause": _a(a_queuepause, "agent", "Makes a queue member temporarily unavailable."),
     "QueuePenalty": _a(a_queuepenalty, "agent", "Set the penalty for a queue member."),
-    "QueueWithdrawCaller": _a(a_queuewithdraw, "agent", "Request to withdraw a caller from the queue back to the dialplan."),
+    "QueueWithdrawCaller": _a(
+        a_queuewithdraw, "agent", "Request to withdraw a caller from the queue back to the dialplan."
+    ),
     "Redirect": _a(a_redirect, "call", "Redirect (transfer) a call."),
     "BlindTransfer": _a(a_blindtransfer, "call", "Blind transfer channel(s) to the given destination"),
     "Setvar": _a(a_setvar, "call", "Sets a channel variable or function value."),
@@ -594,7 +611,12 @@ def dispatch(sim: Simulator, s: Session, msg: dict[str, str]) -> None:
         return
     key = LOWER.get(low)
     if key is None:
-        reply(s, aid, f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.", "Error")
+        reply(
+            s,
+            aid,
+            f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.",
+            "Error",
+        )
         sim.server.security(
             "RequestBadFormat",
             s,

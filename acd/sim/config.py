@@ -129,7 +129,9 @@ def _queue(sec: Section, general_shared: bool, path: str) -> QueueConf:
         try:
             if key == "strategy":
                 if value not in STRATEGIES:
-                    raise ConfError(f"{where}: strategy {value!r} not supported (one of {', '.join(STRATEGIES)})")
+                    raise ConfError(
+                        f"{where}: strategy {value!r} not supported (one of {', '.join(STRATEGIES)})"
+                    )
                 q.strategy = value
             elif key in ("weight", "timeout", "retry", "wrapuptime", "servicelevel", "maxlen"):
                 setattr(q, key, int(value))

@@ -66,7 +66,9 @@ def event(name: str, cls: str, pairs: Iterable[tuple[str, object]], ts: str = ""
     return cls, f"Event: {name}\r\nPrivilege: {cls},all\r\n{ts}{body}\r\n".encode()
 
 
-def list_event(name: str, pairs: Iterable[tuple[str, object]], action_id: str | None, first: bool = False) -> bytes:
+def list_event(
+    name: str, pairs: Iterable[tuple[str, object]], action_id: str | None, first: bool = False
+) -> bytes:
     """An event answering a list action: no Privilege, ActionID last (or second, ``first=True``)."""
     aid = f"ActionID: {action_id}\r\n" if action_id is not None else ""
     body = "".join(f"{k}: {v}\r\n" for k, v in pairs)
@@ -75,7 +77,9 @@ def list_event(name: str, pairs: Iterable[tuple[str, object]], action_id: str | 
     return f"Event: {name}\r\n{body}{aid}\r\n".encode()
 
 
-def list_complete(name: str, action_id: str | None, count: int, extra: Iterable[tuple[str, object]] = ()) -> bytes:
+def list_complete(
+    name: str, action_id: str | None, count: int, extra: Iterable[tuple[str, object]] = ()
+) -> bytes:
     aid = f"ActionID: {action_id}\r\n" if action_id is not None else ""
     more = "".join(f"{k}: {v}\r\n" for k, v in extra)
     return f"Event: {name}\r\n{aid}EventList: Complete\r\nListItems: {count}\r\n{more}\r\n".encode()
@@ -111,7 +115,7 @@ def render_phase(
     per queue the member belongs to, built from the model); OriginateResponse only when the call
     was originated over AMI."""
     out: list[Out] = []
-    for ev, cls, fmt, flags, role in COMPILED[name].items:
+    for _ev, cls, fmt, flags, role in COMPILED[name].items:
         if role:
             if qms is not None:
                 out.extend(qms.get(role, ()))

@@ -9,7 +9,7 @@ member rings, when the caller gives up); the templates decide *how it looks on t
 
 Run from the repository root after a new capture lands::
 
-    python -m acd.sim.gen_templates tests/fixtures/ami > acd/sim/templates_data.py
+    python -m acd.sim.gen_templates tests/fixtures/ami > /tmp/t.py && mv /tmp/t.py acd/sim/templates_data.py
 
 The simulator never reads the captures at run time; it imports the generated module.
 """
@@ -147,7 +147,8 @@ def find_call(msgs: list[Pairs], number: str) -> CallWindow:
         i
         for i, p in enumerate(msgs)
         if _is_event(p)
-        and lid in (_get(p, "Linkedid"), _get(p, "LinkedID"), _get(p, "LocalOneLinkedid"), _get(p, "Uniqueid"))
+        and lid
+        in (_get(p, "Linkedid"), _get(p, "LinkedID"), _get(p, "LocalOneLinkedid"), _get(p, "Uniqueid"))
     ]
     first, last = idx[0], idx[-1]
     # AgentComplete without Channel headers and the last Hangups may lie a little past the last
@@ -156,7 +157,13 @@ def find_call(msgs: list[Pairs], number: str) -> CallWindow:
         nxt = msgs[last + 1]
         if not _is_event(nxt) or _get(nxt, "Linkedid") or _get(nxt, "Event") == "Newchannel":
             break
-        if _get(nxt, "Event") not in ("DeviceStateChange", "QueueMemberStatus", "AgentComplete", "Cdr", "BridgeDestroy"):
+        if _get(nxt, "Event") not in (
+            "DeviceStateChange",
+            "QueueMemberStatus",
+            "AgentComplete",
+            "Cdr",
+            "BridgeDestroy",
+        ):
             break
         last += 1
     items: list[Pairs] = []
@@ -203,7 +210,11 @@ def find_call(msgs: list[Pairs], number: str) -> CallWindow:
     caller = legs[0]
     name = ""
     for p in items:
-        if _is_event(p) and _get(p, "Channel") == caller.ch1 and _get(p, "CallerIDName") not in ("", "<unknown>"):
+        if (
+            _is_event(p)
+            and _get(p, "Channel") == caller.ch1
+            and _get(p, "CallerIDName") not in ("", "<unknown>")
+        ):
             name = _get(p, "CallerIDName")
             break
     bridges = []
@@ -221,7 +232,9 @@ def _esc(s: str) -> str:
 class Substituter:
     """Replace one call's identities with placeholders, longest first."""
 
-    def __init__(self, win: CallWindow, roles: dict[int, str], cause: int | None, member_roles: dict[str, str]):
+    def __init__(
+        self, win: CallWindow, roles: dict[int, str], cause: int | None, member_roles: dict[str, str]
+    ):
         full: dict[str, str] = {}
         sub: list[tuple[str, str]] = []
         c = win.caller
@@ -231,9 +244,14 @@ class Substituter:
             r = roles.get(i)
             if r is None:
                 continue
-            full.update({leg.ch1: f"{r}_ch1", leg.ch2: f"{r}_ch2", leg.uid1: f"{r}_uid1", leg.uid2: f"{r}_uid2"})
+            full.update(
+                {leg.ch1: f"{r}_ch1", leg.ch2: f"{r}_ch2", leg.uid1: f"{r}_uid1", leg.uid2: f"{r}_uid2"}
+            )
             sub += [(leg.ch1, f"{r}_ch1"), (leg.ch2, f"{r}_ch2"), (leg.ch1[:-2], f"{r}_base")]
-            sub += [(f"Local/{leg.exten}@{leg.context}", f"{r}_iface"), (f"{leg.exten}@{leg.context}", f"{r}_dial")]
+            sub += [
+                (f"Local/{leg.exten}@{leg.context}", f"{r}_iface"),
+                (f"{leg.exten}@{leg.context}", f"{r}_dial"),
+            ]
         for i, b in enumerate(win.bridges):
             full[b] = f"bridge{i}" if i else "bridge"
         self.full = full
@@ -333,7 +351,9 @@ def _idx(items: list[Pairs], pred: Callable[[Pairs], bool], start: int = 0) -> i
 
 
 def ev_is(name: str, **hdr: str) -> Callable[[Pairs], bool]:
-    return lambda p: _is_event(p) and _get(p, "Event") == name and all(_get(p, k) == v for k, v in hdr.items())
+    return lambda p: (
+        _is_event(p) and _get(p, "Event") == name and all(_get(p, k) == v for k, v in hdr.items())
+    )
 
 
 def resp(msg: str) -> Callable[[Pairs], bool]:
@@ -343,7 +363,11 @@ def resp(msg: str) -> Callable[[Pairs], bool]:
 def build(root: Path) -> dict[str, list[Template]]:
     phases: dict[str, list[Template]] = {}
 
-    def cut(cap: str, number: str, spec: Callable[[CallWindow], dict[str, tuple[int, int, dict[int, str], int | None]]]) -> None:
+    def cut(
+        cap: str,
+        number: str,
+        spec: Callable[[CallWindow], dict[str, tuple[int, int, dict[int, str], int | None]]],
+    ) -> None:
         win = find_call(read_capture(root / cap), number)
         for name, (a, b, roles, cause) in spec(win).items():
             members = {}
@@ -368,7 +392,9 @@ def build(root: Path) -> dict[str, list[Template]]:
 
     cut("answered_call.ami.log", "5552001", answered)
 
-    def end_only(name: str, cause: int) -> Callable[[CallWindow], dict[str, tuple[int, int, dict[int, str], int | None]]]:
+    def end_only(
+        name: str, cause: int
+    ) -> Callable[[CallWindow], dict[str, tuple[int, int, dict[int, str], int | None]]]:
         def spec(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
             hang = _idx(w.items, resp("Channel Hungup"))
             return {name: (hang + 1, len(w.items), {0: "a"}, cause)}
@@ -428,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args[0] if args else "tests/fixtures/ami")
     phases = build(root)
     print('"""Call-phase templates cut from tests/fixtures/ami by acd.sim.gen_templates. Do not edit."""')
+    print()
+    print("# ruff: noqa: E501")
     print()
     print("# name -> ((event, class, format string, flags), ...)")
     print("PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {")

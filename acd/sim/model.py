@@ -275,7 +275,9 @@ class Model:
         self.globals: dict[str, str] = {}
         for q in self.queues.values():
             for iface, name, penalty, stateif in q.conf.members:
-                self.add_member(q.name, iface, name, penalty=penalty, stateif=stateif, dynamic=False, quiet=True)
+                self.add_member(
+                    q.name, iface, name, penalty=penalty, stateif=stateif, dynamic=False, quiet=True
+                )
 
     # ---- identities -------------------------------------------------------------------------
     def _ts(self) -> str:
@@ -385,7 +387,11 @@ class Model:
         return None
 
     def pause(self, iface: str, paused: bool, reason: str = "", queue: str | None = None) -> str | None:
-        targets = [self.queues[queue].members[iface]] if queue and queue in self.queues and iface in self.queues[queue].members else []
+        targets = (
+            [self.queues[queue].members[iface]]
+            if queue and queue in self.queues and iface in self.queues[queue].members
+            else []
+        )
         if queue is None:
             targets = self.memberships(iface)
         if not targets:
@@ -417,7 +423,6 @@ class Model:
 
     # ---- queue statistics (what QueueParams and the QUEUE* variables show) --------------------
     def qvars(self, q: Queue) -> dict[str, object]:
-        done = q.completed + q.abandoned
         perf = (100.0 * q.sl_ok / q.completed) if q.completed else 0.0
         return {
             "q_calls": len(q.waiting),
@@ -426,7 +431,7 @@ class Model:
             "q_completed": q.completed,
             "q_abandoned": q.abandoned,
             "q_servicelevel": q.conf.servicelevel,
-            "q_slperf": f"{perf:.1f}" if done or True else "0.0",
+            "q_slperf": f"{perf:.1f}",
             "q_strategy": q.conf.strategy,
             "q_max": q.conf.maxlen,
         }
@@ -441,8 +446,40 @@ class Model:
         call = Call(number, name or f"Customer {number}", ch1, ch2, uid1, uid2, self.sched.now, script)
         self.calls[ch1] = call
         now = self.sched.now
-        self.channels[ch1] = Channel(ch1, uid1, uid1, "inbound", number, 6, "Queue", f"{queue},t,,,300", number, call.name, number, call.name, now, call=call, role="c1")
-        self.channels[ch2] = Channel(ch2, uid2, uid1, "caller-sim", number, 3, "Wait", "3600", number, call.name, number, call.name, now, call=call, role="c2")
+        self.channels[ch1] = Channel(
+            ch1,
+            uid1,
+            uid1,
+            "inbound",
+            number,
+            6,
+            "Queue",
+            f"{queue},t,,,300",
+            number,
+            call.name,
+            number,
+            call.name,
+            now,
+            call=call,
+            role="c1",
+        )
+        self.channels[ch2] = Channel(
+            ch2,
+            uid2,
+            uid1,
+            "caller-sim",
+            number,
+            3,
+            "Wait",
+            "3600",
+            number,
+            call.name,
+            number,
+            call.name,
+            now,
+            call=call,
+            role="c2",
+        )
         self.join(call, queue, emit_arrival=True)
         return call
 
@@ -551,7 +588,11 @@ class Model:
             return False  # already ringing for a caller of this queue
         wrap = q.conf.wrapuptime
         if wrap:
-            last = max(dev.last_end.values()) if self.conf.shared_lastcall and dev.last_end else dev.last_end.get(q.name, 0.0)
+            last = (
+                max(dev.last_end.values())
+                if self.conf.shared_lastcall and dev.last_end
+                else dev.last_end.get(q.name, 0.0)
+            )
             if self.sched.now < last + wrap:
                 return False
         for q2 in self.queues.values():
@@ -586,7 +627,7 @@ class Model:
             return cands
         if s in ("rrmemory", "rrordered", "linear"):
             order = list(q.members)
-            start = q.rr_next if s != "linear" else 0
+            start = q.rr_next % len(order) if s != "linear" else 0
             best = min(cands, key=lambda m: (order.index(m.iface) - start) % len(order))
             return [best]
         if s == "leastrecent":
@@ -601,7 +642,7 @@ class Model:
         if q.conf.strategy in ("rrmemory", "rrordered"):
             order = list(q.members)
             call.truth.setdefault("_rung", [])
-            q.rr_next = (order.index(members[0].iface) + 1) % len(order)
+            q.rr_next = order.index(members[0].iface) + 1  # taken modulo the member count when used
         out: list[Out] = []
         for m in members:
             dev = self.devices[m.iface]
@@ -610,8 +651,44 @@ class Model:
             leg = Leg(ch1, ch2, uid1, uid2, m.iface, exten, ctxname, m.name, m.stateif, dev, self.sched.now)
             call.legs.append(leg)
             dev.legs.add(ch1)
-            self.channels[ch1] = Channel(ch1, uid1, call.uid1, ctxname, call.number, 1, "AppQueue", "(Outgoing Line)", call.number, call.name, call.number, call.name, self.sched.now, state=5, call=call, role="a1", leg=leg)
-            self.channels[ch2] = Channel(ch2, uid2, call.uid1, ctxname, exten, 3, "Wait", "2", call.number, call.name, call.number, call.name, self.sched.now, state=4, call=call, role="a2", leg=leg)
+            self.channels[ch1] = Channel(
+                ch1,
+                uid1,
+                call.uid1,
+                ctxname,
+                call.number,
+                1,
+                "AppQueue",
+                "(Outgoing Line)",
+                call.number,
+                call.name,
+                call.number,
+                call.name,
+                self.sched.now,
+                state=5,
+                call=call,
+                role="a1",
+                leg=leg,
+            )
+            self.channels[ch2] = Channel(
+                ch2,
+                uid2,
+                call.uid1,
+                ctxname,
+                exten,
+                3,
+                "Wait",
+                "2",
+                call.number,
+                call.name,
+                call.number,
+                call.name,
+                self.sched.now,
+                state=4,
+                call=call,
+                role="a2",
+                leg=leg,
+            )
             ctx = self._ctx(call, q)
             self._leg_ctx(ctx, "a", leg, q)
             out.extend(render_phase("ring", ctx, {"a": self.qms(m.iface)}))
@@ -733,7 +810,14 @@ class Model:
         call.cancel_timers()
         leg = call.agent
         talk = self.sched.now - call.connected_at
-        ctx = self._ctx(call, q, talktime=int(self.sched.now) - int(call.connected_at), talktime_ms=int(talk * 1000), cause=cause, cause_txt=CAUSE_TEXT.get(cause, "Unknown"))
+        ctx = self._ctx(
+            call,
+            q,
+            talktime=int(self.sched.now) - int(call.connected_at),
+            talktime_ms=int(talk * 1000),
+            cause=cause,
+            cause_txt=CAUSE_TEXT.get(cause, "Unknown"),
+        )
         phase = {
             "caller": "end_caller",
             "agent": "end_agent_phone",
@@ -751,20 +835,77 @@ class Model:
         if kind == "transfer":
             t_ext = call.script.ending.transfer_exten
             ch1, ch2, uid1, uid2 = self.new_local(t_ext, "agents")
-            tleg = Leg(ch1, ch2, uid1, uid2, f"Local/{t_ext}@agents", t_ext, "agents", t_ext, f"Local/{t_ext}@agents", None)
+            tleg = Leg(
+                ch1,
+                ch2,
+                uid1,
+                uid2,
+                f"Local/{t_ext}@agents",
+                t_ext,
+                "agents",
+                t_ext,
+                f"Local/{t_ext}@agents",
+                None,
+            )
             self._leg_ctx(ctx, "b", tleg, q)
             ctx["bridge1"] = self.new_bridge()
             out = render_phase(phase, ctx, {"a": self.qms(leg.iface)})
             self.emit(out)
             call.state = "transferred"
-            self.channels[ch1] = Channel(ch1, uid1, call.uid1, "agents", call.number, 1, "AppDial", "(Outgoing Line)", call.number, call.name, call.number, call.name, self.sched.now, call=call, role="b1")
-            self.channels[ch2] = Channel(ch2, uid2, call.uid1, "agents", t_ext, 5, "Wait", "3600", call.number, call.name, call.number, call.name, self.sched.now, call=call, role="b2")
+            self.channels[ch1] = Channel(
+                ch1,
+                uid1,
+                call.uid1,
+                "agents",
+                call.number,
+                1,
+                "AppDial",
+                "(Outgoing Line)",
+                call.number,
+                call.name,
+                call.number,
+                call.name,
+                self.sched.now,
+                call=call,
+                role="b1",
+            )
+            self.channels[ch2] = Channel(
+                ch2,
+                uid2,
+                call.uid1,
+                "agents",
+                t_ext,
+                5,
+                "Wait",
+                "3600",
+                call.number,
+                call.name,
+                call.number,
+                call.name,
+                self.sched.now,
+                call=call,
+                role="b2",
+            )
             self._finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
-            call.timers.append(self.sched.after(call.script.ending.after_transfer, self._transfer_end, call, ctx, ch1, ch2))
+            call.timers.append(
+                self.sched.after(call.script.ending.after_transfer, self._transfer_end, call, ctx, ch1, ch2)
+            )
         else:
             self.emit(render_phase(phase, ctx, {"a": self.qms(leg.iface)}))
-            ended_by = {"caller": "caller", "caller_cut": "caller", "caller_chan_cut": "caller", "restart": "system"}.get(kind, "agent")
-            self._finish(call, "answered", ended_by, None if kind == "restart" else cause, talk=talk, restart=kind == "restart")
+            ended_by = {
+                "caller": "caller",
+                "caller_cut": "caller",
+                "caller_chan_cut": "caller",
+                "restart": "system",
+            }.get(kind, "agent")
+            self._finish(
+                call,
+                "answered",
+                ended_by,
+                None if kind == "restart" else cause,
+                talk=talk,
+                restart=kind == "restart",
+            )
         self.dispatch()
 
     def _transfer_end(self, call: Call, ctx: dict[str, object], ch1: str, ch2: str) -> None:
@@ -832,7 +973,9 @@ class Model:
         if wait is not None:
             t["wait_seconds"] = round(wait, 3)
         t["talk_seconds"] = round(talk, 3)
-        t["cut_off"] = outcome == "answered" and (restart or (cause is not None and cause not in NORMAL_CAUSES))
+        t["cut_off"] = outcome == "answered" and (
+            restart or (cause is not None and cause not in NORMAL_CAUSES)
+        )
         t["ended_at"] = round(self.sched.now, 3)
         t.pop("rung", None)
         t.pop("_rung", None)

@@ -169,7 +169,9 @@ class AmiServer:
             if data:
                 s.send(data)
 
-    def security(self, name: str, s: Session, pairs: Iterable[tuple[str, object]], severity: str = "Error") -> None:
+    def security(
+        self, name: str, s: Session, pairs: Iterable[tuple[str, object]], severity: str = "Error"
+    ) -> None:
         head = [
             ("EventTV", _tv(time.time())),
             ("Severity", severity),

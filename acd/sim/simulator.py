@@ -12,6 +12,7 @@ Clock modes (``SimConfig.speed``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -56,7 +57,9 @@ class Simulator:
         if cfg.dialplan is not None:
             from acd.sim.conf import ConfError
 
-            raise ConfError("--dialplan: the dialplan interpreter is not implemented yet; omit it to use inbound -> Queue()")
+            raise ConfError(
+                "--dialplan: the dialplan interpreter is not implemented yet (default: inbound -> Queue())"
+            )
         self.speed = cfg.speed
         if cfg.timestampevents is not None:
             tse = cfg.timestampevents
@@ -114,10 +117,8 @@ class Simulator:
             timeout = None if nt is None else max(0.0, (nt - now) / self.speed)
             self._wake.clear()
             if timeout is None or timeout > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
             self._advance_to_now()
 
     async def _backpressure(self) -> None:
@@ -151,10 +152,8 @@ class Simulator:
             self._wake.set()
         if self._runner is not None:
             self._runner.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-            except asyncio.CancelledError:
-                pass
             self._runner = None
         for t in list(self._tasks):
             t.cancel()
@@ -229,7 +228,14 @@ class Simulator:
         if self.booted:
             if "system" in s.mask and s.events_on:
                 up = int(self.now() - self.boot_time)
-                s.send(event("FullyBooted", "system", (("Uptime", up), ("LastReload", up), ("Status", "Fully Booted")), self.ts())[1])
+                s.send(
+                    event(
+                        "FullyBooted",
+                        "system",
+                        (("Uptime", up), ("LastReload", up), ("Status", "Fully Booted")),
+                        self.ts(),
+                    )[1]
+                )
         else:
             s.await_boot = True
         self.server.security(
@@ -266,11 +272,29 @@ class Simulator:
         call = ch.call
         if call.state in ("waiting", "ringing") and ch.role == "c1":
             self.model.redirect_waiting(call)
-            target = exten if exten in self.model.queues else (context if context in self.model.queues else None)
+            target = (
+                exten if exten in self.model.queues else (context if context in self.model.queues else None)
+            )
             if target is not None:
                 # The redirected channel runs dialplan again and enters another queue entry.
                 self.model.calls[call.ch1] = call
-                self.model.channels[call.ch1] = Channel(call.ch1, call.uid1, call.uid1, "inbound", call.number, 6, "Queue", f"{target},t,,,300", call.number, call.name, call.number, call.name, call.created, call=call, role="c1")
+                self.model.channels[call.ch1] = Channel(
+                    call.ch1,
+                    call.uid1,
+                    call.uid1,
+                    "inbound",
+                    call.number,
+                    6,
+                    "Queue",
+                    f"{target},t,,,300",
+                    call.number,
+                    call.name,
+                    call.number,
+                    call.name,
+                    call.created,
+                    call=call,
+                    role="c1",
+                )
                 self.model.join(call, target)
         elif call.state == "bridged":
             call.script.ending = Ending("transfer", 16, transfer_exten=exten or "2000")
@@ -279,10 +303,8 @@ class Simulator:
     def set_channel_var(self, ch: Channel, var: str, value: str) -> None:
         ch.variables[var] = value
         if var == "QUEUE_PRIO" and ch.call is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 ch.call.priority = int(value)
-            except ValueError:
-                pass
 
     def get_channel_var(self, ch: Channel, var: str) -> str:
         builtins = {
@@ -297,7 +319,9 @@ class Simulator:
         return builtins.get(var, "")
 
     def set_device_state(self, device: str, value: str) -> None:
-        state = {"NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "UNAVAILABLE": 5, "RINGING": 6, "ONHOLD": 8}.get(value.upper(), 1)
+        state = {"NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "UNAVAILABLE": 5, "RINGING": 6, "ONHOLD": 8}.get(
+            value.upper(), 1
+        )
         outs: list[Out] = []
         for dev in self.model.devices.values():
             if dev.stateif == device:
@@ -316,8 +340,10 @@ class Simulator:
             done = q.completed
             perf = (100.0 * q.sl_ok / done) if done else 0.0
             lines.append(
-                f"{q.name} has {len(q.waiting)} calls (max {q.conf.maxlen or 'unlimited'}) in '{q.conf.strategy}' strategy "
-                f"({int(q.holdtime)}s holdtime, {int(q.talktime)}s talktime), W:{q.conf.weight}, C:{q.completed}, "
+                f"{q.name} has {len(q.waiting)} calls (max {q.conf.maxlen or 'unlimited'}) "
+                f"in '{q.conf.strategy}' strategy "
+                f"({int(q.holdtime)}s holdtime, {int(q.talktime)}s talktime), "
+                f"W:{q.conf.weight}, C:{q.completed}, "
                 f"A:{q.abandoned}, SL:{perf:.1f}%, SL2:{perf:.1f}% within {q.conf.servicelevel}s"
             )
             if q.members:
@@ -326,9 +352,20 @@ class Simulator:
                     dev = self.model.devices.get(m.iface)
                     st = "In use" if dev and dev.status == 2 else "Not in use"
                     ring = "" if m.ringinuse else " (ringinuse disabled)"
-                    paused = f" (paused:{m.reason})" if m.paused and m.reason else (" (paused)" if m.paused else "")
-                    taken = f"has taken {m.calls} calls (last was {int(now - m.lastcall)} secs ago)" if m.calls else "has taken no calls yet"
-                    lines.append(f"      {m.name} ({m.iface}){ring} (dynamic){paused} ({st}) {taken} (login was {int(now - m.login)} secs ago)")
+                    paused = (
+                        f" (paused:{m.reason})"
+                        if m.paused and m.reason
+                        else (" (paused)" if m.paused else "")
+                    )
+                    taken = (
+                        f"has taken {m.calls} calls (last was {int(now - m.lastcall)} secs ago)"
+                        if m.calls
+                        else "has taken no calls yet"
+                    )
+                    lines.append(
+                        f"      {m.name} ({m.iface}){ring} (dynamic){paused} ({st}) {taken} "
+                        f"(login was {int(now - m.login)} secs ago)"
+                    )
             else:
                 lines.append("   No Members")
             if q.waiting:
@@ -362,7 +399,9 @@ class Simulator:
         login once booted, as in the restart capture."""
         self.restarting = True
         self.model.restart_hangup_all()
-        self.broadcast([event("Shutdown", "system", (("Shutdown", "Cleanly"), ("Restart", "True")), self.ts())])
+        self.broadcast(
+            [event("Shutdown", "system", (("Shutdown", "Cleanly"), ("Restart", "True")), self.ts())]
+        )
         await asyncio.sleep(0.05)
         self.server.close_all()
         await self.server.close_listener()
@@ -374,7 +413,9 @@ class Simulator:
         self.restarting = False
         await asyncio.sleep(self.cfg.boot_seconds)
         self.booted = True
-        fb = event("FullyBooted", "system", (("Uptime", 0), ("LastReload", 0), ("Status", "Fully Booted")), self.ts())
+        fb = event(
+            "FullyBooted", "system", (("Uptime", 0), ("LastReload", 0), ("Status", "Fully Booted")), self.ts()
+        )
         for s in list(self.server.sessions):
             if s.await_boot and s.wants("system"):
                 s.send(fb[1])
@@ -427,7 +468,9 @@ class Simulator:
     ) -> Call:
         """A caller enters ``queue``: waits ``patience`` s at most (None: forever), talks
         ``talk`` s (None: until :meth:`hangup`), then ends the way ``ending`` names."""
-        script = CallScript(patience=patience, talk=FOREVER if talk is None else talk, ending=Ending(ending, cause))
+        script = CallScript(
+            patience=patience, talk=FOREVER if talk is None else talk, ending=Ending(ending, cause)
+        )
         call = self.model.new_call(number, queue, script)
         if call is None:
             raise ValueError(f"no such queue: {queue}")

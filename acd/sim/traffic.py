@@ -16,9 +16,33 @@ from acd.sim.config import SimConfig
 from acd.sim.model import AgentBehaviour, Call, CallScript, Ending, Model, Scheduler
 
 AGENT_NAMES = (
-    "Alice Bob Carol Dave Erin Frank Grace Heidi Ivan Judy Ken Laura Mallory Niaj Olivia Peggy "
-    "Quentin Rupert Sybil Trent Uma Victor Walter Xena Yvonne Zack"
-).split()
+    "Alice",
+    "Bob",
+    "Carol",
+    "Dave",
+    "Erin",
+    "Frank",
+    "Grace",
+    "Heidi",
+    "Ivan",
+    "Judy",
+    "Ken",
+    "Laura",
+    "Mallory",
+    "Niaj",
+    "Olivia",
+    "Peggy",
+    "Quentin",
+    "Rupert",
+    "Sybil",
+    "Trent",
+    "Uma",
+    "Victor",
+    "Walter",
+    "Xena",
+    "Yvonne",
+    "Zack",
+)
 
 TRUTH_KEYS = (
     "id",
@@ -53,7 +77,11 @@ class Truth:
         joined = rec["joined_at"]
         callback = None
         for prev in reversed(hist):
-            if prev["cut_off"] and joined - prev["ended_at"] <= CALLBACK_WINDOW and prev["joined_at"] < joined:
+            if (
+                prev["cut_off"]
+                and joined - prev["ended_at"] <= CALLBACK_WINDOW
+                and prev["joined_at"] < joined
+            ):
                 callback = prev["id"]
                 break
         repeat = None
@@ -97,7 +125,9 @@ class Traffic:
         for i in range(self.cfg.agents):
             exten = str(1001 + i)
             iface = f"Local/{exten}@agents"
-            name = AGENT_NAMES[i % len(AGENT_NAMES)] + ("" if i < len(AGENT_NAMES) else str(i // len(AGENT_NAMES)))
+            name = AGENT_NAMES[i % len(AGENT_NAMES)] + (
+                "" if i < len(AGENT_NAMES) else str(i // len(AGENT_NAMES))
+            )
             dev = self.model.device(iface)
             dev.behaviour = AgentBehaviour(answer_after=1.0 + self.rng.random() * 3.0, answer_jitter=2.0)
             if self.rng.random() < 0.1:
@@ -177,7 +207,10 @@ class Traffic:
         if leg is not None and r.random() < self.cfg.pause_share:
             iface = leg.iface
             self.model.pause(iface, True, "break")
-            self.sched.after(30.0 + r.random() * 240.0, self.model.pause, iface, False)
+            self.sched.after(30.0 + r.random() * 240.0, self._unpause, iface)
+
+    def _unpause(self, iface: str) -> None:
+        self.model.pause(iface, False)
 
     def _again(self, number: str) -> None:
         if self._limit_reached():
