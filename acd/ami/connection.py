@@ -405,10 +405,13 @@ class AmiClient:
                 delay = backoff.next_delay()
                 log.exception("AMI session failed unexpectedly; retrying in %.2fs", delay)
             else:
-                if self._closing:
+                if self._stopped():  # the session ended because close() logged off
                     return
                 log.info("AMI session ended; reconnecting in %.2fs", delay)
             await asyncio.sleep(delay)
+
+    def _stopped(self) -> bool:
+        return self._closing
 
     async def _session(self) -> bool:
         """One connection, from connect to loss. Returns whether it stayed up long enough to count
