@@ -264,6 +264,10 @@ def _read_results(obs: AmiObservation) -> list[CheckResult]:
                 f"(least privilege: read={','.join(READ_NEEDS)}; dialplan is most of AMI's traffic)",
             )
         )
+    else:
+        results.append(
+            CheckResult("ami.read.extra", "OK", f"no event class beyond read={','.join(READ_NEEDS)}")
+        )
     return results
 
 
@@ -529,12 +533,21 @@ async def check_database(settings: Settings) -> CheckResult:
             return CheckResult(
                 "database", "OK", f"{shown}: not there yet; created and migrated at first start"
             )
-    try:
-        from acd.store.engine import make_engine
-        from acd.store.migrate import schema_state
-    except ImportError:
-        return await _connect_only(url, shown)
-    engine = make_engine(url)
+    from acd.store.engine import make_engine
+    from acd.store.migrate import schema_state
+
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # Read-only: a preflight run as root must not leave root-owned -wal/-shm files behind in
+        # the service's state directory, nor change anything in the database. Without a -wal file
+        # nobody is writing (acd's WAL is removed on a clean close), so the file is opened as
+        # immutable, which creates no side files; with one, plain read-only mode reads the WAL.
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        target = Path(str(parsed.database)).resolve()
+        mode = "mode=ro" if Path(f"{target}-wal").exists() else "mode=ro&immutable=1"
+        engine = create_async_engine(f"sqlite+aiosqlite:///file:{target}?{mode}&uri=true")
+    else:
+        engine = make_engine(url)
     try:
         state = await asyncio.wait_for(schema_state(engine), 15)
     except Exception as err:
@@ -556,21 +569,6 @@ async def check_database(settings: Settings) -> CheckResult:
             "database", "FAIL", f"{shown}: schema at {state.current}, newer than this acd ({state.head})"
         )
     return CheckResult("database", "FAIL", f"{shown}: acd tables without a schema version")
-
-
-async def _connect_only(url: str, shown: str) -> CheckResult:  # pragma: no cover - store always present
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as err:
-        return CheckResult("database", "FAIL", f"{shown}: cannot connect ({_db_error(err)})")
-    finally:
-        await engine.dispose()
-    return CheckResult("database", "WARN", f"{shown}: reachable; schema revision not checked")
 
 
 def _db_error(err: BaseException) -> str:

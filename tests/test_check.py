@@ -338,6 +338,7 @@ def test_good_user_passes_everything(tmp_path: Path) -> None:
         "ami.read.agent",
         "ami.read.call",
         "ami.read.user",
+        "ami.read.extra",
         "ami.timestampevents",
         "database",
         "http.port",
@@ -512,12 +513,23 @@ def test_database_current_and_newer_schema(tmp_path: Path) -> None:
             await engine.dispose()
 
     asyncio.run(migrate())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    stamp = (tmp_path / "acd.db").stat().st_mtime_ns
     result = asyncio.run(check_database(settings))
     assert result.verdict == "OK" and "current revision" in result.detail
+    # read-only: no new -wal/-shm files (they would be root's when run as root), nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "acd.db").stat().st_mtime_ns == stamp
 
-    with sqlite3.connect(tmp_path / "acd.db") as db:
-        db.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
-    result = asyncio.run(check_database(settings))
+    # a writer still has the database open: the change sits in the WAL, which the check must read
+    writer = sqlite3.connect(tmp_path / "acd.db")
+    try:
+        with writer:
+            writer.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+        assert (tmp_path / "acd.db-wal").exists()
+        result = asyncio.run(check_database(settings))
+    finally:
+        writer.close()
     assert result.verdict == "FAIL" and "newer than this acd" in result.detail
 
 
