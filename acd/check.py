@@ -572,8 +572,10 @@ async def check_database(settings: Settings) -> CheckResult:
 
 
 def _db_error(err: BaseException) -> str:
+    from acd.logs import redact_text
+
     text = str(getattr(err, "orig", None) or err) or type(err).__name__
-    return " ".join(text.split())[:200]
+    return redact_text(" ".join(text.split()))[:200]
 
 
 def check_port(name: str, host: str, port: int) -> CheckResult:

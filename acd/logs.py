@@ -34,6 +34,7 @@ __all__ = [
     "REDACTED",
     "configure_logging",
     "redact_secrets",
+    "redact_text",
     "register_secret",
 ]
 
@@ -83,7 +84,8 @@ def register_secret(value: str | SecretStr | None) -> None:
         _known_secrets.add(value)
 
 
-def _scrub_text(text: str) -> str:
+def redact_text(text: str) -> str:
+    """Free text with registered secrets, ``secret=...``-style values and URL passwords replaced."""
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -96,11 +98,11 @@ def _scrub_text(text: str) -> str:
 
 def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
-        return _scrub_text(value)
+        return redact_text(value)
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     if depth > 4:  # a pathological nesting is not walked further; its repr is still scrubbed
-        return _scrub_text(repr(value))
+        return redact_text(repr(value))
     if isinstance(value, Mapping):
         return {
             k: REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _scrub(v, depth + 1)
@@ -112,7 +114,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
         return value
     # Anything else is rendered with repr/str later: scrub that text now (pydantic models with
     # SecretStr fields already print '**********').
-    return _scrub_text(str(value))
+    return redact_text(str(value))
 
 
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
