@@ -19,10 +19,13 @@ from acd.settings import ConfigError
 COMMANDS: dict[str, str] = {
     "run": "acd.commands.run:register",
     "replay": "acd.commands.replay:register",
+    "demo": "acd.commands.demo:register",
     "sim": "acd.commands.sim:register",
     "config": "acd.commands.config:register",
     "check": "acd.commands.check:register",
     "db": "acd.commands.db:register",
+    "report": "acd.commands.report:register",
+    "purge": "acd.commands.purge:register",
 }
 
 

@@ -117,6 +117,7 @@ class Call(Base):
     repeat_24h: Mapped[bool | None] = mapped_column(Boolean)
     repeat_7d: Mapped[bool | None] = mapped_column(Boolean)
     repeat_30d: Mapped[bool | None] = mapped_column(Boolean)
+    repeat_frozen: Mapped[bool | None] = mapped_column(Boolean)  # the three flags above were set
     purged_at: Mapped[float | None] = mapped_column(Double)
 
 
@@ -156,6 +157,7 @@ class Outcome(Base):
     disposition: Mapped[str | None] = mapped_column(String(64))
     resolved: Mapped[bool | None] = mapped_column(Boolean)
     notes: Mapped[str | None] = mapped_column(Text)
+    notes_purged: Mapped[bool | None] = mapped_column(Boolean)  # notes existed, erased by acd purge
     points: Mapped[float | None] = mapped_column(Double)
     written_by: Mapped[str] = mapped_column(String(160))
     written_at: Mapped[float] = mapped_column(Double)

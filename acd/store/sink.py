@@ -27,7 +27,7 @@ CALL_KEY = ["server_id", "uniqueid", "entry"]
 _CALL_UPDATABLE = [
     c.name
     for c in table_of(Call).columns
-    if c.name not in {"id", *CALL_KEY} and not c.name.startswith("repeat_")
+    if c.name not in {"id", *CALL_KEY} and not c.name.startswith("repeat_") and c.name != "purged_at"
 ]
 
 

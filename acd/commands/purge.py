@@ -1,0 +1,67 @@
+"""``acd purge --before DATE``: erase caller numbers and notes of older calls; counts survive."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from acd.settings import Settings, load_settings
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("purge", help="erase personal data (caller numbers, notes) of older calls")
+    parser.add_argument("--database", metavar="URL", help="database URL (default: ACD_DATABASE__URL)")
+    parser.add_argument(
+        "--before",
+        metavar="DATE",
+        help="erase calls that arrived before DATE (ISO 8601 or epoch); "
+        "default: now minus ACD_DATABASE__RETENTION_DAYS",
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from acd.reporting.period import parse_instant
+
+    overrides: dict[str, Any] = {}
+    if args.database:
+        overrides["database"] = {"url": args.database}
+    settings = load_settings(**overrides)
+    now = time.time()
+    if args.before:
+        try:
+            before = parse_instant(args.before)
+        except ValueError as err:
+            print(f"acd purge: --before: {err}", file=sys.stderr)
+            return 2
+    elif settings.database.retention_days:
+        before = now - settings.database.retention_days * 86400.0
+    else:
+        print("acd purge: give --before DATE or set ACD_DATABASE__RETENTION_DAYS", file=sys.stderr)
+        return 2
+    if before > now:
+        print("acd purge: --before is in the future", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(settings, before, now))
+
+
+async def _run(settings: Settings, before: float, now: float) -> int:
+    from acd.store.migrate import SchemaError, prepare_database
+    from acd.store.purge import purge
+
+    try:
+        engine = await prepare_database(settings)
+    except (SchemaError, OSError) as err:
+        print(f"acd purge: {err}", file=sys.stderr)
+        return 1
+    try:
+        result = await purge(engine, settings.server_id, before, now)
+    finally:
+        await engine.dispose()
+    print(f"erased personal data of {result.calls} call entries and notes of {result.notes} outcomes")
+    return 0

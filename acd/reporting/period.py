@@ -1,0 +1,33 @@
+"""Command-line times: durations (``24h``, ``7d``, ``90m``, ``30s``) and instants (ISO 8601 date or
+date-time, UTC unless a zone is given, or epoch seconds)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+__all__ = ["parse_duration", "parse_instant"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    match = _DURATION.match(text.lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (examples: 24h, 7d, 90m)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_instant(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date or time (examples: 2026-11-01, 2026-11-01T08:00)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()

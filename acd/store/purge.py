@@ -1,0 +1,98 @@
+"""Retention: erase personal data (caller numbers, names, keys, accounts, variables, notes) of
+calls older than a date, keeping every count a report makes.
+
+Repeat contacts need the caller key, so before erasing it the purge freezes each answered customer
+call's repeat flags (24 h / 7 d / 30 d) from the data still present, with the same rule the report
+uses; a window still open at purge time stays unknown (reported as pending).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.reporting.compute import repeat_flags
+from acd.store.models import Call, Outcome, table_of
+
+__all__ = ["PurgeResult", "purge"]
+
+calls = table_of(Call)
+outcomes = table_of(Outcome)
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    calls: int  # entries whose personal data was erased
+    notes: int  # outcomes whose notes were erased
+
+
+async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) -> PurgeResult:
+    async with engine.begin() as conn:
+        doomed = (
+            await conn.execute(
+                select(calls.c.linkedid, calls.c.caller_key, calls.c.ended_at, calls.c.answered_at).where(
+                    calls.c.server_id == server_id, calls.c.joined_at < before, calls.c.purged_at.is_(None)
+                )
+            )
+        ).all()
+        if not doomed:
+            return PurgeResult(0, 0)
+        per_call: dict[str, list[tuple[str | None, float, float | None]]] = defaultdict(list)
+        for row in doomed:
+            per_call[row.linkedid].append((row.caller_key, row.ended_at, row.answered_at))
+        keys = sorted({row.caller_key for row in doomed if row.caller_key})
+        arrivals: dict[str, dict[str, float]] = defaultdict(dict)
+        for i in range(0, len(keys), _CHUNK):
+            for hit in await conn.execute(
+                select(calls.c.caller_key, calls.c.linkedid, calls.c.joined_at).where(
+                    calls.c.server_id == server_id, calls.c.caller_key.in_(keys[i : i + _CHUNK])
+                )
+            ):
+                seen = arrivals[hit.caller_key]
+                seen[hit.linkedid] = min(seen.get(hit.linkedid, hit.joined_at), hit.joined_at)
+        for linkedid, entries in per_call.items():
+            key = next((k for k, _, _ in entries if k), None)
+            if key is None or not any(answered is not None for _, _, answered in entries):
+                continue
+            times = sorted(t for other, t in arrivals[key].items() if other != linkedid)
+            flags = repeat_flags(max(ended for _, ended, _ in entries), times, now)
+            await conn.execute(
+                update(calls)
+                .where(calls.c.server_id == server_id, calls.c.linkedid == linkedid)
+                .values(
+                    repeat_24h=flags["24h"],
+                    repeat_7d=flags["7d"],
+                    repeat_30d=flags["30d"],
+                    repeat_frozen=True,
+                )
+            )
+        erased = await conn.execute(
+            update(calls)
+            .where(calls.c.server_id == server_id, calls.c.joined_at < before, calls.c.purged_at.is_(None))
+            .values(
+                caller_num=None,
+                caller_name=None,
+                caller_key=None,
+                account=None,
+                variables=None,
+                purged_at=now,
+            )
+        )
+        linkedids = sorted(per_call)
+        notes = 0
+        for i in range(0, len(linkedids), _CHUNK):
+            result = await conn.execute(
+                update(outcomes)
+                .where(
+                    outcomes.c.server_id == server_id,
+                    outcomes.c.linkedid.in_(linkedids[i : i + _CHUNK]),
+                    outcomes.c.notes.is_not(None),
+                )
+                .values(notes=None, notes_purged=outcomes.c.notes != "")
+            )
+            notes += result.rowcount
+        return PurgeResult(erased.rowcount, notes)
