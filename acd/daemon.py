@@ -234,8 +234,19 @@ class Daemon:
         )
 
     async def _start_http(self) -> None:
-        app = web.Application()
-        app.add_routes([metrics_route(self.metrics), web.get("/healthz", self._health)])
+        from acd.api.app import build_app
+        from acd.api.livecalls import LiveCalls
+
+        live_calls = LiveCalls()
+        self._sinks.append(live_calls.observe)
+        app = build_app(
+            self.settings,
+            self.engine,
+            lambda: self.core.live(self.clock.now()),
+            live_calls=live_calls,
+            extra_routes=[metrics_route(self.metrics), web.get("/healthz", self._health)],
+            clock=self.clock.now,
+        )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.http.host, self.settings.http.port)
