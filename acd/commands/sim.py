@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--repeat-share", type=_share, default=0.1)
     p.add_argument("--calls", type=int, help="stop placing calls after N")
     p.add_argument("--duration", type=float, help="stop placing calls after this many simulated seconds")
+    p.add_argument(
+        "--hold", action="store_true", help="start agents and traffic when the first client logs in"
+    )
     p.set_defaults(func=run)
 
 
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         repeat_share=args.repeat_share,
         max_calls=args.calls,
         duration=args.duration,
+        hold_until_login=args.hold,
     )
     try:
         sim = Simulator(cfg)

@@ -82,6 +82,7 @@ class Simulator:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False
         self.restarting = False
+        self._traffic_started = False
 
     # ---- clock ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -140,10 +141,17 @@ class Simulator:
         self._sim0 = self.sched.now
         self._running = True
         host, port = await self.server.listen(self.cfg.host, self.cfg.port)
-        if self.cfg.traffic:
-            self.traffic.start()
+        self._traffic_started = False
+        if self.cfg.traffic and not self.cfg.hold_until_login:
+            self._start_traffic()
         self._runner = asyncio.create_task(self._run())
         return host, port
+
+    def _start_traffic(self) -> None:
+        if not self._traffic_started:
+            self._traffic_started = True
+            self.traffic.start()
+            self._notify()
 
     async def stop(self) -> None:
         self._running = False
@@ -167,6 +175,14 @@ class Simulator:
 
         async def _wait() -> None:
             while True:
+                if not self.cfg.traffic:
+                    if not self.model.calls:
+                        return
+                    await asyncio.sleep(0.02)
+                    continue
+                if not self._traffic_started:
+                    await asyncio.sleep(0.02)
+                    continue
                 limit = self.traffic._limit_reached()
                 if limit and self.traffic.idle and not self.model.calls:
                     return
@@ -225,6 +241,8 @@ class Simulator:
         s.user = user
         s.set_events(msg.get("Events", "on"))
         reply(s, aid, "Authentication accepted")
+        if self.cfg.traffic and self.cfg.hold_until_login:
+            asyncio.get_running_loop().call_soon(self._start_traffic)
         if self.booted:
             if "system" in s.mask and s.events_on:
                 up = int(self.now() - self.boot_time)
