@@ -2,9 +2,10 @@
 
 * A customer call is the entries sharing a Linkedid. Its *legs* are its shared-queue entries; an
   entry in a personal affinity queue (``acd-agent-*``) is folded into the shared-queue entry that
-  follows it (else the one before it; a call that only ever reached a personal queue is reported
-  under the queue of the cut-off call it is a callback of). A leg's wait runs from the first
-  arrival of the entries folded into it, so an affinity wait is never hidden.
+  follows it (else the one before it). A call that only ever reached a personal queue is reported
+  under the queue of the cut-off call it is a callback of, else the shared queue its agent answers
+  most in the data, else the only shared queue there is. A leg's wait runs from the first arrival
+  of the entries folded into it, so an affinity wait is never hidden.
 * offered: legs that arrived in the period. answered / abandoned / exited by the leg's outcome.
   abandoned counts long abandons only; short ones (wait < the queue's short-abandon limit) are
   shown apart and left out of the service-level base.
@@ -147,7 +148,9 @@ def _make_leg(entries: Sequence[CallRow], queue: str) -> Leg:
     )
 
 
-def fold_legs(entries: Sequence[CallRow], fallback_queue: Callable[[str], str | None]) -> list[Leg]:
+def fold_legs(
+    entries: Sequence[CallRow], fallback_queue: Callable[[Sequence[CallRow]], str | None]
+) -> list[Leg]:
     """One customer call's entries -> its legs (personal-queue entries folded, see module doc)."""
     ordered = sorted(entries, key=lambda e: (e.joined_at, e.call_id))
     groups: list[list[CallRow]] = []
@@ -162,9 +165,7 @@ def fold_legs(entries: Sequence[CallRow], fallback_queue: Callable[[str], str | 
         if groups:
             groups[-1].extend(pending)
         else:
-            callback_of = next((e.callback_of for e in pending if e.callback_of), None)
-            queue = (fallback_queue(callback_of) if callback_of else None) or pending[0].queue
-            return [_make_leg(pending, queue)]
+            return [_make_leg(pending, fallback_queue(pending) or pending[0].queue)]
     return [
         _make_leg(group, next(e.queue for e in group if not is_personal_queue(e.queue))) for group in groups
     ]
@@ -225,13 +226,26 @@ def compute_report(
         by_call[row.linkedid].append(row)
         by_id[row.call_id] = row
 
-    def original_queue(call_id: str) -> str | None:
-        original = by_id.get(call_id)
-        if original is None or is_personal_queue(original.queue):
-            return None
-        return original.queue
+    agent_queues: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    shared_queues: set[str] = set()
+    for row in by_id.values():
+        if not is_personal_queue(row.queue):
+            shared_queues.add(row.queue)
+            if row.agent is not None and row.answered_at is not None:
+                agent_queues[row.agent][row.queue] += 1
 
-    legs_by_call = {linkedid: fold_legs(entries, original_queue) for linkedid, entries in by_call.items()}
+    def shared_queue_for(entries: Sequence[CallRow]) -> str | None:
+        callback_of = next((e.callback_of for e in entries if e.callback_of), None)
+        original = by_id.get(callback_of) if callback_of else None
+        if original is not None and not is_personal_queue(original.queue):
+            return original.queue
+        agent = next((e.agent for e in entries if e.agent), None)
+        if agent is not None and agent_queues.get(agent):
+            counts = agent_queues[agent]
+            return max(sorted(counts), key=lambda q: counts[q])
+        return next(iter(shared_queues)) if len(shared_queues) == 1 else None
+
+    legs_by_call = {linkedid: fold_legs(entries, shared_queue_for) for linkedid, entries in by_call.items()}
     arrivals: dict[str, list[float]] = defaultdict(list)
     for entries in by_call.values():
         key = next((e.caller_key for e in entries if e.caller_key), None)

@@ -131,6 +131,8 @@ class Writer:
 
     async def run(self) -> None:
         """Write until :meth:`close`; meant to run as its own task for the daemon's lifetime."""
+        if self._closed:
+            return  # close() ran before this task started: everything is already on disk
         self._task = asyncio.current_task()
         spiller = asyncio.create_task(self._spiller(), name="acd-writer-spill")
         delay = self._retry_min

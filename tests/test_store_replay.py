@@ -1,0 +1,75 @@
+"""Real captures through the real core into the database: every finished call becomes one row, a
+second replay of the same traffic (as after a restart or resync) adds none, and personal affinity
+queues are flagged and folded into their shared queue by the report."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from acd.core.config import CoreConfig
+from acd.core.effects import CallFinished, Effect
+from acd.replay import iter_messages, replay
+from acd.reporting.load import load_report
+from acd.settings import Settings
+from acd.store.migrate import prepare_database
+from acd.store.models import Call, Offer, table_of
+from acd.store.writer import Writer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ami"
+CAPTURES = sorted(FIXTURES.glob("*.ami.log")) + sorted((FIXTURES / "weighted-queues").glob("*.ami.log"))
+
+
+def capture_effects(settings: Settings) -> list[Effect]:
+    effects: list[Effect] = []
+    for path in CAPTURES:
+        result = replay(iter_messages(path), config=CoreConfig.from_settings(settings), keep_effects=True)
+        effects.extend(result.effects)
+    return effects
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+async def test_captures_replayed_twice_give_one_row_per_queue_entry(db_url: str, tmp_path: Path) -> None:
+    settings = Settings(database={"url": db_url, "spool_dir": str(tmp_path / "spool")})  # type: ignore[arg-type]
+    effects = capture_effects(settings)
+    records = [e.record for e in effects if isinstance(e, CallFinished)]
+    keys = {(r.uniqueid, r.entry) for r in records}
+    assert len(keys) >= 15, "the captures hold at least this many queue entries"
+    engine = await prepare_database(settings)
+    try:
+        for _ in range(2):
+            writer = Writer(settings, engine)
+            task = writer_task = asyncio.create_task(writer.run())
+            for effect in capture_effects(settings):
+                writer.submit(effect)
+            assert await writer.drain(30)
+            await writer.close(5)
+            await writer_task
+            assert task.done() and writer.stats().failures == 0
+        calls = table_of(Call)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(select(calls.c.uniqueid, calls.c.entry, calls.c.queue, calls.c.personal))
+            ).all()
+            offers = (await conn.execute(select(func.count()).select_from(table_of(Offer)))).scalar_one()
+        assert {(r.uniqueid, r.entry) for r in rows} == keys and len(rows) == len(keys)
+        assert offers == len({(r.uniqueid, r.entry, i) for r in records for i in range(len(r.offers))})
+        personal = [r for r in rows if r.personal]
+        assert personal and all(r.queue.startswith("acd-agent-") for r in personal)
+        first = min(r.joined_at for r in records)
+        last = max(r.joined_at for r in records)
+        report = await load_report(engine, settings, first, last + 1, last + 40 * 86400)
+        assert report.queues and not any(q.startswith("acd-agent-") for q in report.queues)
+        answered = sum(1 for r in records if r.outcome == "answered")
+        assert sum(a["answered"] for a in report.agents.values()) == answered
+    finally:
+        await engine.dispose()
