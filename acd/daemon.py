@@ -76,7 +76,11 @@ class Daemon:
         self.stats = DaemonStats()
         self.queue: deque[tuple[Any, float]] = deque()
         self._wake = asyncio.Event()
-        self.ami = AmiClient(settings.ami, on_message=self._on_message, on_state=self._on_state)
+        # booted_fallback: a manager user without read class "system" never sees FullyBooted; resync
+        # anyway after this long rather than never.
+        self.ami = AmiClient(
+            settings.ami, on_message=self._on_message, on_state=self._on_state, booted_fallback=10.0
+        )
         self.engine: Any = None
         self.writer: Any = None
         self.runner: web.AppRunner | None = None
@@ -107,7 +111,9 @@ class Daemon:
                 self.metrics.ami_reconnected()
         elif isinstance(notice, Disconnected):
             self.metrics.set_ami_connected(False)
-            if notice.was_logged_in:
+            if self._resync_task is not None:
+                self._resync_task.cancel()  # its snapshot would straddle two connections
+            if notice.was_logged_in and notice.reason != "closed":
                 self.queue.append((_DISCONNECTED, notice.at))
                 self._wake.set()
             log.warning("ami_disconnected", reason=notice.reason)
@@ -126,6 +132,8 @@ class Daemon:
                 callers=result.callers,
                 channels=result.channel_count,
             )
+        except asyncio.CancelledError:
+            log.info("resync_abandoned", reason="connection lost")
         except Exception as exc:  # the connection dropped mid-resync: the next FullyBooted retries
             log.warning("resync_failed", error=str(exc))
         finally:

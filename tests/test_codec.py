@@ -143,3 +143,10 @@ def test_random_messages_survive_any_chunking(messages: list[dict[str, str]], da
         got.extend(framer.feed(wire[last:cut]))
         last = cut
     assert got == messages
+
+
+def test_oversized_message_arriving_whole_is_dropped_too() -> None:
+    framer = Framer(expect_banner=False, max_message_bytes=4096)
+    big = b"Event: Huge\r\nData: " + b"x" * 5000 + b"\r\n\r\n"
+    assert framer.feed(big + b"Event: Next\r\n\r\n") == [{"Event": "Next"}]
+    assert [a.kind for a in framer.pop_anomalies()] == ["oversized"]

@@ -141,16 +141,27 @@ class Framer:
         return []
 
     def _overflow(self, buf: bytes) -> None:
-        self.anomalies.append(
-            FrameAnomaly("oversized", f"{len(buf)} bytes without a message end (cap {self.max_message_bytes})")
-        )
+        detail = f"{len(buf)} bytes without a message end (cap {self.max_message_bytes})"
+        self.anomalies.append(FrameAnomaly("oversized", detail))
         # Resynchronise on the next message boundary, if one is in what we drop.
         nxt = buf.find(_CRLF2, self.max_message_bytes)
         self._buf = buf[nxt + 4 :] if nxt >= 0 else b""
 
     def _parse_block(self, block: str, sep: str) -> dict[str, str]:
+        if len(block) > self.max_message_bytes:
+            self.anomalies.append(FrameAnomaly("oversized", f"{len(block)} characters in one message"))
+            return {}
+        lines = block.split(sep)
+        pairs = [line.partition(": ") for line in lines]
+        msg = {key: value for key, colon, value in pairs if colon}
+        if len(msg) == len(lines):
+            return msg  # the common case: one well-formed line per header, no repeats
+        return self._parse_block_slow(lines)
+
+    def _parse_block_slow(self, lines: list[str]) -> dict[str, str]:
+        """Repeated headers, ``Key:`` with nothing after it, blank or malformed lines."""
         msg: dict[str, str] = {}
-        for line in block.split(sep):
+        for line in lines:
             key, colon, value = line.partition(": ")
             if not colon:
                 if line.endswith(":") and ": " not in line:  # "Key:" with an empty value
