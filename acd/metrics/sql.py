@@ -1,0 +1,268 @@
+"""Window KPIs computed by the database (SQLite or PostgreSQL) from acd's call rows.
+
+Aggregation happens in SQL, not in Python: a 30-day window is hundreds of thousands of rows, and
+the daemon's loop must not spend seconds folding them (the queries run in the driver's own thread,
+aiosqlite, or on the server, asyncpg, and the loop only awaits). Four queries per refresh: one
+conditional aggregation over the longest window for service level, cut-offs and notes, and one
+repeat-contact query per window.
+
+Definitions follow ``acd report`` (acd/reporting/compute.py) at the level of queue entries:
+
+* A *leg* is a shared-queue entry. A personal affinity entry (``acd-agent-*``) is not a leg of its
+  own: its wait is counted in the shared entry of the same customer call (waits run from the
+  customer call's first arrival), and an answered personal entry with no shared entry after it is
+  counted under the queue of the cut-off call it is a callback of.
+* service level: answered legs with wait <= the queue's threshold / (legs - short abandons),
+  over legs that joined within the window.
+* cut-off ratio: cut-off answered legs / answered legs. notes completeness: answered legs whose
+  customer call's latest outcome has notes / answered legs.
+* repeat-contact ratio for window W: of the answered legs with a known caller key that ended in
+  ``[now - W - period, now - W]`` (their window has closed, so none is pending), the share followed
+  by another customer call from the same key within W after they ended; charged to the leg's
+  queue and agent. Rows whose caller key was purged use the flags frozen at purge time. FCR is one
+  minus it. With less than W + period of history the window has no population and is not exported.
+
+Known difference from the report: a customer call transferred between shared queues counts once
+per leg here, once per call in the report's notes and repeat counts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.metrics.kpi import WINDOWS, Kpis, WindowKpi
+from acd.settings import Settings
+from acd.store.models import Call, Outcome, table_of
+
+__all__ = ["SqlKpiSource"]
+
+_FROZEN = {"24h": "repeat_24h", "7d": "repeat_7d", "30d": "repeat_30d"}
+_COUNTS = ("legs", "answered", "in_sl", "short", "cut", "noted")
+Counts = dict[str, dict[str, dict[str, int]]]  # key (queue or agent) -> window -> count name -> n
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return None if denominator <= 0 else numerator / denominator
+
+
+class SqlKpiSource:
+    """``KpiSource`` over the store's tables. ``period``: how many seconds of closed-window calls
+    make up the repeat-contact population (default one day)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        server_id: str | None = None,
+        period: float = 86400.0,
+        windows: Mapping[str, float] = WINDOWS,
+    ) -> None:
+        unknown = set(windows) - set(_FROZEN)
+        if unknown:
+            raise ValueError(f"unsupported KPI window(s) {sorted(unknown)}; known: {sorted(_FROZEN)}")
+        self.engine = engine
+        self.settings = settings
+        self.server_id = server_id or settings.server_id
+        self.period = period
+        self.windows = dict(windows)
+
+    # ------------------------------------------------------------------ query pieces
+    def _legs(self) -> tuple[Any, Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[bool]]:
+        """(the entry alias, from clause, queue expression, wait-from-first-arrival, leg condition)."""
+        calls = table_of(Call)
+        c = calls.alias("c")
+        orig = calls.alias("orig")
+        p = calls.alias("p")
+        s = calls.alias("s")
+        first_join = (
+            select(func.min(p.c.joined_at))
+            .where(p.c.server_id == c.c.server_id, p.c.linkedid == c.c.linkedid)
+            .scalar_subquery()
+        )
+        shared_sibling = exists().where(
+            s.c.server_id == c.c.server_id,
+            s.c.linkedid == c.c.linkedid,
+            s.c.personal == false(),
+        )
+        source = c.outerjoin(
+            orig,
+            and_(
+                orig.c.server_id == c.c.server_id,
+                orig.c.call_id == c.c.callback_of,
+                orig.c.personal == false(),
+            ),
+        )
+        queue = case((c.c.personal == true(), orig.c.queue), else_=c.c.queue)
+        wait = case(
+            (c.c.answered_at.is_not(None), c.c.answered_at - first_join),
+            else_=c.c.ended_at - first_join,
+        )
+        is_leg = or_(
+            c.c.personal == false(),
+            and_(c.c.outcome == "answered", ~shared_sibling, orig.c.queue.is_not(None)),
+        )
+        return c, source, queue, wait, is_leg
+
+    def _per_queue(self, queue: ColumnElement[Any], field: str) -> ColumnElement[Any]:
+        default = getattr(self.settings.queue_defaults, field)
+        overrides = {name: getattr(self.settings.queue(name), field) for name in self.settings.queues}
+        if not overrides:
+            return literal(default)
+        return case(overrides, value=queue, else_=literal(default))
+
+    # ------------------------------------------------------------------ compute
+    async def compute(self, now: float) -> Kpis:
+        queues: dict[str, dict[str, WindowKpi]] = defaultdict(dict)
+        agents: dict[str, dict[str, WindowKpi]] = defaultdict(dict)
+        async with self.engine.connect() as conn:
+            period_rows = (await conn.execute(self._period_query(now))).all()
+            repeat_rows = {w: (await conn.execute(self._repeat_query(now, w))).all() for w in self.windows}
+        per_queue, per_agent = self._fold_period(period_rows)
+        rep_queue, rep_agent = self._fold_repeats(repeat_rows)
+        for target, base, reps in ((queues, per_queue, rep_queue), (agents, per_agent, rep_agent)):
+            for key in set(base) | set(reps):
+                for window in self.windows:
+                    counts = base.get(key, {}).get(window)
+                    rep = reps.get(key, {}).get(window)
+                    target[key][window] = self._window_kpi(counts, rep)
+        return Kpis(at=now, queues=dict(queues), agents=dict(agents))
+
+    def _period_query(self, now: float) -> Any:
+        outcomes = table_of(Outcome)
+        c, source, queue, wait, is_leg = self._legs()
+        longest = max(self.windows.values())
+        latest = (
+            select(outcomes.c.linkedid, func.max(outcomes.c.written_at).label("at"))
+            .where(outcomes.c.server_id == self.server_id, outcomes.c.written_at >= now - longest - 86400.0)
+            .group_by(outcomes.c.linkedid)
+            .subquery("latest")
+        )
+        noted = (
+            select(outcomes.c.linkedid)
+            .join(
+                latest, and_(outcomes.c.linkedid == latest.c.linkedid, outcomes.c.written_at == latest.c.at)
+            )
+            .where(
+                outcomes.c.server_id == self.server_id,
+                func.length(func.trim(func.coalesce(outcomes.c.notes, ""))) > 0,
+            )
+            .distinct()
+            .subquery("noted")
+        )
+        source = source.outerjoin(noted, noted.c.linkedid == c.c.linkedid)
+        answered = c.c.outcome == "answered"
+        threshold = self._per_queue(queue, "service_level_seconds")
+        short_limit = self._per_queue(queue, "short_abandon_seconds")
+        columns: list[Any] = [queue.label("queue"), c.c.agent_name.label("agent")]
+        conditions: dict[str, ColumnElement[bool]] = {
+            "legs": true(),
+            "answered": answered,
+            "in_sl": and_(answered, wait <= threshold),
+            "short": and_(c.c.outcome == "abandoned", wait < short_limit),
+            "cut": and_(answered, c.c.cut_off == true()),
+            "noted": and_(answered, noted.c.linkedid.is_not(None)),
+        }
+        for name, width in self.windows.items():
+            inside = c.c.joined_at >= now - width
+            columns += [
+                func.sum(case((and_(inside, cond), 1), else_=0)).label(f"{label}_{name}")
+                for label, cond in conditions.items()
+            ]
+        return (
+            select(*columns)
+            .select_from(source)
+            .where(
+                c.c.server_id == self.server_id, c.c.joined_at >= now - longest, c.c.joined_at <= now, is_leg
+            )
+            .group_by(queue, c.c.agent_name)
+        )
+
+    def _repeat_query(self, now: float, window: str) -> Any:
+        calls = table_of(Call)
+        width = self.windows[window]
+        c, source, queue, _, is_leg = self._legs()
+        later = calls.alias("later")
+        followed = exists().where(
+            later.c.server_id == c.c.server_id,
+            later.c.caller_key == c.c.caller_key,
+            later.c.linkedid != c.c.linkedid,
+            later.c.joined_at > c.c.ended_at,
+            later.c.joined_at <= c.c.ended_at + width,
+        )
+        frozen = c.c[_FROZEN[window]]
+        repeat = case(
+            (c.c.purged_at.is_not(None), case((frozen == true(), 1), else_=0)), (followed, 1), else_=0
+        )
+        known = or_(c.c.caller_key.is_not(None), and_(c.c.purged_at.is_not(None), frozen.is_not(None)))
+        return (
+            select(
+                queue.label("queue"),
+                c.c.agent_name.label("agent"),
+                func.count().label("decided"),
+                func.sum(repeat).label("repeats"),
+            )
+            .select_from(source)
+            .where(
+                c.c.server_id == self.server_id,
+                c.c.outcome == "answered",
+                c.c.ended_at >= now - width - self.period,
+                c.c.ended_at < now - width,
+                known,
+                is_leg,
+            )
+            .group_by(queue, c.c.agent_name)
+        )
+
+    # ------------------------------------------------------------------ folding rows
+    def _fold_period(self, rows: Sequence[Any]) -> tuple[Counts, Counts]:
+        per_queue: Counts = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        per_agent: Counts = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        for row in rows:
+            m = row._mapping
+            for window in self.windows:
+                counts = {k: int(m[f"{k}_{window}"] or 0) for k in _COUNTS}
+                if m["queue"] is not None:
+                    for k, v in counts.items():
+                        per_queue[m["queue"]][window][k] += v
+                if m["agent"] is not None and counts["answered"]:
+                    for k, v in counts.items():
+                        if k not in ("legs", "short", "in_sl"):
+                            per_agent[m["agent"]][window][k] += v
+        return per_queue, per_agent
+
+    def _fold_repeats(
+        self, rows: Mapping[str, Sequence[Any]]
+    ) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, dict[str, tuple[int, int]]]]:
+        per_queue: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        per_agent: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        for window, window_rows in rows.items():
+            for row in window_rows:
+                m = row._mapping
+                decided, repeats = int(m["decided"] or 0), int(m["repeats"] or 0)
+                for target, key in ((per_queue, m["queue"]), (per_agent, m["agent"])):
+                    if key is None:
+                        continue
+                    d, r = target[key].get(window, (0, 0))
+                    target[key][window] = (d + decided, r + repeats)
+        return per_queue, per_agent
+
+    @staticmethod
+    def _window_kpi(counts: Mapping[str, int] | None, rep: tuple[int, int] | None) -> WindowKpi:
+        counts = counts or {}
+        answered = counts.get("answered", 0)
+        repeat_ratio = _ratio(rep[1], rep[0]) if rep is not None else None
+        sl_base = counts.get("legs", 0) - counts.get("short", 0)
+        return WindowKpi(
+            answered=answered,
+            service_level=_ratio(counts.get("in_sl", 0), sl_base) if "legs" in counts else None,
+            repeat_contact_ratio=repeat_ratio,
+            fcr=None if repeat_ratio is None else 1.0 - repeat_ratio,
+            cutoff_ratio=_ratio(counts.get("cut", 0), answered),
+            notes_completeness=_ratio(counts.get("noted", 0), answered),
+        )
