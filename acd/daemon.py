@@ -49,6 +49,7 @@ log = structlog.get_logger("acd.daemon")
 
 _BEGIN = "resync-begin"
 _END = "resync-end"
+_ABORT = "resync-abort"
 _DISCONNECTED = "disconnected"
 TICK_SECONDS = 1.0
 QUEUE_WARN = 50_000
@@ -123,8 +124,10 @@ class Daemon:
 
     async def _resync(self) -> None:
         self.queue.append((_BEGIN, time.time()))
+        done = _ABORT
         try:
             result = await resync(self.ami)
+            done = _END
             log.info(
                 "resync_done",
                 queues=result.queues,
@@ -133,11 +136,12 @@ class Daemon:
                 channels=result.channel_count,
             )
         except asyncio.CancelledError:
-            log.info("resync_abandoned", reason="connection lost")
+            log.info("resync_abandoned", reason="connection lost or stopping")
         except Exception as exc:  # the connection dropped mid-resync: the next FullyBooted retries
             log.warning("resync_failed", error=str(exc))
         finally:
-            self.queue.append((_END, time.time()))
+            # A partial snapshot must never reconcile: members missing from it would be logged out.
+            self.queue.append((done, time.time()))
             self._wake.set()
             self.stats.resyncs += 1
 
@@ -182,6 +186,8 @@ class Daemon:
             self.core.begin_resync(now)
         elif item == _END:
             self._dispatch(self.core.end_resync(now))
+        elif item == _ABORT:
+            self.core.abort_resync()
         elif item == _DISCONNECTED:
             self._dispatch(self.core.disconnected(now))
 

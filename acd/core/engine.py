@@ -185,6 +185,10 @@ class Core:
             "started": now,
         }
 
+    def abort_resync(self) -> None:
+        """The snapshot was cut short: forget it; the model stays as the events left it."""
+        self.resync = None
+
     def end_resync(self, now: float) -> list[Effect]:
         """Reconcile the model with the snapshot collected since :meth:`begin_resync`."""
         snap = self.resync
