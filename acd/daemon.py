@@ -120,7 +120,7 @@ class Daemon:
             log.warning("ami_disconnected", reason=notice.reason)
         elif isinstance(notice, AuthFailed):
             log.error("ami_login_refused", message=notice.message, retry_in=notice.retry_in)
-        self._status()
+        self._status(force=isinstance(notice, (FullyBooted, Disconnected, AuthFailed)))
 
     async def _resync(self) -> None:
         self.queue.append((_BEGIN, time.time()))
@@ -210,12 +210,16 @@ class Daemon:
             self._dispatch(self.core.tick(self.clock.now()))
             self._status()
 
-    def _status(self) -> None:
+    def _status(self, *, force: bool = False) -> None:
         now = time.monotonic()
         elapsed = now - self._last_status
-        if elapsed < 5.0 and self._last_status:
+        if elapsed < 5.0 and self._last_status and not force:
             return
-        rate = (self.stats.events - self._events_at_status) / elapsed if self._last_status else 0.0
+        rate = (
+            (self.stats.events - self._events_at_status) / elapsed
+            if self._last_status and elapsed > 0
+            else 0.0
+        )
         self._last_status, self._events_at_status = now, self.stats.events
         ami = "AMI connected" if self.ami.connected else "AMI reconnecting"
         backlog = self.writer.stats().backlog if self.writer is not None else 0

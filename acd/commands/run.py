@@ -16,6 +16,9 @@ def run(args: argparse.Namespace) -> int:
     from acd.logs import configure_logging, register_secret
     from acd.settings import load_settings
 
+    import faulthandler
+
+    faulthandler.enable()  # the watchdog's SIGABRT then leaves a traceback in the journal
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     import logging
