@@ -12,11 +12,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import faulthandler
+
     from acd.daemon import run_daemon
     from acd.logs import configure_logging, register_secret
     from acd.settings import load_settings
-
-    import faulthandler
 
     faulthandler.enable()  # the watchdog's SIGABRT then leaves a traceback in the journal
     settings = load_settings()
