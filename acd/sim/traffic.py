@@ -73,23 +73,22 @@ class Truth:
         self._fh: IO[str] | None = path.open("w", encoding="utf-8") if path else None
 
     def record(self, rec: dict[str, Any]) -> None:
+        """Link the finished entry to this number's history, as DESIGN.md defines the words:
+        a repeat contact is an *answered* call followed by another call from the same number
+        within 24 h; a callback is a new call within 60 min of an answered call's cut-off end.
+        Only the most recent answered earlier call counts (unanswered ones are skipped)."""
         hist = self._history[rec["caller"]]
         joined = rec["joined_at"]
-        callback = None
+        callback = repeat = None
         for prev in reversed(hist):
-            if (
-                prev["cut_off"]
-                and joined - prev["ended_at"] <= CALLBACK_WINDOW
-                and prev["joined_at"] < joined
-            ):
+            if prev["outcome"] != "answered" or prev["joined_at"] >= joined:
+                continue
+            age = joined - prev["ended_at"]
+            if prev["cut_off"] and age <= CALLBACK_WINDOW:
                 callback = prev["id"]
-                break
-        repeat = None
-        if callback is None:
-            for prev in reversed(hist):
-                if prev["joined_at"] < joined and joined - prev["joined_at"] <= REPEAT_WINDOW:
-                    repeat = prev["id"]
-                    break
+            elif age <= REPEAT_WINDOW:
+                repeat = prev["id"]
+            break
         rec["callback_of"] = callback
         rec["repeat_of"] = repeat
         hist.append(dict(rec))
