@@ -38,6 +38,7 @@ from acd.clock import EventClock
 from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, Effect
 from acd.core.engine import Core
+from acd.core.events import PARSERS
 from acd.metrics.http import metrics_route
 from acd.metrics.metrics import Metrics
 from acd.sdnotify import Notifier, watchdog_loop
@@ -52,6 +53,7 @@ _END = "resync-end"
 _ABORT = "resync-abort"
 _DISCONNECTED = "disconnected"
 TICK_SECONDS = 1.0
+CORE_EVENTS = frozenset(PARSERS)
 QUEUE_WARN = 50_000
 
 
@@ -79,9 +81,15 @@ class Daemon:
         self._wake = asyncio.Event()
         # booted_fallback: a manager user without read class "system" never sees FullyBooted; resync
         # anyway after this long rather than never.
+        # keep_events: the core's events only; the rest (VarSet, Newexten...) are counted, not parsed.
         self.ami = AmiClient(
-            settings.ami, on_message=self._on_message, on_state=self._on_state, booted_fallback=10.0
+            settings.ami,
+            on_message=self._on_message,
+            on_state=self._on_state,
+            booted_fallback=10.0,
+            keep_events=CORE_EVENTS,
         )
+        self._skipped_seen: dict[str, int] = {}
         self.engine: Any = None
         self.writer: Any = None
         self.runner: web.AppRunner | None = None
@@ -208,7 +216,18 @@ class Daemon:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             self._dispatch(self.core.tick(self.clock.now()))
+            self._count_skipped()
             self._status()
+
+    def _count_skipped(self) -> None:
+        """Events the reader framed but did not parse still count in acd_ami_events_total."""
+        seen = self._skipped_seen
+        for name, total in self.ami.skipped_events.items():
+            delta = total - seen.get(name, 0)
+            if delta:
+                self.metrics.count_event(name, delta)
+                self.stats.events += delta
+                seen[name] = total
 
     def _status(self, *, force: bool = False) -> None:
         now = time.monotonic()

@@ -150,3 +150,19 @@ def test_oversized_message_arriving_whole_is_dropped_too() -> None:
     big = b"Event: Huge\r\nData: " + b"x" * 5000 + b"\r\n\r\n"
     assert framer.feed(big + b"Event: Next\r\n\r\n") == [{"Event": "Next"}]
     assert [a.kind for a in framer.pop_anomalies()] == ["oversized"]
+
+
+def test_keep_skips_unread_events_but_counts_them() -> None:
+    data = (FIXTURES / "answered_call.ami.log").read_bytes()
+    everything, _ = feed_all(data)
+    framer = Framer(keep=frozenset({"AgentConnect", "Hangup"}))
+    kept = framer.feed(data)
+    names = [m.get("Event") for m in kept]
+    # Responses, the kept names and list items answering our actions (they carry ActionID) stay.
+    assert "AgentConnect" in names and "Hangup" in names and "QueueMember" in names
+    assert "VarSet" not in names and "Newexten" not in names
+    assert [m for m in everything if m.get("Event") in ("AgentConnect", "Hangup")] == [
+        m for m in kept if m.get("Event") in ("AgentConnect", "Hangup")
+    ]
+    assert framer.skipped["VarSet"] == 78
+    assert len(kept) + sum(framer.skipped.values()) == len(everything)

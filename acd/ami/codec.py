@@ -64,14 +64,26 @@ class Framer:
     :meth:`pop_anomalies`.
     """
 
-    __slots__ = ("_buf", "_expect_banner", "anomalies", "banner", "max_message_bytes")
+    __slots__ = ("_buf", "_expect_banner", "anomalies", "banner", "keep", "max_message_bytes", "skipped")
 
-    def __init__(self, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, expect_banner: bool = True):
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        expect_banner: bool = True,
+        keep: frozenset[str] | None = None,
+    ):
         self._buf = b""
         self._expect_banner = expect_banner
         self.banner: str | None = None
         self.max_message_bytes = max_message_bytes
         self.anomalies: list[FrameAnomaly] = []
+        # ``keep``: event names the reader uses. Any other event is framed and counted in
+        # ``skipped`` by name, but no header map is built for it (VarSet, Newexten, Cdr... are most
+        # of the traffic of a user with read=all). Events carrying an ActionID are always kept:
+        # they answer one of our actions.
+        self.keep = keep
+        self.skipped: dict[str, int] = {}
 
     def reset(self) -> None:
         """Forget everything buffered: a new connection starts with a new banner."""
@@ -113,9 +125,17 @@ class Framer:
         text = complete.decode("utf-8", "replace")
         out: list[dict[str, str]] = []
         append = out.append
+        keep = self.keep
+        skipped = self.skipped
         for block in text.split("\r\n\r\n"):
             if not block:
                 continue
+            if keep is not None and block.startswith("Event: "):
+                end = block.find("\r", 7)
+                name = block[7:end] if end > 0 else block[7:]
+                if name not in keep and "ActionID: " not in block:
+                    skipped[name] = skipped.get(name, 0) + 1
+                    continue
             msg = self._parse_block(block, "\r\n")
             if msg:
                 append(msg)

@@ -280,6 +280,11 @@ class AmiClient:
     actions included), synchronously from the socket read: it must be cheap and should only
     enqueue. ``on_state`` gets :data:`ConnectionEvent` notices. Both are guarded: an exception
     is counted in ``stats.handler_errors`` and logged, never fatal.
+
+    ``keep_events``: when given, only events with these names (and those answering our own
+    actions) are parsed and passed on; the others are framed and counted by name in
+    :attr:`skipped_events`, never parsed. A user with read=all gets mostly dialplan events
+    (VarSet, Newexten) nobody reads; not building them keeps the reader ahead of Asterisk.
     """
 
     def __init__(
@@ -292,7 +297,10 @@ class AmiClient:
         ssl_context: ssl.SSLContext | None = None,
         booted_fallback: float | None = None,
         uniform: Callable[[float, float], float] = random.uniform,
+        keep_events: frozenset[str] | None = None,
     ) -> None:
+        self._keep = None if keep_events is None else keep_events | {"FullyBooted", "Shutdown"}
+        self.skipped_events: dict[str, int] = {}
         self._settings = settings
         self._on_message = on_message
         self._on_state = on_state
@@ -418,7 +426,8 @@ class AmiClient:
         as stable; raises on failure to establish it."""
         s = self._settings
         loop = asyncio.get_running_loop()
-        framer = Framer(max_message_bytes=s.max_message_bytes)
+        framer = Framer(max_message_bytes=s.max_message_bytes, keep=self._keep)
+        framer.skipped = self.skipped_events  # one tally across connections
         banner: asyncio.Future[str] = loop.create_future()
         lost: asyncio.Future[str] = loop.create_future()
         self.stats.connect_attempts += 1

@@ -124,12 +124,12 @@ class HealthCollector(Collector):
         self.db_backlog = db_backlog
         self.backlog_errors = 0
 
-    def count_event(self, name: str) -> None:
+    def count_event(self, name: str, n: int = 1) -> None:
         events = self.events
         if name in events:
-            events[name] += 1
+            events[name] += n
         else:
-            events[OTHER] += 1
+            events[OTHER] += n
 
     def handler_error(self, handler: str) -> None:
         label = self._handler_cap(handler)

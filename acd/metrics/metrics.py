@@ -407,9 +407,9 @@ class Metrics:
             self._effect_children[type(effect)].inc()
             handler(effect)
 
-    def count_event(self, name: str) -> None:
-        """Count one AMI event by name (hot path: one dict increment)."""
-        self.health.count_event(name)
+    def count_event(self, name: str, n: int = 1) -> None:
+        """Count AMI events by name (hot path: one dict increment)."""
+        self.health.count_event(name, n)
 
     def handler_error(self, handler: str) -> None:
         """Count an exception caught in a handler (``handler``: a code-defined name, bounded)."""

@@ -1,0 +1,290 @@
+"""Event pipeline throughput over loopback TCP, three ways in one run, as ratios.
+
+    .venv/bin/python bench/bench_pipeline.py [--events 200000]
+
+A server process streams the same large AMI event stream (the recorded transfer and agent-login
+captures repeated with fresh Uniqueids, ~200,000 events) to each reader in turn:
+
+  R  a bare framing-and-dict parser (the fixed reference below: split on the blank line, partition
+     each line on ': ', one dict per message, dispatch by Event; no validation): the ceiling;
+  P  panoramisk's Manager with one '*' callback;
+  A  acd's whole pipeline as the daemon runs it: its AMI client (framing before decoding, size
+     caps, anomaly counts; events no handler reads are framed and counted but not parsed), the
+     daemon's queue, the core (every handler on), and the effects fanned out to the metrics and
+     to a writer stand-in that only keeps them (the database is measured in bench_writer.py);
+  A' the same with every event parsed into a header map (the worst case).
+
+Machines here are noisy: only ratios measured in the same run mean anything. Targets: A >= 0.5 R,
+and A faster than a real Asterisk writes QueueStatus (~106,000 messages/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import re
+import socket
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from acd.ami.codec import Framer  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "ami"
+_ID = re.compile(rb"\b(1795\d{6})\.(\d+)\b")
+
+
+def build_stream(target: int) -> tuple[bytes, int]:
+    """Events only (responses would confuse P's action matching), CRLF-framed, fresh ids per copy."""
+    blocks = []
+    for name in ("transfer.ami.log", "agents_login.ami.log"):
+        data = (FIXTURES / name).read_bytes()
+        data = data[data.index(b"\r\n") + 2 :]
+        blocks += [b + b"\r\n\r\n" for b in data.split(b"\r\n\r\n") if b.startswith(b"Event: ")]
+    one = b"".join(blocks)
+    per = len(blocks)
+    copies = -(-target // per)
+    parts = []
+    for i in range(copies):
+        parts.append(_ID.sub(lambda m, i=i: b"%d.%s" % (int(m.group(1)) + i * 1000, m.group(2)), one))
+    return b"".join(parts), copies * per
+
+
+def _serve(port_q: Any, stream: bytes, rounds: int) -> None:
+    """Server process: for each connection, answer the login, then write the whole stream and close."""
+    banner = b"Asterisk Call Manager/11.0.0\r\n"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(banner)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = await reader.read(4096)
+            if not chunk:
+                return
+            buf += chunk
+        m = re.search(rb"ActionID: ([^\r]*)", buf)
+        aid = m.group(1) if m else b"1"
+        writer.write(
+            b"Response: Success\r\nActionID: " + aid + b"\r\nMessage: Authentication accepted\r\n\r\n"
+        )
+        await writer.drain()
+        view = memoryview(stream)
+        try:
+            for pos in range(0, len(stream), 1 << 16):
+                writer.write(view[pos : pos + (1 << 16)])
+                await writer.drain()
+        except ConnectionError:
+            return
+        # Keep the socket open until the reader closes it: the reader measures its own end.
+        try:
+            await reader.read()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port_q.put(server.sockets[0].getsockname()[1])
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------- R: the bare reference
+
+
+class BareProtocol(asyncio.Protocol):
+    """The fixed reference: split on the blank line, partition lines, one dict, dispatch by Event."""
+
+    def __init__(self, expected: int, done: asyncio.Future[float]) -> None:
+        self.buf = b""
+        self.count = 0
+        self.expected = expected
+        self.done = done
+        self.handlers: dict[str, int] = {}
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"Action: Login\r\nActionID: 1\r\nUsername: acd\r\nSecret: x\r\n\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        *messages, self.buf = self.buf.split(b"\r\n\r\n")
+        handlers = self.handlers
+        for raw in messages:
+            msg = dict(line.partition(": ")[::2] for line in raw.decode("utf-8", "replace").split("\r\n"))
+            name = msg.get("Event")
+            if name is not None:
+                handlers[name] = handlers.get(name, 0) + 1
+                self.count += 1
+        if self.count >= self.expected and not self.done.done():
+            self.done.set_result(time.perf_counter())
+            assert self.transport is not None
+            self.transport.close()
+
+
+async def run_bare(port: int, expected: int) -> float:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+    start = time.perf_counter()
+    await loop.create_connection(lambda: BareProtocol(expected, done), "127.0.0.1", port)
+    end = await done
+    return expected / (end - start)
+
+
+# ------------------------------------------------------------------- P: panoramisk alone
+
+
+async def run_panoramisk(port: int, expected: int) -> float:
+    from panoramisk import Manager
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+    count = 0
+
+    def on_event(manager: Any, message: Any) -> None:
+        nonlocal count
+        count += 1
+        if count >= expected and not done.done():
+            done.set_result(time.perf_counter())
+
+    manager = Manager(loop=loop, host="127.0.0.1", port=port, username="acd", secret="x", ping_delay=3600)
+    manager.register_event("*", on_event)
+    start = time.perf_counter()
+    await manager.connect()
+    end = await done
+    manager.close()
+    return expected / (end - start)
+
+
+# ------------------------------------------------------------------- A: acd's pipeline
+
+
+async def run_acd(port: int, expected: int, *, parse_all: bool = False) -> tuple[float, dict[str, int]]:
+    from acd.ami.connection import AmiClient
+    from acd.clock import EventClock
+    from acd.core.config import CoreConfig
+    from acd.core.engine import Core
+    from acd.metrics.metrics import Metrics
+    from acd.settings import AmiSettings, Settings
+
+    settings = Settings()
+    ami = AmiSettings(host="127.0.0.1", port=port, username="acd", secret="x", ping_interval=3600.0)  # type: ignore[arg-type]
+    core = Core(CoreConfig.from_settings(settings))
+    clock = EventClock()
+    metrics = Metrics(settings, live=lambda: core.live(clock.now()))
+    kept: deque[Any] = deque(maxlen=100_000)  # the writer stand-in: submit() only appends
+    queue: deque[tuple[dict[str, str], float]] = deque()
+    wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+    seen = 0
+    effects_n = 0
+
+    def on_message(headers: dict[str, str], at: float) -> None:
+        queue.append((headers, at))
+        if len(queue) == 1:
+            wake.set()
+
+    async def consume() -> None:
+        nonlocal seen, effects_n
+        apply, stamp, observe, count_event = core.apply, clock.stamp, metrics.observe, metrics.count_event
+        keep = kept.append
+        while True:
+            if not queue:
+                if seen + sum(client.skipped_events.values()) >= expected and not done.done():
+                    done.set_result(time.perf_counter())
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), 0.05)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            for _ in range(min(len(queue), 2000)):
+                headers, at = queue.popleft()
+                name = headers.get("Event")
+                if name is not None:
+                    count_event(name)
+                effects = apply(headers, stamp(headers, at))
+                for effect in effects:
+                    observe(effect)
+                    keep(effect)
+                effects_n += len(effects)
+                seen += 1
+            if seen + sum(client.skipped_events.values()) >= expected and not done.done():
+                done.set_result(time.perf_counter())
+            await asyncio.sleep(0)
+
+    from acd.daemon import CORE_EVENTS
+
+    client = AmiClient(ami, on_message=on_message, keep_events=None if parse_all else CORE_EVENTS)
+    task = loop.create_task(consume())
+    start = time.perf_counter()
+    await client.start()
+    end = await done
+    await client.close()
+    task.cancel()
+    return expected / (end - start), {"effects": effects_n, "anomalies": core.anomalies}
+
+
+# ------------------------------------------------------------------- framing alone (context)
+
+
+def framing_only(stream: bytes) -> float:
+    framer = Framer(expect_banner=False)
+    start = time.perf_counter()
+    n = 0
+    for pos in range(0, len(stream), 1 << 16):
+        n += len(framer.feed(stream[pos : pos + (1 << 16)]))
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each reader; the best is kept")
+    args = parser.parse_args()
+    stream, n = build_stream(args.events)
+    print(f"stream: {n} events, {len(stream) / 1e6:.1f} MB")
+    ctx = multiprocessing.get_context("spawn")
+    port_q = ctx.Queue()
+    server = ctx.Process(target=_serve, args=(port_q, stream, 0), daemon=True)
+    server.start()
+    port = port_q.get(timeout=30)
+    with socket.create_connection(("127.0.0.1", port)):
+        pass
+    results: dict[str, float] = {"R": 0.0, "P": 0.0, "A": 0.0, "F": 0.0}
+    extra: dict[str, int] = {}
+    for _ in range(args.rounds):
+        results["R"] = max(results["R"], asyncio.run(run_bare(port, n)))
+        results["P"] = max(results["P"], asyncio.run(run_panoramisk(port, n)))
+        rate, extra = asyncio.run(run_acd(port, n))
+        results["A"] = max(results["A"], rate)
+        results["F"] = max(results["F"], asyncio.run(run_acd(port, n, parse_all=True))[0])
+    server.terminate()
+    r, p, a, f = results["R"], results["P"], results["A"], results["F"]
+    print(f"R bare framing+dict parser  {r:>10,.0f} events/s  1.00 R")
+    print(f"P panoramisk Manager '*'    {p:>10,.0f} events/s  {p / r:.2f} R")
+    print(
+        f"A acd pipeline (core+fx)    {a:>10,.0f} events/s  {a / r:.2f} R  {a / p:.1f}x P  "
+        f"({extra['effects']} effects, {extra['anomalies']} anomalies)"
+    )
+    print(
+        f"A' same, every event parsed  {f:>10,.0f} events/s  {f / r:.2f} R  {f / p:.1f}x P  "
+        "(keep_events off: the worst case, a reader that needs every event)"
+    )
+    print(f"  acd Framer alone, in memory: {framing_only(stream):,.0f} messages/s")
+    print(f"  Asterisk's QueueStatus write rate ~106,000 messages/s: A is {a / 106_000:.2f}x that")
+
+
+if __name__ == "__main__":
+    main()
