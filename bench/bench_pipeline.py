@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import re
 import socket
@@ -82,10 +83,8 @@ def _serve(port_q: Any, stream: bytes, rounds: int) -> None:
         except ConnectionError:
             return
         # Keep the socket open until the reader closes it: the reader measures its own end.
-        try:
+        with contextlib.suppress(ConnectionError):
             await reader.read()
-        except ConnectionError:
-            pass
         writer.close()
 
     async def main() -> None:
@@ -204,10 +203,8 @@ async def run_acd(port: int, expected: int, *, parse_all: bool = False) -> tuple
                 if seen + sum(client.skipped_events.values()) >= expected and not done.done():
                     done.set_result(time.perf_counter())
                 wake.clear()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(wake.wait(), 0.05)
-                except asyncio.TimeoutError:
-                    pass
                 continue
             for _ in range(min(len(queue), 2000)):
                 headers, at = queue.popleft()
