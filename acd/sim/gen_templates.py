@@ -62,6 +62,7 @@ _VAR_PLACEHOLDERS = {
     "MEMBERCALLS": "{role}_calls",
     "MEMBERLASTCALL": "{role}_lastcall",
     "MEMBERPENALTY": "{role}_penalty",
+    "QUEUESTATUS": "queuestatus",
 }
 # Member snapshot headers in QueueMember* events.
 _MEMBER_KEYS = {
@@ -267,11 +268,25 @@ class Substituter:
         for name, r in member_roles.items():
             self.words.append((re.compile(rf"\b{re.escape(name)}\b"), f"{r}_name"))
         self.cause = cause
+        # The caller's dialplan position (context, exten, priority) while in Queue(): it is the
+        # interpreter's to fill when a dialplan runs.
+        self.qctx = ""
+        for p in win.items:
+            if _is_event(p) and _get(p, "Channel") == c.ch1 and _get(p, "Application") == "Queue":
+                self.qctx = _get(p, "Context")
+                break
         self.roles = roles
         self.member_roles = member_roles
         self.win = win
 
     def value(self, event: str, key: str, value: str, pairs: Pairs) -> str:
+        if (
+            self.qctx
+            and key in ("Context", "Exten", "Priority")
+            and _get(pairs, "Channel") == self.win.caller.ch1
+            and _get(pairs, "Context") == self.qctx
+        ):
+            return "{" + {"Context": "c_context", "Exten": "c_exten", "Priority": "c_prio"}[key] + "}"
         if value in self.full:
             return "{" + self.full[value] + "}"
         if key in ("Uniqueid", "Linkedid", "UniqueID", "LinkedID", "DestUniqueid", "DestLinkedid") and value:
@@ -392,6 +407,29 @@ def build(root: Path) -> dict[str, list[Template]]:
 
     cut("answered_call.ami.log", "5552001", answered)
 
+    # With a dialplan the simulator emits the caller's dialplan lines itself: the arrival is
+    # split into the channel coming up and the queue join that follows Queue().
+    def split_arrive(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
+        it = w.items
+        q = _idx(it, ev_is("Newexten", Application="Queue"))
+        moh = _idx(it, ev_is("MusicOnHoldStart"))
+        return {"_arrive_head": (0, q, {}, None), "queue_join": (q + 1, moh + 1, {}, None)}
+
+    cut("answered_call.ami.log", "5552001", split_arrive)
+    phases["channel_up"] = [
+        t
+        for t in phases.pop("_arrive_head")
+        if not (t[0] in ("Newexten", "VarSet") and "Channel: {c_ch1}" in t[2] and "Context: inbound" in t[2])
+    ]
+
+    def queue_leave(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
+        it = w.items
+        a = _idx(it, ev_is("VarSet", Variable="ABANDONED", Channel=w.caller.ch1))
+        b = _idx(it, ev_is("VarSet", Variable="QUEUESTATUS", Channel=w.caller.ch1), a)
+        return {"queue_leave": (a, b + 1, {}, None)}
+
+    cut("weighted-queues/e3_timeout.ami.log", "5745504", queue_leave)
+
     def end_only(
         name: str, cause: int
     ) -> Callable[[CallWindow], dict[str, tuple[int, int, dict[int, str], int | None]]]:
@@ -446,6 +484,13 @@ def build(root: Path) -> dict[str, list[Template]]:
     # A leg whose ringing is cancelled (ringall: another member answered) ends as the rung leg
     # does when the caller abandons while it rings: the member-side events of that phase.
     phases["ring_cancel"] = [t for t in phases["abandon_ring"] if "{a_" in t[2]]
+    # A caller outside any queue hanging up (dialplan or phone): the abandon minus the queue.
+    phases["hangup_idle"] = [
+        t
+        for t in phases["abandon_wait"]
+        if t[0] not in ("QueueCallerAbandon", "QueueCallerLeave", "MusicOnHoldStop", "VarSet")
+        and "Device: Queue:" not in t[2]
+    ]
     return phases
 
 

@@ -231,6 +231,12 @@ class Call:
     timers: list[Timer] = field(default_factory=list)
     priority: int = 0
     truth: dict[str, Any] = field(default_factory=dict)
+    # where the caller's dialplan stands (the default dialplan: inbound, exten = number, Queue at 6)
+    dp_context: str = "inbound"
+    dp_exten: str = ""
+    dp_prio: int = 6
+    queue_appdata: str = ""
+    queuestatus: str = ""
 
     @property
     def entry_id(self) -> str:
@@ -496,7 +502,11 @@ class Model:
             "c_num": call.number,
             "c_name": call.name,
             "queue": q.name,
-            "queue_appdata": f"{q.name},t,,,300",
+            "queue_appdata": call.queue_appdata or f"{q.name},t,,,300",
+            "c_context": call.dp_context,
+            "c_exten": call.dp_exten or call.number,
+            "c_prio": call.dp_prio,
+            "queuestatus": call.queuestatus,
             "position": self.position(call),
             "count": len(q.waiting),
             "origpos": call.origpos,
