@@ -183,6 +183,10 @@ class Core:
             "queue_done": False,
             "channels_done": False,
             "started": now,
+            # Only what the model held before the snapshot was asked for can be judged by it: a
+            # call or member that appears while the answer streams in postdates the snapshot.
+            "known_entries": set(self.entries),
+            "known_members": set(self.members),
         }
 
     def abort_resync(self) -> None:
@@ -208,7 +212,7 @@ class Core:
             if c.application == "Queue" and c.bridge_id and c.uniqueid not in self.by_uniqueid:
                 self._adopt_bridged(c, bridges.get(c.bridge_id, []), now, out)
                 reconciled += 1
-        for entry in list(self.entries.values()):
+        for entry in [self.entries[i] for i in snap["known_entries"] if i in self.entries]:
             uid = entry.uniqueid
             if entry.state == "waiting" and uid not in snap["entries"]:
                 chan = channels.get(uid)
@@ -225,7 +229,7 @@ class Core:
                 reconciled += 1
         for uid in [u for u in self.channels if u not in channels and u not in self.by_uniqueid]:
             del self.channels[uid]
-        for key in [k for k in self.members if k not in snap["members"]]:
+        for key in [k for k in snap["known_members"] if k in self.members and k not in snap["members"]]:
             member = self.members[key]
             self._remove_member(member, now, out, reason="resync")
         if self.gap_started is not None or self.gap_reason == "startup":
