@@ -36,7 +36,7 @@ from acd.ami.connection import AmiClient, AuthFailed, ConnectionEvent, Disconnec
 from acd.ami.resync import resync
 from acd.clock import EventClock
 from acd.core.config import CoreConfig
-from acd.core.effects import Anomaly, Effect
+from acd.core.effects import Anomaly, CallFinished, Effect
 from acd.core.engine import Core
 from acd.core.events import PARSERS
 from acd.metrics.http import metrics_route
@@ -64,6 +64,7 @@ class DaemonStats:
     handler_errors: int = 0
     resyncs: int = 0
     max_queue: int = 0
+    calls_finished: int = 0  # call records handed to the writer
     started: float = field(default_factory=time.time)
 
 
@@ -202,6 +203,8 @@ class Daemon:
     def _dispatch(self, effects: list[Effect]) -> None:
         self.stats.effects += len(effects)
         for effect in effects:
+            if isinstance(effect, CallFinished):
+                self.stats.calls_finished += 1
             for sink in self._sinks:
                 try:
                     sink(effect)
@@ -354,7 +357,7 @@ class Daemon:
             await self.runner.cleanup()
         if self.engine is not None:
             await self.engine.dispose()
-        log.info("stopped", events=self.stats.events)
+        log.info("stopped", events=self.stats.events, calls=self.stats.calls_finished)
 
 
 def _safe_url(settings: Settings) -> str:

@@ -64,7 +64,7 @@ async def run_center(
     tmp_path: Path, calls: int, db_url: str | None = None, seed: int = 11
 ) -> tuple[list[dict[str, Any]], Daemon]:
     sim = Simulator(sim_config(calls, seed))
-    host, port = await sim.start()
+    _host, port = await sim.start()
     daemon = Daemon(daemon_settings(tmp_path, port, db_url))
     await daemon.start()
     try:
@@ -128,7 +128,7 @@ async def test_metrics_and_health_served_while_running(tmp_path: Path) -> None:
     import aiohttp
 
     sim = Simulator(sim_config(40))
-    host, port = await sim.start()
+    _host, port = await sim.start()
     daemon = Daemon(daemon_settings(tmp_path, port))
     await daemon.start()
     try:

@@ -1,0 +1,182 @@
+"""Shutdown and restart with real signals: `acd run` and `acd sim` as separate processes.
+
+- SIGTERM under load drains the queue through the core, flushes the writer and exits 0: every call
+  record the daemon produced is a row.
+- A second SIGTERM while stopping exits at once, non-zero.
+- SIGKILL, then a restart on the same database: no row doubles; calls the new process finds in
+  progress are adopted as partial; each start records the gap.
+- A crashed task takes the process down with a non-zero code (so systemd restarts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ACD = [sys.executable, "-m", "acd.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*ACD, "sim", "--port", str(port), "--speed", "20", "--rate", "150", "--agents", "10", "--seed", "9"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert b"AMI on" in line, line
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+class Daemon:
+    def __init__(self, tmp_path: Path, ami_port: int, name: str) -> None:
+        self.http = free_port()
+        self.log = tmp_path / f"{name}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACD_")}
+        env.update(
+            {
+                "ACD_AMI__PORT": str(ami_port),
+                "ACD_AMI__RECONNECT_MIN": "0.1",
+                "ACD_HTTP__PORT": str(self.http),
+                "ACD_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",
+                "ACD_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
+                "ACD_SPEED": "20",
+                "ACD_LOG_FORMAT": "json",
+            }
+        )
+        self.fh = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [*ACD, "run"], stdout=self.fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
+        )
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz", timeout=1) as resp:
+                body: dict[str, Any] = json.loads(resp.read())
+                return body
+        except OSError:
+            return None
+
+    def wait_connected(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            h = self.health()
+            if h and h["ami_connected"] and h["events"] > 0:
+                return
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.2)
+        raise AssertionError("daemon never connected:\n" + self.log.read_text())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.fh.close()
+        return code
+
+    def log_events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+
+def rows(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(tmp_path / "acd.db")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def test_sigterm_under_load_flushes_every_record(tmp_path: Path, sim: int) -> None:
+    daemon = Daemon(tmp_path, sim, "run")
+    daemon.wait_connected()
+    time.sleep(6)  # 2 simulated minutes of a busy center
+    assert daemon.stop() == 0
+    stopped = [e for e in daemon.log_events() if e.get("event") == "stopped"]
+    assert stopped, daemon.log.read_text()
+    calls = stopped[-1]["calls"]
+    assert calls > 20
+    (count,) = rows(tmp_path, "select count(*) from calls")[0]
+    assert count == calls
+    spool = tmp_path / "spool"
+    assert not spool.exists() or all(p.stat().st_size == 0 for p in spool.iterdir())
+
+
+def test_second_signal_forces_exit(tmp_path: Path, sim: int) -> None:
+    daemon = Daemon(tmp_path, sim, "run")
+    daemon.wait_connected()
+    # Two different signals, sent back to back: both are delivered (two SIGTERMs could merge).
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.stop(signal.SIGINT, timeout=10) == 1
+    assert any(e.get("event") == "forced_exit" for e in daemon.log_events())
+
+
+def test_sigkill_then_restart_doubles_nothing_and_adopts_calls_in_progress(tmp_path: Path, sim: int) -> None:
+    first = Daemon(tmp_path, sim, "first")
+    first.wait_connected()
+    time.sleep(4)
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    (before,) = rows(tmp_path, "select count(*) from calls")[0]
+    second = Daemon(tmp_path, sim, "second")
+    second.wait_connected()
+    time.sleep(5)
+    assert second.stop() == 0
+    total, distinct = rows(
+        tmp_path, "select count(*), count(distinct server_id || uniqueid || '#' || entry) from calls"
+    )[0]
+    assert total == distinct and total > before
+    (partial,) = rows(tmp_path, "select count(*) from calls where partial")[0]
+    assert partial > 0, "calls in progress at the restart are adopted and marked partial"
+    gaps = rows(tmp_path, "select reason from gaps")
+    assert len(gaps) >= 2, "each start records the gap it could not see"
+
+
+async def test_crashed_task_exits_non_zero(tmp_path: Path) -> None:
+    from acd.daemon import Daemon as InProcess
+    from acd.daemon import run_daemon
+    from acd.settings import Settings
+
+    settings = Settings(
+        ami={"port": free_port(), "reconnect_min": 0.1},  # type: ignore[arg-type]
+        database={
+            "url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",  # type: ignore[arg-type]
+            "spool_dir": str(tmp_path / "spool"),
+        },
+        http={"port": 0},  # type: ignore[arg-type]
+    )
+
+    async def boom() -> None:
+        await asyncio.sleep(0.2)
+        raise RuntimeError("a bug in a task")
+
+    def ready(daemon: InProcess) -> None:
+        daemon._spawn(boom(), "boom")
+
+    assert await asyncio.wait_for(run_daemon(settings, ready=ready), 30) == 1
