@@ -413,7 +413,21 @@ def a_originate(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) 
     if cid:
         number = cid.group(1)
     queue = sim.queue_for(m.get("Context", ""), m.get("Exten", ""))
-    sim.originate(number, queue, orig_actionid=aid or "")
+    variables = {}
+    for item in m.get("Variable", "").replace(",", "\n").split("\n"):
+        k, eq, v = item.partition("=")
+        if eq:
+            variables[k.strip()] = v
+    prio = m.get("Priority", "1")
+    sim.originate(
+        number,
+        queue,
+        orig_actionid=aid or "",
+        context=m.get("Context", ""),
+        exten=m.get("Exten", ""),
+        priority=int(prio) if prio.isdigit() else 1,
+        variables=variables,
+    )
 
 
 def a_userevent(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:

@@ -172,7 +172,8 @@ class SimConfig:
     port: int = 5038
     manager_conf: Path | None = None
     queues_conf: Path | None = None
-    dialplan: Path | None = None
+    dialplan: Path | None = None  # extensions.conf to run each caller through (default: built-in)
+    dialplan_context: str = "inbound"  # where simulated callers enter it (exten = their number)
     username: str | None = None  # extra user (--username/--secret) with read=all write=all
     secret: str | None = field(default=None, repr=False)
     seed: int | None = None

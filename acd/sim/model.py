@@ -237,6 +237,7 @@ class Call:
     dp_prio: int = 6
     queue_appdata: str = ""
     queuestatus: str = ""
+    on_leave: Callable[[str], None] | None = None  # the dialplan's Queue() waiting for its result
 
     @property
     def entry_id(self) -> str:
@@ -557,7 +558,7 @@ class Model:
             return call.origpos
         return q.waiting.index(call) + 1
 
-    def join(self, call: Call, queue: str, emit_arrival: bool = False) -> None:
+    def join(self, call: Call, queue: str, emit_arrival: bool = False, phase: str | None = None) -> None:
         q = self.queues[queue]
         if call.entry and call.queue:
             pass
@@ -579,6 +580,8 @@ class Model:
         ctx = self._ctx(call, q)
         if emit_arrival:
             self.emit(render_phase("arrive", ctx, include_orig=call.script.orig_actionid is not None))
+        elif phase is not None:
+            self.emit(render_phase(phase, ctx))
         if call.script.patience is not None:
             call.timers.append(self.sched.after(call.script.patience, self.abandon, call))
         self.dispatch()
@@ -991,6 +994,9 @@ class Model:
         t.pop("_rung", None)
         if self.truth_sink is not None:
             self.truth_sink(t)
+        if call.on_leave is not None and not keep_channels:
+            waiter, call.on_leave = call.on_leave, None
+            waiter("ANSWERED" if outcome == "answered" else "HANGUP")
         if not keep_channels:
             self.channels.pop(call.ch1, None)
             self.channels.pop(call.ch2, None)
@@ -1004,7 +1010,10 @@ class Model:
         call = self.calls.get(channel)
         if call is None or call.queue != queue or call.state not in ("waiting", "ringing"):
             return False
-        self._exit(call, "exited", "system")
+        if call.on_leave is not None:
+            self.queue_leave(call, "WITHDRAW")
+        else:
+            self._exit(call, "exited", "system")
         return True
 
     def redirect_waiting(self, call: Call) -> None:
@@ -1035,6 +1044,9 @@ class Model:
             return False
         call = ch.call
         c = 16 if cause is None else cause
+        if call.state == "dialplan" and ch.role in ("c1", "c2"):
+            self.hangup_idle(call)
+            return True
         if call.state in ("waiting", "ringing"):
             if ch.role in ("c1", "c2"):
                 self.abandon(call, c)
@@ -1085,6 +1097,114 @@ class Model:
         for dev in self.devices.values():
             dev.legs.clear()
             dev.in_call = None
+
+    # ---- the dialplan's side (acd.sim.interp drives these) --------------------------------
+    def new_channel(self, number: str, script: CallScript, name: str | None = None) -> Call:
+        """A caller's Local pair comes up and starts running dialplan (no queue yet)."""
+        ch1, ch2, uid1, uid2 = self.new_local(number, "caller-sim")
+        call = Call(number, name or f"Customer {number}", ch1, ch2, uid1, uid2, self.sched.now, script)
+        call.state = "dialplan"
+        self.calls[ch1] = call
+        now = self.sched.now
+        cname = call.name
+        self.channels[ch1] = Channel(
+            ch1,
+            uid1,
+            uid1,
+            "inbound",
+            number,
+            1,
+            "",
+            "",
+            number,
+            cname,
+            number,
+            cname,
+            now,
+            call=call,
+            role="c1",
+        )
+        self.channels[ch2] = Channel(
+            ch2,
+            uid2,
+            uid1,
+            "caller-sim",
+            number,
+            3,
+            "Wait",
+            "3600",
+            number,
+            cname,
+            number,
+            cname,
+            now,
+            call=call,
+            role="c2",
+        )
+        q = next(iter(self.queues.values()))
+        ctx = self._ctx(call, q)
+        self.emit(render_phase("channel_up", ctx, include_orig=script.orig_actionid is not None))
+        return call
+
+    def enter_queue(self, call: Call, queue: str, timeout: float | None) -> str | None:
+        """Queue() from the dialplan. Returns a QUEUESTATUS at once (JOINEMPTY), or None: the
+        result then comes through ``call.on_leave``."""
+        q = self.queues[queue]
+        if q.conf.joinempty not in ("yes", "") and not any(not m.paused for m in q.members.values()):
+            return "JOINEMPTY"
+        ch = self.channels.get(call.ch1)
+        if ch is not None:
+            ch.app, ch.appdata, ch.context, ch.priority = (
+                "Queue",
+                call.queue_appdata,
+                call.dp_context,
+                call.dp_prio,
+            )
+        self.join(call, queue, phase="queue_join")
+        if timeout:
+            call.timers.append(self.sched.after(timeout, self.queue_leave, call, "TIMEOUT"))
+        return None
+
+    def queue_leave(self, call: Call, status: str) -> None:
+        """The caller leaves the queue alive (timeout, withdraw, redirect): the dialplan goes on."""
+        if call.state not in ("waiting", "ringing"):
+            return
+        q = self.queues[call.queue]
+        call.cancel_timers()
+        out: list[Out] = []
+        for leg in call.legs:
+            self._drop_leg(leg)
+            c2 = self._ctx(call, q)
+            self._leg_ctx(c2, "a", leg, q)
+            out.extend(render_phase("ring_cancel", c2, {"a": self.qms(leg.iface)}))
+        call.legs.clear()
+        call.queuestatus = status
+        out.extend(render_phase("queue_leave", self._ctx(call, q)))
+        q.waiting.remove(call)
+        call.state = "dialplan"
+        self.emit(out)
+        self._finish(call, "exited", "system", None, wait=self.sched.now - call.joined_at, keep_channels=True)
+        if call.on_leave is not None:
+            waiter, call.on_leave = call.on_leave, None
+            waiter(status)
+        self.dispatch()
+
+    def hangup_idle(self, call: Call) -> None:
+        """The caller's channel ends outside any queue (end of dialplan, Hangup(), phone down)."""
+        if call.state in ("done", "bridged", "waiting", "ringing"):
+            return
+        call.cancel_timers()
+        q = self.queues.get(call.queue) or next(iter(self.queues.values()))
+        self.emit(render_phase("hangup_idle", self._ctx(call, q)))
+        self.channels.pop(call.ch1, None)
+        self.channels.pop(call.ch2, None)
+        self.calls.pop(call.ch1, None)
+        call.state = "done"
+        if call.on_leave is not None:
+            waiter, call.on_leave = call.on_leave, None
+            waiter("HANGUP")
+        if self.on_call_done is not None:
+            self.on_call_done(call)
 
     def reset_counters(self) -> None:
         self.uid_counter = 0

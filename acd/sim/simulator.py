@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import time
@@ -29,12 +30,15 @@ from acd.sim.config import (
     load_manager_conf,
     load_queues_conf,
 )
+from acd.sim.dialplan import DialplanError, load_dialplan
 from acd.sim.emit import Out, event, ts_header
+from acd.sim.interp import Interpreter
 from acd.sim.model import AgentBehaviour, Call, CallScript, Channel, Ending, Model, Scheduler
 from acd.sim.server import AmiServer, Session, reply
 from acd.sim.traffic import Traffic, Truth
 
 FOREVER = 10.0**9
+log = logging.getLogger("acd.sim")
 
 
 class Simulator:
@@ -54,12 +58,6 @@ class Simulator:
                 from acd.sim.conf import ConfError
 
                 raise ConfError(f"--queues names queues not in queues.conf: {', '.join(missing)}")
-        if cfg.dialplan is not None:
-            from acd.sim.conf import ConfError
-
-            raise ConfError(
-                "--dialplan: the dialplan interpreter is not implemented yet (default: inbound -> Queue())"
-            )
         self.speed = cfg.speed
         if cfg.timestampevents is not None:
             tse = cfg.timestampevents
@@ -73,6 +71,12 @@ class Simulator:
         self.server = AmiServer(self, users)
         self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
         self.traffic = Traffic(self.model, self.sched, self.rng, cfg)
+        self.interp: Interpreter | None = None
+        if cfg.dialplan is not None:
+            self.interp = Interpreter(self, load_dialplan(cfg.dialplan))
+            if cfg.dialplan_context not in self.interp.dp.contexts:
+                raise DialplanError(f"{cfg.dialplan}: no [{cfg.dialplan_context}] context for incoming calls")
+            self.traffic.launch = self._launch_dialplan
         self.booted = True
         self.boot_time = start
         self._wall0 = 0.0
@@ -165,6 +169,8 @@ class Simulator:
             self._runner = None
         for t in list(self._tasks):
             t.cancel()
+        if self.interp is not None:
+            self.interp.stop()
         self.server.close_all()
         await self.server.close_listener()
         self.truth.close()
@@ -189,6 +195,22 @@ class Simulator:
                 await asyncio.sleep(0.02)
 
         await asyncio.wait_for(_wait(), timeout)
+
+    def wake(self) -> None:
+        """New timers may be due earlier than the runner thinks: let it look again."""
+        self._notify()
+
+    def log_error(self, text: str) -> None:
+        log.error("dialplan error: %s", text)
+
+    def _launch_dialplan(self, number: str, queue: str, script: CallScript) -> Call | None:
+        """Traffic with a dialplan: the caller's channel runs it from the incoming context;
+        ``SIM_QUEUE`` tells a plain dialplan which queue the traffic model picked."""
+        assert self.interp is not None
+        call = self.model.new_channel(number, script)
+        self.model.channels[call.ch1].variables["SIM_QUEUE"] = queue
+        self.interp.start(call, self.cfg.dialplan_context, number)
+        return call
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -279,8 +301,24 @@ class Simulator:
             return context
         return next(iter(self.model.queues))
 
-    def originate(self, number: str, queue: str, orig_actionid: str | None = None) -> Call | None:
+    def originate(
+        self,
+        number: str,
+        queue: str,
+        orig_actionid: str | None = None,
+        context: str = "",
+        exten: str = "",
+        priority: int = 1,
+        variables: dict[str, str] | None = None,
+    ) -> Call | None:
+        """AMI Originate of a caller: through the dialplan when one is loaded and has the
+        context, else straight into ``queue`` (the built-in inbound -> Queue())."""
         script = CallScript(patience=None, talk=FOREVER, orig_actionid=orig_actionid)
+        if self.interp is not None and context in self.interp.dp.contexts:
+            call = self.model.new_channel(number, script)
+            self.model.channels[call.ch1].variables.update(variables or {})
+            self.interp.start(call, context, exten or number, priority)
+            return call
         return self.model.new_call(number, queue, script)
 
     def redirect(self, name: str, context: str, exten: str, priority: str) -> None:
@@ -288,6 +326,15 @@ class Simulator:
         if ch is None or ch.call is None:
             return
         call = ch.call
+        if self.interp is not None and context in self.interp.dp.contexts and ch.role == "c1":
+            self.interp.cancel(call)
+            call.on_leave = None
+            if call.state in ("waiting", "ringing"):
+                self.model.queue_leave(call, "REDIRECT")
+            if call.state == "dialplan":
+                prio = int(priority) if priority.isdigit() else 1
+                self.interp.start(call, context, exten, prio)
+                return
         if call.state in ("waiting", "ringing") and ch.role == "c1":
             self.model.redirect_waiting(call)
             target = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -119,6 +120,8 @@ class Traffic:
         self.started_at = sched.now
         self._numbers: set[str] = set()
         model.on_call_done = self._call_done
+        # how a new caller enters: straight into the queue, or through a dialplan (simulator)
+        self.launch: Callable[[str, str, CallScript], Call | None] = self._launch_direct
 
     def start(self) -> None:
         for i in range(self.cfg.agents):
@@ -188,7 +191,10 @@ class Traffic:
     def place(self, number: str, queue: str | None = None) -> Call | None:
         self.placed += 1
         q = queue or self.rng.choice(self.queues)
-        return self.model.new_call(number, q, self.script())
+        return self.launch(number, q, self.script())
+
+    def _launch_direct(self, number: str, queue: str, script: CallScript) -> Call | None:
+        return self.model.new_call(number, queue, script)
 
     def _call_done(self, call: Call) -> None:
         self.done += 1

@@ -1,0 +1,495 @@
+"""extensions.conf subset: parsing, extension matching and ``${...}``/``$[...]`` substitution.
+
+Pure: no I/O beyond reading the file, no model. The interpreter (``acd.sim.interp``) walks the
+parsed priorities; this module answers "which line runs next" and "what does this text expand
+to". Anything outside the subset is a :class:`DialplanError` naming the file and line, so a
+dialplan the simulator cannot run honestly fails instead of doing something else.
+
+Supported syntax: ``[context]``, ``exten => <ext|pattern>,<prio|n|n(label)>,App(args)``,
+``same => ...``, ``include => other`` (searched after the context's own extensions), ``;``
+comments. Patterns: ``_`` prefix with X Z N . ! and ``[...]`` classes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+APPS = frozenset(
+    {
+        "Answer",
+        "NoOp",
+        "Verbose",
+        "Set",
+        "Goto",
+        "GotoIf",
+        "Wait",
+        "Playback",
+        "MusicOnHold",
+        "AGI",
+        "Queue",
+        "Dial",
+        "UserEvent",
+        "Hangup",
+        "Return",
+    }
+)
+
+
+class DialplanError(ValueError):
+    """A dialplan line or expression outside the supported subset; names file and line."""
+
+
+@dataclass(frozen=True)
+class Line:
+    app: str
+    args: str  # raw, substituted at run time
+    where: str  # "file:line"
+
+
+@dataclass
+class Extension:
+    pattern: str
+    prios: dict[int, Line] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+
+    def matches(self, exten: str) -> bool:
+        return match_pattern(self.pattern, exten)
+
+
+@dataclass
+class Context:
+    name: str
+    extens: list[Extension] = field(default_factory=list)
+    includes: list[str] = field(default_factory=list)
+
+
+_CLASS = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    body = pattern[1:]
+    while i < len(body):
+        ch = body[i]
+        up = ch.upper()
+        if up in _CLASS:
+            out.append(_CLASS[up])
+        elif ch == ".":
+            out.append(".+")
+        elif ch == "!":
+            out.append(".*")
+        elif ch == "[":
+            end = body.find("]", i)
+            if end < 0:
+                raise DialplanError(f"unterminated [ in pattern {pattern!r}")
+            out.append("[" + re.escape(body[i + 1 : end]).replace("\\-", "-") + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def match_pattern(pattern: str, exten: str) -> bool:
+    if not pattern.startswith("_"):
+        return pattern == exten
+    return _pattern_regex(pattern).match(exten) is not None
+
+
+@dataclass
+class Dialplan:
+    contexts: dict[str, Context]
+    source: str = "<string>"
+
+    def find(self, context: str, exten: str, _seen: frozenset[str] = frozenset()) -> Extension | None:
+        """The extension that runs ``exten`` in ``context``: exact match first, then patterns
+        (the most specific, i.e. the longest literal prefix), then included contexts."""
+        ctx = self.contexts.get(context)
+        if ctx is None or context in _seen:
+            return None
+        for e in ctx.extens:
+            if e.pattern == exten:
+                return e
+        pats = [e for e in ctx.extens if e.pattern.startswith("_") and e.matches(exten)]
+        if pats:
+            return max(pats, key=lambda e: (len(e.pattern.rstrip(".!")), -ctx.extens.index(e)))
+        for inc in ctx.includes:
+            found = self.find(inc, exten, _seen | {context})
+            if found is not None:
+                return found
+        return None
+
+
+_LINE = re.compile(r"^(exten|same|include)\s*=>?\s*(.*)$", re.IGNORECASE)
+_APP = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+
+
+def parse_dialplan(text: str, source: str = "<string>") -> Dialplan:
+    contexts: dict[str, Context] = {}
+    cur: Context | None = None
+    last: Extension | None = None
+    last_prio = 0
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        where = f"{source}:{lineno}"
+        line = _strip_comment(raw).strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            end = line.find("]")
+            if end < 0:
+                raise DialplanError(f"{where}: unterminated context header")
+            name = line[1:end].strip()
+            if name in ("general", "globals"):
+                cur = None
+                continue
+            cur = contexts.setdefault(name, Context(name))
+            last, last_prio = None, 0
+            continue
+        m = _LINE.match(line)
+        if m is None:
+            if cur is None:
+                continue  # [general]/[globals] settings
+            raise DialplanError(f"{where}: cannot parse {raw.strip()!r}")
+        if cur is None:
+            raise DialplanError(f"{where}: {m.group(1)} outside a context")
+        kind, rest = m.group(1).lower(), m.group(2).strip()
+        if kind == "include":
+            cur.includes.append(rest)
+            continue
+        if kind == "same":
+            if last is None:
+                raise DialplanError(f"{where}: 'same' without a preceding exten")
+            ext, prio_s, app_s = last.pattern, *_split2(rest, where)
+        else:
+            parts = rest.split(",", 2)
+            if len(parts) < 3:
+                raise DialplanError(f"{where}: expected exten => ext,priority,App(args)")
+            ext, prio_s, app_s = parts[0].strip(), parts[1].strip(), parts[2].strip()
+        label = None
+        lm = re.fullmatch(r"(\w+|n)\((\w+)\)", prio_s)
+        if lm:
+            prio_s, label = lm.group(1), lm.group(2)
+        if prio_s == "hint":
+            continue
+        if prio_s == "n":
+            if last is None or last.pattern != ext:
+                raise DialplanError(f"{where}: priority 'n' with no earlier priority for {ext}")
+            prio = last_prio + 1
+        elif prio_s.isdigit():
+            prio = int(prio_s)
+        else:
+            raise DialplanError(f"{where}: bad priority {prio_s!r}")
+        am = _APP.match(app_s)
+        if am is None:
+            raise DialplanError(f"{where}: cannot parse application {app_s!r}")
+        app, args = am.group(1), am.group(2) or ""
+        canon = next((a for a in APPS if a.lower() == app.lower()), None)
+        if canon is None:
+            raise DialplanError(f"{where}: application {app}() is not supported by the simulator")
+        target = next((e for e in cur.extens if e.pattern == ext), None)
+        if target is None:
+            if ext.startswith("_"):
+                _pattern_regex(ext)  # validate now
+            target = Extension(ext)
+            cur.extens.append(target)
+        target.prios[prio] = Line(canon, args, where)
+        if label:
+            target.labels[label] = prio
+        last, last_prio = target, prio
+    return Dialplan(contexts, source)
+
+
+def load_dialplan(path: str | Path) -> Dialplan:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DialplanError(f"{p}: cannot read: {err.strerror}") from err
+    return parse_dialplan(text, str(p))
+
+
+def _strip_comment(line: str) -> str:
+    out = []
+    i = 0
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            out.append(line[i + 1])
+            i += 2
+            continue
+        if line[i] == ";":
+            break
+        out.append(line[i])
+        i += 1
+    return "".join(out)
+
+
+def _split2(rest: str, where: str) -> tuple[str, str]:
+    parts = rest.split(",", 1)
+    if len(parts) < 2:
+        raise DialplanError(f"{where}: expected same => priority,App(args)")
+    return parts[0].strip(), parts[1].strip()
+
+
+def split_args(args: str) -> list[str]:
+    """Split application arguments on top-level commas (not inside ``${}``, ``$[]``, ``()``, quotes)."""
+    out: list[str] = []
+    depth = 0
+    quote = False
+    cur: list[str] = []
+    for ch in args:
+        if ch == '"':
+            quote = not quote
+        elif not quote and ch in "([{":
+            depth += 1
+        elif not quote and ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0 and not quote:
+            out.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+# ---- substitution -------------------------------------------------------------------------------
+
+Resolver = Callable[[str], str]
+
+
+@dataclass
+class Env:
+    """What substitution can read: channel variables, built-ins, functions and AstDB."""
+
+    variables: Mapping[str, str]
+    builtins: Mapping[str, str]
+    db: Mapping[str, str]
+    clock: Callable[[], float] = time.time
+
+
+def substitute(text: str, env: Env, where: str) -> str:
+    """Expand ``${...}`` and ``$[...]`` (innermost first), as pbx_substitute_variables does."""
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        if text.startswith("${", i) or text.startswith("$[", i):
+            opener = text[i + 1]
+            closer = "}" if opener == "{" else "]"
+            depth = 1
+            j = i + 2
+            while j < n and depth:
+                if text.startswith("${", j) or text.startswith("$[", j):
+                    depth += 1
+                    j += 2
+                    continue
+                if text[j] == closer or (text[j] in "}]" and depth > 1):
+                    depth -= 1
+                j += 1
+            if depth:
+                raise DialplanError(f"{where}: unterminated ${opener} in {text!r}")
+            inner = substitute(text[i + 2 : j - 1], env, where)
+            out.append(_lookup(inner, env, where) if opener == "{" else evaluate(inner, where))
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+_FUNC = re.compile(r"^([A-Z_][A-Z0-9_]*)\((.*)\)$", re.DOTALL)
+
+
+def _lookup(name: str, env: Env, where: str) -> str:
+    offset = None
+    m = re.fullmatch(r"(.*?):(-?\d+)(?::(\d+))?", name)
+    if m and "(" not in name:
+        name, offset = m.group(1), (int(m.group(2)), int(m.group(3)) if m.group(3) else None)
+    fm = _FUNC.match(name)
+    if fm:
+        value = call_function(fm.group(1), fm.group(2), env, where)
+    elif name == "EPOCH":
+        value = str(int(env.clock()))
+    elif name in env.variables:
+        value = env.variables[name]
+    elif name in env.builtins:
+        value = env.builtins[name]
+    else:
+        value = ""
+    if offset is not None:
+        start, length = offset
+        value = value[start:] if length is None else value[start : start + length]
+    return value
+
+
+def call_function(name: str, arg: str, env: Env, where: str) -> str:
+    if name == "CALLERID":
+        key = arg.strip().lower()
+        if key in ("num", "number"):
+            return env.variables.get("CALLERID(num)", env.builtins.get("CALLERID(num)", ""))
+        if key == "name":
+            return env.variables.get("CALLERID(name)", env.builtins.get("CALLERID(name)", ""))
+        raise DialplanError(f"{where}: CALLERID({arg}) is not supported (num, name)")
+    if name == "IF":
+        cond, q, rest = arg.partition("?")
+        if not q:
+            raise DialplanError(f"{where}: IF() needs 'condition?true:false'")
+        yes, _, no = rest.partition(":")
+        return yes if _truthy(cond) else no
+    if name == "DB":
+        return env.db.get("/" + arg.strip().strip("/"), "")
+    if name == "LEN":
+        return str(len(arg))
+    if name == "DB_EXISTS":
+        return "1" if ("/" + arg.strip().strip("/")) in env.db else "0"
+    raise DialplanError(f"{where}: function {name}() is not supported by the simulator")
+
+
+def _truthy(v: str) -> bool:
+    v = v.strip()
+    return v not in ("", "0")
+
+
+# ---- $[ ] expressions -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"[^"]*")|(?P<op>!=|<=|>=|=~|[=<>|&+\-*/%!()?:])|(?P<word>[^\s=<>|&+\-*/%!()?:"]+))'
+)
+
+
+def evaluate(expr: str, where: str = "<expr>") -> str:
+    """Asterisk's ``$[...]``: | & = != < > <= >= + - * / % ! and parentheses; numbers compare
+    as numbers, anything else as strings; true is "1", false "0"."""
+    tokens: list[str] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if m is None or m.end() == pos:
+            raise DialplanError(f"{where}: cannot evaluate $[{expr}]")
+        tok = m.group("str") or m.group("op") or m.group("word")
+        if tok is not None:
+            tokens.append(tok)
+        pos = m.end()
+    if not tokens:
+        return ""
+    p = _Parser(tokens, where, expr)
+    value = p.expr_or()
+    if p.i != len(tokens):
+        raise DialplanError(f"{where}: cannot evaluate $[{expr}]")
+    return value
+
+
+def _num(v: str) -> float | None:
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if x == int(x) else str(x)
+
+
+class _Parser:
+    def __init__(self, tokens: list[str], where: str, expr: str):
+        self.t = tokens
+        self.i = 0
+        self.where = where
+        self.expr = expr
+
+    def peek(self) -> str | None:
+        return self.t[self.i] if self.i < len(self.t) else None
+
+    def take(self) -> str:
+        if self.i >= len(self.t):
+            raise DialplanError(f"{self.where}: incomplete $[{self.expr}]")
+        tok = self.t[self.i]
+        self.i += 1
+        return tok
+
+    def expr_or(self) -> str:
+        left = self.expr_and()
+        while self.peek() == "|":
+            self.take()
+            right = self.expr_and()
+            left = left if _truthy(left) else (right if _truthy(right) else "0")
+        return left
+
+    def expr_and(self) -> str:
+        left = self.expr_cmp()
+        while self.peek() == "&":
+            self.take()
+            right = self.expr_cmp()
+            left = left if _truthy(left) and _truthy(right) else "0"
+        return left
+
+    def expr_cmp(self) -> str:
+        left = self.expr_add()
+        while self.peek() in ("=", "!=", "<", ">", "<=", ">="):
+            op = self.take()
+            right = self.expr_add()
+            a, b = _num(left), _num(right)
+            pair: tuple[float, float] | tuple[str, str] = (
+                (a, b) if a is not None and b is not None else (left, right)
+            )
+            x, y = pair
+            res = {
+                "=": x == y,
+                "!=": x != y,
+                "<": x < y,  # type: ignore[operator]
+                ">": x > y,  # type: ignore[operator]
+                "<=": x <= y,  # type: ignore[operator]
+                ">=": x >= y,  # type: ignore[operator]
+            }[op]
+            left = "1" if res else "0"
+        return left
+
+    def expr_add(self) -> str:
+        left = self.expr_mul()
+        while self.peek() in ("+", "-"):
+            op = self.take()
+            right = self.expr_mul()
+            a, b = _num(left), _num(right)
+            if a is None or b is None:
+                raise DialplanError(f"{self.where}: non-numeric operand in $[{self.expr}]")
+            left = _fmt(a + b if op == "+" else a - b)
+        return left
+
+    def expr_mul(self) -> str:
+        left = self.unary()
+        while self.peek() in ("*", "/", "%"):
+            op = self.take()
+            right = self.unary()
+            a, b = _num(left), _num(right)
+            if a is None or b is None or (op != "*" and b == 0):
+                raise DialplanError(f"{self.where}: bad operands in $[{self.expr}]")
+            left = _fmt(a * b if op == "*" else (int(a) // int(b) if op == "/" else a % b))
+        return left
+
+    def unary(self) -> str:
+        tok = self.peek()
+        if tok == "!":
+            self.take()
+            return "0" if _truthy(self.unary()) else "1"
+        if tok == "-":
+            self.take()
+            v = _num(self.unary())
+            if v is None:
+                raise DialplanError(f"{self.where}: bad operand in $[{self.expr}]")
+            return _fmt(-v)
+        if tok == "(":
+            self.take()
+            inner = self.expr_or()
+            if self.take() != ")":
+                raise DialplanError(f"{self.where}: missing ) in $[{self.expr}]")
+            return inner
+        tok = self.take()
+        if tok.startswith('"') and tok.endswith('"'):
+            return tok[1:-1]
+        return tok
