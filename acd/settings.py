@@ -125,8 +125,12 @@ class Settings(BaseSettings):
     cutoff_normal_causes: frozenset[int] = Field(
         frozenset({16, 17, 19, 21}), description="Q.850 causes that are NOT a cut-off (JSON list)"
     )
-    short_call_seconds: float = Field(30.0, ge=0, description="agent-released calls shorter are flagged short")
-    short_agent_release_is_cutoff: bool = Field(False, description="count agent-released short calls as cut-offs")
+    short_call_seconds: float = Field(
+        30.0, ge=0, description="agent-released calls shorter are flagged short"
+    )
+    short_agent_release_is_cutoff: bool = Field(
+        False, description="count agent-released short calls as cut-offs"
+    )
     repeat_window_seconds: float = Field(86400.0, gt=0, description="a new call within this is a repeat")
     credit_policy: Literal["original", "closer", "split"] = Field("split", description="callback credit")
     dispositions: list[str] = Field(
@@ -135,7 +139,9 @@ class Settings(BaseSettings):
     )
     api_tokens: list[ApiToken] = Field(default_factory=list, description="bearer tokens (JSON list)")
     metrics_per_agent: bool = Field(False, description="export per-agent series on /metrics (opt-in)")
-    metrics_max_agents: int = Field(1000, ge=1, description="per-agent series cap; extra agents become 'other'")
+    metrics_max_agents: int = Field(
+        1000, ge=1, description="per-agent series cap; extra agents become 'other'"
+    )
 
     @field_validator("queues")
     @classmethod
