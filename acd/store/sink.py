@@ -24,6 +24,7 @@ from acd.store.rows import call_row, callback_link_row, gap_row, offer_rows, ses
 __all__ = ["Store"]
 
 CALL_KEY = ["server_id", "uniqueid", "entry"]
+CHUNK = 100
 _CALL_UPDATABLE = [
     c.name
     for c in table_of(Call).columns
@@ -74,7 +75,8 @@ class Store:
                 set_={name: stmt.excluded[name] for name in _CALL_UPDATABLE},
                 where=table_of(Call).c.partial & ~stmt.excluded.partial,
             )
-            await conn.execute(stmt, _dedupe(call_rows, CALL_KEY))
+            for chunk in _chunks(_dedupe(call_rows, CALL_KEY)):
+                await conn.execute(stmt, chunk)
         await self._insert_ignore(conn, table_of(Offer), offers, ["server_id", "uniqueid", "entry", "seq"])
         await self._insert_ignore(conn, table_of(CallbackLink), links, ["server_id", "call_id"])
         await self._insert_ignore(
@@ -89,7 +91,8 @@ class Store:
     ) -> None:
         if rows:
             stmt = upsert_insert(conn, table).on_conflict_do_nothing(index_elements=key)
-            await conn.execute(stmt, _dedupe(rows, key))
+            for chunk in _chunks(_dedupe(rows, key)):
+                await conn.execute(stmt, chunk)
 
     async def _outcome(self, conn: AsyncConnection, effect: OutcomeReported) -> None:
         ident = effect.call_uniqueid or effect.linkedid
@@ -126,3 +129,9 @@ def _dedupe(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:
             continue
         seen[k] = row
     return list(seen.values())
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Statements of at most CHUNK rows: SQLAlchemy builds each statement in the event loop's
+    thread, so a big batch goes in pieces with the loop free in between (same transaction)."""
+    return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]

@@ -151,7 +151,9 @@ class Writer:
                     delay = min(delay * 2, self._retry_max)
         except asyncio.CancelledError:
             self._save_everything_sync()
-            raise
+            if not self._closing:
+                raise
+            # Cancelled by close() at its deadline: a normal end, everything is on disk.
         finally:
             spiller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
