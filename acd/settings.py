@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "AffinitySettings",
     "AmiSettings",
     "ApiToken",
     "ConfigError",
@@ -78,6 +79,25 @@ class FastAgiSettings(BaseModel):
     deadline_ms: int = Field(500, ge=10, le=5000, description="routing answer deadline (wall clock)")
 
 
+class AffinitySettings(BaseModel):
+    """Callback affinity rollout and delivery (per-queue enablement is ``QueueSettings.affinity``)."""
+
+    enabled: bool = Field(True, description="global switch: decide callback routing at all")
+    shadow: bool = Field(False, description="decide and record, but always answer 'queue' (measure first)")
+    allowed_pause_reasons: list[str] = Field(
+        default_factory=list, description="pause reasons that still let callbacks reach the agent (JSON list)"
+    )
+    ring_timeout_seconds: float = Field(15.0, gt=0, description="how long the original agent is rung, once")
+    priority: int = Field(10, ge=0, description="QUEUE_PRIO for the shared queue after the personal leg")
+    sticky: bool = Field(False, description="also prefer the last agent for any repeat contact")
+    sticky_window_seconds: float = Field(86400.0, gt=0, description="sticky mode looks back this far")
+    mirror_members: bool = Field(True, description="keep personal queues in step with shared-queue logins")
+    screenpop_base_url: str = Field("", description="HTTP API base URL for screen pops (empty: ACD_HTTP__*)")
+    agents: list[str] = Field(
+        default_factory=list, description="agents (state interfaces) given a personal queue (JSON list)"
+    )
+
+
 class QueueSettings(BaseModel):
     """Per-queue behaviour; ``Settings.queue_defaults`` applies to every queue unless overridden."""
 
@@ -118,6 +138,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
     fastagi: FastAgiSettings = Field(default_factory=FastAgiSettings)  # type: ignore[arg-type]
+    affinity: AffinitySettings = Field(default_factory=AffinitySettings)  # type: ignore[arg-type]
     queue_defaults: QueueSettings = Field(default_factory=QueueSettings)  # type: ignore[arg-type]
     queues: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description='per-queue overrides, JSON: {"sales": {"wrapup_seconds": 15}}'
