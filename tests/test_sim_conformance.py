@@ -37,8 +37,6 @@ START = 1795878900.0
 
 # Kinds the captures show that the simulator does not produce, and why.
 NOT_SIMULATED = {
-    ("Event", "AGIExecStart"): "FastAGI runs in the dialplan interpreter, not built yet",
-    ("Event", "AGIExecEnd"): "FastAGI runs in the dialplan interpreter, not built yet",
     ("Event", "AttendedTransfer"): "Atxfer is not simulated (BlindTransfer is)",
     ("Event", "DTMFBegin"): "Atxfer is not simulated",
     ("Event", "DTMFEnd"): "Atxfer is not simulated",
@@ -405,10 +403,70 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
 }
 
 
+FASTAGI_DP = """
+[fastagi-in]
+exten => _X.,1,NoOp(FastAGI routed call from ${CALLERID(num)})
+ same => n,Answer()
+ same => n,AGI(agi://127.0.0.1:%d/route?queue=support&mode=affinity,arg1,arg2)
+ same => n,Verbose(1,AGISTATUS=${AGISTATUS} ROUTE_AGENT=${ROUTE_AGENT})
+ same => n,Queue(support,t,,,300)
+"""
+
+
+async def _fastagi_run(tmp: Path) -> list[Pairs]:
+    """fastagi: the dialplan asks a FastAGI server (the commands of aux/fastagi_session.txt)."""
+
+    async def agi(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()) not in (b"\n", b""):
+            pass
+        for cmd in (
+            'GET VARIABLE "CALLERID(num)"',
+            'SET VARIABLE ROUTE_AGENT "Local/1002@agents"',
+            'VERBOSE "fastagi route decided" 1',
+        ):
+            writer.write(cmd.encode() + b"\n")
+            await reader.readline()
+        writer.close()
+
+    server = await asyncio.start_server(agi, "127.0.0.1", 0)
+    dp = tmp / "extensions.conf"
+    dp.write_text(FASTAGI_DP % server.sockets[0].getsockname()[1])
+
+    async def body(run: Run) -> None:
+        await run.cli.login()
+        await _agents(run)
+        await _originate_ctx(run, "5551100", "fastagi-in")
+        for _ in range(10):
+            await run.step(1.0)
+            await asyncio.sleep(0.02)
+        await run.cli.action("Hangup", Channel=run.chan("Local/5551100@", ";2"), Cause=16)
+        await run.step(7.0)
+
+    try:
+        return await _session(body, dialplan=dp)
+    finally:
+        server.close()
+
+
+async def _originate_ctx(run: Run, number: str, context: str) -> None:
+    await run.cli.action(
+        "Originate",
+        Channel=f"Local/{number}@caller-sim",
+        Context=context,
+        Exten=number,
+        Priority=1,
+        CallerID=f'"Customer {number}" <{number}>',
+        Timeout=30000,
+        Async="true",
+    )
+
+
 @pytest.fixture(scope="module")
-def sim_runs() -> dict[str, list[Pairs]]:
+def sim_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Pairs]]:
     async def all_runs() -> dict[str, list[Pairs]]:
-        return {name: await _session(fn) for name, fn in SCENARIOS.items()}
+        runs = {name: await _session(fn) for name, fn in SCENARIOS.items()}
+        runs["fastagi"] = await _fastagi_run(tmp_path_factory.mktemp("fastagi"))
+        return runs
 
     return asyncio.run(all_runs())
 
@@ -457,6 +515,7 @@ CALLS = [
     ("abandon", "5556002"),
     ("ring_no_answer", "5557001"),
     ("transfer", "5558001"),
+    ("fastagi", "5551100"),
 ]
 
 

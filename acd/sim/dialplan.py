@@ -5,6 +5,9 @@ parsed priorities; this module answers "which line runs next" and "what does thi
 to". Anything outside the subset is a :class:`DialplanError` naming the file and line, so a
 dialplan the simulator cannot run honestly fails instead of doing something else.
 
+Applications: Answer, NoOp, Verbose, Set, Goto, GotoIf, Wait, Playback and MusicOnHold (waits),
+AGI (FastAGI), Queue, UserEvent, Hangup. Dial() is not simulated yet: it is refused at load.
+
 Supported syntax: ``[context]``, ``exten => <ext|pattern>,<prio|n|n(label)>,App(args)``,
 ``same => ...``, ``include => other`` (searched after the context's own extensions), ``;``
 comments. Patterns: ``_`` prefix with X Z N . ! and ``[...]`` classes.
@@ -31,10 +34,8 @@ APPS = frozenset(
         "MusicOnHold",
         "AGI",
         "Queue",
-        "Dial",
         "UserEvent",
         "Hangup",
-        "Return",
     }
 )
 
@@ -308,7 +309,7 @@ _FUNC = re.compile(r"^([A-Z_][A-Z0-9_]*)\((.*)\)$", re.DOTALL)
 def _lookup(name: str, env: Env, where: str) -> str:
     offset = None
     m = re.fullmatch(r"(.*?):(-?\d+)(?::(\d+))?", name)
-    if m and "(" not in name:
+    if m and m.group(1).count("(") == m.group(1).count(")"):
         name, offset = m.group(1), (int(m.group(2)), int(m.group(3)) if m.group(3) else None)
     fm = _FUNC.match(name)
     if fm:

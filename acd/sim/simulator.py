@@ -74,7 +74,7 @@ class Simulator:
         self.interp: Interpreter | None = None
         if cfg.dialplan is not None:
             self.interp = Interpreter(self, load_dialplan(cfg.dialplan))
-            if cfg.dialplan_context not in self.interp.dp.contexts:
+            if cfg.traffic and cfg.dialplan_context not in self.interp.dp.contexts:
                 raise DialplanError(f"{cfg.dialplan}: no [{cfg.dialplan_context}] context for incoming calls")
             self.traffic.launch = self._launch_dialplan
         self.booted = True
