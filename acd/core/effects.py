@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "AffinityDecided",
     "AgentOffer",
     "Anomaly",
     "CallFinished",
@@ -169,8 +170,34 @@ class Anomaly:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class AffinityDecided:
+    """The final routing reason of one caller that asked acd where to go (acd/core/affinity.py).
+
+    ``uniqueid`` is the caller channel (the AGI request's); ``call_ids`` the queue entries of that
+    channel seen so far (personal queue first); the store puts ``reason`` in the calls' ``routing``.
+    ``shadow``: decided and recorded only, the caller went to the queue as without acd.
+    """
+
+    uniqueid: str
+    linkedid: str | None
+    call_ids: tuple[str, ...]
+    queue: str  # the shared queue the caller asked for
+    action: Literal["offer_now", "wait_for_agent", "queue"]
+    reason: str  # original_agent | fallback_busy_timeout | fallback_unavailable | fallback_no_answer
+    #              | no_history | ineligible | abandoned
+    shadow: bool
+    agent: str | None  # the preferred (original) agent
+    agent_name: str | None
+    callback_of: str | None  # the cut-off (or, sticky, last answered) call
+    detail: str
+    decided_at: float
+    at: float
+
+
 Effect = (
-    CallStarted
+    AffinityDecided
+    | CallStarted
     | CallFinished
     | MemberStateChanged
     | MemberSession
