@@ -132,7 +132,7 @@ def a_queuesummary(sim: Simulator, s: Session, m: dict[str, str], aid: str | Non
     for q in model.queues.values():
         if want_q and q.name != want_q:
             continue
-        avail = sum(1 for mem in q.members.values() if model._free_for(mem, q))
+        avail = sum(1 for mem in q.members.values() if model.free_for(mem, q))
         longest = int(now - min((c.joined_at for c in q.waiting), default=now))
         parts.append(
             list_event(

@@ -587,7 +587,12 @@ class Model:
         self.dispatch()
 
     # ---- distribution -----------------------------------------------------------------------
-    def _free_for(self, m: Member, q: Queue) -> bool:
+    def _free_for(
+        self, m: Member, q: Queue, ringing: set[str] | None = None, heavy: set[str] | None = None
+    ) -> bool:
+        """May ``m`` be rung for a caller of ``q`` now? ``ringing`` (members already ringing for
+        this queue) and ``heavy`` (members a heavier queue's callers wait for) are computed once
+        per dispatch by the caller; None computes them here."""
         if m.paused:
             return False
         dev = self.devices.get(m.iface)
@@ -597,7 +602,9 @@ class Model:
             return False
         if dev.in_call is not None and not m.ringinuse:
             return False
-        if any(leg.device is dev for c in q.waiting for leg in c.legs):
+        if ringing is None:
+            ringing = self._ringing(q)
+        if m.iface in ringing:
             return False  # already ringing for a caller of this queue
         wrap = q.conf.wrapuptime
         if wrap:
@@ -608,31 +615,45 @@ class Model:
             )
             if self.sched.now < last + wrap:
                 return False
+        if heavy is None:
+            heavy = self._heavy(q)
+        return m.iface not in heavy  # compare_weight: a heavier queue's caller waits for this member
+
+    def free_for(self, m: Member, q: Queue) -> bool:
+        """Whether QueueSummary counts ``m`` as available in ``q``."""
+        return self._free_for(m, q)
+
+    def _ringing(self, q: Queue) -> set[str]:
+        return {leg.iface for c in q.waiting for leg in c.legs}
+
+    def _heavy(self, q: Queue) -> set[str]:
+        out: set[str] = set()
         for q2 in self.queues.values():
-            if q2 is not q and q2.conf.weight > q.conf.weight and m.iface in q2.members and q2.waiting:
-                return False  # compare_weight: a heavier queue's caller waits for this member
-        return True
+            if q2 is not q and q2.conf.weight > q.conf.weight and q2.waiting:
+                out.update(q2.members)
+        return out
 
     def dispatch(self) -> None:
         """Offer waiting callers to free members, heavier queues first."""
         for q in sorted(self.queues.values(), key=lambda x: -x.conf.weight):
             if not q.waiting:
                 continue
-            free = [m for m in q.members.values() if self._free_for(m, q)]
-            if not free:
+            ringing, heavy = self._ringing(q), self._heavy(q)
+            avail = sum(1 for m in q.members.values() if self._free_for(m, q, ringing, heavy))
+            if not avail:
                 continue
-            avail = len(free)
             for i, call in enumerate(list(q.waiting)):
                 if i >= avail:
                     break
                 if call.state != "waiting" or call.retry_until > self.sched.now:
                     continue
-                cands = [m for m in q.members.values() if self._free_for(m, q)]
+                cands = [m for m in q.members.values() if self._free_for(m, q, ringing, heavy)]
                 if not cands:
                     break
                 low = min(m.penalty for m in cands)
-                cands = [m for m in cands if m.penalty == low]
-                self._ring(call, q, self._choose(q, cands))
+                chosen = self._choose(q, [m for m in cands if m.penalty == low])
+                self._ring(call, q, chosen)
+                ringing.update(m.iface for m in chosen)
 
     def _choose(self, q: Queue, cands: list[Member]) -> list[Member]:
         s = q.conf.strategy

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 WRITE_HIGH_WATER = 256 * 1024
+# At speed "max" the simulator waits for its readers instead of outrunning them, so only a
+# reader stuck this long is cut off.
+PACED_WRITETIMEOUT = 10.0
 
 
 class Session(asyncio.Protocol):
@@ -77,6 +80,8 @@ class Session(asyncio.Protocol):
     def pause_writing(self) -> None:
         self._paused_at = time.monotonic()
         timeout = (self.user.writetimeout_ms if self.user else 100) / 1000.0
+        if self.server.paced_by_readers:
+            timeout = max(timeout, PACED_WRITETIMEOUT)
         loop = asyncio.get_running_loop()
         self._watch = loop.call_later(timeout, self._check_blocked)
 
@@ -141,6 +146,7 @@ class AmiServer:
         self.users = users
         self.sessions: set[Session] = set()
         self.silent = False
+        self.paced_by_readers = False
         self._server: asyncio.Server | None = None
         self.host = "127.0.0.1"
         self.port = 0

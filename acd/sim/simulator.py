@@ -69,6 +69,7 @@ class Simulator:
         self.sched = Scheduler(start)
         self.truth = Truth(cfg.truth)
         self.server = AmiServer(self, users)
+        self.server.paced_by_readers = math.isinf(cfg.speed)
         self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
         self.traffic = Traffic(self.model, self.sched, self.rng, cfg)
         self.interp: Interpreter | None = None
