@@ -177,6 +177,8 @@ class AffinityDecided:
     ``uniqueid`` is the caller channel (the AGI request's); ``call_ids`` the queue entries of that
     channel seen so far (personal queue first); the store puts ``reason`` in the calls' ``routing``.
     ``shadow``: decided and recorded only, the caller went to the queue as without acd.
+    Not (yet) part of ``Effect``: the routing edge emits it, and consumers typed on ``Effect``
+    (metrics) would have to learn it first; the sinks ignore types they do not know.
     """
 
     uniqueid: str
@@ -196,8 +198,7 @@ class AffinityDecided:
 
 
 Effect = (
-    AffinityDecided
-    | CallStarted
+    CallStarted
     | CallFinished
     | MemberStateChanged
     | MemberSession
