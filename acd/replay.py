@@ -28,27 +28,32 @@ SETTLE_SECONDS = 120.0  # after the last event: let pending decisions and grace 
 
 
 class ReplayClock:
+    """Event time for a capture: Asterisk's ``Timestamp``, else the Uniqueid epochs, shifted so the
+    first dated event falls on ``start`` when one is given."""
+
     def __init__(self, start: float | None = None) -> None:
         self.start = start
         self._offset: float | None = None
-        self.now = 0.0
+        self.now = start if start is not None else 0.0
 
     def __call__(self, headers: dict[str, str]) -> float:
         raw = _timestamp(headers)
         if raw is None:
-            raw = self.now + _STEP
             for name in _ID_HEADERS:
                 value = headers.get(name)
                 if value:
                     head = value.partition(".")[0]
                     if head.isdigit():
                         epoch = float(head)
-                        if epoch > raw:
+                        if raw is None or epoch > raw:
                             raw = epoch
-        if self._offset is None:
-            self._offset = (self.start - raw) if self.start is not None else 0.0
-        t = raw + self._offset
-        if t < self.now:
+        if raw is None:
+            t = self.now + _STEP  # nothing dated yet, or an undated event: keep order
+        else:
+            if self._offset is None:
+                self._offset = (self.start - raw) if self.start is not None else 0.0
+            t = raw + self._offset
+        if t <= self.now:
             t = self.now + _STEP
         self.now = t
         return t

@@ -227,3 +227,39 @@ def test_replay_missing_file_is_a_clear_error() -> None:
         [sys.executable, "-m", "acd.cli", "replay", "/nonexistent.ami.log"], capture_output=True, text=True
     )
     assert out.returncode == 1 and "no such file" in out.stderr
+
+
+def test_replay_into_a_database_twice_writes_each_call_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "replay.db"
+    cmd = [
+        sys.executable,
+        "-m",
+        "acd.cli",
+        "replay",
+        str(FIXTURES / "transfer.ami.log"),
+        "--database",
+        f"sqlite+aiosqlite:///{db}",
+        "--start",
+        "2026-11-01T10:00:00+00:00",
+        "--json",
+    ]
+    env = {"ACD_DATABASE__SPOOL_DIR": str(tmp_path / "spool"), "PATH": "/usr/bin:/bin"}
+    for _ in range(2):
+        subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=tmp_path)
+    rows = sqlite3.connect(db).execute("select call_id, joined_at from calls order by joined_at").fetchall()
+    assert [r[0] for r in rows] == ["1795879074.40", "1795879092.46", "1795879117.52"]
+    start = 1793527200.0  # 2026-11-01T10:00:00Z: the first dated event
+    assert [round(r[1] - start) for r in rows] == [0, 18, 43]  # dated from --start, spaced as recorded
+
+
+def test_replay_clock_is_monotonic_and_shifted() -> None:
+    from acd.replay import ReplayClock
+
+    clock = ReplayClock(start=1000.0)
+    assert clock({"Event": "FullyBooted"}) == pytest.approx(1000.001)
+    assert clock({"Event": "Newchannel", "Uniqueid": "1795879074.40"}) == pytest.approx(1000.002)
+    assert clock({"Event": "Newchannel", "Uniqueid": "1795879084.41"}) == pytest.approx(1010.0)
+    assert clock({"Event": "Hangup", "Uniqueid": "1795879074.40"}) == pytest.approx(1010.001)
+    assert clock({"Event": "X", "Timestamp": "1795879100.5"}) > 1010.001

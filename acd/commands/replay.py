@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import datetime
@@ -15,6 +16,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("file", type=Path, help="raw AMI capture (banner first, CRLF framing)")
     p.add_argument("--json", action="store_true", help="print one JSON document with every call")
     p.add_argument("--start", help="ISO time the capture began (events without Timestamp are dated from it)")
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="also write the records through the daemon's writer to this database (SQLAlchemy URL); "
+        "replaying the same capture twice writes nothing new",
+    )
     p.set_defaults(func=run)
 
 
@@ -50,8 +57,24 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"acd replay: --start: not an ISO date/time: {args.start!r}", file=sys.stderr)
             return 2
-    config = CoreConfig.from_settings(load_settings())
-    result = replay_file(path, config=config, start=start, progress=_progress(path.stat().st_size))
+    settings = load_settings()
+    config = CoreConfig.from_settings(settings)
+    if args.database:
+        import asyncio
+
+        from acd.core.engine import Core
+
+        core = Core(config)
+        if start is None:
+            import time
+
+            start = time.time()
+        db_settings = settings.model_copy(
+            update={"database": settings.database.model_copy(update={"url": args.database})}
+        )
+        result = asyncio.run(_replay_into(path, core, start, db_settings))
+    else:
+        result = replay_file(path, config=config, start=start, progress=_progress(path.stat().st_size))
     doc = summarize(result)
     if args.json:
         json.dump(doc, sys.stdout, indent=1)
@@ -84,3 +107,36 @@ def run(args: argparse.Namespace) -> int:
             f"ended by {c['ended_by'] or '-'}{flags}{link}"
         )
     return 0
+
+
+async def _replay_into(path: Path, core: Any, start: float, settings: Any) -> Any:
+    """Replay through the daemon's own writer: batched, idempotent, spooled if the database fails."""
+    from acd.ami.codec import Framer
+    from acd.replay import iter_messages, replay
+    from acd.store.migrate import prepare_database
+    from acd.store.writer import Writer
+
+    engine = await prepare_database(settings)
+    writer = Writer(settings, engine)
+    task = asyncio.get_running_loop().create_task(writer.run())
+    framer = Framer()
+
+    def submit(effects: list[Any]) -> None:
+        for effect in effects:
+            writer.submit(effect)
+
+    try:
+        result = replay(
+            iter_messages(path, framer=framer, progress=_progress(path.stat().st_size)),
+            core=core,
+            start=start,
+            on_effects=submit,
+        )
+        result.banner = framer.banner
+        result.frame_anomalies = len(framer.anomalies)
+        await writer.drain(settings.database.flush_deadline * 6)
+    finally:
+        await writer.close()
+        task.cancel()
+        await engine.dispose()
+    return result
