@@ -17,236 +17,43 @@ What it models, as app_queue does (Asterisk 22, apps/app_queue.c, and the captur
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
 import time as _time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from acd.sim.config import QueueConf, QueuesConf
+from acd.sim.clock import Scheduler, Timer
+from acd.sim.config import QueuesConf
 from acd.sim.emit import CAUSE_TEXT, MEMBER_HEADERS, Out, event, render_phase, ts_header
+from acd.sim.entities import (
+    AgentBehaviour,
+    Call,
+    CallScript,
+    Channel,
+    Device,
+    Ending,
+    Leg,
+    Member,
+    Queue,
+)
+
+__all__ = [
+    "AgentBehaviour",
+    "Call",
+    "CallScript",
+    "Channel",
+    "Device",
+    "Ending",
+    "Leg",
+    "Member",
+    "Model",
+    "Queue",
+    "Scheduler",
+    "Timer",
+]
 
 NORMAL_CAUSES = frozenset({16, 17, 19, 21})
-
-
-class Timer:
-    __slots__ = ("args", "cancelled", "fn", "when")
-
-    def __init__(self, when: float, fn: Callable[..., None], args: tuple[Any, ...]):
-        self.when = when
-        self.fn = fn
-        self.args = args
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class Scheduler:
-    """Timers in simulated seconds. ``run_due(t)`` fires everything due up to ``t`` in order."""
-
-    def __init__(self, now: float):
-        self.now = now
-        self._heap: list[tuple[float, int, Timer]] = []
-        self._seq = itertools.count()
-
-    def at(self, when: float, fn: Callable[..., None], *args: Any) -> Timer:
-        t = Timer(max(when, self.now), fn, args)
-        heapq.heappush(self._heap, (t.when, next(self._seq), t))
-        return t
-
-    def after(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
-        return self.at(self.now + max(delay, 0.0), fn, *args)
-
-    def next_time(self) -> float | None:
-        while self._heap and self._heap[0][2].cancelled:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
-
-    def run_due(self, until: float) -> int:
-        n = 0
-        while self._heap and self._heap[0][0] <= until:
-            when, _, t = heapq.heappop(self._heap)
-            if t.cancelled:
-                continue
-            self.now = max(self.now, when)
-            t.fn(*t.args)
-            n += 1
-        self.now = max(self.now, until)
-        return n
-
-    def clear(self) -> None:
-        self._heap.clear()
-
-
-@dataclass
-class AgentBehaviour:
-    """How a simulated agent phone behaves when rung."""
-
-    answer_after: float | None = 2.0  # seconds of ringing before answering; None = never answers
-    answer_jitter: float = 0.0
-
-
-@dataclass
-class Device:
-    """One member interface (shared by all the queues it is a member of)."""
-
-    iface: str
-    stateif: str
-    behaviour: AgentBehaviour
-    legs: set[str] = field(default_factory=set)  # ;1 names of this device's live channels
-    in_call: Call | None = None
-    last_end: dict[str, float] = field(default_factory=dict)  # queue -> end of last call
-    forced: int | None = None  # a Custom: device state set over AMI (DEVICE_STATE())
-
-    @property
-    def status(self) -> int:
-        if self.legs:
-            return 2
-        return self.forced if self.forced is not None else 1
-
-
-@dataclass
-class Member:
-    queue: str
-    iface: str
-    name: str
-    stateif: str
-    penalty: int = 0
-    paused: bool = False
-    reason: str = ""
-    calls: int = 0
-    lastcall: int = 0
-    lastpause: int = 0
-    login: int = 0
-    ringinuse: bool = True
-    dynamic: bool = True
-
-
-@dataclass
-class Queue:
-    conf: QueueConf
-    members: dict[str, Member] = field(default_factory=dict)  # iface -> member, insertion order
-    waiting: list[Call] = field(default_factory=list)
-    rr_next: int = 0
-    completed: int = 0
-    abandoned: int = 0
-    holdtime: float = 0.0  # Asterisk's exponentially weighted averages
-    talktime: float = 0.0
-    sl_ok: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.conf.name
-
-
-@dataclass
-class Channel:
-    """What CoreShowChannels/Status report for one channel."""
-
-    name: str
-    uid: str
-    linkedid: str
-    context: str
-    exten: str
-    priority: int
-    app: str
-    appdata: str
-    cid_num: str
-    cid_name: str
-    conn_num: str
-    conn_name: str
-    created: float
-    state: int = 6
-    bridge: str = ""
-    call: Call | None = None
-    role: str = ""  # "c1" "c2" "a1" "a2"
-    leg: Leg | None = None
-    variables: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Leg:
-    """A Local channel pair towards a member (or a transfer target)."""
-
-    ch1: str
-    ch2: str
-    uid1: str
-    uid2: str
-    iface: str
-    exten: str
-    context: str
-    name: str
-    stateif: str
-    device: Device | None
-    rung_at: float = 0.0
-    answer_timer: Timer | None = None
-
-
-@dataclass
-class Ending:
-    """How an answered call ends (chosen by the traffic model or a scripted scenario)."""
-
-    kind: str = "caller"  # caller | agent | agent_ami | caller_cut | caller_chan_cut | agent_cut | transfer
-    cause: int = 16
-    transfer_exten: str = "2000"
-    after_transfer: float = 30.0
-
-
-@dataclass
-class CallScript:
-    patience: float | None = 120.0  # seconds the caller waits before abandoning; None = forever
-    talk: float = 60.0
-    ending: Ending = field(default_factory=Ending)
-    orig_actionid: str | None = None  # set when originated over AMI: OriginateResponse is sent
-
-
-@dataclass
-class Call:
-    """One caller channel pair and its current queue entry."""
-
-    number: str
-    name: str
-    ch1: str
-    ch2: str
-    uid1: str
-    uid2: str
-    created: float
-    script: CallScript
-    queue: str = ""
-    entry: int = 0  # n-th queue entry of this channel
-    joined_at: float = 0.0
-    first_joined_at: float = 0.0
-    origpos: int = 1
-    state: str = "new"  # new waiting ringing bridged done
-    legs: list[Leg] = field(default_factory=list)
-    agent: Leg | None = None
-    connected_at: float = 0.0
-    ring_started: float = 0.0
-    retry_until: float = 0.0
-    bridge: str = ""
-    timers: list[Timer] = field(default_factory=list)
-    priority: int = 0
-    truth: dict[str, Any] = field(default_factory=dict)
-    # where the caller's dialplan stands (the default dialplan: inbound, exten = number, Queue at 6)
-    dp_context: str = "inbound"
-    dp_exten: str = ""
-    dp_prio: int = 6
-    queue_appdata: str = ""
-    queuestatus: str = ""
-    on_leave: Callable[[str], None] | None = None  # the dialplan's Queue() waiting for its result
-
-    @property
-    def entry_id(self) -> str:
-        return self.uid1 if self.entry <= 1 else f"{self.uid1}#{self.entry}"
-
-    def cancel_timers(self) -> None:
-        for t in self.timers:
-            t.cancel()
-        self.timers.clear()
 
 
 TruthSink = Callable[[dict[str, Any]], None]
