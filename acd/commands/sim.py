@@ -42,7 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--manager-conf", type=Path, help="manager.conf with the users (default: acd/sim/manager.conf)"
     )
     p.add_argument("--queues-conf", type=Path, help="queues.conf (default: acd/sim/queues.conf)")
-    p.add_argument("--dialplan", type=Path, help="extensions.conf to interpret (not implemented yet)")
+    p.add_argument(
+        "--dialplan", type=Path, help="extensions.conf to run callers through (e.g. acd/sim/extensions.conf)"
+    )
+    p.add_argument(
+        "--dialplan-context", default="inbound", help="context callers enter (exten = their number)"
+    )
     p.add_argument("--seed", type=int, help="seed for a reproducible run")
     p.add_argument(
         "--speed", type=_speed, default=1.0, help="simulated seconds per wall second ('max': as fast as read)"
@@ -65,6 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from acd.sim import SimConfig, Simulator
     from acd.sim.conf import ConfError
+    from acd.sim.dialplan import DialplanError
 
     if (args.username is None) != (args.secret is None):
         print("acd sim: --username and --secret go together", file=sys.stderr)
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         manager_conf=args.manager_conf,
         queues_conf=args.queues_conf,
         dialplan=args.dialplan,
+        dialplan_context=args.dialplan_context,
         username=args.username,
         secret=args.secret,
         seed=args.seed,
@@ -92,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         sim = Simulator(cfg)
-    except (ConfError, ValueError) as err:
+    except (ConfError, DialplanError, ValueError) as err:
         print(f"acd sim: {err}", file=sys.stderr)
         return 2
     try:
@@ -110,7 +117,8 @@ async def _serve(sim: object, bounded: bool) -> int:
     except OSError as err:
         print(f"acd sim: cannot listen: {err.strerror}", file=sys.stderr)
         return 1
-    print(f"acd sim: AMI on {host}:{port} (speed {sim.speed:g}x, {len(sim.model.queues)} queues)", flush=True)
+    speed = "max" if sim.speed == float("inf") else f"{sim.speed:g}x"
+    print(f"acd sim: AMI on {host}:{port} (speed {speed}, {len(sim.model.queues)} queues)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
