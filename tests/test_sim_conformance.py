@@ -615,3 +615,18 @@ def test_restart_sequence(sim_runs: dict[str, list[Pairs]]) -> None:
     assert "4" in soft
     ac = [p for p in msgs if get(p, "Event") == "AgentComplete"]
     assert [get(p, "Reason") for p in ac] == ["agent"]
+
+
+def _dialplan_lines(msgs: list[Pairs], number: str) -> list[tuple[str, str, str, str]]:
+    return [
+        (get(p, "Context"), get(p, "Priority"), get(p, "Application"), get(p, "AppData"))
+        for p in msgs
+        if is_event(p) and get(p, "Event") == "Newexten" and get(p, "Channel").startswith(f"Local/{number}@")
+    ]
+
+
+def test_default_dialplan_lines_match_the_lab(sim_runs: dict[str, list[Pairs]]) -> None:
+    """Without a dialplan file the simulator plays the lab's inbound dialplan: the caller's
+    Newexten lines carry the captured contexts, priorities and application data."""
+    real = _dialplan_lines(read_capture(FIX / "answered_call.ami.log"), "5552001")
+    assert _dialplan_lines(sim_runs["answered_call"], "5552001") == real

@@ -270,10 +270,10 @@ class Substituter:
         self.cause = cause
         # The caller's dialplan position (context, exten, priority) while in Queue(): it is the
         # interpreter's to fill when a dialplan runs.
-        self.qctx = ""
+        self.qctx = self.qprio = ""
         for p in win.items:
             if _is_event(p) and _get(p, "Channel") == c.ch1 and _get(p, "Application") == "Queue":
-                self.qctx = _get(p, "Context")
+                self.qctx, self.qprio = _get(p, "Context"), _get(p, "Priority")
                 break
         self.roles = roles
         self.member_roles = member_roles
@@ -285,6 +285,7 @@ class Substituter:
             and key in ("Context", "Exten", "Priority")
             and _get(pairs, "Channel") == self.win.caller.ch1
             and _get(pairs, "Context") == self.qctx
+            and (key != "Priority" or value == self.qprio)
         ):
             return "{" + {"Context": "c_context", "Exten": "c_exten", "Priority": "c_prio"}[key] + "}"
         if value in self.full:

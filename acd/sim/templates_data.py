@@ -110,31 +110,31 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: NoOp\r\nAppData: Inbound call from {c_num}\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 1\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: NoOp\r\nAppData: Inbound call from {c_num}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(num)={c_num}\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(num)={c_num}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(name)={c_name}\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 3\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(name)={c_name}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 4\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Playback\r\nAppData: acd-beep\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 5\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Playback\r\nAppData: acd-beep\r\n\r\n",
             "",
         ),
         (
@@ -146,7 +146,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: PLAYBACKSTATUS\r\nValue: SUCCESS\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 5\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: PLAYBACKSTATUS\r\nValue: SUCCESS\r\n\r\n",
             "",
         ),
         (
@@ -1122,31 +1122,31 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: NoOp\r\nAppData: Inbound call from {c_num}\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 1\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: NoOp\r\nAppData: Inbound call from {c_num}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(num)={c_num}\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(num)={c_num}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(name)={c_name}\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 3\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Set\r\nAppData: CALLERID(name)={c_name}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 4\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Playback\r\nAppData: acd-beep\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 5\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Playback\r\nAppData: acd-beep\r\n\r\n",
             "",
         ),
         (
@@ -1158,7 +1158,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: PLAYBACKSTATUS\r\nValue: SUCCESS\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: 5\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: PLAYBACKSTATUS\r\nValue: SUCCESS\r\n\r\n",
             "",
         ),
     ),
