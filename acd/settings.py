@@ -208,8 +208,10 @@ def _describe(err: ValidationError) -> str:
     loc = [str(p) for p in first["loc"]]
     name = "ACD_" + "__".join(p.upper() for p in loc) if loc else "configuration"
     msg = first["msg"]
-    if first.get("input") is not None and "secret" not in name.lower() and "token" not in name.lower():
-        shown = repr(first["input"])
+    given = first.get("input")
+    # Echo only a plain value, never a nested one: a section's input holds its secrets too.
+    if isinstance(given, (str, int, float)) and "secret" not in name.lower() and "token" not in name.lower():
+        shown = repr(given)
         if len(shown) < 80:
             msg = f"{msg} (got {shown})"
     more = len(err.errors()) - 1
