@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "db": "acd.commands.db:register",
     "report": "acd.commands.report:register",
     "purge": "acd.commands.purge:register",
+    "asterisk-config": "acd.commands.asterisk_config:register",
 }
 
 

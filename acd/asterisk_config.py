@@ -1,0 +1,283 @@
+"""The Asterisk side of callback affinity, generated: personal queues, the routing dialplan, the AMI user.
+
+Pure text rendering from the settings and a list of agents; ``acd asterisk-config`` writes it, and
+deploy/asterisk/ holds its output for an example center (a test keeps the two in sync). Nothing
+here is written by hand in production: an agent added to the center is a regenerated file.
+
+Why this shape (DESIGN.md, "Delivering affinity on Asterisk"; tests/fixtures/ami/weighted-queues):
+
+- Every call stays inside app_queue, so Asterisk's own events and queue_log stay complete.
+- Each agent has a one-member personal queue ``acd-agent-<id>`` with ``weight=10``, heavier than
+  every shared queue: when that agent frees up, app_queue itself gives them the waiting callback
+  first. No reservation, no race, nothing to clean up when acd dies (20 of 20 on a real Asterisk).
+- ``joinempty``/``leavewhenempty`` = paused,unavailable,invalid: a callback never waits for an
+  agent who is paused or logged out (a waiting callback would block that agent in every lighter
+  queue); it goes on to the shared queue at once.
+- ``ringinuse=no``: a busy agent is waited for, never rung on top of a call.
+- One ring: the dialplan asks for ``n`` (no retry) when the agent is free; while waiting for a busy
+  agent, acd withdraws the caller on the first ring without answer (``retry`` gives it the time).
+- The dialplan asks acd over FastAGI; a refused connection (acd down) sets nothing and the call
+  goes to the shared queue at once. acd answers from its own thread within a wall-clock deadline,
+  and sets ``ACD_ROUTE`` last, so a late or broken answer also means "shared queue".
+- After the personal leg the caller enters the shared queue with ``QUEUE_PRIO`` raised: at the
+  head of the line, so the bounded wait costs them no place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from acd.core.affinity import personal_queue_name
+from acd.settings import Settings
+
+__all__ = [
+    "FILES",
+    "AsteriskConfig",
+    "ConfigInputError",
+    "render",
+    "render_dialplan",
+    "render_manager",
+    "render_queues",
+    "render_queues_example",
+    "resolve_agents",
+]
+
+FILES = ("queues-acd.conf", "extensions-acd.conf", "manager-acd.conf", "queues.conf.example")
+PERSONAL_WEIGHT = 10
+RETRY_SECONDS = 5
+ROUTE_CONTEXT = "acd-route"
+FALLBACK_STATUSES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL", "WITHDRAW")
+
+# What acd needs from AMI, per feature (checked at run time by ``acd check``).
+READ_CLASSES = (
+    ("system", "FullyBooted/Shutdown: resync after every (re)connect and Asterisk restart"),
+    ("call", "Hangup causes and bridges: who ended a call, cut-offs"),
+    ("agent", "queue and member events: calls, agent states, the personal-queue legs"),
+    ("user", "UserEvent CallOutcome from the dialplan (dispositions)"),
+)
+WRITE_CLASSES = (
+    ("reporting", "CoreShowChannels: resync of the calls in progress"),
+    ("agent", "QueueAdd/QueueRemove/QueuePause: personal queues follow shared-queue logins and pauses;"),
+    ("", "QueueWithdrawCaller: a callback leaves its agent's queue on the first ring without answer"),
+    ("user", "UserEvent AcdCallbackContext: the fallback agent is told who had the call"),
+)
+
+
+class ConfigInputError(ValueError):
+    """A bad agent list: one clear line (the command exits 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskConfig:
+    agents: tuple[tuple[str, str], ...]  # (agent state interface, personal queue)
+    fastagi_host: str
+    fastagi_port: int
+    ring_timeout: int
+    priority: int
+    ami_user: str
+    queue_options: str = "t"
+    shared_queues: tuple[tuple[str, int, int], ...] = (("support", 0, 20),)  # (name, wrap-up, SL)
+
+
+def resolve_agents(agents: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """(agent, personal queue) sorted by queue; duplicates dropped, two agents on one queue refused."""
+    seen: dict[str, str] = {}
+    for raw in agents:
+        agent = raw.strip()
+        if not agent or agent.startswith(("#", ";")):
+            continue
+        queue = personal_queue_name(agent)
+        if queue is None:
+            raise ConfigInputError(f"agent {agent!r}: no usable id for a personal queue name")
+        other = seen.get(queue)
+        if other is not None and other != agent:
+            raise ConfigInputError(f"agents {other!r} and {agent!r} would share the queue {queue!r}")
+        seen[queue] = agent
+    return tuple(sorted(((a, q) for q, a in seen.items()), key=lambda p: p[1]))
+
+
+def from_settings(settings: Settings, agents: Sequence[str], queue_options: str = "t") -> AsteriskConfig:
+    host = settings.fastagi.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return AsteriskConfig(
+        agents=resolve_agents(agents),
+        fastagi_host=host,
+        fastagi_port=settings.fastagi.port,
+        ring_timeout=max(1, round(settings.affinity.ring_timeout_seconds)),
+        priority=settings.affinity.priority,
+        ami_user=settings.ami.username,
+        queue_options=queue_options,
+        shared_queues=tuple(
+            (
+                name,
+                round(settings.queue(name).wrapup_seconds),
+                round(settings.queue(name).service_level_seconds),
+            )
+            for name in (sorted(settings.queues) or ["support"])
+        ),
+    )
+
+
+def _header(what: str, include: str) -> list[str]:
+    return [
+        f"; acd: {what}",
+        "; Generated by `acd asterisk-config`; do not edit by hand, regenerate when agents change.",
+        f"; Use: {include}",
+        "",
+    ]
+
+
+def render_queues(cfg: AsteriskConfig) -> str:
+    lines = _header(
+        "personal callback-affinity queues, one per agent",
+        "#include queues-acd.conf at the end of queues.conf",
+    )
+    lines += [
+        "; Shared queues keep weight 0 (the default). In queues.conf [general], shared_lastcall = yes",
+        "; makes the shared queue's wrap-up hold the agent here too, so a callback never skips it.",
+        "; Members are not listed: acd adds, pauses and removes each agent here over AMI as the agent",
+        "; logs in, pauses and logs out of the shared queues (ACD_AFFINITY__MIRROR_MEMBERS).",
+        "",
+        "[acd-agent-template](!)",
+        "strategy = ringall",
+        "; heavier than every shared queue: the agent, once free, takes the waiting callback first",
+        f"weight = {PERSONAL_WEIGHT}",
+        "; a busy agent is waited for, never rung on top of a call",
+        "ringinuse = no",
+        "; one ring of the agent, seconds (ACD_AFFINITY__RING_TIMEOUT_SECONDS)",
+        f"timeout = {cfg.ring_timeout}",
+        "; before a second ring: acd withdraws the caller on the first ring without answer",
+        f"retry = {RETRY_SECONDS}",
+        "; the dialplan's bounded wait wins over a ring in progress",
+        "timeoutpriority = app",
+        "; never wait for an agent who cannot take the call; leave at once when they pause or log out",
+        "joinempty = paused,unavailable,invalid",
+        "leavewhenempty = paused,unavailable,invalid",
+        "wrapuptime = 0",
+        "autopause = no",
+        "announce-frequency = 0",
+        "periodic-announce-frequency = 0",
+        "announce-position = no",
+        "announce-holdtime = no",
+        "setinterfacevar = yes",
+        "setqueueentryvar = yes",
+        "",
+    ]
+    for agent, queue in cfg.agents:
+        lines.append(f"[{queue}](acd-agent-template)  ; {agent}")
+    if not cfg.agents:
+        lines.append("; (no agents given: pass --agent or set ACD_AFFINITY__AGENTS)")
+    return "\n".join(lines) + "\n"
+
+
+def render_dialplan(cfg: AsteriskConfig) -> str:
+    fallback = " | ".join(f'"${{QUEUESTATUS}}" = "{s}"' for s in FALLBACK_STATUSES)
+    agi = f"agi://{cfg.fastagi_host}:{cfg.fastagi_port}/route"
+    opts = cfg.queue_options
+    lines = _header(
+        "the routing context: ask acd, then the agent's personal queue, then the shared queue",
+        "#include extensions-acd.conf in extensions.conf",
+    )
+    lines += [
+        "; Enter from your inbound context, once per call, instead of Queue():",
+        ";   same => n,Set(ACD_QUEUE=support)          ; the shared queue",
+        ";   same => n,Set(ACD_ACCOUNT=${ACCOUNT})     ; optional: an account number wins over the caller id",
+        f";   same => n,Goto({ROUTE_CONTEXT},route,1)",
+        ";",
+        "; acd answers over FastAGI within its deadline (ACD_FASTAGI__DEADLINE_MS) and sets:",
+        ";   ACD_ROUTE        agent | queue (set last: empty means acd was down, late or undecided)",
+        ";   ACD_AGENT_QUEUE  the original agent's personal queue; ACD_WAIT its bounded wait, seconds",
+        ";   ACD_QUEUE_OPTS   n when the agent is free (one ring, no retry)",
+        ";   ACD_PRIO         QUEUE_PRIO for the shared queue after the personal leg",
+        ";   ACD_PREV_AGENT, ACD_PREV_AGENT_NAME, ACD_CUTOFF_AT, ACD_CALLBACK_OF: who had the call, when it",
+        ";                    was cut off (epoch seconds): for a whisper/announce or the agent's screen",
+        ";   ACD_SCREENPOP_URL  acd's screen pop ({agent} = the answering agent); sent as Queue()'s URL",
+        ";   ACD_REASON       the decision's reason (original_agent, fallback_unavailable, no_history, ...)",
+        "; acd down: the AGI connection is refused, AGISTATUS=FAILURE, nothing is set: shared queue.",
+        "",
+        f"[{ROUTE_CONTEXT}]",
+        "exten => route,1,NoOp(acd: ${CALLERID(num)} for ${ACD_QUEUE})",
+        " same => n,Set(ACD_ROUTE=)",
+        " same => n,Set(ACD_PRIO=)",
+        " same => n,Set(ACD_SCREENPOP_URL=)",
+        f" same => n,AGI({agi},${{ACD_QUEUE}},${{ACD_ACCOUNT}})",
+        ' same => n,GotoIf($["${ACD_ROUTE}" = "agent"]?personal)',
+        f" same => n(shared),Queue(${{ACD_QUEUE}},{opts},${{ACD_SCREENPOP_URL}})",
+        " same => n,Hangup()",
+        f" same => n(personal),Queue(${{ACD_AGENT_QUEUE}},{opts}${{ACD_QUEUE_OPTS}},,,${{ACD_WAIT}})",
+        f" same => n,GotoIf($[{fallback}]?fallback)",
+        " same => n,Hangup()",
+        " same => n(fallback),Set(QUEUE_PRIO=${ACD_PRIO})",
+        " same => n,Goto(shared)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_manager(cfg: AsteriskConfig) -> str:
+    read = ",".join(c for c, _ in READ_CLASSES)
+    write = ",".join(c for c, _ in WRITE_CLASSES if c)
+    lines = _header("the AMI user acd logs in as", "copy into manager.conf (or #include manager-acd.conf)")
+    lines += [
+        "[general]",
+        "enabled = yes",
+        "port = 5038",
+        "; loopback only: acd runs on the Asterisk host",
+        "bindaddr = 127.0.0.1",
+        "; events carry Asterisk's time, and acd's clock follows it",
+        "timestampevents = yes",
+        "",
+        f"[{cfg.ami_user}]",
+        "; the same value as ACD_AMI__SECRET (better given to acd as a systemd credential)",
+        "secret = CHANGE-ME",
+        "deny = 0.0.0.0/0.0.0.0",
+        "permit = 127.0.0.1/255.255.255.255",
+        "writetimeout = 1000",
+        "; read classes, per feature:",
+    ]
+    lines += [f";   {c:<9} {why}" for c, why in READ_CLASSES]
+    lines += [
+        "; not dialplan: VarSet/Newexten are most of AMI's traffic; acd reads variables over AGI.",
+        f"read = {read}",
+    ]
+    lines += ["; write classes (actions acd sends), per feature:"]
+    lines += [f";   {c:<9} {why}" for c, why in WRITE_CLASSES]
+    lines += [f"write = {write}", ""]
+    return "\n".join(lines)
+
+
+def render_queues_example(cfg: AsteriskConfig) -> str:
+    """An example queues.conf around the generated file: what the shared queues must agree with."""
+    lines = _header(
+        "example queues.conf for the shared queues (from ACD_QUEUES, else one 'support' queue)",
+        "compare with your queues.conf; only the settings commented here matter to acd",
+    )
+    lines += [
+        "[general]",
+        "; the shared queue's wrap-up also holds the agent in their personal queue",
+        "shared_lastcall = yes",
+        "",
+    ]
+    for name, wrapup, sl in cfg.shared_queues:
+        lines += [
+            f"[{name}]",
+            "strategy = rrmemory",
+            "; lighter than the personal queues (weight 10): waiting callbacks go first",
+            "weight = 0",
+            "ringinuse = no",
+            "; the same as ACD_QUEUE_DEFAULTS__WRAPUP_SECONDS / ACD_QUEUES (AMI does not show wrap-up)",
+            f"wrapuptime = {wrapup}",
+            "; the same as acd's service-level threshold: the affinity wait never exceeds it",
+            f"servicelevel = {sl}",
+            "",
+        ]
+    lines += ["#include queues-acd.conf", ""]
+    return "\n".join(lines)
+
+
+def render(cfg: AsteriskConfig) -> dict[str, str]:
+    """File name -> content, in :data:`FILES` order."""
+    texts = (render_queues(cfg), render_dialplan(cfg), render_manager(cfg), render_queues_example(cfg))
+    return dict(zip(FILES, texts, strict=True))
