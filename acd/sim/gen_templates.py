@@ -288,6 +288,12 @@ class Substituter:
             and (key != "Priority" or value == self.qprio)
         ):
             return "{" + {"Context": "c_context", "Exten": "c_exten", "Priority": "c_prio"}[key] + "}"
+        if key.endswith("Context") and value:
+            vals = {v for _, v in pairs}
+            for i, leg in enumerate(self.win.legs):
+                r = self.roles.get(i)
+                if r is not None and value == leg.context and (leg.ch1 in vals or leg.ch2 in vals):
+                    return "{" + r + "_context}"
         if value in self.full:
             return "{" + self.full[value] + "}"
         if key in ("Uniqueid", "Linkedid", "UniqueID", "LinkedID", "DestUniqueid", "DestLinkedid") and value:

@@ -352,6 +352,7 @@ class Model:
         ctx[f"{role}_iface"] = leg.iface
         ctx[f"{role}_dial"] = leg.iface.partition("/")[2]
         ctx[f"{role}_exten"] = leg.exten
+        ctx[f"{role}_context"] = leg.context
         ctx[f"{role}_name"] = leg.name
         ctx[f"{role}_stateif"] = leg.stateif
         m = q.members.get(leg.iface)

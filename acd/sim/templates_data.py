@@ -214,103 +214,103 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newchannel",
             "call",
-            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "Newchannel",
             "call",
-            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: AppQueue\r\nAppData: (Outgoing Line)\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: AppQueue\r\nAppData: (Outgoing Line)\r\n\r\n",
             "",
         ),
         (
             "NewCallerid",
             "call",
-            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
+            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {a_dial}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {a_dial}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {a_dial}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {a_dial}\r\n\r\n",
             "",
         ),
         (
             "NewCallerid",
             "call",
-            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
+            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
             "",
         ),
         (
             "NewConnectedLine",
             "call",
-            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "LocalBridge",
             "call",
-            "Event: LocalBridge\r\nPrivilege: call,all\r\n{_ts}LocalOneChannel: {a_ch1}\r\nLocalOneChannelState: 0\r\nLocalOneChannelStateDesc: Down\r\nLocalOneCallerIDNum: {c_num}\r\nLocalOneCallerIDName: {c_name}\r\nLocalOneConnectedLineNum: <unknown>\r\nLocalOneConnectedLineName: <unknown>\r\nLocalOneLanguage: en\r\nLocalOneAccountCode: \r\nLocalOneContext: agents\r\nLocalOneExten: {a_exten}\r\nLocalOnePriority: 1\r\nLocalOneUniqueid: {a_uid1}\r\nLocalOneLinkedid: {c_uid1}\r\nLocalTwoChannel: {a_ch2}\r\nLocalTwoChannelState: 4\r\nLocalTwoChannelStateDesc: Ring\r\nLocalTwoCallerIDNum: {c_num}\r\nLocalTwoCallerIDName: {c_name}\r\nLocalTwoConnectedLineNum: {c_num}\r\nLocalTwoConnectedLineName: {c_name}\r\nLocalTwoLanguage: en\r\nLocalTwoAccountCode: \r\nLocalTwoContext: agents\r\nLocalTwoExten: {a_exten}\r\nLocalTwoPriority: 1\r\nLocalTwoUniqueid: {a_uid2}\r\nLocalTwoLinkedid: {c_uid1}\r\nContext: agents\r\nExten: {a_exten}\r\nLocalOptimization: Yes\r\n\r\n",
+            "Event: LocalBridge\r\nPrivilege: call,all\r\n{_ts}LocalOneChannel: {a_ch1}\r\nLocalOneChannelState: 0\r\nLocalOneChannelStateDesc: Down\r\nLocalOneCallerIDNum: {c_num}\r\nLocalOneCallerIDName: {c_name}\r\nLocalOneConnectedLineNum: <unknown>\r\nLocalOneConnectedLineName: <unknown>\r\nLocalOneLanguage: en\r\nLocalOneAccountCode: \r\nLocalOneContext: {a_context}\r\nLocalOneExten: {a_exten}\r\nLocalOnePriority: 1\r\nLocalOneUniqueid: {a_uid1}\r\nLocalOneLinkedid: {c_uid1}\r\nLocalTwoChannel: {a_ch2}\r\nLocalTwoChannelState: 4\r\nLocalTwoChannelStateDesc: Ring\r\nLocalTwoCallerIDNum: {c_num}\r\nLocalTwoCallerIDName: {c_name}\r\nLocalTwoConnectedLineNum: {c_num}\r\nLocalTwoConnectedLineName: {c_name}\r\nLocalTwoLanguage: en\r\nLocalTwoAccountCode: \r\nLocalTwoContext: {a_context}\r\nLocalTwoExten: {a_exten}\r\nLocalTwoPriority: 1\r\nLocalTwoUniqueid: {a_uid2}\r\nLocalTwoLinkedid: {c_uid1}\r\nContext: {a_context}\r\nExten: {a_exten}\r\nLocalOptimization: Yes\r\n\r\n",
             "",
         ),
         (
             "AgentCalled",
             "agent",
-            "Event: AgentCalled\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 0\r\nDestChannelStateDesc: Down\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\n\r\n",
+            "Event: AgentCalled\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 0\r\nDestChannelStateDesc: Down\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\n\r\n",
             "",
         ),
         (
             "DialBegin",
             "call",
-            "Event: DialBegin\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 0\r\nDestChannelStateDesc: Down\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: <unknown>\r\nDestConnectedLineName: <unknown>\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {a_exten}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialString: {a_iface}\r\n\r\n",
+            "Event: DialBegin\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 0\r\nDestChannelStateDesc: Down\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: <unknown>\r\nDestConnectedLineName: <unknown>\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {a_exten}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialString: {a_iface}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: NoOp\r\nAppData: Agent {a_exten} phone\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: NoOp\r\nAppData: Agent {a_exten} phone\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 2\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Ringing\r\nAppData: \r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 2\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Ringing\r\nAppData: \r\n\r\n",
             "",
         ),
         (
             "Newstate",
             "call",
-            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: AppQueue\r\nAppData: (Outgoing Line)\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: AppQueue\r\nAppData: (Outgoing Line)\r\n\r\n",
             "",
         ),
         (
             "NewConnectedLine",
             "call",
-            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Wait\r\nAppData: 2\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Wait\r\nAppData: 2\r\n\r\n",
             "",
         ),
         (
@@ -328,7 +328,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "DialState",
             "call",
-            "Event: DialState\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: RINGING\r\n\r\n",
+            "Event: DialState\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: RINGING\r\n\r\n",
             "",
         ),
     ),
@@ -336,25 +336,25 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 4\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 4\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
             "",
         ),
         (
             "Newstate",
             "call",
-            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 4\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 4\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "Newstate",
             "call",
-            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: ANSWER\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: ANSWER\r\n\r\n",
             "",
         ),
         (
@@ -408,43 +408,43 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERINTERFACE\r\nValue: {a_iface}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERINTERFACE\r\nValue: {a_iface}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERNAME\r\nValue: {a_name}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERNAME\r\nValue: {a_name}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERCALLS\r\nValue: {a_calls}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERCALLS\r\nValue: {a_calls}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERLASTCALL\r\nValue: {a_lastcall}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERLASTCALL\r\nValue: {a_lastcall}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERPENALTY\r\nValue: {a_penalty}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERPENALTY\r\nValue: {a_penalty}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERDYNAMIC\r\nValue: 1\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERDYNAMIC\r\nValue: 1\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERREALTIME\r\nValue: 0\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: MEMBERREALTIME\r\nValue: 0\r\n\r\n",
             "",
         ),
         (
@@ -462,13 +462,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QEHOLDTIME\r\nValue: {holdtime}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QEHOLDTIME\r\nValue: {holdtime}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QEORIGINALPOS\r\nValue: {origpos}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QEORIGINALPOS\r\nValue: {origpos}\r\n\r\n",
             "",
         ),
         (
@@ -534,61 +534,61 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUENAME\r\nValue: support\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUENAME\r\nValue: support\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUEMAX\r\nValue: {q_max}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUEMAX\r\nValue: {q_max}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUESTRATEGY\r\nValue: {q_strategy}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUESTRATEGY\r\nValue: {q_strategy}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUECALLS\r\nValue: {q_calls}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUECALLS\r\nValue: {q_calls}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUEHOLDTIME\r\nValue: {q_holdtime}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUEHOLDTIME\r\nValue: {q_holdtime}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUETALKTIME\r\nValue: {q_talktime}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUETALKTIME\r\nValue: {q_talktime}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUECOMPLETED\r\nValue: {q_completed}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUECOMPLETED\r\nValue: {q_completed}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUEABANDONED\r\nValue: {q_abandoned}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUEABANDONED\r\nValue: {q_abandoned}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUESRVLEVEL\r\nValue: {q_servicelevel}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUESRVLEVEL\r\nValue: {q_servicelevel}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUESRVLEVELPERF\r\nValue: {q_slperf}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: QUEUESRVLEVELPERF\r\nValue: {q_slperf}\r\n\r\n",
             "",
         ),
         (
@@ -624,7 +624,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "AgentConnect",
             "agent",
-            "Event: AgentConnect\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nRingTime: {ringtime}\r\n\r\n",
+            "Event: AgentConnect\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nRingTime: {ringtime}\r\n\r\n",
             "",
         ),
         (
@@ -636,7 +636,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "BridgeEnter",
             "call",
-            "Event: BridgeEnter\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeEnter\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -660,7 +660,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: {c_ch1}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: {c_ch1}\r\n\r\n",
             "",
         ),
         (
@@ -672,7 +672,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Wait\r\nAppData: 3600\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Wait\r\nAppData: 3600\r\n\r\n",
             "",
         ),
     ),
@@ -692,7 +692,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "AgentComplete",
             "agent",
-            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: caller\r\n\r\n",
+            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: caller\r\n\r\n",
             "",
         ),
         (
@@ -716,7 +716,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
@@ -878,19 +878,19 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
@@ -914,19 +914,19 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -1366,7 +1366,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
@@ -1378,19 +1378,19 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
@@ -1414,7 +1414,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -1606,13 +1606,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
@@ -1650,37 +1650,37 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
             "",
         ),
         (
             "AgentComplete",
             "agent",
-            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: agent\r\n\r\n",
+            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: agent\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
@@ -1692,13 +1692,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
             "",
         ),
         (
@@ -1940,7 +1940,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
@@ -2144,7 +2144,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "AgentComplete",
             "agent",
-            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}DestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: caller\r\n\r\n",
+            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}DestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: caller\r\n\r\n",
             "",
         ),
         (
@@ -2156,7 +2156,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -2168,31 +2168,31 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
             "",
         ),
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
             "",
         ),
         (
@@ -2236,7 +2236,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "AgentComplete",
             "agent",
-            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: caller\r\n\r\n",
+            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: caller\r\n\r\n",
             "",
         ),
         (
@@ -2254,7 +2254,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
@@ -2416,19 +2416,19 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
             "",
         ),
         (
@@ -2446,13 +2446,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
             "",
         ),
         (
@@ -2470,7 +2470,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -2780,25 +2780,25 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents-noanswer\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
             "",
         ),
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents-noanswer\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
             "",
         ),
         (
@@ -2918,13 +2918,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
             "",
         ),
         (
@@ -3064,43 +3064,43 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "AgentRingNoAnswer",
             "agent",
-            "Event: AgentRingNoAnswer\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents-noanswer\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nRingTime: {ringtime_ms}\r\n\r\n",
+            "Event: AgentRingNoAnswer\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nRingTime: {ringtime_ms}\r\n\r\n",
             "",
         ),
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents-noanswer\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: NOANSWER\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: NOANSWER\r\n\r\n",
             "",
         ),
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents-noanswer\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: sales\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: sales\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
             "",
         ),
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
             "",
         ),
         (
@@ -3126,7 +3126,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Unhold",
             "call",
-            "Event: Unhold\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Unhold\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -3138,31 +3138,31 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BLINDTRANSFER\r\nValue: {c_ch1}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BLINDTRANSFER\r\nValue: {c_ch1}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
             "BlindTransfer",
             "call",
-            "Event: BlindTransfer\r\nPrivilege: call,all\r\n{_ts}Result: Success\r\nTransfererChannel: {a_ch1}\r\nTransfererChannelState: 6\r\nTransfererChannelStateDesc: Up\r\nTransfererCallerIDNum: {c_num}\r\nTransfererCallerIDName: {c_name}\r\nTransfererConnectedLineNum: {c_num}\r\nTransfererConnectedLineName: {c_name}\r\nTransfererLanguage: en\r\nTransfererAccountCode: \r\nTransfererContext: agents\r\nTransfererExten: {c_num}\r\nTransfererPriority: 1\r\nTransfererUniqueid: {a_uid1}\r\nTransfererLinkedid: {c_uid1}\r\nTransfereeChannel: {c_ch1}\r\nTransfereeChannelState: 6\r\nTransfereeChannelStateDesc: Up\r\nTransfereeCallerIDNum: {c_num}\r\nTransfereeCallerIDName: {c_name}\r\nTransfereeConnectedLineNum: {c_num}\r\nTransfereeConnectedLineName: {c_name}\r\nTransfereeLanguage: en\r\nTransfereeAccountCode: \r\nTransfereeContext: inbound\r\nTransfereeExten: {c_num}\r\nTransfereePriority: 6\r\nTransfereeUniqueid: {c_uid1}\r\nTransfereeLinkedid: {c_uid1}\r\nBridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 2\r\nBridgeVideoSourceMode: none\r\nIsExternal: Yes\r\nContext: xfer\r\nExtension: {b_exten}\r\n\r\n",
+            "Event: BlindTransfer\r\nPrivilege: call,all\r\n{_ts}Result: Success\r\nTransfererChannel: {a_ch1}\r\nTransfererChannelState: 6\r\nTransfererChannelStateDesc: Up\r\nTransfererCallerIDNum: {c_num}\r\nTransfererCallerIDName: {c_name}\r\nTransfererConnectedLineNum: {c_num}\r\nTransfererConnectedLineName: {c_name}\r\nTransfererLanguage: en\r\nTransfererAccountCode: \r\nTransfererContext: {a_context}\r\nTransfererExten: {c_num}\r\nTransfererPriority: 1\r\nTransfererUniqueid: {a_uid1}\r\nTransfererLinkedid: {c_uid1}\r\nTransfereeChannel: {c_ch1}\r\nTransfereeChannelState: 6\r\nTransfereeChannelStateDesc: Up\r\nTransfereeCallerIDNum: {c_num}\r\nTransfereeCallerIDName: {c_name}\r\nTransfereeConnectedLineNum: {c_num}\r\nTransfereeConnectedLineName: {c_name}\r\nTransfereeLanguage: en\r\nTransfereeAccountCode: \r\nTransfereeContext: inbound\r\nTransfereeExten: {c_num}\r\nTransfereePriority: 6\r\nTransfereeUniqueid: {c_uid1}\r\nTransfereeLinkedid: {c_uid1}\r\nBridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 2\r\nBridgeVideoSourceMode: none\r\nIsExternal: Yes\r\nContext: xfer\r\nExtension: {b_exten}\r\n\r\n",
             "",
         ),
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
@@ -3180,19 +3180,19 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
@@ -3390,85 +3390,85 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newchannel",
             "call",
-            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "Newchannel",
             "call",
-            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {b_dial}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {b_dial}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: AppDial\r\nAppData: (Outgoing Line)\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: AppDial\r\nAppData: (Outgoing Line)\r\n\r\n",
             "",
         ),
         (
             "NewCallerid",
             "call",
-            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
+            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
             "",
         ),
         (
             "NewConnectedLine",
             "call",
-            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {b_dial}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {b_dial}\r\n\r\n",
             "",
         ),
         (
             "NewCallerid",
             "call",
-            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
+            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
             "",
         ),
         (
             "NewConnectedLine",
             "call",
-            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "LocalBridge",
             "call",
-            "Event: LocalBridge\r\nPrivilege: call,all\r\n{_ts}LocalOneChannel: {b_ch1}\r\nLocalOneChannelState: 0\r\nLocalOneChannelStateDesc: Down\r\nLocalOneCallerIDNum: {b_exten}\r\nLocalOneCallerIDName: {c_name}\r\nLocalOneConnectedLineNum: {c_num}\r\nLocalOneConnectedLineName: {c_name}\r\nLocalOneLanguage: en\r\nLocalOneAccountCode: \r\nLocalOneContext: agents\r\nLocalOneExten: {b_exten}\r\nLocalOnePriority: 1\r\nLocalOneUniqueid: {b_uid1}\r\nLocalOneLinkedid: {c_uid1}\r\nLocalTwoChannel: {b_ch2}\r\nLocalTwoChannelState: 4\r\nLocalTwoChannelStateDesc: Ring\r\nLocalTwoCallerIDNum: {c_num}\r\nLocalTwoCallerIDName: {c_name}\r\nLocalTwoConnectedLineNum: {b_exten}\r\nLocalTwoConnectedLineName: {c_name}\r\nLocalTwoLanguage: en\r\nLocalTwoAccountCode: \r\nLocalTwoContext: agents\r\nLocalTwoExten: {b_exten}\r\nLocalTwoPriority: 1\r\nLocalTwoUniqueid: {b_uid2}\r\nLocalTwoLinkedid: {c_uid1}\r\nContext: agents\r\nExten: {b_exten}\r\nLocalOptimization: Yes\r\n\r\n",
+            "Event: LocalBridge\r\nPrivilege: call,all\r\n{_ts}LocalOneChannel: {b_ch1}\r\nLocalOneChannelState: 0\r\nLocalOneChannelStateDesc: Down\r\nLocalOneCallerIDNum: {b_exten}\r\nLocalOneCallerIDName: {c_name}\r\nLocalOneConnectedLineNum: {c_num}\r\nLocalOneConnectedLineName: {c_name}\r\nLocalOneLanguage: en\r\nLocalOneAccountCode: \r\nLocalOneContext: {b_context}\r\nLocalOneExten: {b_exten}\r\nLocalOnePriority: 1\r\nLocalOneUniqueid: {b_uid1}\r\nLocalOneLinkedid: {c_uid1}\r\nLocalTwoChannel: {b_ch2}\r\nLocalTwoChannelState: 4\r\nLocalTwoChannelStateDesc: Ring\r\nLocalTwoCallerIDNum: {c_num}\r\nLocalTwoCallerIDName: {c_name}\r\nLocalTwoConnectedLineNum: {b_exten}\r\nLocalTwoConnectedLineName: {c_name}\r\nLocalTwoLanguage: en\r\nLocalTwoAccountCode: \r\nLocalTwoContext: {b_context}\r\nLocalTwoExten: {b_exten}\r\nLocalTwoPriority: 1\r\nLocalTwoUniqueid: {b_uid2}\r\nLocalTwoLinkedid: {c_uid1}\r\nContext: {b_context}\r\nExten: {b_exten}\r\nLocalOptimization: Yes\r\n\r\n",
             "",
         ),
         (
             "DialBegin",
             "call",
-            "Event: DialBegin\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: xfer\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {b_ch1}\r\nDestChannelState: 0\r\nDestChannelStateDesc: Down\r\nDestCallerIDNum: {b_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {b_exten}\r\nDestPriority: 1\r\nDestUniqueid: {b_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialString: {b_dial}\r\n\r\n",
+            "Event: DialBegin\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: xfer\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {b_ch1}\r\nDestChannelState: 0\r\nDestChannelStateDesc: Down\r\nDestCallerIDNum: {b_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {b_context}\r\nDestExten: {b_exten}\r\nDestPriority: 1\r\nDestUniqueid: {b_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialString: {b_dial}\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: NoOp\r\nAppData: Agent {b_exten} phone\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: NoOp\r\nAppData: Agent {b_exten} phone\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Ringing\r\nAppData: \r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Ringing\r\nAppData: \r\n\r\n",
             "",
         ),
         (
             "Newstate",
             "call",
-            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -3480,13 +3480,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 3\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Wait\r\nAppData: 2\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 3\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Wait\r\nAppData: 2\r\n\r\n",
             "",
         ),
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -3504,19 +3504,19 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "DialState",
             "call",
-            "Event: DialState\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: xfer\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {b_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {b_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {b_exten}\r\nDestPriority: 1\r\nDestUniqueid: {b_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: RINGING\r\n\r\n",
+            "Event: DialState\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: xfer\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {b_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {b_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {b_context}\r\nDestExten: {b_exten}\r\nDestPriority: 1\r\nDestUniqueid: {b_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: RINGING\r\n\r\n",
             "",
         ),
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 4\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 4\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
             "",
         ),
         (
             "Newstate",
             "call",
-            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 4\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 4\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -3528,7 +3528,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newstate",
             "call",
-            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -3552,7 +3552,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: xfer\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {b_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {b_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: \r\nDestPriority: 1\r\nDestUniqueid: {b_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: ANSWER\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: xfer\r\nExten: {b_exten}\r\nPriority: 2\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {b_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {b_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {b_context}\r\nDestExten: \r\nDestPriority: 1\r\nDestUniqueid: {b_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: ANSWER\r\n\r\n",
             "",
         ),
         (
@@ -3564,13 +3564,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: \r\nApplication: AppDial\r\nAppData: (Outgoing Line)\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: \r\nApplication: AppDial\r\nAppData: (Outgoing Line)\r\n\r\n",
             "",
         ),
         (
             "BridgeEnter",
             "call",
-            "Event: BridgeEnter\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge1}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeEnter\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge1}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -3594,7 +3594,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: {c_ch1}\r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: {c_ch1}\r\n\r\n",
             "",
         ),
         (
@@ -3606,7 +3606,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Newexten",
             "dialplan",
-            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Wait\r\nAppData: 3600\r\n\r\n",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {b_exten}\r\nApplication: Wait\r\nAppData: 3600\r\n\r\n",
             "",
         ),
     ),
@@ -3644,7 +3644,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
@@ -3716,25 +3716,25 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {b_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {b_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {b_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {b_exten}\r\nDestinationContext: {b_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {b_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {b_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge1}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge1}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {b_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {b_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
@@ -3746,13 +3746,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {b_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {b_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {b_context}\r\nExten: {b_exten}\r\nPriority: 5\r\nUniqueid: {b_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
@@ -3784,7 +3784,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: agents\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -3796,13 +3796,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 4\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 4\r\n\r\n",
             "",
         ),
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 4\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 4\r\n\r\n",
             "",
         ),
         (
@@ -3826,13 +3826,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "AgentComplete",
             "agent",
-            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: agent\r\n\r\n",
+            "Event: AgentComplete\r\nPrivilege: agent,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nQueue: {queue}\r\nInterface: {a_iface}\r\nMemberName: {a_name}\r\nHoldTime: {holdtime}\r\nTalkTime: {talktime}\r\nReason: agent\r\n\r\n",
             "",
         ),
         (
             "VarSet",
             "dialplan",
-            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
             "",
         ),
         (
@@ -3982,7 +3982,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
@@ -4012,13 +4012,13 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
             "",
         ),
         (
@@ -4036,7 +4036,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "BridgeLeave",
             "call",
-            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
             "",
         ),
         (
@@ -4048,7 +4048,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
             "",
         ),
         (
@@ -4086,37 +4086,37 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents-noanswer\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
             "",
         ),
         (
             "DialEnd",
             "call",
-            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: agents-noanswer\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {c_num}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
             "",
         ),
         (
             "HangupRequest",
             "call",
-            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {c_num}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
             "",
         ),
         (
             "SoftHangupRequest",
             "call",
-            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
             "",
         ),
         (
             "Hangup",
             "call",
-            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: agents-noanswer\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
             "",
         ),
         (
