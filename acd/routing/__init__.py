@@ -1,0 +1,115 @@
+"""Callback routing: the FastAGI server (own thread) and the loop-side edge, started by the daemon.
+
+The daemon calls :func:`start_routing` once its core, clock, metrics and AMI client exist (before
+AMI connects, so no effect is missed) and ``await handle.close()`` on shutdown before the writer
+is flushed (so the last routing records are written). See acd/routing/edge.py for what runs on
+the loop and acd/routing/fastagi.py for why the answers come from a thread of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from acd.core.affinity import AffinityDecision, personal_queue_name
+from acd.core.effects import AffinityDecided
+from acd.core.linking import PastCall
+from acd.routing.edge import RoutingEdge
+from acd.routing.fastagi import AgiRequest, FastAgiServer
+from acd.routing.index import RoutingIndex
+from acd.routing.service import RoutingService, fallback_variables
+
+if TYPE_CHECKING:
+    from acd.daemon import Daemon
+
+__all__ = ["RoutingHandle", "start_routing"]
+
+
+@dataclass
+class RoutingHandle:
+    server: FastAgiServer
+    edge: RoutingEdge
+    index: RoutingIndex
+    service: RoutingService
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def seed(self, calls: Iterable[PastCall]) -> None:
+        """Past calls from storage (the list given to ``Core.load_history``): callbacks survive restarts."""
+        self.index.seed(calls)
+
+    async def close(self) -> None:
+        """Stop answering (new FastAGI connections are refused: the dialplan falls through), then
+        settle what can be settled. Safe to call twice."""
+        await asyncio.get_running_loop().run_in_executor(None, self.server.close)
+        await self.edge.close()
+
+
+def _horizon(daemon: Daemon) -> float:
+    s = daemon.settings
+    windows = [s.queue_defaults.callback_window_seconds]
+    windows += [s.queue(name).callback_window_seconds for name in s.queues]
+    if s.affinity.sticky:
+        windows.append(s.affinity.sticky_window_seconds)
+    return max(windows)
+
+
+async def start_routing(daemon: Daemon) -> RoutingHandle:
+    """Start the FastAGI server and plug the routing edge into the daemon's effect sinks.
+
+    Raises OSError when the FastAGI port cannot be bound (the daemon should fail to start: an
+    operator who wired the dialplan expects routing).
+    """
+    loop = asyncio.get_running_loop()
+    settings = daemon.settings
+    core = daemon.core
+    index = RoutingIndex(_horizon(daemon))
+    sinks: list[Callable[[Any], None]] = daemon._sinks
+
+    def emit(record: AffinityDecided) -> None:
+        for sink in list(sinks):
+            if sink != edge.observe:
+                sink(record)
+
+    base = settings.affinity.screenpop_base_url.rstrip("/")
+    agents = frozenset(a for a in settings.affinity.agents if personal_queue_name(a))
+    edge = RoutingEdge(
+        core=core,
+        now=daemon.clock.now,
+        speed=settings.speed,
+        index=index,
+        send=daemon.ami.send_action,
+        emit=emit,
+        count=daemon.metrics.observe_affinity,
+        allowed_pause_reasons=frozenset(settings.affinity.allowed_pause_reasons),
+        mirror=settings.affinity.mirror_members,
+        mirror_agents=agents,
+        screenpop_url=f"{base}/api/v1/agents/{{agent}}/now" if base else "",
+    )
+
+    def handoff(request: AgiRequest, decision: AffinityDecision, account: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing: the call goes on unrecorded
+            loop.call_soon_threadsafe(edge.on_decision, request, decision, account)
+
+    service = RoutingService(settings, index, handoff)
+    if not base:
+        edge.screenpop_url = f"{service.base_url}/api/v1/agents/{{agent}}/now"
+    now = daemon.clock.now()
+    index.set_clock(now, settings.speed)
+    index.refresh_all(core, now)
+    server = FastAgiServer(
+        settings.fastagi.host,
+        settings.fastagi.port,
+        settings.fastagi.deadline_ms,
+        service.answer,
+        fallback_variables,
+    )
+    await loop.run_in_executor(None, server.start)
+    sinks.append(edge.observe)
+    edge.start()
+    return RoutingHandle(server, edge, index, service)
