@@ -199,6 +199,25 @@ async def test_close_with_database_down_spools_and_next_start_writes(
     assert await count(engine, Call) == 302
 
 
+async def test_close_always_returns_within_its_deadline(engine: AsyncEngine, tmp_path: Path) -> None:
+    """Closing while the writer backs off from a dead database, many times over: close() must
+    return in time (a cancellation lost in a wait_for race once made it wait forever)."""
+    settings = make_settings(str(engine.url), tmp_path, batch_size=5)
+    for round_ in range(25):
+        store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+        store.down = True
+        writer = Writer(settings, store=store, retry_min=0.001, retry_max=0.004)
+        task = await run_writer(writer)
+        for effect in many(20, prefix=f"r{round_}"):
+            writer.submit(effect)
+        await asyncio.sleep(0.002 * (round_ % 5))
+        started = time.monotonic()
+        await asyncio.wait_for(writer.close(0.02), timeout=5)
+        assert time.monotonic() - started < 2 and task.done()
+    spooled = Writer(settings, engine).stats().spooled
+    assert spooled == 25 * 20
+
+
 async def test_close_flushes_everything_under_load(engine: AsyncEngine, tmp_path: Path) -> None:
     """The SIGTERM path: effects still arriving until the signal, then close() within its deadline."""
     settings = make_settings(str(engine.url), tmp_path, batch_size=200)

@@ -89,6 +89,8 @@ class Writer:
         self._retry_max = retry_max
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._stop_at = float("inf")
+        self._spiller_stop = False
         self._closed = False
         self._written = 0
         self._failures = 0
@@ -138,6 +140,8 @@ class Writer:
         delay = self._retry_min
         try:
             while True:
+                if self._closing and time.monotonic() >= self._stop_at:
+                    break  # close()'s deadline: what is left goes to the spool
                 if not self._has_work():
                     if self._closing:
                         break
@@ -150,28 +154,32 @@ class Writer:
                     await self._pause(delay)
                     delay = min(delay * 2, self._retry_max)
         except asyncio.CancelledError:
-            self._save_everything_sync()
             if not self._closing:
+                self._save_everything_sync()
                 raise
-            # Cancelled by close() at its deadline: a normal end, everything is on disk.
+            # Cancelled by close() because a write hung past the deadline: a normal end.
         finally:
-            spiller.cancel()
+            # Let a spill in progress finish (its records are only in that file write), then
+            # put whatever is in flight or in memory on disk too.
+            self._spiller_stop = True
+            self._spill_wanted.set()
             with contextlib.suppress(asyncio.CancelledError):
-                await spiller
+                await asyncio.shield(spiller)
+            self._save_everything_sync()
 
     async def close(self, deadline: float | None = None) -> None:
         """Flush for up to ``deadline`` seconds (default ``database.flush_deadline``), then spool
         whatever is still unwritten. Safe to call when ``run()`` was never started."""
+        budget = self._deadline if deadline is None else deadline
+        self._stop_at = time.monotonic() + budget
         self._closing = True
         self._wake.set()
-        budget = self._deadline if deadline is None else deadline
         task = self._task
         if task is not None and not task.done():
-            done, _ = await asyncio.wait({task}, timeout=budget)
-            if not done:
+            await asyncio.wait({task}, timeout=budget + 0.05)
+            while not task.done():  # a write stuck in the driver: cancel it (and insist)
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait({task}, timeout=1.0)
         self._save_everything_sync()
         self._closed = True
         stats = self.stats()
@@ -194,8 +202,15 @@ class Writer:
     async def _pause(self, delay: float) -> None:
         """Back off after a failure; a close request cuts the wait short only to retry sooner."""
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        if self._closing:
+            delay = min(delay, max(self._stop_at - time.monotonic(), 0.0))
+        # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancellation that races
+        # with the event being set, and close() would then wait forever.
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
 
     async def _step(self) -> bool:
         segments = self._spool.segments()
@@ -231,7 +246,8 @@ class Writer:
     async def _write(self, batch: Sequence[Item]) -> bool:
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(self._store.write([effect for _, effect in batch]), self._write_timeout)
+            async with asyncio.timeout(self._write_timeout):
+                await self._store.write([effect for _, effect in batch])
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -252,10 +268,10 @@ class Writer:
 
     async def _spiller(self) -> None:
         """Moves memory to disk once the in-memory bound is passed (runs beside the writes)."""
-        while True:
+        while not self._spiller_stop:
             await self._spill_wanted.wait()
             self._spill_wanted.clear()
-            if len(self._memory) <= self._queue_size:
+            if self._spiller_stop or len(self._memory) <= self._queue_size:
                 continue
             self._spilling = list(self._memory)
             self._memory.clear()
@@ -264,10 +280,10 @@ class Writer:
             except OSError as exc:
                 log.error("writer.spill_failed", error=str(exc), records=len(self._spilling))
                 self._memory.extendleft(reversed(self._spilling))
+                self._spilling = []
                 await asyncio.sleep(self._retry_max)
                 self._spill_wanted.set()
-            finally:
-                self._spilling = []
+            self._spilling = []
             self._wake.set()
 
     def _spill_now_sync(self) -> None:
