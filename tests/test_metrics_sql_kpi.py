@@ -1,4 +1,4 @@
-"""The SQL KPI source against a real (SQLite) database migrated with the store's own migrations,
+"""The SQL KPI source against real SQLite and PostgreSQL databases migrated with the store's own migrations,
 with numbers checked against hand-computed expectations."""
 
 from __future__ import annotations
@@ -51,9 +51,13 @@ def outcome(linkedid: str, notes: str | None, at: float) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'kpi.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'kpi.db'}"
+    else:
+        url = str(request.getfixturevalue("pg_url"))  # a throwaway PostgreSQL (tests/pg_fixtures.py)
+    eng = make_engine(url)
     await upgrade(eng)
     t = NOW - 3 * HOUR
     rows = [

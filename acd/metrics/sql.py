@@ -134,54 +134,60 @@ class SqlKpiSource:
         return Kpis(at=now, queues=dict(queues), agents=dict(agents))
 
     def _period_query(self, now: float) -> Any:
+        """Per-leg values computed once (a materialized CTE, so the correlated lookups are not
+        repeated for every window's sums), then conditional sums per window."""
         outcomes = table_of(Outcome)
+        latest_of = outcomes.alias("latest_of")
         c, source, queue, wait, is_leg = self._legs()
         longest = max(self.windows.values())
-        latest = (
-            select(outcomes.c.linkedid, func.max(outcomes.c.written_at).label("at"))
-            .where(outcomes.c.server_id == self.server_id, outcomes.c.written_at >= now - longest - 86400.0)
-            .group_by(outcomes.c.linkedid)
-            .subquery("latest")
+        latest_at = (
+            select(func.max(latest_of.c.written_at))
+            .where(latest_of.c.server_id == outcomes.c.server_id, latest_of.c.linkedid == outcomes.c.linkedid)
+            .scalar_subquery()
         )
-        noted = (
-            select(outcomes.c.linkedid)
-            .join(
-                latest, and_(outcomes.c.linkedid == latest.c.linkedid, outcomes.c.written_at == latest.c.at)
-            )
-            .where(
-                outcomes.c.server_id == self.server_id,
-                func.length(func.trim(func.coalesce(outcomes.c.notes, ""))) > 0,
-            )
-            .distinct()
-            .subquery("noted")
+        noted = exists().where(
+            outcomes.c.server_id == c.c.server_id,
+            outcomes.c.linkedid == c.c.linkedid,
+            outcomes.c.written_at == latest_at,
+            func.length(func.trim(func.coalesce(outcomes.c.notes, ""))) > 0,
         )
-        source = source.outerjoin(noted, noted.c.linkedid == c.c.linkedid)
         answered = c.c.outcome == "answered"
-        threshold = self._per_queue(queue, "service_level_seconds")
-        short_limit = self._per_queue(queue, "short_abandon_seconds")
-        columns: list[Any] = [queue.label("queue"), c.c.agent_name.label("agent")]
-        conditions: dict[str, ColumnElement[bool]] = {
-            "legs": true(),
-            "answered": answered,
-            "in_sl": and_(answered, wait <= threshold),
-            "short": and_(c.c.outcome == "abandoned", wait < short_limit),
-            "cut": and_(answered, c.c.cut_off == true()),
-            "noted": and_(answered, noted.c.linkedid.is_not(None)),
-        }
-        for name, width in self.windows.items():
-            inside = c.c.joined_at >= now - width
-            columns += [
-                func.sum(case((and_(inside, cond), 1), else_=0)).label(f"{label}_{name}")
-                for label, cond in conditions.items()
-            ]
-        return (
-            select(*columns)
+        legs = (
+            select(
+                queue.label("queue"),
+                c.c.agent_name.label("agent"),
+                c.c.joined_at.label("joined_at"),
+                c.c.outcome.label("outcome"),
+                wait.label("wait"),
+                case((and_(answered, c.c.cut_off == true()), 1), else_=0).label("cut"),
+                case((and_(answered, noted), 1), else_=0).label("noted"),
+            )
             .select_from(source)
             .where(
                 c.c.server_id == self.server_id, c.c.joined_at >= now - longest, c.c.joined_at <= now, is_leg
             )
-            .group_by(queue, c.c.agent_name)
+            .cte("legs")
+            .prefix_with("MATERIALIZED")
         )
+        leg_answered = legs.c.outcome == "answered"
+        threshold = self._per_queue(legs.c.queue, "service_level_seconds")
+        short_limit = self._per_queue(legs.c.queue, "short_abandon_seconds")
+        conditions: dict[str, ColumnElement[bool]] = {
+            "legs": true(),
+            "answered": leg_answered,
+            "in_sl": and_(leg_answered, legs.c.wait <= threshold),
+            "short": and_(legs.c.outcome == "abandoned", legs.c.wait < short_limit),
+            "cut": legs.c.cut == 1,
+            "noted": legs.c.noted == 1,
+        }
+        columns: list[Any] = [legs.c.queue, legs.c.agent]
+        for name, width in self.windows.items():
+            inside = legs.c.joined_at >= now - width
+            columns += [
+                func.sum(case((and_(inside, cond), 1), else_=0)).label(f"{label}_{name}")
+                for label, cond in conditions.items()
+            ]
+        return select(*columns).group_by(legs.c.queue, legs.c.agent)
 
     def _repeat_query(self, now: float, window: str) -> Any:
         calls = table_of(Call)
