@@ -205,6 +205,7 @@ def test_health_counters() -> None:
     m.ami_reconnected()
     for name in ("Hangup", "Hangup", "QueueCallerJoin", "SomethingNew", "AnotherNew"):
         m.count_event(name)
+    m.count_event("VarSet", 40)  # events framed but not parsed are counted in bulk
     m.handler_error("writer")
     m.observe_db_write(0.02, 50)
     m.observe(ResyncDone(1.0, 2, 3, 4, 5))
@@ -216,6 +217,7 @@ def test_health_counters() -> None:
     assert val(m, "acd_ami_reconnects_total") == 1
     assert val(m, "acd_ami_events_total", event="Hangup") == 2
     assert val(m, "acd_ami_events_total", event="other") == 2
+    assert val(m, "acd_ami_events_total", event="VarSet") == 40
     assert val(m, "acd_handler_errors_total", handler="writer") == 1
     assert val(m, "acd_db_write_seconds_count") == 1
     assert val(m, "acd_db_rows_written_total") == 50
