@@ -396,7 +396,7 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "ring_no_answer": sc_ring_no_answer,
     "transfer": sc_transfer,
     "agents_login": sc_login,
-    "redirect_to_agent": sc_withdraw,
+    "redirect_withdraw": sc_withdraw,
     "bad_login.ro": sc_readonly,
     "bad_login": sc_bad_login,
     "asterisk_restart": sc_restart,
@@ -461,11 +461,50 @@ async def _originate_ctx(run: Run, number: str, context: str) -> None:
     )
 
 
+REDIRECT_DP = """
+[inbound]
+exten => _X.,1,NoOp(Inbound call from ${CALLERID(num)})
+ same => n,Set(CALLERID(num)=${EXTEN})
+ same => n,Set(CALLERID(name)=Customer ${EXTEN})
+ same => n,Answer()
+ same => n,Playback(acd-beep)
+ same => n,Queue(support,t,,,300)
+
+[direct-agent]
+exten => _X.,1,NoOp(Direct to agent ${EXTEN})
+ same => n,Dial(Local/${EXTEN}@agents,20,t)
+"""
+
+
+async def _redirect_dial_run(tmp: Path) -> list[Pairs]:
+    """redirect_to_agent 9a through a dialplan: Redirect a queued caller, Dial() the agent."""
+    dp = tmp / "extensions.conf"
+    dp.write_text(REDIRECT_DP)
+
+    async def body(run: Run) -> None:
+        await run.cli.login()
+        await _agents(run, who=(("1001", "Alice"), ("1002", "Bob")), paused=True)
+        await _originate_ctx(run, "5559001", "inbound")
+        for _ in range(4):
+            await run.step(1.0)
+            await asyncio.sleep(0.02)
+        ch = run.chan("Local/5559001@", ";1")
+        await run.cli.action("Redirect", Channel=ch, Context="direct-agent", Exten="1002", Priority=1)
+        for _ in range(5):
+            await run.step(1.0)
+            await asyncio.sleep(0.02)
+        await run.cli.action("Hangup", Channel=run.chan("Local/5559001@", ";2"), Cause=16)
+        await run.step(4.0)
+
+    return await _session(body, dialplan=dp)
+
+
 @pytest.fixture(scope="module")
 def sim_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Pairs]]:
     async def all_runs() -> dict[str, list[Pairs]]:
         runs = {name: await _session(fn) for name, fn in SCENARIOS.items()}
         runs["fastagi"] = await _fastagi_run(tmp_path_factory.mktemp("fastagi"))
+        runs["redirect_to_agent"] = await _redirect_dial_run(tmp_path_factory.mktemp("redirect"))
         return runs
 
     return asyncio.run(all_runs())
@@ -516,6 +555,7 @@ CALLS = [
     ("ring_no_answer", "5557001"),
     ("transfer", "5558001"),
     ("fastagi", "5551100"),
+    ("redirect_to_agent", "5559001"),
 ]
 
 

@@ -28,8 +28,8 @@ def test_parses_the_weighted_queues_dialplan() -> None:
 
 
 def test_unsupported_application_names_the_line() -> None:
-    text = "[in]\nexten => s,1,Answer()\n same => n,Dial(PJSIP/100,20)\n"
-    with pytest.raises(DialplanError, match=r"x.conf:3: application Dial\(\) is not supported"):
+    text = "[in]\nexten => s,1,Answer()\n same => n,ChanSpy(PJSIP/100)\n"
+    with pytest.raises(DialplanError, match=r"x.conf:3: application ChanSpy\(\) is not supported"):
         parse_dialplan(text, "x.conf")
     with pytest.raises(DialplanError, match=r"x.conf:2: priority 'n'"):
         parse_dialplan("[in]\nexten => s,n,Answer()\n", "x.conf")
@@ -318,3 +318,32 @@ async def test_dialplan_traffic_uses_the_default_dialplan(tmp_path: Path) -> Non
     recs = [json.loads(x) for x in truth.read_text().splitlines()]
     assert len(recs) == 40 and {r["outcome"] for r in recs} <= {"answered", "abandoned"}
     assert sim.interp is not None and not sim.interp.errors
+
+
+DIAL_DP = """
+[inbound]
+exten => _X.,1,Answer()
+ same => n,Dial(Local/1004@agents-noanswer,5)
+ same => n,UserEvent(Dialed,Status: ${DIALSTATUS})
+ same => n,Hangup()
+"""
+
+
+async def test_dial_no_answer_goes_on_with_dialstatus(tmp_path: Path) -> None:
+    sim, cli = await _harness(tmp_path, DIAL_DP)
+    h = H(sim, cli)
+    try:
+        sim.model.device("Local/1004@agents-noanswer").behaviour.answer_after = None
+        await cli.action(
+            "Originate", Channel="Local/5550400@caller-sim", Context="inbound", Exten="5550400", Priority=1
+        )
+        await h.step(4.0)
+        assert not h.user_events("Dialed")
+        await h.step(2.0)
+        assert [get(p, "Status") for p in h.user_events("Dialed")] == ["NOANSWER"]
+        statuses = [get(p, "DialStatus") for p in cli.events("DialEnd") if "1004@" in get(p, "DestChannel")]
+        assert "NOANSWER" in statuses
+        assert not sim.model.calls  # Hangup() ended the channel
+    finally:
+        await cli.close()
+        await sim.stop()

@@ -6,7 +6,7 @@ to". Anything outside the subset is a :class:`DialplanError` naming the file and
 dialplan the simulator cannot run honestly fails instead of doing something else.
 
 Applications: Answer, NoOp, Verbose, Set, Goto, GotoIf, Wait, Playback and MusicOnHold (waits),
-AGI (FastAGI), Queue, UserEvent, Hangup. Dial() is not simulated yet: it is refused at load.
+AGI (FastAGI), Queue, Dial (one Local/exten@context member phone), UserEvent, Hangup.
 
 Supported syntax: ``[context]``, ``exten => <ext|pattern>,<prio|n|n(label)>,App(args)``,
 ``same => ...``, ``include => other`` (searched after the context's own extensions), ``;``
@@ -34,6 +34,7 @@ APPS = frozenset(
         "MusicOnHold",
         "AGI",
         "Queue",
+        "Dial",
         "UserEvent",
         "Hangup",
     }

@@ -10,6 +10,7 @@ member rings, when the caller gives up); the templates decide *how it looks on t
 Run from the repository root after a new capture lands::
 
     python -m acd.sim.gen_templates tests/fixtures/ami > /tmp/t.py && mv /tmp/t.py acd/sim/templates_data.py
+    ruff format acd/sim/templates_data.py
 
 The simulator never reads the captures at run time; it imports the generated module.
 """
@@ -234,7 +235,12 @@ class Substituter:
     """Replace one call's identities with placeholders, longest first."""
 
     def __init__(
-        self, win: CallWindow, roles: dict[int, str], cause: int | None, member_roles: dict[str, str]
+        self,
+        win: CallWindow,
+        roles: dict[int, str],
+        cause: int | None,
+        member_roles: dict[str, str],
+        position_apps: tuple[str, ...] = ("Queue",),
     ):
         full: dict[str, str] = {}
         sub: list[tuple[str, str]] = []
@@ -270,24 +276,28 @@ class Substituter:
         self.cause = cause
         # The caller's dialplan position (context, exten, priority) while in Queue(): it is the
         # interpreter's to fill when a dialplan runs.
-        self.qctx = self.qprio = ""
+        self.positions: set[tuple[str, str]] = set()
+        seen_apps: set[str] = set()
         for p in win.items:
-            if _is_event(p) and _get(p, "Channel") == c.ch1 and _get(p, "Application") == "Queue":
-                self.qctx, self.qprio = _get(p, "Context"), _get(p, "Priority")
-                break
+            app = _get(p, "Application")
+            if _is_event(p) and _get(p, "Channel") == c.ch1 and app in position_apps and app not in seen_apps:
+                seen_apps.add(app)  # the first Queue()/Dial() line only: later ones are other steps
+                self.positions.add((_get(p, "Context"), _get(p, "Priority")))
+        self.qctxs = {ctx for ctx, _ in self.positions}
         self.roles = roles
         self.member_roles = member_roles
         self.win = win
 
     def value(self, event: str, key: str, value: str, pairs: Pairs) -> str:
         if (
-            self.qctx
-            and key in ("Context", "Exten", "Priority")
+            key in ("Context", "Exten", "Priority")
             and _get(pairs, "Channel") == self.win.caller.ch1
-            and _get(pairs, "Context") == self.qctx
-            and (key != "Priority" or value == self.qprio)
+            and _get(pairs, "Context") in self.qctxs
+            and (key != "Priority" or (_get(pairs, "Context"), value) in self.positions)
         ):
             return "{" + {"Context": "c_context", "Exten": "c_exten", "Priority": "c_prio"}[key] + "}"
+        if key == "DestinationContext" and value in self.qctxs:
+            return "{c_context}"
         if key.endswith("Context") and value:
             vals = {v for _, v in pairs}
             for i, leg in enumerate(self.win.legs):
@@ -389,6 +399,7 @@ def build(root: Path) -> dict[str, list[Template]]:
         cap: str,
         number: str,
         spec: Callable[[CallWindow], dict[str, tuple[int, int, dict[int, str], int | None]]],
+        position_apps: tuple[str, ...] = ("Queue",),
     ) -> None:
         win = find_call(read_capture(root / cap), number)
         for name, (a, b, roles, cause) in spec(win).items():
@@ -398,7 +409,7 @@ def build(root: Path) -> dict[str, list[Template]]:
                     if _get(p, "DestChannel") == win.legs[i].ch1 and _get(p, "MemberName"):
                         members[_get(p, "MemberName")] = r
                         break
-            phases[name] = render(win.items[a:b], Substituter(win, roles, cause, members))
+            phases[name] = render(win.items[a:b], Substituter(win, roles, cause, members, position_apps))
 
     def answered(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
         it = w.items
@@ -436,6 +447,20 @@ def build(root: Path) -> dict[str, list[Template]]:
         return {"queue_leave": (a, b + 1, {}, None)}
 
     cut("weighted-queues/e3_timeout.ami.log", "5745504", queue_leave)
+
+    # Dial() of a member's phone from the dialplan (redirect_to_agent 9a: direct-agent/1002).
+    def dial(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
+        it = w.items
+        nc = _idx(it, ev_is("Newchannel", Channel=w.legs[0].ch1))
+        ds = _idx(it, ev_is("DialState", DestChannel=w.legs[0].ch1))
+        hang = _idx(it, resp("Channel Hungup"), ds)
+        return {
+            "dial_ring": (nc, ds + 1, {0: "a"}, None),
+            "dial_answer": (ds + 1, hang, {0: "a"}, None),
+            "dial_end_caller": (hang + 1, len(it), {0: "a"}, 16),
+        }
+
+    cut("redirect_to_agent.ami.log", "5559001", dial, ("Queue", "Dial"))
 
     def end_only(
         name: str, cause: int
@@ -491,6 +516,10 @@ def build(root: Path) -> dict[str, list[Template]]:
     # A leg whose ringing is cancelled (ringall: another member answered) ends as the rung leg
     # does when the caller abandons while it rings: the member-side events of that phase.
     phases["ring_cancel"] = [t for t in phases["abandon_ring"] if "{a_" in t[2]]
+    # A Dial() nobody answers: the queue's no-answer teardown without the queue's own events.
+    phases["dial_noanswer"] = [
+        t for t in phases["ring_no_answer"] if t[0] not in ("AgentRingNoAnswer", "QueueMemberStatus")
+    ]
     # A caller outside any queue hanging up (dialplan or phone): the abandon minus the queue.
     phases["hangup_idle"] = [
         t

@@ -240,6 +240,11 @@ class Interpreter:
         if app == "Queue":
             await self._queue(call, args, line)
             return None
+        if app == "Dial":
+            status = await self._dial(call, args, line)
+            ch.variables["DIALSTATUS"] = status
+            self._emit([self._varset(call, "DIALSTATUS", status)])
+            return None
         if app == "AGI":
             status = await self._agi(call, args, line)
             ch.variables["AGISTATUS"] = status
@@ -312,6 +317,30 @@ class Interpreter:
         if ch is None or status in ("HANGUP", "ANSWERED"):
             raise _Hangup
         ch.variables["QUEUESTATUS"] = status
+
+    # ---- Dial() -----------------------------------------------------------------------------
+    async def _dial(self, call: Call, args: str, line: Line) -> str:
+        parts = split_args(args)
+        dest = parts[0].strip()
+        if "&" in dest or not re.fullmatch(r"Local/[^@/&]+@[^/&]+", dest):
+            raise DialplanError(f"{line.where}: Dial({dest}) is simulated for one Local/exten@context only")
+        timeout_s = parts[1].strip() if len(parts) > 1 else ""
+        timeout = _seconds(timeout_s, line) if timeout_s else None
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def done(status: str) -> None:
+            if not fut.done():
+                fut.set_result(status)
+
+        call.on_leave = done
+        status = self.sim.model.dial_start(call, dest, timeout)
+        self.sim.wake()
+        if status is None:
+            status = await fut
+        call.on_leave = None
+        if status == "HANGUP":
+            raise _Hangup
+        return status
 
     # ---- AGI() ------------------------------------------------------------------------------
     async def _agi(self, call: Call, args: str, line: Line) -> str:

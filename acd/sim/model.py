@@ -876,6 +876,18 @@ class Model:
         if call.state == "dialplan" and ch.role in ("c1", "c2"):
             self.hangup_idle(call)
             return True
+        if call.state == "dialed":
+            self.dial_end(call)
+            return True
+        if call.state == "dialing" and call.legs:
+            leg = call.legs[0]
+            members = self.memberships(leg.iface)
+            q = self.queues.get(members[0].queue) if members else next(iter(self.queues.values()))
+            assert q is not None
+            self._dial_noanswer(call, leg, q)
+            if ch.role in ("c1", "c2"):
+                self.hangup_idle(call)
+            return True
         if call.state in ("waiting", "ringing"):
             if ch.role in ("c1", "c2"):
                 self.abandon(call, c)
@@ -1034,6 +1046,129 @@ class Model:
             waiter("HANGUP")
         if self.on_call_done is not None:
             self.on_call_done(call)
+
+    # ---- Dial() from the dialplan (a member's phone rung directly, outside app_queue) --------
+    def dial_start(self, call: Call, iface: str, timeout: float | None) -> str | None:
+        """Ring ``iface`` for ``call``. Returns DIALSTATUS at once (BUSY) or None: the result
+        then comes through ``call.on_leave`` (NOANSWER, or HANGUP once the call is over)."""
+        dev = self.device(iface)
+        if dev.in_call is not None or dev.legs:
+            return "BUSY"
+        exten, _, context = iface.partition("/")[2].partition("@")
+        members = self.memberships(iface)
+        name = members[0].name if members else exten
+        ch1, ch2, uid1, uid2 = self.new_local(exten, context or "agents")
+        leg = Leg(ch1, ch2, uid1, uid2, iface, exten, context, name, dev.stateif, dev, self.sched.now)
+        dev.legs.add(ch1)
+        self.channels[ch1] = Channel(
+            ch1,
+            uid1,
+            call.uid1,
+            context,
+            call.number,
+            1,
+            "AppDial",
+            "(Outgoing Line)",
+            call.number,
+            call.name,
+            call.number,
+            call.name,
+            self.sched.now,
+            state=5,
+            call=call,
+            role="a1",
+            leg=leg,
+        )
+        self.channels[ch2] = Channel(
+            ch2,
+            uid2,
+            call.uid1,
+            context,
+            exten,
+            3,
+            "Wait",
+            "2",
+            call.number,
+            call.name,
+            call.number,
+            call.name,
+            self.sched.now,
+            state=4,
+            call=call,
+            role="a2",
+            leg=leg,
+        )
+        call.legs = [leg]
+        call.state = "dialing"
+        q = self.queues.get(members[0].queue) if members else next(iter(self.queues.values()))
+        assert q is not None
+        ctx = self._ctx(call, q)
+        self._leg_ctx(ctx, "a", leg, q)
+        self.emit(render_phase("dial_ring", ctx, {"a": self.qms(iface)}))
+        b = dev.behaviour
+        limit = timeout if timeout else 10.0**9
+        if b.answer_after is not None and b.answer_after < limit:
+            leg.answer_timer = self.sched.after(b.answer_after, self._dial_answer, call, leg, q)
+        call.timers.append(self.sched.after(limit, self._dial_noanswer, call, leg, q))
+        return None
+
+    def _dial_answer(self, call: Call, leg: Leg, q: Queue) -> None:
+        if call.state != "dialing":
+            return
+        call.cancel_timers()
+        call.state = "dialed"
+        call.agent = leg
+        call.bridge = self.new_bridge()
+        call.connected_at = self.sched.now
+        if leg.device is not None:
+            leg.device.in_call = call
+        ctx = self._ctx(call, q)
+        self.emit(render_phase("dial_answer", ctx, {"a": self.qms(leg.iface)}))
+        call.timers.append(self.sched.after(call.script.talk, self.dial_end, call))
+
+    def _dial_noanswer(self, call: Call, leg: Leg, q: Queue) -> None:
+        if call.state != "dialing":
+            return
+        call.cancel_timers()
+        self._drop_leg(leg)
+        call.legs.clear()
+        ctx = self._ctx(call, q, ringtime_ms=int((self.sched.now - leg.rung_at) * 1000))
+        self._leg_ctx(ctx, "a", leg, q)
+        self.emit(render_phase("dial_noanswer", ctx, {"a": self.qms(leg.iface)}))
+        call.state = "dialplan"
+        if call.on_leave is not None:
+            waiter, call.on_leave = call.on_leave, None
+            waiter("NOANSWER")
+
+    def dial_end(self, call: Call) -> None:
+        """The directly dialled call ends (the captured shape: the caller hangs up)."""
+        if call.state != "dialed" or call.agent is None:
+            return
+        call.cancel_timers()
+        leg = call.agent
+        members = self.memberships(leg.iface)
+        q = self.queues.get(members[0].queue) if members else next(iter(self.queues.values()))
+        assert q is not None
+        if leg.device is not None:
+            leg.device.in_call = None
+            leg.device.legs.discard(leg.ch1)
+        ctx = self._ctx(
+            call,
+            q,
+            talktime=int(self.sched.now) - int(call.connected_at),
+            talktime_ms=int((self.sched.now - call.connected_at) * 1000),
+        )
+        self.emit(render_phase("dial_end_caller", ctx, {"a": self.qms(leg.iface)}))
+        for ch in (leg.ch1, leg.ch2, call.ch1, call.ch2):
+            self.channels.pop(ch, None)
+        self.calls.pop(call.ch1, None)
+        call.state = "done"
+        if call.on_leave is not None:
+            waiter, call.on_leave = call.on_leave, None
+            waiter("HANGUP")
+        if self.on_call_done is not None:
+            self.on_call_done(call)
+        self.dispatch()
 
     def reset_counters(self) -> None:
         self.uid_counter = 0

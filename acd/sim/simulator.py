@@ -464,6 +464,8 @@ class Simulator:
         ``down_seconds`` (wall time), listen again; counters restart and FullyBooted follows the
         login once booted, as in the restart capture."""
         self.restarting = True
+        if self.interp is not None:
+            self.interp.stop()
         self.model.restart_hangup_all()
         self.broadcast(
             [event("Shutdown", "system", (("Shutdown", "Cleanly"), ("Restart", "True")), self.ts())]

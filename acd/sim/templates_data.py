@@ -932,7 +932,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -1362,6 +1362,390 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
             "",
         ),
     ),
+    "dial_ring": (
+        (
+            "Newchannel",
+            "call",
+            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "Newchannel",
+            "call",
+            "Event: Newchannel\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {a_dial}\r\n\r\n",
+            "",
+        ),
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: AppDial\r\nAppData: (Outgoing Line)\r\n\r\n",
+            "",
+        ),
+        (
+            "NewCallerid",
+            "call",
+            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
+            "",
+        ),
+        (
+            "NewConnectedLine",
+            "call",
+            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {a_dial}\r\n\r\n",
+            "",
+        ),
+        (
+            "NewCallerid",
+            "call",
+            "Event: NewCallerid\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n\r\n",
+            "",
+        ),
+        (
+            "NewConnectedLine",
+            "call",
+            "Event: NewConnectedLine\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "LocalBridge",
+            "call",
+            "Event: LocalBridge\r\nPrivilege: call,all\r\n{_ts}LocalOneChannel: {a_ch1}\r\nLocalOneChannelState: 0\r\nLocalOneChannelStateDesc: Down\r\nLocalOneCallerIDNum: {a_exten}\r\nLocalOneCallerIDName: {c_name}\r\nLocalOneConnectedLineNum: {c_num}\r\nLocalOneConnectedLineName: {c_name}\r\nLocalOneLanguage: en\r\nLocalOneAccountCode: \r\nLocalOneContext: {a_context}\r\nLocalOneExten: {a_exten}\r\nLocalOnePriority: 1\r\nLocalOneUniqueid: {a_uid1}\r\nLocalOneLinkedid: {c_uid1}\r\nLocalTwoChannel: {a_ch2}\r\nLocalTwoChannelState: 4\r\nLocalTwoChannelStateDesc: Ring\r\nLocalTwoCallerIDNum: {c_num}\r\nLocalTwoCallerIDName: {c_name}\r\nLocalTwoConnectedLineNum: {a_exten}\r\nLocalTwoConnectedLineName: {c_name}\r\nLocalTwoLanguage: en\r\nLocalTwoAccountCode: \r\nLocalTwoContext: {a_context}\r\nLocalTwoExten: {a_exten}\r\nLocalTwoPriority: 1\r\nLocalTwoUniqueid: {a_uid2}\r\nLocalTwoLinkedid: {c_uid1}\r\nContext: {a_context}\r\nExten: {a_exten}\r\nLocalOptimization: Yes\r\n\r\n",
+            "",
+        ),
+        (
+            "DialBegin",
+            "call",
+            "Event: DialBegin\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 0\r\nDestChannelStateDesc: Down\r\nDestCallerIDNum: {a_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {a_exten}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialString: {a_dial}\r\n\r\n",
+            "",
+        ),
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: NoOp\r\nAppData: Agent {a_exten} phone\r\n\r\n",
+            "",
+        ),
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 2\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Ringing\r\nAppData: \r\n\r\n",
+            "",
+        ),
+        (
+            "Newstate",
+            "call",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Wait\r\nAppData: 2\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: {a_iface}\r\nState: INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "QueueMemberStatus",
+            "agent",
+            "Event: QueueMemberStatus\r\nPrivilege: agent,all\r\n{_ts}Queue: {queue}\r\nMemberName: Bob\r\nInterface: {a_iface}\r\nStateInterface: {a_stateif}\r\nMembership: dynamic\r\nPenalty: {a_penalty}\r\nCallsTaken: {a_calls}\r\nLastCall: {a_lastcall}\r\nLastPause: {a_lastpause}\r\nLoginTime: {a_login}\r\nInCall: {a_incall}\r\nStatus: {a_status}\r\nPaused: {a_paused}\r\nPausedReason: {a_reason}\r\nRinginuse: {a_ringinuse}\r\nWrapuptime: 0\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: RINGTIME\r\nValue: 0\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: RINGTIME_MS\r\nValue: 1\r\n\r\n",
+            "",
+        ),
+        (
+            "DialState",
+            "call",
+            "Event: DialState\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {a_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: {a_exten}\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: RINGING\r\n\r\n",
+            "",
+        ),
+    ),
+    "dial_answer": (
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 4\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Answer\r\nAppData: \r\n\r\n",
+            "",
+        ),
+        (
+            "Newstate",
+            "call",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "Newstate",
+            "call",
+            "Event: Newstate\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 4\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALSTATUS\r\nValue: ANSWER\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNAME\r\nValue: {a_ch1}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDPEERNUMBER\r\nValue: {a_dial}\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: {a_iface}\r\nState: INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "DialEnd",
+            "call",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 6\r\nDestChannelStateDesc: Up\r\nDestCallerIDNum: {a_exten}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: \r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: ANSWER\r\n\r\n",
+            "",
+        ),
+        (
+            "BridgeCreate",
+            "call",
+            "Event: BridgeCreate\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\n\r\n",
+            "",
+        ),
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nExtension: \r\nApplication: AppDial\r\nAppData: (Outgoing Line)\r\n\r\n",
+            "",
+        ),
+        (
+            "BridgeEnter",
+            "call",
+            "Event: BridgeEnter\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "BridgeEnter",
+            "call",
+            "Event: BridgeEnter\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 2\r\nBridgeVideoSourceMode: none\r\nChannel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: {c_ch1}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: {a_ch1}\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: {a_iface}\r\nState: INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {a_exten}\r\nApplication: Wait\r\nAppData: 3600\r\n\r\n",
+            "",
+        ),
+    ),
+    "dial_end_caller": (
+        (
+            "Cdr",
+            "cdr",
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: caller-sim\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid2}\r\nUserField: \r\n\r\n',
+            "",
+        ),
+        (
+            "SoftHangupRequest",
+            "call",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: caller-sim\r\nExten: {c_num}\r\nPriority: 3\r\nUniqueid: {c_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "HangupRequest",
+            "call",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: caller-sim\r\nExten: {c_num}\r\nPriority: 3\r\nUniqueid: {c_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "",
+        ),
+        (
+            "Cdr",
+            "cdr",
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Dial\r\nLastData: {a_iface},20,t\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: BRIDGEPEER\r\nValue: \r\n\r\n",
+            "",
+        ),
+        (
+            "BridgeLeave",
+            "call",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\nChannel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: ANSWEREDTIME\r\nValue: {talktime}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: ANSWEREDTIME_MS\r\nValue: {talktime_ms}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDTIME\r\nValue: {dialedtime}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALEDTIME_MS\r\nValue: {dialedtime_ms}\r\n\r\n",
+            "",
+        ),
+        (
+            "VarSet",
+            "dialplan",
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nVariable: DIALSTATUS\r\nValue: ANSWER\r\n\r\n",
+            "",
+        ),
+        (
+            "SoftHangupRequest",
+            "call",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: Local/{c_num}@caller-sim\r\nState: NOT_INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: Local/{c_num}@caller-sim\r\nState: NOT_INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "BridgeLeave",
+            "call",
+            "Event: BridgeLeave\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\nChannel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\n\r\n",
+            "",
+        ),
+        (
+            "BridgeDestroy",
+            "call",
+            "Event: BridgeDestroy\r\nPrivilege: call,all\r\n{_ts}BridgeUniqueid: {bridge}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 0\r\nBridgeVideoSourceMode: none\r\n\r\n",
+            "",
+        ),
+        (
+            "HangupRequest",
+            "call",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {a_exten}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: \r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "",
+        ),
+        (
+            "SoftHangupRequest",
+            "call",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {a_exten}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 5\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n",
+            "",
+        ),
+        (
+            "QueueMemberStatus",
+            "agent",
+            "Event: QueueMemberStatus\r\nPrivilege: agent,all\r\n{_ts}Queue: {queue}\r\nMemberName: Bob\r\nInterface: {a_iface}\r\nStateInterface: {a_stateif}\r\nMembership: dynamic\r\nPenalty: {a_penalty}\r\nCallsTaken: {a_calls}\r\nLastCall: {a_lastcall}\r\nLastPause: {a_lastpause}\r\nLoginTime: {a_login}\r\nInCall: {a_incall}\r\nStatus: {a_status}\r\nPaused: {a_paused}\r\nPausedReason: {a_reason}\r\nRinginuse: {a_ringinuse}\r\nWrapuptime: 0\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: {a_iface}\r\nState: NOT_INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: {a_iface}\r\nState: NOT_INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "Cdr",
+            "cdr",
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {a_exten}\r\nDestinationContext: {a_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {a_ch2}\r\nDestinationChannel: \r\nLastApplication: Wait\r\nLastData: 3600\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {a_uid2}\r\nUserField: \r\n\r\n',
+            "",
+        ),
+    ),
     "end_agent_ami": (
         (
             "VarSet",
@@ -1408,7 +1792,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -1716,7 +2100,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -2084,7 +2468,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -2488,7 +2872,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -2568,7 +2952,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: \r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: \r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -3038,7 +3422,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: NO ANSWER\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: NO ANSWER\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -3790,7 +4174,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
@@ -4140,7 +4524,63 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: NO ANSWER\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: {a_ch1}\r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: NO ANSWER\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            "",
+        ),
+    ),
+    "dial_noanswer": (
+        (
+            "Newexten",
+            "dialplan",
+            "Event: Newexten\r\nPrivilege: dialplan,all\r\n{_ts}Channel: {c_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: caller-sim\r\nExten: {c_num}\r\nPriority: 3\r\nUniqueid: {c_uid2}\r\nLinkedid: {c_uid1}\r\nExtension: {c_num}\r\nApplication: Wait\r\nAppData: 3600\r\n\r\n",
+            "",
+        ),
+        (
+            "DialEnd",
+            "call",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: NOANSWER\r\n\r\n",
+            "",
+        ),
+        (
+            "DialEnd",
+            "call",
+            "Event: DialEnd\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nDestChannel: {a_ch1}\r\nDestChannelState: 5\r\nDestChannelStateDesc: Ringing\r\nDestCallerIDNum: {c_num}\r\nDestCallerIDName: {c_name}\r\nDestConnectedLineNum: {c_num}\r\nDestConnectedLineName: {c_name}\r\nDestLanguage: en\r\nDestAccountCode: \r\nDestContext: {a_context}\r\nDestExten: sales\r\nDestPriority: 1\r\nDestUniqueid: {a_uid1}\r\nDestLinkedid: {c_uid1}\r\nDialStatus: CANCEL\r\n\r\n",
+            "",
+        ),
+        (
+            "HangupRequest",
+            "call",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch1}\r\nChannelState: 5\r\nChannelStateDesc: Ringing\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: sales\r\nPriority: 1\r\nUniqueid: {a_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "",
+        ),
+        (
+            "SoftHangupRequest",
+            "call",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {a_ch2}\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {a_context}\r\nExten: {a_exten}\r\nPriority: 3\r\nUniqueid: {a_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 0\r\nCause-txt: Unknown\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: {a_iface}\r\nState: NOT_INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: {a_iface}\r\nState: NOT_INUSE\r\n\r\n",
             "",
         ),
     ),
@@ -4172,7 +4612,7 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         (
             "Cdr",
             "cdr",
-            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: inbound\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: \r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: \r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
             "",
         ),
         (
