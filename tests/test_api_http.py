@@ -3,6 +3,7 @@ the screen pop, OpenAPI coverage, and the route left for /metrics."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -302,7 +303,10 @@ async def test_screen_pop_names_the_previous_agent_and_notes(api: Any) -> None:
 
 
 async def test_database_down_is_503(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, "sqlite+aiosqlite:////nonexistent/dir/acd.db")
+    with socket.socket() as sock:  # a loopback port nobody listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = make_settings(tmp_path, f"postgresql+asyncpg://acd@127.0.0.1:{port}/acd")
     engine = make_engine(settings.database.url)
     app = build_app(settings, engine, lambda: None)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
