@@ -73,3 +73,21 @@ async def test_captures_replayed_twice_give_one_row_per_queue_entry(db_url: str,
         assert sum(a["answered"] for a in report.agents.values()) == answered
     finally:
         await engine.dispose()
+
+
+async def test_bulk_write_of_a_capture(tmp_path: Path) -> None:
+    from acd.store.bulk import write_effects
+
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "spool_dir": str(tmp_path / "spool")}  # type: ignore[arg-type]
+    )
+    effects = capture_effects(settings)
+    stats = await write_effects(settings, effects)
+    assert stats.spooled == 0 and stats.failures == 0 and stats.backlog == 0
+    engine = await prepare_database(settings)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(func.count()).select_from(table_of(Call)))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert rows == len({(e.record.uniqueid, e.record.entry) for e in effects if isinstance(e, CallFinished)})

@@ -137,4 +137,6 @@ def to_table(report: Report) -> str:
          "repeat 30d", "FCR 24h/7d/30d", "no notes", "credit"],
         agent_rows,
     )  # fmt: skip
+    if not report.queues and not report.agents:
+        return f"{head}\n\nno calls in this period\n"
     return f"{head}\n\n{queues}\n\n{agents}\n"
