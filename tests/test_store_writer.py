@@ -339,3 +339,23 @@ async def test_offers_and_reasons_round_trip_through_the_spool(engine: AsyncEngi
 def test_engine_urls_get_async_drivers() -> None:
     assert make_engine("sqlite:///x.db").url.drivername == "sqlite+aiosqlite"
     assert make_engine("postgresql://u@h/db").url.drivername == "postgresql+asyncpg"
+
+
+async def test_unreadable_spool_segment_is_set_aside_not_lost(engine: AsyncEngine, tmp_path: Path) -> None:
+    settings = make_settings(str(engine.url), tmp_path)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    store.down = True
+    writer = Writer(settings, store=store)
+    for effect in many(10):
+        writer.submit(effect)
+    await writer.close(0.05)
+    spool = tmp_path / "spool"
+    (spool / f"{0:020d}.jsonl").write_text('{"seq": 0, "effect": {"type": "Mystery"}}\n')
+    again = Writer(settings, engine)
+    task = await run_writer(again)
+    assert await again.drain(10)
+    await again.close(5)
+    await task
+    assert await count(engine, Call) == 10
+    assert [p.name for p in spool.iterdir()] == [f"{0:020d}.bad"]
+    assert again.stats().failures == 1
