@@ -216,3 +216,36 @@ def test_conf_errors_name_the_line(tmp_path: Path) -> None:
         load_queues_conf(bad)
     with pytest.raises(ConfError, match=r"x.conf:2: expected 'key = value'"):
         parse_conf("[a]\nnonsense\n", "x.conf")
+
+
+async def test_joinempty_and_leavewhenempty(tmp_path: Path) -> None:
+    conf = tmp_path / "queues.conf"
+    conf.write_text("[q]\nstrategy = ringall\njoinempty = paused\nleavewhenempty = paused\n")
+    truth = tmp_path / "truth.jsonl"
+    sim = Simulator(
+        SimConfig(port=0, speed=0, traffic=False, queues_conf=conf, truth=truth, start_epoch=1.8e9)
+    )
+    host, port = await sim.start()
+    cli = await AmiClient.connect(host, port)
+    await cli.login()
+    try:
+        sim.add_agent("q", "1001", "Alice", answer_after=None, paused=True, reason="lunch")
+        sim.place_call("5557000", "q")  # only a paused member: JOINEMPTY, no queue entry
+        await sim.advance(1.0)
+        await cli.read_for(0.02)
+        assert not cli.events("QueueCallerJoin") and not sim.model.calls
+        await cli.action("QueuePause", Interface="Local/1001@agents", Paused="false")
+        sim.place_call("5557001", "q")
+        await sim.advance(1.0)
+        await cli.action("QueuePause", Interface="Local/1001@agents", Paused="true", Reason="gone")
+        await sim.advance(1.0)
+        await cli.read_for(0.02)
+        assert [get(p, "CallerIDNum") for p in cli.events("QueueCallerLeave")] == ["5557001"]
+        assert not sim.model.calls
+        import json
+
+        recs = [json.loads(x) for x in truth.read_text().splitlines()]
+        assert [(r["caller"], r["outcome"], r["ended_by"]) for r in recs] == [("5557001", "exited", "system")]
+    finally:
+        await cli.close()
+        await sim.stop()

@@ -168,7 +168,10 @@ class Call:
     dp_prio: int = 6
     queue_appdata: str = ""
     queuestatus: str = ""
-    on_leave: Callable[[str], None] | None = None  # the dialplan's Queue() waiting for its result
+    on_leave: Callable[[str], None] | None = None
+    interpreted: bool = (
+        False  # a dialplan interpreter drives this channel  # the dialplan's Queue() waiting for its result
+    )
 
     @property
     def entry_id(self) -> str:

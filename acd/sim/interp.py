@@ -59,6 +59,7 @@ class Interpreter:
         old = self.tasks.pop(call.ch1, None)
         if old is not None:
             old.cancel()
+        call.interpreted = True
         task = asyncio.get_running_loop().create_task(self._run(call, context, exten, prio))
         self.tasks[call.ch1] = task
         ch1 = call.ch1

@@ -198,6 +198,7 @@ class Model:
         if m is None:
             return "Unable to remove interface: Not there"
         self.emit([self.member_event("QueueMemberRemoved", m)])
+        self.dispatch()
         return None
 
     def pause(self, iface: str, paused: bool, reason: str = "", queue: str | None = None) -> str | None:
@@ -219,8 +220,7 @@ class Model:
             out.append(self.dsc(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE"))
             out.append(self.member_event("QueueMemberPause", m))
         self.emit(out)
-        if not paused:
-            self.dispatch()
+        self.dispatch()  # unpaused: callers may ring; paused: leavewhenempty may empty the queue
         return None
 
     def set_penalty(self, iface: str, penalty: int, queue: str | None = None) -> str | None:
@@ -294,6 +294,12 @@ class Model:
             call=call,
             role="c2",
         )
+        if self.empty(q, q.conf.joinempty, joining=True):
+            # Queue() returns JOINEMPTY without a queue entry; the plain dialplan then hangs up.
+            call.state = "dialplan"
+            self.emit(render_phase("channel_up", self._ctx(call, q)))
+            self.hangup_idle(call)
+            return call
         self.join(call, queue, emit_arrival=True)
         return call
 
@@ -368,8 +374,6 @@ class Model:
 
     def join(self, call: Call, queue: str, emit_arrival: bool = False, phase: str | None = None) -> None:
         q = self.queues[queue]
-        if call.entry and call.queue:
-            pass
         call.queue = queue
         call.entry += 1
         call.joined_at = self.sched.now
@@ -441,8 +445,41 @@ class Model:
                 out.update(q2.members)
         return out
 
+    def empty(self, q: Queue, spec: str, joining: bool) -> bool:
+        """app_queue's joinempty/leavewhenempty test. ``yes`` for joinempty and ``no`` for
+        leavewhenempty never block; ``no``/``yes`` (the other way round) mean "no members at all";
+        a list (paused, inuse, ringing, wrapup, unavailable, invalid...) also counts members in
+        those states as absent."""
+        spec = spec.strip().lower()
+        if spec in ("", "yes" if joining else "no", "no" if not joining else "_"):
+            return False
+        states = set() if spec in ("yes", "no", "strict", "loose") else {x.strip() for x in spec.split(",")}
+        for m in q.members.values():
+            dev = self.devices.get(m.iface)
+            if "paused" in states and m.paused:
+                continue
+            if dev is not None and "inuse" in states and dev.in_call is not None:
+                continue
+            if dev is not None and "ringing" in states and dev.legs and dev.in_call is None:
+                continue
+            if dev is not None and "wrapup" in states and q.conf.wrapuptime:
+                last = max(dev.last_end.values()) if dev.last_end else 0.0
+                if self.sched.now < last + q.conf.wrapuptime:
+                    continue
+            return False
+        return True
+
+    def _leave_empty_queues(self) -> None:
+        for q in self.queues.values():
+            if q.waiting and self.empty(q, q.conf.leavewhenempty, joining=False):
+                for call in list(q.waiting):
+                    self.queue_leave(call, "LEAVEEMPTY")
+                    if call.state == "dialplan" and not call.interpreted:
+                        self.hangup_idle(call)  # the built-in dialplan ends after Queue()
+
     def dispatch(self) -> None:
         """Offer waiting callers to free members, heavier queues first."""
+        self._leave_empty_queues()
         for q in sorted(self.queues.values(), key=lambda x: -x.conf.weight):
             if not q.waiting:
                 continue
@@ -991,7 +1028,7 @@ class Model:
         """Queue() from the dialplan. Returns a QUEUESTATUS at once (JOINEMPTY), or None: the
         result then comes through ``call.on_leave``."""
         q = self.queues[queue]
-        if q.conf.joinempty not in ("yes", "") and not any(not m.paused for m in q.members.values()):
+        if self.empty(q, q.conf.joinempty, joining=True):
             return "JOINEMPTY"
         ch = self.channels.get(call.ch1)
         if ch is not None:
