@@ -266,5 +266,10 @@ async def test_purge_erases_personal_data_and_keeps_the_numbers(db_url: str, tmp
         assert after.queues == before.queues
         assert after.agents["Agent 1001"]["repeat_contacts"] == before.agents["Agent 1001"]["repeat_contacts"]
         assert (await purge(engine, settings.server_id, T + 25 * DAY, now)).calls == 0
+        # Replaying the same traffic later (acd replay, a resync) brings no personal data back.
+        await Store(engine, settings.server_id, settings.credit_policy).write(fixture_effects())
+        async with engine.connect() as conn:
+            numbers = (await conn.execute(select(calls.c.caller_num))).scalars().all()
+        assert len(numbers) == 15 and set(numbers) == {None}
     finally:
         await engine.dispose()

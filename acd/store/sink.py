@@ -73,7 +73,10 @@ class Store:
             stmt = stmt.on_conflict_do_update(
                 index_elements=CALL_KEY,
                 set_={name: stmt.excluded[name] for name in _CALL_UPDATABLE},
-                where=table_of(Call).c.partial & ~stmt.excluded.partial,
+                # a partial row is completed once; a purged row never gets personal data back
+                where=table_of(Call).c.partial
+                & ~stmt.excluded.partial
+                & table_of(Call).c.purged_at.is_(None),
             )
             for chunk in _chunks(_dedupe(call_rows, CALL_KEY)):
                 await conn.execute(stmt, chunk)
