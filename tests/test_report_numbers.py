@@ -17,6 +17,7 @@ The fixture (T = period start, period = one day, queue sales: SL 20 s, short aba
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,27 @@ async def test_purge_erases_personal_data_and_keeps_the_numbers(db_url: str, tmp
         assert len(numbers) == 15 and set(numbers) == {None}
     finally:
         await engine.dispose()
+
+
+async def test_retention_task_purges_old_personal_data(tmp_path: Path) -> None:
+    """Retention 10 days, judged on day 25: everything but a11 (day 20) loses its caller number."""
+    from acd.store.purge import run_retention
+
+    settings, engine = await seeded(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", tmp_path)
+    database = settings.database.model_copy(update={"retention_days": 10})
+    settings = settings.model_copy(update={"database": database})
+    task = asyncio.create_task(run_retention(engine, settings, clock=lambda: T + 25 * DAY, interval=0.05))
+    calls = table_of(Call)
+    kept: set[str] = set()
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            async with engine.connect() as conn:
+                rows = await conn.execute(select(calls.c.call_id).where(calls.c.caller_num.is_not(None)))
+                kept = {r.call_id for r in rows}
+            if len(kept) == 1:
+                break
+    finally:
+        task.cancel()
+        await engine.dispose()
+    assert kept == {"a11"}

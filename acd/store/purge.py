@@ -8,16 +8,23 @@ uses; a window still open at purge time stays unknown (reported as pending).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.reporting.compute import repeat_flags
+from acd.settings import Settings
 from acd.store.models import Call, Outcome, table_of
 
-__all__ = ["PurgeResult", "purge"]
+__all__ = ["PurgeResult", "purge", "run_retention"]
+
+log = structlog.get_logger("acd.store.purge")
 
 calls = table_of(Call)
 outcomes = table_of(Outcome)
@@ -96,3 +103,27 @@ async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) 
             )
             notes += result.rowcount
         return PurgeResult(erased.rowcount, notes)
+
+
+async def run_retention(
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    interval: float = 3600.0,
+) -> None:
+    """The daemon's retention task: every ``interval`` seconds, erase personal data older than
+    ``database.retention_days`` (does nothing when it is 0). A failed purge is logged and retried
+    at the next interval; it never takes the daemon down."""
+    days = settings.database.retention_days
+    if not days:
+        return
+    while True:
+        now = clock()
+        try:
+            result = await purge(engine, settings.server_id, now - days * 86400.0, now)
+            if result.calls or result.notes:
+                log.info("retention.purged", calls=result.calls, notes=result.notes, days=days)
+        except Exception as exc:  # the database may be down: the next round tries again
+            log.warning("retention.failed", error=type(exc).__name__)
+        await asyncio.sleep(interval)
