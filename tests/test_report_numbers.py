@@ -210,7 +210,6 @@ def test_open_windows_are_pending_not_zero() -> None:
 
 
 def test_outputs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-
     from acd.commands import report as report_cmd
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
