@@ -347,3 +347,27 @@ async def test_dial_no_answer_goes_on_with_dialstatus(tmp_path: Path) -> None:
     finally:
         await cli.close()
         await sim.stop()
+
+
+async def test_scripted_call_through_the_dialplan(tmp_path: Path) -> None:
+    """place_call(context=...) runs the dialplan with the call's script: the caller abandons
+    after its patience, an answered one talks for its talk time."""
+    sim, cli = await _harness(
+        tmp_path, (Path(__file__).parents[1] / "acd" / "sim" / "extensions.conf").read_text()
+    )
+    h = H(sim, cli)
+    try:
+        sim.add_agent("support", "1001", "Alice", answer_after=1.0)
+        sim.place_call("5551700", "support", talk=4.0, context="inbound")
+        sim.place_call("5551701", "support", patience=3.0, context="inbound")
+        await h.step(10.0)
+        recs = [json.loads(x) for x in (tmp_path / "truth.jsonl").read_text().splitlines()]
+        assert sorted((r["caller"], r["outcome"]) for r in recs) == [
+            ("5551700", "answered"),
+            ("5551701", "abandoned"),
+        ]
+        with pytest.raises(ValueError, match="no dialplan context"):
+            sim.place_call("5551702", "support", context="nowhere")
+    finally:
+        await cli.close()
+        await sim.stop()

@@ -116,3 +116,22 @@ async def test_large_queuestatus_answer(tmp_path: Path) -> None:
         await cli.close()
     finally:
         await sim.stop()
+
+
+async def test_speed_stamps_events_in_simulated_time() -> None:
+    """--speed compresses time: Timestamp headers advance speed times faster than the wall."""
+    sim = Simulator(SimConfig(port=0, speed=200.0, seed=3, rate_per_min=30.0, start_epoch=1.8e9))
+    host, port = await sim.start()
+    try:
+        cli = await AmiClient.connect(host, port)
+        await cli.login()
+        t0 = asyncio.get_running_loop().time()
+        await cli.read_for(1.0)
+        wall = asyncio.get_running_loop().time() - t0
+        stamps = [float(get(p, "Timestamp")) for p in cli.messages if is_event(p) and get(p, "Timestamp")]
+        assert stamps and stamps == sorted(stamps)
+        span = stamps[-1] - 1.8e9
+        assert 0.5 * 200 * wall < span < 1.5 * 200 * wall + 5
+        await cli.close()
+    finally:
+        await sim.stop()

@@ -533,12 +533,23 @@ class Simulator:
         talk: float | None = None,
         ending: str = "caller",
         cause: int = 16,
+        context: str | None = None,
     ) -> Call:
         """A caller enters ``queue``: waits ``patience`` s at most (None: forever), talks
-        ``talk`` s (None: until :meth:`hangup`), then ends the way ``ending`` names."""
+        ``talk`` s (None: until :meth:`hangup`), then ends the way ``ending`` names. With
+        ``context`` (and a dialplan loaded) the caller runs the dialplan from there instead,
+        with ``SIM_QUEUE`` set to ``queue``."""
         script = CallScript(
             patience=patience, talk=FOREVER if talk is None else talk, ending=Ending(ending, cause)
         )
+        if context is not None:
+            if self.interp is None or context not in self.interp.dp.contexts:
+                raise ValueError(f"no dialplan context {context!r}")
+            dcall = self.model.new_channel(number, script)
+            self.model.channels[dcall.ch1].variables["SIM_QUEUE"] = queue
+            self.interp.start(dcall, context, number)
+            self._notify()
+            return dcall
         call = self.model.new_call(number, queue, script)
         if call is None:
             raise ValueError(f"no such queue: {queue}")
