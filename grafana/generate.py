@@ -485,10 +485,11 @@ def quality() -> dict[str, Any]:
     lay.add(
         bargauge(
             "Routing decisions by reason",
-            f"sum by (reason) (increase(acd_affinity_decisions_total{{{Q}}}[$__range]))",
-            "{{reason}}",
+            f"sum by (reason, mode) (increase(acd_affinity_decisions_total{{{Q}}}[$__range]))",
+            "{{reason}} ({{mode}})",
             description="original_agent vs fallback_busy_timeout / fallback_unavailable / "
-            "fallback_no_answer / no_history / ineligible.",
+            "fallback_no_answer / no_history / ineligible; mode=shadow: what affinity would have done "
+            "(decided and recorded, not acted on).",
         ),
         8,
         8,

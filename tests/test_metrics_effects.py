@@ -106,11 +106,16 @@ def test_affinity_decisions_bounded_to_known_reasons() -> None:
     m.observe_affinity("sales", "original_agent")
     m.observe_affinity("sales", "fallback_busy_timeout")
     m.observe_affinity("sales", "made-up")
+    m.observe_affinity("sales", "original_agent", shadow=True)
     m.observe_affinity("acd-agent-7", "original_agent")  # no shared queue known: dropped
-    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent") == 1
-    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="fallback_busy_timeout") == 1
-    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="other") == 1
-    assert val(m, "acd_affinity_decisions_total", queue="acd-agent-7", reason="original_agent") is None
+    live = {"mode": "live"}
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent", **live) == 1
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="fallback_busy_timeout", **live) == 1
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="other", **live) == 1
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent", mode="shadow") == 1
+    assert (
+        val(m, "acd_affinity_decisions_total", queue="acd-agent-7", reason="original_agent", **live) is None
+    )
 
 
 def test_personal_queue_folded_into_shared_queue() -> None:

@@ -64,6 +64,7 @@ AFFINITY_RESULTS: frozenset[str] = frozenset(
         "fallback_no_answer",
         "no_history",
         "ineligible",
+        "abandoned",
     }
 )
 ENDED_BY: frozenset[str] = frozenset({"caller", "agent", "transfer", "system"})
@@ -266,7 +267,9 @@ class Metrics:
             ("queue", "result"),
         )
         self.affinity_decisions = counter(
-            "acd_affinity_decisions", "Callback routing decisions by reason", ("queue", "reason")
+            "acd_affinity_decisions",
+            "Callback routing decisions by reason; mode=shadow: decided and recorded, not acted on",
+            ("queue", "reason", "mode"),
         )
         self.affinity_wait_seconds = Histogram(
             "acd_affinity_wait_seconds",
@@ -426,12 +429,14 @@ class Metrics:
         self.db_write_seconds.observe(seconds)
         self.db_rows_written.inc(rows)
 
-    def observe_affinity(self, queue: str, reason: str) -> None:
-        """A callback routing decision (the routing edge calls this; ``reason`` from issue 5's list)."""
+    def observe_affinity(self, queue: str, reason: str, shadow: bool = False) -> None:
+        """A callback routing decision (the routing edge calls this; ``reason`` from issue 5's list,
+        ``shadow`` when the decision was only recorded, so an operator can compare before enabling)."""
         label = self._queue_label(queue)
         if label is None:
             return
-        self.affinity_decisions.labels(label, reason if reason in AFFINITY_RESULTS else OTHER).inc()
+        reason = reason if reason in AFFINITY_RESULTS else OTHER
+        self.affinity_decisions.labels(label, reason, "shadow" if shadow else "live").inc()
 
     # ----------------------------------------------------------------- labels
     def _queue_label(
