@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import datetime
@@ -110,33 +109,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _replay_into(path: Path, core: Any, start: float, settings: Any) -> Any:
-    """Replay through the daemon's own writer: batched, idempotent, spooled if the database fails."""
+    """Replay, then write the effects through the daemon's own writer (acd.store.bulk)."""
     from acd.ami.codec import Framer
     from acd.replay import iter_messages, replay
-    from acd.store.migrate import prepare_database
-    from acd.store.writer import Writer
+    from acd.store.bulk import write_effects
 
-    engine = await prepare_database(settings)
-    writer = Writer(settings, engine)
-    task = asyncio.get_running_loop().create_task(writer.run())
     framer = Framer()
-
-    def submit(effects: list[Any]) -> None:
-        for effect in effects:
-            writer.submit(effect)
-
-    try:
-        result = replay(
-            iter_messages(path, framer=framer, progress=_progress(path.stat().st_size)),
-            core=core,
-            start=start,
-            on_effects=submit,
+    result = replay(
+        iter_messages(path, framer=framer, progress=_progress(path.stat().st_size)),
+        core=core,
+        start=start,
+        keep_effects=True,
+    )
+    result.banner = framer.banner
+    result.frame_anomalies = len(framer.anomalies)
+    stats = await write_effects(settings, result.effects)
+    if stats.spooled:
+        print(
+            f"acd replay: {stats.spooled} records could not be written yet; they wait in "
+            f"{settings.database.spool_dir} for the next run",
+            file=sys.stderr,
         )
-        result.banner = framer.banner
-        result.frame_anomalies = len(framer.anomalies)
-        await writer.drain(settings.database.flush_deadline * 6)
-    finally:
-        await writer.close()
-        task.cancel()
-        await engine.dispose()
     return result
