@@ -3,6 +3,7 @@ with numbers checked against hand-computed expectations."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.metrics import KpiRefresher, Metrics
-from acd.metrics.sql import SqlKpiSource
+from acd.metrics import Metrics
+from acd.metrics.sql import SqlKpiSource, attach_sql_kpis
 from acd.metrics.synthetic import record
 from acd.settings import Settings
 from acd.store.engine import make_engine
@@ -135,9 +136,13 @@ async def test_per_queue_thresholds_apply(engine: AsyncEngine) -> None:
 
 async def test_refresher_exports_sql_kpis(engine: AsyncEngine) -> None:
     m = Metrics(Settings(server_id=SERVER))
-    refresher = KpiRefresher(SqlKpiSource(engine, m.settings), clock=lambda: NOW)
-    m.attach_kpis(refresher)
-    assert await refresher.refresh_once()
+    refresher = attach_sql_kpis(m, engine, clock=lambda: NOW, interval=0.01)
+    refresher.start()
+    for _ in range(500):
+        if refresher.kpis is not None:
+            break
+        await asyncio.sleep(0.01)
+    await refresher.stop()
     get = m.registry.get_sample_value
     assert get("acd_kpi_fcr_ratio", {"queue": "sales", "window": "24h"}) == pytest.approx(1 / 3)
     assert get("acd_kpi_fcr_ratio", {"queue": "sales", "window": "7d"}) is None

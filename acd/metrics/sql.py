@@ -29,7 +29,7 @@ per leg here, once per call in the report's notes and repeat counts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -47,11 +47,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.metrics.kpi import WINDOWS, Kpis, WindowKpi
+from acd.metrics.kpi import WINDOWS, KpiRefresher, Kpis, WindowKpi
+from acd.metrics.metrics import Metrics
 from acd.settings import Settings
 from acd.store.models import Call, Outcome, table_of
 
-__all__ = ["SqlKpiSource"]
+__all__ = ["SqlKpiSource", "attach_sql_kpis"]
 
 _FROZEN = {"24h": "repeat_24h", "7d": "repeat_7d", "30d": "repeat_30d"}
 _COUNTS = ("legs", "answered", "in_sl", "short", "cut", "noted")
@@ -289,3 +290,24 @@ class SqlKpiSource:
             cutoff_ratio=_ratio(counts.get("cut", 0), answered),
             notes_completeness=_ratio(counts.get("noted", 0), answered),
         )
+
+
+def attach_sql_kpis(
+    metrics: Metrics,
+    engine: AsyncEngine,
+    *,
+    clock: Callable[[], float],
+    interval: float = 60.0,
+    timeout: float = 30.0,
+) -> KpiRefresher:
+    """The daemon's one call: a refresher computing KPIs from ``engine``, exported by ``metrics``.
+
+    The caller owns the task: ``refresher.start()`` once the loop runs, ``await refresher.stop()``
+    on shutdown (before disposing of the engine). ``clock`` is the daemon's clock, so windows follow
+    simulated time in a sped-up demo just as the rows' timestamps do.
+    """
+    refresher = KpiRefresher(
+        SqlKpiSource(engine, metrics.settings), interval=interval, timeout=timeout, clock=clock
+    )
+    metrics.attach_kpis(refresher)
+    return refresher
