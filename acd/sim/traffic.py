@@ -69,7 +69,10 @@ class Truth:
     """The simulator's own call records, linked as DESIGN.md defines callbacks and repeats."""
 
     def __init__(self, path: Path | None = None):
+        # kept in memory only without a file (tests, the Python API); a file run may last days
         self.records: list[dict[str, Any]] = []
+        self._keep = path is None
+        self._count = 0
         self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._fh: IO[str] | None = path.open("w", encoding="utf-8") if path else None
 
@@ -92,9 +95,17 @@ class Truth:
             break
         rec["callback_of"] = callback
         rec["repeat_of"] = repeat
-        hist.append(dict(rec))
+        hist.append({k: rec[k] for k in ("id", "outcome", "cut_off", "joined_at", "ended_at")})
+        if len(hist) > 8:  # only the most recent answered call within 24 h can be linked
+            del hist[0]
+        self._count += 1
+        if self._count % 1000 == 0:  # forget numbers whose last call is past every window
+            horizon = joined - REPEAT_WINDOW - 3600.0
+            for number in [n for n, h in self._history.items() if h[-1]["ended_at"] < horizon]:
+                del self._history[number]
         out = {k: rec[k] for k in TRUTH_KEYS}
-        self.records.append(out)
+        if self._keep:
+            self.records.append(out)
         if self._fh is not None:
             self._fh.write(json.dumps(out) + "\n")
             self._fh.flush()
