@@ -48,7 +48,7 @@ ACW_OK = replace(POLICY, allowed_pause_reasons=frozenset({"acw"}))
 
 # (id, request, past call, agent view, policy, action, reason, wait, detail)
 TABLE = [
-    ("free", REQ, CUT, view("available"), POLICY, "offer_now", "original_agent", 15.0, "agent_free"),
+    ("free", REQ, CUT, view("available"), POLICY, "offer_now", "original_agent", 17.0, "agent_free"),
     (
         "in_call",
         REQ,
@@ -123,7 +123,7 @@ TABLE = [
         ACW_OK,
         "offer_now",
         "original_agent",
-        15.0,
+        17.0,
         "agent_free",
     ),
     (
@@ -193,7 +193,7 @@ TABLE = [
         replace(POLICY, sticky=True),
         "offer_now",
         "original_agent",
-        15.0,
+        17.0,
         "agent_free",
     ),
     (

@@ -117,7 +117,7 @@ async def test_free_agent_is_offered_with_one_ring(routed: tuple[FakeDaemon, Rou
     assert v["ACD_ROUTE"] == "agent" and list(v)[-1] == "ACD_ROUTE"
     assert (v["ACD_AGENT_QUEUE"], v["ACD_WAIT"], v["ACD_QUEUE_OPTS"], v["ACD_PRIO"]) == (
         PERSONAL,
-        "15",
+        "17",  # the 15 s ring plus a margin: the ring ends as a no-answer, not cut by the wait
         "n",
         "10",
     )

@@ -16,7 +16,8 @@ Decision rules (first match wins; the table in tests/test_affinity_policy.py is 
    unavailable: ``queue`` / ``fallback_unavailable``, at once: a callback never waits for an
    agent who cannot take it.
 5. The agent is free (or paused with an allow-listed reason): ``offer_now`` / ``original_agent``;
-   the personal queue rings them once for the ring timeout.
+   the personal queue rings them once for the ring timeout (the wait is 2 s longer, so that one
+   ring ends as a ring without answer rather than being cut by the wait).
 6. The agent is busy, ringing or in wrap-up: ``wait_for_agent`` / ``original_agent`` with the
    bounded wait ``min(affinity_wait_seconds, service-level threshold)``; a bound of 0 gives
    ``queue`` / ``fallback_busy_timeout`` at once.
@@ -60,6 +61,7 @@ REASONS = (
     "no_history",
     "ineligible",
 )
+OFFER_MARGIN_SECONDS = 2.0  # an offer's wait outlasts its one ring, so the ring ends as a no-answer
 _BUSY: frozenset[MemberState] = frozenset({"in_call", "ringing", "wrapup"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -214,7 +216,7 @@ def decide(
             found,
             action="offer_now",
             reason="original_agent",
-            wait_seconds=policy.ring_timeout_seconds,
+            wait_seconds=policy.ring_timeout_seconds + OFFER_MARGIN_SECONDS,
             detail="agent_free",
         )
     if state in _BUSY:

@@ -1,0 +1,296 @@
+"""End to end: the very dialplan and personal queues of deploy/asterisk, run by the simulator, with
+the whole daemon (AMI, core, writer, routing started as the daemon will start it) over real sockets.
+
+The simulator runs in manual time (``speed=0``): each step advances simulated time, so a 20 s wait
+takes no real time. Only the FastAGI port in the shipped dialplan is replaced by a free one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acd.core.effects import AffinityDecided
+from acd.core.linking import PastCall
+from acd.daemon import Daemon
+from acd.routing import RoutingHandle, start_routing
+from acd.sim import SimConfig, Simulator
+from tests.sim_helpers import AmiClient, get
+from tests.test_e2e_daemon import daemon_settings
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "asterisk"
+ALICE = "Local/1001@agents"
+PERSONAL = "acd-agent-1001"
+CALLER = "5551100"
+
+SHARED_QUEUES = """
+[general]
+shared_lastcall = yes
+
+[support]
+strategy = rrmemory
+timeout = 15
+retry = 1
+ringinuse = no
+weight = 0
+"""
+
+INBOUND = """
+[acd-test-in]
+exten => _X.,1,Answer()
+ same => n,Set(CALLERID(num)=${EXTEN})
+ same => n,Set(ACD_QUEUE=support)
+ same => n,Goto(acd-route,route,1)
+exten => anon,1,Answer()
+ same => n,Set(CALLERID(num)=anonymous)
+ same => n,Set(ACD_QUEUE=support)
+ same => n,Goto(acd-route,route,1)
+
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Center:
+    sim: Simulator
+    cli: AmiClient
+    daemon: Daemon | None
+    routing: RoutingHandle | None
+    records: list[AffinityDecided]
+
+    async def step(self, seconds: float, polls: int = 4) -> None:
+        for _ in range(polls):
+            await self.sim.advance(seconds / polls)
+            await asyncio.sleep(0.02)
+        await self.cli.read_for(0.02)
+
+    async def until(self, check: Any, seconds: float = 5.0) -> None:
+        for _ in range(int(seconds / 0.05)):
+            if check():
+                return
+            await asyncio.sleep(0.05)
+
+    def cut_off_before(self, number: str = CALLER, agent: str = ALICE, ago: float = 120.0) -> None:
+        """A cut-off call of this caller with this agent, as the database would give it at start."""
+        assert self.daemon is not None and self.routing is not None
+        call = PastCall(
+            "0.1",
+            "0.1",
+            f"tel:{number}",
+            "support",
+            agent,
+            "Alice",
+            True,
+            True,
+            self.daemon.clock.now() - ago,
+        )
+        self.daemon.core.load_history([call])
+        self.routing.seed([call])
+
+    async def call_in(self, exten: str = CALLER) -> None:
+        await self.cli.action(
+            "Originate", Channel=f"Local/{exten}@caller-sim", Context="acd-test-in", Exten=exten, Priority=1
+        )
+
+    def joins(self) -> list[tuple[str, str, str]]:
+        return [
+            (get(p, "Queue"), get(p, "CallerIDNum"), get(p, "Position"))
+            for p in self.cli.events("QueueCallerJoin")
+        ]
+
+    def connects(self) -> list[tuple[str, str]]:
+        return [(get(p, "Queue"), get(p, "MemberName")) for p in self.cli.events("AgentConnect")]
+
+    def reasons(self) -> list[tuple[str, str]]:
+        return [(r.action, r.reason) for r in self.records]
+
+    def user_events(self, name: str) -> list[list[tuple[str, str]]]:
+        return [p for p in self.cli.events("UserEvent") if get(p, "UserEvent") == name]
+
+
+async def open_center(tmp_path: Path, *, daemon: bool = True, **affinity: Any) -> Center:
+    agi_port = free_port()
+    plan = (
+        (DEPLOY / "extensions-acd.conf")
+        .read_text()
+        .replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{agi_port}/")
+    )
+    (tmp_path / "extensions.conf").write_text(INBOUND + plan)
+    (tmp_path / "queues.conf").write_text(SHARED_QUEUES + (DEPLOY / "queues-acd.conf").read_text())
+    sim = Simulator(
+        SimConfig(
+            port=0,
+            speed=0,
+            traffic=False,
+            queues_conf=tmp_path / "queues.conf",
+            dialplan=tmp_path / "extensions.conf",
+            truth=tmp_path / "truth.jsonl",
+            start_epoch=1.8e9,
+            seed=5,
+        )
+    )
+    _host, port = await sim.start()
+    cli = await AmiClient.connect("127.0.0.1", port)
+    await cli.login()
+    records: list[AffinityDecided] = []
+    center = Center(sim, cli, None, None, records)
+    if daemon:
+        settings = daemon_settings(tmp_path, port, fastagi={"port": agi_port}, affinity=affinity)
+        center.daemon = Daemon(settings)
+        center.daemon._sinks.append(lambda e: records.append(e) if isinstance(e, AffinityDecided) else None)
+        await center.daemon.start()
+        center.routing = await start_routing(center.daemon)
+        await center.until(lambda: center.daemon is not None and center.daemon.core.ami_connected)
+    return center
+
+
+async def close_center(center: Center) -> None:
+    if center.routing is not None:
+        await center.routing.close()
+    if center.daemon is not None:
+        await center.daemon.stop()
+    await center.cli.close()
+    await center.sim.stop()
+
+
+@pytest.fixture
+async def center(tmp_path: Path) -> AsyncIterator[Center]:
+    c = await open_center(tmp_path)
+    try:
+        yield c
+    finally:
+        await close_center(c)
+
+
+async def login_alice(c: Center, answer_after: float | None = 1.0) -> None:
+    """Alice logs in to support only; acd adds her to her personal queue over AMI."""
+    assert c.daemon is not None
+    c.sim.add_agent("support", "1001", "Alice", answer_after=answer_after)
+    await c.until(lambda: (PERSONAL, ALICE) in c.daemon.core.members)  # type: ignore[union-attr]
+    assert (PERSONAL, ALICE) in c.daemon.core.members, "acd mirrored the login into the personal queue"
+
+
+def caller_channel(c: Center, number: str = CALLER) -> str:
+    return next(get(p, "Channel") for p in c.cli.events("QueueCallerJoin") if get(p, "CallerIDNum") == number)
+
+
+async def hang_up(c: Center, number: str = CALLER) -> None:
+    await c.cli.action("Hangup", Channel=caller_channel(c, number).replace(";1", ";2"), Cause=16)
+    await c.step(2.0)
+
+
+async def settled(c: Center, count: int = 1) -> None:
+    await c.until(lambda: len(c.records) >= count, 3.0)
+
+
+async def test_free_agent_gets_the_callback(center: Center) -> None:
+    await login_alice(center)
+    center.cut_off_before()
+    await center.call_in()
+    await center.step(3.0)
+    assert center.connects() == [(PERSONAL, "Alice")]
+    assert [q for q, _, _ in center.joins()] == [PERSONAL]
+    await hang_up(center)
+    await settled(center)
+    assert center.reasons() == [("offer_now", "original_agent")]
+    assert not center.user_events("AcdCallbackContext")
+
+
+async def test_busy_agent_freed_within_the_wait(center: Center) -> None:
+    await login_alice(center)
+    center.sim.place_call("5745000", "support", talk=6.0)
+    await center.step(3.0)  # Alice is talking
+    center.cut_off_before()
+    await center.call_in()
+    await center.step(2.0)
+    assert (PERSONAL, CALLER, "1") in center.joins()
+    await center.step(8.0)  # her call ends; app_queue gives her the callback first
+    assert center.connects() == [("support", "Alice"), (PERSONAL, "Alice")]
+    await hang_up(center)
+    await settled(center)
+    assert center.reasons() == [("wait_for_agent", "original_agent")]
+
+
+async def test_busy_agent_never_freed_goes_to_the_queue_at_the_head(center: Center) -> None:
+    await login_alice(center)
+    center.sim.place_call("5745000", "support")  # Alice busy for good
+    await center.step(3.0)
+    center.sim.place_call("5745001", "support")  # already waiting in support
+    await center.step(1.0)
+    center.cut_off_before()
+    await center.call_in()
+    await center.step(10.0)
+    assert [q for q, n, _ in center.joins() if n == CALLER] == [PERSONAL]
+    await center.step(12.0)  # the bounded wait: min(30 s, service level 20 s)
+    assert (("support", CALLER, "1")) in center.joins()  # QUEUE_PRIO: ahead of 5745001
+    await settled(center)
+    assert center.reasons() == [("wait_for_agent", "fallback_busy_timeout")]
+    await center.cli.read_for(0.2)
+    told = center.user_events("AcdCallbackContext")
+    assert [(get(p, "PrevAgent"), get(p, "Reason")) for p in told] == [(ALICE, "fallback_busy_timeout")]
+
+
+async def test_paused_agent_is_skipped_at_once(center: Center) -> None:
+    await login_alice(center)
+    await center.cli.action("QueuePause", Interface=ALICE, Paused="true", Reason="lunch")
+    await center.step(1.0)
+    center.cut_off_before()
+    await center.call_in()
+    await center.step(1.0)
+    assert [q for q, _, _ in center.joins()] == ["support"]
+    await settled(center)
+    assert center.reasons() == [("queue", "fallback_unavailable")]
+    await center.cli.read_for(0.2)
+    told = center.user_events("AcdCallbackContext")
+    assert [(get(p, "PrevAgent"), get(p, "PrevAgentName"), get(p, "Reason")) for p in told] == [
+        (ALICE, "Alice", "fallback_unavailable")
+    ]
+
+
+async def test_agent_who_does_not_answer_is_rung_once(center: Center) -> None:
+    await login_alice(center, answer_after=None)
+    center.cut_off_before()
+    await center.call_in()
+    await center.step(14.0)
+    await center.step(4.0, polls=16)  # one ring of 15 s, no answer: acd withdraws the caller at once
+    called = [get(p, "Queue") for p in center.cli.events("AgentCalled") if get(p, "Queue") == PERSONAL]
+    assert called == [PERSONAL]
+    assert [q for q, n, _ in center.joins() if n == CALLER] == [PERSONAL, "support"]
+    status = [get(p, "Value") for p in center.cli.events("VarSet") if get(p, "Variable") == "QUEUESTATUS"]
+    assert status[:1] == ["WITHDRAW"]  # acd's QueueWithdrawCaller, before the 17 s wait ran out
+    await settled(center)
+    assert center.reasons() == [("offer_now", "fallback_no_answer")]
+
+
+async def test_anonymous_caller_goes_to_the_queue(center: Center) -> None:
+    await login_alice(center)
+    center.cut_off_before()
+    await center.call_in("anon")
+    await center.step(1.0)
+    assert [q for q, _, _ in center.joins()] == ["support"]
+    await settled(center)
+    assert center.reasons() == [("queue", "ineligible")]
+
+
+async def test_daemon_down_the_dialplan_falls_through_to_the_queue(tmp_path: Path) -> None:
+    c = await open_center(tmp_path, daemon=False)
+    try:
+        c.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
+        await c.call_in()
+        await c.step(3.0)
+        assert [q for q, _, _ in c.joins()] == ["support"]  # refused AGI: straight to the shared queue
+        assert c.connects() == [("support", "Alice")]
+    finally:
+        await close_center(c)
