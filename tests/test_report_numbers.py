@@ -296,3 +296,29 @@ async def test_retention_task_purges_old_personal_data(tmp_path: Path) -> None:
         task.cancel()
         await engine.dispose()
     assert kept == {"a11"}
+
+
+async def test_routing_decision_names_queue_and_routing_result(tmp_path: Path) -> None:
+    """A callback answered in its agent's personal queue is reported under the shared queue its
+    routing decision names, and counted under the decision's reason."""
+    from acd.core.effects import AffinityDecided
+
+    settings = report_settings(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", tmp_path)
+    engine = await prepare_database(settings)
+    try:
+        await Store(engine, settings.server_id, settings.credit_policy).write(
+            [
+                finished("x1", agent=A, queue="sales", caller_key="K9", cut_off=True),
+                finished("x2", agent=A, queue="acd-agent-1001", caller_key="K9", joined_at=T + 300,
+                         callback_of="x1"),
+                AffinityDecided("x2", "x2", ("x2",), "support", "offer_now", "original_agent", False, A,
+                                "Agent 1001", "x1", "free", T + 300, T + 340),
+            ]
+        )  # fmt: skip
+        report = await load_report(engine, settings, T, T + DAY, T + 40 * DAY)
+    finally:
+        await engine.dispose()
+    assert list(report.queues) == ["sales", "support"]  # the decision wins over the original's queue
+    support = report.queues["support"]
+    assert (support["offered"], support["callbacks"]) == (1, 1)
+    assert support["callbacks_by_routing"] == {"original_agent": 1}

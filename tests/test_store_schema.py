@@ -139,6 +139,36 @@ def test_db_command_upgrades_and_reports(tmp_path: Path, capsys: pytest.CaptureF
     assert db.main(parser.parse_args(["db", "--database", url, "current"])) == 1
     assert "status: empty" in capsys.readouterr().out
     assert db.main(parser.parse_args(["db", "--database", url, "upgrade"])) == 0
-    assert "to 0001" in capsys.readouterr().out
+    assert f"to {migrate.head_revision()}" in capsys.readouterr().out
     assert db.main(parser.parse_args(["db", "--database", url, "current"])) == 0
     assert "status: current" in capsys.readouterr().out
+
+
+async def test_upgrade_from_the_first_release_keeps_rows(db_url: str, tmp_path: Path) -> None:
+    """A database made by the first schema (0001) holding calls: the daemon refuses it until
+    `acd db upgrade`, which keeps every row."""
+    from acd.store.sink import Store
+    from tests.store_records import finished
+
+    engine = make_engine(db_url)
+    try:
+        await migrate.upgrade(engine, "0001")
+        async with engine.begin() as conn:  # a row as the 0001 writer wrote it
+            await conn.execute(
+                text(
+                    "INSERT INTO calls (server_id, uniqueid, entry, call_id, linkedid, queue, personal, "
+                    "joined_at, ended_at, outcome, wait_seconds, talk_seconds, cut_off, "
+                    "agent_released_short, partial) VALUES ('asterisk', 'u1', 1, 'u1', 'u1', 'sales', "
+                    "false, 1.0, 2.0, 'abandoned', 1.0, 0.0, false, false, false)"
+                )
+            )
+        with pytest.raises(SchemaError, match="acd db upgrade"):
+            await prepare_database(settings_for(db_url, tmp_path))
+        state = await migrate.upgrade(engine)
+        assert state.status == "current"
+        await Store(engine, "asterisk", "split").write([finished("u2")])
+        async with engine.connect() as conn:
+            ids = (await conn.execute(text("SELECT call_id FROM calls ORDER BY call_id"))).scalars().all()
+        assert ids == ["u1", "u2"]
+    finally:
+        await engine.dispose()

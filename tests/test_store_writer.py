@@ -22,7 +22,7 @@ from acd.settings import Settings
 from acd.store.codec import StoredEffect
 from acd.store.engine import make_engine
 from acd.store.migrate import prepare_database
-from acd.store.models import AgentSession, Call, Gap, Offer, Outcome, table_of
+from acd.store.models import AgentSession, Call, Gap, Offer, Outcome, RoutingDecision, table_of
 from acd.store.sink import Store
 from acd.store.writer import Writer
 from tests.pg_fixtures import PgServer
@@ -359,3 +359,55 @@ async def test_unreadable_spool_segment_is_set_aside_not_lost(engine: AsyncEngin
     assert await count(engine, Call) == 10
     assert [p.name for p in spool.iterdir()] == [f"{0:020d}.bad"]
     assert again.stats().failures == 1
+
+
+def decision(uniqueid: str, reason: str, queue: str = "support") -> Any:
+    from acd.core.effects import AffinityDecided
+
+    return AffinityDecided(
+        uniqueid=uniqueid, linkedid=uniqueid, call_ids=(uniqueid,), queue=queue, action="wait_for_agent",
+        reason=reason, shadow=False, agent="Local/1001@agents", agent_name="Agent 1001",
+        callback_of="0.1", detail="busy", decided_at=BASE, at=BASE + 5,
+    )  # fmt: skip
+
+
+async def test_routing_decision_reaches_the_calls_in_either_order(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = make_settings(str(engine.url), tmp_path)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    writer = Writer(settings, store=store)
+    task = await run_writer(writer)
+    # r1: decision first, calls later (personal queue entry, then shared); r2: calls first.
+    writer.submit(decision("r1", "fallback_busy_timeout"))
+    assert await writer.drain(10)
+    writer.submit(finished("r1", queue="acd-agent-1001", outcome="exited", exit_reason="timeout"))
+    writer.submit(finished("r1", entry=2, linkedid="r1"))
+    writer.submit(finished("r2", queue="acd-agent-1001"))
+    assert await writer.drain(10)
+    writer.submit(decision("r2", "original_agent"))
+    writer.submit(decision("r2", "original_agent"))  # replayed
+    store.down = True  # and one more through the spool
+    writer.submit(decision("r3", "fallback_unavailable"))
+    await writer.close(0.2)
+    await task
+    again = Writer(settings, engine)
+    task = await run_writer(again)
+    again.submit(finished("r3", queue="sales"))
+    assert await again.drain(10)
+    await again.close(5)
+    await task
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(select(calls_t.c.call_id, calls_t.c.routing).order_by(calls_t.c.call_id))
+        ).all()
+        decided = (
+            await conn.execute(select(func.count()).select_from(table_of(RoutingDecision)))
+        ).scalar_one()
+    assert [tuple(r) for r in rows] == [
+        ("r1", "fallback_busy_timeout"),
+        ("r1#2", "fallback_busy_timeout"),
+        ("r2", "original_agent"),
+        ("r3", "fallback_unavailable"),
+    ]
+    assert decided == 3

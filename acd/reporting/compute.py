@@ -3,7 +3,8 @@
 * A customer call is the entries sharing a Linkedid. Its *legs* are its shared-queue entries; an
   entry in a personal affinity queue (``acd-agent-*``) is folded into the shared-queue entry that
   follows it (else the one before it). A call that only ever reached a personal queue is reported
-  under the queue of the cut-off call it is a callback of, else the shared queue its agent answers
+  under the shared queue its routing decision names, else that of the cut-off call it is a
+  callback of, else the shared queue its agent answers
   most in the data, else the only shared queue there is. A leg's wait runs from the first arrival
   of the entries folded into it, so an affinity wait is never hidden.
 * offered: legs that arrived in the period. answered / abandoned / exited by the leg's outcome.
@@ -68,6 +69,7 @@ class CallRow:
     caller_key: str | None
     purged: bool = False
     repeat_frozen: bool = False
+    asked_queue: str | None = None  # the shared queue named by the call's routing decision
     frozen: tuple[bool | None, bool | None, bool | None] = (None, None, None)  # 24h, 7d, 30d
 
 
@@ -235,6 +237,9 @@ def compute_report(
                 agent_queues[row.agent][row.queue] += 1
 
     def shared_queue_for(entries: Sequence[CallRow]) -> str | None:
+        asked = next((e.asked_queue for e in entries if e.asked_queue), None)
+        if asked is not None:
+            return asked
         callback_of = next((e.callback_of for e in entries if e.callback_of), None)
         original = by_id.get(callback_of) if callback_of else None
         if original is not None and not is_personal_queue(original.queue):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -10,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.reporting.compute import WINDOWS, CallRow, CreditRow, QueueRules, Report, compute_report
 from acd.settings import Settings
-from acd.store.models import Call, Credit, Outcome, table_of
+from acd.store.models import Call, Credit, Outcome, RoutingDecision, is_personal_queue, table_of
 
 __all__ = ["load_report"]
 
 calls = table_of(Call)
 outcomes = table_of(Outcome)
 credits = table_of(Credit)
+decisions = table_of(RoutingDecision)
 _CHUNK = 500
 
 
@@ -73,6 +75,22 @@ async def load_report(
                     select(calls).where(calls.c.server_id == server, calls.c.call_id.in_(chunk))
                 )
             )
+        personal = sorted({r.call_id.partition("#")[0] for r in rows if is_personal_queue(r.queue)})
+        asked: dict[str, str] = {}
+        for chunk in _chunks(personal):
+            for d in await conn.execute(
+                select(decisions.c.uniqueid, decisions.c.queue).where(
+                    decisions.c.server_id == server, decisions.c.uniqueid.in_(chunk)
+                )
+            ):
+                asked[d.uniqueid] = d.queue
+        if asked:
+            rows = [
+                replace(r, asked_queue=asked.get(r.call_id.partition("#")[0]))
+                if is_personal_queue(r.queue)
+                else r
+                for r in rows
+            ]
         in_period = sorted({r.linkedid for r in rows if since <= r.joined_at < until})
         notes: dict[str, bool] = {}
         credit_rows: list[CreditRow] = []

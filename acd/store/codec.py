@@ -7,9 +7,11 @@ the schema of the version that replays it. Only effects that become rows are acc
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from acd.core.effects import (
+    AffinityDecided,
     AgentOffer,
     CallFinished,
     CallRecord,
@@ -21,8 +23,8 @@ from acd.core.effects import (
 
 __all__ = ["STORED_TYPES", "StoredEffect", "decode_effect", "encode_effect", "is_stored"]
 
-StoredEffect = CallFinished | MemberSession | OutcomeReported | GapRecorded
-STORED_TYPES = (CallFinished, MemberSession, OutcomeReported, GapRecorded)
+StoredEffect = CallFinished | MemberSession | OutcomeReported | GapRecorded | AffinityDecided
+STORED_TYPES = (CallFinished, MemberSession, OutcomeReported, GapRecorded, AffinityDecided)
 
 
 def is_stored(effect: object) -> bool:
@@ -31,6 +33,8 @@ def is_stored(effect: object) -> bool:
 
 
 def encode_effect(effect: StoredEffect) -> dict[str, Any]:
+    if isinstance(effect, AffinityDecided):  # not (yet) in the core's Effect union
+        return {**asdict(effect), "type": "AffinityDecided"}
     return as_dict(effect)
 
 
@@ -56,6 +60,9 @@ def decode_effect(data: dict[str, Any]) -> StoredEffect:
         return OutcomeReported(**body)
     if kind == "GapRecorded":
         return GapRecorded(**body)
+    if kind == "AffinityDecided":
+        body["call_ids"] = tuple(body.get("call_ids") or ())
+        return AffinityDecided(**body)
     raise ValueError(f"not a stored effect: {kind!r}")
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "Gap",
     "Offer",
     "Outcome",
+    "RoutingDecision",
     "is_personal_queue",
     "table_of",
 ]
@@ -198,6 +199,31 @@ class Credit(Base):
     policy: Mapped[str] = mapped_column(String(16))
     original_call_id: Mapped[str | None] = mapped_column(String(80))
     written_at: Mapped[float] = mapped_column(Double)
+
+
+class RoutingDecision(Base):
+    """The affinity decision for one caller channel (``AffinityDecided``): the final reason, the
+    shared queue the caller asked for, and the preferred agent. Kept apart from ``calls`` because it
+    may arrive before or after the call rows; the writer copies ``reason`` into ``calls.routing``
+    whichever comes first."""
+
+    __tablename__ = "routing_decisions"
+    __table_args__ = (UniqueConstraint("server_id", "uniqueid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_id: Mapped[str] = mapped_column(String(64))
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(128))  # the shared queue the caller asked for
+    action: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(String(40))
+    shadow: Mapped[bool] = mapped_column(Boolean)
+    agent: Mapped[str | None] = mapped_column(String(160))
+    agent_name: Mapped[str | None] = mapped_column(String(160))
+    callback_of: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(String(160))
+    decided_at: Mapped[float] = mapped_column(Double)
+    at: Mapped[float] = mapped_column(Double)
 
 
 class AgentSession(Base):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from acd.core.effects import CallRecord, GapRecorded, MemberSession
+from acd.core.effects import AffinityDecided, CallRecord, GapRecorded, MemberSession
 from acd.store.models import is_personal_queue
 
-__all__ = ["call_row", "callback_link_row", "gap_row", "offer_rows", "session_row"]
+__all__ = ["call_row", "callback_link_row", "decision_row", "gap_row", "offer_rows", "session_row"]
 
 
 def call_row(record: CallRecord, server_id: str) -> dict[str, Any]:
@@ -100,4 +100,22 @@ def gap_row(gap: GapRecorded, server_id: str) -> dict[str, Any]:
         "ended_at": gap.ended_at,
         "reason": gap.reason,
         "calls_reconciled": gap.calls_reconciled,
+    }
+
+
+def decision_row(decision: AffinityDecided, server_id: str) -> dict[str, Any]:
+    return {
+        "server_id": server_id,
+        "uniqueid": decision.uniqueid,
+        "linkedid": decision.linkedid,
+        "queue": decision.queue,
+        "action": decision.action,
+        "reason": decision.reason,
+        "shadow": decision.shadow,
+        "agent": decision.agent,
+        "agent_name": decision.agent_name,
+        "callback_of": decision.callback_of,
+        "detail": decision.detail[:160] if decision.detail else None,
+        "decided_at": decision.decided_at,
+        "at": decision.at,
     }

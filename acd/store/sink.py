@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.core.effects import CallFinished, GapRecorded, MemberSession, OutcomeReported
+from acd.core.effects import AffinityDecided, CallFinished, GapRecorded, MemberSession, OutcomeReported
 from acd.store.codec import StoredEffect
 from acd.store.dialect import upsert_insert
-from acd.store.models import AgentSession, Call, CallbackLink, Gap, Offer, table_of
+from acd.store.models import AgentSession, Call, CallbackLink, Gap, Offer, RoutingDecision, table_of
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
-from acd.store.rows import call_row, callback_link_row, gap_row, offer_rows, session_row
+from acd.store.rows import call_row, callback_link_row, decision_row, gap_row, offer_rows, session_row
 
 __all__ = ["Store"]
 
@@ -55,6 +56,7 @@ class Store:
         sessions: list[dict[str, Any]] = []
         gaps: list[dict[str, Any]] = []
         reported: list[OutcomeReported] = []
+        decisions: list[dict[str, Any]] = []
         for effect in batch:
             if isinstance(effect, CallFinished):
                 call_rows.append(call_row(effect.record, sid))
@@ -68,6 +70,8 @@ class Store:
                 gaps.append(gap_row(effect, sid))
             elif isinstance(effect, OutcomeReported):
                 reported.append(effect)
+            elif isinstance(effect, AffinityDecided):
+                decisions.append(decision_row(effect, sid))
         if call_rows:
             stmt = upsert_insert(conn, table_of(Call))
             stmt = stmt.on_conflict_do_update(
@@ -86,8 +90,52 @@ class Store:
             conn, table_of(AgentSession), sessions, ["server_id", "agent", "queue", "kind", "at"]
         )
         await self._insert_ignore(conn, table_of(Gap), gaps, ["server_id", "ended_at", "reason"])
+        if decisions:
+            await self._decisions(conn, decisions)
+        if call_rows:
+            await self._routing_for_calls(conn, sorted({row["uniqueid"] for row in call_rows}))
         for outcome in reported:
             await self._outcome(conn, outcome)
+
+    async def _decisions(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        table = table_of(RoutingDecision)
+        stmt = upsert_insert(conn, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["server_id", "uniqueid"],
+            set_={
+                c.name: stmt.excluded[c.name]
+                for c in table.columns
+                if c.name not in ("id", "server_id", "uniqueid")
+            },
+        )
+        for chunk in _chunks(_dedupe(rows, ["server_id", "uniqueid"])):
+            await conn.execute(stmt, chunk)
+        calls = table_of(Call)
+        for row in rows:  # calls already written: give them their routing reason now
+            await conn.execute(
+                update(calls)
+                .where(calls.c.server_id == row["server_id"], calls.c.uniqueid == row["uniqueid"])
+                .values(routing=row["reason"])
+            )
+
+    async def _routing_for_calls(self, conn: AsyncConnection, uniqueids: list[str]) -> None:
+        """Calls whose decision was written before them take its reason."""
+        calls, decided = table_of(Call), table_of(RoutingDecision)
+        for i in range(0, len(uniqueids), CHUNK):
+            reason = (
+                select(decided.c.reason)
+                .where(decided.c.server_id == calls.c.server_id, decided.c.uniqueid == calls.c.uniqueid)
+                .scalar_subquery()
+            )
+            await conn.execute(
+                update(calls)
+                .where(
+                    calls.c.server_id == self.server_id,
+                    calls.c.uniqueid.in_(uniqueids[i : i + CHUNK]),
+                    calls.c.routing.is_(None),
+                )
+                .values(routing=reason)
+            )
 
     async def _insert_ignore(
         self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], key: list[str]

@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.core.effects import Effect
+from acd.core.effects import AffinityDecided, Effect
 from acd.settings import Settings
 from acd.store.codec import StoredEffect, is_stored
 from acd.store.sink import Store
@@ -101,7 +101,7 @@ class Writer:
 
     # -- called from the event loop's hot path ---------------------------------------------------
 
-    def submit(self, effect: Effect) -> None:
+    def submit(self, effect: Effect | AffinityDecided) -> None:
         """Queue ``effect`` for writing if it becomes a row. O(1), no I/O; never raises."""
         try:
             if not is_stored(effect):
