@@ -152,7 +152,7 @@ async def open_center(tmp_path: Path, *, daemon: bool = True, **affinity: Any) -
         center.daemon._sinks.append(lambda e: records.append(e) if isinstance(e, AffinityDecided) else None)
         await center.daemon.start()
         center.routing = await start_routing(center.daemon)
-        await center.until(lambda: center.daemon is not None and center.daemon.core.ami_connected)
+        await center.until(lambda: center.daemon is not None and center.daemon.stats.resyncs >= 1)
     return center
 
 
