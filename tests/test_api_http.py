@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api import LiveCalls, build_app
-from acd.core.effects import CallStarted, OutcomeReported
+from acd.core.effects import AffinityDecided, CallStarted, OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
 from acd.settings import Settings
 from acd.store.engine import make_engine
@@ -74,6 +74,9 @@ async def seed(engine: AsyncEngine, settings: Settings) -> None:
                      caller_key="5557777", joined_at=BASE + 900, wait_seconds=20.0),
             finished("e1.1", entry=2, linkedid="e1.0", agent=B, caller_key="5557777",
                      joined_at=BASE + 920, wait_seconds=3.0),
+            AffinityDecided("e1.1", "e1.0", ("e1.1", "e1.1#2"), "sales", "wait_for_agent",
+                            "fallback_busy_timeout", False, A, "Agent 1001", None, "in_call",
+                            BASE + 900, BASE + 920),
         ]
     )  # fmt: skip
 
@@ -206,6 +209,7 @@ async def test_call_detail_groups_entries_and_folds_personal_queue(api: Any) -> 
     assert data["queue"] == "sales"
     assert [e["queue"] for e in data["entries"]] == ["acd-agent-1001", "sales"]
     assert data["entries"][0]["personal_queue"] is True and data["agent"] == B
+    assert data["routing"]["reason"] == "fallback_busy_timeout" and data["routing"]["preferred_agent"] == A
     cb = await (await client.get("/api/v1/calls/c2.0", headers=SUP)).json()
     assert (
         cb["callback_of"] == "c1.1" and cb["original"]["agent"] == A and cb["original"]["call_id"] == "c1.0"

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from acd.store.models import Call, Credit, Offer, Outcome, is_personal_queue, table_of
+from acd.store.models import Call, Credit, Offer, Outcome, RoutingDecision, is_personal_queue, table_of
 
 __all__ = [
     "answered_by",
@@ -29,6 +29,7 @@ calls = table_of(Call)
 offers = table_of(Offer)
 outcomes = table_of(Outcome)
 credits = table_of(Credit)
+decisions = table_of(RoutingDecision)
 
 
 def shared_queue(queues: Sequence[str]) -> str | None:
@@ -154,6 +155,14 @@ async def customer_call(
     ).all()
     answered = [r for r in rows if r.answered_at is not None]
     callback_of = next((r.callback_of for r in rows if r.callback_of), None)
+    decision = (
+        await conn.execute(
+            select(decisions)
+            .where(decisions.c.server_id == server_id, decisions.c.uniqueid.in_({r.uniqueid for r in rows}))
+            .order_by(decisions.c.decided_at)
+            .limit(1)
+        )
+    ).first()
     original = None
     if callback_of:
         found = (
@@ -181,6 +190,18 @@ async def customer_call(
         "agent_name": answered[-1].agent_name if answered else None,
         "callback_of": callback_of,
         "original": original,
+        "routing": None
+        if decision is None
+        else {
+            "reason": decision.reason,
+            "action": decision.action,
+            "shadow": decision.shadow,
+            "queue": decision.queue,
+            "preferred_agent": decision.agent,
+            "preferred_agent_name": decision.agent_name,
+            "detail": decision.detail,
+            "decided_at": decision.decided_at,
+        },
         "entries": [_entry(r, by_entry.get(r.call_id, ())) for r in rows],
         "outcome_record": _outcome(history[-1], show_notes) if history else None,
         "outcomes": [_outcome(h, show_notes) for h in history],
