@@ -243,8 +243,8 @@ def dashboard(uid: str, title: str, description: str, layout: Layout, **kw: Any)
 def sl_expr(window: str) -> str:
     return (
         f"sum(increase(acd_calls_answered_in_sl_total{{{Q}}}[{window}]))"
-        f" / (sum(increase(acd_calls_answered_total{{{Q}}}[{window}]))"
-        f' + sum(increase(acd_calls_abandoned_total{{{Q},kind="long"}}[{window}])))'
+        f" / (sum(increase(acd_calls_offered_total{{{Q}}}[{window}]))"
+        f' - sum(increase(acd_calls_abandoned_total{{{Q},kind="short"}}[{window}])))'
     )
 
 
@@ -285,8 +285,8 @@ def wallboard() -> dict[str, Any]:
             decimals=0,
             thresholds=[(None, "red"), (0.7, "orange"), (0.8, "green")],
             size=big,
-            description="Answered within the queue's threshold / (answered + abandoned after the "
-            "short-abandon limit), over the dashboard's range (today by default).",
+            description="Answered within the queue's threshold / (offered - short abandons), as in "
+            "acd report, over the dashboard's range (today by default).",
         ),
         6,
         8,
@@ -364,8 +364,8 @@ def wallboard() -> dict[str, Any]:
         bargauge(
             "Service level today by queue",
             f"sum by (queue) (increase(acd_calls_answered_in_sl_total{{{Q}}}[$__range]))"
-            f" / (sum by (queue) (increase(acd_calls_answered_total{{{Q}}}[$__range]))"
-            f' + sum by (queue) (increase(acd_calls_abandoned_total{{{Q},kind="long"}}[$__range])))',
+            f" / (sum by (queue) (increase(acd_calls_offered_total{{{Q}}}[$__range]))"
+            f' - sum by (queue) (increase(acd_calls_abandoned_total{{{Q},kind="short"}}[$__range])))',
             "{{queue}}",
             unit="percentunit",
         ),

@@ -123,12 +123,10 @@ def test_personal_queue_folded_into_shared_queue() -> None:
     m.observe(CallFinished(record("1", "sales", agent=3, cut_off=True, cause=41)))
     # Callback waits in the personal queue, times out, then is answered in the shared queue.
     m.observe(CallStarted("2", "2", "2", "acd-agent-3", "k", 0.0, "1", None))
-    m.observe(
-        CallFinished(
-            record("2", "acd-agent-3", outcome="exited", wait=12, exit_reason="timeout", callback_of="1")
-        )
-    )
-    m.observe(CallFinished(record("2#2", "sales", agent=4, wait=14, callback_of="1", linkedid="2")))
+    personal = {"outcome": "exited", "exit_reason": "timeout", "callback_of": "1", "at": 0.0}
+    m.observe(CallFinished(record("2", "acd-agent-3", wait=12, **personal)))
+    shared = {"agent": 4, "wait": 14, "callback_of": "1", "linkedid": "2", "at": 12.0}
+    m.observe(CallFinished(record("2#2", "sales", **shared)))
     # Another callback answered in the personal queue (no shared entry follows).
     m.observe(CallFinished(record("3", "acd-agent-3", agent=3, wait=2, callback_of="1")))
     # A personal-queue call with no known shared queue is not exported under any queue label.
@@ -138,6 +136,9 @@ def test_personal_queue_folded_into_shared_queue() -> None:
     assert not any(q.startswith("acd-agent-") for q in queues if q)
     assert val(m, "acd_calls_offered_total", queue="sales") == 3  # 1, 2#2 and the personal answer 3
     assert val(m, "acd_calls_answered_total", queue="sales") == 3
+    # The shared leg's wait runs from the first arrival (personal queue): 12 s + 14 s > 20 s.
+    assert val(m, "acd_call_wait_seconds_sum", queue="sales", outcome="answered") == 5 + 26 + 2
+    assert val(m, "acd_calls_answered_in_sl_total", queue="sales") == 2  # 1 (5 s) and 3 (2 s)
     assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result="fallback") == 1
     assert val(m, "acd_affinity_wait_seconds_sum", queue="sales", result="fallback") == 12
     assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result="answered") == 1

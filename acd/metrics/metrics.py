@@ -15,15 +15,16 @@ Counting rules (the dashboards and alerts rely on them):
   or the queue of the cut-off call being called back): an answered personal entry counts as an
   answered call of that shared queue; one that timed out is not counted as volume, because the
   caller goes on to the shared queue and is counted there. Both feed the affinity wait histogram.
-- Service level: answered within the queue's threshold over answered plus long abandons (short
-  abandons excluded), from ``acd_calls_answered_in_sl_total``.
+- Service level, as ``acd report`` defines it: answered within the queue's threshold over offered
+  minus short abandons: ``acd_calls_answered_in_sl_total / (acd_calls_offered_total -
+  acd_calls_abandoned_total{kind="short"})``.
 """
 
 from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -77,6 +78,9 @@ _AFFINITY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 _DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+_V = TypeVar("_V")
+
+
 def _buckets(base: Iterable[float], extra: Iterable[float]) -> tuple[float, ...]:
     return tuple(sorted({float(b) for b in (*base, *extra) if b > 0}))
 
@@ -85,14 +89,14 @@ def _queue_settings(settings: Settings) -> list[QueueSettings]:
     return [settings.queue_defaults, *(settings.queue(name) for name in settings.queues)]
 
 
-class _Bounded(dict[str, str]):
+class _Bounded(dict[str, _V]):
     """A small insertion-ordered map that forgets its oldest entries beyond ``limit``."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
 
-    def remember(self, key: str, value: str) -> None:
+    def remember(self, key: str, value: _V) -> None:
         if key in self:
             del self[key]
         elif len(self) >= self.limit:
@@ -351,9 +355,12 @@ class Metrics:
         self._queues: dict[str, _QueueSeries] = {}
         self._recent: dict[str, _Recent] = {}
         self._recent_limit = recent_calls
-        self._linked_queue = _Bounded(recent_calls)
-        self._linked_call = _Bounded(recent_calls)  # linkedid -> id of its latest answered entry
-        self._agent_names = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
+        self._linked_queue: _Bounded[str] = _Bounded(recent_calls)
+        self._linked_call: _Bounded[str] = _Bounded(recent_calls)  # linkedid -> latest answered entry
+        # linkedid -> arrival of a personal-queue entry the caller left unanswered: the shared entry
+        # that follows counts its wait from there (Asterisk's HoldTime restarts in each queue).
+        self._personal_joined: _Bounded[float] = _Bounded(recent_calls)
+        self._agent_names: _Bounded[str] = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
         self._effect_children = {
             t: self.effects.labels(t.__name__)
@@ -492,13 +499,19 @@ class Metrics:
             self._linked_queue.remember(rec.linkedid, label)
         if rec.outcome == "answered":
             self._linked_call.remember(rec.linkedid, rec.id)
+        wait = rec.wait_seconds
         if personal:
             self._personal_entry(rec, label)
-            if rec.outcome != "answered" or label is None:
+            if rec.outcome != "answered":
+                self._personal_joined.remember(rec.linkedid, rec.joined_at)
                 return
+        else:
+            first = self._personal_joined.pop(rec.linkedid, None)
+            if first is not None and rec.joined_at >= first:
+                wait += rec.joined_at - first
         if label is None:
             return
-        self._count_volume(rec, self._series(label), label, recent, agent)
+        self._count_volume(rec, self._series(label), label, recent, agent, wait)
 
     def _personal_entry(self, rec: CallRecord, label: str | None) -> None:
         if label is None:
@@ -507,8 +520,9 @@ class Metrics:
         self.affinity_wait_seconds.labels(label, result).observe(rec.wait_seconds)
 
     def _count_volume(
-        self, rec: CallRecord, s: _QueueSeries, label: str, recent: _Recent, agent: str | None
+        self, rec: CallRecord, s: _QueueSeries, label: str, recent: _Recent, agent: str | None, wait: float
     ) -> None:
+        """Count one leg; ``wait`` runs from the customer call's first arrival (affinity wait included)."""
         s.offered.inc()
         if rec.partial:
             s.partial.inc()
@@ -519,9 +533,9 @@ class Metrics:
         outcome = rec.outcome
         if outcome == "answered":
             s.answered.inc()
-            s.wait["answered"].observe(rec.wait_seconds)
+            s.wait["answered"].observe(wait)
             s.talk.observe(rec.talk_seconds)
-            if rec.wait_seconds <= s.settings.service_level_seconds:
+            if wait <= s.settings.service_level_seconds:
                 s.answered_in_sl.inc()
             s.ended[rec.ended_by if rec.ended_by is not None else "unknown"].inc()
             side = rec.ended_by if rec.ended_by is not None else "unknown"
@@ -540,17 +554,15 @@ class Metrics:
             if rec.callback_of is not None:
                 self._callback_answered(label, recent, agent)
         elif outcome == "abandoned":
-            short = rec.exit_reason == "short" or (
-                rec.exit_reason != "long" and rec.wait_seconds < s.settings.short_abandon_seconds
-            )
+            short = wait < s.settings.short_abandon_seconds  # as acd report: by the leg's wait
             (s.abandoned_short if short else s.abandoned_long).inc()
-            s.wait["abandoned"].observe(rec.wait_seconds)
+            s.wait["abandoned"].observe(wait)
             if rec.callback_of is not None:
                 self.callback_results.labels(label, "abandoned").inc()
         else:
             reason = rec.exit_reason if rec.exit_reason in EXIT_REASONS else OTHER
             s.exited[reason or OTHER].inc()
-            s.wait["exited"].observe(rec.wait_seconds)
+            s.wait["exited"].observe(wait)
             if rec.callback_of is not None:
                 self.callback_results.labels(label, "exited").inc()
 
