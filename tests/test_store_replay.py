@@ -91,3 +91,36 @@ async def test_bulk_write_of_a_capture(tmp_path: Path) -> None:
     finally:
         await engine.dispose()
     assert rows == len({(e.record.uniqueid, e.record.entry) for e in effects if isinstance(e, CallFinished)})
+
+
+async def test_history_seeds_a_restarted_core_so_callbacks_still_link(tmp_path: Path) -> None:
+    """Cut-off call written by one daemon; the next daemon's core, seeded from the database, marks
+    the same caller's new call as its callback."""
+    from acd.core.engine import Core
+    from acd.store.history import load_past_calls
+    from tests.store_records import BASE, finished
+
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}", "spool_dir": str(tmp_path)}
+    )  # type: ignore[arg-type]
+    engine = await prepare_database(settings)
+    try:
+        from acd.store.sink import Store
+
+        await Store(engine, settings.server_id, "split").write(
+            [
+                finished("h1", caller_key="tel:5550100", cut_off=True, joined_at=BASE),
+                finished("h2", caller_key=None, joined_at=BASE + 10),  # anonymous: never history
+                finished("h0", caller_key="tel:5550199", joined_at=BASE - 5 * 86400),  # too old
+            ]
+        )
+        past = await load_past_calls(engine, settings.server_id, now=BASE + 600, horizon=86400)
+    finally:
+        await engine.dispose()
+    assert [p.id for p in past] == ["h1"] and past[0].cut_off and past[0].key == "tel:5550100"
+    core = Core(CoreConfig.from_settings(settings))
+    core.load_history(past)
+    callback_of, repeat_of = core.history.match(
+        "tel:5550100", "new.1", BASE + 600, callback_window=3600.0, repeat_window=86400.0
+    )
+    assert callback_of is not None and callback_of.id == "h1" and repeat_of is None
