@@ -37,13 +37,7 @@ START = 1795878900.0
 
 # Kinds the captures show that the simulator does not produce, and why.
 NOT_SIMULATED = {
-    ("Event", "AttendedTransfer"): "Atxfer is not simulated (BlindTransfer is)",
-    ("Event", "DTMFBegin"): "Atxfer is not simulated",
-    ("Event", "DTMFEnd"): "Atxfer is not simulated",
-    ("Event", "Hold"): "Atxfer is not simulated",
-    ("Response", "Success: Atxfer successfully queued"): "Atxfer is not simulated",
     ("Response", "Success: Event added successfully"): "QueueLog action is not simulated",
-    ("Event", "BridgeMerge"): "Atxfer is not simulated",
 }
 
 # The events that make a call's skeleton, in an order Asterisk kept in every capture. The
@@ -93,6 +87,13 @@ class Run:
     async def step(self, seconds: float) -> None:
         await self.sim.advance(seconds)
         await self.cli.read_for(0.02)
+
+    def agent_chan(self, number: str) -> str:
+        """The agent ;1 channel bridged to caller ``number`` (from its AgentConnect)."""
+        for p in reversed(self.cli.messages):
+            if is_event(p) and get(p, "Event") == "AgentConnect" and get(p, "CallerIDNum") == number:
+                return get(p, "DestChannel")
+        raise AssertionError(f"no AgentConnect for {number}")
 
     def chan(self, prefix: str, half: str) -> str:
         for p in reversed(self.cli.messages):
@@ -252,6 +253,16 @@ async def sc_transfer(run: Run) -> None:
     await run.step(5.0)
     await run.cli.action("Hangup", Channel=run.chan("Local/5558001@", ";2"), Cause=16)
     await run.step(60.0)
+    # 8c: Atxfer to 1003, the agent's phone hangs up to complete it, the caller hangs up later
+    await _originate(run, "5558003")
+    await run.step(5.0)
+    agent = run.agent_chan("5558003")
+    await run.cli.action("Atxfer", Channel=agent, Context="xfer", Exten="1003")
+    await run.step(5.0)
+    await run.cli.action("Hangup", Channel=agent.replace(";1", ";2"), Cause=16)
+    await run.step(4.0)
+    await run.cli.action("Hangup", Channel=run.chan("Local/5558003@", ";2"), Cause=16)
+    await run.step(10.0)
 
 
 async def sc_login(run: Run) -> None:
@@ -554,6 +565,7 @@ CALLS = [
     ("abandon", "5556002"),
     ("ring_no_answer", "5557001"),
     ("transfer", "5558001"),
+    ("transfer", "5558003"),
     ("fastagi", "5551100"),
     ("redirect_to_agent", "5559001"),
 ]

@@ -358,6 +358,17 @@ def a_blindtransfer(sim: Simulator, s: Session, m: dict[str, str], aid: str | No
     sim.model.end_call(call, "transfer")
 
 
+def a_atxfer(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
+    name = m.get("Channel", "")
+    ch = sim.model.channels.get(name)
+    exten = m.get("Exten", "")
+    if ch is None or ch.call is None or ch.call.state != "bridged" or ch.role != "a1" or not exten:
+        reply(s, aid, "No such channel" if ch is None else "Unable to perform attended transfer", "Error")
+        return
+    reply(s, aid, "Atxfer successfully queued")
+    sim.model.atxfer(ch.call, exten, m.get("Context") or "xfer", consult=None)
+
+
 def a_setvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     var = m.get("Variable", "")
     if not var:
@@ -573,6 +584,7 @@ ACTIONS: dict[str, Action] = {
     ),
     "Redirect": _a(a_redirect, "call", "Redirect (transfer) a call."),
     "BlindTransfer": _a(a_blindtransfer, "call", "Blind transfer channel(s) to the given destination"),
+    "Atxfer": _a(a_atxfer, "call", "Attended transfer."),
     "Setvar": _a(a_setvar, "call", "Sets a channel variable or function value."),
     "Getvar": _a(a_getvar, "call,reporting", "Gets a channel variable or function value."),
     "Hangup": _a(a_hangup, "system,call", "Hangup channel."),

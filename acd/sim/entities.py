@@ -121,10 +121,11 @@ class Leg:
 class Ending:
     """How an answered call ends (chosen by the traffic model or a scripted scenario)."""
 
-    kind: str = "caller"  # caller | agent | agent_ami | caller_cut | caller_chan_cut | agent_cut | transfer
+    kind: str = "caller"  # caller agent agent_ami caller_cut caller_chan_cut agent_cut transfer atxfer
     cause: int = 16
     transfer_exten: str = "2000"
     after_transfer: float = 30.0
+    consult: float | None = 8.0  # atxfer: seconds of consultation before the agent hangs up
 
 
 @dataclass
@@ -168,10 +169,10 @@ class Call:
     dp_prio: int = 6
     queue_appdata: str = ""
     queuestatus: str = ""
-    on_leave: Callable[[str], None] | None = None
-    interpreted: bool = (
-        False  # a dialplan interpreter drives this channel  # the dialplan's Queue() waiting for its result
-    )
+    on_leave: Callable[[str], None] | None = None  # the dialplan's Queue()/Dial() awaiting a result
+    interpreted: bool = False  # a dialplan interpreter drives this channel
+    ctx_extra: dict[str, Any] = field(default_factory=dict)  # template values of extra legs/bridges
+    xfer_legs: list[Leg] = field(default_factory=list)  # attended transfer: consultation legs
 
     @property
     def entry_id(self) -> str:

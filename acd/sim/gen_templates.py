@@ -507,6 +507,21 @@ def build(root: Path) -> dict[str, list[Template]]:
 
     cut("transfer.ami.log", "5558001", blind)
 
+    # 8c: Atxfer from the agent's channel: consultation call, then the agent hangs up.
+    def attended(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
+        it = w.items
+        x = _idx(it, resp("Atxfer successfully queued"))
+        h1 = _idx(it, resp("Channel Hungup"), x)
+        h2 = _idx(it, resp("Channel Hungup"), h1 + 1)
+        roles = {0: "a", 1: "b", 2: "d"}  # "c_" is the caller
+        return {
+            "atxfer_start": (x + 1, h1, roles, None),
+            "atxfer_complete": (h1 + 1, h2, roles, None),
+            "atxfer_end": (h2 + 1, len(it), roles, 16),
+        }
+
+    cut("transfer.ami.log", "5558003", attended)
+
     def restart(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
         it = w.items
         bridged = _idx(it, ev_is("Newexten", Application="Wait", AppData="3600", Channel=w.legs[0].ch2))

@@ -346,6 +346,7 @@ class Model:
         ctx.update(self.qvars(q))
         if call.agent is not None:
             self._leg_ctx(ctx, "a", call.agent, q)
+        ctx.update(call.ctx_extra)
         ctx.update(extra)
         return ctx
 
@@ -685,6 +686,9 @@ class Model:
         """End a bridged call. ``kind`` names which side and how (see :class:`Ending`)."""
         if call.state != "bridged" or call.agent is None:
             return
+        if kind == "atxfer":
+            self.atxfer(call, call.script.ending.transfer_exten, consult=call.script.ending.consult)
+            return
         q = self.queues[call.queue]
         call.cancel_timers()
         leg = call.agent
@@ -786,6 +790,78 @@ class Model:
                 restart=kind == "restart",
             )
         self.dispatch()
+
+    # ---- attended transfer (Atxfer from the agent's channel; transfer.ami.log 8c) ------------
+    def atxfer(self, call: Call, exten: str, context: str = "xfer", consult: float | None = None) -> bool:
+        """The agent starts a consultation call to ``exten``; the caller hears hold music. The
+        transfer completes when the agent's phone hangs up (after ``consult`` s when given)."""
+        if call.state != "bridged" or call.agent is None:
+            return False
+        q = self.queues[call.queue]
+        call.cancel_timers()
+        extra: dict[str, object] = {"bridge1": self.new_bridge(), "bridge2": self.new_bridge()}
+        legs = []
+        for role, ctxname in (("b", context), ("d", "agents")):
+            ch1, ch2, uid1, uid2 = self.new_local(exten, ctxname)
+            iface = f"Local/{exten}@{ctxname}"
+            leg = Leg(ch1, ch2, uid1, uid2, iface, exten, ctxname, exten, iface, None, self.sched.now)
+            self._leg_ctx(extra, role, leg, q)
+            legs.append(leg)
+            for ch, uid, r in ((ch1, uid1, role + "1"), (ch2, uid2, role + "2")):
+                self.channels[ch] = Channel(
+                    ch,
+                    uid,
+                    call.uid1,
+                    ctxname,
+                    exten,
+                    1,
+                    "Dial" if r == "b2" else "AppDial",
+                    "",
+                    call.number,
+                    call.name,
+                    call.number,
+                    call.name,
+                    self.sched.now,
+                    call=call,
+                    role=r,
+                )
+        call.ctx_extra.update(extra)
+        call.xfer_legs = legs
+        call.state = "consulting"
+        self.emit(render_phase("atxfer_start", self._ctx(call, q)))
+        if consult is not None:
+            call.timers.append(self.sched.after(consult, self.atxfer_complete, call))
+        return True
+
+    def atxfer_complete(self, call: Call) -> None:
+        """The agent hangs up during the consultation: the caller is bridged to the target."""
+        if call.state != "consulting" or call.agent is None:
+            return
+        q = self.queues[call.queue]
+        call.cancel_timers()
+        leg = call.agent
+        talk = self.sched.now - call.connected_at
+        self._free_agent(call, q, leg)
+        ctx = self._ctx(call, q, talktime=int(self.sched.now) - int(call.connected_at))
+        self.emit(render_phase("atxfer_complete", ctx, {"a": self.qms(leg.iface)}))
+        call.state = "transferred"
+        self._finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
+        call.timers.append(self.sched.after(call.script.ending.after_transfer, self._atxfer_end, call))
+        self.dispatch()
+
+    def _atxfer_end(self, call: Call) -> None:
+        q = self.queues[call.queue]
+        ctx = self._ctx(call, q)
+        self.emit(render_phase("atxfer_end", ctx))
+        for leg in call.xfer_legs:
+            self.channels.pop(leg.ch1, None)
+            self.channels.pop(leg.ch2, None)
+        self.channels.pop(call.ch1, None)
+        self.channels.pop(call.ch2, None)
+        self.calls.pop(call.ch1, None)
+        call.state = "done"
+        if self.on_call_done is not None:
+            self.on_call_done(call)
 
     def _transfer_end(self, call: Call, ctx: dict[str, object], ch1: str, ch2: str) -> None:
         ctx = dict(ctx)
@@ -915,6 +991,13 @@ class Model:
             return True
         if call.state == "dialed":
             self.dial_end(call)
+            return True
+        if call.state == "consulting" and ch.role == "a2":
+            self.atxfer_complete(call)
+            return True
+        if call.state == "transferred" and ch.role in ("c1", "c2") and call.xfer_legs:
+            call.cancel_timers()
+            self._atxfer_end(call)
             return True
         if call.state == "dialing" and call.legs:
             leg = call.legs[0]

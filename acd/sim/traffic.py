@@ -195,8 +195,12 @@ class Traffic:
                 ending = Ending("agent", 16)
             elif x < 0.95:
                 ending = Ending("agent_ami", 16)
-            else:
+            elif r.random() < 0.5:
                 ending = Ending("transfer", 16, after_transfer=10.0 + r.random() * 60)
+            else:
+                ending = Ending(
+                    "atxfer", 16, after_transfer=10.0 + r.random() * 60, consult=3.0 + r.random() * 20
+                )
         return CallScript(patience=patience, talk=talk, ending=ending)
 
     def place(self, number: str, queue: str | None = None) -> Call | None:
