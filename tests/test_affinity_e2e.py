@@ -294,3 +294,83 @@ async def test_daemon_down_the_dialplan_falls_through_to_the_queue(tmp_path: Pat
         assert c.connects() == [("support", "Alice")]
     finally:
         await close_center(c)
+
+
+async def wait_in_personal_queue(c: Center) -> None:
+    """Alice busy for good in support, the callback waiting for her in her personal queue."""
+    await login_alice(c)
+    c.sim.place_call("5745000", "support")
+    await c.step(3.0)
+    c.cut_off_before()
+    await c.call_in()
+    await c.step(2.0)
+    assert [q for q, n, _ in c.joins() if n == CALLER] == [PERSONAL]
+
+
+async def test_agent_logging_out_while_the_caller_waits_sends_them_on(center: Center) -> None:
+    await wait_in_personal_queue(center)
+    await center.cli.action("QueueRemove", Queue="support", Interface=ALICE)  # acd mirrors it
+    await center.step(2.0)
+    assert [q for q, n, _ in center.joins() if n == CALLER] == [PERSONAL, "support"]
+    await settled(center)
+    assert center.reasons() == [("wait_for_agent", "fallback_unavailable")]
+
+
+async def test_agent_pausing_while_the_caller_waits_sends_them_on(center: Center) -> None:
+    await wait_in_personal_queue(center)
+    await center.cli.action("QueuePause", Queue="support", Interface=ALICE, Paused="true", Reason="lunch")
+    await center.step(2.0)  # paused in every shared queue: acd pauses her personal queue too
+    assert [q for q, n, _ in center.joins() if n == CALLER] == [PERSONAL, "support"]
+    await settled(center)
+    assert center.reasons() == [("wait_for_agent", "fallback_unavailable")]
+
+
+async def test_callback_after_the_window_is_an_ordinary_call(center: Center) -> None:
+    await login_alice(center)
+    center.cut_off_before(ago=3700.0)  # the callback window is 60 min
+    await center.call_in()
+    await center.step(3.0)
+    assert [q for q, _, _ in center.joins()] == ["support"]
+    await settled(center)
+    assert center.reasons() == [("queue", "no_history")]
+
+
+async def test_freed_agent_takes_the_callback_before_a_waiting_queue_caller(center: Center) -> None:
+    await login_alice(center)
+    center.sim.place_call("5745000", "support", talk=8.0)
+    await center.step(2.0)
+    center.sim.place_call("5745001", "support")  # waiting in support before the callback arrives
+    await center.step(1.0)
+    center.cut_off_before()
+    await center.call_in()
+    await center.step(10.0)
+    assert center.connects() == [("support", "Alice"), (PERSONAL, "Alice")]  # no ring for 5745001
+    rung = [get(p, "CallerIDNum") for p in center.cli.events("AgentCalled")]
+    assert "5745001" not in rung
+
+
+async def test_acd_stopped_while_a_caller_waits_leaves_nothing_stuck(center: Center) -> None:
+    await wait_in_personal_queue(center)
+    assert center.routing is not None and center.daemon is not None
+    await center.routing.close()
+    await center.daemon.stop()
+    center.routing = center.daemon = None
+    await center.step(20.0)  # the wait bound is Asterisk's own: the caller moves on without acd
+    assert [q for q, n, _ in center.joins() if n == CALLER] == [PERSONAL, "support"]
+    paused = [p for p in center.cli.events("QueueMemberPause") if get(p, "Paused") == "1"]
+    assert paused == []  # nothing was reserved, so nothing is left paused
+
+
+async def test_shadow_mode_records_without_changing_the_call(tmp_path: Path) -> None:
+    c = await open_center(tmp_path, shadow=True)
+    try:
+        await login_alice(c)
+        c.cut_off_before()
+        await c.call_in()
+        await c.step(3.0)
+        assert [q for q, _, _ in c.joins()] == ["support"]  # as without acd
+        assert c.connects() == [("support", "Alice")]
+        await settled(c)
+        assert [(r.action, r.reason, r.shadow) for r in c.records] == [("offer_now", "original_agent", True)]
+    finally:
+        await close_center(c)

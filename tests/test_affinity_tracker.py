@@ -103,8 +103,18 @@ NO_ANSWER = AgentOffer(AGENT, "Alice", 1000.0, "no_answer", 15.0)
     [
         ("offer", [started(PERSONAL), ANSWERED], "original_agent"),
         ("wait", [started(PERSONAL), ANSWERED], "original_agent"),
-        ("wait", [started(PERSONAL), finished(PERSONAL), started("support", 2)], "fallback_busy_timeout"),
+        (
+            "wait",
+            [started(PERSONAL), finished(PERSONAL, wait_seconds=20.0), started("support", 2)],
+            "fallback_busy_timeout",
+        ),
         ("wait", [started(PERSONAL), finished(PERSONAL, exit_reason="empty")], "fallback_unavailable"),
+        ("wait", [started(PERSONAL), finished(PERSONAL, wait_seconds=20.0)], "fallback_busy_timeout"),
+        (
+            "wait",
+            [started(PERSONAL), finished(PERSONAL, wait_seconds=4.0)],
+            "fallback_unavailable",
+        ),  # left early
         ("offer", [started(PERSONAL), finished(PERSONAL, offers=(NO_ANSWER,))], "fallback_no_answer"),
         (
             "wait",

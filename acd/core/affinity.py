@@ -254,9 +254,10 @@ class AffinityTracker:
     - ``offer_now``/``wait_for_agent``: the personal-queue entry's record settles it: answered by
       the agent -> ``original_agent``; a ring without answer (seen in the offers, or reported by
       :meth:`ring_unanswered`) -> ``fallback_no_answer``; exit by timeout ->
-      ``fallback_busy_timeout``; exit because the queue emptied (agent paused or logged out while
-      the caller waited) -> ``fallback_unavailable``; caller hung up -> ``abandoned``. A caller who
-      reaches the shared queue without a personal entry (JOINEMPTY) -> ``fallback_unavailable``.
+      ``fallback_busy_timeout``; exit because the queue emptied (the agent paused or logged out
+      while the caller waited; seen as an exit before the wait ran out) ->
+      ``fallback_unavailable``; caller hung up -> ``abandoned``. A caller who reaches the shared
+      queue without a personal entry (JOINEMPTY) -> ``fallback_unavailable``.
     """
 
     def __init__(self, stale_seconds: float = 600.0) -> None:
@@ -330,6 +331,10 @@ class AffinityTracker:
             return [self._close(attempt, "fallback_no_answer", now)]
         if rec.exit_reason == "empty":
             return [self._close(attempt, "fallback_unavailable", now, "left_empty")]
+        if rec.exit_reason == "timeout" and rec.wait_seconds < attempt.decision.wait_seconds - 1.0:
+            # AMI does not say why a caller left (queue_log does: EXITEMPTY); before the wait ran
+            # out, with no ring unanswered, the personal queue emptied: the agent paused or left.
+            return [self._close(attempt, "fallback_unavailable", now, "left_early")]
         return [self._close(attempt, "fallback_busy_timeout", now, rec.exit_reason or rec.outcome)]
 
     def _close(self, attempt: _Attempt, reason: str, now: float, note: str = "") -> AffinityDecided:
