@@ -36,9 +36,7 @@ FIX = Path(__file__).parent / "fixtures" / "ami"
 START = 1795878900.0
 
 # Kinds the captures show that the simulator does not produce, and why.
-NOT_SIMULATED = {
-    ("Response", "Success: Event added successfully"): "QueueLog action is not simulated",
-}
+NOT_SIMULATED: dict[tuple[str, str], str] = {}
 
 # The events that make a call's skeleton, in an order Asterisk kept in every capture. The
 # dialplan noise (Newexten, VarSet...) and the teardown (hangups, AgentComplete, BridgeLeave) are
@@ -324,6 +322,14 @@ async def sc_login(run: Run) -> None:
         Outcome="callback-scheduled",
         Notes="customer asked for callback at 15:00",
         CallerIDNum="5551200",
+    )
+    await c.action(
+        "QueueLog",
+        Queue="support",
+        Event="DISPOSITION",
+        Uniqueid="1795879240.86",
+        Interface="Erin",
+        Message="resolved|password reset done",
     )
     await c.action("Hangup", Channel="Local/none-00000000;1")
     await c.action("Ping")

@@ -369,6 +369,24 @@ def a_atxfer(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
     sim.model.atxfer(ch.call, exten, m.get("Context") or "xfer", consult=None)
 
 
+def a_queuelog(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
+    """QueueLog: Asterisk appends a custom queue_log line; the simulator keeps them in order."""
+    if not m.get("Queue") or not m.get("Event"):
+        reply(s, aid, "Need 'Queue' and 'Event' headers.", "Error")
+        return
+    sim.model.queue_log.append(
+        (
+            int(sim.now()),
+            m.get("Uniqueid", "NONE"),
+            m["Queue"],
+            m.get("Interface", "NONE"),
+            m["Event"],
+            m.get("Message", ""),
+        )
+    )
+    reply(s, aid, "Event added successfully")
+
+
 def a_setvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     var = m.get("Variable", "")
     if not var:
@@ -585,6 +603,7 @@ ACTIONS: dict[str, Action] = {
     "Redirect": _a(a_redirect, "call", "Redirect (transfer) a call."),
     "BlindTransfer": _a(a_blindtransfer, "call", "Blind transfer channel(s) to the given destination"),
     "Atxfer": _a(a_atxfer, "call", "Attended transfer."),
+    "QueueLog": _a(a_queuelog, "agent", "Adds custom entry in queue_log."),
     "Setvar": _a(a_setvar, "call", "Sets a channel variable or function value."),
     "Getvar": _a(a_getvar, "call,reporting", "Gets a channel variable or function value."),
     "Hangup": _a(a_hangup, "system,call", "Hangup channel."),

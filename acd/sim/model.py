@@ -86,6 +86,7 @@ class Model:
         self.boot_epoch = int(sched.now)
         self.on_call_done: Callable[[Call], None] | None = None
         self.db: dict[str, str] = {}
+        self.queue_log: list[tuple[int, str, str, str, str, str]] = []  # QueueLog action lines
         self.globals: dict[str, str] = {}
         for q in self.queues.values():
             for iface, name, penalty, stateif in q.conf.members:
