@@ -359,7 +359,8 @@ class Metrics:
         self._linked_call: _Bounded[str] = _Bounded(recent_calls)  # linkedid -> latest answered entry
         # linkedid -> arrival of a personal-queue entry the caller left unanswered: the shared entry
         # that follows counts its wait from there (Asterisk's HoldTime restarts in each queue).
-        self._personal_joined: _Bounded[float] = _Bounded(recent_calls)
+        # The affinity wait is observed under the shared queue, known only once the caller gets there.
+        self._personal_joined: _Bounded[tuple[float, float | None]] = _Bounded(recent_calls)
         self._agent_names: _Bounded[str] = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
         self._effect_children = {
@@ -482,6 +483,10 @@ class Metrics:
         if not is_personal_queue(effect.queue):
             label = self.caps["queue"](effect.queue)
             self._linked_queue.remember(effect.linkedid, label)
+            pending = self._personal_joined.get(effect.linkedid)
+            if pending is not None and pending[1] is not None:
+                self.affinity_wait_seconds.labels(label, "fallback").observe(pending[1])
+                self._personal_joined[effect.linkedid] = (pending[0], None)
 
     def _call_finished(self, effect: CallFinished) -> None:
         rec = effect.record
@@ -501,23 +506,24 @@ class Metrics:
             self._linked_call.remember(rec.linkedid, rec.id)
         wait = rec.wait_seconds
         if personal:
-            self._personal_entry(rec, label)
             if rec.outcome != "answered":
-                self._personal_joined.remember(rec.linkedid, rec.joined_at)
+                if label is not None:
+                    self.affinity_wait_seconds.labels(label, "fallback").observe(rec.wait_seconds)
+                pending = None if label is not None else rec.wait_seconds
+                self._personal_joined.remember(rec.linkedid, (rec.joined_at, pending))
                 return
+            if label is not None:
+                self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
         else:
             first = self._personal_joined.pop(rec.linkedid, None)
-            if first is not None and rec.joined_at >= first:
-                wait += rec.joined_at - first
+            if first is not None:
+                if first[1] is not None and label is not None:
+                    self.affinity_wait_seconds.labels(label, "fallback").observe(first[1])
+                if rec.joined_at >= first[0]:
+                    wait += rec.joined_at - first[0]
         if label is None:
             return
         self._count_volume(rec, self._series(label), label, recent, agent, wait)
-
-    def _personal_entry(self, rec: CallRecord, label: str | None) -> None:
-        if label is None:
-            return
-        result = "answered" if rec.outcome == "answered" else "fallback"
-        self.affinity_wait_seconds.labels(label, result).observe(rec.wait_seconds)
 
     def _count_volume(
         self, rec: CallRecord, s: _QueueSeries, label: str, recent: _Recent, agent: str | None, wait: float
