@@ -411,3 +411,20 @@ async def test_routing_decision_reaches_the_calls_in_either_order(
         ("r3", "fallback_unavailable"),
     ]
     assert decided == 3
+
+
+async def test_new_records_do_not_hammer_a_dead_database(engine: AsyncEngine, tmp_path: Path) -> None:
+    """While the database is down, attempts follow the back-off, not the rate of new records."""
+    settings = make_settings(str(engine.url), tmp_path)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    store.down = True
+    writer = Writer(settings, store=store, retry_min=0.2, retry_max=0.4)
+    task = await run_writer(writer)
+    for i, effect in enumerate(many(100)):  # 100 records over ~1 s
+        writer.submit(effect)
+        if i % 10 == 0:
+            await asyncio.sleep(0.1)
+    attempts = store.attempts
+    await writer.close(0.1)
+    await task
+    assert 2 <= attempts <= 8, attempts  # 0.2 + 0.4 + 0.4 ... s apart, whatever arrives meanwhile

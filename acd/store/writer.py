@@ -84,6 +84,7 @@ class Writer:
         self._spilling: list[Item] = []
         self._wake = asyncio.Event()
         self._spill_wanted = asyncio.Event()
+        self._close_requested = asyncio.Event()
         self._write_timeout = write_timeout
         self._retry_min = retry_min
         self._retry_max = retry_max
@@ -174,6 +175,7 @@ class Writer:
         self._stop_at = time.monotonic() + budget
         self._closing = True
         self._wake.set()
+        self._close_requested.set()
         task = self._task
         if task is not None and not task.done():
             await asyncio.wait({task}, timeout=budget + 0.05)
@@ -200,13 +202,14 @@ class Writer:
         return bool(self._memory) or bool(self._spool.segments())
 
     async def _pause(self, delay: float) -> None:
-        """Back off after a failure; a close request cuts the wait short only to retry sooner."""
-        self._wake.clear()
+        """Back off after a failure. New records do not cut it short (that would hammer a dead
+        database at the event rate); a close request does, to retry once more before the deadline."""
         if self._closing:
-            delay = min(delay, max(self._stop_at - time.monotonic(), 0.0))
+            await asyncio.sleep(min(delay, max(self._stop_at - time.monotonic(), 0.0)))
+            return
         # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancellation that races
         # with the event being set, and close() would then wait forever.
-        waiter = asyncio.ensure_future(self._wake.wait())
+        waiter = asyncio.ensure_future(self._close_requested.wait())
         try:
             await asyncio.wait({waiter}, timeout=delay)
         finally:
