@@ -8,7 +8,12 @@ takes no real time. Only the FastAGI port in the shipped dialplan is replaced by
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,4 +378,95 @@ async def test_shadow_mode_records_without_changing_the_call(tmp_path: Path) -> 
         await settled(c)
         assert [(r.action, r.reason, r.shadow) for r in c.records] == [("offer_now", "original_agent", True)]
     finally:
+        await close_center(c)
+
+
+async def test_two_callbacks_for_the_same_agent(center: Center) -> None:
+    await login_alice(center)
+    center.sim.place_call("5745000", "support", talk=5.0)
+    await center.step(2.0)
+    center.cut_off_before()
+    center.cut_off_before(number="5551200")
+    await center.call_in()
+    await center.step(1.0)
+    await center.call_in("5551200")
+    await center.step(1.0)
+    assert [(q, n) for q, n, _ in center.joins() if q == PERSONAL] == [
+        (PERSONAL, CALLER),
+        (PERSONAL, "5551200"),
+    ]
+    await center.step(6.0)  # Alice frees: the first callback gets her, the second keeps waiting
+    assert center.connects() == [("support", "Alice"), (PERSONAL, "Alice")]
+    connected = [
+        get(p, "CallerIDNum") for p in center.cli.events("AgentConnect") if get(p, "Queue") == PERSONAL
+    ]
+    assert connected == [CALLER]
+    await center.step(16.0)  # she stays busy: the second one's wait runs out, on to the shared queue
+    assert (("support", "5551200", "1")) in center.joins()
+    await center.until(lambda: len(center.records) >= 1, 3.0)
+    assert ("wait_for_agent", "fallback_busy_timeout") in center.reasons()
+
+
+async def test_slow_daemon_still_sends_the_caller_on_within_the_deadline(center: Center) -> None:
+    assert center.routing is not None
+    await login_alice(center)
+    center.cut_off_before()
+    service = center.routing.service
+    real = service.decide
+
+    def slow(request: Any) -> Any:
+        time.sleep(2.0)  # the decision takes far longer than the 500 ms deadline
+        return real(request)
+
+    service.decide = slow  # type: ignore[method-assign]
+    started = time.monotonic()
+    await center.call_in()
+    for _ in range(40):
+        await center.step(0.05, polls=1)
+        if center.joins():
+            break
+    assert center.joins() and center.joins()[0][0] == "support"
+    assert time.monotonic() - started < 1.0  # 500 ms deadline, then straight to the shared queue
+    assert center.routing.server.stats.late == 1
+
+
+HUNG = """
+import sys, time
+from acd.routing.fastagi import FastAgiServer
+srv = FastAgiServer("127.0.0.1", int(sys.argv[1]), 500, lambda r: (("ACD_ROUTE", "queue"),), lambda r, w: ())
+srv.start()
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+async def test_wholly_hung_process_is_the_watchdogs(tmp_path: Path) -> None:
+    """A frozen acd (SIGSTOP: no thread runs) holds a connected caller in silence, as Asterisk waits
+    for a connected script forever; systemd's watchdog kills it after WatchdogSec (here 1 s), the
+    connection drops, and the dialplan goes on to the shared queue."""
+    c = await open_center(tmp_path, daemon=False)
+    port = int((tmp_path / "extensions.conf").read_text().split("agi://127.0.0.1:", 1)[1].split("/", 1)[0])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HUNG, str(port)], stdout=subprocess.PIPE, cwd=Path(__file__).parent.parent
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip().endswith(b"ready")  # after the server's own log line
+        os.kill(proc.pid, signal.SIGSTOP)
+        c.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
+        await c.call_in()
+        for _ in range(10):
+            await c.step(0.1, polls=1)
+        assert c.joins() == []  # held: the script is connected and never answers
+        proc.kill()  # the watchdog's SIGABRT/SIGKILL after WatchdogSec
+        proc.wait(5)
+        for _ in range(20):
+            await c.step(0.1, polls=1)
+            if c.joins():
+                break
+        assert [q for q, _, _ in c.joins()] == ["support"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
         await close_center(c)
