@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from acd.core.effects import (
+    AffinityDecided,
     Anomaly,
     CallFinished,
     CallStarted,
@@ -260,3 +261,35 @@ def test_unknown_effect_type_is_ignored() -> None:
     m.observe(object())  # type: ignore[arg-type]
     counted = [s.value for fam in m.registry.collect() if fam.name == "acd_effects" for s in fam.samples]
     assert counted and sum(counted) == 0
+
+
+def test_personal_answer_counted_once_routing_names_the_shared_queue() -> None:
+    m = make()
+    # Answered in the personal queue; no shared entry and no known cut-off: the queue is unknown.
+    m.observe(CallFinished(record("7", "acd-agent-2", agent=2, wait=3)))
+    assert val(m, "acd_calls_answered_total", queue="sales") is None
+    decided = AffinityDecided(
+        uniqueid="7",
+        linkedid="7",
+        call_ids=("7",),
+        queue="sales",
+        action="offer_now",
+        reason="original_agent",
+        shadow=False,
+        agent="PJSIP/1002",
+        agent_name="Agent 2",
+        callback_of=None,
+        detail="free",
+        decided_at=1.0,
+        at=1.0,
+    )
+    m.observe(decided)
+    m.observe(decided)  # a repeated decision counts nothing twice
+    assert val(m, "acd_calls_answered_total", queue="sales") == 1
+    assert val(m, "acd_calls_answered_in_sl_total", queue="sales") == 1
+    assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result="answered") == 1
+    # The decision itself is counted by observe_affinity (the routing edge's call), not here.
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent", mode="live") is None
+    # Never resolved: a personal answer with no shared queue stays out of the queue labels.
+    m.observe(CallFinished(record("8", "acd-agent-9", agent=9)))
+    assert val(m, "acd_calls_offered_total", queue="sales") == 1

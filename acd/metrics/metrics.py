@@ -36,6 +36,7 @@ from prometheus_client import (
 )
 
 from acd.core.effects import (
+    AffinityDecided,
     Anomaly,
     CallFinished,
     CallRecord,
@@ -361,6 +362,7 @@ class Metrics:
         # that follows counts its wait from there (Asterisk's HoldTime restarts in each queue).
         # The affinity wait is observed under the shared queue, known only once the caller gets there.
         self._personal_joined: _Bounded[tuple[float, float | None]] = _Bounded(recent_calls)
+        self._unresolved: _Bounded[CallRecord] = _Bounded(recent_calls)  # answered, queue unknown yet
         self._agent_names: _Bounded[str] = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
         self._effect_children = {
@@ -374,6 +376,7 @@ class Metrics:
                 GapRecorded,
                 ResyncDone,
                 Anomaly,
+                AffinityDecided,
             )
         }
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
@@ -385,6 +388,7 @@ class Metrics:
             GapRecorded: self._gap,
             ResyncDone: self._resync,
             Anomaly: self._anomaly,
+            AffinityDecided: self._affinity_decided,
         }
 
     # ----------------------------------------------------------------- hookups the daemon calls
@@ -411,7 +415,7 @@ class Metrics:
         with self.live.using(snapshot):
             return bytes(generate_latest(self.registry))
 
-    def observe(self, effect: Effect) -> None:
+    def observe(self, effect: Effect | AffinityDecided) -> None:
         """Count one effect. Unknown effect types are ignored (a newer core must not break metrics)."""
         handler = self._dispatch.get(type(effect))
         if handler is not None:
@@ -481,12 +485,35 @@ class Metrics:
     # ----------------------------------------------------------------- effect handlers
     def _call_started(self, effect: CallStarted) -> None:
         if not is_personal_queue(effect.queue):
-            label = self.caps["queue"](effect.queue)
-            self._linked_queue.remember(effect.linkedid, label)
-            pending = self._personal_joined.get(effect.linkedid)
-            if pending is not None and pending[1] is not None:
-                self.affinity_wait_seconds.labels(label, "fallback").observe(pending[1])
-                self._personal_joined[effect.linkedid] = (pending[0], None)
+            self._resolve_linked(effect.linkedid, self.caps["queue"](effect.queue))
+
+    def _affinity_decided(self, effect: AffinityDecided) -> None:
+        """Routing names the shared queue a caller asked for: personal legs of that call fold into it.
+        (The decision itself is counted by ``observe_affinity``, which the routing edge calls.)"""
+        if is_personal_queue(effect.queue):
+            return
+        label = self.caps["queue"](effect.queue)
+        for key in (effect.linkedid, effect.uniqueid):
+            if key:
+                self._resolve_linked(key, label)
+
+    def _resolve_linked(self, linkedid: str, label: str) -> None:
+        """The customer call's shared queue is now known: count what waited for it."""
+        self._linked_queue.remember(linkedid, label)
+        pending = self._personal_joined.get(linkedid)
+        if pending is not None and pending[1] is not None:
+            self.affinity_wait_seconds.labels(label, "fallback").observe(pending[1])
+            self._personal_joined[linkedid] = (pending[0], None)
+        rec = self._unresolved.pop(linkedid, None)
+        if rec is None:
+            return
+        self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
+        recent = self._recent.get(rec.id)
+        if recent is None:
+            recent = _Recent(label, rec.agent_name or rec.agent, rec.agent)
+        recent.queue = label
+        agent = self._agent_label(rec.agent, rec.agent_name) if self.per_agent else None
+        self._count_volume(rec, self._series(label), label, recent, agent, rec.wait_seconds)
 
     def _call_finished(self, effect: CallFinished) -> None:
         rec = effect.record
@@ -512,8 +539,10 @@ class Metrics:
                 pending = None if label is not None else rec.wait_seconds
                 self._personal_joined.remember(rec.linkedid, (rec.joined_at, pending))
                 return
-            if label is not None:
-                self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
+            if label is None:  # counted once the customer call's shared queue is known
+                self._unresolved.remember(rec.linkedid, rec)
+                return
+            self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
         else:
             first = self._personal_joined.pop(rec.linkedid, None)
             if first is not None:
