@@ -344,6 +344,13 @@ async def test_dial_no_answer_goes_on_with_dialstatus(tmp_path: Path) -> None:
         statuses = [get(p, "DialStatus") for p in cli.events("DialEnd") if "1004@" in get(p, "DestChannel")]
         assert "NOANSWER" in statuses
         assert not sim.model.calls  # Hangup() ended the channel
+        first = next(
+            p for p in cli.events() if get(p, "Event") in ("SoftHangupRequest", "HangupRequest", "Hangup")
+        )
+        assert (get(first, "Event"), get(first, "Channel")[-2:]) == (
+            "SoftHangupRequest",
+            ";1",
+        )  # ;1 ends first
     finally:
         await cli.close()
         await sim.stop()

@@ -462,6 +462,16 @@ def build(root: Path) -> dict[str, list[Template]]:
 
     cut("redirect_to_agent.ami.log", "5559001", dial, ("Queue", "Dial"))
 
+    # The caller's own channel (;1) ends outside a queue and takes its ;2 half with it
+    # (e4_paused: the script hung ;1 up without a Cause; a dialplan end gives Cause 16).
+    def channel_end(w: CallWindow) -> dict[str, tuple[int, int, dict[int, str], int | None]]:
+        it = w.items
+        leave = _idx(it, ev_is("QueueCallerLeave", Channel=w.caller.ch1))
+        first = _idx(it, ev_is("SoftHangupRequest", Channel=w.caller.ch1), leave)
+        return {"hangup_dialplan": (first, len(it), {}, 0)}
+
+    cut("weighted-queues/e4_paused.ami.log", "5745522", channel_end)
+
     def end_only(
         name: str, cause: int
     ) -> Callable[[CallWindow], dict[str, tuple[int, int, dict[int, str], int | None]]]:

@@ -96,8 +96,9 @@ class Interpreter:
                     prio += 1
                 else:
                     context, exten, prio = jump
-        except _StopDialplan:
-            pass
+        except _StopDialplan as stop:
+            self._hangup(call, stop.cause)
+            return
         except _Hangup:
             return
         except DialplanError as err:
@@ -105,11 +106,11 @@ class Interpreter:
             self.sim.log_error(str(err))
         self._hangup(call)
 
-    def _hangup(self, call: Call) -> None:
+    def _hangup(self, call: Call, cause: int = 16) -> None:
         model = self.sim.model
         if call.state in ("done", "bridged", "waiting", "ringing", "transferred"):
             return
-        model.hangup_idle(call)
+        model.hangup_idle(call, own_channel=True, cause=cause)
 
     def _env(self, call: Call) -> Env:
         ch = self.sim.model.channels[call.ch1]
@@ -237,7 +238,7 @@ class Interpreter:
             self._emit([event("UserEvent", "user", pairs, self.sim.ts())])
             return None
         if app == "Hangup":
-            raise _StopDialplan
+            raise _StopDialplan(int(args) if args.strip().isdigit() else 16)
         if app == "Queue":
             await self._queue(call, args, line)
             return None
@@ -460,7 +461,11 @@ class Interpreter:
 
 
 class _StopDialplan(_Hangup):
-    """Hangup() in the dialplan: the channel ends normally."""
+    """Hangup([cause]) in the dialplan: the channel ends with that Q.850 cause (16)."""
+
+    def __init__(self, cause: int = 16):
+        super().__init__(cause)
+        self.cause = cause
 
 
 def _seconds(arg: str, line: Line) -> float:

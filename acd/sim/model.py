@@ -299,7 +299,7 @@ class Model:
             # Queue() returns JOINEMPTY without a queue entry; the plain dialplan then hangs up.
             call.state = "dialplan"
             self.emit(render_phase("channel_up", self._ctx(call, q)))
-            self.hangup_idle(call)
+            self.hangup_idle(call, own_channel=True)
             return call
         self.join(call, queue, emit_arrival=True)
         return call
@@ -477,7 +477,7 @@ class Model:
                 for call in list(q.waiting):
                     self.queue_leave(call, "LEAVEEMPTY")
                     if call.state == "dialplan" and not call.interpreted:
-                        self.hangup_idle(call)  # the built-in dialplan ends after Queue()
+                        self.hangup_idle(call, own_channel=True)  # the built-in dialplan ends
 
     def dispatch(self) -> None:
         """Offer waiting callers to free members, heavier queues first."""
@@ -988,7 +988,10 @@ class Model:
         call = ch.call
         c = 16 if cause is None else cause
         if call.state == "dialplan" and ch.role in ("c1", "c2"):
-            self.hangup_idle(call)
+            if ch.role == "c1":
+                self.hangup_idle(call, own_channel=True, cause=0 if cause is None else cause)
+            else:
+                self.hangup_idle(call)
             return True
         if call.state == "dialed":
             self.dial_end(call)
@@ -1151,13 +1154,18 @@ class Model:
             waiter(status)
         self.dispatch()
 
-    def hangup_idle(self, call: Call) -> None:
-        """The caller's channel ends outside any queue (end of dialplan, Hangup(), phone down)."""
+    def hangup_idle(self, call: Call, own_channel: bool = False, cause: int = 16) -> None:
+        """The caller's channel ends outside any queue: its phone hangs up (the ;2 half first),
+        or, ``own_channel``, the ;1 channel itself ends (end of dialplan, Hangup(), an AMI
+        Hangup of ;1) and takes the ;2 half with it."""
         if call.state in ("done", "bridged", "waiting", "ringing"):
             return
         call.cancel_timers()
         q = self.queues.get(call.queue) or next(iter(self.queues.values()))
-        self.emit(render_phase("hangup_idle", self._ctx(call, q)))
+        phase = "hangup_dialplan" if own_channel else "hangup_idle"
+        self.emit(
+            render_phase(phase, self._ctx(call, q, cause=cause, cause_txt=CAUSE_TEXT.get(cause, "Unknown")))
+        )
         self.channels.pop(call.ch1, None)
         self.channels.pop(call.ch2, None)
         self.calls.pop(call.ch1, None)

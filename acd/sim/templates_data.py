@@ -1746,6 +1746,56 @@ PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
             "",
         ),
     ),
+    "hangup_dialplan": (
+        (
+            "SoftHangupRequest",
+            "call",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "HangupRequest",
+            "call",
+            "Event: HangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: caller-sim\r\nExten: {c_num}\r\nPriority: 3\r\nUniqueid: {c_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch1}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: {c_context}\r\nExten: {c_exten}\r\nPriority: {c_prio}\r\nUniqueid: {c_uid1}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: Local/{c_num}@caller-sim\r\nState: NOT_INUSE\r\n\r\n",
+            "",
+        ),
+        (
+            "Cdr",
+            "cdr",
+            'Event: Cdr\r\nPrivilege: cdr,all\r\n{_ts}AccountCode: \r\nSource: {c_num}\r\nDestination: {c_num}\r\nDestinationContext: {c_context}\r\nCallerID: "{c_name}" <{c_num}>\r\nChannel: {c_ch1}\r\nDestinationChannel: \r\nLastApplication: Queue\r\nLastData: support,t,,,300\r\nStartTime: {cdr_start}\r\nAnswerTime: {cdr_answer}\r\nEndTime: {cdr_end}\r\nDuration: {cdr_duration}\r\nBillableSeconds: {cdr_billsec}\r\nDisposition: ANSWERED\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c_uid1}\r\nUserField: \r\n\r\n',
+            "",
+        ),
+        (
+            "SoftHangupRequest",
+            "call",
+            "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: caller-sim\r\nExten: {c_num}\r\nPriority: 3\r\nUniqueid: {c_uid2}\r\nLinkedid: {c_uid1}\r\nCause: 16\r\n\r\n",
+            "",
+        ),
+        (
+            "Hangup",
+            "call",
+            "Event: Hangup\r\nPrivilege: call,all\r\n{_ts}Channel: {c_ch2}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: {c_num}\r\nCallerIDName: {c_name}\r\nConnectedLineNum: {c_num}\r\nConnectedLineName: {c_name}\r\nLanguage: en\r\nAccountCode: \r\nContext: caller-sim\r\nExten: {c_num}\r\nPriority: 3\r\nUniqueid: {c_uid2}\r\nLinkedid: {c_uid1}\r\nCause: {cause}\r\nCause-txt: {cause_txt}\r\n\r\n",
+            "",
+        ),
+        (
+            "DeviceStateChange",
+            "call",
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\n{_ts}Device: Local/{c_num}@caller-sim\r\nState: NOT_INUSE\r\n\r\n",
+            "",
+        ),
+    ),
     "end_agent_ami": (
         (
             "VarSet",
