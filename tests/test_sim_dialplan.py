@@ -345,7 +345,10 @@ async def test_dial_no_answer_goes_on_with_dialstatus(tmp_path: Path) -> None:
         assert "NOANSWER" in statuses
         assert not sim.model.calls  # Hangup() ended the channel
         first = next(
-            p for p in cli.events() if get(p, "Event") in ("SoftHangupRequest", "HangupRequest", "Hangup")
+            p
+            for p in cli.events()
+            if get(p, "Event") in ("SoftHangupRequest", "HangupRequest", "Hangup")
+            and get(p, "Channel").startswith("Local/5550400@")
         )
         assert (get(first, "Event"), get(first, "Channel")[-2:]) == (
             "SoftHangupRequest",
