@@ -362,7 +362,7 @@ class Metrics:
         # that follows counts its wait from there (Asterisk's HoldTime restarts in each queue).
         # The affinity wait is observed under the shared queue, known only once the caller gets there.
         self._personal_joined: _Bounded[tuple[float, float | None]] = _Bounded(recent_calls)
-        self._unresolved: _Bounded[CallRecord] = _Bounded(recent_calls)  # answered, queue unknown yet
+        self._unresolved: _Bounded[CallRecord] = _Bounded(1000)  # answered, shared queue not yet known
         self._agent_names: _Bounded[str] = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
         self._effect_children = {
