@@ -208,3 +208,10 @@ def test_provisioning_files() -> None:
     for path in DASHBOARDS:
         current = load(path)["templating"]["list"][0]["current"]
         assert current["value"] == source["uid"], "dashboards default to the provisioned datasource"
+
+
+def test_readme_documents_every_exported_family(exported: dict[str, dict[str, set[str]]]) -> None:
+    readme = (GRAFANA / "README.md").read_text()
+    families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in exported}
+    missing = sorted(f for f in families if f"`{f}`" not in readme)
+    assert not missing, f"grafana/README.md does not list {missing}"
