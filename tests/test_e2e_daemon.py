@@ -170,3 +170,37 @@ async def test_ten_thousand_calls_postgresql(tmp_path: Path, pg_url: str) -> Non
     await engine.dispose()
     assert len(truth) >= 10_000
     assert compare(truth, rows) == []
+
+
+async def test_restart_between_cut_off_and_callback_changes_nothing(tmp_path: Path) -> None:
+    """The caller history is seeded from the database at start: a callback is still a callback."""
+    sim = Simulator(SimConfig(port=0, speed=float("inf"), traffic=False, seed=1, start_epoch=1.8e9))
+    _host, port = await sim.start()
+    sim.add_agent("support", "1001", "Alice", answer_after=1.0)
+    first = Daemon(daemon_settings(tmp_path, port))
+    await first.start()
+    try:
+        while first.stats.resyncs == 0:
+            await asyncio.sleep(0.02)
+        sim.place_call("5551234", "support", patience=None, talk=30.0, ending="caller_cut", cause=41)
+        await sim.wait_calls_done(60)
+        while first.stats.calls_finished < 1:
+            await asyncio.sleep(0.02)
+    finally:
+        await first.stop()
+    second = Daemon(daemon_settings(tmp_path, port))
+    await second.start()
+    try:
+        while second.stats.resyncs == 0:
+            await asyncio.sleep(0.02)
+        sim.place_call("5551234", "support", patience=None, talk=10.0)
+        await sim.wait_calls_done(60)
+        while second.stats.calls_finished < 1:
+            await asyncio.sleep(0.02)
+    finally:
+        await second.stop()
+        await sim.stop()
+    rows = sorted(sqlite_rows(tmp_path / "acd.db").values(), key=lambda r: r["joined_at"])
+    assert len(rows) == 2
+    assert rows[0]["cut_off"] and rows[0]["agent_name"] == "Alice"
+    assert rows[1]["callback_of"] == rows[0]["call_id"]
