@@ -54,6 +54,7 @@ _END = "resync-end"
 _ABORT = "resync-abort"
 _DISCONNECTED = "disconnected"
 TICK_SECONDS = 1.0
+KPI_SECONDS = 60.0  # window KPIs (24 h / 7 d / 30 d) are recomputed from the database this often
 CORE_EVENTS = frozenset(PARSERS)
 QUEUE_WARN = 50_000
 
@@ -94,6 +95,7 @@ class Daemon:
         self._skipped_seen: dict[str, int] = {}
         self.engine: Any = None
         self.writer: Any = None
+        self.kpis: Any = None  # window KPIs from the database, refreshed in the background
         self.runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -251,6 +253,7 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        from acd.metrics.sql import attach_sql_kpis
         from acd.store.history import load_past_calls
         from acd.store.migrate import prepare_database
         from acd.store.purge import run_retention
@@ -267,6 +270,8 @@ class Daemon:
         self._sinks.append(self.writer.submit)
         self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
         self._spawn(self.writer.run(), "writer")
+        self.kpis = attach_sql_kpis(self.metrics, self.engine, clock=self.clock.now, interval=KPI_SECONDS)
+        self.kpis.start()
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
@@ -370,6 +375,8 @@ class Daemon:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.kpis is not None:
+            await self.kpis.stop()
         if self.engine is not None:
             await self.engine.dispose()
         log.info("stopped", events=self.stats.events, calls=self.stats.calls_finished)
