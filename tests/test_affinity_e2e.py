@@ -188,7 +188,8 @@ async def login_alice(c: Center, answer_after: float | None = 1.0) -> None:
 
 
 def caller_channel(c: Center, number: str = CALLER) -> str:
-    return next(get(p, "Channel") for p in c.cli.events("QueueCallerJoin") if get(p, "CallerIDNum") == number)
+    joined = [get(p, "Channel") for p in c.cli.events("QueueCallerJoin") if get(p, "CallerIDNum") == number]
+    return joined[-1]
 
 
 async def hang_up(c: Center, number: str = CALLER) -> None:
@@ -471,4 +472,35 @@ async def test_wholly_hung_process_is_the_watchdogs(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+        await close_center(c)
+
+
+async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> None:
+    """The cut-off is seen and written by one daemon; a new one, started from the same database,
+    routes the callback: the routing history is loaded from storage at start."""
+    c = await open_center(tmp_path)
+    try:
+        await login_alice(c)
+        c.sim.place_call(CALLER, "support", talk=3.0, ending="agent_cut", cause=41)
+        await c.step(8.0)
+        assert c.connects() == [("support", "Alice")]
+        assert c.daemon is not None and c.routing is not None
+        await c.until(lambda: c.daemon is not None and not c.daemon.core.entries, 3.0)
+        await c.routing.close()
+        await c.daemon.stop()  # the cut-off call's row is flushed on the way out
+        settings = c.daemon.settings
+        c.daemon = Daemon(settings)
+        c.daemon._sinks.append(lambda e: c.records.append(e) if isinstance(e, AffinityDecided) else None)
+        await c.daemon.start()
+        c.routing = await start_routing(c.daemon)
+        await c.until(lambda: c.daemon is not None and c.daemon.stats.resyncs >= 1)
+        await c.step(1.0)
+        await c.call_in()
+        await c.step(3.0)
+        assert c.connects()[-1] == (PERSONAL, "Alice")
+        await hang_up(c)
+        await settled(c)
+        assert c.reasons() == [("offer_now", "original_agent")]
+        assert c.records[0].callback_of is not None
+    finally:
         await close_center(c)

@@ -54,6 +54,7 @@ class FakeDaemon:
         self.ami = FakeAmi()
         self.records: list[Any] = []
         self._sinks: list[Any] = [self.records.append]
+        self.engine = None
 
     def feed(self, **headers: str) -> list[Effect]:
         effects = self.core.apply(headers, self.clock.now())

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from acd.core.affinity import AffinityDecision, personal_queue_name
 from acd.core.effects import AffinityDecided
 from acd.core.linking import PastCall
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from acd.daemon import Daemon
 
 __all__ = ["RoutingHandle", "start_routing"]
+
+log = structlog.get_logger("acd.routing")
 
 
 @dataclass
@@ -40,7 +44,7 @@ class RoutingHandle:
         return self.server.port
 
     def seed(self, calls: Iterable[PastCall]) -> None:
-        """Past calls from storage (the list given to ``Core.load_history``): callbacks survive restarts."""
+        """More past calls (``start_routing`` already loads the database's when the daemon has one)."""
         self.index.seed(calls)
 
     async def close(self) -> None:
@@ -57,6 +61,22 @@ def _horizon(daemon: Daemon) -> float:
     if s.affinity.sticky:
         windows.append(s.affinity.sticky_window_seconds)
     return max(windows)
+
+
+async def _seed_from_store(daemon: Daemon, index: RoutingIndex, now: float) -> None:
+    """Last answered calls from the database: a restart between a cut-off and its callback changes
+    nothing. A database that cannot be read leaves routing up, with the history it sees from now."""
+    if daemon.engine is None:
+        return
+    from acd.store.history import load_past_calls
+
+    try:
+        calls = await load_past_calls(daemon.engine, daemon.settings.server_id, now, index.horizon)
+    except Exception as exc:
+        log.warning("routing_history_unavailable", error=str(exc))
+        return
+    index.seed(calls)
+    log.info("routing_history_loaded", calls=len(calls))
 
 
 async def start_routing(daemon: Daemon) -> RoutingHandle:
@@ -99,9 +119,12 @@ async def start_routing(daemon: Daemon) -> RoutingHandle:
     service = RoutingService(settings, index, handoff)
     if not base:
         edge.screenpop_url = f"{service.base_url}/api/v1/agents/{{agent}}/now"
+    # Attach before the first await: effects the consumer applies meanwhile must reach the index.
     now = daemon.clock.now()
     index.set_clock(now, settings.speed)
     index.refresh_all(core, now)
+    sinks.append(edge.observe)
+    await _seed_from_store(daemon, index, now)
     server = FastAgiServer(
         settings.fastagi.host,
         settings.fastagi.port,
@@ -109,7 +132,10 @@ async def start_routing(daemon: Daemon) -> RoutingHandle:
         service.answer,
         fallback_variables,
     )
-    await loop.run_in_executor(None, server.start)
-    sinks.append(edge.observe)
+    try:
+        await loop.run_in_executor(None, server.start)
+    except BaseException:
+        sinks.remove(edge.observe)
+        raise
     edge.start()
     return RoutingHandle(server, edge, index, service)
