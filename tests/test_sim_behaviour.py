@@ -6,6 +6,7 @@ The clock is manual (speed 0), so each case is deterministic.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -246,6 +247,29 @@ async def test_joinempty_and_leavewhenempty(tmp_path: Path) -> None:
 
         recs = [json.loads(x) for x in truth.read_text().splitlines()]
         assert [(r["caller"], r["outcome"], r["ended_by"]) for r in recs] == [("5557001", "exited", "system")]
+    finally:
+        await cli.close()
+        await sim.stop()
+
+
+async def test_actions_take_time_so_a_pause_can_lose_the_race(tmp_path: Path) -> None:
+    """With action latency, a QueuePause sent while a caller arrives lands after the member
+    was rung: the race the daemon must handle happens here too."""
+    conf = tmp_path / "queues.conf"
+    conf.write_text(QUEUES)
+    sim = Simulator(SimConfig(port=0, speed=0, traffic=False, queues_conf=conf, action_latency=0.05))
+    host, port = await sim.start()
+    cli = await AmiClient.connect(host, port)
+    await cli.login()
+    try:
+        sim.add_agent("support", "1001", "Alice", answer_after=5.0)
+        aid = cli.send("QueuePause", Interface="Local/1001@agents", Paused="true", Reason="acd")
+        await asyncio.sleep(0.05)
+        sim.place_call("5558800", "support")  # arrives before the pause is worked off
+        await sim.advance(0.1)
+        await cli.read_for(0.05)
+        order = [get(p, "Event") or get(p, "ActionID") for p in cli.messages]
+        assert order.index("AgentCalled") < order.index(aid) < order.index("QueueMemberPause")
     finally:
         await cli.close()
         await sim.stop()

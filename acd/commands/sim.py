@@ -64,6 +64,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--hold", action="store_true", help="start agents and traffic when the first client logs in"
     )
+    p.add_argument(
+        "--action-latency",
+        type=float,
+        default=0.01,
+        help="simulated seconds each AMI action takes (default 0.01; 0 = instant)",
+    )
     p.set_defaults(func=run)
 
 
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         max_calls=args.calls,
         duration=args.duration,
         hold_until_login=args.hold,
+        action_latency=args.action_latency,
     )
     try:
         sim = Simulator(cfg)

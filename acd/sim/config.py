@@ -193,5 +193,6 @@ class SimConfig:
     talk_mean: float = 120.0
     pause_share: float = 0.05  # chance an agent takes a short break after a call
     timestampevents: bool | None = None  # None: manager.conf's, forced on when speed != 1
+    action_latency: float = 0.0  # simulated seconds an action takes (races with ringing become real)
     hold_until_login: bool = False  # start agents and traffic when the first client logs in
     boot_seconds: float = 0.2  # after a restart, FullyBooted comes this long after the listener opens

@@ -232,8 +232,18 @@ class Simulator:
     def handle_action(self, s: Session, msg: dict[str, str]) -> None:
         if self.speed != 0 and not math.isinf(self.speed):
             self._advance_to_now()
-        actions.dispatch(self, s, msg)
+        delay = self.cfg.action_latency
+        if delay > 0 and msg.get("Action", "").lower() not in ("login", "challenge", "logoff"):
+            # Asterisk works an action off on its own thread: calls keep moving meanwhile, so an
+            # action on a member can land just after app_queue has rung that member.
+            self.sched.after(delay, self._dispatch_later, s, msg)
+        else:
+            actions.dispatch(self, s, msg)
         self._notify()
+
+    def _dispatch_later(self, s: Session, msg: dict[str, str]) -> None:
+        if not s.closing:
+            actions.dispatch(self, s, msg)
 
     # ---- login ------------------------------------------------------------------------------
     def login(self, s: Session, msg: dict[str, str], aid: str | None) -> None:
