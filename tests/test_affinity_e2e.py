@@ -433,8 +433,9 @@ async def test_slow_daemon_still_sends_the_caller_on_within_the_deadline(center:
 
 HUNG = """
 import sys, time
-from acd.routing.fastagi import FastAgiServer
-srv = FastAgiServer("127.0.0.1", int(sys.argv[1]), 500, lambda r: (("ACD_ROUTE", "queue"),), lambda r, w: ())
+from acd.routing.fastagi import FastAgiServer, Reply
+reply = Reply((("ACD_ROUTE", "queue"),))
+srv = FastAgiServer("127.0.0.1", int(sys.argv[1]), 500, lambda r: reply, lambda r, w: reply)
 srv.start()
 print("ready", file=sys.stderr, flush=True)
 time.sleep(60)

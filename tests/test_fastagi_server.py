@@ -13,6 +13,7 @@ from acd.routing.fastagi import (
     AgiProtocolError,
     AgiRequest,
     FastAgiServer,
+    Reply,
     Variables,
     format_set_variable,
     parse_request,
@@ -66,14 +67,18 @@ class Answers:
         self.fail = fail
         self.seen: list[AgiRequest] = []
         self.release = threading.Event()
+        self.done: list[tuple[str, object]] = []
 
-    def __call__(self, request: AgiRequest) -> Variables:
+    def delivered(self, request: AgiRequest, reply: Reply) -> None:
+        self.done.append((request.uniqueid, reply.note))
+
+    def __call__(self, request: AgiRequest) -> Reply:
         self.seen.append(request)
         if self.delay:
             self.release.wait(self.delay)
         if self.fail:
             raise RuntimeError("snapshot broken")
-        return DECISION
+        return Reply(DECISION, note=request.uniqueid)
 
 
 @pytest.fixture
@@ -83,7 +88,7 @@ def answers() -> Answers:
 
 @pytest.fixture
 def server(answers: Answers) -> Iterator[FastAgiServer]:
-    srv = FastAgiServer("127.0.0.1", 0, 300, answers, fallback_variables)
+    srv = FastAgiServer("127.0.0.1", 0, 300, answers, fallback_variables, delivered=answers.delivered)
     srv.start()
     yield srv
     answers.release.set()
@@ -100,6 +105,7 @@ def test_full_dialogue_sets_variables_in_order_and_closes(server: FastAgiServer,
     assert d.closed_by_server and d.elapsed < 0.3
     assert answers.seen[0].uniqueid == "1795879223.82"
     assert server.stats.answered == 1
+    assert answers.done == [("1795879223.82", "1795879223.82")]  # reported once set in full
 
 
 def test_blocked_answer_gives_no_preference_within_the_deadline(
@@ -110,6 +116,9 @@ def test_blocked_answer_gives_no_preference_within_the_deadline(
     assert d.variables == {"ACD_REASON": "late", "ACD_ROUTE": "queue"}
     assert d.elapsed < 0.3 + 0.05  # the wall-clock deadline, whatever the answer does
     assert server.stats.late == 1
+    answers.release.set()  # the late decision completes now: it must never count as made
+    time.sleep(0.1)
+    assert answers.done == []
 
 
 def test_every_caller_answered_while_all_workers_are_stuck(server: FastAgiServer, answers: Answers) -> None:
@@ -142,9 +151,10 @@ def test_failing_answer_gives_no_preference(server: FastAgiServer, answers: Answ
     assert server.stats.failed == 1
 
 
-def test_hangup_stops_the_dialogue(server: FastAgiServer) -> None:
+def test_hangup_stops_the_dialogue(server: FastAgiServer, answers: Answers) -> None:
     d = agi_dialogue(server.port, reply=lambda cmd: "HANGUP")
     assert len(d.commands) == 1 and d.closed_by_server
+    assert answers.done == []  # the caller left before the route was set: no decision was made
 
 
 def test_garbage_request_is_closed_without_commands(server: FastAgiServer) -> None:

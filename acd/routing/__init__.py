@@ -131,6 +131,7 @@ async def start_routing(daemon: Daemon) -> RoutingHandle:
         settings.fastagi.deadline_ms,
         service.answer,
         fallback_variables,
+        delivered=service.delivered,
     )
     try:
         await loop.run_in_executor(None, server.start)

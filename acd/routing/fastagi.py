@@ -33,6 +33,7 @@ __all__ = [
     "AgiRequest",
     "FastAgiServer",
     "FastAgiStats",
+    "Reply",
     "Variables",
     "format_set_variable",
     "parse_request",
@@ -42,6 +43,14 @@ log = structlog.get_logger("acd.routing.fastagi")
 
 Variables = Sequence[tuple[str, str]]
 MAX_REQUEST_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to set on the channel, and what the caller of the server wants back once it was set."""
+
+    variables: Variables
+    note: object = None
 
 
 class AgiProtocolError(ValueError):
@@ -118,9 +127,11 @@ class FastAgiStats:
 class FastAgiServer:
     """Serve FastAGI on ``host:port`` from a dedicated thread. ``start()`` binds or raises OSError.
 
-    ``answer(request)`` returns the variables to set (set them in order; put the one the dialplan
-    branches on last). ``fallback(request, why)`` returns the "no preference" variables; it must
-    not block. Both run off the daemon's loop.
+    ``answer(request)`` returns the :class:`Reply` to set (variables in order; put the one the
+    dialplan branches on last). ``fallback(request, why)`` returns the "no preference" reply; it
+    must not block. ``delivered(request, reply)`` is called (in the server thread) only when an
+    ``answer`` reply was set in full, in time: a late decision, computed after its fallback went
+    out, is never reported as made. None of them runs on the daemon's loop.
     """
 
     def __init__(
@@ -128,9 +139,10 @@ class FastAgiServer:
         host: str,
         port: int,
         deadline_ms: int,
-        answer: Callable[[AgiRequest], Variables],
-        fallback: Callable[[AgiRequest | None, str], Variables],
+        answer: Callable[[AgiRequest], Reply],
+        fallback: Callable[[AgiRequest | None, str], Reply],
         *,
+        delivered: Callable[[AgiRequest, Reply], None] | None = None,
         workers: int = 8,
         reserve_fraction: float = 0.2,
     ) -> None:
@@ -140,6 +152,7 @@ class FastAgiServer:
         self.budget = self.deadline * (1.0 - reserve_fraction)  # for the decision; the rest to send
         self._answer = answer
         self._fallback = fallback
+        self._delivered = delivered
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acd-agi-decide")
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -205,13 +218,20 @@ class FastAgiServer:
         except (TimeoutError, AgiProtocolError, ConnectionError, asyncio.IncompleteReadError) as exc:
             self.stats.bad_requests += 1
             log.warning("fastagi_bad_request", error=type(exc).__name__)
-        variables: Variables = ()
+        reply: Reply | None = None
+        decided = False
         if request is not None:
-            variables = await self._decide(request, started)
+            reply, decided = await self._decide(request, started)
         try:
-            await asyncio.wait_for(
-                self._send(reader, writer, variables), max(0.0, deadline - time.monotonic())
+            sent = await asyncio.wait_for(
+                self._send(reader, writer, reply.variables if reply else ()),
+                max(0.0, deadline - time.monotonic()),
             )
+            if sent and decided and request is not None and reply is not None and self._delivered:
+                try:
+                    self._delivered(request, reply)
+                except Exception as exc:
+                    log.error("fastagi_delivered_failed", error=repr(exc))
         except (TimeoutError, ConnectionError):
             self.stats.cut_short += 1
         finally:
@@ -239,31 +259,34 @@ class FastAgiServer:
                 continue
             lines.append(line)
 
-    async def _decide(self, request: AgiRequest, started: float) -> Variables:
+    async def _decide(self, request: AgiRequest, started: float) -> tuple[Reply, bool]:
+        """The answer's reply and True, or the fallback's and False."""
         loop = asyncio.get_running_loop()
         left = self.budget - (time.monotonic() - started)
         try:
             future = loop.run_in_executor(self._pool, self._answer, request)
-            variables = await asyncio.wait_for(future, max(0.0, left))
+            reply = await asyncio.wait_for(future, max(0.0, left))
             self.stats.answered += 1
-            return variables
+            return reply, True
         except TimeoutError:
             self.stats.late += 1
             log.warning("fastagi_late", uniqueid=request.uniqueid, budget_ms=int(self.budget * 1000))
-            return self._fallback(request, "late")
+            return self._fallback(request, "late"), False
         except Exception as exc:
             self.stats.failed += 1
             log.error("fastagi_answer_failed", uniqueid=request.uniqueid, error=repr(exc))
-            return self._fallback(request, "error")
+            return self._fallback(request, "error"), False
 
     async def _send(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, variables: Variables
-    ) -> None:
+    ) -> bool:
+        """Set each variable, waiting for Asterisk's answer; True when all were accepted."""
         for name, value in variables:
             writer.write(format_set_variable(name, value))
             await writer.drain()
-            reply = await reader.readline()
-            if not reply.startswith(b"200"):
+            answer = await reader.readline()
+            if not answer.startswith(b"200"):
                 # HANGUP (the caller left), 511 (dead channel), 520 (syntax) or EOF: stop talking.
                 self.stats.cut_short += 1
-                return
+                return False
+        return True

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from acd.core.affinity import AffinityDecision, AffinityPolicy, CallbackRequest, decide
 from acd.core.linking import caller_key
-from acd.routing.fastagi import AgiRequest, Variables
+from acd.routing.fastagi import AgiRequest, Reply, Variables
 from acd.routing.index import RoutingIndex
 from acd.settings import Settings
 
@@ -30,9 +30,9 @@ __all__ = ["Handoff", "RoutingService", "fallback_variables"]
 Handoff = Callable[[AgiRequest, AffinityDecision, str | None], None]
 
 
-def fallback_variables(request: AgiRequest | None, why: str) -> Variables:
-    """ "No preference": the shared queue, as plain Asterisk would do."""
-    return (("ACD_REASON", why), ("ACD_ROUTE", "queue"))
+def fallback_variables(request: AgiRequest | None, why: str) -> Reply:
+    """No preference: the shared queue, as plain Asterisk would do."""
+    return Reply((("ACD_REASON", why), ("ACD_ROUTE", "queue")))
 
 
 class RoutingService:
@@ -76,15 +76,22 @@ class RoutingService:
         agent = self.index.agents.get(past.agent) if past else None
         return decide(CallbackRequest(queue, key, account), past, agent, self.policy(queue), self.index.now())
 
-    def answer(self, request: AgiRequest) -> Variables:
-        """The FastAGI answer: decide, hand the decision to the loop, return the variables."""
+    def answer(self, request: AgiRequest) -> Reply:
+        """The FastAGI answer: the decision's variables, the decision itself as the note."""
         if request.script not in ("route", ""):
             return fallback_variables(request, f"unknown_script:{request.script}")
         decision = self.decide(request)
-        if self.handoff is not None and self.settings.affinity.enabled:
-            # With the global switch off acd does not route at all: nothing to record.
-            self.handoff(request, decision, decision_account(request))
-        return self.variables(request, decision)
+        return Reply(self.variables(request, decision), decision)
+
+    def delivered(self, request: AgiRequest, reply: Reply) -> None:
+        """Set on the channel in time: hand the decision to the loop to be tracked and recorded.
+        With the global switch off acd does not route at all: nothing to record."""
+        if (
+            self.handoff is not None
+            and self.settings.affinity.enabled
+            and isinstance(reply.note, AffinityDecision)
+        ):
+            self.handoff(request, reply.note, decision_account(request))
 
     def variables(self, request: AgiRequest, d: AffinityDecision) -> Variables:
         out: list[tuple[str, str]] = [("ACD_REASON", d.reason)]
