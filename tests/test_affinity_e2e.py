@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -503,5 +504,19 @@ async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> 
         await settled(c)
         assert c.reasons() == [("offer_now", "original_agent")]
         assert c.records[0].callback_of is not None
+        await c.routing.close()
+        await c.daemon.stop()
+        c.routing = c.daemon = None
+        db = sqlite3.connect(tmp_path / "acd.db")
+        try:
+            decisions = db.execute(
+                "select uniqueid, action, reason, shadow from routing_decisions"
+            ).fetchall()
+            routed = db.execute("select queue, routing from calls where routing is not null").fetchall()
+        finally:
+            db.close()
+        uid = c.records[0].uniqueid
+        assert decisions == [(uid, "offer_now", "original_agent", 0)]  # written by the daemon's writer
+        assert (PERSONAL, "original_agent") in routed
     finally:
         await close_center(c)
