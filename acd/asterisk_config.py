@@ -194,6 +194,7 @@ def render_dialplan(cfg: AsteriskConfig) -> str:
         ";   ACD_PREV_AGENT, ACD_PREV_AGENT_NAME, ACD_CUTOFF_AT, ACD_CALLBACK_OF: who had the call, when it",
         ";                    was cut off (epoch seconds): for a whisper/announce or the agent's screen",
         ";   ACD_SCREENPOP_URL  acd's screen pop ({agent} = the answering agent); sent as Queue()'s URL",
+        ";   ACD_CALLBACK_URL   the earlier call in acd's HTTP API (its outcomes and notes)",
         ";   ACD_REASON       the decision's reason (original_agent, fallback_unavailable, no_history, ...)",
         "; acd down: the AGI connection is refused, AGISTATUS=FAILURE, nothing is set: shared queue.",
         "",

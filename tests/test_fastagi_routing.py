@@ -125,6 +125,10 @@ async def test_free_agent_is_offered_with_one_ring(routed: tuple[FakeDaemon, Rou
     assert (v["ACD_PREV_AGENT"], v["ACD_PREV_AGENT_NAME"], v["ACD_CALLBACK_OF"]) == (IFACE, "Alice", "1.1")
     assert v["ACD_SCREENPOP_URL"] == "http://127.0.0.1:8080/api/v1/agents/{agent}/now"
     assert v["ACD_REASON"] == "original_agent" and v["ACD_CUTOFF_AT"].isdigit()
+    assert (
+        v["ACD_CALLBACK_URL"] == "http://127.0.0.1:8080/api/v1/calls/1.1"
+    )  # the cut-off call, notes and all
+    assert v["ACD_CALL_URL"] == f"http://127.0.0.1:8080/api/v1/calls/{UID}"
 
 
 async def test_busy_agent_is_waited_for_within_the_bound(routed: tuple[FakeDaemon, RoutingHandle]) -> None:

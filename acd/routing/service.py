@@ -9,7 +9,8 @@ before it leaves the caller on the plain shared-queue path):
 ``ACD_REASON``; for a caller with a previous agent ``ACD_PREV_AGENT``, ``ACD_PREV_AGENT_NAME``,
 ``ACD_CALLBACK_OF``, ``ACD_CUTOFF_AT`` (cut-off time, epoch seconds; empty for sticky),
 ``ACD_SCREENPOP_URL`` (the HTTP screen pop; ``{agent}`` is the answering agent),
-``ACD_CALL_URL``; when routed to the agent ``ACD_AGENT_QUEUE``, ``ACD_WAIT`` (whole seconds),
+``ACD_CALL_URL`` (this call), ``ACD_CALLBACK_URL`` (the earlier call, with its outcomes and
+notes, for whoever answers); when routed to the agent ``ACD_AGENT_QUEUE``, ``ACD_WAIT`` (whole seconds),
 ``ACD_QUEUE_OPTS`` (``n``: one ring when the agent is free), ``ACD_PRIO``; then ``ACD_ROUTE``.
 """
 
@@ -103,6 +104,7 @@ class RoutingService:
                 ("ACD_CUTOFF_AT", f"{d.cutoff_at:.0f}" if d.cutoff_at is not None else ""),
                 ("ACD_SCREENPOP_URL", f"{self.base_url}/api/v1/agents/{{agent}}/now"),
                 ("ACD_CALL_URL", f"{self.base_url}/api/v1/calls/{quote(request.uniqueid, safe='')}"),
+                ("ACD_CALLBACK_URL", f"{self.base_url}/api/v1/calls/{quote(d.callback_of or '', safe='')}"),
             ]
         if d.route != "queue" and d.personal_queue is not None:
             out += [
