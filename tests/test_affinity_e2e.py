@@ -247,6 +247,7 @@ async def test_busy_agent_never_freed_goes_to_the_queue_at_the_head(center: Cent
     await center.cli.read_for(0.2)
     told = center.user_events("AcdCallbackContext")
     assert [(get(p, "PrevAgent"), get(p, "Reason")) for p in told] == [(ALICE, "fallback_busy_timeout")]
+    assert get(told[0], "CallerChannel") == caller_channel(center)
 
 
 async def test_paused_agent_is_skipped_at_once(center: Center) -> None:

@@ -219,6 +219,17 @@ TABLE = [
         "anonymous",
     ),
     (
+        "no_queue",
+        replace(REQ, queue=""),
+        CUT,
+        view("available"),
+        POLICY,
+        "queue",
+        "ineligible",
+        0.0,
+        "no_queue",
+    ),
+    (
         "global_off",
         REQ,
         CUT,

@@ -6,7 +6,8 @@ into the final reason of that one preferred attempt.
 
 Decision rules (first match wins; the table in tests/test_affinity_policy.py is the reference):
 
-1. Global switch off, or no caller key (anonymous/withheld): ``queue`` / ``ineligible``.
+1. Global switch off, no queue named, or no caller key (anonymous/withheld): ``queue`` /
+   ``ineligible``.
 2. No answered call for the key, or the last one neither a cut-off within the queue's callback
    window nor (sticky mode only) an answered call within the sticky window: ``queue`` /
    ``no_history``.
@@ -167,6 +168,8 @@ def decide(
     base = AffinityDecision("queue", "ineligible", policy.shadow, request.queue, request.caller_key)
     if not policy.enabled:
         return replace(base, detail="affinity_off")
+    if not request.queue:
+        return replace(base, detail="no_queue")  # the dialplan did not say which queue
     if request.caller_key is None:
         return replace(base, detail="anonymous")
     if past is None:

@@ -71,7 +71,7 @@ class RoutingEdge:
         self.mirror_agents = mirror_agents
         self.screenpop_url = screenpop_url
         self._mirror_sent: dict[str, tuple[tuple[tuple[str, str], ...], ...]] = {}
-        self._decisions: dict[str, AffinityDecision] = {}  # uniqueid -> decision, for context events
+        self._decisions: dict[str, tuple[AffinityDecision, str]] = {}  # uniqueid -> (decision, channel)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.actions_failed = 0
@@ -110,7 +110,7 @@ class RoutingEdge:
         if account:
             self.core.set_account(uid, account)
         self.tracker.decided(uid, request.channel, decision, self.now())
-        self._decisions[uid] = decision
+        self._decisions[uid] = (decision, request.channel)
         if decision.route == "queue" and decision.agent is not None and not decision.shadow:
             self._tell_fallback(uid, request.channel, decision, decision.reason)
 
@@ -148,7 +148,7 @@ class RoutingEdge:
     # -- inside ----------------------------------------------------------------------------------
 
     def _settled(self, record: AffinityDecided) -> None:
-        decision = self._decisions.pop(record.uniqueid, None)
+        decided = self._decisions.pop(record.uniqueid, None)
         try:
             self._emit(record)
         except Exception:
@@ -164,8 +164,8 @@ class RoutingEdge:
             agent=record.agent,
         )
         followed_attempt = record.action != "queue" and record.reason.startswith("fallback_")
-        if followed_attempt and not record.shadow and decision is not None:
-            self._tell_fallback(record.uniqueid, "", decision, record.reason)
+        if followed_attempt and not record.shadow and decided is not None:
+            self._tell_fallback(record.uniqueid, decided[1], decided[0], record.reason)
 
     def _check_no_answer(self, agent: str) -> None:
         for uid, channel, personal in self.tracker.attempt_for_agent(agent):
