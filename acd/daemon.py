@@ -306,6 +306,7 @@ class Daemon:
             live_calls=live_calls,
             extra_routes=[metrics_route(self.metrics), web.get("/healthz", self._health)],
             clock=self.clock.now,
+            on_outcome=self.metrics.observe,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -604,7 +604,8 @@ def agents() -> dict[str, Any]:
                 (
                     "Avg talk",
                     f"sum by (agent) (increase(acd_agent_talk_seconds_total{{{a}}}{r}))"
-                    f" / sum by (agent) (increase(acd_agent_calls_answered_total{{{a}}}{r}))",
+                    # "> 0": an agent with nothing answered in the range shows no value, not NaN
+                    f" / (sum by (agent) (increase(acd_agent_calls_answered_total{{{a}}}{r})) > 0)",
                     "s",
                 ),
                 ("Cut-offs", f"sum by (agent) (increase(acd_agent_cutoffs_total{{{a}}}{r}))", "short"),
@@ -616,7 +617,7 @@ def agents() -> dict[str, Any]:
                 (
                     "No notes",
                     f"sum by (agent) (increase(acd_agent_notes_empty_total{{{a}}}{r}))"
-                    f" / sum by (agent) (increase(acd_agent_outcomes_total{{{a}}}{r}))",
+                    f" / (sum by (agent) (increase(acd_agent_outcomes_total{{{a}}}{r})) > 0)",
                     "percentunit",
                 ),
                 (

@@ -105,3 +105,19 @@ def test_live_snapshot_counts_per_queue_and_folds_personal_queues() -> None:
     assert support.agents_by_state == {"available": 1, "paused": 1}
     alice = next(a for a in live.agents if a.name == "Alice")
     assert alice.queues == ("support",)
+
+
+def test_event_clock_follows_the_first_stamp_even_backwards() -> None:
+    from acd.clock import EventClock
+
+    wall = [2_000_000_000.0]
+    clock = EventClock(speed=10.0, wall=lambda: wall[0])
+    past = 1_800_000_000.0
+    assert clock.stamp({"Event": "X", "Timestamp": f"{past:.6f}"}, wall[0]) == past
+    wall[0] += 1.0
+    assert clock.now() == past + 10.0  # runs at the simulator's pace from the last stamp
+    # Reading now() between events does not push the next event forward; events stay monotonic.
+    assert clock.stamp({"Event": "X", "Timestamp": f"{past + 3:.6f}"}, wall[0]) == past + 3.0
+    assert clock.stamp({"Event": "X", "Timestamp": f"{past - 5:.6f}"}, wall[0]) == past + 3.0
+    assert clock.stamp({"Event": "Y"}, wall[0] + 0.5) == past + 8.0
+    assert clock.now() >= past + 10.0

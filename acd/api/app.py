@@ -21,6 +21,7 @@ from acd.api.livecalls import LiveCalls
 from acd.api.openapi import openapi_document
 from acd.api.payloads import BadInput, parse_outcome, parse_time
 from acd.api.queries import answered_by, caller_history, customer_call, list_calls
+from acd.core.effects import OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
 from acd.settings import Settings
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
@@ -47,6 +48,7 @@ class _Ctx:
     ) -> None:
         self.settings = settings
         self.engine = engine
+        self.on_outcome: Callable[[OutcomeReported], None] | None = None
         self.live_provider = live_provider
         self.live_calls = live_calls
         self.clock = clock
@@ -61,11 +63,13 @@ def build_app(
     live_calls: LiveCalls | None = None,
     extra_routes: Sequence[web.AbstractRouteDef] = (),
     clock: Callable[[], float] = time.time,
+    on_outcome: Callable[[OutcomeReported], None] | None = None,
 ) -> web.Application:
     """The API app. ``live_provider`` returns the core's current snapshot (None before the first);
     ``live_calls`` is fed every effect by the daemon for the screen pop; ``clock`` dates outcomes
     (give it the core's clock so simulated time stays consistent)."""
     ctx = _Ctx(settings, engine, live_provider, live_calls, clock)
+    ctx.on_outcome = on_outcome  # the daemon's metrics see API outcomes as they see AMI ones
     app = web.Application(middlewares=[_errors_middleware, auth_middleware(settings.api_tokens)])
     app[SETTINGS] = settings
     app[ENGINE] = engine
@@ -148,6 +152,19 @@ async def _post_outcome(ctx: _Ctx, request: web.Request) -> web.Response:
         call = await customer_call(conn, ctx.server_id, linkedid, reader_agent=who.agent, supervisor=True)
     assert call is not None
     log.info("api.outcome", call_id=linkedid, disposition=body.disposition, role=who.role, stored=outcome_id)
+    if ctx.on_outcome is not None:
+        ctx.on_outcome(
+            OutcomeReported(
+                call_uniqueid=request.match_info["call_id"],
+                linkedid=linkedid,
+                agent=agent,
+                disposition=body.disposition,
+                resolved=body.resolved,
+                notes=body.notes,
+                points=body.points,
+                at=ctx.clock(),
+            )
+        )
     return web.json_response(
         {"call_id": linkedid, "outcome": call["outcome_record"], "credits": call["credits"]}, status=201
     )
