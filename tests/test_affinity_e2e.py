@@ -8,6 +8,7 @@ takes no real time. Only the FastAGI port in the shipped dialplan is replaced by
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from acd.core.effects import AffinityDecided
+from acd.core.effects import AffinityDecided, CallFinished
 from acd.core.linking import PastCall
 from acd.daemon import Daemon
 from acd.routing import RoutingHandle, start_routing
@@ -521,3 +523,125 @@ async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> 
         assert (PERSONAL, "original_agent") in routed
     finally:
         await close_center(c)
+
+
+TRAFFIC_IN = """
+[inbound]
+exten => _X.,1,Answer()
+ same => n,Set(ACD_QUEUE=${SIM_QUEUE})
+ same => n,Goto(acd-route,route,1)
+
+"""
+
+
+@pytest.mark.slow
+async def test_traffic_every_decision_agrees_with_what_the_simulator_did(tmp_path: Path) -> None:
+    """A center with cut-offs and callbacks, every caller through the shipped dialplan: each
+    recorded reason matches what happened to the caller in the simulator's truth, and every
+    callback the simulator knows of was recognised by acd."""
+    from acd.asterisk_config import from_settings, render_queues
+    from acd.settings import Settings
+
+    agi_port = free_port()
+    plan = (
+        (DEPLOY / "extensions-acd.conf")
+        .read_text()
+        .replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{agi_port}/")
+    )
+    (tmp_path / "extensions.conf").write_text(TRAFFIC_IN + plan)
+    agents = [f"Local/{1001 + i}@agents" for i in range(4)]
+    personal = render_queues(from_settings(Settings(), agents))
+    sim_queues = (Path(__file__).resolve().parent.parent / "acd" / "sim" / "queues.conf").read_text()
+    (tmp_path / "queues.conf").write_text(sim_queues.replace("wrapuptime = 5", "wrapuptime = 0") + personal)
+    sim = Simulator(
+        SimConfig(
+            port=0,
+            speed=float("inf"),
+            seed=21,
+            queues=["support"],
+            queues_conf=tmp_path / "queues.conf",
+            dialplan=tmp_path / "extensions.conf",
+            truth=tmp_path / "truth.jsonl",
+            start_epoch=1.8e9,
+            hold_until_login=True,
+            rate_per_min=3.0,
+            agents=4,
+            max_calls=160,
+            cutoff_share=0.3,
+            callback_share=0.9,
+            repeat_share=0.0,
+            pause_share=0.05,
+            patience_mean=600.0,
+            talk_mean=40.0,
+        )
+    )
+    _host, port = await sim.start()
+    records: list[AffinityDecided] = []
+    daemon = Daemon(daemon_settings(tmp_path, port, fastagi={"port": agi_port}))
+    finished: list[CallFinished] = []
+    daemon._sinks.append(lambda e: records.append(e) if isinstance(e, AffinityDecided) else None)
+    daemon._sinks.append(lambda e: finished.append(e) if isinstance(e, CallFinished) else None)
+    routing = await start_routing(daemon)  # before AMI connects: traffic starts at the login
+    await daemon.start()
+    try:
+        await sim.wait_calls_done(300)
+        for _ in range(100):
+            if not daemon.queue and not daemon.core.entries and not routing.edge.tracker.open:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await routing.close()
+        await daemon.stop()
+        await sim.stop()
+    truth = {r["id"]: r for r in (json.loads(x) for x in (tmp_path / "truth.jsonl").read_text().splitlines())}
+    problems = []
+    for rec in records:
+        first = truth.get(rec.call_ids[0]) if rec.call_ids else None
+        if first is None:
+            problems.append(f"{rec.uniqueid}: {rec.reason} but no truth for {rec.call_ids}")
+            continue
+        entered_personal = first["queue"].startswith("acd-agent-")
+        if rec.reason == "original_agent":
+            ok = entered_personal and first["outcome"] == "answered" and first["agent"] == rec.agent_name
+        elif rec.reason in ("fallback_busy_timeout", "fallback_no_answer"):
+            ok = entered_personal and first["outcome"] == "exited"
+        elif rec.reason == "fallback_unavailable":
+            ok = first["outcome"] == "exited" if entered_personal else first["queue"] == rec.queue
+        elif rec.reason == "abandoned":
+            ok = entered_personal and first["outcome"] == "abandoned"
+        else:  # no_history, ineligible: straight to the shared queue
+            ok = not entered_personal and first["queue"] == rec.queue
+        if not ok:
+            problems.append(f"{rec.uniqueid}: {rec.action}/{rec.reason} vs truth {first}")
+    assert problems == []
+    by_uid = {r.uniqueid: r for r in records}
+    callbacks = [t for t in truth.values() if t["callback_of"] and "#" not in t["id"]]
+    assert len(callbacks) >= 5, "the run must exercise callbacks"
+    missed = [
+        t["id"]
+        for t in callbacks
+        if by_uid.get(t["id"]) is None or by_uid[t["id"]].reason in ("no_history", "ineligible")
+    ]
+    assert missed == []
+    # While a callback waited for its agent, that agent was not rung for a shared-queue call:
+    # app_queue holds them for the heavier personal queue (rings come from AgentCalled).
+    rings = [
+        (o.agent, o.rang_at, c.record.id)
+        for c in finished
+        if not c.record.queue.startswith("acd-agent-")
+        for o in c.record.offers
+    ]
+    for rec in records:
+        if rec.reason != "fallback_busy_timeout":
+            continue
+        p = truth[rec.call_ids[0]]
+        start, end = p["joined_at"], p["joined_at"] + p["wait_seconds"]
+        # a ring that began at the very instant the callback joined or left is the race app_queue
+        # settles either way (truth times are rounded to the millisecond)
+        took = [cid for agent, at, cid in rings if agent == rec.agent and start + 0.01 < at < end - 0.01]
+
+        assert took == [], f"{rec.agent} rung for {took} while callback {rec.uniqueid} waited for them"
+    reasons = Counter(r.reason for r in records)
+    firsts = [t["id"] for t in truth.values() if "#" not in t["id"]]
+    assert sorted(firsts) == sorted(by_uid) and len(records) == len(by_uid)  # one record per caller
+    assert reasons["original_agent"] >= 3 and reasons["no_history"] >= 50
