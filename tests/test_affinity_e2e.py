@@ -534,11 +534,16 @@ exten => _X.,1,Answer()
 """
 
 
-@pytest.mark.slow
-async def test_traffic_every_decision_agrees_with_what_the_simulator_did(tmp_path: Path) -> None:
-    """A center with cut-offs and callbacks, every caller through the shipped dialplan: each
-    recorded reason matches what happened to the caller in the simulator's truth, and every
-    callback the simulator knows of was recognised by acd."""
+@dataclass
+class TrafficRun:
+    records: list[AffinityDecided]
+    finished: list[CallFinished]
+    truth: dict[str, dict[str, Any]]
+
+
+async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
+    """160 callers, a third of the answered ones cut off and most of those calling back, all
+    through the shipped dialplan, with the daemon and routing running."""
     from acd.asterisk_config import from_settings, render_queues
     from acd.settings import Settings
 
@@ -576,11 +581,10 @@ async def test_traffic_every_decision_agrees_with_what_the_simulator_did(tmp_pat
         )
     )
     _host, port = await sim.start()
-    records: list[AffinityDecided] = []
-    daemon = Daemon(daemon_settings(tmp_path, port, fastagi={"port": agi_port}))
-    finished: list[CallFinished] = []
-    daemon._sinks.append(lambda e: records.append(e) if isinstance(e, AffinityDecided) else None)
-    daemon._sinks.append(lambda e: finished.append(e) if isinstance(e, CallFinished) else None)
+    run = TrafficRun([], [], {})
+    daemon = Daemon(daemon_settings(tmp_path, port, fastagi={"port": agi_port}, affinity=affinity))
+    daemon._sinks.append(lambda e: run.records.append(e) if isinstance(e, AffinityDecided) else None)
+    daemon._sinks.append(lambda e: run.finished.append(e) if isinstance(e, CallFinished) else None)
     routing = await start_routing(daemon)  # before AMI connects: traffic starts at the login
     await daemon.start()
     try:
@@ -593,7 +597,18 @@ async def test_traffic_every_decision_agrees_with_what_the_simulator_did(tmp_pat
         await routing.close()
         await daemon.stop()
         await sim.stop()
-    truth = {r["id"]: r for r in (json.loads(x) for x in (tmp_path / "truth.jsonl").read_text().splitlines())}
+    lines = (tmp_path / "truth.jsonl").read_text().splitlines()
+    run.truth = {r["id"]: r for r in (json.loads(x) for x in lines)}
+    return run
+
+
+@pytest.mark.slow
+async def test_traffic_every_decision_agrees_with_what_the_simulator_did(tmp_path: Path) -> None:
+    """A center with cut-offs and callbacks, every caller through the shipped dialplan: each
+    recorded reason matches what happened to the caller in the simulator's truth, and every
+    callback the simulator knows of was recognised by acd."""
+    run = await run_traffic(tmp_path)
+    records, finished, truth = run.records, run.finished, run.truth
     problems = []
     for rec in records:
         first = truth.get(rec.call_ids[0]) if rec.call_ids else None
@@ -645,3 +660,17 @@ async def test_traffic_every_decision_agrees_with_what_the_simulator_did(tmp_pat
     firsts = [t["id"] for t in truth.values() if "#" not in t["id"]]
     assert sorted(firsts) == sorted(by_uid) and len(records) == len(by_uid)  # one record per caller
     assert reasons["original_agent"] >= 3 and reasons["no_history"] >= 50
+
+
+@pytest.mark.slow
+async def test_traffic_in_shadow_mode_records_and_changes_no_call(tmp_path: Path) -> None:
+    run = await run_traffic(tmp_path, shadow=True)
+    assert not [t for t in run.truth.values() if t["queue"].startswith("acd-agent-")]  # as without acd
+    firsts = sorted(t["id"] for t in run.truth.values() if "#" not in t["id"])
+    assert sorted(r.uniqueid for r in run.records) == firsts  # every caller decided, once
+    assert all(r.shadow for r in run.records)
+    by_uid = {r.uniqueid: r for r in run.records}
+    callbacks = [t["id"] for t in run.truth.values() if t["callback_of"] and "#" not in t["id"]]
+    assert len(callbacks) >= 5
+    assert all(by_uid[c].reason not in ("no_history", "ineligible") for c in callbacks)
+    assert {by_uid[c].action for c in callbacks} >= {"offer_now"}  # what acd would have done
