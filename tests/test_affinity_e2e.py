@@ -586,6 +586,7 @@ async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
     daemon._sinks.append(lambda e: run.records.append(e) if isinstance(e, AffinityDecided) else None)
     daemon._sinks.append(lambda e: run.finished.append(e) if isinstance(e, CallFinished) else None)
     routing = await start_routing(daemon)  # before AMI connects: traffic starts at the login
+    daemon.routing = routing  # type: ignore[attr-defined]  # what Daemon.start will find
     await daemon.start()
     try:
         await sim.wait_calls_done(300)

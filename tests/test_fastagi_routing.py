@@ -399,3 +399,15 @@ async def test_after_close_the_port_refuses() -> None:
     await handle.close()
     with pytest.raises(ConnectionRefusedError):
         agi_dialogue(port)
+
+
+async def test_start_routing_is_idempotent_per_daemon() -> None:
+    daemon = FakeDaemon(Settings(fastagi={"port": 0}))
+    handle = await start_routing(daemon)  # type: ignore[arg-type]
+    daemon.routing = handle  # type: ignore[attr-defined]
+    try:
+        assert await start_routing(daemon) is handle  # type: ignore[arg-type]
+        assert daemon._sinks.count(handle.edge.observe) == 1
+    finally:
+        await handle.close()
+        await handle.close()  # twice is harmless

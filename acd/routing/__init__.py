@@ -83,8 +83,12 @@ async def start_routing(daemon: Daemon) -> RoutingHandle:
     """Start the FastAGI server and plug the routing edge into the daemon's effect sinks.
 
     Raises OSError when the FastAGI port cannot be bound (the daemon should fail to start: an
-    operator who wired the dialplan expects routing).
+    operator who wired the dialplan expects routing). Idempotent: a daemon whose ``routing``
+    attribute already holds a handle gets that handle back.
     """
+    existing = getattr(daemon, "routing", None)
+    if isinstance(existing, RoutingHandle):
+        return existing
     loop = asyncio.get_running_loop()
     settings = daemon.settings
     core = daemon.core
