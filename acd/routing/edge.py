@@ -154,7 +154,8 @@ class RoutingEdge:
         except Exception:
             log.exception("affinity_emit_failed")
         self._count(record.queue, record.reason)
-        log.info(
+        # One line per callback; ordinary calls (no_history, ineligible) only at debug level.
+        (log.info if record.agent is not None else log.debug)(
             "affinity_decided",
             uniqueid=record.uniqueid,
             queue=record.queue,
