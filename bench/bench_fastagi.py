@@ -12,8 +12,9 @@ What it does:
    ``200 result=1`` and waits for the close. Latency = connect to close, seen by the client.
 3. Runs paced (Poisson arrivals at ``--rate`` per second, far above a real center's call rate),
    then flat out (queueing: the server's single-thread throughput).
-4. Repeats the paced run with a thread of the server's process spinning in Python (a daemon loop stuck in
-   Python code holds the GIL between switches), to show what that costs the callers. (A loop
+4. Repeats the paced run with a thread of the server's process spinning in Python (a daemon loop
+   stuck in Python code holds the GIL between switches), with the switch interval start_routing
+   sets (1 ms) and with Python's default (5 ms), to show what that costs the callers. (A loop
    blocked in I/O or ``time.sleep`` releases the GIL and costs nothing.)
 Prints p50 / p90 / p99 / max and the decision mix. Numbers, not assertions.
 """
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acd.core.affinity import AgentView, PastAnswer
 from acd.core.effects import MemberState
+from acd.routing import SWITCH_INTERVAL
 from acd.routing.fastagi import FastAgiServer
 from acd.routing.index import RoutingIndex
 from acd.routing.service import RoutingService, fallback_variables
@@ -96,6 +98,33 @@ def run(
     return latencies, routes
 
 
+def hogged(pool: Pool, server: FastAgiServer, args: argparse.Namespace, interval: float) -> None:
+    """The paced run while a thread spins in Python, with the GIL switch interval ``interval``."""
+    stop = threading.Event()
+
+    def hog() -> None:  # the daemon's loop stuck in Python code: holds the GIL between switches
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    hogger = threading.Thread(target=hog)
+    hogger.start()
+    try:
+        server.stats.latencies.clear()
+        started = time.perf_counter()
+        latencies, _ = run(pool, server.port, args.clients, args.calls // 4, args.keys, args.rate)
+        wall = time.perf_counter() - started
+        title = f"with a thread holding the GIL, switch interval {interval * 1000:.0f} ms, client side"
+        report(title, latencies, wall)
+        report("  server side", list(server.stats.latencies), wall)
+    finally:
+        stop.set()
+        hogger.join()
+        sys.setswitchinterval(before)
+
+
 def report(title: str, latencies: list[float], wall: float) -> None:
     ms = sorted(x * 1000 for x in latencies)
     q = statistics.quantiles(ms, n=100)
@@ -140,25 +169,8 @@ def main() -> None:
             )
             print("  decisions:", dict(mix.most_common()))
 
-            stop = threading.Event()
-
-            def hog() -> None:  # the daemon's loop stuck in Python code: holds the GIL between switches
-                x = 0
-                while not stop.is_set():
-                    x += 1
-
-            hogger = threading.Thread(target=hog)
-            hogger.start()
-            try:
-                server.stats.latencies.clear()
-                started = time.perf_counter()
-                latencies, _ = run(pool, server.port, args.clients, args.calls // 4, args.keys, args.rate)
-                wall = time.perf_counter() - started
-                report("with a CPU-bound thread in the daemon holding the GIL, client side", latencies, wall)
-                report("  server side", list(server.stats.latencies), wall)
-            finally:
-                stop.set()
-                hogger.join()
+            for interval in (SWITCH_INTERVAL, 0.005):
+                hogged(pool, server, args, interval)
         st = server.stats
         print(f"server: answered {st.answered}, late {st.late}, failed {st.failed}, cut short {st.cut_short}")
     finally:

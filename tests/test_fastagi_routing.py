@@ -4,6 +4,7 @@ blocked-loop case, mirroring, the fallback agent's UserEvent, the one-ring withd
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from acd.core.config import CoreConfig
 from acd.core.effects import AffinityDecided, Effect
 from acd.core.engine import Core
 from acd.core.linking import PastCall
-from acd.routing import RoutingHandle, start_routing
+from acd.routing import SWITCH_INTERVAL, RoutingHandle, start_routing
 from acd.settings import Settings
 from tests.fastagi_client import Dialogue, agi_dialogue, request_for
 
@@ -411,3 +412,14 @@ async def test_start_routing_is_idempotent_per_daemon() -> None:
     finally:
         await handle.close()
         await handle.close()  # twice is harmless
+
+
+async def test_the_gil_is_handed_over_often_while_routing_runs() -> None:
+    before = sys.getswitchinterval()
+    daemon = FakeDaemon(Settings(fastagi={"port": 0}))
+    handle = await start_routing(daemon)  # type: ignore[arg-type]
+    try:
+        assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
+    finally:
+        await handle.close()
+    assert sys.getswitchinterval() == before
