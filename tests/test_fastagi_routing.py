@@ -207,8 +207,9 @@ async def test_account_number_wins_over_the_caller_id(routed: tuple[FakeDaemon, 
     assert daemon.core.channels[UID].account == "AC-7"  # the core keys this call by account too
 
 
+@pytest.mark.parametrize("how", ["sleep", "spin"])
 async def test_answers_in_time_while_the_daemon_loop_is_blocked(
-    routed: tuple[FakeDaemon, RoutingHandle],
+    routed: tuple[FakeDaemon, RoutingHandle], how: str
 ) -> None:
     daemon, handle = routed
     daemon.member("support")
@@ -218,7 +219,12 @@ async def test_answers_in_time_while_the_daemon_loop_is_blocked(
         target=lambda: result.append(agi_dialogue(handle.port, request_for(uniqueid=UID)))
     )
     client.start()
-    time.sleep(1.0)  # the daemon's loop does nothing else for a second
+    if how == "sleep":
+        time.sleep(1.0)  # the daemon's loop does nothing else for a second (GIL released)
+    else:
+        until = time.monotonic() + 1.0
+        while time.monotonic() < until:  # stuck in Python code: the GIL is only handed over
+            pass
     client.join(2)
     assert result and result[0].elapsed < 0.4 + 0.05
     assert result[0].variables["ACD_ROUTE"] == "agent"  # decided from the snapshot, not from the loop
