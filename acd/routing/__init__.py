@@ -108,11 +108,18 @@ async def start_routing(daemon: Daemon) -> RoutingHandle:
 
     def emit(record: AffinityDecided) -> None:
         for sink in list(sinks):
-            if sink != edge.observe:
+            if sink == edge.observe:
+                continue
+            try:
                 sink(record)
+            except Exception:  # one failing consumer must not keep the record from the others
+                log.exception("affinity_sink_failed", sink=getattr(sink, "__qualname__", "sink"))
 
-    base = settings.affinity.screenpop_base_url.rstrip("/")
-    agents = frozenset(a for a in settings.affinity.agents if personal_queue_name(a))
+    def handoff(request: AgiRequest, decision: AffinityDecision, account: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing: the call goes on unrecorded
+            loop.call_soon_threadsafe(edge.on_decision, request, decision, account)
+
+    service = RoutingService(settings, index, handoff)
     edge = RoutingEdge(
         core=core,
         now=daemon.clock.now,
@@ -123,17 +130,9 @@ async def start_routing(daemon: Daemon) -> RoutingHandle:
         count=daemon.metrics.observe_affinity,
         allowed_pause_reasons=frozenset(settings.affinity.allowed_pause_reasons),
         mirror=settings.affinity.mirror_members,
-        mirror_agents=agents,
-        screenpop_url=f"{base}/api/v1/agents/{{agent}}/now" if base else "",
+        mirror_agents=frozenset(a for a in settings.affinity.agents if personal_queue_name(a)),
+        screenpop_url=f"{service.base_url}/api/v1/agents/{{agent}}/now",
     )
-
-    def handoff(request: AgiRequest, decision: AffinityDecision, account: str | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closing: the call goes on unrecorded
-            loop.call_soon_threadsafe(edge.on_decision, request, decision, account)
-
-    service = RoutingService(settings, index, handoff)
-    if not base:
-        edge.screenpop_url = f"{service.base_url}/api/v1/agents/{{agent}}/now"
     # Attach before the first await: effects the consumer applies meanwhile must reach the index.
     now = daemon.clock.now()
     index.set_clock(now, settings.speed)
