@@ -122,7 +122,10 @@ class RoutingEdge:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a bug here must not stop pruning and settling for good
+                log.exception("routing_tick_failed")
 
     def tick(self) -> None:
         now = self.now()
