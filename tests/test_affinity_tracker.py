@@ -13,7 +13,7 @@ from acd.core.affinity import (
     MemberFacts,
     mirror_actions,
 )
-from acd.core.effects import AgentOffer, CallFinished, CallRecord, CallStarted
+from acd.core.effects import AgentOffer, CallFinished, CallRecord, CallStarted, MemberStateChanged
 
 AGENT = "PJSIP/1001"
 PERSONAL = "acd-agent-1001"
@@ -140,9 +140,38 @@ def test_ring_without_answer_reported_live_settles_as_no_answer_after_withdrawal
     assert [r.reason for r in out] == ["fallback_no_answer"]
 
 
-def test_shadow_decision_is_recorded_as_decided_when_the_caller_joins_the_queue() -> None:
-    out = run(replace(WAIT, shadow=True), started("support"))
-    assert [(r.reason, r.shadow, r.action) for r in out] == [("original_agent", True, "wait_for_agent")]
+def test_shadow_offer_is_recorded_as_decided_when_the_caller_joins_the_queue() -> None:
+    out = run(replace(OFFER, shadow=True), started("support"))
+    assert [(r.reason, r.shadow, r.action) for r in out] == [("original_agent", True, "offer_now")]
+
+
+def freed(agent: str = AGENT, state: str = "available") -> MemberStateChanged:
+    return MemberStateChanged("support", agent, "Alice", state, "in_call", None, 0.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("events", "reason"),
+    [
+        ([(5.0, freed())], "original_agent"),  # she frees up 5 s into the 20 s wait
+        ([(5.0, freed(state="ringing"))], "original_agent"),  # rung for someone else: free
+        ([(5.0, freed(agent="PJSIP/2002"))], "fallback_busy_timeout"),  # someone else frees up
+        ([(25.0, freed())], "fallback_busy_timeout"),  # too late
+        ([], "fallback_busy_timeout"),
+    ],
+)
+def test_shadow_wait_records_what_would_have_happened(events: list[tuple[float, Any]], reason: str) -> None:
+    tracker = AffinityTracker()
+    tracker.decided(UID, CHAN, replace(WAIT, shadow=True), 1000.0)
+    assert tracker.on_effect(started("support"), 1000.5) == []  # the caller is in the queue, as without acd
+    out = []
+    for at, effect in events:
+        out += tracker.tick(at + 1000.0)
+        out += tracker.on_effect(effect, at + 1000.0)
+    out += tracker.tick(1021.0)
+    assert [(r.reason, r.shadow, r.detail, r.call_ids) for r in out] == [
+        (reason, True, "in_call;would_have", (UID,))
+    ]
+    assert not tracker.open
 
 
 def test_shadow_attempt_never_asks_for_a_withdrawal() -> None:

@@ -37,7 +37,14 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from acd.core.config import PERSONAL_QUEUE_PREFIX, is_personal_queue
-from acd.core.effects import AffinityDecided, CallFinished, CallStarted, Effect, MemberState
+from acd.core.effects import (
+    AffinityDecided,
+    CallFinished,
+    CallStarted,
+    Effect,
+    MemberState,
+    MemberStateChanged,
+)
 
 __all__ = [
     "REASONS",
@@ -64,6 +71,7 @@ REASONS = (
 )
 OFFER_MARGIN_SECONDS = 2.0  # an offer's wait outlasts its one ring, so the ring ends as a no-answer
 _BUSY: frozenset[MemberState] = frozenset({"in_call", "ringing", "wrapup"})
+_FREE: frozenset[MemberState] = frozenset({"available", "ringing"})  # ringing: rung, so not busy
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -252,8 +260,11 @@ class _Attempt:
 class AffinityTracker:
     """Open attempts by caller channel Uniqueid; each ends in exactly one :class:`AffinityDecided`.
 
-    - ``queue`` (and every shadow decision): final as decided, emitted when the caller's first
-      queue entry starts (so the record can name the call), or after ``stale_seconds``.
+    - ``queue`` (and shadow offers): final as decided, emitted when the caller's first queue
+      entry starts (so the record can name the call), or after ``stale_seconds``.
+    - shadow ``wait_for_agent``: what would have happened: ``original_agent`` if the agent frees
+      up within the wait, else ``fallback_busy_timeout`` when the wait would have run out
+      (detail ``would_have``), so shadow counts estimate what affinity would do.
     - ``offer_now``/``wait_for_agent``: the personal-queue entry's record settles it: answered by
       the agent -> ``original_agent``; a ring without answer (seen in the offers, or reported by
       :meth:`ring_unanswered`) -> ``fallback_no_answer``; exit by timeout ->
@@ -292,13 +303,30 @@ class AffinityTracker:
             return self._started(effect, now)
         if isinstance(effect, CallFinished):
             return self._finished(effect, now)
+        if isinstance(effect, MemberStateChanged) and effect.state in _FREE:
+            return self._agent_free(effect.agent, now)
         return []
 
     def tick(self, now: float) -> list[AffinityDecided]:
         out = []
-        for uid in [u for u, a in self.open.items() if now - a.decided_at > self.stale_seconds]:
-            attempt = self.open[uid]
-            out.append(self._close(attempt, attempt.decision.reason, now, "unresolved"))
+        for uid, attempt in list(self.open.items()):
+            if self._shadow_wait(attempt) and now > attempt.decided_at + attempt.decision.wait_seconds:
+                out.append(self._close(attempt, "fallback_busy_timeout", now, "would_have"))
+            elif now - attempt.decided_at > self.stale_seconds:
+                out.append(self._close(self.open[uid], attempt.decision.reason, now, "unresolved"))
+        return out
+
+    @staticmethod
+    def _shadow_wait(attempt: _Attempt) -> bool:
+        return attempt.decision.shadow and attempt.decision.action == "wait_for_agent"
+
+    def _agent_free(self, agent: str, now: float) -> list[AffinityDecided]:
+        """Shadow mode: the agent a callback would have waited for is free within the wait."""
+        out = []
+        for attempt in list(self.open.values()):
+            d = attempt.decision
+            if self._shadow_wait(attempt) and d.agent == agent and now <= attempt.decided_at + d.wait_seconds:
+                out.append(self._close(attempt, "original_agent", now, "would_have"))
         return out
 
     def _started(self, e: CallStarted, now: float) -> list[AffinityDecided]:
@@ -308,6 +336,8 @@ class AffinityTracker:
         attempt.linkedid = e.linkedid or attempt.linkedid
         attempt.call_ids.append(e.id)
         decision = attempt.decision
+        if self._shadow_wait(attempt):
+            return []  # settled when the agent frees up, or when the wait would have run out
         if decision.route == "queue":
             return [self._close(attempt, decision.reason, now)]
         if decision.personal_queue is not None and e.queue == decision.personal_queue:
