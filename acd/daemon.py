@@ -96,6 +96,7 @@ class Daemon:
         self.engine: Any = None
         self.writer: Any = None
         self.kpis: Any = None  # window KPIs from the database, refreshed in the background
+        self.routing: Any = None  # callback affinity: FastAGI on its own thread (acd.routing)
         self.runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -275,6 +276,9 @@ class Daemon:
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
+        from acd.routing import start_routing
+
+        self.routing = await start_routing(self)
         self._spawn(self._consume(), "consumer")
         self._spawn(self._tick(), "ticker")
         interval = self.notifier.watchdog_interval()
@@ -369,6 +373,8 @@ class Daemon:
             await asyncio.sleep(0.01)
         if consumer is not None:
             consumer.cancel()
+        if self.routing is not None:
+            await self.routing.close()
         if self.writer is not None:
             await self.writer.close(self.settings.database.flush_deadline)
         for task in self._tasks:

@@ -73,6 +73,7 @@ async def _run(port: int, go: Any, tmp: Path, seconds: float) -> dict[str, Any]:
         ami={"port": port, "reconnect_min": 0.2},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
+        fastagi={"port": 0},  # type: ignore[arg-type]
     )
     daemon = Daemon(settings)
     disconnects = 0

@@ -65,6 +65,7 @@ async def _run(port: int, tmp: Path, days: float) -> list[tuple[float, float, di
         ami={"port": port, "reconnect_min": 0.2, "ping_interval": 3600},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
+        fastagi={"port": 0},  # type: ignore[arg-type]
     )
     daemon = Daemon(settings)
     await daemon.start()

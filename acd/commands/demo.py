@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
             "reconnect_min": 0.2,
         },
         http=http,
+        # The simulator's demo dialplan does not ask acd over FastAGI: any free port will do.
+        fastagi={**base.fastagi.model_dump(), "port": 0},
         speed=args.speed,
     )
     configure_logging(settings.log_format, settings.log_level)
