@@ -23,7 +23,9 @@ OUT = HERE / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 Q = 'queue=~"$queue"'
 
-AFFINITY_LE = f"sum by (le) (rate(acd_affinity_wait_seconds_bucket{{{Q}}}[$__rate_interval]))"
+# Callbacks that wait for their agent are rare: over a scrape-sized interval the quantile is mostly
+# undefined (0/0), so the waits are pooled over the trailing hour.
+AFFINITY_LE = f"sum by (le) (increase(acd_affinity_wait_seconds_bucket{{{Q}}}[1h]))"
 
 Panel = dict[str, Any]
 

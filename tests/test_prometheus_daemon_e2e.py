@@ -1,0 +1,266 @@
+"""The real thing: a real Prometheus scrapes the daemon while it runs against the simulator.
+
+The simulator runs a busy center at 20x (cut-offs, callbacks, repeats); the daemon reads it over
+AMI, writes SQLite, serves /metrics with per-agent series on; reps post outcomes through the HTTP
+API as a CRM would. Prometheus (Debian's package) scrapes every second with acd-rules.yml loaded.
+Then every query of every dashboard panel must return series with the labels its legend names and
+plausible values, every alert rule must evaluate, and a real fault (the simulator's AMI going
+away) must make AcdAmiDown fire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from acd.daemon import Daemon
+from acd.settings import Settings
+from acd.sim import SimConfig, Simulator
+from tests.test_grafana_prometheus_e2e import (
+    PROMETHEUS,
+    ROOT,
+    api_async,
+    dashboard_queries,
+    expected_labels,
+    free_port,
+    start_prometheus,
+    substitute,
+    wait_for,
+)
+
+pytestmark = [
+    pytest.mark.prometheus,
+    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"),
+]
+TOKEN = "e2e-supervisor-token"
+
+
+def settings_for(tmp_path: Path, port: int, speed: float = 20.0) -> Settings:
+    return Settings(
+        ami={"port": port, "reconnect_min": 0.2, "reconnect_max": 0.5},  # type: ignore[arg-type]
+        database={
+            "url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",  # type: ignore[arg-type]
+            "spool_dir": str(tmp_path / "spool"),
+        },
+        http={"port": 0},  # type: ignore[arg-type]
+        fastagi={"port": 0},  # type: ignore[arg-type]
+        speed=speed,
+        metrics_per_agent=True,
+        api_tokens=[{"token": TOKEN, "role": "supervisor"}],  # type: ignore[list-item]
+    )
+
+
+async def history(tmp_path: Path, days_ago: float) -> None:
+    """An hour of traffic that happened ``days_ago``, recorded by a daemon of its own: the 24 h, 7 d
+    and 30 d windows only count calls whose window has closed, which a live run of minutes lacks."""
+    sim = Simulator(
+        SimConfig(
+            port=0,
+            speed=float("inf"),
+            seed=int(days_ago * 10),
+            start_epoch=time.time() - days_ago * 86400,
+            hold_until_login=True,
+            duration=3600,
+            rate_per_min=8,
+            agents=12,
+            cutoff_share=0.2,
+            callback_share=0.9,
+            repeat_share=0.5,
+            talk_mean=40,
+        )
+    )
+    _host, port = await sim.start()
+    daemon = Daemon(settings_for(tmp_path, port, speed=1.0))
+    await daemon.start()
+    try:
+        await sim.wait_calls_done(120)
+        while daemon.queue or daemon.core.entries:
+            await asyncio.sleep(0.05)
+    finally:
+        await daemon.stop()
+        await sim.stop()
+
+
+AGENTS = 12
+INBOUND = """
+[inbound]
+exten => _X.,1,Answer()
+ same => n,Set(ACD_QUEUE=${IF($["${SIM_QUEUE}" = ""]?support:${SIM_QUEUE})})
+ same => n,Goto(acd-route,route,1)
+
+"""
+
+
+def routed_center_files(tmp_path: Path, agi_port: int) -> tuple[Path, Path]:
+    """The shipped affinity configuration for the simulator's agents, as an operator would deploy
+    it: `acd asterisk-config` output, the FastAGI URL pointed at this test's daemon."""
+    out = tmp_path / "asterisk"
+    agents = [arg for i in range(AGENTS) for arg in ("--agent", f"Local/{1001 + i}@agents")]
+    subprocess.run(
+        [sys.executable, "-m", "acd.cli", "asterisk-config", *agents, "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    queues = tmp_path / "queues.conf"
+    queues.write_text(
+        (ROOT / "acd" / "sim" / "queues.conf").read_text() + "\n" + (out / "queues-acd.conf").read_text()
+    )
+    dialplan = tmp_path / "extensions.conf"
+    routing = (
+        (out / "extensions-acd.conf")
+        .read_text()
+        .replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{agi_port}/")
+    )
+    dialplan.write_text(INBOUND + routing)
+    return queues, dialplan
+
+
+@pytest.fixture
+async def center(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Daemon]]:
+    for days_ago in (30.5, 7.5, 1.5):  # inside each window's closed day (W + 1 d .. W ago)
+        await history(tmp_path, days_ago)
+    agi_port = free_port()
+    queues, dialplan = routed_center_files(tmp_path, agi_port)
+    sim = Simulator(
+        SimConfig(
+            port=0,
+            speed=20.0,
+            seed=21,
+            rate_per_min=90,
+            agents=AGENTS,
+            cutoff_share=0.25,
+            callback_share=0.9,
+            repeat_share=0.4,
+            talk_mean=40,
+            patience_mean=60,
+            queues_conf=queues,
+            dialplan=dialplan,
+            queues=["support", "sales"],
+        )
+    )
+    _host, port = await sim.start()
+    settings = settings_for(tmp_path, port)
+    daemon = Daemon(
+        settings.model_copy(update={"fastagi": settings.fastagi.model_copy(update={"port": agi_port})})
+    )
+    await daemon.start()
+    try:
+        yield sim, daemon
+    finally:
+        await daemon.stop()
+        await sim.stop()
+
+
+async def post_outcomes(daemon: Daemon, stop: asyncio.Event) -> None:
+    """Reps write outcomes for answered calls, some with empty notes, as a CRM would."""
+    rng = random.Random(5)
+    done: set[str] = set()
+    base = f"http://127.0.0.1:{daemon.http_port}"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    dispositions = daemon.settings.dispositions
+    async with aiohttp.ClientSession(headers=headers) as http:
+        while not stop.is_set():
+            async with http.get(base + "/api/v1/calls", params={"limit": "200"}) as resp:
+                body = await resp.json() if resp.status == 200 else {"calls": []}
+            for call in body.get("calls", []):
+                cid = call.get("id") or call.get("call_id")
+                if not cid or cid in done or call.get("outcome") != "answered":
+                    continue
+                done.add(cid)
+                payload = {
+                    "disposition": rng.choice(dispositions),
+                    "resolved": rng.random() < 0.7,
+                    "notes": "" if rng.random() < 0.3 else "customer asked about the order",
+                    "points": rng.choice([0, 10, 40]),
+                }
+                async with http.post(f"{base}/api/v1/calls/{cid}/outcome", json=payload) as resp:
+                    assert resp.status in (200, 201), await resp.text()
+            await asyncio.sleep(0.5)
+
+
+async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
+    center: tuple[Simulator, Daemon], tmp_path: Path
+) -> None:
+    sim, daemon = center
+    port = free_port()
+    proc = start_prometheus(tmp_path, port, daemon.http_port or 0)
+    base = f"http://127.0.0.1:{port}"
+    stop = asyncio.Event()
+    poster = asyncio.create_task(post_outcomes(daemon, stop))
+    try:
+
+        async def enough_traffic() -> bool:
+            await daemon.kpis.refresh_once()
+            for query, least in (
+                ("sum(acd_agent_callbacks_received_total)", 1),
+                ("count_over_time(acd_ami_up[1m])", 10),
+                ("sum(acd_outcomes_total)", 10),
+            ):
+                data = await api_async(base, "/api/v1/query", query=query)
+                if not data["result"] or float(data["result"][0]["value"][1]) < least:
+                    return False
+            return True
+
+        await wait_for(enough_traffic, 180, "answered callbacks, outcomes and 10 scrapes")
+        await daemon.kpis.refresh_once()
+        await asyncio.sleep(3)
+
+        problems: list[str] = []
+        for where, expr, legend, unit in dashboard_queries():
+            data = await api_async(base, "/api/v1/query", query=substitute(expr))
+            result = data["result"]
+            if not result:
+                problems.append(f"{where}: no series for {substitute(expr)}")
+                continue
+            want = expected_labels(expr, legend)
+            for series in result:
+                missing = want - set(series["metric"])
+                if missing:
+                    problems.append(f"{where}: series {series['metric']} lacks labels {sorted(missing)}")
+                value = float(series["value"][1])
+                if not math.isfinite(value) or value < 0:
+                    problems.append(f"{where}: implausible value {value} for {series['metric']}")
+                elif unit == "percentunit" and value > 1.0 + 1e-9:
+                    problems.append(f"{where}: ratio {value} above 1 for {series['metric']}")
+        assert not problems, "\n".join(problems)
+
+        rules_text = (ROOT / "deploy" / "prometheus" / "acd-rules.yml").read_text()
+        for metric in sorted(set(re.findall(r"\b(acd_[a-z0-9_]+)", rules_text))):
+            data = await api_async(base, "/api/v1/query", query=f"count({metric})")
+            assert data["result"], f"alert metric {metric} has no series"
+        groups = (await api_async(base, "/api/v1/rules"))["groups"]
+        for rule in (r for g in groups for r in g["rules"]):
+            assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
+
+        # A real fault: Asterisk goes away (the simulator stops listening); acd_ami_up drops to 0
+        # and the AMI-down alert fires in this Prometheus.
+        stop.set()
+        await sim.stop()
+
+        async def ami_down_firing() -> bool:
+            data = await api_async(
+                base, "/api/v1/query", query='ALERTS{alertname="AcdAmiDown",alertstate="firing"}'
+            )
+            return bool(data["result"])
+
+        await wait_for(ami_down_firing, 30, "AcdAmiDown firing")
+    finally:
+        stop.set()
+        poster.cancel()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
