@@ -293,3 +293,12 @@ def test_personal_answer_counted_once_routing_names_the_shared_queue() -> None:
     # Never resolved: a personal answer with no shared queue stays out of the queue labels.
     m.observe(CallFinished(record("8", "acd-agent-9", agent=9)))
     assert val(m, "acd_calls_offered_total", queue="sales") == 1
+
+
+def test_affinity_wait_series_exist_at_zero_once_a_queue_is_seen() -> None:
+    """Prometheus cannot see the first observation of a series born at 1; rare series start at 0."""
+    m = make()
+    assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result="answered") is None
+    m.observe(CallFinished(record("1", "sales", wait=4)))
+    for result in ("answered", "fallback"):
+        assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result=result) == 0

@@ -142,6 +142,10 @@ class _QueueSeries:
         self.partial = m.calls_partial.labels(queue)
         m.sl_threshold.labels(queue).set(qs.service_level_seconds)
         m.sl_target.labels(queue).set(qs.service_level_target)
+        # Rare series exist at zero from the queue's first call on: a series that appears already
+        # at 1 hides its first observation from increase()/rate().
+        for result in ("answered", "fallback"):
+            m.affinity_wait_seconds.labels(queue, result)
 
 
 class _Recent:
