@@ -91,6 +91,13 @@ WRITE_NEEDS: tuple[Need, ...] = (
     Need("affinity", "QueueRemove", frozenset({"agent"}), "keep personal queues in step", "agent"),
     Need("affinity", "QueuePause", frozenset({"agent"}), "keep personal queues in step with pauses", "agent"),
     Need("affinity", "UserEvent", frozenset({"user"}), "tell the fallback agent who had the call", "user"),
+    Need(
+        "affinity",
+        "QueueWithdrawCaller",
+        frozenset({"agent"}),
+        "one ring of the original agent, then the shared queue",
+        "agent",
+    ),
 )
 
 # Read classes acd needs and what it loses without each.
