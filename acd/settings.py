@@ -28,6 +28,7 @@ __all__ = [
     "QueueSettings",
     "Settings",
     "load_settings",
+    "with_database",
 ]
 
 
@@ -228,3 +229,11 @@ def load_settings(**overrides: Any) -> Settings:
         return settings
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+
+
+def with_database(settings: Settings, url: str | None) -> Settings:
+    """The same settings with another database URL (the ``--database`` option of the commands);
+    the rest of the database section (spool, batch size...) is kept."""
+    if not url:
+        return settings
+    return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})

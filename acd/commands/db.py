@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
 
-from acd.settings import load_settings
+from acd.settings import load_settings, with_database
 
 __all__ = ["register"]
 
@@ -24,10 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {}
-    if args.database:
-        overrides["database"] = {"url": args.database}
-    settings = load_settings(**overrides)
+    settings = with_database(load_settings(), args.database)
     return asyncio.run(_run(args.db_action, settings.database.url, getattr(args, "revision", "head")))
 
 

@@ -6,9 +6,8 @@ import argparse
 import asyncio
 import sys
 import time
-from typing import Any
 
-from acd.settings import Settings, load_settings
+from acd.settings import Settings, load_settings, with_database
 
 __all__ = ["register"]
 
@@ -28,10 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def main(args: argparse.Namespace) -> int:
     from acd.reporting.period import parse_instant
 
-    overrides: dict[str, Any] = {}
-    if args.database:
-        overrides["database"] = {"url": args.database}
-    settings = load_settings(**overrides)
+    settings = with_database(load_settings(), args.database)
     now = time.time()
     if args.before:
         try:

@@ -43,7 +43,7 @@ def _progress(total: int) -> Any:
 def run(args: argparse.Namespace) -> int:
     from acd.core.config import CoreConfig
     from acd.replay import replay_file, summarize
-    from acd.settings import load_settings
+    from acd.settings import load_settings, with_database
 
     path: Path = args.file
     if not path.is_file():
@@ -68,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
             import time
 
             start = time.time()
-        db_settings = settings.model_copy(
-            update={"database": settings.database.model_copy(update={"url": args.database})}
-        )
-        result = asyncio.run(_replay_into(path, core, start, db_settings))
+        result = asyncio.run(_replay_into(path, core, start, with_database(settings, args.database)))
     else:
         result = replay_file(path, config=config, start=start, progress=_progress(path.stat().st_size))
     doc = summarize(result)

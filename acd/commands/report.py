@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from acd.settings import Settings, load_settings
+from acd.settings import Settings, load_settings, with_database
 
 __all__ = ["register"]
 
@@ -45,10 +45,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"acd report: {err}", file=sys.stderr)
         return 2
-    overrides: dict[str, Any] = {}
-    if args.database:
-        overrides["database"] = {"url": args.database}
-    settings = load_settings(**overrides)
+    settings = with_database(load_settings(), args.database)
     return asyncio.run(_run(settings, args, start, end, now))
 
 
