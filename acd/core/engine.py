@@ -318,7 +318,6 @@ class Core:
         entry.abandon_hold = (
             float(e.hold_time) if e.hold_time is not None else max(0.0, now - entry.joined_at)
         )
-        entry.abandon_position = e.original_position
 
     def _on_leave(self, e: ev.CallerLeave, now: float, out: list[Effect]) -> None:
         entry = self.by_uniqueid.get(e.uniqueid)
@@ -462,7 +461,6 @@ class Core:
         if e.hold_time is not None and entry.hold_time is None:
             entry.hold_time = float(e.hold_time)
         entry.reason = e.reason or entry.reason
-        entry.completed_at = now
         entry.state = "completed"
         done = self.agents.get(entry.agent) if entry.agent else None
         if done is not None:

@@ -36,7 +36,6 @@ class Channel:
     caller_name: str = ""
     partner: str | None = None  # the other half of a Local channel pair
     account: str | None = None
-    context: str = ""
     hangup_requested: bool = False
     hung_up: bool = False
     cause: int | None = None
@@ -82,7 +81,6 @@ class Entry:
     talk_time: float | None = None
     reason: str | None = None
     abandon_hold: float | None = None
-    abandon_position: int | None = None
     left_at: float | None = None
     leave_context: str = ""
     exit_hint: str | None = None  # "withdraw" when acd itself pulled the caller
@@ -93,7 +91,6 @@ class Entry:
     transfer_target: str | None = None
     shutdown: bool = False
     lost: str | None = None
-    completed_at: float | None = None
     finish_deadline: float | None = None
 
 
