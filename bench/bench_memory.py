@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_memory.py [--days 2 --rate 6]
 
-The simulator (another process, as fast as the daemon reads) runs a call center for ``--days``
+The simulator (another process, 1500x by default) runs a call center for ``--days``
 simulated days; the daemon (this process, SQLite writer) samples its resident memory and the
 size of its model every simulated hour. The caller history keeps 24 h by design (repeat window),
 so the first day grows; after it, memory should stay flat. Printed: RSS and model sizes per
@@ -33,14 +33,14 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 1e6
 
 
-def _simulator(port_q: Any, days: float, rate: float) -> None:
+def _simulator(port_q: Any, days: float, rate: float, speed: float) -> None:
     from acd.sim import SimConfig, Simulator
 
     async def main() -> None:
         sim = Simulator(
             SimConfig(
                 port=0,
-                speed=float("inf"),
+                speed=speed,
                 seed=3,
                 start_epoch=START,
                 hold_until_login=True,
@@ -57,7 +57,7 @@ def _simulator(port_q: Any, days: float, rate: float) -> None:
     asyncio.run(main())
 
 
-async def _run(port: int, tmp: Path, days: float) -> list[tuple[float, float, dict[str, int]]]:
+async def _run(port: int, tmp: Path, days: float, speed: float) -> list[tuple[float, float, dict[str, int]]]:
     from acd.daemon import Daemon
     from acd.settings import Settings
 
@@ -66,6 +66,7 @@ async def _run(port: int, tmp: Path, days: float) -> list[tuple[float, float, di
         database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
         fastagi={"port": 0},  # type: ignore[arg-type]
+        speed=speed,
     )
     daemon = Daemon(settings)
     await daemon.start()
@@ -99,14 +100,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=2.0)
     parser.add_argument("--rate", type=float, default=6.0, help="calls per minute")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1500.0,
+        help="simulated seconds per second (a pace the SQLite writer keeps up with: "
+        "as fast as possible measures the write backlog instead)",
+    )
     args = parser.parse_args()
     ctx = multiprocessing.get_context("spawn")
     port_q = ctx.Queue()
-    sim = ctx.Process(target=_simulator, args=(port_q, args.days, args.rate), daemon=True)
+    sim = ctx.Process(target=_simulator, args=(port_q, args.days, args.rate, args.speed), daemon=True)
     sim.start()
     port = port_q.get(timeout=60)
     with tempfile.TemporaryDirectory() as tmpdir:
-        samples = asyncio.run(_run(port, Path(tmpdir), args.days))
+        samples = asyncio.run(_run(port, Path(tmpdir), args.days, args.speed))
     sim.terminate()
     for hours, rss, sizes in samples:
         if round(hours) % 6 == 0:

@@ -101,3 +101,19 @@ def test_label_cap_admits_first_values_and_keeps_them() -> None:
     cap = LabelCap(2, preset=("a",))
     assert [cap("a"), cap("b"), cap("c"), cap("b")] == ["a", "b", "other", "b"]
     assert cap.overflowed == 1 and len(cap) == 2
+
+
+def test_call_memory_is_bounded_by_time_not_only_by_count() -> None:
+    """Three simulated days of a small center: what metrics remember about calls covers one day."""
+    from acd.core.effects import CallFinished
+    from acd.metrics import Metrics
+    from acd.metrics.synthetic import record
+    from acd.settings import Settings
+
+    m = Metrics(Settings())
+    start = 1_700_000_000.0
+    for i in range(3 * 1440):  # one call a minute for three days
+        m.observe(CallFinished(record(f"{i}", "sales", at=start + i * 60.0)))
+    remembered = len(m._recent)
+    assert 1400 <= remembered <= 1440 + 1000, remembered  # a day's calls (expiry runs every 1000)
+    assert len(m._linked_queue) <= 1440 + 1000 and len(m._linked_call) <= 1440 + 1000

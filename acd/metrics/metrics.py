@@ -91,18 +91,36 @@ def _queue_settings(settings: Settings) -> list[QueueSettings]:
 
 
 class _Bounded(dict[str, _V]):
-    """A small insertion-ordered map that forgets its oldest entries beyond ``limit``."""
+    """An insertion-ordered map that forgets its oldest entries beyond ``limit``, and, given a clock,
+    those remembered before a time (:meth:`expire`): what metrics remember about calls must stop
+    growing once its window is full, whatever the center's call rate."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, clock: Callable[[], float] | None = None) -> None:
         super().__init__()
         self.limit = limit
+        self._clock = clock
+        self._born: dict[str, float] = {}
 
     def remember(self, key: str, value: _V) -> None:
         if key in self:
             del self[key]
+            self._born.pop(key, None)
         elif len(self) >= self.limit:
-            del self[next(iter(self))]
+            oldest = next(iter(self))
+            del self[oldest]
+            self._born.pop(oldest, None)
         self[key] = value
+        if self._clock is not None:
+            self._born[key] = self._clock()
+
+    def expire(self, before: float) -> None:
+        born = self._born
+        while born:
+            key = next(iter(born))
+            if born[key] >= before:
+                return
+            del born[key]
+            self.pop(key, None)
 
 
 class _QueueSeries:
@@ -177,6 +195,7 @@ class Metrics:
         version: str | None = None,
         max_queues: int = 200,
         recent_calls: int = 50_000,
+        memory_seconds: float | None = None,
     ) -> None:
         self.settings = settings
         # ``*_created`` series double the exposition (and the scrape's time in the loop) for a value
@@ -358,14 +377,28 @@ class Metrics:
 
         self._kpi_collector: KpiCollector | None = None
         self._queues: dict[str, _QueueSeries] = {}
-        self._recent: dict[str, _Recent] = {}
-        self._recent_limit = recent_calls
-        self._linked_queue: _Bounded[str] = _Bounded(recent_calls)
-        self._linked_call: _Bounded[str] = _Bounded(recent_calls)  # linkedid -> latest answered entry
+        # What metrics remember about calls, to attribute later effects (outcomes, callbacks, the
+        # shared queue of a personal leg): bounded in count, and forgotten after ``memory_seconds``
+        # of event time (default: the longest callback/repeat window, at least a day).
+        self._now = 0.0
+        self._observed = 0
+        self.memory_seconds = (
+            memory_seconds
+            if memory_seconds is not None
+            else max(
+                86400.0,
+                self.settings.repeat_window_seconds,
+                *(q.callback_window_seconds for q in _queue_settings(self.settings)),
+            )
+        )
+        clock = self._event_now
+        self._recent: _Bounded[_Recent] = _Bounded(recent_calls, clock)
+        self._linked_queue: _Bounded[str] = _Bounded(recent_calls, clock)
+        self._linked_call: _Bounded[str] = _Bounded(recent_calls, clock)  # linkedid -> latest answered entry
         # linkedid -> arrival of a personal-queue entry the caller left unanswered: the shared entry
         # that follows counts its wait from there (Asterisk's HoldTime restarts in each queue).
         # The affinity wait is observed under the shared queue, known only once the caller gets there.
-        self._personal_joined: _Bounded[tuple[float, float | None]] = _Bounded(recent_calls)
+        self._personal_joined: _Bounded[tuple[float, float | None]] = _Bounded(recent_calls, clock)
         self._unresolved: _Bounded[CallRecord] = _Bounded(1000)  # answered, shared queue not yet known
         self._agent_names: _Bounded[str] = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
@@ -423,8 +456,14 @@ class Metrics:
         """Count one effect. Unknown effect types are ignored (a newer core must not break metrics)."""
         handler = self._dispatch.get(type(effect))
         if handler is not None:
+            at = effect.record.ended_at if isinstance(effect, CallFinished) else getattr(effect, "at", None)
+            if at is not None and at > self._now:
+                self._now = at
             self._effect_children[type(effect)].inc()
             handler(effect)
+            self._observed += 1
+            if self._observed % 1000 == 0:
+                self._expire()
 
     def count_event(self, name: str, n: int = 1) -> None:
         """Count AMI events by name (hot path: one dict increment)."""
@@ -481,10 +520,15 @@ class Metrics:
         return self.caps["agent"](display)
 
     def _remember(self, call_id: str, recent: _Recent) -> None:
-        store = self._recent
-        if call_id not in store and len(store) >= self._recent_limit:
-            del store[next(iter(store))]
-        store[call_id] = recent
+        self._recent.remember(call_id, recent)
+
+    def _event_now(self) -> float:
+        return self._now
+
+    def _expire(self) -> None:
+        before = self._now - self.memory_seconds
+        for memory in (self._recent, self._linked_queue, self._linked_call, self._personal_joined):
+            memory.expire(before)
 
     # ----------------------------------------------------------------- effect handlers
     def _call_started(self, effect: CallStarted) -> None:
