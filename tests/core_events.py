@@ -154,6 +154,18 @@ class Feed:
         return [e.state for e in self.effects if isinstance(e, MemberStateChanged) and e.agent == agent]
 
 
+def connect(feed: Feed, call: Call, iface: str = "PJSIP/1001", name: str = "Alice", *, hold: int = 1) -> None:
+    """Join, ring and connect ``call`` to ``iface``: the call is then in progress."""
+    feed(
+        call.newchannel(),
+        call.join(),
+        call.agent_newchannel(iface),
+        call.agent("AgentCalled", iface, name),
+        call.leave(),
+        call.agent("AgentConnect", iface, name, HoldTime=str(hold), RingTime="1"),
+    )
+
+
 def answered_call(
     feed: Feed,
     call: Call,

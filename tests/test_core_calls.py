@@ -10,7 +10,7 @@ from acd.core.effects import Anomaly, CallFinished, CallStarted, GapRecorded, Me
 from acd.core.engine import Core
 from acd.core.linking import caller_key
 from acd.core.model import interface_of_channel
-from tests.core_events import Call, Feed, answered_call, member
+from tests.core_events import Call, Feed, answered_call, connect, member
 
 
 @pytest.fixture
@@ -44,14 +44,7 @@ def test_agent_side_network_failure_is_a_cut_off(feed: Feed) -> None:
 
 def test_record_waits_for_the_last_hangup_then_grace(feed: Feed) -> None:
     call = Call("1700000000.1")
-    feed(
-        call.newchannel(),
-        call.join(),
-        call.agent_newchannel("PJSIP/1001"),
-        call.agent("AgentCalled", "PJSIP/1001", "Alice"),
-        call.leave(),
-        call.agent("AgentConnect", "PJSIP/1001", "Alice", HoldTime="1", RingTime="1"),
-    )
+    connect(feed, call, "PJSIP/1001", "Alice", hold=1)
     feed(call.signal("SoftHangupRequest", "agent", 16), call.signal("BridgeLeave", "agent"), dt=10)
     feed(call.agent("AgentComplete", "PJSIP/1001", "Alice", HoldTime="1", TalkTime="10", Reason="agent"))
     assert feed.records() == []  # causes not known yet
@@ -64,14 +57,7 @@ def test_record_waits_for_the_last_hangup_then_grace(feed: Feed) -> None:
 
 def test_agent_complete_without_channel_is_matched_by_member(feed: Feed) -> None:
     call = Call("1700000000.1")
-    feed(
-        call.newchannel(),
-        call.join(),
-        call.agent_newchannel("PJSIP/1002"),
-        call.agent("AgentCalled", "PJSIP/1002", "Bob"),
-        call.leave(),
-        call.agent("AgentConnect", "PJSIP/1002", "Bob", HoldTime="2", RingTime="1"),
-    )
+    connect(feed, call, "PJSIP/1002", "Bob", hold=2)
     feed(call.signal("BridgeLeave", "agent"), call.signal("Hangup", "agent", 16), dt=30)
     bare = {
         "Event": "AgentComplete",
@@ -161,14 +147,7 @@ def test_unknown_events_and_missing_headers_are_anomalies_not_errors(feed: Feed)
 
 def test_blind_transfer_finishes_at_complete(feed: Feed) -> None:
     call = Call("1.1")
-    feed(
-        call.newchannel(),
-        call.join(),
-        call.agent_newchannel("PJSIP/1001"),
-        call.agent("AgentCalled", "PJSIP/1001", "Alice"),
-        call.leave(),
-        call.agent("AgentConnect", "PJSIP/1001", "Alice", HoldTime="1", RingTime="1"),
-    )
+    connect(feed, call, "PJSIP/1001", "Alice", hold=1)
     feed(
         {
             "Event": "BlindTransfer",
@@ -367,14 +346,7 @@ def test_resync_reconciles_and_records_the_gap(feed: Feed) -> None:
     waiting = Call("5.1")
     talking = Call("5.2")
     feed(waiting.newchannel(), waiting.join())
-    feed(
-        talking.newchannel(),
-        talking.join(),
-        talking.agent_newchannel("PJSIP/1001"),
-        talking.agent("AgentCalled", "PJSIP/1001", "Alice"),
-        talking.leave(),
-        talking.agent("AgentConnect", "PJSIP/1001", "Alice", HoldTime="3", RingTime="1"),
-    )
+    connect(feed, talking, "PJSIP/1001", "Alice", hold=3)
     feed.core.disconnected(feed.now)
     feed.now += 120
     feed.core.begin_resync(feed.now)
@@ -482,14 +454,7 @@ def test_attach_to_a_bridged_call_on_startup() -> None:
 
 def test_shutdown_closes_live_calls_as_system_cut_offs(feed: Feed) -> None:
     call = Call("7.1")
-    feed(
-        call.newchannel(),
-        call.join(),
-        call.agent_newchannel("PJSIP/1001"),
-        call.agent("AgentCalled", "PJSIP/1001", "Alice"),
-        call.leave(),
-        call.agent("AgentConnect", "PJSIP/1001", "Alice", HoldTime="3", RingTime="1"),
-    )
+    connect(feed, call, "PJSIP/1001", "Alice", hold=3)
     waiting = Call("7.2")
     feed(waiting.newchannel(), waiting.join())
     feed({"Event": "Shutdown", "Shutdown": "Cleanly", "Restart": "True"}, dt=10)

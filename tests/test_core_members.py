@@ -5,7 +5,7 @@ from __future__ import annotations
 from acd.core.config import CoreConfig, QueueRules
 from acd.core.effects import MemberSession
 from acd.core.engine import Core
-from tests.core_events import Call, Feed, answered_call, member
+from tests.core_events import Call, Feed, answered_call, connect, member
 
 
 def _sessions(feed: Feed) -> list[tuple[str, str, str | None]]:
@@ -55,14 +55,7 @@ def test_in_call_ignores_queue_member_status_incall_zero() -> None:
     feed = Feed()
     feed(member("QueueMemberAdded", "support", "PJSIP/1001", "Alice"))
     call = Call("1.1")
-    feed(
-        call.newchannel(),
-        call.join(),
-        call.agent_newchannel("PJSIP/1001"),
-        call.agent("AgentCalled", "PJSIP/1001", "Alice"),
-        call.leave(),
-        call.agent("AgentConnect", "PJSIP/1001", "Alice", HoldTime="1", RingTime="1"),
-    )
+    connect(feed, call, "PJSIP/1001", "Alice", hold=1)
     feed(member("QueueMemberStatus", "support", "PJSIP/1001", "Alice", status=2))
     assert feed.core.agent_state("PJSIP/1001", feed.now)[0] == "in_call"
 
