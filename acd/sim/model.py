@@ -527,49 +527,8 @@ class Model:
         out: list[Out] = []
         for m in members:
             dev = self.devices[m.iface]
-            exten, _, ctxname = m.iface.partition("/")[2].partition("@")
-            ch1, ch2, uid1, uid2 = self.new_local(exten, ctxname or "agents")
-            leg = Leg(ch1, ch2, uid1, uid2, m.iface, exten, ctxname, m.name, m.stateif, dev, self.sched.now)
+            leg = self._agent_leg(call, m.iface, m.name, m.stateif, dev, "AppQueue")
             call.legs.append(leg)
-            dev.legs.add(ch1)
-            self.channels[ch1] = Channel(
-                ch1,
-                uid1,
-                call.uid1,
-                ctxname,
-                call.number,
-                1,
-                "AppQueue",
-                "(Outgoing Line)",
-                call.number,
-                call.name,
-                call.number,
-                call.name,
-                self.sched.now,
-                state=5,
-                call=call,
-                role="a1",
-                leg=leg,
-            )
-            self.channels[ch2] = Channel(
-                ch2,
-                uid2,
-                call.uid1,
-                ctxname,
-                exten,
-                3,
-                "Wait",
-                "2",
-                call.number,
-                call.name,
-                call.number,
-                call.name,
-                self.sched.now,
-                state=4,
-                call=call,
-                role="a2",
-                leg=leg,
-            )
             ctx = self._ctx(call, q)
             self._leg_ctx(ctx, "a", leg, q)
             out.extend(render_phase("ring", ctx, {"a": self.qms(m.iface)}))
@@ -581,6 +540,53 @@ class Model:
                     leg.answer_timer = self.sched.after(delay, self.answer, call, leg)
         self.emit(out)
         call.timers.append(self.sched.after(q.conf.timeout, self._ring_timeout, call))
+
+    def _agent_leg(self, call: Call, iface: str, name: str, stateif: str, dev: Device, app: str) -> Leg:
+        """A Local channel pair ringing member ``iface`` for ``call``: ``;1`` runs ``app`` (AppQueue
+        for app_queue, AppDial for Dial()), ``;2`` is the agent's phone."""
+        exten, _, context = iface.partition("/")[2].partition("@")
+        ch1, ch2, uid1, uid2 = self.new_local(exten, context or "agents")
+        leg = Leg(ch1, ch2, uid1, uid2, iface, exten, context, name, stateif, dev, self.sched.now)
+        dev.legs.add(ch1)
+        self.channels[ch1] = Channel(
+            ch1,
+            uid1,
+            call.uid1,
+            context,
+            call.number,
+            1,
+            app,
+            "(Outgoing Line)",
+            call.number,
+            call.name,
+            call.number,
+            call.name,
+            self.sched.now,
+            state=5,
+            call=call,
+            role="a1",
+            leg=leg,
+        )
+        self.channels[ch2] = Channel(
+            ch2,
+            uid2,
+            call.uid1,
+            context,
+            exten,
+            3,
+            "Wait",
+            "2",
+            call.number,
+            call.name,
+            call.number,
+            call.name,
+            self.sched.now,
+            state=4,
+            call=call,
+            role="a2",
+            leg=leg,
+        )
+        return leg
 
     def _drop_leg(self, leg: Leg) -> None:
         if leg.answer_timer is not None:
@@ -1183,50 +1189,10 @@ class Model:
         dev = self.device(iface)
         if dev.in_call is not None or dev.legs:
             return "BUSY"
-        exten, _, context = iface.partition("/")[2].partition("@")
+        exten = iface.partition("/")[2].partition("@")[0]
         members = self.memberships(iface)
         name = members[0].name if members else exten
-        ch1, ch2, uid1, uid2 = self.new_local(exten, context or "agents")
-        leg = Leg(ch1, ch2, uid1, uid2, iface, exten, context, name, dev.stateif, dev, self.sched.now)
-        dev.legs.add(ch1)
-        self.channels[ch1] = Channel(
-            ch1,
-            uid1,
-            call.uid1,
-            context,
-            call.number,
-            1,
-            "AppDial",
-            "(Outgoing Line)",
-            call.number,
-            call.name,
-            call.number,
-            call.name,
-            self.sched.now,
-            state=5,
-            call=call,
-            role="a1",
-            leg=leg,
-        )
-        self.channels[ch2] = Channel(
-            ch2,
-            uid2,
-            call.uid1,
-            context,
-            exten,
-            3,
-            "Wait",
-            "2",
-            call.number,
-            call.name,
-            call.number,
-            call.name,
-            self.sched.now,
-            state=4,
-            call=call,
-            role="a2",
-            leg=leg,
-        )
+        leg = self._agent_leg(call, iface, name, dev.stateif, dev, "AppDial")
         call.legs = [leg]
         call.state = "dialing"
         q = self.queues.get(members[0].queue) if members else next(iter(self.queues.values()))
