@@ -151,3 +151,14 @@ async def test_refresher_exports_sql_kpis(engine: AsyncEngine) -> None:
 def test_unknown_window_rejected() -> None:
     with pytest.raises(ValueError, match="unsupported KPI window"):
         SqlKpiSource(None, Settings(), windows={"1y": 365 * DAY})  # type: ignore[arg-type]
+
+
+async def test_notes_completeness_survives_a_purge(engine: AsyncEngine) -> None:
+    from acd.store.purge import purge
+
+    before = await SqlKpiSource(engine, Settings(server_id=SERVER)).compute(NOW)
+    await purge(engine, SERVER, NOW, NOW)  # erase every note written so far
+    after = await SqlKpiSource(engine, Settings(server_id=SERVER)).compute(NOW)
+    sales_before, sales_after = before.queues["sales"]["24h"], after.queues["sales"]["24h"]
+    assert sales_before.notes_completeness is not None and sales_before.notes_completeness > 0
+    assert sales_after.notes_completeness == pytest.approx(sales_before.notes_completeness)

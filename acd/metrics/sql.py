@@ -177,7 +177,11 @@ class SqlKpiSource:
             outcomes.c.server_id == c.c.server_id,
             outcomes.c.linkedid == c.c.linkedid,
             outcomes.c.written_at == latest_at,
-            func.length(func.trim(func.coalesce(outcomes.c.notes, ""))) > 0,
+            # Notes erased by `acd purge` existed: completeness must not drop after a purge.
+            or_(
+                func.length(func.trim(func.coalesce(outcomes.c.notes, ""))) > 0,
+                outcomes.c.notes_purged == true(),
+            ),
         )
         answered = c.c.outcome == "answered"
         legs = (

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.reporting.compute import repeat_flags
@@ -99,7 +99,8 @@ async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) 
                     outcomes.c.linkedid.in_(linkedids[i : i + _CHUNK]),
                     outcomes.c.notes.is_not(None),
                 )
-                .values(notes=None, notes_purged=outcomes.c.notes != "")
+                # Whitespace-only notes were no notes: the flag keeps "had notes" exactly as before.
+                .values(notes=None, notes_purged=func.trim(outcomes.c.notes) != "")
             )
             notes += result.rowcount
         return PurgeResult(erased.rowcount, notes)
