@@ -482,3 +482,25 @@ def test_memory_is_flat_after_many_calls(feed: Feed) -> None:
     assert core.by_linkedid == {} and core.leaving == {} and core.by_member == {}
     assert len(core.channels) == 0 and len(core.entry_seq) == 0
     assert len(core.timers) < 50
+
+
+def test_a_call_that_ends_while_the_snapshot_streams_in_is_not_adopted() -> None:
+    feed = Feed()
+    feed.core.begin_resync(feed.now)
+    feed(
+        {"Event": "QueueStatusComplete"},
+        {
+            "Event": "CoreShowChannel",
+            "Channel": "PJSIP/trunk-1",
+            "Uniqueid": "6.1",
+            "Linkedid": "6.1",
+            "CallerIDNum": "5550606",
+            "Application": "Queue",
+            "ApplicationData": "support",
+            "BridgeId": "b1",
+            "Duration": "00:01:30",
+        },
+        {"Event": "Hangup", "Uniqueid": "6.1", "Linkedid": "6.1", "Cause": "16"},
+        {"Event": "CoreShowChannelsComplete"},
+    )
+    assert feed.core.entries == {} and feed.records() == []

@@ -209,7 +209,9 @@ class Core:
             if c.bridge_id:
                 bridges.setdefault(c.bridge_id, []).append(c)
         for c in channels.values():
-            if c.application == "Queue" and c.bridge_id and c.uniqueid not in self.by_uniqueid:
+            # Still a live channel: one that hung up while the answer streamed in is not adopted.
+            live = c.uniqueid in self.channels and c.uniqueid not in self.by_uniqueid
+            if c.application == "Queue" and c.bridge_id and live:
                 self._adopt_bridged(c, bridges.get(c.bridge_id, []), now, out)
                 reconciled += 1
         for entry in [self.entries[i] for i in snap["known_entries"] if i in self.entries]:
