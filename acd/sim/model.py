@@ -252,28 +252,28 @@ class Model:
         }
 
     # ---- calls ------------------------------------------------------------------------------
-    def new_call(self, number: str, queue: str, script: CallScript, name: str | None = None) -> Call | None:
-        """A caller arrives and enters ``queue`` (the default dialplan: inbound -> Queue())."""
-        q = self.queues.get(queue)
-        if q is None:
-            return None
+    def _caller_pair(
+        self, number: str, name: str | None, script: CallScript, priority: int, app: str, appdata: str
+    ) -> Call:
+        """A caller's Local pair: ``;1`` in the inbound dialplan at ``priority`` running ``app``,
+        ``;2`` the caller's phone."""
         ch1, ch2, uid1, uid2 = self.new_local(number, "caller-sim")
         call = Call(number, name or f"Customer {number}", ch1, ch2, uid1, uid2, self.sched.now, script)
         self.calls[ch1] = call
-        now = self.sched.now
+        now, cname = self.sched.now, call.name
         self.channels[ch1] = Channel(
             ch1,
             uid1,
             uid1,
             "inbound",
             number,
-            6,
-            "Queue",
-            f"{queue},t,,,300",
+            priority,
+            app,
+            appdata,
             number,
-            call.name,
+            cname,
             number,
-            call.name,
+            cname,
             now,
             call=call,
             role="c1",
@@ -288,13 +288,21 @@ class Model:
             "Wait",
             "3600",
             number,
-            call.name,
+            cname,
             number,
-            call.name,
+            cname,
             now,
             call=call,
             role="c2",
         )
+        return call
+
+    def new_call(self, number: str, queue: str, script: CallScript, name: str | None = None) -> Call | None:
+        """A caller arrives and enters ``queue`` (the default dialplan: inbound -> Queue())."""
+        q = self.queues.get(queue)
+        if q is None:
+            return None
+        call = self._caller_pair(number, name, script, 6, "Queue", f"{queue},t,,,300")
         if self.empty(q, q.conf.joinempty, joining=True):
             # Queue() returns JOINEMPTY without a queue entry; the plain dialplan then hangs up.
             call.state = "dialplan"
@@ -1072,46 +1080,8 @@ class Model:
     # ---- the dialplan's side (acd.sim.interp drives these) --------------------------------
     def new_channel(self, number: str, script: CallScript, name: str | None = None) -> Call:
         """A caller's Local pair comes up and starts running dialplan (no queue yet)."""
-        ch1, ch2, uid1, uid2 = self.new_local(number, "caller-sim")
-        call = Call(number, name or f"Customer {number}", ch1, ch2, uid1, uid2, self.sched.now, script)
+        call = self._caller_pair(number, name, script, 1, "", "")
         call.state = "dialplan"
-        self.calls[ch1] = call
-        now = self.sched.now
-        cname = call.name
-        self.channels[ch1] = Channel(
-            ch1,
-            uid1,
-            uid1,
-            "inbound",
-            number,
-            1,
-            "",
-            "",
-            number,
-            cname,
-            number,
-            cname,
-            now,
-            call=call,
-            role="c1",
-        )
-        self.channels[ch2] = Channel(
-            ch2,
-            uid2,
-            uid1,
-            "caller-sim",
-            number,
-            3,
-            "Wait",
-            "3600",
-            number,
-            cname,
-            number,
-            cname,
-            now,
-            call=call,
-            role="c2",
-        )
         q = next(iter(self.queues.values()))
         ctx = self._ctx(call, q)
         self.emit(render_phase("channel_up", ctx, include_orig=script.orig_actionid is not None))
