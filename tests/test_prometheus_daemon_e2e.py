@@ -204,6 +204,8 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
             await daemon.kpis.refresh_once()
             for query, least in (
                 ("sum(acd_agent_callbacks_received_total)", 1),
+                # a call that waited for its preferred agent, or the wait panel has nothing to show
+                ("sum(increase(acd_affinity_wait_seconds_count[1h]))", 1),
                 ("count_over_time(acd_ami_up[1m])", 10),
                 ("sum(acd_outcomes_total)", 10),
             ):
@@ -212,7 +214,7 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
                     return False
             return True
 
-        await wait_for(enough_traffic, 180, "answered callbacks, outcomes and 10 scrapes")
+        await wait_for(enough_traffic, 180, "answered callbacks, an affinity wait, outcomes and 10 scrapes")
         await daemon.kpis.refresh_once()
         await asyncio.sleep(3)
 

@@ -158,6 +158,7 @@ class FastAgiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._stop: asyncio.Event | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
         self.stats = FastAgiStats()
 
     # -- lifecycle (called from any thread) --------------------------------------------------------
@@ -208,8 +209,18 @@ class FastAgiServer:
         finally:
             server.close()
             await server.wait_closed()
+            # Connections still being answered are ended here, while the loop runs: left pending,
+            # they would be finalised after loop.close() and fail there.
+            handlers = list(self._handlers)
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         started = time.monotonic()
         deadline = started + self.deadline
         request: AgiRequest | None = None
