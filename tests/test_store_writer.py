@@ -111,6 +111,41 @@ async def test_partial_row_is_completed_but_never_degraded(engine: AsyncEngine, 
     assert (row.partial, row.talk_seconds, row.outcome) == (False, 42.0, "answered")
 
 
+def rings(*agents: str) -> tuple[AgentOffer, ...]:
+    return tuple(AgentOffer(a, a, BASE + i, "no_answer", 15.0) for i, a in enumerate(agents))
+
+
+async def stored_offers(engine: AsyncEngine, uniqueid: str) -> list[tuple[int, str, str]]:
+    offers_t = table_of(Offer)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(offers_t.c.seq, offers_t.c.agent, offers_t.c.result)
+            .where(offers_t.c.uniqueid == uniqueid)
+            .order_by(offers_t.c.seq)
+        )
+        return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("same_batch", [False, True], ids=["later", "same-batch"])
+async def test_offers_follow_their_call_row(engine: AsyncEngine, tmp_path: Path, same_batch: bool) -> None:
+    """A partial row saw other rings than the complete record: its offers are replaced with it, and
+    a partial record arriving after the complete one adds none."""
+    store = Store(engine, "asterisk", "original")
+    partial = finished(
+        "3.1", partial=True, outcome="abandoned", offers=rings("Local/1007@agents", "Local/1008@agents", "x")
+    )
+    full = finished("3.1", talk_seconds=42.0)
+    late = finished("3.1", partial=True, outcome="abandoned", offers=rings("a", "b", "c", "d"))
+    if same_batch:
+        await store.write([partial, full, late])
+    else:
+        for effect in (partial, full, late):
+            await store.write([effect])
+    want = [(seq, o.agent, o.result) for seq, o in enumerate(full.record.offers)]
+    assert await stored_offers(engine, "3.1") == want
+    assert await count(engine, Call) == 1
+
+
 async def test_outcome_from_ami_is_written_once(engine: AsyncEngine, tmp_path: Path) -> None:
     writer = Writer(make_settings(str(engine.url), tmp_path), engine)
     task = await run_writer(writer)

@@ -4,7 +4,8 @@ Keys (see models): calls by (server_id, uniqueid, entry), offers by (.., seq), s
 (server_id, agent, queue, kind, at), gaps by (server_id, ended_at, reason), AMI outcomes by
 (server_id, linkedid, written_by, written_at). Writing the same batch twice changes nothing. A call
 row written as partial (acd attached mid-call) is replaced when the complete record arrives later;
-a complete row is never replaced by a partial one.
+a complete row is never replaced by a partial one. Offers follow their call row: written when the row
+is, replaced with it, never added to a row that was not.
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.core.effects import AffinityDecided, CallFinished, GapRecorded, MemberSession, OutcomeReported
+from acd.core.effects import (
+    AffinityDecided,
+    CallFinished,
+    CallRecord,
+    GapRecorded,
+    MemberSession,
+    OutcomeReported,
+)
 from acd.store.codec import StoredEffect
 from acd.store.dialect import upsert_insert
 from acd.store.models import AgentSession, Call, CallbackLink, Gap, Offer, RoutingDecision, table_of
@@ -50,8 +58,7 @@ class Store:
 
     async def _write(self, conn: AsyncConnection, batch: Sequence[StoredEffect]) -> None:
         sid = self.server_id
-        call_rows: list[dict[str, Any]] = []
-        offers: list[dict[str, Any]] = []
+        records: dict[tuple[str, int], CallRecord] = {}
         links: list[dict[str, Any]] = []
         sessions: list[dict[str, Any]] = []
         gaps: list[dict[str, Any]] = []
@@ -59,9 +66,12 @@ class Store:
         decisions: list[dict[str, Any]] = []
         for effect in batch:
             if isinstance(effect, CallFinished):
-                call_rows.append(call_row(effect.record, sid))
-                offers.extend(offer_rows(effect.record, sid))
-                link = callback_link_row(effect.record, sid)
+                rec = effect.record
+                key = (rec.uniqueid, rec.entry)
+                old = records.get(key)
+                if old is None or old.partial or not rec.partial:  # the last; complete beats partial
+                    records[key] = rec
+                link = callback_link_row(rec, sid)
                 if link is not None:
                     links.append(link)
             elif isinstance(effect, MemberSession):
@@ -72,7 +82,19 @@ class Store:
                 reported.append(effect)
             elif isinstance(effect, AffinityDecided):
                 decisions.append(decision_row(effect, sid))
+        call_rows = [call_row(rec, sid) for rec in records.values()]
+        offers: list[dict[str, Any]] = []
         if call_rows:
+            stored = await self._stored_calls(conn, [rec.uniqueid for rec in records.values()])
+            replaced: list[tuple[str, int]] = []
+            for key, rec in records.items():
+                was = stored.get(key)
+                if was is None:
+                    offers.extend(offer_rows(rec, sid))
+                elif was == (True, False) and not rec.partial:  # partial, not purged: completed now
+                    replaced.append(key)
+                    offers.extend(offer_rows(rec, sid))
+            await self._delete_offers(conn, replaced)
             stmt = upsert_insert(conn, table_of(Call))
             stmt = stmt.on_conflict_do_update(
                 index_elements=CALL_KEY,
@@ -82,7 +104,7 @@ class Store:
                 & ~stmt.excluded.partial
                 & table_of(Call).c.purged_at.is_(None),
             )
-            for chunk in _chunks(_dedupe(call_rows, CALL_KEY)):
+            for chunk in _chunks(call_rows):
                 await conn.execute(stmt, chunk)
         await self._insert_ignore(conn, table_of(Offer), offers, ["server_id", "uniqueid", "entry", "seq"])
         await self._insert_ignore(conn, table_of(CallbackLink), links, ["server_id", "call_id"])
@@ -96,6 +118,34 @@ class Store:
             await self._routing_for_calls(conn, sorted({row["uniqueid"] for row in call_rows}))
         for outcome in reported:
             await self._outcome(conn, outcome)
+
+    async def _stored_calls(
+        self, conn: AsyncConnection, uniqueids: list[str]
+    ) -> dict[tuple[str, int], tuple[bool, bool]]:
+        """(partial, purged) of the rows already stored for these calls, by (uniqueid, entry)."""
+        calls = table_of(Call)
+        found: dict[tuple[str, int], tuple[bool, bool]] = {}
+        unique = sorted(set(uniqueids))
+        for i in range(0, len(unique), CHUNK):
+            result = await conn.execute(
+                select(calls.c.uniqueid, calls.c.entry, calls.c.partial, calls.c.purged_at).where(
+                    calls.c.server_id == self.server_id, calls.c.uniqueid.in_(unique[i : i + CHUNK])
+                )
+            )
+            for uniqueid, entry, partial, purged_at in result:
+                found[(uniqueid, entry)] = (bool(partial), purged_at is not None)
+        return found
+
+    async def _delete_offers(self, conn: AsyncConnection, keys: list[tuple[str, int]]) -> None:
+        offers = table_of(Offer)
+        for uniqueid, entry in keys:
+            await conn.execute(
+                delete(offers).where(
+                    offers.c.server_id == self.server_id,
+                    offers.c.uniqueid == uniqueid,
+                    offers.c.entry == entry,
+                )
+            )
 
     async def _decisions(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         table = table_of(RoutingDecision)
@@ -170,16 +220,8 @@ class Store:
 
 
 def _dedupe(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:
-    """PostgreSQL refuses one statement that touches the same key twice: keep the last row per key,
-    preferring a complete call record over a partial one."""
-    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        k = tuple(row[name] for name in key)
-        old = seen.get(k)
-        if old is not None and old.get("partial") is False and row.get("partial") is True:
-            continue
-        seen[k] = row
-    return list(seen.values())
+    """PostgreSQL refuses one statement that touches the same key twice: keep the last row per key."""
+    return list({tuple(row[name] for name in key): row for row in rows}.values())
 
 
 def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
