@@ -162,3 +162,34 @@ async def test_notes_completeness_survives_a_purge(engine: AsyncEngine) -> None:
     sales_before, sales_after = before.queues["sales"]["24h"], after.queues["sales"]["24h"]
     assert sales_before.notes_completeness is not None and sales_before.notes_completeness > 0
     assert sales_after.notes_completeness == pytest.approx(sales_before.notes_completeness)
+
+
+async def test_a_transferred_call_counts_once_for_notes_and_repeats(engine: AsyncEngine) -> None:
+    """Answered in sales, transferred to support: one customer call. Its notes and its repeat are
+    charged to the support leg that closed it, as ``acd report`` charges them."""
+    from acd.reporting.load import load_report
+
+    t = NOW - 40 * HOUR - 70
+    rows = [
+        answered("t", "sales", t, 10, agent=0, caller_key="k5", talk=20),
+        answered("t#2", "support", t + 40, 5, agent=3, linkedid="t", uniqueid="t", entry=2, caller_key="k5"),
+        answered("t3", "support", NOW - 30 * HOUR, 5, agent=3, caller_key="k5"),  # k5 back 10 h later
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(table_of(Call).insert(), rows)
+        await conn.execute(table_of(Outcome).insert(), [outcome("t", "order finished", t + 200)])
+    settings = Settings(server_id=SERVER)
+    kpis = await SqlKpiSource(engine, settings).compute(NOW)
+    week_sales, week_support = kpis.queues["sales"]["7d"], kpis.queues["support"]["7d"]
+    assert week_sales.answered == 9  # every answered leg, t's sales leg included
+    # Customer calls closed in sales: a b f g h i j k (a noted). In support: h2 i2 t t3 (t noted).
+    assert week_sales.notes_completeness == pytest.approx(1 / 8)
+    assert week_support.notes_completeness == pytest.approx(1 / 4)
+    # Repeat population for 24 h: sales h i k as before; support t (repeated by t3) and t3.
+    assert kpis.queues["sales"]["24h"].repeat_contact_ratio == pytest.approx(2 / 3)
+    assert kpis.queues["support"]["24h"].repeat_contact_ratio == pytest.approx(1 / 2)
+    assert kpis.agents["Agent 3"]["24h"].repeat_contact_ratio == pytest.approx(1 / 2)
+
+    report = await load_report(engine, settings, NOW - 7 * DAY, NOW, NOW)
+    assert report.queues["sales"]["without_notes"] == 7  # 8 calls, 1 noted: the same call count
+    assert report.queues["support"]["without_notes"] == 3

@@ -36,11 +36,13 @@ class WindowKpi:
     or the window has not closed for any call), and then not exported rather than exported as 0.
 
     - ``service_level``: answered within the queue's threshold / (answered + long abandons).
-    - ``repeat_contact_ratio``: answered calls with a known caller key followed by another call from
-      the same key within the window / such answered calls whose window has closed; charged to the
-      queue and agent of the first call. ``fcr`` is ``1 - repeat_contact_ratio``.
+    - ``repeat_contact_ratio``: answered customer calls with a known caller key followed by another
+      call from the same key within the window / such answered calls whose window has closed;
+      charged to the queue and agent of the leg that closed the first call. ``fcr`` is
+      ``1 - repeat_contact_ratio``.
     - ``cutoff_ratio``: cut-off calls / answered calls.
-    - ``notes_completeness``: answered calls with non-empty notes / answered calls.
+    - ``notes_completeness``: answered customer calls with non-empty notes / answered customer calls
+      (a transferred call counts once, under the leg that closed it).
     - ``answered``: answered calls in the window (the denominators' scale, for weighting).
     """
 

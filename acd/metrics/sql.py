@@ -14,16 +14,15 @@ Definitions follow ``acd report`` (acd/reporting/compute.py) at the level of que
   counted under the queue of the cut-off call it is a callback of.
 * service level: answered legs with wait <= the queue's threshold / (legs - short abandons),
   over legs that joined within the window.
-* cut-off ratio: cut-off answered legs / answered legs. notes completeness: answered legs whose
-  customer call's latest outcome has notes / answered legs.
-* repeat-contact ratio for window W: of the answered legs with a known caller key that ended in
+* cut-off ratio: cut-off answered legs / answered legs.
+* A customer call's *closing leg* is its last answered leg: notes and repeat contacts are counted
+  once per customer call, charged to that leg's queue and agent, as the report does.
+* notes completeness: closing legs whose customer call's latest outcome has notes / closing legs.
+* repeat-contact ratio for window W: of the closing legs with a known caller key that ended in
   ``[now - W - period, now - W]`` (their window has closed, so none is pending), the share followed
-  by another customer call from the same key within W after they ended; charged to the leg's
-  queue and agent. Rows whose caller key was purged use the flags frozen at purge time. FCR is one
-  minus it. With less than W + period of history the window has no population and is not exported.
-
-Known difference from the report: a customer call transferred between shared queues counts once
-per leg here, once per call in the report's notes and repeat counts.
+  by another customer call from the same key within W after they ended. Rows whose caller key was
+  purged use the flags frozen at purge time. FCR is one minus it. With less than W + period of
+  history the window has no population and is not exported.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from acd.store.models import Call, Outcome, table_of
 __all__ = ["SqlKpiSource", "attach_sql_kpis"]
 
 _FROZEN = {"24h": "repeat_24h", "7d": "repeat_7d", "30d": "repeat_30d"}
-_COUNTS = ("legs", "answered", "in_sl", "short", "cut", "noted")
+_COUNTS = ("legs", "answered", "in_sl", "short", "cut", "closing", "noted")
 Counts = dict[str, dict[str, dict[str, int]]]  # key (queue or agent) -> window -> count name -> n
 Repeats = dict[str, dict[str, tuple[int, int]]]  # key -> window -> (decided, repeats)
 
@@ -99,13 +98,17 @@ class SqlKpiSource:
         self.windows = dict(windows)
 
     # ------------------------------------------------------------------ query pieces
-    def _legs(self) -> tuple[Any, Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[bool]]:
-        """(the entry alias, from clause, queue expression, wait-from-first-arrival, leg condition)."""
+    def _legs(
+        self,
+    ) -> tuple[Any, Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[bool], ColumnElement[bool]]:
+        """(the entry alias, from clause, queue expression, wait-from-first-arrival, leg condition,
+        closing-leg condition)."""
         calls = table_of(Call)
         c = calls.alias("c")
         orig = calls.alias("orig")
         p = calls.alias("p")
         s = calls.alias("s")
+        nxt = calls.alias("nxt")
         first_join = (
             select(func.min(p.c.joined_at))
             .where(p.c.server_id == c.c.server_id, p.c.linkedid == c.c.linkedid)
@@ -133,7 +136,18 @@ class SqlKpiSource:
             c.c.personal == false(),
             and_(c.c.outcome == "answered", ~shared_sibling, orig.c.queue.is_not(None)),
         )
-        return c, source, queue, wait, is_leg
+        answered_later = exists().where(
+            nxt.c.server_id == c.c.server_id,
+            nxt.c.linkedid == c.c.linkedid,
+            nxt.c.personal == false(),
+            nxt.c.outcome == "answered",
+            or_(
+                nxt.c.joined_at > c.c.joined_at,
+                and_(nxt.c.joined_at == c.c.joined_at, nxt.c.entry > c.c.entry),
+            ),
+        )
+        closing = and_(c.c.outcome == "answered", ~answered_later)
+        return c, source, queue, wait, is_leg, closing
 
     def _per_queue(self, queue: ColumnElement[Any], field: str) -> ColumnElement[Any]:
         default = getattr(self.settings.queue_defaults, field)
@@ -166,7 +180,7 @@ class SqlKpiSource:
         repeated for every window's sums), then conditional sums per window."""
         outcomes = table_of(Outcome)
         latest_of = outcomes.alias("latest_of")
-        c, source, queue, wait, is_leg = self._legs()
+        c, source, queue, wait, is_leg, closing = self._legs()
         longest = max(self.windows.values())
         latest_at = (
             select(func.max(latest_of.c.written_at))
@@ -192,7 +206,8 @@ class SqlKpiSource:
                 c.c.outcome.label("outcome"),
                 wait.label("wait"),
                 case((and_(answered, c.c.cut_off == true()), 1), else_=0).label("cut"),
-                case((and_(answered, noted), 1), else_=0).label("noted"),
+                case((closing, 1), else_=0).label("closing"),
+                case((and_(closing, noted), 1), else_=0).label("noted"),
             )
             .select_from(source)
             .where(
@@ -210,6 +225,7 @@ class SqlKpiSource:
             "in_sl": and_(leg_answered, legs.c.wait <= threshold),
             "short": and_(legs.c.outcome == "abandoned", legs.c.wait < short_limit),
             "cut": legs.c.cut == 1,
+            "closing": legs.c.closing == 1,
             "noted": legs.c.noted == 1,
         }
         sums: list[Any] = []
@@ -224,7 +240,7 @@ class SqlKpiSource:
     def _repeat_query(self, now: float, window: str) -> Any:
         calls = table_of(Call)
         width = self.windows[window]
-        c, source, queue, _, is_leg = self._legs()
+        c, source, queue, _, is_leg, closing = self._legs()
         later = calls.alias("later")
         followed = exists().where(
             later.c.server_id == c.c.server_id,
@@ -243,7 +259,7 @@ class SqlKpiSource:
             .select_from(source)
             .where(
                 c.c.server_id == self.server_id,
-                c.c.outcome == "answered",
+                closing,
                 c.c.ended_at >= now - width - self.period,
                 c.c.ended_at < now - width,
                 known,
@@ -292,7 +308,7 @@ class SqlKpiSource:
             repeat_contact_ratio=repeat_ratio,
             fcr=None if repeat_ratio is None else 1.0 - repeat_ratio,
             cutoff_ratio=_ratio(counts.get("cut", 0), answered),
-            notes_completeness=_ratio(counts.get("noted", 0), answered),
+            notes_completeness=_ratio(counts.get("noted", 0), counts.get("closing", 0)),
         )
 
 
