@@ -172,6 +172,52 @@ async def test_callback_gets_the_free_agent_in_the_personal_queue(weighted: H) -
     assert conn == [("acd-agent-1001", "Alice")]
 
 
+ONE_RING_QUEUES = """
+[acd-agent-1001]
+strategy = ringall
+timeout = 4
+retry = 2
+ringinuse = no
+"""
+
+ONE_RING_DP = """
+[in]
+exten => _X.,1,Answer()
+ same => n,Queue(acd-agent-1001,t{opts},,,60)
+ same => n,UserEvent(Left,Status: ${QUEUESTATUS})
+ same => n,Hangup()
+"""
+
+
+@pytest.mark.parametrize("opts", ["n", ""], ids=["n", "retry"])
+async def test_queue_n_option_leaves_after_one_ring_cycle(tmp_path: Path, opts: str) -> None:
+    """Queue()'s ``n``: the member's ring times out, and instead of ringing again after ``retry``
+    the caller leaves as app_queue's "Exiting on time-out cycle" does (QueueCallerAbandon, Leave,
+    QUEUESTATUS=TIMEOUT) and the dialplan goes on. Without it the member is rung again."""
+    sim, cli = await _harness(tmp_path, ONE_RING_DP.replace("{opts}", opts), ONE_RING_QUEUES)
+    h = H(sim, cli)
+    try:
+        sim.add_agent("acd-agent-1001", "1001", "Alice", answer_after=None)
+        await cli.action(
+            "Originate", Channel="Local/5557001@caller-sim", Context="in", Exten="5557001", Priority=1
+        )
+        await h.step(9.0, polls=9)
+        rung = [get(p, "Queue") for p in cli.events("AgentCalled")]
+        no_answer = cli.events("AgentRingNoAnswer")
+        if opts == "n":
+            assert rung == ["acd-agent-1001"] and len(no_answer) == 1
+            assert [get(p, "Queue") for p in cli.events("QueueCallerAbandon")] == ["acd-agent-1001"]
+            assert len(cli.events("QueueCallerLeave")) == 1
+            assert [get(p, "Status") for p in h.user_events("Left")] == ["TIMEOUT"]
+        else:
+            assert len(rung) == 2 and len(no_answer) >= 1  # rung again after retry
+            assert not cli.events("QueueCallerLeave") and not h.user_events("Left")
+        assert not sim.interp or not sim.interp.errors
+    finally:
+        await cli.close()
+        await sim.stop()
+
+
 FASTAGI_DP = """
 [fastagi-in]
 exten => _X.,1,NoOp(FastAGI routed call from ${CALLERID(num)})

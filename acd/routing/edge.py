@@ -230,6 +230,10 @@ class RoutingEdge:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # Asterisk said no, or AMI is down: logged, never fatal
+            if action.get("Action") == "QueueWithdrawCaller" and "No such caller" in str(exc):
+                # The caller already left: Queue()'s `n` ended the one ring first, or they hung up.
+                log.debug("withdraw_not_needed", queue=action.get("Queue"))
+                return
             self.actions_failed += 1
             log.warning(
                 "routing_action_failed",

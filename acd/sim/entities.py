@@ -168,6 +168,8 @@ class Call:
     dp_exten: str = ""
     dp_prio: int = 6
     queue_appdata: str = ""
+    no_retry: bool = False  # Queue()'s `n` option: leave after one ring cycle (QUEUESTATUS=TIMEOUT)
+    tries: int = 0  # ring cycles counted as app_queue counts them for `n`
     queuestatus: str = ""
     on_leave: Callable[[str], None] | None = None  # the dialplan's Queue()/Dial() awaiting a result
     interpreted: bool = False  # a dialplan interpreter drives this channel

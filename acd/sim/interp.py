@@ -296,11 +296,13 @@ class Interpreter:
     async def _queue(self, call: Call, args: str, line: Line) -> None:
         parts = split_args(args)
         qname = parts[0].strip()
+        options = parts[1].strip() if len(parts) > 1 else ""
         timeout_s = parts[4].strip() if len(parts) > 4 else ""
         model = self.sim.model
         if qname not in model.queues:
             raise DialplanError(f"{line.where}: Queue({qname}) names a queue not in queues.conf")
         call.queue_appdata = args
+        call.no_retry, call.tries = "n" in options, 0
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         def done(status: str) -> None:

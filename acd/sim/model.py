@@ -11,7 +11,10 @@ What it models, as app_queue does (Asterisk 22, apps/app_queue.c, and the captur
   with ``shared_lastcall``), already rung or in a call when ``ringinuse=no``, or when a heavier
   queue (``weight``) it also serves has callers waiting (app_queue's compare_weight);
 - no answer within ``timeout``: AgentRingNoAnswer, the caller waits ``retry`` seconds, then rings
-  the next member; ``rrmemory`` remembers where it stopped;
+  the next member; ``rrmemory`` remembers where it stopped; with Queue()'s ``n`` option the caller
+  leaves instead (QUEUESTATUS=TIMEOUT) once the ring cycles reach the member count, a cycle
+  counting as every member except for the round-robin and linear strategies (app_queue's tries).
+  A ``n`` caller with nobody to ring waits for its timeout here, where app_queue leaves at once;
 - Local-channel members report device state INUSE (Status 2) as soon as they are rung.
 """
 
@@ -616,6 +619,13 @@ class Model:
             out.extend(render_phase("ring_no_answer", ctx, {"a": self.qms(leg.iface)}))
         call.legs.clear()
         call.state = "waiting"
+        if call.no_retry:
+            one_each = q.conf.strategy in ("rrmemory", "rrordered", "linear")
+            call.tries += 1 if one_each else len(q.members)
+            if call.tries >= len(q.members):
+                self.emit(out)
+                self.queue_leave(call, "TIMEOUT")
+                return
         call.retry_until = self.sched.now + q.conf.retry
         self.emit(out)
         call.timers.append(self.sched.at(call.retry_until, self.dispatch))
