@@ -42,6 +42,7 @@ from tests.test_grafana_prometheus_e2e import (
 pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"),
+    pytest.mark.timeout(420),  # its waits are bounded: traffic 180 s, panels 90 s, the alert 30 s
 ]
 TOKEN = "e2e-supervisor-token"
 
@@ -215,26 +216,35 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
             return True
 
         await wait_for(enough_traffic, 180, "answered callbacks, an affinity wait, outcomes and 10 scrapes")
-        await daemon.kpis.refresh_once()
-        await asyncio.sleep(3)
 
-        problems: list[str] = []
-        for where, expr, legend, unit in dashboard_queries():
-            data = await api_async(base, "/api/v1/query", query=substitute(expr))
-            result = data["result"]
-            if not result:
-                problems.append(f"{where}: no series for {substitute(expr)}")
-                continue
-            want = expected_labels(expr, legend)
-            for series in result:
-                missing = want - set(series["metric"])
-                if missing:
-                    problems.append(f"{where}: series {series['metric']} lacks labels {sorted(missing)}")
-                value = float(series["value"][1])
-                if not math.isfinite(value) or value < 0:
-                    problems.append(f"{where}: implausible value {value} for {series['metric']}")
-                elif unit == "percentunit" and value > 1.0 + 1e-9:
-                    problems.append(f"{where}: ratio {value} above 1 for {series['metric']}")
+        async def panel_problems() -> list[str]:
+            await daemon.kpis.refresh_once()
+            problems: list[str] = []
+            for where, expr, legend, unit in dashboard_queries():
+                data = await api_async(base, "/api/v1/query", query=substitute(expr))
+                result = data["result"]
+                if not result:
+                    problems.append(f"{where}: no series for {substitute(expr)}")
+                    continue
+                want = expected_labels(expr, legend)
+                for series in result:
+                    missing = want - set(series["metric"])
+                    if missing:
+                        problems.append(f"{where}: series {series['metric']} lacks labels {sorted(missing)}")
+                    value = float(series["value"][1])
+                    if not math.isfinite(value) or value < 0:
+                        problems.append(f"{where}: implausible value {value} for {series['metric']}")
+                    elif unit == "percentunit" and value > 1.0 + 1e-9:
+                        problems.append(f"{where}: ratio {value} above 1 for {series['metric']}")
+            return problems
+
+        # Traffic is random and machines differ in speed: a panel whose events have not happened
+        # yet gets until the deadline, and the last check's problems are what fails the test.
+        deadline = time.monotonic() + 90
+        problems = await panel_problems()
+        while problems and time.monotonic() < deadline:
+            await asyncio.sleep(3)
+            problems = await panel_problems()
         assert not problems, "\n".join(problems)
 
         rules_text = (ROOT / "deploy" / "prometheus" / "acd-rules.yml").read_text()
