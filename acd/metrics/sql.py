@@ -207,7 +207,7 @@ class SqlKpiSource:
                 wait.label("wait"),
                 case((and_(answered, c.c.cut_off == true()), 1), else_=0).label("cut"),
                 case((closing, 1), else_=0).label("closing"),
-                case((and_(closing, noted), 1), else_=0).label("noted"),
+                case((and_(answered, noted), 1), else_=0).label("noted"),
             )
             .select_from(source)
             .where(
@@ -226,7 +226,7 @@ class SqlKpiSource:
             "short": and_(legs.c.outcome == "abandoned", legs.c.wait < short_limit),
             "cut": legs.c.cut == 1,
             "closing": legs.c.closing == 1,
-            "noted": legs.c.noted == 1,
+            "noted": and_(legs.c.closing == 1, legs.c.noted == 1),
         }
         sums: list[Any] = []
         for name, width in self.windows.items():
