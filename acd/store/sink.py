@@ -11,7 +11,7 @@ is, replaced with it, never added to a row that was not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,6 +34,7 @@ __all__ = ["Store"]
 
 CALL_KEY = ["server_id", "uniqueid", "entry"]
 CHUNK = 100
+T = TypeVar("T")
 _CALL_UPDATABLE = [
     c.name
     for c in table_of(Call).columns
@@ -125,11 +126,10 @@ class Store:
         """(partial, purged) of the rows already stored for these calls, by (uniqueid, entry)."""
         calls = table_of(Call)
         found: dict[tuple[str, int], tuple[bool, bool]] = {}
-        unique = sorted(set(uniqueids))
-        for i in range(0, len(unique), CHUNK):
+        for chunk in _chunks(sorted(set(uniqueids))):
             result = await conn.execute(
                 select(calls.c.uniqueid, calls.c.entry, calls.c.partial, calls.c.purged_at).where(
-                    calls.c.server_id == self.server_id, calls.c.uniqueid.in_(unique[i : i + CHUNK])
+                    calls.c.server_id == self.server_id, calls.c.uniqueid.in_(chunk)
                 )
             )
             for uniqueid, entry, partial, purged_at in result:
@@ -224,7 +224,7 @@ def _dedupe(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:
     return list({tuple(row[name] for name in key): row for row in rows}.values())
 
 
-def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _chunks(rows: list[T]) -> list[list[T]]:
     """Statements of at most CHUNK rows: SQLAlchemy builds each statement in the event loop's
     thread, so a big batch goes in pieces with the loop free in between (same transaction)."""
     return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
