@@ -311,6 +311,7 @@ class Daemon:
             extra_routes=[metrics_route(self.metrics), web.get("/healthz", self._health)],
             clock=self.clock.now,
             on_outcome=self.metrics.observe,
+            ami_up=lambda: self.ami.connected,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "DatabaseSettings",
     "HttpSettings",
+    "PagesSettings",
     "QueueSettings",
     "Settings",
     "load_settings",
@@ -80,6 +81,23 @@ class FastAgiSettings(BaseModel):
     deadline_ms: int = Field(500, ge=10, le=5000, description="routing answer deadline (wall clock)")
 
 
+class PagesSettings(BaseModel):
+    """Browser sign-in for the pages (the JSON API keeps its bearer tokens)."""
+
+    session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="key sealing the pages' session cookies (or credential session_secret); "
+        "empty: a new random key at each start, so everyone signs in again after a restart",
+    )
+    session_hours: float = Field(12.0, gt=0, le=24 * 31, description="a browser sign-in lasts this long")
+    secure_cookie: bool = Field(
+        False, description="mark the session cookie Secure (set it when served over HTTPS)"
+    )
+    login_attempts_per_minute: int = Field(
+        10, ge=1, description="sign-in attempts allowed per client address and minute"
+    )
+
+
 class AffinitySettings(BaseModel):
     """Callback affinity rollout and delivery (per-queue enablement is ``QueueSettings.affinity``)."""
 
@@ -113,7 +131,7 @@ class QueueSettings(BaseModel):
 
 class ApiToken(BaseModel):
     token: SecretStr
-    role: Literal["agent", "supervisor"]
+    role: Literal["agent", "supervisor", "wallboard"]
     agent: str | None = Field(None, description="state interface of the agent this token speaks for")
 
     @model_validator(mode="after")
@@ -140,6 +158,10 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
     fastagi: FastAgiSettings = Field(default_factory=FastAgiSettings)  # type: ignore[arg-type]
     affinity: AffinitySettings = Field(default_factory=AffinitySettings)  # type: ignore[arg-type]
+    pages: PagesSettings = Field(default_factory=PagesSettings)  # type: ignore[arg-type]
+    time_zone: str = Field(
+        "", description="the center's time zone on pages (IANA name such as Europe/Berlin; empty: the host's)"
+    )
     queue_defaults: QueueSettings = Field(default_factory=QueueSettings)  # type: ignore[arg-type]
     queues: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description='per-queue overrides, JSON: {"sales": {"wrapup_seconds": 15}}'
@@ -165,6 +187,18 @@ class Settings(BaseSettings):
         1000, ge=1, description="per-agent series cap; extra agents become 'other'"
     )
 
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_known(cls, value: str) -> str:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("not a known time zone (an IANA name such as Europe/Berlin)") from None
+        return value
+
     @field_validator("queues")
     @classmethod
     def _queues_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -184,7 +218,7 @@ class Settings(BaseSettings):
 
 
 def _from_credentials() -> dict[str, Any]:
-    """systemd ``LoadCredential=`` files: ``ami_secret`` and ``api_tokens`` (JSON)."""
+    """systemd ``LoadCredential=`` files: ``ami_secret``, ``session_secret`` and ``api_tokens`` (JSON)."""
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
     if not directory:
         return {}
@@ -193,6 +227,9 @@ def _from_credentials() -> dict[str, Any]:
     secret = base / "ami_secret"
     if secret.is_file():
         found.setdefault("ami", {})["secret"] = secret.read_text().strip()
+    session = base / "session_secret"
+    if session.is_file():
+        found.setdefault("pages", {})["session_secret"] = session.read_text().strip()
     tokens = base / "api_tokens"
     if tokens.is_file():
         import json

@@ -128,7 +128,7 @@ async def test_openapi_documents_every_route(api: Any) -> None:
     routes = set()
     for resource in client.server.app.router.resources():
         info = resource.get_info()
-        path = info.get("path") or info.get("formatter")
+        path = info.get("path") or info.get("formatter") or info.get("prefix", "")
         if path.startswith("/api/"):
             routes.add(path.replace("{agent:.+}", "{agent}"))
     assert routes == set(doc["paths"])

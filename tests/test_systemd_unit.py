@@ -143,12 +143,13 @@ def test_configuration_and_credentials_match_the_settings_loader(
     assert _one(unit, "Service", "EnvironmentFile") == "-/etc/acd/acd.env"
     credentials = dict(v.split(":", 1) for v in unit[("Service", "LoadCredential")])
     # acd.settings reads exactly these names from $CREDENTIALS_DIRECTORY
-    assert set(credentials) == {"ami_secret", "api_tokens"}
+    assert set(credentials) == {"ami_secret", "api_tokens", "session_secret"}
     assert all(path.startswith("/etc/acd/") for path in credentials.values())
     defaults = dict(v.split(":", 1) for v in unit.get(("Service", "SetCredential"), []))
     assert "ami_secret" not in defaults, "the AMI secret must never have a built-in default"
     if "api_tokens" in defaults:
         assert json.loads(defaults["api_tokens"]) == []
+    assert "session_secret" not in defaults, "a built-in session key would be everyone's"
 
 
 def test_state_directory_is_the_working_directory(unit: dict[tuple[str, str], list[str]]) -> None:
@@ -203,6 +204,7 @@ def test_daemon_runs_under_the_units_sandbox(tmp_path: Path) -> None:
         "[Service]\n"
         "SetCredential=ami_secret:sandbox-test\n"
         "SetCredential=api_tokens:[]\n"
+        "SetCredential=session_secret:sandbox-session-key\n"
         "Environment=ACD_AMI__HOST=127.0.0.1 ACD_AMI__PORT=9 ACD_HTTP__PORT=0 ACD_FASTAGI__PORT=0\n"
         f"StateDirectory={name}\n"
         f"WorkingDirectory=/var/lib/{name}\n",

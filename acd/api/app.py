@@ -1,4 +1,5 @@
-"""The aiohttp application the daemon serves: outcomes, call lookups, the screen pop, OpenAPI.
+"""The aiohttp application the daemon serves: outcomes, call lookups, the screen pop, OpenAPI, and
+the pages for people (:mod:`acd.web`).
 
 Handlers only read and write the database through the async engine (no blocking I/O in the event
 loop) and read the core's live snapshot through ``live_provider``. Other routes (``/metrics``) are
@@ -19,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.api.auth import auth_middleware, json_error, principal_of
 from acd.api.livecalls import LiveCalls
 from acd.api.openapi import openapi_document
+from acd.api.outcome_write import OutcomeWriter, Refused
 from acd.api.payloads import BadInput, parse_outcome, parse_time
-from acd.api.queries import answered_by, caller_history, customer_call, list_calls
+from acd.api.queries import caller_history, customer_call, list_calls
 from acd.core.effects import OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
 from acd.settings import Settings
-from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
+from acd.store.outcomes import resolve_linkedid
 
 __all__ = ["build_app"]
 
@@ -48,7 +50,7 @@ class _Ctx:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.on_outcome: Callable[[OutcomeReported], None] | None = None
+        self.writer = OutcomeWriter(settings, engine, clock)
         self.live_provider = live_provider
         self.live_calls = live_calls
         self.clock = clock
@@ -64,12 +66,14 @@ def build_app(
     extra_routes: Sequence[web.AbstractRouteDef] = (),
     clock: Callable[[], float] = time.time,
     on_outcome: Callable[[OutcomeReported], None] | None = None,
+    ami_up: Callable[[], bool] | None = None,
 ) -> web.Application:
     """The API app. ``live_provider`` returns the core's current snapshot (None before the first);
     ``live_calls`` is fed every effect by the daemon for the screen pop; ``clock`` dates outcomes
-    (give it the core's clock so simulated time stays consistent)."""
+    (give it the core's clock so simulated time stays consistent); ``ami_up`` tells the pages whether
+    acd is connected to Asterisk now (default: the live snapshot's flag)."""
     ctx = _Ctx(settings, engine, live_provider, live_calls, clock)
-    ctx.on_outcome = on_outcome  # the daemon's metrics see API outcomes as they see AMI ones
+    ctx.writer.on_outcome = on_outcome  # the daemon's metrics see API outcomes as they see AMI ones
     app = web.Application(middlewares=[_errors_middleware, auth_middleware(settings.api_tokens)])
     app[SETTINGS] = settings
     app[ENGINE] = engine
@@ -100,6 +104,18 @@ def build_app(
             *extra_routes,
         ]
     )
+    from acd.web.app import setup_pages  # the pages import the API's parts: import them last
+
+    setup_pages(
+        app,
+        settings,
+        engine,
+        live_provider,
+        live_calls=live_calls,
+        clock=clock,
+        writer=ctx.writer,
+        ami_up=ami_up,
+    )
     return app
 
 
@@ -116,58 +132,17 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
 
 
 async def _post_outcome(ctx: _Ctx, request: web.Request) -> web.Response:
-    who = principal_of(request)
     try:
         data = await request.json()
     except ValueError:
         raise BadInput("body", "not valid JSON") from None
     body = parse_outcome(data, list(ctx.settings.dispositions))
-    if body.agent is not None and not who.is_supervisor and body.agent != who.agent:
-        return json_error(403, "an agent token may only write its own outcomes", field="agent")
-    async with ctx.engine.begin() as conn:
-        linkedid = await resolve_linkedid(conn, ctx.server_id, request.match_info["call_id"])
-        if linkedid is None:
-            return json_error(404, "unknown call")
-        agents = await answered_by(conn, ctx.server_id, linkedid)
-        if not who.is_supervisor and who.agent not in agents:
-            return json_error(403, "agents may post outcomes for their own calls only")
-        agent = body.agent or who.agent or (sorted(agents)[0] if len(agents) == 1 else None)
-        outcome_id = await save_outcome(
-            conn,
-            ctx.server_id,
-            ctx.settings.credit_policy,
-            OutcomeInput(
-                linkedid=linkedid,
-                call_id=request.match_info["call_id"],
-                agent=agent,
-                disposition=body.disposition,
-                resolved=body.resolved,
-                notes=body.notes,
-                points=body.points,
-                written_by=who.written_by,
-                written_at=ctx.clock(),
-                source="api",
-            ),
-        )
-        call = await customer_call(conn, ctx.server_id, linkedid, reader_agent=who.agent, supervisor=True)
-    assert call is not None
-    log.info("api.outcome", call_id=linkedid, disposition=body.disposition, role=who.role, stored=outcome_id)
-    if ctx.on_outcome is not None:
-        ctx.on_outcome(
-            OutcomeReported(
-                call_uniqueid=request.match_info["call_id"],
-                linkedid=linkedid,
-                agent=agent,
-                disposition=body.disposition,
-                resolved=body.resolved,
-                notes=body.notes,
-                points=body.points,
-                at=ctx.clock(),
-            )
-        )
-    return web.json_response(
-        {"call_id": linkedid, "outcome": call["outcome_record"], "credits": call["credits"]}, status=201
-    )
+    try:
+        stored = await ctx.writer.write(principal_of(request), request.match_info["call_id"], body)
+    except Refused as refused:
+        extra = {"field": refused.field} if refused.field else {}
+        return json_error(refused.status, refused.message, **extra)
+    return web.json_response(stored, status=201)
 
 
 async def _get_call(ctx: _Ctx, request: web.Request) -> web.Response:

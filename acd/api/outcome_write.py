@@ -1,0 +1,104 @@
+"""The one outcome write, shared by ``POST /api/v1/calls/{id}/outcome`` and the desk's form.
+
+Both paths check the same permissions, store through :func:`acd.store.outcomes.save_outcome` and
+tell the metrics, so a rep's outcome means the same whichever way it was posted. Refusals carry the
+HTTP status and the offending field; each caller renders them its own way (JSON or a page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.api.auth import Principal
+from acd.api.payloads import OutcomeBody
+from acd.api.queries import answered_by, customer_call
+from acd.core.effects import OutcomeReported
+from acd.settings import Settings
+from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
+
+__all__ = ["OutcomeWriter", "Refused"]
+
+log = structlog.get_logger("acd.api")
+
+
+class Refused(Exception):
+    """The write is not allowed or names no call: ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class OutcomeWriter:
+    settings: Settings
+    engine: AsyncEngine
+    clock: Callable[[], float]
+    on_outcome: Callable[[OutcomeReported], None] | None = None
+
+    async def write(
+        self, who: Principal, call_id: str, body: OutcomeBody, *, source: str = "api"
+    ) -> dict[str, Any]:
+        """Store ``body`` as the outcome of the customer call ``call_id`` names; returns the call's
+        id, the stored outcome and its credit rows."""
+        if who.role not in ("agent", "supervisor"):
+            raise Refused(403, "this sign-in cannot record outcomes")
+        if body.agent is not None and not who.is_supervisor and body.agent != who.agent:
+            raise Refused(403, "an agent token may only write its own outcomes", field="agent")
+        server_id = self.settings.server_id
+        async with self.engine.begin() as conn:
+            linkedid = await resolve_linkedid(conn, server_id, call_id)
+            if linkedid is None:
+                raise Refused(404, "unknown call")
+            agents = await answered_by(conn, server_id, linkedid)
+            if not who.is_supervisor and who.agent not in agents:
+                raise Refused(403, "agents may post outcomes for their own calls only")
+            agent = body.agent or who.agent or (sorted(agents)[0] if len(agents) == 1 else None)
+            outcome_id = await save_outcome(
+                conn,
+                server_id,
+                self.settings.credit_policy,
+                OutcomeInput(
+                    linkedid=linkedid,
+                    call_id=call_id,
+                    agent=agent,
+                    disposition=body.disposition,
+                    resolved=body.resolved,
+                    notes=body.notes,
+                    points=body.points,
+                    written_by=who.written_by,
+                    written_at=self.clock(),
+                    source="api",
+                ),
+            )
+            call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
+        assert call is not None
+        log.info(
+            "api.outcome",
+            call_id=linkedid,
+            disposition=body.disposition,
+            role=who.role,
+            stored=outcome_id,
+            via=source,
+        )
+        if self.on_outcome is not None:
+            self.on_outcome(
+                OutcomeReported(
+                    call_uniqueid=call_id,
+                    linkedid=linkedid,
+                    agent=agent,
+                    disposition=body.disposition,
+                    resolved=body.resolved,
+                    notes=body.notes,
+                    points=body.points,
+                    at=self.clock(),
+                )
+            )
+        return {"call_id": linkedid, "outcome": call["outcome_record"], "credits": call["credits"]}

@@ -1,0 +1,91 @@
+"""Who may open a call's page: the one question every page asks before it shows a call.
+
+Supervisors read every call. An agent reads a call that is ringing them or that they are on now,
+a call they were offered or answered, and a call that shares a callback or repeat link (either
+direction) with a call they answered, so the rep who takes a callback sees the cut-off call before
+it, and the rep who was cut off sees who finished. A wallboard sign-in reads no call. Anything
+else is refused with 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from acd.api.auth import Principal
+from acd.store.models import Call, Offer, table_of
+
+__all__ = ["may_read_call"]
+
+calls = table_of(Call)
+offers = table_of(Offer)
+
+
+async def may_read_call(
+    conn: AsyncConnection,
+    server_id: str,
+    who: Principal,
+    linkedid: str,
+    *,
+    live_entries: Collection[str] = (),
+) -> bool:
+    """``live_entries``: the entry ids of the call that are ringing ``who`` or connected to them
+    now (from the core's live picture: a ringing call has no row yet)."""
+    if who.is_supervisor:
+        return True
+    if who.role != "agent" or not who.agent:
+        return False
+    agent = who.agent
+    if live_entries:
+        return True
+    entries = (
+        await conn.execute(
+            select(calls.c.call_id, calls.c.agent, calls.c.callback_of, calls.c.repeat_of).where(
+                calls.c.server_id == server_id, calls.c.linkedid == linkedid
+            )
+        )
+    ).all()
+    if any(e.agent == agent for e in entries):
+        return True
+    ids = [e.call_id for e in entries]
+    if ids:
+        offered = (
+            await conn.execute(
+                select(offers.c.id)
+                .where(offers.c.server_id == server_id, offers.c.call_id.in_(ids), offers.c.agent == agent)
+                .limit(1)
+            )
+        ).first()
+        if offered is not None:
+            return True
+    # Linked calls: this call points at one the agent answered, or one they answered points here.
+    earlier = {e.callback_of for e in entries if e.callback_of} | {
+        e.repeat_of for e in entries if e.repeat_of
+    }
+    if earlier:
+        hit = (
+            await conn.execute(
+                select(calls.c.id)
+                .where(calls.c.server_id == server_id, calls.c.call_id.in_(earlier), calls.c.agent == agent)
+                .limit(1)
+            )
+        ).first()
+        if hit is not None:
+            return True
+    if ids:
+        hit = (
+            await conn.execute(
+                select(calls.c.id)
+                .where(
+                    calls.c.server_id == server_id,
+                    calls.c.agent == agent,
+                    or_(calls.c.callback_of.in_(ids), calls.c.repeat_of.in_(ids)),
+                )
+                .limit(1)
+            )
+        ).first()
+        if hit is not None:
+            return True
+    return False

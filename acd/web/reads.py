@@ -1,0 +1,124 @@
+"""Where the pages get their numbers: every domain figure comes from a read the report and the API
+use too; the pages only arrange and word them.
+
+Today's per-queue figures are read once and shared by every open wallboard (recomputed at most
+every ``ttl`` seconds, one read at a time), so twenty screens cost what one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.reporting.load import load_report
+from acd.settings import Settings
+from acd.web.format import Clockface
+
+__all__ = ["DayFigures", "QueueDay"]
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDay:
+    """One queue since midnight (center time), and its 24 h first-contact resolution."""
+
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    abandoned_short: int = 0
+    service_level: float | None = None
+    service_level_seconds: float | None = None
+    cut_offs: int = 0
+    callbacks: int = 0
+    callbacks_to_original: int = 0
+    answered_calls: int = 0
+    notes_complete: float | None = None
+    fcr_24h: float | None = None  # over the calls that ended in fcr_base (decided ones)
+    fcr_decided: int = 0
+    fcr_pending: int = 0  # answered today, their 24 h not over yet
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    at: float
+    since: float
+    fcr_base: tuple[float, float]
+    queues: dict[str, QueueDay] = field(default_factory=dict)
+
+
+def _to_original(by_routing: dict[str, int]) -> int:
+    return by_routing.get("original_agent", 0) + by_routing.get("reached_original", 0)
+
+
+class DayFigures:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        face: Clockface,
+        clock: Callable[[], float],
+        *,
+        ttl: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.face = face
+        self.clock = clock
+        self.ttl = ttl
+        self._monotonic = monotonic
+        self._day: Day | None = None
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def cached(self) -> Day | None:
+        return self._day
+
+    async def get(self) -> Day:
+        if self._day is not None and self._monotonic() - self._read_at < self.ttl:
+            return self._day
+        async with self._lock:
+            if self._day is None or self._monotonic() - self._read_at >= self.ttl:
+                self._day = await self._read()
+                self._read_at = self._monotonic()
+        assert self._day is not None
+        return self._day
+
+    async def _read(self) -> Day:
+        now = self.clock()
+        since = self.face.day_start(now)
+        today = await load_report(self.engine, self.settings, since, now, now)
+        # FCR 24 h is decided only for calls whose 24 h are over: those that ended 24-48 h ago.
+        base = (now - 2 * DAY, now - DAY)
+        earlier = await load_report(self.engine, self.settings, base[0], base[1], now)
+        queues: dict[str, QueueDay] = {}
+        for name in sorted(set(today.queues) | set(earlier.queues)):
+            q: dict[str, Any] = today.queues.get(name, {})
+            e: dict[str, Any] = earlier.queues.get(name, {})
+            answered_calls = q.get("answered", 0)
+            without = q.get("without_notes", 0)
+            repeats = e.get("repeat_contacts", {}).get("24h", {})
+            queues[name] = QueueDay(
+                offered=q.get("offered", 0),
+                answered=q.get("answered", 0),
+                abandoned=q.get("abandoned", 0),
+                abandoned_short=q.get("abandoned_short", 0),
+                service_level=q.get("service_level"),
+                service_level_seconds=q.get("service_level_seconds")
+                or self.settings.queue(name).service_level_seconds,
+                cut_offs=q.get("cut_offs", 0),
+                callbacks=q.get("callbacks", 0),
+                callbacks_to_original=_to_original(q.get("callbacks_by_routing", {})),
+                answered_calls=answered_calls,
+                notes_complete=None if not answered_calls else 1.0 - without / answered_calls,
+                fcr_24h=e.get("fcr", {}).get("24h"),
+                fcr_decided=repeats.get("decided", 0),
+                fcr_pending=q.get("repeat_contacts", {}).get("24h", {}).get("pending", 0),
+            )
+        return Day(now, since, base, queues)

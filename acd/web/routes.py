@@ -1,0 +1,18 @@
+"""Every page's address, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acd.web.views import index, signin, wallboard
+
+
+def table() -> list[web.RouteDef]:
+    return [
+        web.get("/", index.index),
+        web.get("/login", signin.login_form),
+        web.post("/login", signin.login),
+        web.post("/logout", signin.logout),
+        web.get("/wallboard", wallboard.wallboard),
+        web.get("/wallboard/events", wallboard.wallboard_events),
+    ]

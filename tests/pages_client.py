@@ -1,0 +1,78 @@
+"""The pages over a real loopback socket with aiohttp's test client (no browser): for the
+security properties, which are about HTTP itself (redirects, cookies, headers, CSRF)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
+
+from acd.api import LiveCalls, build_app
+from acd.core.live import LiveSnapshot
+from acd.settings import Settings
+from acd.store.migrate import prepare_database
+
+Client = TestClient[Any, Any]
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+class World:
+    """The live picture the app reads; tests change it."""
+
+    def __init__(self) -> None:
+        self.snapshot: LiveSnapshot | None = None
+        self.calls = LiveCalls()
+        self.ami_up = True
+
+
+@asynccontextmanager
+async def pages_app(
+    tmp_path: Path, tokens: list[dict[str, str]], *, clock: float = 1.8e9, **extra: Any
+) -> AsyncIterator[tuple[Client, World, Any]]:
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}", "spool_dir": str(tmp_path / "spool")},  # type: ignore[arg-type]
+        api_tokens=tokens,  # type: ignore[arg-type]
+        time_zone="UTC",
+        **extra,
+    )
+    engine = await prepare_database(settings)
+    world = World()
+    app = build_app(
+        settings,
+        engine,
+        lambda: world.snapshot,
+        live_calls=world.calls,
+        clock=lambda: clock,
+        ami_up=lambda: world.ami_up,
+    )
+    client: Client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=aiohttp.CookieJar(unsafe=True))
+    await client.start_server()
+    try:
+        yield client, world, engine
+    finally:
+        await client.close()
+        await engine.dispose()
+
+
+def csrf_in(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, "no CSRF field on the page"
+    return found.group(1)
+
+
+async def sign_in(client: Client, token: str, next_page: str = "/") -> aiohttp.ClientResponse:
+    form = await client.get("/login")
+    csrf = csrf_in(await form.text())
+    response = await client.post(
+        "/login", data={"csrf": csrf, "token": token, "next": next_page}, allow_redirects=False
+    )
+    return response
+
+
+async def page_csrf(client: Client, path: str = "/") -> str:
+    return csrf_in(await (await client.get(path)).text())

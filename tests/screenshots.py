@@ -1,0 +1,132 @@
+"""Make the README's screenshots of the pages in the real headless Chromium (``scripts/screenshots``).
+
+A small center on the simulator, with a morning of calls written into its database first (so the
+day's figures are not empty), then live callers, reps talking and a rep on a break, as a screen on
+the floor would show them. The PNG files go to ``docs/pages/`` (or the folder given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from acd.core.effects import CallFinished, OutcomeReported
+from acd.store.migrate import prepare_database
+from acd.store.sink import Store
+from tests.browser_harness import Browser, LiveCenter, browser_missing, new_token
+from tests.store_records import record
+
+REPS = [("1001", "Alice Martin"), ("1002", "Bob Keller"), ("1003", "Chen Wei"), ("1004", "Dana Ruiz")]
+NOTES = [
+    "changed DSL-only to phone+DSL, order written",
+    "router replaced, line tested with customer",
+    "billing question answered, refund of 12.40 booked",
+    "",
+    "ok",
+    "moved appointment to Thursday 10:00",
+]
+
+
+async def seed_morning(center: LiveCenter, now: float) -> None:
+    """Calls since 07:00 today in both queues: answered, some abandoned, a few cut off and called
+    back, outcomes with and without notes."""
+    settings = center.settings(1)
+    engine = await prepare_database(settings)
+    store = Store(engine, settings.server_id, settings.credit_policy)
+    rng = random.Random(7)
+    effects: list[Any] = []
+    start = now - 3 * 3600
+    n = 0
+    for minute in range(0, 3 * 60 - 10, 2):
+        for queue in ("support", "sales"):
+            if rng.random() < 0.35:
+                continue
+            n += 1
+            uid = f"{start + minute * 60:.0f}.{n}"
+            exten, name = rng.choice(REPS)
+            agent = f"Local/{exten}@agents"
+            abandoned = rng.random() < 0.08
+            cut = not abandoned and rng.random() < 0.06
+            wait = min(rng.expovariate(1 / 9), 90.0)
+            rec = record(
+                uid,
+                queue=queue,
+                joined_at=start + minute * 60,
+                wait_seconds=wait,
+                talk_seconds=rng.uniform(60, 400),
+                outcome="abandoned" if abandoned else "answered",
+                agent=None if abandoned else agent,
+                agent_name=None if abandoned else name,
+                caller_num=f"49151{rng.randrange(10**6, 10**7)}",
+                caller_key=f"tel:49151{rng.randrange(10**6, 10**7)}",
+                cut_off=cut,
+                cut_off_reasons=("caller_cause_38",) if cut else (),
+                ended_by="caller",
+            )
+            effects.append(CallFinished(rec))
+            if not abandoned:
+                effects.append(
+                    OutcomeReported(
+                        uid, uid, agent, rng.choice(["resolved", "sale", "follow_up"]), True,
+                        rng.choice(NOTES) or None, None, rec.ended_at + 30,
+                    )
+                )  # fmt: skip
+    await store.write(effects)
+    await engine.dispose()
+
+
+def make(out: Path) -> list[Path]:
+    missing = browser_missing()
+    if missing:
+        raise SystemExit(f"cannot make screenshots: {missing}")
+    out.mkdir(parents=True, exist_ok=True)
+    wall = new_token()
+    with tempfile.TemporaryDirectory(prefix="acd-screenshots-") as tmp:
+        center = LiveCenter(Path(tmp), [{"token": wall, "role": "wallboard"}])
+        asyncio.run(seed_morning(center, time.time()))
+        center.start()
+        made: list[Path] = []
+        try:
+            sim = center.sim
+            assert sim is not None
+            for queue, reps in (("support", REPS[:3]), ("sales", REPS[2:])):
+                for exten, name in reps:
+                    center.call(sim.add_agent, queue, exten, name.split()[0], answer_after=0.5)
+            center.call(sim.model.pause, "Local/1004@agents", True, "lunch")
+            for i in range(3):
+                center.call(sim.place_call, f"4930555{i:04d}", "support", talk=600)
+            for i in range(4):
+                center.call(sim.place_call, f"4940555{i:04d}", "sales", talk=600)
+            time.sleep(4)
+            board = Browser(center.base_url, "screenshots", width=1920, height=1080)
+            try:
+                board.sign_in(wall, "/wallboard")
+                board.wait_text("support", "table.board")
+                time.sleep(2)
+                target = out / "wallboard.png"
+                board.driver.save_screenshot(str(target))
+                made.append(target)
+            finally:
+                board.close()
+        finally:
+            center.stop()
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default="docs/pages", type=Path)
+    args = parser.parse_args(argv)
+    for path in make(args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
