@@ -69,6 +69,21 @@ def artifacts_made() -> Path | None:
     return _ARTIFACTS[0] if _ARTIFACTS else None
 
 
+_MEASURED: list[str] = []
+
+
+def measured(line: str) -> None:
+    """A figure a browser test measured: printed in the test report's summary and kept beside the
+    screenshots (``measured.txt``)."""
+    _MEASURED.append(line)
+    with (artifacts_dir() / "measured.txt").open("a") as fh:
+        fh.write(line + "\n")
+
+
+def measurements() -> list[str]:
+    return list(_MEASURED)
+
+
 class Browser:
     """A headless Chromium kept off the network, with a screenshot of every page it visits."""
 

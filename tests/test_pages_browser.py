@@ -7,14 +7,18 @@ see it. Every page visited is saved as a screenshot (see tests/browser_harness.p
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.support.select import Select
 
-from tests.browser_harness import Browser, LiveCenter, needs_browser, new_token
+from tests.browser_harness import Browser, LiveCenter, measured, needs_browser, new_token
 
 pytestmark = needs_browser()
+log = logging.getLogger("acd.tests.pages")
 
 ALICE = "Local/1001@agents"
 BOB = "Local/1002@agents"
@@ -92,3 +96,135 @@ def test_wallboard_updates_live_and_shows_when_asterisk_is_lost(
     assert "acd has lost Asterisk since" in board.find("#lost").text
     assert board.find(waiting).text == "-", "no frozen live numbers while Asterisk is lost"
     assert board.driver.execute_script("return window.acdNotReloaded === true;")
+
+
+CUSTOMER = "4915112345"
+OTHER = "4930998877"
+ALICE_NOTES = "changing DSL-only to phone+DSL, order half written"
+SCRIPT_IN_NOTES = "<script>window.acdPwned = 1</script>"
+
+
+def when_bridged(center: LiveCenter, call: object, timeout: float = 15.0) -> float:
+    """Wall time (monotonic) at which the simulated call was answered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if center.call(lambda: getattr(call, "state", "")) in ("bridged", "done"):
+            return time.monotonic()
+        time.sleep(0.02)
+    raise AssertionError("the call was not answered")
+
+
+def test_cut_off_and_callback_seen_from_both_desks(
+    center: LiveCenter, people: People, browsers: list[Browser]
+) -> None:
+    assert center.sim is not None
+    sim = center.sim
+    center.call(sim.add_agent, "support", "1001", "Alice", answer_after=1.0)
+    center.call(sim.add_agent, "support", "1002", "Bob", answer_after=1.0, paused=True, reason="training")
+
+    alice = open_browser(browsers, center, "alice")
+    alice.sign_in(people.alice)
+    assert alice.path == "/desk"
+    alice.wait_text("No call right now")
+
+    # An unrelated call of Alice's (Bob must not be able to open it), then the one that is cut off.
+    other = center.call(sim.place_call, OTHER, "support", talk=2.0)
+    when_bridged(center, other)
+    alice.wait_text(OTHER, "#current")
+    alice.wait_for(lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended", 15)
+    first = center.call(sim.place_call, CUSTOMER, "support", talk=4.0, ending="caller_cut", cause=38)
+    alice.wait_text(CUSTOMER, "#current", timeout=10)
+    alice.shot("desk-ringing-or-connected")
+    when_bridged(center, first)
+    alice.wait_for(
+        lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended",
+        15,
+        what="the cut-off",
+    )
+    alice.shot("desk-cut-off")
+    Select(alice.find("#current select[name=disposition]")).select_by_value("follow_up")
+    alice.find("#current textarea[name=notes]").send_keys(ALICE_NOTES)
+    alice.find("#current form.outcome button").click()
+    alice.wait_text("Outcome saved")
+    alice.shot("desk-saved")
+    assert "Cut off" in alice.text("#current"), "the desk says how the call ended"
+
+    # Alice goes on a break; Bob is back from training; the customer calls back.
+    center.call(sim.model.pause, ALICE, True, "break")
+    center.call(sim.model.pause, BOB, False)
+    bob = open_browser(browsers, center, "bob")
+    bob.sign_in(people.bob)
+    bob.wait_text("No call right now")
+    callback = center.call(sim.place_call, CUSTOMER, "support", talk=6.0)
+    answered = when_bridged(center, callback)
+    bob.wait_for(lambda: ALICE_NOTES in bob.text("#current"), 5.0, what="Alice's notes on Bob's desk")
+    latency = time.monotonic() - answered
+    log.info("pop shown on the desk %.2f s after the answer (negative: already while ringing)", latency)
+    measured(
+        f"the callback's pop with the earlier rep's notes was on the desk {latency:+.2f} s after the answer"
+    )
+    bob.shot("desk-callback-pop")
+    pop_text = bob.text("#current")
+    assert "Callback" in pop_text and "Alice had this customer" in pop_text
+    assert "network out of order (cause 38)" in pop_text
+    assert latency < 5.0
+
+    Select(bob.find("#current select[name=disposition]")).select_by_value("sale")
+    bob.find("#current textarea[name=notes]").send_keys("order completed: phone+DSL " + SCRIPT_IN_NOTES)
+    bob.find("#current input[name=points]").send_keys("40")
+    bob.find("#current input[name=resolved]").click()
+    bob.wait_for(
+        lambda: bob.find("#current [data-phase]").get_attribute("data-phase") == "ended",
+        20,
+        what="the callback to end",
+    )
+    bob.find("#current form.outcome button").click()
+    bob.wait_text("Outcome saved")
+    bob.shot("desk-callback-saved")
+
+    # Alice sees that the customer called back, who finished, and her share of the credit.
+    alice.open("/desk", "desk-after-callback")
+    row = alice.text("#cutoffs")
+    assert "yes" in row and "Bob: sale" in row, row
+    assert "20" in row.split("Bob: sale", 1)[1], row  # split policy: half of 40
+
+    # Bob may not open Alice's unrelated call.
+    stored = center.run(stored_linkedid(center, OTHER))
+    bob.open(f"/pop/{stored}", "pop-not-yours")
+    assert "Not your call" in bob.text() and "Traceback" not in bob.driver.page_source
+    bob.open(f"/pop/{center.run(stored_linkedid(center, CUSTOMER, first=True))}", "pop-earlier-call")
+    assert ALICE_NOTES in bob.text()
+
+    # The callback's pop, as a softphone's embedded browser would open it.
+    pop = open_browser(browsers, center, "softphone", width=480, height=800)
+    pop.sign_in(people.bob)
+    pop.open(f"/pop/{center.run(stored_linkedid(center, CUSTOMER))}", "pop-callback")
+    assert ALICE_NOTES in pop.text() and SCRIPT_IN_NOTES in pop.text(), "a script in notes is shown as text"
+    assert pop.driver.execute_script("return window.acdPwned === undefined;")
+    sizes = pop.driver.execute_script(
+        "var r = performance.getEntriesByType('resource').map(function (e) {"
+        "  return [e.name, e.encodedBodySize || e.transferSize]; });"
+        "var nav = performance.getEntriesByType('navigation')[0];"
+        "return {page: nav.encodedBodySize || nav.transferSize, resources: r};"
+    )
+    origin = center.base_url
+    assert all(name.startswith(origin) for name, _ in sizes["resources"]), sizes
+    total = sizes["page"] + sum(size for _, size in sizes["resources"])
+    measured(f"the pop weighs {total} bytes with its stylesheet, nothing from elsewhere")
+    assert 0 < total < 30_000, sizes
+
+
+async def stored_linkedid(center: LiveCenter, number: str, *, first: bool = False) -> str:
+    assert center.daemon is not None
+    from sqlalchemy import text
+
+    order = "asc" if first else "desc"
+    async with center.daemon.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(f"select linkedid from calls where caller_num = :n order by joined_at {order} limit 1"),
+                {"n": number},
+            )
+        ).first()
+    assert row is not None, f"no stored call from {number}"
+    return str(row[0])

@@ -59,6 +59,7 @@ def _entry(row: Row[Any], entry_offers: Iterable[Row[Any]]) -> dict[str, Any]:
         "cause": m["cause"],
         "cut_off": m["cut_off"],
         "cut_off_reasons": json.loads(m["cut_off_reasons"]) if m["cut_off_reasons"] else [],
+        "agent_released_short": m["agent_released_short"],
         "callback_of": m["callback_of"],
         "repeat_of": m["repeat_of"],
         "routing": m["routing"],

@@ -32,7 +32,7 @@ from acd.settings import Settings
 from acd.web import format as fmt
 from acd.web.feed import LiveFeed
 from acd.web.ratelimit import AttemptLimiter
-from acd.web.reads import DayFigures
+from acd.web.reads import DayFigures, PeriodReports
 from acd.web.signin import (
     Visitor,
     cookie_storage,
@@ -79,6 +79,7 @@ class Pages:
     feed: LiveFeed
     face: fmt.Clockface
     day: DayFigures
+    periods: PeriodReports
     known: dict[str, Principal]
     limiter: AttemptLimiter
     session_max_age: float
@@ -124,6 +125,7 @@ def setup_pages(
         feed=feed,
         face=face,
         day=DayFigures(settings, engine, face, clock),
+        periods=PeriodReports(settings, engine, clock),
         known=fingerprints(key, tokens),
         limiter=AttemptLimiter(settings.pages.login_attempts_per_minute, time.monotonic),
         session_max_age=settings.pages.session_hours * 3600,

@@ -122,3 +122,88 @@ class DayFigures:
                 fcr_pending=q.get("repeat_contacts", {}).get("24h", {}).get("pending", 0),
             )
         return Day(now, since, base, queues)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPeriod:
+    """One rep over a period, as the report counts it."""
+
+    since: float
+    answered: int = 0
+    talk_seconds: float = 0.0
+    cut_offs: int = 0
+    agent_released_short: int = 0
+    callbacks_taken: int = 0
+    callbacks_of_own_cut_offs: int = 0
+    repeats_24h: int = 0
+    decided_24h: int = 0
+    pending_24h: int = 0
+    fcr_24h: float | None = None
+    notes_complete: float | None = None
+    without_notes: int = 0
+    credit_points: float = 0.0
+
+
+class PeriodReports:
+    """The report over [since, now) for the desk's "today" and "this week", shared by every desk
+    and re-read at most every ``ttl`` seconds (one read at a time per period)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        clock: Callable[[], float],
+        *,
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[float, tuple[float, Any]] = {}
+        self._lock = asyncio.Lock()
+
+    def forget(self) -> None:
+        """A write just changed the figures (an outcome was posted): read afresh next time."""
+        self._cache.clear()
+
+    async def agent(self, agent: str, since: float) -> AgentPeriod:
+        report = await self._report(since)
+        stats = next((a for a in report.agents.values() if a.get("agent") == agent), None)
+        if stats is None:
+            return AgentPeriod(since)
+        repeats = stats["repeat_contacts"]["24h"]
+        answered = int(stats["answered"])
+        without = int(stats["without_notes"])
+        return AgentPeriod(
+            since=since,
+            answered=answered,
+            talk_seconds=float(stats["talk_seconds"]),
+            cut_offs=int(stats["cut_offs"]),
+            agent_released_short=int(stats["agent_released_short"]),
+            callbacks_taken=int(stats["callbacks_taken"]),
+            callbacks_of_own_cut_offs=int(stats["callbacks_of_own_cut_offs"]),
+            repeats_24h=int(repeats["repeats"]),
+            decided_24h=int(repeats["decided"]),
+            pending_24h=int(repeats["pending"]),
+            fcr_24h=stats["fcr"]["24h"],
+            notes_complete=None if not answered else 1.0 - without / answered,
+            without_notes=without,
+            credit_points=float(stats["credit_points"]),
+        )
+
+    async def _report(self, since: float) -> Any:
+        cached = self._cache.get(since)
+        if cached is not None and self._monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        async with self._lock:
+            cached = self._cache.get(since)
+            if cached is None or self._monotonic() - cached[0] >= self.ttl:
+                now = self.clock()
+                report = await load_report(self.engine, self.settings, since, now, now)
+                self._cache = {k: v for k, v in self._cache.items() if k >= since - 8 * DAY}
+                self._cache[since] = (self._monotonic(), report)
+                cached = self._cache[since]
+        return cached[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from acd.web.views import index, signin, wallboard
+from acd.web.views import calls, desk, index, signin, wallboard
 
 
 def table() -> list[web.RouteDef]:
@@ -15,4 +15,9 @@ def table() -> list[web.RouteDef]:
         web.post("/logout", signin.logout),
         web.get("/wallboard", wallboard.wallboard),
         web.get("/wallboard/events", wallboard.wallboard_events),
+        web.get("/desk", desk.desk),
+        web.get("/desk/events", desk.desk_events),
+        web.get("/desk/call/{call}", calls.call_panel),
+        web.post("/desk/outcome/{call}", calls.post_outcome),
+        web.get("/pop/{call}", calls.pop),
     ]

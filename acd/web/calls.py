@@ -1,0 +1,359 @@
+"""One customer call as the pop and the desk show it: this call, the earlier call it is a callback
+or repeat of (who had it, how it ended, their notes), why it reached this rep, what became of it
+afterwards (the callbacks it got, who finished, the credit), and the caller's other recent calls.
+
+Everything is read through the API's own queries (``customer_call``, ``caller_history``) and the
+core's live picture; the one access rule (:func:`acd.web.access.may_read_call`) decides first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from acd.api.auth import Principal
+from acd.api.queries import caller_history, customer_call
+from acd.core.effects import CallStarted
+from acd.store.models import Call, table_of
+from acd.store.outcomes import resolve_linkedid
+from acd.web.access import may_read_call
+from acd.web.app import Pages
+from acd.web.words import ending, routing_reason
+
+__all__ = ["CallView", "Earlier", "Forbidden", "Later", "NotFound", "call_view"]
+
+calls = table_of(Call)
+HISTORY_SECONDS = 30 * 86400.0
+
+
+class NotFound(Exception):
+    """No call by that id, live or stored."""
+
+
+class Forbidden(Exception):
+    """The call exists, and this sign-in may not read it."""
+
+
+@dataclass
+class Earlier:
+    """The call this one follows up: a cut-off call it is a callback of, or a repeat's first call."""
+
+    call_id: str
+    link: str  # "callback" | "repeat"
+    agent: str | None
+    agent_name: str | None
+    at: float
+    ended_label: str
+    ended_sentence: str
+    disposition: str | None
+    resolved: bool | None
+    notes: str | None
+    points: float | None
+
+
+@dataclass
+class Later:
+    """A callback this (cut-off) call got: when, who took it, how it came out, the credit shares."""
+
+    call_id: str
+    at: float
+    agent: str | None
+    agent_name: str | None
+    answered: bool
+    disposition: str | None
+    credits: list[dict[str, Any]]
+
+
+@dataclass
+class CallView:
+    call_id: str  # the customer call (Linkedid)
+    live: bool
+    phase: str  # waiting | ringing | connected | ended
+    number: str | None
+    account: str | None
+    queue: str | None
+    joined_at: float | None
+    wait_seconds: float | None
+    agent: str | None
+    agent_name: str | None
+    stored: bool  # its record is in the database (an outcome can be posted)
+    ended: tuple[str, str] | None = None
+    earlier: Earlier | None = None
+    why: str | None = None
+    outcome: dict[str, Any] | None = None
+    credits: list[dict[str, Any]] = field(default_factory=list)
+    later: list[Later] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _from_key(key: str | None) -> tuple[str | None, str | None]:
+    """(number, account) from a caller key (``tel:<digits>`` or ``acct:<account>``)."""
+    if key is None:
+        return None, None
+    kind, _, value = key.partition(":")
+    if kind == "acct":
+        return None, value
+    if kind == "tel":
+        return value, None
+    return key, None
+
+
+async def _linkedid(conn: AsyncConnection, server_id: str, ident: str) -> str | None:
+    return await resolve_linkedid(conn, server_id, ident)
+
+
+def _answered_entry(call: dict[str, Any]) -> dict[str, Any] | None:
+    answered = [e for e in call["entries"] if e["answered_at"] is not None]
+    return answered[-1] if answered else None
+
+
+def _ending_of(call: dict[str, Any]) -> tuple[str, str]:
+    entry = _answered_entry(call)
+    if entry is None:
+        return ending(
+            answered=False,
+            cut_off=False,
+            reasons=(),
+            ended_by=None,
+            agent_released_short=False,
+            talk_seconds=0.0,
+        )
+    cut = [e for e in call["entries"] if e["cut_off"]]
+    return ending(
+        answered=True,
+        cut_off=bool(cut),
+        reasons=[r for e in cut for r in e["cut_off_reasons"]],
+        ended_by=entry["ended_by"],
+        agent_released_short=bool(entry.get("agent_released_short")),
+        talk_seconds=float(entry["talk_seconds"] or 0.0),
+    )
+
+
+async def _earlier(
+    conn: AsyncConnection, server_id: str, entry_id: str, link: str
+) -> tuple[Earlier | None, str | None]:
+    linkedid = await _linkedid(conn, server_id, entry_id)
+    if linkedid is None:
+        return None, None
+    call = await customer_call(conn, server_id, linkedid, reader_agent=None, supervisor=True)
+    if call is None:
+        return None, None
+    label, sentence = _ending_of(call)
+    record = call["outcome_record"] or {}
+    return (
+        Earlier(
+            call_id=linkedid,
+            link=link,
+            agent=call["agent"],
+            agent_name=call["agent_name"],
+            at=call["ended_at"],
+            ended_label=label,
+            ended_sentence=sentence,
+            disposition=record.get("disposition"),
+            resolved=record.get("resolved"),
+            notes=record.get("notes"),
+            points=record.get("points"),
+        ),
+        linkedid,
+    )
+
+
+async def _later(conn: AsyncConnection, server_id: str, entry_ids: list[str]) -> list[Later]:
+    if not entry_ids:
+        return []
+    rows = (
+        await conn.execute(
+            select(calls.c.linkedid, calls.c.joined_at)
+            .where(calls.c.server_id == server_id, calls.c.callback_of.in_(entry_ids))
+            .order_by(calls.c.joined_at)
+        )
+    ).all()
+    seen: list[str] = []
+    for row in rows:
+        if row.linkedid not in seen:
+            seen.append(row.linkedid)
+    found = []
+    for linkedid in seen[:5]:
+        call = await customer_call(conn, server_id, linkedid, reader_agent=None, supervisor=True)
+        if call is None:
+            continue
+        record = call["outcome_record"] or {}
+        found.append(
+            Later(
+                call_id=linkedid,
+                at=call["joined_at"],
+                agent=call["agent"],
+                agent_name=call["agent_name"],
+                answered=call["outcome"] == "answered",
+                disposition=record.get("disposition"),
+                credits=call["credits"],
+            )
+        )
+    return found
+
+
+def _phase(pages: Pages, entry: CallStarted | None) -> str:
+    """Where the live call is: waiting in the queue, ringing a rep, connected; else ended."""
+    if entry is None:
+        return "ended"
+    snapshot = pages.feed.snapshot()
+    for agent in snapshot.agents if snapshot is not None else ():
+        if agent.current_call == entry.id:
+            return "connected" if agent.state == "in_call" else "ringing"
+    return "waiting"
+
+
+async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
+    """The call ``ident`` names (a Linkedid, an entry id or a caller channel's Uniqueid), as
+    ``who`` may see it; raises :class:`NotFound` or :class:`Forbidden`."""
+    server_id = pages.settings.server_id
+    live = pages.live_calls.find(ident) if pages.live_calls is not None else []
+    mine = pages.feed.agent(who.agent) if who.agent else None
+    async with pages.engine.connect() as conn:
+        linkedid = await _linkedid(conn, server_id, ident)
+        if linkedid is None and live:
+            linkedid = live[0].linkedid
+        if linkedid is None:
+            raise NotFound(ident)
+        if not live and pages.live_calls is not None:
+            live = pages.live_calls.find(linkedid)
+        on_me = [c.id for c in live if mine is not None and mine.current_call == c.id]
+        if not await may_read_call(conn, server_id, who, linkedid, live_entries=on_me):
+            raise Forbidden(ident)
+        call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
+        entry = live[-1] if live else None
+        key = entry.caller_key if entry is not None else (call["caller"]["key"] if call else None)
+        number, account = _from_key(key)
+        if call is not None and call["caller"]["number"]:
+            number = call["caller"]["number"]
+        view = CallView(
+            call_id=linkedid,
+            live=entry is not None,
+            phase=_phase(pages, entry),
+            number=number,
+            account=account,
+            queue=(call["queue"] if call else None) or (entry.queue if entry else None),
+            joined_at=call["joined_at"] if call else (entry.at if entry else None),
+            wait_seconds=None,
+            agent=call["agent"] if call else (mine.agent if on_me and mine else None),
+            agent_name=call["agent_name"] if call else (mine.name if on_me and mine else None),
+            stored=call is not None and entry is None,
+        )
+        if call is not None:
+            answered = _answered_entry(call)
+            if answered is not None and answered["answered_at"] is not None:
+                view.wait_seconds = answered["answered_at"] - call["joined_at"]
+            if entry is None:
+                view.ended = _ending_of(call)
+            view.outcome = call["outcome_record"]
+            view.credits = call["credits"]
+        elif entry is not None:
+            view.wait_seconds = pages.clock() - entry.at if view.phase in ("waiting", "ringing") else None
+        callback_of = (entry.callback_of if entry else None) or (call["callback_of"] if call else None)
+        repeat_of = entry.repeat_of if entry else None
+        if repeat_of is None and call is not None:
+            repeat_of = next((e["repeat_of"] for e in call["entries"] if e["repeat_of"]), None)
+        earlier_id = None
+        if callback_of:
+            view.earlier, earlier_id = await _earlier(conn, server_id, callback_of, "callback")
+        elif repeat_of:
+            view.earlier, earlier_id = await _earlier(conn, server_id, repeat_of, "repeat")
+        decision = pages.live_calls.decision(entry.uniqueid) if entry and pages.live_calls else None
+        reason = (
+            decision.reason if decision else (call["routing"]["reason"] if call and call["routing"] else None)
+        )
+        previous = (decision.agent_name if decision else None) or (
+            view.earlier.agent_name if view.earlier else None
+        )
+        you = who.agent is not None and view.earlier is not None and view.earlier.agent == who.agent
+        view.why = routing_reason(reason, previous, you=you)
+        if call is not None:
+            view.later = await _later(conn, server_id, [e["id"] for e in call["entries"] if e["cut_off"]])
+        if key is not None:
+            since = pages.clock() - HISTORY_SECONDS
+            history = await caller_history(
+                conn, server_id, key, exclude_linkedid=linkedid, since=since, show_notes=False, limit=6
+            )
+            view.history = [h for h in history if h["call_id"] != earlier_id][:5]
+    return view
+
+
+@dataclass
+class CutOffCustomer:
+    """One of a rep's cut-off calls and what became of the customer."""
+
+    call_id: str
+    at: float
+    number: str | None
+    ended_sentence: str
+    later: list[Later]
+    my_share: float | None  # this rep's credit on the callbacks, when any was credited
+
+
+async def cut_off_customers(pages: Pages, agent: str, since: float) -> list[CutOffCustomer]:
+    """The rep's cut-off calls since ``since``, newest first, each with its callbacks."""
+    server_id = pages.settings.server_id
+    found: list[CutOffCustomer] = []
+    async with pages.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(calls.c.linkedid)
+                .where(
+                    calls.c.server_id == server_id,
+                    calls.c.agent == agent,
+                    calls.c.cut_off.is_(True),
+                    calls.c.joined_at >= since,
+                )
+                .order_by(calls.c.joined_at.desc())
+                .limit(50)
+            )
+        ).all()
+        seen: list[str] = []
+        for row in rows:
+            if row.linkedid not in seen:
+                seen.append(row.linkedid)
+        for linkedid in seen:
+            call = await customer_call(conn, server_id, linkedid, reader_agent=agent, supervisor=True)
+            if call is None:
+                continue
+            later = await _later(conn, server_id, [e["id"] for e in call["entries"] if e["cut_off"]])
+            shares = [c["points"] for item in later for c in item.credits if c["agent"] == agent]
+            found.append(
+                CutOffCustomer(
+                    call_id=linkedid,
+                    at=call["joined_at"],
+                    number=call["caller"]["number"],
+                    ended_sentence=_ending_of(call)[1],
+                    later=later,
+                    my_share=sum(shares) if shares else None,
+                )
+            )
+    return found
+
+
+async def credited_calls(pages: Pages, agent: str, since: float) -> list[dict[str, Any]]:
+    """The calls behind a rep's credit since ``since``: call, points and why."""
+    from acd.store.models import Credit
+
+    credits = table_of(Credit)
+    server_id = pages.settings.server_id
+    in_period = (
+        select(calls.c.linkedid).where(calls.c.server_id == server_id, calls.c.joined_at >= since).distinct()
+    )
+    async with pages.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(credits.c.linkedid, credits.c.points, credits.c.reason, credits.c.written_at)
+                .where(
+                    credits.c.server_id == server_id,
+                    credits.c.agent == agent,
+                    credits.c.linkedid.in_(in_period),
+                )
+                .order_by(credits.c.written_at.desc())
+                .limit(100)
+            )
+        ).all()
+    return [{"call_id": r.linkedid, "points": r.points, "reason": r.reason, "at": r.written_at} for r in rows]
