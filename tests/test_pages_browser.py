@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
 from tests.browser_harness import Browser, LiveCenter, measured, needs_browser, new_token
@@ -228,3 +229,54 @@ async def stored_linkedid(center: LiveCenter, number: str, *, first: bool = Fals
         ).first()
     assert row is not None, f"no stored call from {number}"
     return str(row[0])
+
+
+def test_review_queue_lists_thin_notes_and_an_early_release(
+    center: LiveCenter, people: People, browsers: list[Browser]
+) -> None:
+    assert center.sim is not None
+    sim = center.sim
+    center.call(sim.add_agent, "support", "1001", "Alice", answer_after=0.5)
+    alice = open_browser(browsers, center, "alice-review")
+    alice.sign_in(people.alice)
+    thin = center.call(sim.place_call, "4930111222", "support", talk=3.0)
+    when_bridged(center, thin)
+    alice.wait_text("4930111222", "#current")
+    alice.wait_for(lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended", 15)
+    Select(alice.find("#current select[name=disposition]")).select_by_value("resolved")
+    alice.find("#current textarea[name=notes]").send_keys("ok")
+    alice.find("#current form.outcome button").click()
+    alice.wait_text("Outcome saved")
+    released = center.call(sim.place_call, "4930333444", "support", talk=4.0, ending="agent")
+    when_bridged(center, released)
+    alice.wait_text("4930333444", "#current")
+    alice.wait_for(lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended", 15)
+    alice.shot("desk-after-early-release")
+    linkedid = center.run(stored_linkedid(center, "4930333444"))
+
+    boss = open_browser(browsers, center, "supervisor")
+    boss.sign_in(people.boss)
+    assert boss.path == "/"
+    assert "Review queue" in boss.text() and "Agents" in boss.text()
+    boss.open("/review", "review")
+    rows = {
+        r.get_attribute("data-call"): r
+        for r in boss.driver.find_elements(By.CSS_SELECTOR, "table.review tbody tr")
+    }
+    reasons = {
+        call: {t.get_attribute("data-reason") for t in row.find_elements(By.CSS_SELECTOR, "[data-reason]")}
+        for call, row in rows.items()
+    }
+    thin_id = center.run(stored_linkedid(center, "4930111222"))
+    assert "notes" in reasons[thin_id] and "ok" in rows[thin_id].text
+    assert "short" in reasons[linkedid], reasons
+    Select(boss.find("#f-reason")).select_by_value("short")
+    boss.find("form.filters button").click()
+    boss.wait_for(lambda: "reason=short" in boss.path, what="the filter")
+    boss.shot("review-short-only")
+    assert [
+        r.get_attribute("data-call")
+        for r in boss.driver.find_elements(By.CSS_SELECTOR, "table.review tbody tr")
+    ] == [linkedid]
+    boss.open("/agents?period=today", "agents")
+    assert "Alice" in boss.text("table.team")

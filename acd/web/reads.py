@@ -170,7 +170,7 @@ class PeriodReports:
         self._cache.clear()
 
     async def agent(self, agent: str, since: float) -> AgentPeriod:
-        report = await self._report(since)
+        report = await self.report(since)
         stats = next((a for a in report.agents.values() if a.get("agent") == agent), None)
         if stats is None:
             return AgentPeriod(since)
@@ -194,7 +194,7 @@ class PeriodReports:
             credit_points=float(stats["credit_points"]),
         )
 
-    async def _report(self, since: float) -> Any:
+    async def report(self, since: float) -> Any:
         cached = self._cache.get(since)
         if cached is not None and self._monotonic() - cached[0] < self.ttl:
             return cached[1]
@@ -207,3 +207,62 @@ class PeriodReports:
                 self._cache[since] = (self._monotonic(), report)
                 cached = self._cache[since]
         return cached[1]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRow:
+    """One rep on the supervisor's /agents page: volume beside quality."""
+
+    agent: str
+    name: str
+    rung: int
+    missed: int  # rings they did not answer
+    period: AgentPeriod
+
+    @property
+    def cut_off_rate(self) -> float | None:
+        return None if not self.period.answered else self.period.cut_offs / self.period.answered
+
+    @property
+    def short_rate(self) -> float | None:
+        return None if not self.period.answered else self.period.agent_released_short / self.period.answered
+
+    @property
+    def aht_seconds(self) -> float | None:
+        return None if not self.period.answered else self.period.talk_seconds / self.period.answered
+
+
+async def rings(engine: AsyncEngine, server_id: str, since: float) -> dict[str, tuple[str, int, int]]:
+    """agent -> (name, rings, rings not answered) since ``since``: reps who were rung and never
+    answered show up too."""
+    from sqlalchemy import case, func, select
+
+    from acd.store.models import Offer, table_of
+
+    offers = table_of(Offer)
+    query = (
+        select(
+            offers.c.agent,
+            func.max(offers.c.agent_name),
+            func.count(),
+            func.sum(case((offers.c.result == "no_answer", 1), else_=0)),
+        )
+        .where(offers.c.server_id == server_id, offers.c.rang_at >= since)
+        .group_by(offers.c.agent)
+    )
+    async with engine.connect() as conn:
+        return {r[0]: (str(r[1] or r[0]), int(r[2]), int(r[3] or 0)) for r in await conn.execute(query)}
+
+
+async def team(periods: PeriodReports, since: float) -> list[TeamRow]:
+    """Every rep who answered or was rung since ``since``."""
+    report = await periods.report(since)
+    rung = await rings(periods.engine, periods.settings.server_id, since)
+    agents: dict[str, str] = {a["agent"]: name for name, a in report.agents.items() if a.get("agent")}
+    for agent, (name, _, _) in rung.items():
+        agents.setdefault(agent, name)
+    rows = []
+    for agent, name in agents.items():
+        ring = rung.get(agent, (name, 0, 0))
+        rows.append(TeamRow(agent, name, ring[1], ring[2], await periods.agent(agent, since)))
+    return rows

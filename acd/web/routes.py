@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from acd.web.views import calls, desk, index, signin, wallboard
+from acd.web.views import agents, calls, desk, index, review, signin, wallboard
 
 
 def table() -> list[web.RouteDef]:
@@ -20,4 +20,7 @@ def table() -> list[web.RouteDef]:
         web.get("/desk/call/{call}", calls.call_panel),
         web.post("/desk/outcome/{call}", calls.post_outcome),
         web.get("/pop/{call}", calls.pop),
+        web.get("/review", review.review),
+        web.get("/agents", agents.agents),
+        web.get("/agents.csv", agents.agents_csv),
     ]

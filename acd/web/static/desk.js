@@ -28,7 +28,8 @@
     }
   }
 
-  function show(callId, phase) {
+  function show(callId, phase, tries) {
+    tries = tries || 0;
     fetch("/desk/call/" + encodeURIComponent(callId), { credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) { throw new Error("panel " + response.status); }
@@ -46,7 +47,14 @@
         }
         setPhase(latestPhase || phase);
       })
-      .catch(function () { shownCall = null; });
+      .catch(function () {
+        // a call that has just ended is on its way to the database: ask again shortly
+        if (tries < 10 && shownCall === callId) {
+          window.setTimeout(function () { show(callId, phase, tries + 1); }, 500 + 250 * tries);
+        } else if (shownCall === callId) {
+          shownCall = null;
+        }
+      });
   }
 
   var source = new EventSource(desk.getAttribute("data-stream"));
