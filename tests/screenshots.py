@@ -81,24 +81,82 @@ async def seed_morning(center: LiveCenter, now: float) -> None:
     await engine.dispose()
 
 
+def _phase(browser: Browser) -> str:
+    return str(browser.find("#current [data-phase]").get_attribute("data-phase"))
+
+
+def desk_and_pop(center: LiveCenter, out: Path, alice_token: str, bob_token: str) -> list[Path]:
+    """Alice's call is cut off mid-order; she writes her notes and goes on a break; the customer
+    calls back and reaches Bob, whose desk pops the earlier call while he talks."""
+    from selenium.webdriver.support.select import Select
+
+    sim = center.sim
+    assert sim is not None
+    customer = "4915112345"
+    alice = Browser(center.base_url, "screenshots-alice")
+    bob = Browser(center.base_url, "screenshots-bob")
+    pop = Browser(center.base_url, "screenshots-pop", width=480, height=820)
+    try:
+        alice.sign_in(alice_token)
+        alice.wait_text("Alice")
+        center.call(sim.model.pause, "Local/1002@agents", True, "training")
+        time.sleep(1)
+        center.call(sim.place_call, customer, "support", talk=5.0, ending="caller_cut", cause=38)
+        alice.wait_text(customer, "#current", timeout=20)
+        alice.wait_for(lambda: _phase(alice) == "ended", 30, what="the cut-off")
+        Select(alice.find("#current select[name=disposition]")).select_by_value("follow_up")
+        alice.find("#current textarea[name=notes]").send_keys(
+            "Changing DSL-only to phone+DSL. Order half written: phone number port from the old "
+            "provider still to confirm, router swap agreed for Thursday."
+        )
+        alice.find("#current form.outcome button").click()
+        alice.wait_text("Outcome saved")
+        center.call(sim.model.pause, "Local/1001@agents", True, "break")
+        center.call(sim.model.pause, "Local/1002@agents", False)
+        bob.sign_in(bob_token)
+        bob.wait_text("Bob")
+        center.call(sim.place_call, customer, "support", talk=120.0)
+        bob.wait_text("Order half written", "#current", timeout=20)
+        bob.wait_for(lambda: _phase(bob) == "connected", 20, what="Bob answering")
+        bob.find("#current textarea[name=notes]").send_keys("Customer confirms the number port; ")
+        time.sleep(1)
+        desk = out / "desk.png"
+        bob.driver.save_screenshot(str(desk))
+        pop.sign_in(bob_token)
+        panel = bob.find("#current [data-call]").get_attribute("data-entry")
+        pop.open(f"/pop/{panel}", "pop")
+        target = out / "pop.png"
+        pop.driver.save_screenshot(str(target))
+        return [desk, target]
+    finally:
+        for browser in (alice, bob, pop):
+            browser.close()
+
+
 def make(out: Path) -> list[Path]:
     missing = browser_missing()
     if missing:
         raise SystemExit(f"cannot make screenshots: {missing}")
     out.mkdir(parents=True, exist_ok=True)
-    wall = new_token()
+    wall, alice, bob = new_token(), new_token(), new_token()
+    tokens = [
+        {"token": wall, "role": "wallboard"},
+        {"token": alice, "role": "agent", "agent": "Local/1001@agents"},
+        {"token": bob, "role": "agent", "agent": "Local/1002@agents"},
+    ]
     with tempfile.TemporaryDirectory(prefix="acd-screenshots-") as tmp:
-        center = LiveCenter(Path(tmp), [{"token": wall, "role": "wallboard"}])
+        center = LiveCenter(Path(tmp), tokens)
         asyncio.run(seed_morning(center, time.time()))
         center.start()
         made: list[Path] = []
         try:
             sim = center.sim
             assert sim is not None
-            for queue, reps in (("support", REPS[:3]), ("sales", REPS[2:])):
+            for queue, reps in (("support", REPS[:2]), ("sales", REPS[2:])):
                 for exten, name in reps:
                     center.call(sim.add_agent, queue, exten, name.split()[0], answer_after=0.5)
             center.call(sim.model.pause, "Local/1004@agents", True, "lunch")
+            made += desk_and_pop(center, out, alice, bob)
             for i in range(3):
                 center.call(sim.place_call, f"4930555{i:04d}", "support", talk=600)
             for i in range(4):
