@@ -40,6 +40,7 @@ from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, Effect
 from acd.core.engine import Core
 from acd.core.events import PARSERS
+from acd.metrics.durability import DurabilityCollector
 from acd.metrics.http import metrics_route
 from acd.metrics.metrics import Metrics
 from acd.sdnotify import Notifier, watchdog_loop
@@ -224,7 +225,17 @@ class Daemon:
             await asyncio.sleep(TICK_SECONDS)
             self._dispatch(self.core.tick(self.clock.now()))
             self._count_skipped()
+            self._mark_covered()
             self._status()
+
+    def _mark_covered(self) -> None:
+        """Tell the journal how far in event time acd has seen everything (nothing queued, no AMI
+        gap open): once those records are durable, a restart fills only what came after."""
+        if self.writer is None or self.queue or self.core.gap_started is not None:
+            return
+        if self.core.resync is not None or not self.ami.connected:
+            return
+        self.writer.journal.mark(self.clock.now())
 
     def _count_skipped(self) -> None:
         """Events the reader framed but did not parse still count in acd_ami_events_total."""
@@ -249,7 +260,9 @@ class Daemon:
         self._last_status, self._events_at_status = now, self.stats.events
         ami = "AMI connected" if self.ami.connected else "AMI reconnecting"
         backlog = self.writer.stats().backlog if self.writer is not None else 0
-        self.notifier.status(f"{ami}; {rate:.0f} events/s; write backlog {backlog}")
+        journal = self.writer.journal.state if self.writer is not None else "ok"
+        risk = "" if journal == "ok" else f"; JOURNAL CANNOT WRITE ({journal})"
+        self.notifier.status(f"{ami}; {rate:.0f} events/s; write backlog {backlog}{risk}")
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -258,7 +271,7 @@ class Daemon:
         from acd.store.history import load_past_calls
         from acd.store.migrate import prepare_database
         from acd.store.purge import run_retention
-        from acd.store.writer import Writer
+        from acd.store.writer import open_writer
 
         self.engine = await prepare_database(self.settings)
         # The caller history outlives the process: a restart between a cut-off and its callback
@@ -267,9 +280,10 @@ class Daemon:
             self.engine, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
         )
         self.core.load_history(past)
-        self.writer = Writer(self.settings, self.engine)
+        self.writer = await open_writer(self.settings, self.engine)
         self._sinks.append(self.writer.submit)
         self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
+        self.metrics.registry.register(DurabilityCollector(self.writer.stats))
         self._spawn(self.writer.run(), "writer")
         self.kpis = attach_sql_kpis(self.metrics, self.engine, clock=self.clock.now, interval=KPI_SECONDS)
         self.kpis.start()
@@ -298,7 +312,7 @@ class Daemon:
         )
 
     async def _start_http(self) -> None:
-        from acd.api.app import build_app
+        from acd.api.app import app_runner, build_app
         from acd.api.livecalls import LiveCalls
 
         live_calls = LiveCalls()
@@ -312,8 +326,9 @@ class Daemon:
             clock=self.clock.now,
             on_outcome=self.metrics.observe,
             ami_up=lambda: self.ami.connected,
+            accepting=lambda: self.writer is None or self.writer.journal.healthy,
         )
-        self.runner = web.AppRunner(app, access_log=None)
+        self.runner = app_runner(app, self.settings.http)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.http.host, self.settings.http.port)
         await site.start()
@@ -327,6 +342,7 @@ class Daemon:
             "events": self.stats.events,
             "queue": len(self.queue),
             "write_backlog": self.writer.stats().backlog if self.writer is not None else None,
+            "journal": self.writer.journal.state if self.writer is not None else None,
         }
         return web.json_response(body, status=200)
 
@@ -410,6 +426,8 @@ async def run_daemon(settings: Settings, *, ready: Callable[[Daemon], None] | No
         signals += 1
         if signals > 1:
             log.warning("forced_exit", signal=signal.Signals(signum).name)
+            if daemon.writer is not None:  # what waits for its fsync is written first
+                daemon.writer.flush_sync(2.0)
             os._exit(1)
         log.info("stopping", signal=signal.Signals(signum).name)
         daemon.request_stop()

@@ -63,9 +63,16 @@ class AmiSettings(BaseModel):
 
 class DatabaseSettings(BaseModel):
     url: str = Field("sqlite+aiosqlite:///acd.db", description="SQLAlchemy URL (SQLite file or PostgreSQL)")
-    spool_dir: str = Field("spool", description="directory for records waiting while the database is down")
+    spool_dir: str = Field(
+        "spool", description="directory of the durable journal: records on disk until the database has them"
+    )
+    journal_max_bytes: int = Field(
+        1 << 30, ge=1 << 20, description="size bound of the journal (bytes); beyond it records wait in memory"
+    )
     batch_size: int = Field(500, ge=1, description="rows per write transaction at most")
-    queue_size: int = Field(10000, ge=10, description="records held in memory before spooling to disk")
+    queue_size: int = Field(
+        10000, ge=10, description="records kept in memory while the journal cannot write (beyond: dropped)"
+    )
     flush_deadline: float = Field(10.0, gt=0, description="seconds allowed to flush on shutdown")
     retention_days: int = Field(0, ge=0, description="erase caller numbers and notes after (0: keep)")
 
@@ -73,6 +80,12 @@ class DatabaseSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = Field("127.0.0.1", description="HTTP API and /metrics bind address")
     port: int = Field(8080, ge=0, le=65535, description="HTTP API and /metrics port (0: pick a free one)")
+    header_timeout: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="seconds a client gets to send a request's headers (and to stay idle)",
+    )
 
 
 class FastAgiSettings(BaseModel):

@@ -88,4 +88,4 @@ def test_sigterm_under_load_flushes_everything(tmp_path: Path) -> None:
             await engine.dispose()
 
     assert asyncio.run(rows()) == sent
-    assert not list((tmp_path / "spool").glob("*.jsonl"))
+    assert not list((tmp_path / "spool").glob("*.wal"))

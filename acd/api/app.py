@@ -25,10 +25,11 @@ from acd.api.payloads import BadInput, parse_outcome, parse_time
 from acd.api.queries import caller_history, customer_call, list_calls
 from acd.core.effects import OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
-from acd.settings import Settings
+from acd.settings import HttpSettings, Settings
+from acd.store.engine import is_contention
 from acd.store.outcomes import resolve_linkedid
 
-__all__ = ["build_app"]
+__all__ = ["app_runner", "build_app"]
 
 log = structlog.get_logger("acd.api")
 
@@ -67,13 +68,16 @@ def build_app(
     clock: Callable[[], float] = time.time,
     on_outcome: Callable[[OutcomeReported], None] | None = None,
     ami_up: Callable[[], bool] | None = None,
+    accepting: Callable[[], bool] | None = None,
 ) -> web.Application:
     """The API app. ``live_provider`` returns the core's current snapshot (None before the first);
     ``live_calls`` is fed every effect by the daemon for the screen pop; ``clock`` dates outcomes
     (give it the core's clock so simulated time stays consistent); ``ami_up`` tells the pages whether
-    acd is connected to Asterisk now (default: the live snapshot's flag)."""
+    acd is connected to Asterisk now (default: the live snapshot's flag); ``accepting`` says whether
+    acd can make records durable now (its journal writes): outcomes are refused with 503 while not."""
     ctx = _Ctx(settings, engine, live_provider, live_calls, clock)
     ctx.writer.on_outcome = on_outcome  # the daemon's metrics see API outcomes as they see AMI ones
+    ctx.writer.accepting = accepting
     app = web.Application(middlewares=[_errors_middleware, auth_middleware(settings.api_tokens)])
     app[SETTINGS] = settings
     app[ENGINE] = engine
@@ -119,6 +123,14 @@ def build_app(
     return app
 
 
+def app_runner(app: web.Application, http: HttpSettings) -> web.AppRunner:
+    """The runner the daemon serves ``app`` with. aiohttp's keep-alive timer also runs while a
+    request's headers are being read, so it is the header-read timeout: a client that trickles
+    its headers (slowloris) or idles is cut off after ``http.header_timeout`` seconds instead of
+    aiohttp's default hour."""
+    return web.AppRunner(app, access_log=None, keepalive_timeout=http.header_timeout)
+
+
 @web.middleware
 async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -127,14 +139,25 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
     except BadInput as err:
         return json_error(422, err.detail, field=err.field)
     except (OperationalError, DBAPIError, OSError, TimeoutError) as err:
+        if is_contention(err):
+            log.warning("api.database_busy", path=request.path, error=type(err).__name__)
+            return json_error(503, "database busy; retry", headers={"Retry-After": "1"})
         log.warning("api.database_unavailable", path=request.path, error=type(err).__name__)
         return json_error(503, "database unavailable")
+    except web.HTTPException:
+        raise
+    except Exception:
+        if not request.path.startswith("/api/"):
+            raise  # the pages render their own error page
+        # A bug: logged with its traceback here, never sent to the client.
+        log.exception("api.internal_error", path=request.path, method=request.method)
+        return json_error(500, "internal error")
 
 
 async def _post_outcome(ctx: _Ctx, request: web.Request) -> web.Response:
     try:
         data = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         raise BadInput("body", "not valid JSON") from None
     body = parse_outcome(data, list(ctx.settings.dispositions))
     try:

@@ -40,8 +40,11 @@ class Principal:
 _REQUEST_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
-def json_error(status: int, error: str, **extra: object) -> web.Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="acd"'} if status == 401 else None
+def json_error(
+    status: int, error: str, *, headers: dict[str, str] | None = None, **extra: object
+) -> web.Response:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="acd"'}
     return web.json_response({"error": error, **extra}, status=status, headers=headers)
 
 

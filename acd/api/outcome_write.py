@@ -19,6 +19,7 @@ from acd.api.payloads import OutcomeBody
 from acd.api.queries import answered_by, customer_call
 from acd.core.effects import OutcomeReported
 from acd.settings import Settings
+from acd.store.engine import retry_contention
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
 
 __all__ = ["OutcomeWriter", "Refused"]
@@ -42,6 +43,7 @@ class OutcomeWriter:
     engine: AsyncEngine
     clock: Callable[[], float]
     on_outcome: Callable[[OutcomeReported], None] | None = None
+    accepting: Callable[[], bool] | None = None  # False while the journal cannot write: 503
 
     async def write(
         self, who: Principal, call_id: str, body: OutcomeBody, *, source: str = "api"
@@ -52,33 +54,43 @@ class OutcomeWriter:
             raise Refused(403, "this sign-in cannot record outcomes")
         if body.agent is not None and not who.is_supervisor and body.agent != who.agent:
             raise Refused(403, "an agent token may only write its own outcomes", field="agent")
+        if self.accepting is not None and not self.accepting():
+            log.warning("api.outcome_refused", reason="journal cannot write")
+            raise Refused(503, "acd cannot make records durable now (its journal cannot write); retry later")
         server_id = self.settings.server_id
-        async with self.engine.begin() as conn:
-            linkedid = await resolve_linkedid(conn, server_id, call_id)
-            if linkedid is None:
-                raise Refused(404, "unknown call")
-            agents = await answered_by(conn, server_id, linkedid)
-            if not who.is_supervisor and who.agent not in agents:
-                raise Refused(403, "agents may post outcomes for their own calls only")
-            agent = body.agent or who.agent or (sorted(agents)[0] if len(agents) == 1 else None)
-            outcome_id = await save_outcome(
-                conn,
-                server_id,
-                self.settings.credit_policy,
-                OutcomeInput(
-                    linkedid=linkedid,
-                    call_id=call_id,
-                    agent=agent,
-                    disposition=body.disposition,
-                    resolved=body.resolved,
-                    notes=body.notes,
-                    points=body.points,
-                    written_by=who.written_by,
-                    written_at=self.clock(),
-                    source="api",
-                ),
-            )
-            call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
+        written_at = self.clock()
+
+        async def transaction() -> tuple[str, str | None, int | None, dict[str, Any] | None]:
+            async with self.engine.begin() as conn:
+                linkedid = await resolve_linkedid(conn, server_id, call_id)
+                if linkedid is None:
+                    raise Refused(404, "unknown call")
+                agents = await answered_by(conn, server_id, linkedid)
+                if not who.is_supervisor and who.agent not in agents:
+                    raise Refused(403, "agents may post outcomes for their own calls only")
+                agent = body.agent or who.agent or (sorted(agents)[0] if len(agents) == 1 else None)
+                outcome_id = await save_outcome(
+                    conn,
+                    server_id,
+                    self.settings.credit_policy,
+                    OutcomeInput(
+                        linkedid=linkedid,
+                        call_id=call_id,
+                        agent=agent,
+                        disposition=body.disposition,
+                        resolved=body.resolved,
+                        notes=body.notes,
+                        points=body.points,
+                        written_by=who.written_by,
+                        written_at=written_at,
+                        source="api",
+                    ),
+                )
+                call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
+                return linkedid, agent, outcome_id, call
+
+        # Busy (another process holds SQLite's lock): tried again, not reported as an outage.
+        linkedid, agent, outcome_id, call = await retry_contention(transaction)
         assert call is not None
         log.info(
             "api.outcome",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acd.core.effects import (
     Anomaly,
@@ -27,9 +27,13 @@ from acd.core.effects import (
     ResyncDone,
 )
 from acd.core.live import AgentLive, LiveSnapshot, QueueLive
+from acd.metrics.durability import DurabilityCollector
 from acd.metrics.kpi import WINDOWS, KpiRefresher, Kpis, WindowKpi
 from acd.metrics.metrics import AFFINITY_RESULTS, Metrics
 from acd.settings import Settings
+
+if TYPE_CHECKING:
+    from acd.store.writer import WriterStats
 
 __all__ = [
     "FixedKpiSource",
@@ -271,7 +275,23 @@ async def sample_metrics(
         m.count_event(name)
     m.handler_error("consumer")
     m.observe_db_write(0.004, 100)
+    m.registry.register(DurabilityCollector(lambda: sample_writer_stats()))
     refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=agents, queues=queues)))
     m.attach_kpis(refresher)
     await refresher.refresh_once()
     return m
+
+
+def sample_writer_stats() -> WriterStats:
+    """A writer with records waiting on disk and in memory, some dropped: every durability series."""
+    from acd.store.journal import JournalStats
+    from acd.store.writer import WriterStats
+
+    journal = JournalStats(
+        depth=120, on_disk=100, in_memory_only=20, bytes=123_456, dropped=3, commits=900, failures=4,
+        state="disk_full", last_commit_seconds=0.002,
+    )  # fmt: skip
+    return WriterStats(
+        backlog=120, spooled=100, written=5000, failures=2, writes=40, write_seconds_total=1.5,
+        last_write_seconds=0.01, database_ok=True, journal=journal,
+    )  # fmt: skip

@@ -1,7 +1,9 @@
 """Engine creation with the per-dialect settings acd relies on.
 
 SQLite: WAL so the API's readers never wait for the writer, ``synchronous=NORMAL`` (safe with WAL),
-a busy timeout instead of instant "database is locked" errors, and foreign keys on.
+a busy timeout (the engine's ``timeout``) instead of instant "database is locked" errors, and
+foreign keys on. Contention that outlasts it (another process importing history, a purge) is
+retried by :func:`retry_contention`, not reported as an outage.
 PostgreSQL (asyncpg): bounded connect and command timeouts so a dead server fails a write quickly
 (the writer then spools) instead of hanging on TCP; ``pool_pre_ping`` drops connections that died
 with the server.
@@ -9,24 +11,59 @@ with the server.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["make_engine"]
+__all__ = ["is_contention", "make_engine", "retry_contention"]
+
+T = TypeVar("T")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return apply
+
+
+def is_contention(exc: BaseException) -> bool:
+    """The database is busy, not down: SQLite's lock wait ran out ("database is locked"), or
+    PostgreSQL gave up a transaction to a concurrent one (serialization failure, deadlock)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return code in ("40001", "40P01")
+
+
+async def retry_contention(
+    op: Callable[[], Awaitable[T]], *, attempts: int = 5, first_delay: float = 0.05
+) -> T:
+    """Run ``op`` (one whole transaction), again after a short pause while the database is busy:
+    contention is not an outage, so a caller must not be told the database is unavailable."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return await op()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_contention(exc):
+                raise
+        await asyncio.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
@@ -50,5 +87,5 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
         kwargs["max_overflow"] = 5
     engine = create_async_engine(parsed, **kwargs)
     if backend == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(timeout * 1000)))
     return engine
