@@ -31,7 +31,14 @@ import yaml
 from aiohttp import web
 
 from acd.metrics import KpiRefresher, Metrics, metrics_route
-from acd.metrics.synthetic import FixedKpiSource, synthetic_day, synthetic_kpis, synthetic_snapshot
+from acd.metrics.durability import DurabilityCollector
+from acd.metrics.synthetic import (
+    FixedKpiSource,
+    sample_writer_stats,
+    synthetic_day,
+    synthetic_kpis,
+    synthetic_snapshot,
+)
 from acd.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +80,7 @@ async def acd_metrics() -> AsyncIterator[tuple[Metrics, int]]:
     snap = synthetic_snapshot(agents=AGENTS, queues=QUEUES)
     m = Metrics(Settings(metrics_per_agent=True), live=lambda: snap, db_backlog=lambda: 3)
     m.set_ami_connected(True)
+    m.registry.register(DurabilityCollector(sample_writer_stats))
     refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=AGENTS, queues=QUEUES)), interval=5)
     m.attach_kpis(refresher)
     refresher.start()

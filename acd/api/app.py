@@ -163,8 +163,9 @@ async def _post_outcome(ctx: _Ctx, request: web.Request) -> web.Response:
     try:
         stored = await ctx.writer.write(principal_of(request), request.match_info["call_id"], body)
     except Refused as refused:
-        extra = {"field": refused.field} if refused.field else {}
-        return json_error(refused.status, refused.message, **extra)
+        if refused.field:
+            return json_error(refused.status, refused.message, field=refused.field)
+        return json_error(refused.status, refused.message)
     return web.json_response(stored, status=201)
 
 
