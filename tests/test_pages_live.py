@@ -1,0 +1,84 @@
+"""The live pages' plumbing: the shared snapshot, wake-ups per agent, and streams that end when
+the daemon stops (an open wallboard must never hold up a shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from acd.core.effects import MemberStateChanged
+from acd.core.live import AgentLive, LiveSnapshot, QueueLive
+from acd.web.feed import LiveFeed
+from tests.pages_client import pages_app, sign_in
+
+WALL = "wall-token-3c9e"
+
+
+def snapshot(at: float, waiting: int = 0) -> LiveSnapshot:
+    return LiveSnapshot(
+        at,
+        (QueueLive("support", waiting, 12.0 if waiting else 0.0, {"available": 1}),),
+        (AgentLive("PJSIP/1001", "Alice", "available", ("support",)),),
+        True,
+    )
+
+
+async def test_the_snapshot_is_shared_and_refreshed_after_an_effect() -> None:
+    built = []
+    clock = [100.0]
+
+    def provider() -> LiveSnapshot:
+        built.append(clock[0])
+        return snapshot(clock[0])
+
+    feed = LiveFeed(provider, min_interval=1.0, monotonic=lambda: clock[0])
+    feed.snapshot()
+    feed.snapshot()
+    assert len(built) == 1, "read twice within the interval: built once"
+    clock[0] += 0.1
+    feed.observe(MemberStateChanged("support", "PJSIP/1001", "Alice", "ringing", "available", None, 1.0))
+    clock[0] += 0.1
+    feed.snapshot()
+    assert len(built) == 2, "an effect about an agent makes the next read fresh"
+
+
+async def test_a_desk_stream_wakes_for_its_agent_only() -> None:
+    feed = LiveFeed(lambda: snapshot(1.0))
+    seen = feed.version("PJSIP/1001")
+    waiter = asyncio.ensure_future(feed.wait_agent("PJSIP/1001", seen, 5.0))
+    await asyncio.sleep(0)
+    feed.observe(MemberStateChanged("support", "PJSIP/1002", "Bob", "ringing", "available", None, 1.0))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    feed.observe(MemberStateChanged("support", "PJSIP/1001", "Alice", "ringing", "available", None, 1.0))
+    assert await asyncio.wait_for(waiter, 1.0) is True
+    # an effect between reading the version and waiting is not lost
+    seen = feed.version("PJSIP/1001")
+    feed.observe(MemberStateChanged("support", "PJSIP/1001", "Alice", "in_call", "ringing", None, 2.0))
+    started = time.monotonic()
+    assert await feed.wait_agent("PJSIP/1001", seen, 5.0) is True
+    assert time.monotonic() - started < 1.0
+
+
+async def test_open_wallboard_streams_end_when_the_server_stops(tmp_path: Path) -> None:
+    async with pages_app(tmp_path, [{"token": WALL, "role": "wallboard"}]) as (client, world, _):
+        world.snapshot = snapshot(1.8e9, waiting=3)
+        await sign_in(client, WALL)
+        response = await client.get("/wallboard/events")
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        line = b""
+        while not line.startswith(b"data:"):
+            line = await asyncio.wait_for(response.content.readline(), 5.0)
+        message = json.loads(line[5:])
+        assert message["fields"]["support.waiting"] == ["3", ""]
+        assert message["lost"] is False
+        world.ami_up = False
+        while True:
+            line = await asyncio.wait_for(response.content.readline(), 5.0)
+            if line.startswith(b"data:") and json.loads(line[5:])["lost"]:
+                break
+        assert json.loads(line[5:])["fields"]["support.waiting"] == ["-", ""], "no frozen numbers"
+        started = time.monotonic()
+    assert time.monotonic() - started < 5.0, "the stream held up the shutdown"
