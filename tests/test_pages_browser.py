@@ -105,6 +105,39 @@ ALICE_NOTES = "changing DSL-only to phone+DSL, order half written"
 SCRIPT_IN_NOTES = "<script>window.acdPwned = 1</script>"
 
 
+def desk_live(browser: Browser) -> None:
+    """Wait until the desk hears from its live stream."""
+    browser.wait_for(
+        lambda: browser.find("#desk").get_attribute("data-live") == "1", what="the desk's stream"
+    )
+
+
+def ended(browser: Browser, timeout: float = 15.0) -> None:
+    """Wait until the desk's current call shows as ended."""
+    browser.wait_for(
+        lambda: browser.find("#current [data-phase]").get_attribute("data-phase") == "ended",
+        timeout,
+        what="the call to end on the desk",
+    )
+
+
+def fill_outcome(
+    browser: Browser, disposition: str, notes: str, points: str = "", resolved: bool = False
+) -> None:
+    """Fill the desk's outcome form for the current call, as a rep does while still talking."""
+    Select(browser.find("#current select[name=disposition]")).select_by_value(disposition)
+    browser.find("#current textarea[name=notes]").send_keys(notes)
+    if points:
+        browser.find("#current input[name=points]").send_keys(points)
+    if resolved:
+        browser.find("#current input[name=resolved]").click()
+
+
+def save_outcome(browser: Browser) -> None:
+    browser.find("#current form.outcome button").click()
+    browser.wait_text("Outcome saved")
+
+
 def when_bridged(center: LiveCenter, call: object, timeout: float = 15.0) -> float:
     """Wall time (monotonic) at which the simulated call was answered."""
     deadline = time.monotonic() + timeout
@@ -126,27 +159,21 @@ def test_cut_off_and_callback_seen_from_both_desks(
     alice = open_browser(browsers, center, "alice")
     alice.sign_in(people.alice)
     assert alice.path == "/desk"
-    alice.wait_text("No call right now")
+    desk_live(alice)
 
     # An unrelated call of Alice's (Bob must not be able to open it), then the one that is cut off.
     other = center.call(sim.place_call, OTHER, "support", talk=2.0)
     when_bridged(center, other)
     alice.wait_text(OTHER, "#current")
-    alice.wait_for(lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended", 15)
+    ended(alice)
     first = center.call(sim.place_call, CUSTOMER, "support", talk=4.0, ending="caller_cut", cause=38)
     alice.wait_text(CUSTOMER, "#current", timeout=10)
     alice.shot("desk-ringing-or-connected")
     when_bridged(center, first)
-    alice.wait_for(
-        lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended",
-        15,
-        what="the cut-off",
-    )
+    ended(alice)
     alice.shot("desk-cut-off")
-    Select(alice.find("#current select[name=disposition]")).select_by_value("follow_up")
-    alice.find("#current textarea[name=notes]").send_keys(ALICE_NOTES)
-    alice.find("#current form.outcome button").click()
-    alice.wait_text("Outcome saved")
+    fill_outcome(alice, "follow_up", ALICE_NOTES)
+    save_outcome(alice)
     alice.shot("desk-saved")
     assert "Cut off" in alice.text("#current"), "the desk says how the call ended"
 
@@ -155,7 +182,7 @@ def test_cut_off_and_callback_seen_from_both_desks(
     center.call(sim.model.pause, BOB, False)
     bob = open_browser(browsers, center, "bob")
     bob.sign_in(people.bob)
-    bob.wait_text("No call right now")
+    desk_live(bob)
     callback = center.call(sim.place_call, CUSTOMER, "support", talk=6.0)
     answered = when_bridged(center, callback)
     bob.wait_for(lambda: ALICE_NOTES in bob.text("#current"), 5.0, what="Alice's notes on Bob's desk")
@@ -170,17 +197,9 @@ def test_cut_off_and_callback_seen_from_both_desks(
     assert "network out of order (cause 38)" in pop_text
     assert latency < 5.0
 
-    Select(bob.find("#current select[name=disposition]")).select_by_value("sale")
-    bob.find("#current textarea[name=notes]").send_keys("order completed: phone+DSL " + SCRIPT_IN_NOTES)
-    bob.find("#current input[name=points]").send_keys("40")
-    bob.find("#current input[name=resolved]").click()
-    bob.wait_for(
-        lambda: bob.find("#current [data-phase]").get_attribute("data-phase") == "ended",
-        20,
-        what="the callback to end",
-    )
-    bob.find("#current form.outcome button").click()
-    bob.wait_text("Outcome saved")
+    fill_outcome(bob, "sale", "order completed: phone+DSL " + SCRIPT_IN_NOTES, points="40", resolved=True)
+    ended(bob, 20)
+    save_outcome(bob)
     bob.shot("desk-callback-saved")
 
     # Alice sees that the customer called back, who finished, and her share of the credit.
@@ -239,18 +258,17 @@ def test_review_queue_lists_thin_notes_and_an_early_release(
     center.call(sim.add_agent, "support", "1001", "Alice", answer_after=0.5)
     alice = open_browser(browsers, center, "alice-review")
     alice.sign_in(people.alice)
+    desk_live(alice)
     thin = center.call(sim.place_call, "4930111222", "support", talk=3.0)
     when_bridged(center, thin)
     alice.wait_text("4930111222", "#current")
-    alice.wait_for(lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended", 15)
-    Select(alice.find("#current select[name=disposition]")).select_by_value("resolved")
-    alice.find("#current textarea[name=notes]").send_keys("ok")
-    alice.find("#current form.outcome button").click()
-    alice.wait_text("Outcome saved")
+    ended(alice)
+    fill_outcome(alice, "resolved", "ok")
+    save_outcome(alice)
     released = center.call(sim.place_call, "4930333444", "support", talk=4.0, ending="agent")
     when_bridged(center, released)
     alice.wait_text("4930333444", "#current")
-    alice.wait_for(lambda: alice.find("#current [data-phase]").get_attribute("data-phase") == "ended", 15)
+    ended(alice)
     alice.shot("desk-after-early-release")
     linkedid = center.run(stored_linkedid(center, "4930333444"))
 

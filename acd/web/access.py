@@ -10,8 +10,9 @@ else is refused with 403.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.api.auth import Principal
@@ -50,42 +51,23 @@ async def may_read_call(
     if any(e.agent == agent for e in entries):
         return True
     ids = [e.call_id for e in entries]
-    if ids:
-        offered = (
-            await conn.execute(
-                select(offers.c.id)
-                .where(offers.c.server_id == server_id, offers.c.call_id.in_(ids), offers.c.agent == agent)
-                .limit(1)
-            )
-        ).first()
-        if offered is not None:
-            return True
+    if ids and await _exists(
+        conn,
+        select(offers.c.id).where(
+            offers.c.server_id == server_id, offers.c.call_id.in_(ids), offers.c.agent == agent
+        ),
+    ):
+        return True
     # Linked calls: this call points at one the agent answered, or one they answered points here.
     earlier = {e.callback_of for e in entries if e.callback_of} | {
         e.repeat_of for e in entries if e.repeat_of
     }
-    if earlier:
-        hit = (
-            await conn.execute(
-                select(calls.c.id)
-                .where(calls.c.server_id == server_id, calls.c.call_id.in_(earlier), calls.c.agent == agent)
-                .limit(1)
-            )
-        ).first()
-        if hit is not None:
-            return True
-    if ids:
-        hit = (
-            await conn.execute(
-                select(calls.c.id)
-                .where(
-                    calls.c.server_id == server_id,
-                    calls.c.agent == agent,
-                    or_(calls.c.callback_of.in_(ids), calls.c.repeat_of.in_(ids)),
-                )
-                .limit(1)
-            )
-        ).first()
-        if hit is not None:
-            return True
-    return False
+    answered_by_them = select(calls.c.id).where(calls.c.server_id == server_id, calls.c.agent == agent)
+    if earlier and await _exists(conn, answered_by_them.where(calls.c.call_id.in_(earlier))):
+        return True
+    linked_here = or_(calls.c.callback_of.in_(ids), calls.c.repeat_of.in_(ids))
+    return bool(ids) and await _exists(conn, answered_by_them.where(linked_here))
+
+
+async def _exists(conn: AsyncConnection, query: Select[Any]) -> bool:
+    return (await conn.execute(query.limit(1))).first() is not None

@@ -40,6 +40,7 @@ class LiveFeed:
         self._changed_at = 0.0
         self._waiters: dict[str, asyncio.Event] = {}
         self._versions: dict[str, int] = {}
+        self._finished: dict[str, tuple[str, float]] = {}  # agent -> (entry id, ended at) of their last call
         self.closed = asyncio.Event()
         self.lost_since: float | None = None  # event time the snapshot first said "AMI down"
 
@@ -52,6 +53,8 @@ class LiveFeed:
         elif isinstance(effect, CallFinished):
             record = effect.record
             agents = (record.agent, *(offer.agent for offer in record.offers))
+            if record.agent:
+                self._finished[record.agent] = (record.id, record.ended_at)
         elif isinstance(effect, OutcomeReported):
             agents = (effect.agent,)
         else:
@@ -90,6 +93,10 @@ class LiveFeed:
     def agent(self, agent: str) -> AgentLive | None:
         self.snapshot()
         return self._agents.get(agent)
+
+    def last_finished(self, agent: str) -> tuple[str, float] | None:
+        """The entry id and end of the agent's last answered call this process saw end."""
+        return self._finished.get(agent)
 
     def version(self, agent: str) -> int:
         """How many effects have named ``agent`` so far (a stream waits for it to move)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,9 +19,11 @@ from acd.reporting.load import load_report
 from acd.settings import Settings
 from acd.web.format import Clockface
 
-__all__ = ["DayFigures", "QueueDay"]
+__all__ = ["AgentPeriod", "DayFigures", "PeriodReports", "QueueDay", "Shared", "TeamRow", "team"]
 
 DAY = 86400.0
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,53 @@ class Day:
     queues: dict[str, QueueDay] = field(default_factory=dict)
 
 
+class Shared(Generic[K, V]):
+    """A read shared by every open page: each key is read at most once per ``ttl`` seconds, and
+    one read at a time (the others wait for it rather than start their own)."""
+
+    def __init__(
+        self,
+        read: Callable[[K], Awaitable[V]],
+        *,
+        ttl: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        keep: int = 8,
+    ) -> None:
+        self._read = read
+        self.ttl = ttl
+        self._monotonic = monotonic
+        self._keep = keep
+        self._values: dict[K, tuple[float, V]] = {}
+        self._lock = asyncio.Lock()
+
+    def cached(self, key: K) -> V | None:
+        found = self._values.get(key)
+        return None if found is None else found[1]
+
+    def forget(self) -> None:
+        """Something the reads show just changed: read afresh next time."""
+        self._values.clear()
+
+    def _fresh(self, key: K) -> V | None:
+        found = self._values.get(key)
+        if found is not None and self._monotonic() - found[0] < self.ttl:
+            return found[1]
+        return None
+
+    async def get(self, key: K) -> V:
+        value = self._fresh(key)
+        if value is not None:
+            return value
+        async with self._lock:
+            value = self._fresh(key)
+            if value is None:
+                value = await self._read(key)
+                if len(self._values) >= self._keep:
+                    del self._values[min(self._values, key=lambda k: self._values[k][0])]
+                self._values[key] = (self._monotonic(), value)
+        return value
+
+
 def _to_original(by_routing: dict[str, int]) -> int:
     return by_routing.get("original_agent", 0) + by_routing.get("reached_original", 0)
 
@@ -71,26 +120,15 @@ class DayFigures:
         self.engine = engine
         self.face = face
         self.clock = clock
-        self.ttl = ttl
-        self._monotonic = monotonic
-        self._day: Day | None = None
-        self._read_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._shared: Shared[int, Day] = Shared(self._read, ttl=ttl, monotonic=monotonic, keep=1)
 
     def cached(self) -> Day | None:
-        return self._day
+        return self._shared.cached(0)
 
     async def get(self) -> Day:
-        if self._day is not None and self._monotonic() - self._read_at < self.ttl:
-            return self._day
-        async with self._lock:
-            if self._day is None or self._monotonic() - self._read_at >= self.ttl:
-                self._day = await self._read()
-                self._read_at = self._monotonic()
-        assert self._day is not None
-        return self._day
+        return await self._shared.get(0)
 
-    async def _read(self) -> Day:
+    async def _read(self, _key: int) -> Day:
         now = self.clock()
         since = self.face.day_start(now)
         today = await load_report(self.engine, self.settings, since, now, now)
@@ -160,14 +198,11 @@ class PeriodReports:
         self.settings = settings
         self.engine = engine
         self.clock = clock
-        self.ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[float, tuple[float, Any]] = {}
-        self._lock = asyncio.Lock()
+        self._shared: Shared[float, Any] = Shared(self._read, ttl=ttl, monotonic=monotonic)
 
     def forget(self) -> None:
         """A write just changed the figures (an outcome was posted): read afresh next time."""
-        self._cache.clear()
+        self._shared.forget()
 
     async def agent(self, agent: str, since: float) -> AgentPeriod:
         report = await self.report(since)
@@ -195,18 +230,12 @@ class PeriodReports:
         )
 
     async def report(self, since: float) -> Any:
-        cached = self._cache.get(since)
-        if cached is not None and self._monotonic() - cached[0] < self.ttl:
-            return cached[1]
-        async with self._lock:
-            cached = self._cache.get(since)
-            if cached is None or self._monotonic() - cached[0] >= self.ttl:
-                now = self.clock()
-                report = await load_report(self.engine, self.settings, since, now, now)
-                self._cache = {k: v for k, v in self._cache.items() if k >= since - 8 * DAY}
-                self._cache[since] = (self._monotonic(), report)
-                cached = self._cache[since]
-        return cached[1]
+        """The report over [since, now), at most ``ttl`` seconds old."""
+        return await self._shared.get(since)
+
+    async def _read(self, since: float) -> Any:
+        now = self.clock()
+        return await load_report(self.engine, self.settings, since, now, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@
   source.onmessage = function (event) {
     var msg = JSON.parse(event.data);
     latestPhase = msg.phase;
+    desk.setAttribute("data-live", "1");
     stateLabel.textContent = msg.words;
     stateLabel.className = "state " + msg.phase;
     if (msg.call && msg.call !== shownCall) {

@@ -40,21 +40,22 @@ async def _view_or_page(request: web.Request, ident: str) -> CallView | web.Resp
         )
 
 
-@roles("agent", "supervisor")
-async def pop(request: web.Request) -> web.StreamResponse:
+async def _call_page(request: web.Request, template: str) -> web.StreamResponse:
     found = await _view_or_page(request, request.match_info["call"])
     if isinstance(found, web.Response):
         return found
-    return await render(request, "pop.html", {"view": found, "form": _form_for(request, found)})
+    return await render(request, template, {"view": found, "form": _form_for(request, found)})
+
+
+@roles("agent", "supervisor")
+async def pop(request: web.Request) -> web.StreamResponse:
+    return await _call_page(request, "pop.html")
 
 
 @roles("agent", "supervisor")
 async def call_panel(request: web.Request) -> web.StreamResponse:
     """The desk's panel for one call (an HTML fragment the desk's script swaps in)."""
-    found = await _view_or_page(request, request.match_info["call"])
-    if isinstance(found, web.Response):
-        return found
-    return await render(request, "call_panel.html", {"view": found, "form": _form_for(request, found)})
+    return await _call_page(request, "call_panel.html")
 
 
 def _form_for(

@@ -124,7 +124,9 @@ async def desk_events(request: web.Request) -> web.StreamResponse:
         return await error_page(request, 400, "Which rep?", "Name the rep with ?agent=.")
     async with sse_response(request) as stream:
         sent: dict[str, Any] | None = None
-        last_call: str | None = None
+        finished = pages.feed.last_finished(agent)
+        # a call that ended just before the page connected still wants its outcome
+        last_call = finished[0] if finished and pages.clock() - finished[1] < RECENT_SECONDS else None
         try:
             while stream.is_connected():
                 seen = pages.feed.version(agent)
