@@ -148,7 +148,7 @@ class Browser:
 
         return self.driver.find_element(By.CSS_SELECTOR, css)
 
-    def wait_for(self, check: Callable[[], bool], timeout: float = 10.0, what: str = "the page") -> float:
+    def wait_for(self, check: Callable[[], bool], timeout: float = 20.0, what: str = "the page") -> float:
         """Poll ``check`` until it holds; returns the seconds it took (fails after ``timeout``)."""
         start = time.monotonic()
         while True:
@@ -164,7 +164,7 @@ class Browser:
                 )
             time.sleep(0.05)
 
-    def wait_text(self, text: str, css: str = "body", timeout: float = 10.0) -> float:
+    def wait_text(self, text: str, css: str = "body", timeout: float = 20.0) -> float:
         return self.wait_for(lambda: text in self.text(css), timeout, what=f"{text!r} on the page")
 
     def sign_in(self, token: str, path: str = "/") -> None:

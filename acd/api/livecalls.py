@@ -16,11 +16,15 @@ from acd.core.effects import AffinityDecided, CallFinished, CallStarted, Effect
 __all__ = ["LiveCalls"]
 
 DECISIONS_KEPT = 10_000
+ENDED_KEPT = 2_000
 
 
 class LiveCalls:
     def __init__(self, limit: int = 100_000) -> None:
         self._calls: dict[str, CallStarted] = {}
+        # Calls that ended lately, until their record is surely in the database: the pop and the
+        # desk keep showing a call in the moment between its end and its stored record.
+        self._ended: dict[str, CallStarted] = {}
         self._decisions: dict[str, AffinityDecided] = {}  # by the caller channel's Uniqueid
         self._limit = limit
         self._listeners: list[Callable[[Effect | AffinityDecided], None]] = []
@@ -31,7 +35,11 @@ class LiveCalls:
                 self._calls.pop(next(iter(self._calls)))
             self._calls[effect.id] = effect
         elif isinstance(effect, CallFinished):
-            self._calls.pop(effect.record.id, None)
+            ended = self._calls.pop(effect.record.id, None)
+            if ended is not None:
+                if len(self._ended) >= ENDED_KEPT:
+                    self._ended.pop(next(iter(self._ended)))
+                self._ended[ended.id] = ended
         elif isinstance(effect, AffinityDecided):
             # Kept past the entry's end (a callback's personal leg ends before its shared leg
             # starts); the recent ones are enough, older ones are in the database.
@@ -53,6 +61,13 @@ class LiveCalls:
         if exact is not None:
             return [exact]
         return [c for c in self._calls.values() if ident in (c.uniqueid, c.linkedid)]
+
+    def ended(self, ident: str) -> list[CallStarted]:
+        """Entries that ended lately, named as :meth:`find` names them."""
+        exact = self._ended.get(ident)
+        if exact is not None:
+            return [exact]
+        return [c for c in self._ended.values() if ident in (c.uniqueid, c.linkedid)]
 
     def decision(self, uniqueid: str) -> AffinityDecided | None:
         return self._decisions.get(uniqueid)

@@ -216,16 +216,24 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
         linkedid = await _linkedid(conn, server_id, ident)
         if linkedid is None and live:
             linkedid = live[0].linkedid
+        if linkedid is None and pages.live_calls is not None:
+            # ended a moment ago, its record not stored yet
+            linkedid = next((c.linkedid for c in pages.live_calls.ended(ident)), None)
         if linkedid is None:
             raise NotFound(ident)
         if not live and pages.live_calls is not None:
             live = pages.live_calls.find(linkedid)
+        just_ended = pages.live_calls.ended(linkedid) if pages.live_calls is not None and not live else []
         on_me = [c.id for c in live if mine is not None and mine.current_call == c.id]
+        finished = pages.feed.last_finished(who.agent) if who.agent else None
+        on_me += [c.id for c in just_ended if finished is not None and finished[0] == c.id]
         if not await may_read_call(conn, server_id, who, linkedid, live_entries=on_me):
             raise Forbidden(ident)
         call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
         entry = live[-1] if live else None
-        key = entry.caller_key if entry is not None else (call["caller"]["key"] if call else None)
+        # a call that ended a moment ago, before its record is stored, is shown from what acd saw
+        seen = entry or (just_ended[-1] if just_ended and call is None else None)
+        key = seen.caller_key if seen is not None else (call["caller"]["key"] if call else None)
         number, account = _from_key(key)
         if call is not None and call["caller"]["number"]:
             number = call["caller"]["number"]
@@ -235,10 +243,10 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
             phase=_phase(pages, entry),
             number=number,
             account=account,
-            queue=(call["queue"] if call else None) or (entry.queue if entry else None),
-            joined_at=call["joined_at"] if call else (entry.at if entry else None),
+            queue=(call["queue"] if call else None) or (seen.queue if seen else None),
+            joined_at=call["joined_at"] if call else (seen.at if seen else None),
             wait_seconds=None,
-            agent=call["agent"] if call else (mine.agent if on_me and mine else None),
+            agent=call["agent"] if call else (who.agent if on_me else None),
             agent_name=call["agent_name"] if call else (mine.name if on_me and mine else None),
             stored=call is not None and entry is None,
         )
@@ -252,8 +260,8 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
             view.credits = call["credits"]
         elif entry is not None:
             view.wait_seconds = pages.clock() - entry.at if view.phase in ("waiting", "ringing") else None
-        callback_of = (entry.callback_of if entry else None) or (call["callback_of"] if call else None)
-        repeat_of = entry.repeat_of if entry else None
+        callback_of = (seen.callback_of if seen else None) or (call["callback_of"] if call else None)
+        repeat_of = seen.repeat_of if seen else None
         if repeat_of is None and call is not None:
             repeat_of = next((e["repeat_of"] for e in call["entries"] if e["repeat_of"]), None)
         earlier_id = None
@@ -261,7 +269,7 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
             view.earlier, earlier_id = await _earlier(conn, server_id, callback_of, "callback")
         elif repeat_of:
             view.earlier, earlier_id = await _earlier(conn, server_id, repeat_of, "repeat")
-        decision = pages.live_calls.decision(entry.uniqueid) if entry and pages.live_calls else None
+        decision = pages.live_calls.decision(seen.uniqueid) if seen and pages.live_calls else None
         reason = (
             decision.reason if decision else (call["routing"]["reason"] if call and call["routing"] else None)
         )
