@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api import LiveCalls, build_app
-from acd.core.effects import AffinityDecided, CallStarted, OutcomeReported
+from acd.core.effects import AffinityDecided, AgentOffer, CallStarted, OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
 from acd.settings import Settings
 from acd.store.engine import make_engine
@@ -187,20 +187,38 @@ async def test_not_json_and_unknown_calls(api: Any) -> None:
     assert (await client.get("/api/v1/calls/zzz", headers=SUP)).status == 404
 
 
-async def test_notes_only_for_supervisors_and_that_callers_agents(api: Any) -> None:
-    client, _, _ = api
+async def test_who_may_read_a_call_and_its_notes(api: Any) -> None:
+    """One rule (acd.api.access): supervisors read everything; an agent reads a call they answered,
+    were offered or that rings them, and calls linked by callback/repeat to one they answered;
+    having once spoken to the same caller is not enough (no number, no name, no notes)."""
+    client, world, engine = api
     body = {"disposition": "follow_up", "notes": "card declined, call back"}
     assert (await client.post("/api/v1/calls/c1.0/outcome", json=body, headers=AG_A)).status == 201
-    for headers in (SUP, AG_A, AG_B, AG_C):  # B took the callback, C an earlier call: same caller
+    for headers in (SUP, AG_A, AG_B):  # A had it; B took its callback (c2 is a callback of c1)
         data = await (await client.get("/api/v1/calls/c1.0", headers=headers)).json()
         assert data["outcome_record"]["notes"] == "card declined, call back", headers
-    settings_d = await (await client.get("/api/v1/calls/d1.0", headers=AG_C)).json()
-    assert settings_d["caller"]["key"] == "5559999"
+    assert (await client.get("/api/v1/calls/c2.0", headers=AG_A)).status == 200  # and the other way
+    # C answered an earlier, unlinked call of the same caller: nothing of c1.
+    refused = await client.get("/api/v1/calls/c1.0", headers=AG_C)
+    assert refused.status == 403 and "5551234" not in await refused.text()
     assert (await client.post("/api/v1/calls/d1.0/outcome", json=body, headers=AG_C)).status == 201
-    hidden = await (await client.get("/api/v1/calls/d1.0", headers=AG_A)).json()
-    assert hidden["outcome_record"]["notes"] is None and hidden["outcome_record"]["notes_hidden"] is True
+    assert (await client.get("/api/v1/calls/d1.0", headers=AG_A)).status == 403
     shown = await (await client.get("/api/v1/calls/d1.0", headers=AG_C)).json()
-    assert shown["outcome_record"]["notes"] == body["notes"]
+    assert shown["outcome_record"]["notes"] == body["notes"] and shown["caller"]["key"] == "5559999"
+    # Offered (rang A, not answered): readable.
+    await Store(engine, "asterisk", "split").write(
+        [finished("f1.1", linkedid="f1.0", agent=B, caller_key="5550000",
+                  offers=(AgentOffer(A, "Agent 1001", BASE, "no_answer", 15.0),))]
+    )  # fmt: skip
+    assert (await client.get("/api/v1/calls/f1.0", headers=AG_A)).status == 200
+    assert (await client.get("/api/v1/calls/f1.0", headers=AG_C)).status == 403
+    # Ringing C now: a later entry of d1's customer call is live on C's phone.
+    assert (await client.get("/api/v1/calls/f1.0", headers=AG_C)).status == 403
+    world.calls.observe(CallStarted("f1.1#2", "f1.1", "f1.0", "sales", "5550000", BASE + 70, None, None))
+    world.snapshot = LiveSnapshot(
+        BASE + 75, (), (AgentLive(C, "Agent 1003", "ringing", ("sales",), None, "f1.1#2"),), True
+    )
+    assert (await client.get("/api/v1/calls/f1.0", headers=AG_C)).status == 200
 
 
 async def test_call_detail_groups_entries_and_folds_personal_queue(api: Any) -> None:

@@ -17,7 +17,8 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.api.auth import auth_middleware, json_error, principal_of
+from acd.api.access import may_read_call
+from acd.api.auth import Principal, auth_middleware, json_error, principal_of
 from acd.api.livecalls import LiveCalls
 from acd.api.openapi import openapi_document
 from acd.api.outcome_write import OutcomeWriter, Refused
@@ -175,12 +176,26 @@ async def _get_call(ctx: _Ctx, request: web.Request) -> web.Response:
         linkedid = await resolve_linkedid(conn, ctx.server_id, request.match_info["call_id"])
         if linkedid is None:
             return json_error(404, "unknown call")
+        if not await may_read_call(
+            conn, ctx.server_id, who, linkedid, live_entries=_on_me(ctx, who, linkedid)
+        ):
+            return json_error(403, "agents may read calls that rang them, they answered, or linked to those")
         call = await customer_call(
             conn, ctx.server_id, linkedid, reader_agent=who.agent, supervisor=who.is_supervisor
         )
     if call is None:
         return json_error(404, "unknown call")
     return web.json_response(call)
+
+
+def _on_me(ctx: _Ctx, who: Principal, linkedid: str) -> list[str]:
+    """Entries of the customer call ``linkedid`` ringing ``who`` or connected to them now."""
+    if who.agent is None or ctx.live_calls is None:
+        return []
+    me = _find_agent(ctx.live_provider(), who.agent)
+    if me is None or me.current_call is None:
+        return []
+    return [c.id for c in ctx.live_calls.find(linkedid) if c.id == me.current_call]
 
 
 async def _get_calls(ctx: _Ctx, request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@ or repeat of (who had it, how it ended, their notes), why it reached this rep, w
 afterwards (the callbacks it got, who finished, the credit), and the caller's other recent calls.
 
 Everything is read through the API's own queries (``customer_call``, ``caller_history``) and the
-core's live picture; the one access rule (:func:`acd.web.access.may_read_call`) decides first.
+core's live picture; the one access rule (:func:`acd.api.access.may_read_call`) decides first.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from acd.api.access import may_read_call
 from acd.api.auth import Principal
 from acd.api.queries import caller_history, customer_call
 from acd.core.effects import CallStarted
 from acd.store.models import Call, table_of
 from acd.store.outcomes import resolve_linkedid
-from acd.web.access import may_read_call
 from acd.web.app import Pages
 from acd.web.words import ending, routing_reason
 

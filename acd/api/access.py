@@ -1,4 +1,4 @@
-"""Who may open a call's page: the one question every page asks before it shows a call.
+"""Who may read a call: the one rule the API and the pages ask before they show one.
 
 Supervisors read every call. An agent reads a call that is ringing them or that they are on now,
 a call they were offered or answered, and a call that shares a callback or repeat link (either
