@@ -219,6 +219,23 @@ async def test_who_may_read_a_call_and_its_notes(api: Any) -> None:
         BASE + 75, (), (AgentLive(C, "Agent 1003", "ringing", ("sales",), None, "f1.1#2"),), True
     )
     assert (await client.get("/api/v1/calls/f1.0", headers=AG_C)).status == 200
+    # A callback chain is followed all the way (one sale); a repeat link only one step.
+    await Store(engine, "asterisk", "split").write(
+        [
+            finished("g1.1", linkedid="g1.0", agent=A, caller_key="5551111", cut_off=True),
+            finished("g2.1", linkedid="g2.0", agent=B, caller_key="5551111", callback_of="g1.1",
+                     cut_off=True),
+            finished("g3.1", linkedid="g3.0", agent=C, caller_key="5551111", callback_of="g2.1"),
+            finished("h1.1", linkedid="h1.0", agent=A, caller_key="5552222"),
+            finished("h2.1", linkedid="h2.0", agent=B, caller_key="5552222", repeat_of="h1.1"),
+            finished("h3.1", linkedid="h3.0", agent=C, caller_key="5552222", repeat_of="h2.1"),
+        ]
+    )  # fmt: skip
+    assert (await client.get("/api/v1/calls/g1.0", headers=AG_C)).status == 200
+    assert (await client.get("/api/v1/calls/g3.0", headers=AG_A)).status == 200
+    assert (await client.get("/api/v1/calls/h2.0", headers=AG_C)).status == 200
+    assert (await client.get("/api/v1/calls/h1.0", headers=AG_C)).status == 403
+    assert (await client.get("/api/v1/calls/h3.0", headers=AG_A)).status == 403
 
 
 async def test_call_detail_groups_entries_and_folds_personal_queue(api: Any) -> None:
