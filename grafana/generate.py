@@ -88,11 +88,14 @@ def stat(
     description: str = "",
     decimals: int | None = None,
     size: int | None = None,
+    no_value: str | None = None,
 ) -> Panel:
     steps = [{"value": v, "color": c} for v, c in (thresholds or [(None, "green")])]
     defaults: dict[str, Any] = {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}}
     if decimals is not None:
         defaults["decimals"] = decimals
+    if no_value is not None:
+        defaults["noValue"] = no_value
     options: dict[str, Any] = {
         "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
         "colorMode": "background",
@@ -137,14 +140,25 @@ def timeseries(
     }
 
 
-def bargauge(title: str, expr: str, legend: str, *, unit: str = "short", description: str = "") -> Panel:
+def bargauge(
+    title: str,
+    expr: str,
+    legend: str,
+    *,
+    unit: str = "short",
+    description: str = "",
+    no_value: str | None = None,
+) -> Panel:
+    defaults: dict[str, Any] = {"unit": unit, "min": 0}
+    if no_value is not None:
+        defaults["noValue"] = no_value
     return {
         "type": "bargauge",
         "title": title,
         "description": description,
         "datasource": DS,
         "targets": [target(expr, legend, instant=True)],
-        "fieldConfig": {"defaults": {"unit": unit, "min": 0}, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
             "displayMode": "basic",
             "orientation": "horizontal",
@@ -250,6 +264,11 @@ def sl_expr(window: str) -> str:
     )
 
 
+# acd exports no live numbers while it cannot see Asterisk (AMI down, resync pending): a dead PBX
+# must not look busy. The live panels then say why they are empty.
+LIVE_ABSENT = "PBX unreachable"
+
+
 def wallboard() -> dict[str, Any]:
     """Now, big enough for a TV across the room: waiting, longest wait, agents, today's SL."""
     lay = Layout()
@@ -260,6 +279,7 @@ def wallboard() -> dict[str, Any]:
             f"sum(acd_queue_callers_waiting{{{Q}}})",
             thresholds=[(None, "green"), (3, "orange"), (8, "red")],
             size=big,
+            no_value=LIVE_ABSENT,
             description="Callers in the selected queues now (personal affinity queues included "
             "in their shared queue).",
         ),
@@ -273,6 +293,7 @@ def wallboard() -> dict[str, Any]:
             unit="s",
             thresholds=[(None, "green"), (20, "orange"), (60, "red")],
             size=big,
+            no_value=LIVE_ABSENT,
             decimals=0,
             description="Wait of the caller who has waited longest now.",
         ),
@@ -310,6 +331,7 @@ def wallboard() -> dict[str, Any]:
             "Agents free",
             'sum(acd_agents{state="available"})',
             size=big,
+            no_value=LIVE_ABSENT,
             thresholds=[(None, "red"), (1, "orange"), (3, "green")],
             description="Logged-in agents ready for a call (each agent counted once).",
         ),
@@ -321,6 +343,7 @@ def wallboard() -> dict[str, Any]:
             "Agents busy",
             'sum(acd_agents{state=~"in_call|ringing"})',
             size=big,
+            no_value=LIVE_ABSENT,
             thresholds=[(None, "blue")],
             description="Agents ringing or talking.",
         ),
@@ -332,6 +355,7 @@ def wallboard() -> dict[str, Any]:
             "Agents in wrap-up",
             'sum(acd_agents{state="wrapup"})',
             size=big,
+            no_value=LIVE_ABSENT,
             thresholds=[(None, "purple")],
             description="Agents finishing after a call.",
         ),
@@ -343,6 +367,7 @@ def wallboard() -> dict[str, Any]:
             "Agents paused",
             'sum(acd_agents{state="paused"})',
             size=big,
+            no_value=LIVE_ABSENT,
             thresholds=[(None, "yellow")],
             description="Agents on a pause (any reason).",
         ),
@@ -350,7 +375,14 @@ def wallboard() -> dict[str, Any]:
         7,
     )
     lay.add(
-        bargauge("Waiting by queue", f"sum by (queue) (acd_queue_callers_waiting{{{Q}}})", "{{queue}}"), 8, 9
+        bargauge(
+            "Waiting by queue",
+            f"sum by (queue) (acd_queue_callers_waiting{{{Q}}})",
+            "{{queue}}",
+            no_value=LIVE_ABSENT,
+        ),
+        8,
+        9,
     )
     lay.add(
         bargauge(
@@ -358,6 +390,7 @@ def wallboard() -> dict[str, Any]:
             f"max by (queue) (acd_queue_longest_wait_seconds{{{Q}}})",
             "{{queue}}",
             unit="s",
+            no_value=LIVE_ABSENT,
         ),
         8,
         9,

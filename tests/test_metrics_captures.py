@@ -37,6 +37,8 @@ def queue_log_counts(path: Path) -> tuple[Counter[str], Counter[str]]:
 
 def run(capture: Path) -> tuple[Metrics, list[CallRecord]]:
     core = Core()
+    core.begin_resync(0.0)  # as the daemon does on connect: from here the model is in step
+    core.end_resync(0.0)
     clock = [0.0]
     metrics = Metrics(Settings(metrics_per_agent=True), live=lambda: core.live(clock[0]))
 
@@ -103,5 +105,10 @@ def test_capture_live_state_renders(capture: Path) -> None:
     m, _ = run(capture)
     text = m.render(m.live.take()).decode()
     families = {f.name for f in text_string_to_metric_families(text)}
-    assert {"acd_agents", "acd_ami_events"} <= families
+    assert "acd_ami_events" in families
+    if capture.name == "asterisk_restart.ami.log":
+        # It ends with Asterisk's Shutdown: until a resync nobody knows who waits or talks.
+        assert "acd_agents" not in families and "acd_queue_callers_waiting" not in families
+    else:
+        assert "acd_agents" in families
     assert m.live.errors == 0

@@ -102,6 +102,7 @@ class Core:
         self.resync: dict[str, Any] | None = None
         self.restarting = False
         self.ami_connected = False
+        self.synced = False  # resynced since the last gap: the live picture can be trusted
         self._handlers: dict[type, Callable[[Any, float, list[Effect]], None]] = {
             ev.CallerJoin: self._on_join,
             ev.CallerLeave: self._on_leave,
@@ -168,6 +169,7 @@ class Core:
     def disconnected(self, now: float, reason: str = "ami_disconnect") -> list[Effect]:
         """The AMI connection is gone: nothing seen from now until the resync is trusted."""
         self.ami_connected = False
+        self.synced = False
         if self.gap_started is None:
             self.gap_started = now
             self.gap_reason = "asterisk_restart" if self.restarting else reason
@@ -239,6 +241,7 @@ class Core:
         self.gap_started = None
         self.gap_reason = "ami_disconnect"
         self.restarting = False
+        self.synced = True
         out.append(
             ResyncDone(now, len({q for q, _ in self.members}), len(self.members), len(channels), reconciled)
         )
@@ -740,6 +743,7 @@ class Core:
         kind = e.kind
         if kind == "Shutdown":
             self.restarting = True
+            self.synced = False
             for entry in list(self.entries.values()):
                 entry.shutdown = True
                 entry.partial = True
@@ -1058,7 +1062,7 @@ class Core:
                     current,
                 )
             )
-        return LiveSnapshot(now, queues, tuple(agents), self.ami_connected)
+        return LiveSnapshot(now, queues, tuple(agents), self.ami_connected, in_sync=self.synced)
 
     def agent_state(self, agent: str, now: float) -> tuple[MemberState, dict[str, MemberState]]:
         """The agent's overall state and per-queue states (for routing decisions)."""

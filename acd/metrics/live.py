@@ -3,6 +3,7 @@
 Gauges set on every state change go stale: an agent who logs off keeps a series at its last value
 until the process restarts. Reading ``Core.live(now)`` at scrape time (as prometheus_client's own
 process collector reads /proc) exports exactly who is there now, and costs nothing between scrapes.
+While acd is out of step with Asterisk (AMI down, not yet resynced) nothing live is exported.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ class LiveCollector(Collector):
             snap: LiveSnapshot | None = self._local.snapshot
         else:
             snap = self.take()
-        if snap is not None:
+        # While acd is not in step with Asterisk (AMI down, or reconnected and not yet resynced)
+        # the live families are absent, not frozen: a dead PBX must not look busy on a wallboard
+        # or feed an alert. They return with the resync.
+        if snap is not None and snap.in_sync:
             yield from self._export(snap)
         yield self._error_family()
 
