@@ -159,8 +159,12 @@ class Browser:
                 pass
             if time.monotonic() - start > timeout:
                 self.shot("timeout")
+                trace = self.driver.execute_script(
+                    "var d = document.getElementById('desk'); return d ? d.getAttribute('data-trace') : null;"
+                )
                 raise AssertionError(
-                    f"{what} did not happen within {timeout:g}s; page says:\n{self.text()[:2000]}"
+                    (f"desk trace: {trace}\n" if trace else "")
+                    + f"{what} did not happen within {timeout:g}s; page says:\n{self.text()[:2000]}"
                 )
             time.sleep(0.05)
 

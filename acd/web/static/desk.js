@@ -15,6 +15,14 @@
   if (panel) { shownCall = panel.getAttribute("data-entry") || panel.getAttribute("data-call"); }
   var dirty = false;
 
+  // The last few things the desk heard and did, for whoever debugs a desk (data-trace on #desk).
+  var trace = [];
+  function note(text) {
+    trace.push(new Date().toISOString().slice(11, 23) + " " + text);
+    if (trace.length > 12) { trace.shift(); }
+    desk.setAttribute("data-trace", trace.join(" | "));
+  }
+
   current.addEventListener("input", function () { dirty = true; });
 
   function setPhase(phase) {
@@ -32,6 +40,7 @@
     tries = tries || 0;
     fetch("/desk/call/" + encodeURIComponent(callId), { credentials: "same-origin" })
       .then(function (response) {
+        note("panel " + callId + " " + response.status);
         if (!response.ok) { throw new Error("panel " + response.status); }
         return response.text();
       })
@@ -60,6 +69,7 @@
   var source = new EventSource(desk.getAttribute("data-stream"));
   source.onmessage = function (event) {
     var msg = JSON.parse(event.data);
+    note("event " + event.data);
     latestPhase = msg.phase;
     desk.setAttribute("data-live", "1");
     stateLabel.textContent = msg.words;
@@ -72,6 +82,7 @@
     }
   };
   source.onerror = function () {
+    note("stream error, state " + source.readyState);
     if (source.readyState === EventSource.CLOSED) {
       window.setTimeout(function () { window.location.reload(); }, 5000);
     }

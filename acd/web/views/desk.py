@@ -124,17 +124,16 @@ async def desk_events(request: web.Request) -> web.StreamResponse:
         return await error_page(request, 400, "Which rep?", "Name the rep with ?agent=.")
     async with sse_response(request) as stream:
         sent: dict[str, Any] | None = None
-        finished = pages.feed.last_finished(agent)
-        # a call that ended just before the page connected still wants its outcome
-        last_call = finished[0] if finished and pages.clock() - finished[1] < RECENT_SECONDS else None
         try:
             while stream.is_connected():
                 seen = pages.feed.version(agent)
                 state = live_state(pages.feed.agent(agent))
-                if state["call"] is not None:
-                    last_call = state["call"]
-                elif last_call is not None:
-                    state = {**state, "call": last_call, "phase": "ended"}
+                if state["call"] is None:
+                    # the rep's latest call, even one that rang, connected and ended between two
+                    # looks (a stalled machine): it wants its outcome
+                    finished = pages.feed.last_finished(agent)
+                    if finished is not None and pages.clock() - finished[1] < RECENT_SECONDS:
+                        state = {**state, "call": finished[0], "phase": "ended"}
                 if state != sent:
                     await stream.send(json.dumps(state, separators=(",", ":")))
                     sent = state
