@@ -325,7 +325,6 @@ class Daemon:
             extra_routes=[metrics_route(self.metrics), web.get("/healthz", self._health)],
             clock=self.clock.now,
             on_outcome=self.metrics.observe,
-            ami_up=lambda: self.ami.connected,
             accepting=lambda: self.writer is None or self.writer.journal.healthy,
         )
         self.runner = app_runner(app, self.settings.http)

@@ -27,7 +27,6 @@ class World:
     def __init__(self) -> None:
         self.snapshot: LiveSnapshot | None = None
         self.calls = LiveCalls()
-        self.ami_up = True
 
 
 @asynccontextmanager
@@ -48,7 +47,6 @@ async def pages_app(
         lambda: world.snapshot,
         live_calls=world.calls,
         clock=lambda: clock,
-        ami_up=lambda: world.ami_up,
     )
     client: Client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=aiohttp.CookieJar(unsafe=True))
     await client.start_server()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from acd.core.effects import MemberStateChanged
@@ -74,7 +75,7 @@ async def test_open_wallboard_streams_end_when_the_server_stops(tmp_path: Path) 
         message = json.loads(line[5:])
         assert message["fields"]["support.waiting"] == ["3", ""]
         assert message["lost"] is False
-        world.ami_up = False
+        world.snapshot = replace(world.snapshot, in_sync=False)  # AMI lost: the core is out of step
         while True:
             line = await asyncio.wait_for(response.content.readline(), 5.0)
             if line.startswith(b"data:") and json.loads(line[5:])["lost"]:

@@ -68,13 +68,11 @@ def build_app(
     extra_routes: Sequence[web.AbstractRouteDef] = (),
     clock: Callable[[], float] = time.time,
     on_outcome: Callable[[OutcomeReported], None] | None = None,
-    ami_up: Callable[[], bool] | None = None,
     accepting: Callable[[], bool] | None = None,
 ) -> web.Application:
     """The API app. ``live_provider`` returns the core's current snapshot (None before the first);
     ``live_calls`` is fed every effect by the daemon for the screen pop; ``clock`` dates outcomes
-    (give it the core's clock so simulated time stays consistent); ``ami_up`` tells the pages whether
-    acd is connected to Asterisk now (default: the live snapshot's flag); ``accepting`` says whether
+    (give it the core's clock so simulated time stays consistent); ``accepting`` says whether
     acd can make records durable now (its journal writes): outcomes are refused with 503 while not."""
     ctx = _Ctx(settings, engine, live_provider, live_calls, clock)
     ctx.writer.on_outcome = on_outcome  # the daemon's metrics see API outcomes as they see AMI ones
@@ -119,7 +117,6 @@ def build_app(
         live_calls=live_calls,
         clock=clock,
         writer=ctx.writer,
-        ami_up=ami_up,
     )
     return app
 

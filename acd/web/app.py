@@ -104,7 +104,6 @@ def setup_pages(
     live_calls: LiveCalls | None,
     clock: Callable[[], float],
     writer: OutcomeWriter,
-    ami_up: Callable[[], bool] | None = None,
 ) -> Pages:
     key, configured = session_key(settings)
     if not configured:
@@ -113,7 +112,7 @@ def setup_pages(
         )
     tokens = [(t.token.get_secret_value(), Principal(t.role, t.agent)) for t in settings.api_tokens]
     face = fmt.Clockface(fmt.center_zone(settings.time_zone))
-    feed = LiveFeed(live_provider, ami_up=ami_up)
+    feed = LiveFeed(live_provider)
     if live_calls is not None:
         live_calls.subscribe(feed.observe)
     pages = Pages(

@@ -28,10 +28,8 @@ class LiveFeed:
         *,
         min_interval: float = 0.2,
         monotonic: Callable[[], float] = time.monotonic,
-        ami_up: Callable[[], bool] | None = None,
     ) -> None:
         self._provider = live_provider
-        self._ami_up = ami_up
         self._min_interval = min_interval
         self._monotonic = monotonic
         self._snapshot: LiveSnapshot | None = None
@@ -85,10 +83,9 @@ class LiveFeed:
         return self._snapshot
 
     def connected(self) -> bool:
-        """Whether acd sees Asterisk now (the AMI connection), so live numbers can be trusted."""
-        if self._snapshot is None:
-            return False
-        return self._ami_up() if self._ami_up is not None else self._snapshot.ami_connected
+        """Whether the core's picture is in step with Asterisk (resynced since the last gap), so
+        live numbers can be shown."""
+        return self._snapshot is not None and self._snapshot.in_sync
 
     def agent(self, agent: str) -> AgentLive | None:
         self.snapshot()
