@@ -12,11 +12,15 @@ settings object can be logged safely. They can also come from systemd credential
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from acd.envvars import ListFormEnvSource, describe_error, unknown_variables
 
 __all__ = [
     "AffinitySettings",
@@ -29,6 +33,7 @@ __all__ = [
     "QueueSettings",
     "Settings",
     "load_settings",
+    "require_ami_secret",
     "with_database",
 ]
 
@@ -43,7 +48,10 @@ class AmiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Asterisk host running AMI")
     port: int = Field(5038, ge=1, le=65535, description="AMI TCP port")
     username: str = Field("acd", min_length=1, description="manager.conf user")
-    secret: SecretStr = Field(SecretStr("acdsecret"), description="manager.conf secret (never logged)")
+    secret: SecretStr = Field(
+        SecretStr(""),
+        description="manager.conf secret, required by acd run (never logged; or credential ami_secret)",
+    )
     tls: bool = Field(False, description="connect with TLS (AMI over tls, usually port 5039)")
     connect_timeout: float = Field(5.0, gt=0, description="seconds to wait for the TCP connect and banner")
     action_timeout: float = Field(10.0, gt=0, description="seconds before an unanswered action fails")
@@ -57,7 +65,7 @@ class AmiSettings(BaseModel):
     @model_validator(mode="after")
     def _bounds(self) -> AmiSettings:
         if self.reconnect_max < self.reconnect_min:
-            raise ValueError("reconnect_max must be >= reconnect_min")
+            raise ValueError("ACD_AMI__RECONNECT_MAX: must be >= ACD_AMI__RECONNECT_MIN")
         return self
 
 
@@ -75,6 +83,29 @@ class DatabaseSettings(BaseModel):
     )
     flush_deadline: float = Field(10.0, gt=0, description="seconds allowed to flush on shutdown")
     retention_days: int = Field(0, ge=0, description="erase caller numbers and notes after (0: keep)")
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        return check_database_url(value)
+
+
+# What acd's store can drive (acd/store/engine.py gives the plain names their async driver).
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql", "postgres")
+
+
+def check_database_url(url: str) -> str:
+    """A URL acd can use, or a ValueError that names the supported schemes."""
+    scheme, sep, _ = url.partition(":")
+    if not sep or scheme.lower() not in DATABASE_SCHEMES:
+        raise ValueError(
+            f"unsupported database {scheme!r}: use sqlite+aiosqlite:///PATH (SQLite) or "
+            "postgresql+asyncpg://USER:PASSWORD@HOST/NAME (PostgreSQL)"
+            if sep
+            else "not a database URL: use sqlite+aiosqlite:///PATH (SQLite) or "
+            "postgresql+asyncpg://USER:PASSWORD@HOST/NAME (PostgreSQL)"
+        )
+    return url
 
 
 class HttpSettings(BaseModel):
@@ -223,7 +254,25 @@ class Settings(BaseSettings):
             unknown = set(override) - fields
             if unknown:
                 raise ValueError(f"queue {name!r}: unknown setting(s) {sorted(unknown)}")
+            try:
+                QueueSettings.model_validate(override)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"queue {name!r}: {where}: {first['msg'].lower()}") from None
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment as acd reads it: lists also comma-separated (acd/envvars.py)."""
+        return init_settings, ListFormEnvSource(settings_cls), dotenv_settings, file_secret_settings
 
     def queue(self, name: str) -> QueueSettings:
         """Settings for one queue: the defaults with that queue's overrides on top."""
@@ -257,23 +306,22 @@ def _from_credentials() -> dict[str, Any]:
     return found
 
 
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    name = "ACD_" + "__".join(p.upper() for p in loc) if loc else "configuration"
-    msg = first["msg"]
-    given = first.get("input")
-    # Echo only a plain value, never a nested one: a section's input holds its secrets too.
-    if isinstance(given, (str, int, float)) and "secret" not in name.lower() and "token" not in name.lower():
-        shown = repr(given)
-        if len(shown) < 80:
-            msg = f"{msg} (got {shown})"
-    more = len(err.errors()) - 1
-    return f"{name}: {msg}" + (f" (and {more} more problem(s))" if more else "")
+_warned: set[str] = set()
+
+
+def _warn_unknown(environ: dict[str, str]) -> None:
+    """Name each ``ACD_*`` variable acd does not read, once per process, with the closest real one."""
+    for name, closest in unknown_variables(Settings, environ):
+        if name in _warned:
+            continue
+        _warned.add(name)
+        hint = f"did you mean {closest}?" if closest else "see `acd config --example`"
+        print(f"acd: warning: {name} is not an acd setting and is ignored ({hint})", file=sys.stderr)
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment (and systemd credentials); raise :class:`ConfigError` with one clear line."""
+    _warn_unknown(dict(os.environ))
     try:
         creds = _from_credentials()
         settings = Settings(**creds, **overrides)
@@ -281,7 +329,19 @@ def load_settings(**overrides: Any) -> Settings:
             settings.queue(name)
         return settings
     except ValidationError as err:
-        raise ConfigError(_describe(err)) from None
+        raise ConfigError(describe_error(Settings, err)) from None
+    except SettingsError as err:  # a nested section given as a whole, not as JSON
+        field = str(err).split('"')[1] if str(err).count('"') >= 2 else "configuration"
+        raise ConfigError(f"ACD_{field.upper()}: not valid JSON") from None
+
+
+def require_ami_secret(settings: Settings) -> None:
+    """The daemon logs in to AMI: without a secret it would only ever be refused."""
+    if not settings.ami.secret.get_secret_value():
+        raise ConfigError(
+            "ACD_AMI__SECRET: not set: give the secret of the manager.conf user "
+            f"{settings.ami.username!r} (or the systemd credential ami_secret)"
+        )
 
 
 def with_database(settings: Settings, url: str | None) -> Settings:
@@ -289,4 +349,8 @@ def with_database(settings: Settings, url: str | None) -> Settings:
     the rest of the database section (spool, batch size...) is kept."""
     if not url:
         return settings
+    try:
+        check_database_url(url)
+    except ValueError as err:
+        raise ConfigError(f"--database: {err}") from None
     return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})

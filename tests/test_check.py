@@ -600,9 +600,24 @@ def test_cli_invalid_configuration(
 ) -> None:
     monkeypatch.setenv("ACD_AMI__PORT", "70000")
     code = main(["check"])
-    out = capsys.readouterr().out
-    assert code == 2
-    assert out.startswith("FAIL  config  ACD_AMI__PORT: ")
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    [line] = captured.err.splitlines()  # the one line every command gives
+    assert line.startswith("acd: configuration error: ACD_AMI__PORT: input should be less than or equal")
+    assert line.endswith("(got '70000')")
+    code = main(["check", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and json.loads(captured.out)["checks"][0]["verdict"] == "FAIL"
+
+
+def test_cli_without_an_ami_secret_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ACD_AMI__SECRET", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert main(["check"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("acd: configuration error: ACD_AMI__SECRET: not set")
 
 
 # --- against the simulator (acd sim), which models manager.conf classes on its own ---------------

@@ -26,16 +26,19 @@ def _print_human(results: list[CheckResult]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings, config_result = check_config()
-    results = [config_result]
-    if settings is not None:
-        results += asyncio.run(run_checks(settings, observe_seconds=args.observe))
+    if settings is None:
+        # The same one line every command gives (and exit 2); --json still gets its document.
+        if args.json:
+            json.dump(to_json([config_result]), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        print(f"acd: configuration error: {config_result.detail}", file=sys.stderr)
+        return 2
+    results = [config_result, *asyncio.run(run_checks(settings, observe_seconds=args.observe))]
     if args.json:
         json.dump(to_json(results), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _print_human(results)
-    if settings is None:
-        return 2
     return exit_code(results)
 
 

@@ -41,7 +41,8 @@ _HEADER = """\
 #
 # Copy to /etc/acd/acd.env (read by deploy/systemd/acd.service through EnvironmentFile=).
 # Every line is commented out, so the default applies; uncomment the ones you change.
-# Lists, sets and maps are JSON on one line. Secrets are better kept out of this file:
+# Lists are JSON or comma-separated (a,b,c); maps are JSON on one line. A misspelt name is
+# warned about at start. Secrets are better kept out of this file:
 # give the AMI secret and API tokens as systemd credentials (LoadCredential=ami_secret,
 # LoadCredential=api_tokens) so they never enter the environment."""
 
