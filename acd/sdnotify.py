@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 __all__ = ["Notifier", "watchdog_loop"]
 
@@ -133,15 +133,18 @@ async def watchdog_loop(
     notifier: Notifier,
     interval: float,
     healthy: Callable[[], bool] | None = None,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
     """Send WATCHDOG=1 every ``interval`` seconds from the running event loop, until cancelled.
 
     ``healthy`` (optional) is asked before each ping; returning False withholds it, so a daemon
     can let systemd restart it when, say, its event consumer has stalled although the loop runs.
+    ``sleep`` is injectable so tests count pings in simulated time.
     """
     if interval <= 0:
         raise ValueError(f"watchdog interval must be positive, got {interval}")
     while True:
         if healthy is None or healthy():
             notifier.watchdog()
-        await asyncio.sleep(interval)
+        await sleep(interval)

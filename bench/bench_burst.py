@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import secrets
 import statistics
 import sys
 import tempfile
@@ -44,11 +45,21 @@ def _queues_conf(path: Path, queues: int) -> None:
     path.write_text("\n".join(lines))
 
 
-def _simulator(port_q: Any, go: Any, conf: str, agents: int, queues: int, calls: int) -> None:
+def _simulator(port_q: Any, go: Any, conf: str, agents: int, queues: int, calls: int, secret: str) -> None:
     from acd.sim import SimConfig, Simulator
 
     async def main() -> None:
-        sim = Simulator(SimConfig(port=0, speed=1.0, traffic=False, queues_conf=Path(conf), seed=1))
+        sim = Simulator(
+            SimConfig(
+                port=0,
+                speed=1.0,
+                traffic=False,
+                queues_conf=Path(conf),
+                seed=1,
+                username="acd",
+                secret=secret,
+            )
+        )
         _host, port = await sim.start()
         for a in range(agents):
             for q in range(queues):
@@ -64,13 +75,13 @@ def _simulator(port_q: Any, go: Any, conf: str, agents: int, queues: int, calls:
     asyncio.run(main())
 
 
-async def _run(port: int, go: Any, tmp: Path, seconds: float) -> dict[str, Any]:
+async def _run(port: int, go: Any, tmp: Path, seconds: float, secret: str) -> dict[str, Any]:
     from acd.ami.connection import Disconnected
     from acd.daemon import Daemon
     from acd.settings import Settings
 
     settings = Settings(
-        ami={"port": port, "reconnect_min": 0.2},  # type: ignore[arg-type]
+        ami={"port": port, "reconnect_min": 0.2, "secret": secret},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
         fastagi={"port": 0},  # type: ignore[arg-type]
@@ -136,12 +147,15 @@ def main() -> None:
         _queues_conf(conf, args.queues)
         ctx = multiprocessing.get_context("spawn")
         port_q, go = ctx.Queue(), ctx.Event()
+        secret = secrets.token_urlsafe(18)  # acd has no default secret: simulator and daemon share one
         sim = ctx.Process(
-            target=_simulator, args=(port_q, go, str(conf), args.agents, args.queues, args.calls), daemon=True
+            target=_simulator,
+            args=(port_q, go, str(conf), args.agents, args.queues, args.calls, secret),
+            daemon=True,
         )
         sim.start()
         port = port_q.get(timeout=120)
-        r = asyncio.run(_run(port, go, tmp, args.seconds))
+        r = asyncio.run(_run(port, go, tmp, args.seconds, secret))
         sim.terminate()
     print(f"members after resync: {r['members']} (resync done {r['resync_seconds']:.2f} s after start)")
     print(f"events read: {r['events']}, calls recorded: {r['calls']}, deepest queue: {r['max_queue']}")

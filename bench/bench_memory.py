@@ -16,6 +16,7 @@ import asyncio
 import gc
 import multiprocessing
 import resource
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 1e6
 
 
-def _simulator(port_q: Any, days: float, rate: float, speed: float) -> None:
+def _simulator(port_q: Any, days: float, rate: float, speed: float, secret: str) -> None:
     from acd.sim import SimConfig, Simulator
 
     async def main() -> None:
@@ -47,6 +48,8 @@ def _simulator(port_q: Any, days: float, rate: float, speed: float) -> None:
                 duration=days * 86400,
                 rate_per_min=rate,
                 agents=12,
+                username="acd",
+                secret=secret,
             )
         )
         _host, port = await sim.start()
@@ -57,12 +60,14 @@ def _simulator(port_q: Any, days: float, rate: float, speed: float) -> None:
     asyncio.run(main())
 
 
-async def _run(port: int, tmp: Path, days: float, speed: float) -> list[tuple[float, float, dict[str, int]]]:
+async def _run(
+    port: int, tmp: Path, days: float, speed: float, secret: str
+) -> list[tuple[float, float, dict[str, int]]]:
     from acd.daemon import Daemon
     from acd.settings import Settings
 
     settings = Settings(
-        ami={"port": port, "reconnect_min": 0.2, "ping_interval": 3600},  # type: ignore[arg-type]
+        ami={"port": port, "reconnect_min": 0.2, "ping_interval": 3600, "secret": secret},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
         fastagi={"port": 0},  # type: ignore[arg-type]
@@ -110,11 +115,12 @@ def main() -> None:
     args = parser.parse_args()
     ctx = multiprocessing.get_context("spawn")
     port_q = ctx.Queue()
-    sim = ctx.Process(target=_simulator, args=(port_q, args.days, args.rate, args.speed), daemon=True)
+    secret = secrets.token_urlsafe(18)  # acd has no default secret: simulator and daemon share one
+    sim = ctx.Process(target=_simulator, args=(port_q, args.days, args.rate, args.speed, secret), daemon=True)
     sim.start()
     port = port_q.get(timeout=60)
     with tempfile.TemporaryDirectory() as tmpdir:
-        samples = asyncio.run(_run(port, Path(tmpdir), args.days, args.speed))
+        samples = asyncio.run(_run(port, Path(tmpdir), args.days, args.speed, secret))
     sim.terminate()
     for hours, rss, sizes in samples:
         if round(hours) % 6 == 0:

@@ -30,6 +30,7 @@ from acd.daemon import Daemon
 from acd.routing import RoutingHandle, start_routing
 from acd.sim import SimConfig, Simulator
 from tests.sim_helpers import AmiClient, get
+from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "asterisk"
@@ -147,6 +148,7 @@ async def open_center(tmp_path: Path, *, daemon: bool = True, **affinity: Any) -
             truth=tmp_path / "truth.jsonl",
             start_epoch=1.8e9,
             seed=5,
+            **login(),
         )
     )
     _host, port = await sim.start()
@@ -583,6 +585,7 @@ async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
             pause_share=0.05,
             patience_mean=600.0,
             talk_mean=40.0,
+            **login(),
         )
     )
     _host, port = await sim.start()

@@ -12,7 +12,6 @@ import logging
 import shutil
 import ssl
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,9 @@ from acd.ami.connection import (
     WireAnomaly,
 )
 from acd.ami.resync import resync
-from tests.fake_ami import FULLY_BOOTED, SECRET, FakeAmi, FakeClient, Recorder, connect, settings
+from tests.support.clock import FakeClock
+from tests.support.fake_ami import FULLY_BOOTED, SECRET, FakeAmi, FakeClient, Recorder, connect, settings
+from tests.support.waiting import DEADLINE, until
 
 
 @pytest.fixture
@@ -38,6 +39,24 @@ async def fake() -> Any:
     server = await FakeAmi(secret=SECRET).start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def sleeping(clock: FakeClock, count: int, client: AmiClient | None = None) -> None:
+    """Wait until the client rests in exactly one sleep of the simulated clock (a backoff or a
+    retry delay), after its ``count``-th connect attempt when ``client`` is given."""
+    await until(
+        lambda: (
+            clock.sleeping == 1
+            and clock.next_wake() is not None
+            and (client is None or client.stats.connect_attempts == count)
+        ),
+        describe=lambda: f"sleeping={clock.sleeping}",
+    )
 
 
 def acd_tasks() -> list[asyncio.Task[Any]]:
@@ -198,13 +217,16 @@ async def test_error_response_raises_with_asterisks_message(fake: FakeAmi) -> No
     await client.close()
 
 
-async def test_unanswered_action_times_out_and_the_link_stays_usable(fake: FakeAmi) -> None:
+async def test_unanswered_action_times_out_and_the_link_stays_usable(fake: FakeAmi, clock: FakeClock) -> None:
     fake.handlers["getvar"] = lambda client, action: None  # never answered
-    client, _ = await connect(fake)
-    started = time.monotonic()
+    client, _ = await connect(fake, clock=clock)
+    pending = asyncio.create_task(client.send_action({"Action": "Getvar", "Variable": "X"}, timeout=0.25))
+    await fake.wait_for_action("Getvar")
+    await clock.advance(0.125)
+    assert not pending.done()
+    await clock.advance(0.125)  # exactly the timeout
     with pytest.raises(AmiTimeout):
-        await client.send_action({"Action": "Getvar", "Variable": "X"}, timeout=0.2)
-    assert 0.15 <= time.monotonic() - started < 1.0
+        await pending
     assert client.stats.action_timeouts == 1
     assert len(client._tracker) == 0  # nothing left waiting
     assert (await client.send_action({"Action": "Ping"})).response["Ping"] == "Pong"
@@ -228,25 +250,40 @@ async def test_send_before_login_and_bad_input_are_clear_errors(fake: FakeAmi) -
     await client.close()
 
 
-async def test_ping_watchdog_drops_a_silent_peer_and_reconnects(fake: FakeAmi) -> None:
-    client, rec = await connect(fake, ping_interval=0.05, ping_timeout=0.1)
+async def test_ping_watchdog_drops_a_silent_peer_and_reconnects(fake: FakeAmi, clock: FakeClock) -> None:
+    client, rec = await connect(fake, clock=clock, ping_interval=0.25, ping_timeout=0.5)
     fake.silent = True  # socket stays open, nothing is answered: a half-open peer
-    await rec.until(lambda: bool(rec.notices(Disconnected)), timeout=2.0)
+    await clock.advance(0.25)
+    await fake.wait_for_action("Ping")
+    await clock.advance(0.25)
+    assert not rec.notices(Disconnected)  # half the Ping timeout: still trusted
+    await clock.advance(0.25)
+    await rec.until(lambda: bool(rec.notices(Disconnected)))
     gone = rec.notices(Disconnected)[0]
     assert "Ping" in gone.reason and gone.was_logged_in
     assert client.stats.ping_timeouts == 1
     fake.silent = False
-    await rec.until(lambda: len(rec.notices(LoggedIn)) == 2, timeout=2.0)
+    await sleeping(clock, 1)  # the reconnect backoff
+    await clock.advance(clock.next_wake() - clock.now)  # type: ignore[operator]
+    await rec.until(lambda: len(rec.notices(LoggedIn)) == 2)
     assert fake.connections == 2 and client.stats.reconnects == 1
+    assert client.stats.ping_timeouts == 1
     await client.close()
 
 
-async def test_float_ping_interval_is_honoured_not_truncated(fake: FakeAmi) -> None:
-    client, _ = await connect(fake, ping_interval=0.2, ping_timeout=0.5)
-    await asyncio.sleep(0.9)
-    pings = [a for a in fake.actions if a.get("Action") == "Ping"]
-    # int(0.2) == 0 would send hundreds; 0.2 s gives about four.
-    assert 2 <= len(pings) <= 6
+async def test_float_ping_interval_is_honoured_not_truncated(fake: FakeAmi, clock: FakeClock) -> None:
+    client, _ = await connect(fake, clock=clock, ping_interval=0.25, ping_timeout=0.5)
+
+    def pings() -> int:
+        return len([a for a in fake.actions if a.get("Action") == "Ping"])
+
+    await clock.advance(0.125)
+    assert pings() == 0
+    for n in range(1, 5):  # int(0.25) == 0 would send a Ping on every loop turn
+        await clock.advance(0.125 if n == 1 else 0.25)
+        await until(lambda n=n: pings() == n and len(client._tracker) == 0)  # type: ignore[misc]
+    await clock.advance(0.125)
+    assert pings() == 4  # 1.0 s of simulated time at 0.25 s: exactly four
     await client.close()
 
 
@@ -284,48 +321,79 @@ async def test_reconnect_after_drop_and_resync_on_each_fully_booted(fake: FakeAm
     await client.close()
 
 
-async def test_asterisk_restart_reconnects_after_refused_period(fake: FakeAmi) -> None:
-    client, rec = await connect(fake)
+async def test_asterisk_restart_reconnects_after_refused_period(fake: FakeAmi, clock: FakeClock) -> None:
+    rec = Recorder()
+    client = AmiClient(
+        settings(fake.port, reconnect_min=0.125, reconnect_max=0.5),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+        clock=clock,
+        sleep=clock.sleep,
+        uniform=lambda low, high: high,  # no jitter: the delays are exact
+    )
+    await client.start()
+    await rec.until(lambda: client.connected)
     fake.send_event([("Event", "Shutdown"), ("Shutdown", "Cleanly"), ("Restart", "True")])
     await rec.until(lambda: bool(rec.events("Shutdown")))
     await fake.refuse()
     fake.drop_all()
     await rec.until(lambda: bool(rec.notices(Disconnected)))
     assert rec.notices(Disconnected)[0].reason == "Asterisk shut down"
-    await asyncio.sleep(0.15)  # a few refused attempts, with backoff
-    attempts = client.stats.connect_attempts
-    assert 2 <= attempts <= 12
+    # Asterisk refuses connections while it restarts: each refused attempt doubles the delay.
+    delays = []
+    for attempts in range(1, 5):
+        await sleeping(clock, attempts, client)
+        delay = clock.next_wake() - clock.now  # type: ignore[operator]
+        delays.append(delay)
+        if attempts < 4:
+            await clock.advance(delay)
+    assert delays == [0.125, 0.25, 0.5, 0.5]
+    assert client.stats.connect_attempts == 4
     await fake.accept_again()
+    await clock.advance(0.5)
     await rec.until(lambda: len(rec.notices(FullyBooted)) == 2)
+    assert client.stats.connect_attempts == 5
     await client.close()
 
 
 async def test_wrong_secret_clear_error_slow_retry_never_a_tight_loop(
-    fake: FakeAmi, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    fake = await FakeAmi(clock=clock).start()
     rec = Recorder()
     client = AmiClient(
-        settings(fake.port, secret="wrong-secret-XYZ", auth_retry=0.3),
+        settings(fake.port, secret="wrong-secret-XYZ", auth_retry=0.25),
         on_message=rec.on_message,
         on_state=rec.on_state,
+        clock=clock,
+        sleep=clock.sleep,
+        uniform=lambda low, high: (low + high) / 2,  # auth_retry * 1.0
     )
-    await client.start()
-    await asyncio.sleep(1.0)
-    attempts = len(fake.login_attempts)
-    # 0.3 s (+-10%) between attempts: about 4 in a second (fewer on a loaded machine), never dozens.
-    assert 2 <= attempts <= 5, attempts
-    gaps = [b - a for a, b in zip(fake.login_attempts, fake.login_attempts[1:], strict=False)]
-    assert min(gaps) >= 0.25
-    failed = rec.notices(AuthFailed)
-    assert len(failed) == attempts and failed[0].message == "Authentication failed"
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "login refused" in r.getMessage()]
-    assert len(errors) == attempts
-    assert "'acd'" in errors[0].getMessage() and "Authentication failed" in errors[0].getMessage()
-    assert client.stats.auth_failures == attempts and not client.connected
-    text = "\n".join(r.getMessage() for r in caplog.records) + repr(client) + str(client.stats)
-    assert "wrong-secret-XYZ" not in text
-    await client.close()
+    try:
+        await client.start()
+        for attempts in range(1, 5):
+            await until(lambda a=attempts: len(rec.notices(AuthFailed)) == a)  # type: ignore[misc]
+            await sleeping(clock, 1)
+            if attempts < 4:
+                await clock.advance(0.25)
+        # One refused login per auth_retry of simulated time, never a tight loop.
+        assert len(fake.login_attempts) == 4
+        gaps = [b - a for a, b in zip(fake.login_attempts, fake.login_attempts[1:], strict=False)]
+        assert gaps == [0.25, 0.25, 0.25]
+        failed = rec.notices(AuthFailed)
+        assert failed[0].message == "Authentication failed" and failed[0].retry_in == 0.25
+        errors = [
+            r for r in caplog.records if r.levelno == logging.ERROR and "login refused" in r.getMessage()
+        ]
+        assert len(errors) == 4
+        assert "'acd'" in errors[0].getMessage() and "Authentication failed" in errors[0].getMessage()
+        assert client.stats.auth_failures == 4 and not client.connected
+        text = "\n".join(r.getMessage() for r in caplog.records) + repr(client) + str(client.stats)
+        assert "wrong-secret-XYZ" not in text
+    finally:
+        await client.close()
+        await fake.close()
 
 
 async def test_secret_never_in_logs_or_repr_on_success(
@@ -377,30 +445,33 @@ async def test_originate_is_not_resent_after_reconnect_but_a_read_is(fake: FakeA
     await client.close()
 
 
-async def test_close_during_backoff_returns_promptly_and_leaves_no_task(fake: FakeAmi) -> None:
+async def test_close_during_backoff_returns_promptly_and_leaves_no_task(
+    fake: FakeAmi, clock: FakeClock
+) -> None:
     await fake.refuse()
     rec = Recorder()
     client = AmiClient(
         settings(fake.port, reconnect_min=5.0, reconnect_max=10.0),
         on_message=rec.on_message,
         on_state=rec.on_state,
+        clock=clock,
+        sleep=clock.sleep,
     )
     await client.start()
-    await rec.until(lambda: client.stats.connect_attempts == 1 and client.stats.last_error is not None)
-    await asyncio.sleep(0.05)  # now sleeping in a >= 5 s backoff
-    started = time.monotonic()
-    await client.close()
-    assert time.monotonic() - started < 0.5
+    await sleeping(clock, 1, client)  # now in a >= 5 s backoff
+    before = clock.now
+    await asyncio.wait_for(client.close(), DEADLINE)  # no simulated time needed to close
+    assert clock.now == before and clock.sleeping == 0
     assert acd_tasks() == []
     await fake.accept_again()
-    await asyncio.sleep(0.1)
+    await clock.advance(60.0)
     assert fake.connections == 0  # really stopped: no timer fired a late reconnect
     await client.close()  # idempotent
 
 
-async def test_close_while_connected_logs_off_and_fails_pending(fake: FakeAmi) -> None:
+async def test_close_while_connected_logs_off_and_fails_pending(fake: FakeAmi, clock: FakeClock) -> None:
     fake.handlers["getvar"] = lambda client, action: None
-    client, rec = await connect(fake, ping_interval=0.05)
+    client, rec = await connect(fake, clock=clock, ping_interval=0.25)
     pending = asyncio.create_task(client.send_action({"Action": "Getvar", "Variable": "X"}, timeout=5.0))
     await fake.wait_for_action("Getvar")
     await client.close()
@@ -410,8 +481,8 @@ async def test_close_while_connected_logs_off_and_fails_pending(fake: FakeAmi) -
     assert acd_tasks() == [] and not client.connected
     with pytest.raises(AmiNotConnected):
         await client.send_action({"Action": "Ping"})
-    await asyncio.sleep(0.1)
-    assert fake.connections == 1
+    await clock.advance(10.0)
+    assert fake.connections == 1 and clock.sleeping == 0
     assert rec.notices(Disconnected)[-1].reason == "closed"
 
 
@@ -422,24 +493,40 @@ async def test_start_twice_is_an_error(fake: FakeAmi) -> None:
     await client.close()
 
 
-async def test_refused_connections_back_off_within_bounds(fake: FakeAmi) -> None:
+async def test_refused_connections_back_off_within_bounds(fake: FakeAmi, clock: FakeClock) -> None:
     await fake.refuse()
     rec = Recorder()
+    draws: list[tuple[float, float]] = []
+
+    def lowest(low: float, high: float) -> float:
+        draws.append((low, high))
+        return low
+
     client = AmiClient(
-        settings(fake.port, reconnect_min=0.02, reconnect_max=0.08),
+        settings(fake.port, reconnect_min=0.125, reconnect_max=0.5),
         on_message=rec.on_message,
         on_state=rec.on_state,
+        clock=clock,
+        sleep=clock.sleep,
+        uniform=lowest,
     )
     await client.start()
-    await asyncio.sleep(0.6)
-    attempts = client.stats.connect_attempts
-    # Delays 0.02, 0.02-0.04, 0.04-0.08, then 0.04-0.08 each: about 9-16 tries in 0.6 s (fewer on a
-    # loaded machine), never a tight loop.
-    assert 4 <= attempts <= 20, attempts
+    delays = []
+    for attempts in range(1, 7):
+        await sleeping(clock, attempts, client)
+        delay = clock.next_wake() - clock.now  # type: ignore[operator]
+        delays.append(delay)
+        await clock.advance(delay)
+    # Equal jitter over min * 2**n capped at max, never below min: the lowest draws give exactly
+    # these delays; the draws' ranges show the doubling and the cap.
+    assert delays == [0.125, 0.125, 0.25, 0.25, 0.25, 0.25]
+    assert draws[:4] == [(0.0625, 0.125), (0.125, 0.25), (0.25, 0.5), (0.25, 0.5)]
     assert "connect call failed" in (client.stats.last_error or "").lower()
     assert rec.notices(Disconnected) == []  # never connected: nothing to report as lost
     await fake.accept_again()
-    await rec.until(lambda: client.connected, timeout=1.0)
+    await sleeping(clock, 7, client)
+    await clock.advance(0.25)
+    await rec.until(lambda: client.connected)
     await client.close()
 
 
@@ -500,27 +587,42 @@ async def test_tls_with_an_untrusted_certificate_is_a_connect_error_not_a_crash(
         await server.close()
 
 
-async def test_booted_fallback_stands_in_when_fully_booted_never_comes(fake: FakeAmi) -> None:
+async def test_booted_fallback_stands_in_when_fully_booted_never_comes(
+    fake: FakeAmi, clock: FakeClock
+) -> None:
     fake.fully_booted = False  # as for a manager user without read class 'system'
     rec = Recorder()
     client = AmiClient(
-        settings(fake.port), on_message=rec.on_message, on_state=rec.on_state, booted_fallback=0.1
+        settings(fake.port),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+        booted_fallback=0.25,
+        clock=clock,
+        sleep=clock.sleep,
     )
     await client.start()
-    await rec.until(lambda: bool(rec.notices(FullyBooted)))
+    await rec.until(lambda: client.connected)
+    await clock.advance(0.125)
+    assert not rec.notices(FullyBooted)
+    await clock.advance(0.125)
     [booted] = rec.notices(FullyBooted)
-    assert booted.synthetic and booted.headers == {}
+    assert booted.synthetic and booted.headers == {} and booted.at == clock.now
     await client.close()
 
 
-async def test_booted_fallback_is_not_used_when_fully_booted_arrives(fake: FakeAmi) -> None:
+async def test_booted_fallback_is_not_used_when_fully_booted_arrives(fake: FakeAmi, clock: FakeClock) -> None:
     rec = Recorder()
     client = AmiClient(
-        settings(fake.port), on_message=rec.on_message, on_state=rec.on_state, booted_fallback=0.1
+        settings(fake.port),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+        booted_fallback=0.25,
+        clock=clock,
+        sleep=clock.sleep,
     )
     await client.start()
     await rec.until(lambda: bool(rec.notices(FullyBooted)))
-    await asyncio.sleep(0.2)
+    await clock.advance(1.0)
     assert [n.synthetic for n in rec.notices(FullyBooted)] == [False]
     await client.close()
 
@@ -544,17 +646,21 @@ async def test_an_unexpected_error_in_a_session_does_not_end_reconnecting(fake: 
     await client.close()
 
 
-async def test_close_while_the_login_is_unanswered_returns_promptly(fake: FakeAmi) -> None:
+async def test_close_while_the_login_is_unanswered_returns_promptly(fake: FakeAmi, clock: FakeClock) -> None:
     fake.silent = True
     rec = Recorder()
     client = AmiClient(
-        settings(fake.port, action_timeout=30.0), on_message=rec.on_message, on_state=rec.on_state
+        settings(fake.port, action_timeout=30.0),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+        clock=clock,
+        sleep=clock.sleep,
     )
     await client.start()
     await fake.wait_for_action("Login")
-    started = time.monotonic()
-    await client.close()
-    assert time.monotonic() - started < 0.5
+    before = clock.now
+    await asyncio.wait_for(client.close(), DEADLINE)  # without waiting out the login's timeout
+    assert clock.now == before
     assert acd_tasks() == [] and not client.connected
     assert [type(n) for n in rec.states] == [Connected, Disconnected]
 

@@ -12,7 +12,7 @@ import pytest
 from acd.ami.actions import AmiNotConnected, AmiTimeout
 from acd.ami.connection import AmiClient
 from acd.ami.resync import resync
-from tests.fake_ami import SECRET, FakeAmi, FakeClient, Recorder, connect, settings
+from tests.support.fake_ami import SECRET, FakeAmi, FakeClient, Recorder, connect, settings
 
 CAPTURE = Path(__file__).parent / "fixtures" / "ami" / "answered_call.ami.log"
 

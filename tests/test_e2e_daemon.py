@@ -20,6 +20,7 @@ import pytest
 from acd.daemon import Daemon
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
+from tests.support.credentials import login
 
 FIELDS = ("outcome", "ended_by", "cut_off", "callback_of", "repeat_of")
 
@@ -30,8 +31,7 @@ def daemon_settings(tmp_path: Path, port: int, db_url: str | None = None, **extr
         ami={
             "host": "127.0.0.1",
             "port": port,
-            "username": "acd",
-            "secret": "acdsecret",  # type: ignore[arg-type]
+            **login(),  # type: ignore[dict-item]
             "reconnect_min": 0.1,
             "reconnect_max": 0.5,
         },
@@ -57,6 +57,7 @@ def sim_config(calls: int, seed: int = 11, **extra: Any) -> SimConfig:
         cutoff_share=0.15,
         callback_share=0.8,
         repeat_share=0.2,
+        **login(),
         **extra,
     )
 
@@ -173,7 +174,9 @@ async def test_ten_thousand_calls_postgresql(tmp_path: Path, pg_url: str) -> Non
 
 async def test_restart_between_cut_off_and_callback_changes_nothing(tmp_path: Path) -> None:
     """The caller history is seeded from the database at start: a callback is still a callback."""
-    sim = Simulator(SimConfig(port=0, speed=float("inf"), traffic=False, seed=1, start_epoch=1.8e9))
+    sim = Simulator(
+        SimConfig(port=0, speed=float("inf"), traffic=False, seed=1, start_epoch=1.8e9, **login())
+    )
     _host, port = await sim.start()
     sim.add_agent("support", "1001", "Alice", answer_after=1.0)
     first = Daemon(daemon_settings(tmp_path, port))

@@ -6,6 +6,9 @@
 - SIGKILL, then a restart on the same database: no row doubles; calls the new process finds in
   progress are adopted as partial; each start records the gap.
 - A crashed task takes the process down with a non-zero code (so systemd restarts it).
+
+Every wait is on a condition (rows written, calls adopted) with a generous deadline, never a
+fixed sleep: on a loaded machine the tests take longer, they do not fail.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.credentials import random_secret
+from tests.support.waiting import wait_until
+
 ACD = [sys.executable, "-m", "acd.cli"]
+SECRET = random_secret()
 
 
 def free_port() -> int:
@@ -39,8 +45,9 @@ def free_port() -> int:
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[int]:
     port = free_port()
+    sim_args = ["--speed", "20", "--rate", "150", "--agents", "10", "--seed", "9", "--username", "acd"]
     proc = subprocess.Popen(
-        [*ACD, "sim", "--port", str(port), "--speed", "20", "--rate", "150", "--agents", "10", "--seed", "9"],
+        [*ACD, "sim", "--port", str(port), *sim_args, "--secret", SECRET],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         cwd=tmp_path,
@@ -61,6 +68,7 @@ class Daemon:
         env.update(
             {
                 "ACD_AMI__PORT": str(ami_port),
+                "ACD_AMI__SECRET": SECRET,
                 "ACD_AMI__RECONNECT_MIN": "0.1",
                 "ACD_HTTP__PORT": str(self.http),
                 "ACD_FASTAGI__PORT": "0",
@@ -84,14 +92,12 @@ class Daemon:
             return None
 
     def wait_connected(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            h = self.health()
-            if h and h["ami_connected"] and h["events"] > 0:
-                return
+        def connected() -> bool:
             assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.2)
-        raise AssertionError("daemon never connected:\n" + self.log.read_text())
+            h = self.health()
+            return bool(h and h["ami_connected"] and h["events"] > 0)
+
+        wait_until(connected, timeout, what="the daemon's AMI session", describe=self.log.read_text)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         self.proc.send_signal(sig)
@@ -115,17 +121,25 @@ def rows(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
         db.close()
 
 
+def count(tmp_path: Path, where: str = "1") -> int:
+    """Rows in ``calls`` (0 while the daemon has not created the table yet)."""
+    try:
+        (n,) = rows(tmp_path, f"select count(*) from calls where {where}")[0]
+    except sqlite3.OperationalError:
+        return 0
+    return int(n)
+
+
 def test_sigterm_under_load_flushes_every_record(tmp_path: Path, sim: int) -> None:
     daemon = Daemon(tmp_path, sim, "run")
     daemon.wait_connected()
-    time.sleep(6)  # 2 simulated minutes of a busy center
+    wait_until(lambda: count(tmp_path) >= 25, 90, what="25 call records")  # a busy center
     assert daemon.stop() == 0
     stopped = [e for e in daemon.log_events() if e.get("event") == "stopped"]
     assert stopped, daemon.log.read_text()
     calls = stopped[-1]["calls"]
     assert calls > 20
-    (count,) = rows(tmp_path, "select count(*) from calls")[0]
-    assert count == calls
+    assert count(tmp_path) == calls
     assert not list((tmp_path / "spool").glob("*.wal")), "the journal is empty once the database has it all"
 
 
@@ -141,12 +155,17 @@ def test_second_signal_forces_exit(tmp_path: Path, sim: int) -> None:
 def test_sigkill_then_restart_doubles_nothing_and_adopts_calls_in_progress(tmp_path: Path, sim: int) -> None:
     first = Daemon(tmp_path, sim, "first")
     first.wait_connected()
-    time.sleep(4)
+    wait_until(lambda: count(tmp_path) >= 10, 90, what="10 call records")
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-    (before,) = rows(tmp_path, "select count(*) from calls")[0]
+    before = count(tmp_path)
     second = Daemon(tmp_path, sim, "second")
     second.wait_connected()
-    time.sleep(5)
+    # Calls in progress at the restart are adopted, marked partial, and written when they end.
+    wait_until(
+        lambda: count(tmp_path, "partial") > 0 and count(tmp_path) >= before + 10,
+        90,
+        what="adopted calls and new records after the restart",
+    )
     assert second.stop() == 0
     total, distinct = rows(
         tmp_path, "select count(*), count(distinct server_id || uniqueid || '#' || entry) from calls"

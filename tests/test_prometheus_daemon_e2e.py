@@ -27,6 +27,7 @@ import pytest
 from acd.daemon import Daemon
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
+from tests.support.credentials import login
 from tests.test_grafana_prometheus_e2e import (
     PROMETHEUS,
     ROOT,
@@ -49,7 +50,7 @@ TOKEN = "e2e-supervisor-token"
 
 def settings_for(tmp_path: Path, port: int, speed: float = 20.0) -> Settings:
     return Settings(
-        ami={"port": port, "reconnect_min": 0.2, "reconnect_max": 0.5},  # type: ignore[arg-type]
+        ami={"port": port, "reconnect_min": 0.2, "reconnect_max": 0.5, **login()},  # type: ignore[arg-type]
         database={
             "url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",  # type: ignore[arg-type]
             "spool_dir": str(tmp_path / "spool"),
@@ -79,6 +80,7 @@ async def history(tmp_path: Path, days_ago: float) -> None:
             callback_share=0.9,
             repeat_share=0.5,
             talk_mean=40,
+            **login(),
         )
     )
     _host, port = await sim.start()
@@ -148,6 +150,7 @@ async def center(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Daemon]]:
             queues_conf=queues,
             dialplan=dialplan,
             queues=["support", "sales"],
+            **login(),
         )
     )
     _host, port = await sim.start()

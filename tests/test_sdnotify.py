@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from acd.sdnotify import Notifier, watchdog_loop
+from tests.support.clock import FakeClock, settle
 
 
 class Systemd:
@@ -52,6 +53,11 @@ class Systemd:
         self._stop.set()
         self._thread.join(1)
         self.sock.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -123,47 +129,44 @@ def test_watchdog_interval_is_half_of_watchdog_sec(env: dict[str, str], expected
     assert Notifier(env).watchdog_interval() == expected
 
 
-async def test_watchdog_pings_while_the_loop_is_healthy_and_stops_while_it_is_blocked(
-    systemd: Systemd,
+async def test_watchdog_pings_once_per_interval_from_the_loop_and_never_catches_up(
+    systemd: Systemd, clock: FakeClock
 ) -> None:
-    notifier = Notifier({"NOTIFY_SOCKET": systemd.address, "WATCHDOG_USEC": "100000"})
+    notifier = Notifier({"NOTIFY_SOCKET": systemd.address, "WATCHDOG_USEC": "500000"})
     interval = notifier.watchdog_interval()
-    assert interval == 0.05
-    task = asyncio.create_task(watchdog_loop(notifier, interval))
+    assert interval == 0.25
+    task = asyncio.create_task(watchdog_loop(notifier, interval, sleep=clock.sleep))
     try:
-        await asyncio.sleep(0.4)
-        healthy = len(systemd.received)
-        assert healthy >= 4, systemd.received
-        assert set(systemd.messages()) == {"WATCHDOG=1"}
-
-        await asyncio.sleep(0.06)  # let a ping go out just before the block
-        blocked_from = time.monotonic()
-        time.sleep(0.5)  # the event loop is stuck: a sync call in a coroutine
-        blocked_until = time.monotonic()
-        during = [t for t, _ in systemd.received if blocked_from + 0.05 < t < blocked_until]
-        assert during == [], "a blocked loop must not ping the watchdog"
-
-        await asyncio.sleep(0.3)
-        after = [t for t, _ in systemd.received if t > blocked_until]
-        assert len(after) >= 3, "pings resume once the loop runs again"
+        await settle()
+        assert notifier.sent == 1  # the first ping at once
+        for _ in range(8):
+            await clock.advance(0.25)
+        assert notifier.sent == 9  # then one per interval: 2 s of simulated time, 8 more
+        clock.now += 5.0  # the loop is stuck in a blocking call: time passes, nothing runs
+        assert notifier.sent == 9, "nothing pings while the loop is blocked"
+        await clock.advance(0)  # the loop runs again: one ping, not a burst of missed ones
+        assert notifier.sent == 10
+        assert set(systemd.wait_for(10)) == {"WATCHDOG=1"}
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
 
-async def test_watchdog_withholds_pings_while_unhealthy(systemd: Systemd) -> None:
+async def test_watchdog_withholds_pings_while_unhealthy(systemd: Systemd, clock: FakeClock) -> None:
     notifier = Notifier({"NOTIFY_SOCKET": systemd.address})
     state = {"ok": True}
-    task = asyncio.create_task(watchdog_loop(notifier, 0.02, healthy=lambda: state["ok"]))
+    task = asyncio.create_task(watchdog_loop(notifier, 0.25, healthy=lambda: state["ok"], sleep=clock.sleep))
     try:
-        await asyncio.sleep(0.15)
-        assert len(systemd.wait_for(1)) >= 1
+        await settle()
+        await clock.advance(0.5)
+        assert notifier.sent == 3
         state["ok"] = False
-        await asyncio.sleep(0.03)
-        before = len(systemd.received)
-        await asyncio.sleep(0.15)
-        assert len(systemd.received) == before
+        await clock.advance(1.0)
+        assert notifier.sent == 3
+        state["ok"] = True
+        await clock.advance(0.25)
+        assert notifier.sent == 4
     finally:
         task.cancel()
 
@@ -199,7 +202,7 @@ class _ReadyProbe(Notifier):
 async def test_daemon_notifies_ready_status_watchdog_and_stopping(systemd: Systemd, tmp_path: Path) -> None:
     from acd.daemon import Daemon
     from acd.settings import Settings
-    from tests.fake_ami import FakeAmi
+    from tests.support.fake_ami import FakeAmi
 
     fake = await FakeAmi().start()
     db = tmp_path / "acd.db"

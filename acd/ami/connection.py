@@ -40,9 +40,9 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from panoramisk.ami_protocol import AMIProtocol
 
@@ -79,6 +79,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("acd.ami")
+
+_T = TypeVar("_T")
+Sleep = Callable[[float], Awaitable[None]]
 
 _SESSION_ACTIONS: Final = frozenset({"login", "logoff", "challenge"})
 _LOG_EVERY: Final = 10.0  # seconds between repeated warnings of one kind
@@ -285,6 +288,10 @@ class AmiClient:
     actions) are parsed and passed on; the others are framed and counted by name in
     :attr:`skipped_events`, never parsed. A user with read=all gets mostly dialplan events
     (VarSet, Newexten) nobody reads; not building them keeps the reader ahead of Asterisk.
+
+    ``clock`` and ``sleep`` are every notion of time the client has (event receipt, session
+    stability, backoff, Ping interval, every timeout): tests pass a simulated clock and count
+    exactly what happens in simulated time.
     """
 
     def __init__(
@@ -294,6 +301,7 @@ class AmiClient:
         on_message: Callable[[dict[str, str], float], None],
         on_state: Callable[[ConnectionEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
         ssl_context: ssl.SSLContext | None = None,
         booted_fallback: float | None = None,
         uniform: Callable[[float, float], float] = random.uniform,
@@ -305,6 +313,7 @@ class AmiClient:
         self._on_message = on_message
         self._on_state = on_state
         self._clock = clock
+        self._sleep = sleep
         self._ssl_context = ssl_context
         self._booted_fallback = booted_fallback
         self._uniform = uniform
@@ -318,7 +327,7 @@ class AmiClient:
         self._banner_text: str | None = None
         self._runner: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
-        self._boot_timer: asyncio.TimerHandle | None = None
+        self._boot_timer: asyncio.Task[None] | None = None
         self._booted = False
         self._closing = False
         self._last_warned: dict[str, float] = {}
@@ -416,7 +425,7 @@ class AmiClient:
                 if self._stopped():  # the session ended because close() logged off
                     return
                 log.info("AMI session ended; reconnecting in %.2fs", delay)
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     def _stopped(self) -> bool:
         return self._closing
@@ -447,15 +456,15 @@ class AmiClient:
             return proto
 
         try:
-            await asyncio.wait_for(
-                loop.create_connection(factory, s.host, s.port, ssl=ssl_ctx),
-                s.connect_timeout,
+            await self._within(
+                loop.create_connection(factory, s.host, s.port, ssl=ssl_ctx), s.connect_timeout
             )
             assert proto is not None
-            done, _ = await asyncio.wait(
-                {banner, lost}, timeout=s.connect_timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            if banner not in done:
+            with contextlib.suppress(TimeoutError):
+                await self._within(
+                    asyncio.wait({banner, lost}, return_when=asyncio.FIRST_COMPLETED), s.connect_timeout
+                )
+            if not banner.done():
                 proto.drop("no AMI banner")
                 raise _Dropped(
                     lost.result() if lost.done() else f"no AMI banner within {s.connect_timeout:g}s"
@@ -464,13 +473,16 @@ class AmiClient:
             log.info("AMI connected to %s:%s (%s)", s.host, s.port, self._banner_text)
             self._notify(Connected(self._banner_text, self._clock()))
             await self._login(proto, lost)
-            up_since = loop.time()
+            up_since = self._clock()
             self._watchdog = loop.create_task(self._ping_loop(proto), name="acd-ami-ping")
             if self._booted_fallback is not None and not self._booted:
-                self._boot_timer = loop.call_later(self._booted_fallback, self._boot_fallback, proto)
+                self._boot_timer = loop.create_task(self._boot_wait(proto), name="acd-ami-boot")
             reason = await lost
-            log.warning("AMI disconnected: %s", reason)
-            return loop.time() - up_since >= s.reconnect_max
+            if reason == "closed":
+                log.info("AMI disconnected: %s", reason)
+            else:
+                log.warning("AMI disconnected: %s", reason)
+            return self._clock() - up_since >= s.reconnect_max
         finally:
             await self._teardown(proto, lost)
 
@@ -548,7 +560,7 @@ class AmiClient:
     async def _ping_loop(self, proto: _AmiProtocol) -> None:
         s = self._settings
         while not proto.closed:
-            await asyncio.sleep(s.ping_interval)
+            await self._sleep(s.ping_interval)
             try:
                 await self._send({"Action": "Ping"}, "Ping", s.ping_timeout, write_to=proto)
             except AmiActionError:
@@ -560,6 +572,11 @@ class AmiClient:
                 return
             except AmiNotConnected:
                 return
+
+    async def _boot_wait(self, proto: _AmiProtocol) -> None:
+        assert self._booted_fallback is not None
+        await self._sleep(self._booted_fallback)
+        self._boot_fallback(proto)
 
     def _boot_fallback(self, proto: _AmiProtocol) -> None:
         self._boot_timer = None
@@ -574,13 +591,12 @@ class AmiClient:
             self._notify(FullyBooted({}, self._clock(), synthetic=True))
 
     async def _teardown(self, proto: _AmiProtocol | None, lost: asyncio.Future[str]) -> None:
-        if self._boot_timer is not None:
-            self._boot_timer.cancel()
-            self._boot_timer = None
-        watchdog, self._watchdog = self._watchdog, None
-        if watchdog is not None and not watchdog.done():
-            watchdog.cancel()
-            await asyncio.wait({watchdog})
+        timers = [t for t in (self._boot_timer, self._watchdog) if t is not None and not t.done()]
+        self._boot_timer = self._watchdog = None
+        for timer in timers:
+            timer.cancel()
+        if timers:
+            await asyncio.wait(timers)
         if proto is not None:
             proto.drop("closed" if self._closing else "session ended")
             if not lost.done():
@@ -620,12 +636,29 @@ class AmiClient:
         try:
             proto.write(payload)
             self.stats.actions_sent += 1
-            return await asyncio.wait_for(future, timeout)
+            return await self._within(future, timeout)
         except TimeoutError:
             self.stats.action_timeouts += 1
             raise AmiTimeout(f"{name}: no complete answer within {timeout:g}s") from None
         finally:
             self._tracker.forget(action_id)
+
+    async def _within(self, awaitable: Awaitable[_T], timeout: float) -> _T:
+        """``asyncio.wait_for`` on the client's own ``sleep``: the awaitable's result, or
+        ``TimeoutError`` (the awaitable cancelled) once ``timeout`` has passed on that clock."""
+        inner = asyncio.ensure_future(awaitable)
+        timer = asyncio.ensure_future(self._sleep(timeout))
+        try:
+            await asyncio.wait({inner, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not inner.done():
+                inner.cancel()
+            timer.cancel()
+        if inner.cancelled():
+            with contextlib.suppress(asyncio.CancelledError):
+                await inner  # let the cancellation finish before the caller moves on
+            raise TimeoutError
+        return inner.result()
 
     # --- guarded callbacks and reporting ---
 

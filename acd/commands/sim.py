@@ -33,11 +33,19 @@ def _share(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sim", help="run a simulated Asterisk (AMI) with a live call center")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5038)
+    p = sub.add_parser(
+        "sim",
+        help="run a simulated Asterisk (AMI) with a live call center",
+        description="A stand-in for Asterisk on loopback: a real AMI server (manager.conf users, "
+        "queues.conf, optionally a dialplan) and a simulated call center placing calls to its "
+        "queues, with the true record of every call on request (--truth). `acd demo` runs it for you.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5038, help="AMI port (default 5038; 0: a free one)")
     p.add_argument("--username", help="an extra manager user with read=all write=all")
-    p.add_argument("--secret", help="that user's secret")
+    p.add_argument(
+        "--secret", help="that user's secret ('-': read it from standard input, out of the process list)"
+    )
     p.add_argument(
         "--manager-conf", type=Path, help="manager.conf with the users (default: acd/sim/manager.conf)"
     )
@@ -53,12 +61,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--speed", type=_speed, default=1.0, help="simulated seconds per wall second ('max': as fast as read)"
     )
     p.add_argument("--truth", type=Path, help="write the true call records here (JSON lines)")
-    p.add_argument("--agents", type=int, default=6)
+    p.add_argument("--agents", type=int, default=6, help="agents logged in to the queues (default 6)")
     p.add_argument("--queues", help="comma-separated queues to staff and call (default: all)")
     p.add_argument("--rate", type=float, default=2.0, help="calls per minute (Poisson)")
-    p.add_argument("--cutoff-share", type=_share, default=0.08)
-    p.add_argument("--callback-share", type=_share, default=0.6)
-    p.add_argument("--repeat-share", type=_share, default=0.1)
+    p.add_argument(
+        "--cutoff-share", type=_share, default=0.08, help="share of answered calls cut off (default 0.08)"
+    )
+    p.add_argument(
+        "--callback-share",
+        type=_share,
+        default=0.6,
+        help="share of cut-off callers who call back within the hour (default 0.6)",
+    )
+    p.add_argument(
+        "--repeat-share",
+        type=_share,
+        default=0.1,
+        help="share of callers who call again about the same matter (default 0.1)",
+    )
     p.add_argument("--calls", type=int, help="stop placing calls after N")
     p.add_argument("--duration", type=float, help="stop placing calls after this many simulated seconds")
     p.add_argument(
@@ -81,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
     if (args.username is None) != (args.secret is None):
         print("acd sim: --username and --secret go together", file=sys.stderr)
         return 2
+    if args.secret == "-":
+        args.secret = sys.stdin.readline().strip()
+        if not args.secret:
+            print("acd sim: --secret -: nothing on standard input", file=sys.stderr)
+            return 2
     cfg = SimConfig(
         host=args.host,
         port=args.port,

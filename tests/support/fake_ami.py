@@ -8,7 +8,7 @@ write raw bytes in chosen pieces (a UTF-8 character split over two reads).
 The server side is deliberately independent of acd.ami: it parses actions and writes messages with
 its own few lines, so a bug in acd's codec cannot hide itself here. Binds 127.0.0.1 on a free port
 only. At the bottom: client-side helpers (settings with tiny intervals, a recorder of what the
-daemon would see) shared by the tests/test_ami_*.py modules.
+daemon would see) shared by the tests/test_ami_*.py modules. The secret is random per session.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from typing import Any
 
 from acd.ami.connection import AmiClient, ConnectionEvent
 from acd.settings import AmiSettings
+from tests.support.clock import FakeClock
+from tests.support.credentials import AMI_SECRET
+from tests.support.waiting import until
 
 BANNER = "Asterisk Call Manager/11.0.0"
-SECRET = "s3cret-Pa55"
+SECRET = AMI_SECRET
 Headers = Sequence[tuple[str, str]] | dict[str, str]
 # A handler gets the action's headers and returns the messages to answer with (None: no answer).
 Handler = Callable[["FakeClient", dict[str, str]], "list[Headers] | Awaitable[list[Headers] | None] | None"]
@@ -112,8 +115,14 @@ class FakeAmi:
     """
 
     def __init__(
-        self, *, username: str = "acd", secret: str = SECRET, ssl_context: ssl.SSLContext | None = None
+        self,
+        *,
+        username: str = "acd",
+        secret: str = SECRET,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
+        self.clock = clock  # what login_attempts are stamped with (a test's simulated clock)
         self.username = username
         self.secret = secret
         self.ssl_context = ssl_context
@@ -126,7 +135,7 @@ class FakeAmi:
         self.channels: list[str] = ["Local/1001@agents-00000001;1"]
         self.clients: list[FakeClient] = []
         self.connections = 0
-        self.login_attempts: list[float] = []  # monotonic times of every Login received
+        self.login_attempts: list[float] = []  # times (self.clock) of every Login received
         self.actions: list[dict[str, str]] = []  # every action, all connections, in order
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -197,12 +206,8 @@ class FakeAmi:
             await asyncio.wait_for(self._action_seen.wait_for(lambda: len(matching()) >= count), timeout)
         return matching()
 
-    async def wait_for_connections(self, count: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.connections < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.connections} connection(s), expected {count}")
-            await asyncio.sleep(0.005)
+    async def wait_for_connections(self, count: int, timeout: float = 10.0) -> None:
+        await until(lambda: self.connections >= count, timeout, what=f"{count} connection(s)")
 
     # --- server side ---
 
@@ -235,7 +240,7 @@ class FakeAmi:
     async def _answer(self, client: FakeClient, action: dict[str, str]) -> None:
         name = action.get("Action", "").lower()
         if name == "login":
-            self.login_attempts.append(time.monotonic())
+            self.login_attempts.append(self.clock())
         if self.silent:
             return
         action_id = action.get("ActionID", "")
@@ -411,17 +416,19 @@ class Recorder:
     def notices(self, kind: type[Any]) -> list[Any]:
         return [s for s in self.states if isinstance(s, kind)]
 
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; states={self.states!r}")
-            await asyncio.sleep(0.005)
+    async def until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        await until(predicate, timeout, describe=lambda: f"states={self.states!r}")
 
 
-async def connect(fake: FakeAmi, rec: Recorder | None = None, **over: Any) -> tuple[AmiClient, Recorder]:
+async def connect(
+    fake: FakeAmi, rec: Recorder | None = None, *, clock: FakeClock | None = None, **over: Any
+) -> tuple[AmiClient, Recorder]:
+    """A started client, logged in; on ``clock``'s simulated time when one is given."""
     rec = rec or Recorder()
-    client = AmiClient(settings(fake.port, **over), on_message=rec.on_message, on_state=rec.on_state)
+    timing: dict[str, Any] = {"clock": clock, "sleep": clock.sleep} if clock is not None else {}
+    client = AmiClient(
+        settings(fake.port, **over), on_message=rec.on_message, on_state=rec.on_state, **timing
+    )
     await client.start()
     await rec.until(lambda: client.connected)
     return client, rec
