@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import re
 import socket
 import ssl
@@ -36,7 +35,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from acd.ami.codec import BANNER_PREFIX, Framer, encode_message
-from acd.settings import ConfigError, Settings, load_settings
+from acd.ports import bind_problem
+from acd.settings import ConfigError, Settings, load_settings, require_ami_secret
 
 __all__ = [
     "READ_NEEDS",
@@ -589,25 +589,9 @@ def check_port(name: str, host: str, port: int) -> CheckResult:
     """Can the daemon bind ``host:port``? Binds and releases it at once, as the daemon would bind it."""
     if port == 0:
         return CheckResult(name, "OK", f"{host}:0: the daemon picks a free port")
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as err:
-        return CheckResult(name, "FAIL", f"{host}:{port}: cannot resolve ({err.strerror})")
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-            except OSError as err:
-                if err.errno == errno.EADDRINUSE:
-                    why = "in use (is acd already running?)"
-                elif err.errno == errno.EADDRNOTAVAIL:
-                    why = "no such address on this host"
-                elif err.errno == errno.EACCES:
-                    why = "permission denied"
-                else:
-                    why = (err.strerror or str(err)).lower()
-                return CheckResult(name, "FAIL", f"{host}:{port}: {why}")
+    why = bind_problem(host, port)
+    if why is not None:
+        return CheckResult(name, "FAIL", f"{host}:{port}: {why}")
     if port < 1024:
         return CheckResult(
             name, "FAIL", f"{host}:{port}: below 1024, the service (no capabilities) cannot bind it"
@@ -623,6 +607,7 @@ def check_port(name: str, host: str, port: int) -> CheckResult:
 def check_config(load: Callable[[], Settings] = load_settings) -> tuple[Settings | None, CheckResult]:
     try:
         settings = load()
+        require_ami_secret(settings)
     except ConfigError as err:
         return None, CheckResult("config", "FAIL", str(err))
     ami = settings.ami

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,7 +48,7 @@ from acd.metrics.metrics import Metrics
 from acd.sdnotify import Notifier, watchdog_loop
 from acd.settings import Settings
 
-__all__ = ["Daemon", "run_daemon"]
+__all__ = ["CannotListen", "Daemon", "run_daemon"]
 
 log = structlog.get_logger("acd.daemon")
 
@@ -55,9 +57,15 @@ _END = "resync-end"
 _ABORT = "resync-abort"
 _DISCONNECTED = "disconnected"
 TICK_SECONDS = 1.0
+_HTTP_WHAT = "HTTP API and /metrics"
+_HTTP_HINT = "ACD_HTTP__PORT chooses another port"
 KPI_SECONDS = 60.0  # window KPIs (24 h / 7 d / 30 d) are recomputed from the database this often
 CORE_EVENTS = frozenset(PARSERS)
 QUEUE_WARN = 50_000
+
+
+class CannotListen(Exception):
+    """A port acd must listen on is taken or not allowed: the command says so in one line, exit 2."""
 
 
 @dataclass
@@ -103,6 +111,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self._sinks: list[Callable[[Effect], None]] = [self.metrics.observe]
         self._stopping = False
+        self._started = False
         self._failed: BaseException | None = None
         self._crashed = asyncio.Event()  # set by a signal or a crashed task: time to stop
         self._resync_task: asyncio.Task[None] | None = None
@@ -131,7 +140,10 @@ class Daemon:
             if notice.was_logged_in and notice.reason != "closed":
                 self.queue.append((_DISCONNECTED, notice.at))
                 self._wake.set()
-            log.warning("ami_disconnected", reason=notice.reason)
+            if notice.reason == "closed":  # our own clean stop
+                log.info("ami_disconnected", reason=notice.reason)
+            else:
+                log.warning("ami_disconnected", reason=notice.reason)
         elif isinstance(notice, AuthFailed):
             log.error("ami_login_refused", message=notice.message, retry_in=notice.retry_in)
         self._status(force=isinstance(notice, (FullyBooted, Disconnected, AuthFailed)))
@@ -273,6 +285,7 @@ class Daemon:
         from acd.store.purge import run_retention
         from acd.store.writer import open_writer
 
+        self._check_ports()
         self.engine = await prepare_database(self.settings)
         # The caller history outlives the process: a restart between a cut-off and its callback
         # changes nothing.
@@ -303,6 +316,7 @@ class Daemon:
         # the collector's pauses on the event loop stay short.
         gc.collect()
         gc.freeze()
+        self._started = True
         self.notifier.ready("listening; AMI connecting")
         log.info(
             "started",
@@ -310,6 +324,15 @@ class Daemon:
             ami=f"{self.settings.ami.host}:{self.settings.ami.port}",
             database=_safe_url(self.settings),
         )
+
+    def _check_ports(self) -> None:
+        """A taken HTTP port is found before anything starts (the bind itself comes later)."""
+        from acd.ports import bind_problem
+
+        http = self.settings.http
+        why = bind_problem(http.host, http.port)
+        if why is not None:
+            raise CannotListen(f"{_HTTP_WHAT} on {http.host}:{http.port}: {why}; {_HTTP_HINT}")
 
     async def _start_http(self) -> None:
         from acd.api.app import app_runner, build_app
@@ -329,8 +352,13 @@ class Daemon:
         )
         self.runner = app_runner(app, self.settings.http)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.settings.http.host, self.settings.http.port)
-        await site.start()
+        http = self.settings.http
+        site = web.TCPSite(self.runner, http.host, http.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise CannotListen(f"{_HTTP_WHAT} on {http.host}:{http.port}: {why}; {_HTTP_HINT}") from None
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http.port
@@ -402,7 +430,17 @@ class Daemon:
             await self.kpis.stop()
         if self.engine is not None:
             await self.engine.dispose()
-        log.info("stopped", events=self.stats.events, calls=self.stats.calls_finished)
+        if self._started:  # after a failed start the caller reports why, in one line
+            log.info("stopped", events=self.stats.events, calls=self.stats.calls_finished)
+
+
+def _cannot_listen(exc: BaseException) -> str | None:
+    """The one line for a listener that could not bind, or None for any other start failure."""
+    if isinstance(exc, CannotListen):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+        return str(exc)  # asyncio's own words name the address
+    return None
 
 
 def _safe_url(settings: Settings) -> str:
@@ -436,8 +474,12 @@ async def run_daemon(settings: Settings, *, ready: Callable[[Daemon], None] | No
     try:
         await daemon.start()
     except Exception as exc:
-        log.error("start_failed", error=str(exc))
         await daemon.stop()
+        listen = _cannot_listen(exc)
+        if listen is not None:
+            print(f"acd: cannot listen: {listen}", file=sys.stderr, flush=True)
+            return 2
+        log.error("start_failed", error=str(exc))
         return 1
     if ready is not None:
         ready(daemon)

@@ -20,7 +20,7 @@ from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, CallRecord, Effect
 from acd.core.engine import Core
 
-__all__ = ["ReplayClock", "ReplayResult", "iter_messages", "replay", "summarize"]
+__all__ = ["ReplayClock", "ReplayResult", "capture_problem", "iter_messages", "replay", "summarize"]
 
 _ID_HEADERS = ("Uniqueid", "Linkedid", "DestUniqueid")
 _STEP = 0.001
@@ -177,6 +177,24 @@ def summarize(result: ReplayResult) -> dict[str, Any]:
         "calls": calls,
         "anomalies": len(result.anomalies) + result.frame_anomalies,
     }
+
+
+def capture_problem(path: Path, sample: int = 1 << 16) -> str | None:
+    """Why ``path`` is not a raw AMI capture, or None when it looks like one: it starts with the AMI
+    banner, or its first ``sample`` bytes hold at least one event. A text file fed to the replay
+    would otherwise come out as "0 calls, 424 anomalies" and exit 0."""
+    with path.open("rb") as fh:
+        head = fh.read(sample)
+    if not head:
+        return "the file is empty"
+    framer = Framer()
+    messages = framer.feed(head)
+    if framer.banner is not None or any("Event" in m for m in messages):
+        return None
+    return (
+        "not a raw AMI capture (no 'Asterisk Call Manager/' banner and no 'Event:' message in "
+        f"its first {min(len(head), sample) // 1024 or 1} KB)"
+    )
 
 
 def replay_file(

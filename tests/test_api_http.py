@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api import LiveCalls, build_app
@@ -185,6 +186,23 @@ async def test_not_json_and_unknown_calls(api: Any) -> None:
     unknown = await client.post("/api/v1/calls/zzz/outcome", json={"disposition": "sale"}, headers=SUP)
     assert unknown.status == 404
     assert (await client.get("/api/v1/calls/zzz", headers=SUP)).status == 404
+
+
+async def test_outcome_for_a_call_nobody_answered_is_409_with_the_reason(api: Any) -> None:
+    client, _, engine = api
+    store = Store(engine, "asterisk", "split")
+    await store.write(
+        [finished("f1.1", linkedid="f1.0", outcome="abandoned", exit_reason="long", agent=None)]
+    )
+    response = await client.post("/api/v1/calls/f1.0/outcome", json={"disposition": "sale"}, headers=SUP)
+    assert response.status == 409
+    assert (await response.json())["error"] == (
+        "nobody answered this call (it ended abandoned (long)): an outcome records a conversation"
+    )
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("select count(*) from outcomes"))).scalar_one() == 0
+    forbidden = await client.post("/api/v1/calls/f1.0/outcome", json={"disposition": "sale"}, headers=AG_A)
+    assert forbidden.status == 403  # an agent is told only that it is not their call
 
 
 async def test_who_may_read_a_call_and_its_notes(api: Any) -> None:

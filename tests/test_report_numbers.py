@@ -231,7 +231,11 @@ def test_outputs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert lines[1].startswith("queue,sales,11,8,1,1,1,") and len(lines) == 1 + 2 + 3
         assert report_cmd.main(parser.parse_args(["report", "--database", url, *period])) == 0
         table = capsys.readouterr().out
-        assert "70.0%" in table and "Agent 1003" in table and "reached_original 1" in table
+        assert "70.0%" in table and "Agent 1003" in table and "legend: " in table
+        assert max(len(line) for line in table.splitlines()) <= 120
+        assert report_cmd.main(parser.parse_args(["report", "--database", url, *period, "--wide"])) == 0
+        wide = capsys.readouterr().out
+        assert "reached_original 1" in wide and "repeat 30d" in wide and "repeat 30d" not in table
         bad = parser.parse_args(["report", "--database", url, "--from", "yesterday"])
         assert report_cmd.main(bad) == 2
     finally:

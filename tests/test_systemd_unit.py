@@ -106,6 +106,21 @@ def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
     assert result.stdout.strip() == "", result.stdout
 
 
+def test_documentation_points_at_the_readme_section(unit: dict[tuple[str, str], list[str]]) -> None:
+    docs = unit[("Unit", "Documentation")]
+    readme_uri = next(d for d in docs if d.startswith("file://"))
+    path, _, anchor = readme_uri.removeprefix("file://").partition("#")
+    readme = (ROOT / "README.md").read_text()
+    headings = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in readme.splitlines()
+        if line.startswith("## ")
+    }
+    assert anchor in headings, f"#{anchor} is not a README section"
+    # ...and the README's install steps put the README where the unit says it is.
+    assert f"README.md {path}" in readme
+
+
 def test_readiness_and_watchdog(unit: dict[tuple[str, str], list[str]]) -> None:
     assert _one(unit, "Service", "Type") == "notify"
     assert _one(unit, "Service", "NotifyAccess") == "main"

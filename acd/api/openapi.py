@@ -16,6 +16,7 @@ def _responses(ok: str, *codes: int) -> dict[str, Any]:
         401: "missing or unknown bearer token",
         403: "the token's role may not do this",
         404: "unknown call or agent",
+        409: "nobody answered the call: there is no conversation to record an outcome for",
         422: "invalid input; `field` names it",
         503: "database unavailable",
     }
@@ -35,7 +36,7 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
         "schema": {"type": "string"},
         "description": "customer call (Linkedid), or one of its queue entries (Uniqueid, Uniqueid#n)",
     }
-    created = _responses("outcome stored", 401, 403, 404, 422, 503)
+    created = _responses("outcome stored", 401, 403, 404, 409, 422, 503)
     created["201"] = created.pop("200")
     return {
         "openapi": "3.1.0",

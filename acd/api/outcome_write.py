@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api.auth import Principal
 from acd.api.payloads import OutcomeBody
-from acd.api.queries import answered_by, customer_call
+from acd.api.queries import answered_by, customer_call, unanswered_reason
 from acd.core.effects import OutcomeReported
 from acd.settings import Settings
 from acd.store.engine import retry_contention
@@ -68,6 +68,9 @@ class OutcomeWriter:
                 agents = await answered_by(conn, server_id, linkedid)
                 if not who.is_supervisor and who.agent not in agents:
                     raise Refused(403, "agents may post outcomes for their own calls only")
+                unanswered = await unanswered_reason(conn, server_id, linkedid)
+                if unanswered is not None:
+                    raise Refused(409, unanswered)
                 agent = body.agent or who.agent or (sorted(agents)[0] if len(agents) == 1 else None)
                 outcome_id = await save_outcome(
                     conn,

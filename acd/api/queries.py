@@ -100,6 +100,23 @@ async def answered_by(conn: AsyncConnection, server_id: str, linkedid: str) -> s
     return {r[0] for r in rows if r[0]}
 
 
+async def unanswered_reason(conn: AsyncConnection, server_id: str, linkedid: str) -> str | None:
+    """Why a customer call has no conversation to record an outcome for (nobody answered any of its
+    entries, and how it ended), or None when someone answered it."""
+    rows = (
+        await conn.execute(
+            select(calls.c.outcome, calls.c.exit_reason, calls.c.answered_at)
+            .where(calls.c.server_id == server_id, calls.c.linkedid == linkedid)
+            .order_by(calls.c.joined_at)
+        )
+    ).all()
+    if not rows or any(r.answered_at is not None for r in rows):
+        return None
+    last = rows[-1]
+    how = f"{last.outcome} ({last.exit_reason})" if last.exit_reason else str(last.outcome)
+    return f"nobody answered this call (it ended {how}): an outcome records a conversation"
+
+
 async def may_read_notes(
     conn: AsyncConnection, server_id: str, agent: str | None, caller_key: str | None, linkedid: str | None
 ) -> bool:

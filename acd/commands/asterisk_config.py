@@ -1,9 +1,6 @@
 """``acd asterisk-config``: write the Asterisk files callback affinity needs (acd/asterisk_config.py).
 
-Agents come from ``--agent`` (repeatable), ``--agents-file`` (one state interface per line, ``#``
-comments) or ACD_AFFINITY__AGENTS, in that order of preference. Without ``--out`` the files are
-printed one after the other; with ``--out DIR`` they are written there. ``--check DIR`` compares
-instead of writing and exits 1 when a file differs (for CI and config management).
+What it does for the operator is :data:`DESCRIPTION`, its ``--help``.
 """
 
 from __future__ import annotations
@@ -16,6 +13,16 @@ from acd.asterisk_config import ConfigInputError, from_settings, render
 from acd.settings import load_settings
 
 __all__ = ["register"]
+
+DESCRIPTION = """\
+Write the Asterisk side of callback affinity: one personal queue per agent (queues-acd.conf), the
+acd-route dialplan context (extensions-acd.conf), the manager user (manager-acd.conf) and what the
+shared queues must agree with (queues.conf.example).
+
+Agents come from --agent (repeatable), --agents-file (one state interface per line, # comments) or
+ACD_AFFINITY__AGENTS, in that order of preference. Without --out the files are printed one after
+the other; --out DIR writes them there; --check DIR compares instead and exits 1 when a file
+differs (for CI and configuration management)."""
 
 
 def _agents(args: argparse.Namespace, configured: list[str]) -> list[str]:
@@ -66,7 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "asterisk-config",
         help="generate the personal queues, routing dialplan and AMI user for callback affinity",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--agent", action="append", metavar="INTERFACE", help="agent state interface (repeat)")

@@ -12,13 +12,26 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("db", help="database schema: upgrade or show the current revision")
+    parser = sub.add_parser(
+        "db",
+        help="database schema: upgrade or show the current revision",
+        description="Inspect or migrate acd's database schema (Alembic). Back the database up before "
+        "`acd db upgrade`; a new, empty database is migrated by acd run itself.",
+    )
     parser.add_argument("--database", metavar="URL", help="database URL (default: ACD_DATABASE__URL)")
     actions = parser.add_subparsers(dest="db_action", metavar="ACTION")
     actions.required = True
-    up = actions.add_parser("upgrade", help="apply migrations up to the latest (or --revision)")
+    up = actions.add_parser(
+        "upgrade",
+        help="apply migrations up to the latest (or --revision)",
+        description="Apply the schema migrations up to the latest revision (or --revision).",
+    )
     up.add_argument("--revision", default="head", help="target revision (default: head)")
-    actions.add_parser("current", help="show the database's schema revision and whether it is current")
+    actions.add_parser(
+        "current",
+        help="show the database's schema revision and whether it is current",
+        description="Print the database's schema revision and this acd's; exit 1 unless they match.",
+    )
     parser.set_defaults(func=main)
 
 

@@ -1,7 +1,9 @@
 """``acd demo``: the simulator and the daemon together on loopback, with SQLite. No PBX needed.
 
 The simulator runs as a child process (``acd sim``), exactly as a separate Asterisk would: the
-daemon reaches it only over AMI. Ctrl-C stops the daemon cleanly (records flushed), then the child.
+daemon reaches it only over AMI, with a manager secret made up for this run (acd has no built-in
+one) and handed to the child on its standard input, never on its command line. Ctrl-C stops the
+daemon cleanly (records flushed), then the child.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -18,13 +21,22 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "demo", help="run a simulated call center and the daemon together (no Asterisk needed)"
+        "demo",
+        help="run a simulated call center and the daemon together (no Asterisk needed)",
+        description="Start acd's Asterisk simulator and the daemon against it on loopback, with a "
+        "SQLite file acd.db in this directory, and print where to look (/metrics, /healthz, the API). "
+        "Ctrl-C stops both cleanly; then `acd report --since 1h` summarises what was recorded.",
     )
     p.add_argument("--speed", type=float, default=5.0, help="simulated seconds per wall second (default 5)")
     p.add_argument("--rate", type=float, default=6.0, help="simulated calls per minute (default 6)")
     p.add_argument("--agents", type=int, default=8, help="simulated agents (default 8)")
     p.add_argument("--seed", type=int, default=None, help="seed for a reproducible run")
-    p.add_argument("--http-port", type=int, default=None, help="HTTP port (default: ACD_HTTP__PORT or 8080)")
+    p.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="HTTP port (default: ACD_HTTP__PORT or 8080; when that one is taken, a free one)",
+    )
     p.add_argument("--seconds", type=float, default=None, help="stop by itself after this many seconds")
     p.set_defaults(func=run)
 
@@ -37,7 +49,8 @@ def _free_port() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acd.logs import configure_logging
+    from acd.logs import configure_logging, register_secret
+    from acd.ports import bind_problem
     from acd.settings import load_settings
 
     base = load_settings()
@@ -45,13 +58,18 @@ def run(args: argparse.Namespace) -> int:
     http = base.http.model_dump()
     if args.http_port is not None:
         http["port"] = args.http_port
+    elif bind_problem(http["host"], http["port"]) is not None:
+        # A demo should just run: the default port is busy (another demo, a dashboard), take any.
+        print(f"acd demo: port {http['port']} is taken; using a free port instead", file=sys.stderr)
+        http["port"] = 0
+    secret = secrets.token_urlsafe(18)
     settings = load_settings(
         ami={
             **base.ami.model_dump(),
             "host": "127.0.0.1",
             "port": port,
             "username": "acd",
-            "secret": "acdsecret",
+            "secret": secret,
             "reconnect_min": 0.2,
         },
         http=http,
@@ -60,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
     )
     configure_logging(settings.log_format, settings.log_level)
+    register_secret(settings.ami.secret)
     import logging
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -67,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Any, port: int, args: argparse.Namespace) -> int:
-    from acd.daemon import Daemon
+    from acd.daemon import CannotListen, Daemon
 
     cmd = [
         sys.executable,
@@ -82,11 +101,20 @@ async def _demo(settings: Any, port: int, args: argparse.Namespace) -> int:
         str(args.rate),
         "--agents",
         str(args.agents),
+        "--username",
+        settings.ami.username,
+        "--secret",
+        "-",  # read from stdin: the secret stays out of the process list
     ]
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]
-    sim = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, env=dict(os.environ))
-    assert sim.stdout is not None
+    sim = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=dict(os.environ)
+    )
+    assert sim.stdout is not None and sim.stdin is not None
+    sim.stdin.write(settings.ami.secret.get_secret_value().encode() + b"\n")
+    await sim.stdin.drain()
+    sim.stdin.close()
     line = await asyncio.wait_for(sim.stdout.readline(), 20)
     if b"AMI on" not in line:
         print(
@@ -109,7 +137,11 @@ async def _demo(settings: Any, port: int, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, on_signal)
     code = 0
     try:
-        await daemon.start()
+        try:
+            await daemon.start()
+        except CannotListen as err:
+            print(f"acd demo: cannot listen: {err}", file=sys.stderr)
+            return 2
         host = settings.http.host
         print(
             "\n"

@@ -13,7 +13,12 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("purge", help="erase personal data (caller numbers, notes) of older calls")
+    parser = sub.add_parser(
+        "purge",
+        help="erase personal data (caller numbers, notes) of older calls",
+        description="Erase caller numbers and notes of calls that arrived before a date; the counts "
+        "and durations stay, so reports over the purged period do not change.",
+    )
     parser.add_argument("--database", metavar="URL", help="database URL (default: ACD_DATABASE__URL)")
     parser.add_argument(
         "--before",
@@ -47,11 +52,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, before: float, now: float) -> int:
-    from acd.store.migrate import SchemaError, prepare_database
+    from acd.store.migrate import SchemaError, open_existing
     from acd.store.purge import purge
 
     try:
-        engine = await prepare_database(settings)
+        engine = await open_existing(settings)  # nothing to purge in a database that is not there
     except (SchemaError, OSError) as err:
         print(f"acd purge: {err}", file=sys.stderr)
         return 1

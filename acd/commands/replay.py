@@ -11,10 +11,22 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("replay", help="replay a raw AMI capture through the core, offline")
+    p = sub.add_parser(
+        "replay",
+        help="replay a raw AMI capture through the core, offline",
+        description="Run a raw AMI capture (the bytes of one manager connection, banner first) through "
+        "the same framing and core as the daemon and print every call: outcome, wait, talk, who ended "
+        "it, cut-off, callback and repeat links. Events are dated from Asterisk's Timestamp header, "
+        "else from the creation time inside their Uniqueids. Exit 2 when the file is not a capture.",
+    )
     p.add_argument("file", type=Path, help="raw AMI capture (banner first, CRLF framing)")
     p.add_argument("--json", action="store_true", help="print one JSON document with every call")
-    p.add_argument("--start", help="ISO time the capture began (events without Timestamp are dated from it)")
+    p.add_argument(
+        "--start",
+        metavar="TIME",
+        help="ISO time the capture began: shifts every date so the first event falls on it "
+        "(default: the capture's own dates)",
+    )
     p.add_argument(
         "--database",
         metavar="URL",
@@ -49,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"acd replay: no such file: {path}", file=sys.stderr)
         return 1
+    from acd.replay import capture_problem
+
+    problem = capture_problem(path)
+    if problem is not None:
+        print(f"acd replay: {path}: {problem}", file=sys.stderr)
+        return 2
     start = None
     if args.start:
         try:
@@ -64,10 +82,8 @@ def run(args: argparse.Namespace) -> int:
         from acd.core.engine import Core
 
         core = Core(config)
-        if start is None:
-            import time
-
-            start = time.time()
+        # Dated as a plain replay dates them (the capture's own clock) unless --start says otherwise:
+        # history imported from a capture lands where it happened, not at the moment of the import.
         result = asyncio.run(_replay_into(path, core, start, with_database(settings, args.database)))
     else:
         result = replay_file(path, config=config, start=start, progress=_progress(path.stat().st_size))
@@ -105,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _replay_into(path: Path, core: Any, start: float, settings: Any) -> Any:
+async def _replay_into(path: Path, core: Any, start: float | None, settings: Any) -> Any:
     """Replay, then write the effects through the daemon's own writer (acd.store.bulk)."""
     from acd.ami.codec import Framer
     from acd.replay import iter_messages, replay

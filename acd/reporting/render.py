@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,87 +59,148 @@ def _secs(value: float | None) -> str:
 
 
 def _repeat(stats: dict[str, Any], window: str) -> str:
+    """``R/D +P``: R repeat contacts among D calls whose window has closed, P calls still in it."""
     counts = stats["repeat_contacts"][window]
     shown = f"{counts['repeats']}/{counts['decided']}"
     if counts["pending"]:
-        shown += f" ({counts['pending']} pending)"
+        shown += f" +{counts['pending']}"
     return shown
 
 
+def _fcr_window(stats: dict[str, Any], window: str) -> str:
+    rate = stats["fcr"][window]
+    return "pending" if rate is None and stats["repeat_contacts"][window]["pending"] else _pct(rate)
+
+
 def _fcr(stats: dict[str, Any]) -> str:
-    parts = []
-    for window in WINDOWS:
-        rate = stats["fcr"][window]
-        parts.append(
-            "pending" if rate is None and stats["repeat_contacts"][window]["pending"] else _pct(rate)
-        )
-    return " / ".join(parts)
+    return " / ".join(_fcr_window(stats, w) for w in WINDOWS)
+
+
+def _abandoned(stats: dict[str, Any]) -> str:
+    short = stats["abandoned_short"]
+    return f"{stats['abandoned']} +{short}" if short else str(stats["abandoned"])
+
+
+def _callbacks(stats: dict[str, Any]) -> str:
+    return str(sum(stats["callbacks_by_routing"].values()))
+
+
+def _callbacks_by_routing(stats: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(stats["callbacks_by_routing"].items())) or "0"
+
+
+Cell = Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    cell: Cell
+    wide_only: bool = False  # shown with --wide only
+    narrow_only: bool = False  # a summary the --wide columns spell out
+
+
+QUEUE_COLUMNS = (
+    Column("offered", lambda q: str(q["offered"])),
+    Column("answered", lambda q: str(q["answered"])),
+    Column("abandoned", _abandoned),
+    Column("exited", lambda q: str(q["exited"])),
+    Column("SL", lambda q: _pct(q["service_level"])),
+    Column("ASA", lambda q: _secs(q["asa_seconds"])),
+    Column("AHT", lambda q: _secs(q["aht_seconds"])),
+    Column("cut-offs", lambda q: str(q["cut_offs"])),
+    Column("callbacks", _callbacks, narrow_only=True),
+    Column("callbacks by routing", _callbacks_by_routing, wide_only=True),
+    Column("repeat 24h", lambda q: _repeat(q, "24h")),
+    Column("repeat 7d", lambda q: _repeat(q, "7d"), wide_only=True),
+    Column("repeat 30d", lambda q: _repeat(q, "30d"), wide_only=True),
+    Column("FCR 24h", lambda q: _fcr_window(q, "24h"), narrow_only=True),
+    Column("FCR 24h/7d/30d", _fcr, wide_only=True),
+    Column("no notes", lambda q: str(q["without_notes"])),
+    Column("credit", lambda q: f"{q['credit_points']:g}", wide_only=True),  # a rep's figure, in agents
+)
+
+AGENT_COLUMNS = (
+    Column("answered", lambda a: str(a["answered"])),
+    Column("AHT", lambda a: _secs(a["aht_seconds"])),
+    Column("cut-offs", lambda a: str(a["cut_offs"])),
+    Column("short released", lambda a: str(a["agent_released_short"])),
+    Column("callbacks", lambda a: f"{a['callbacks_taken']} ({a['callbacks_of_own_cut_offs']} own)"),
+    Column("repeat 24h", lambda a: _repeat(a, "24h")),
+    Column("repeat 7d", lambda a: _repeat(a, "7d"), wide_only=True),
+    Column("repeat 30d", lambda a: _repeat(a, "30d"), wide_only=True),
+    Column("FCR 24h", lambda a: _fcr_window(a, "24h"), narrow_only=True),
+    Column("FCR 24h/7d/30d", _fcr, wide_only=True),
+    Column("no notes", lambda a: str(a["without_notes"])),
+    Column("credit", lambda a: f"{a['credit_points']:g}"),
+)
+
+LEGEND = (
+    "abandoned N +S: S more hung up within the short-abandon time (not in SL). "
+    "repeat R/D +P: R repeat contacts among D answered calls whose window has closed; P calls are "
+    "still inside it (pending, not counted). FCR: first-contact resolution over closed windows. "
+    "callbacks (N own): callbacks taken, N of them of the agent's own cut-off calls."
+)
+WIDE_HINT = "--wide shows every column (7 d and 30 d windows, callbacks by routing, credit by queue)."
+
+SEP = "  "
+MIN_NAME = 12
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    line = SEP.join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+    body = [SEP.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join([line, "-" * len(line), *body])
+
+
+def _fitted(
+    title: str, named: dict[str, dict[str, Any]], columns: Sequence[Column], width: int | None
+) -> str:
+    """One table: every column when ``width`` is None, else the default columns within ``width``
+    characters (long names shortened with "~", then columns dropped from the right)."""
+    chosen = [c for c in columns if not (c.wide_only if width is not None else c.narrow_only)]
+    cells = {c.header: [c.cell(stats) for stats in named.values()] for c in chosen}
+    names = list(named)
+
+    def total(cols: list[Column], name_width: int) -> int:
+        sizes = [
+            max(len(c.header), *(len(v) for v in cells[c.header])) if names else len(c.header) for c in cols
+        ]
+        return name_width + sum(sizes) + len(SEP) * len(cols)
+
+    name_width = max([len(title), *(len(n) for n in names)])
+    if width is not None:
+        while total(chosen, name_width) > width and name_width > MIN_NAME:
+            name_width -= 1
+        dropped: list[str] = []
+        while total(chosen, name_width) > width and len(chosen) > 1:
+            dropped.insert(0, chosen.pop().header)
+        names = [n if len(n) <= name_width else n[: name_width - 1] + "~" for n in names]
+    else:
+        dropped = []
+    rows = [[name, *(cells[c.header][i] for c in chosen)] for i, name in enumerate(names)]
+    table = _table([title, *(c.header for c in chosen)], rows)
+    if dropped:
+        table += f"\n(too wide for {width} columns: {', '.join(dropped)}; --wide shows them)"
+    return table
 
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def to_table(report: Report) -> str:
-    queue_rows = [
-        [
-            name,
-            str(q["offered"]),
-            str(q["answered"]),
-            f"{q['abandoned']} (+{q['abandoned_short']} short)",
-            str(q["exited"]),
-            _pct(q["service_level"]),
-            _secs(q["asa_seconds"]),
-            _secs(q["aht_seconds"]),
-            str(q["cut_offs"]),
-            ", ".join(f"{k} {v}" for k, v in sorted(q["callbacks_by_routing"].items())) or "0",
-            _repeat(q, "24h"),
-            _repeat(q, "7d"),
-            _repeat(q, "30d"),
-            _fcr(q),
-            str(q["without_notes"]),
-            f"{q['credit_points']:g}",
-        ]
-        for name, q in report.queues.items()
-    ]
-    agent_rows = [
-        [
-            name,
-            str(a["answered"]),
-            _secs(a["aht_seconds"]),
-            str(a["cut_offs"]),
-            str(a["agent_released_short"]),
-            f"{a['callbacks_taken']} ({a['callbacks_of_own_cut_offs']} own)",
-            _repeat(a, "24h"),
-            _repeat(a, "7d"),
-            _repeat(a, "30d"),
-            _fcr(a),
-            str(a["without_notes"]),
-            f"{a['credit_points']:g}",
-        ]
-        for name, a in report.agents.items()
-    ]
+def to_table(report: Report, *, wide: bool = False, width: int = 120) -> str:
+    """The terminal report: within ``width`` columns with a legend, or with ``wide`` every column."""
     head = (
         f"acd report {_when(report.since)} .. {_when(report.until)}"
         f" (repeat windows judged at {_when(report.now)})"
     )
-    queues = _table(
-        ["queue", "offered", "answered", "abandoned", "exited", "SL", "ASA", "AHT", "cut-offs", "callbacks",
-         "repeat 24h", "repeat 7d", "repeat 30d", "FCR 24h/7d/30d", "no notes", "credit"],
-        queue_rows,
-    )  # fmt: skip
-    agents = _table(
-        ["agent", "answered", "AHT", "cut-offs", "short released", "callbacks", "repeat 24h", "repeat 7d",
-         "repeat 30d", "FCR 24h/7d/30d", "no notes", "credit"],
-        agent_rows,
-    )  # fmt: skip
     if not report.queues and not report.agents:
         return f"{head}\n\nno calls in this period\n"
-    return f"{head}\n\n{queues}\n\n{agents}\n"
+    limit = None if wide else width
+    queues = _fitted("queue", report.queues, QUEUE_COLUMNS, limit)
+    agents = _fitted("agent", report.agents, AGENT_COLUMNS, limit)
+    legend = LEGEND if wide else f"{LEGEND} {WIDE_HINT}"
+    lines = textwrap.wrap(legend, width=width, initial_indent="legend: ", subsequent_indent="  ")
+    return f"{head}\n\n{queues}\n\n{agents}\n\n" + "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.settings import Settings
@@ -104,6 +105,56 @@ def _newer_message(state: SchemaState) -> str:
     )
 
 
+class NoDatabase(SchemaError):
+    """A reading command found no acd database where it looked (and created none)."""
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None: not SQLite, or in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+async def open_existing(settings: Settings) -> AsyncEngine:
+    """Open the configured database for a command that only reads or edits records (``acd report``,
+    ``acd purge``): a missing SQLite file or a database without acd's tables is a
+    :class:`NoDatabase` that says where it looked, never a new empty database made by mistake."""
+    url = settings.database.url
+    shown = make_url(url).render_as_string(hide_password=True)
+    hint = "point --database URL or ACD_DATABASE__URL at acd's database"
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        relative = "" if path.is_absolute() else ", relative to the current directory"
+        raise NoDatabase(f"no database at {path.resolve()} ({shown}{relative}): {hint}")
+    engine = make_engine(url)
+    try:
+        state = await schema_state(engine)
+        if state.status == "empty":
+            raise NoDatabase(f"{shown} has no acd tables (nothing was ever recorded there): {hint}")
+        if state.status != "current":
+            _refuse(state)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+def _refuse(state: SchemaState) -> None:
+    if state.status == "older":
+        raise SchemaError(
+            f"the database schema is at revision {state.current}, older than this acd's "
+            f"{state.head}: back it up, then run `acd db upgrade`"
+        )
+    if state.status == "newer":
+        raise SchemaError(_newer_message(state))
+    if state.status == "unversioned":
+        raise SchemaError(
+            "the database has acd tables but no schema version; restore a backup or use an empty database"
+        )
+
+
 async def prepare_database(settings: Settings) -> AsyncEngine:
     """Open the configured database for the daemon, migrating it only when it is empty.
 
@@ -115,17 +166,8 @@ async def prepare_database(settings: Settings) -> AsyncEngine:
         state = await schema_state(engine)
         if state.status == "empty":
             await upgrade(engine)
-        elif state.status == "older":
-            raise SchemaError(
-                f"the database schema is at revision {state.current}, older than this acd's "
-                f"{state.head}: back it up, then run `acd db upgrade`"
-            )
-        elif state.status == "newer":
-            raise SchemaError(_newer_message(state))
-        elif state.status == "unversioned":
-            raise SchemaError(
-                "the database has acd tables but no schema version; restore a backup or use an empty database"
-            )
+        elif state.status != "current":
+            _refuse(state)
     except BaseException:
         await engine.dispose()
         raise
