@@ -30,10 +30,14 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import EnvSettingsSource
 
 __all__ = [
+    "DELIMITER",
+    "PREFIX",
     "ListFormEnvSource",
     "describe_error",
+    "is_model",
     "suggest",
     "unknown_variables",
+    "unwrap_optional",
     "variable_names",
 ]
 
@@ -44,7 +48,7 @@ _COLLECTIONS = (list, set, frozenset, tuple)
 _SHOWN_MAX = 70
 
 
-def _unwrap_optional(annotation: Any) -> Any:
+def unwrap_optional(annotation: Any) -> Any:
     origin = get_origin(annotation)
     if origin is typing.Union or origin is types.UnionType:
         args = [a for a in get_args(annotation) if a is not type(None)]
@@ -55,13 +59,13 @@ def _unwrap_optional(annotation: Any) -> Any:
 
 def _base(annotation: Any) -> Any:
     """``Annotated[X, ...]`` and ``X | None`` reduced to ``X``."""
-    annotation = _unwrap_optional(annotation)
+    annotation = unwrap_optional(annotation)
     while get_origin(annotation) is typing.Annotated:
-        annotation = _unwrap_optional(get_args(annotation)[0])
+        annotation = unwrap_optional(get_args(annotation)[0])
     return annotation
 
 
-def _is_model(annotation: Any) -> bool:
+def is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
@@ -112,7 +116,7 @@ class ListFormEnvSource(EnvSettingsSource):
 
 
 def _empty_lists(annotation: Any, values: dict[str, Any]) -> None:
-    if not _is_model(annotation):
+    if not is_model(annotation):
         return
     for name, value in values.items():
         inner = annotation.model_fields.get(name)
@@ -136,7 +140,7 @@ def variable_names(model: type[BaseModel], prefix: str = PREFIX) -> tuple[frozen
         env = prefix + name.upper()
         exact.add(env)
         annotation = _base(field.annotation)
-        if _is_model(annotation):
+        if is_model(annotation):
             inner, inner_open = variable_names(annotation, env + DELIMITER)
             exact |= inner
             open_prefixes |= inner_open
@@ -179,7 +183,7 @@ def _walk_loc(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[str], 
     parts: list[str] = []
     current: Any = model
     for i, step in enumerate(loc):
-        if not (_is_model(current) and isinstance(step, str) and step in current.model_fields):
+        if not (is_model(current) and isinstance(step, str) and step in current.model_fields):
             return parts, [str(s) for s in loc[i:]], _holds_secret(current)
         parts.append(step)
         current = _base(current.model_fields[step].annotation)
@@ -190,7 +194,7 @@ def _holds_secret(annotation: Any) -> bool:
     annotation = _base(annotation)
     if isinstance(annotation, type) and issubclass(annotation, SecretStr | SecretBytes):
         return True
-    if _is_model(annotation):
+    if is_model(annotation):
         return any(_holds_secret(f.annotation) for f in annotation.model_fields.values())
     return any(_holds_secret(a) for a in get_args(annotation) if a is not Ellipsis)
 
@@ -241,7 +245,7 @@ def _field_named(model: type[BaseModel], name: str) -> FieldInfo:
     current: Any = model
     field: FieldInfo | None = None
     for part in name[len(PREFIX) :].lower().split(DELIMITER):
-        if not _is_model(current) or part not in current.model_fields:
+        if not is_model(current) or part not in current.model_fields:
             return FieldInfo(annotation=SecretStr)  # unknown: treat as secret, never echo it
         field = current.model_fields[part]
         current = _base(field.annotation)
@@ -252,7 +256,7 @@ def _json_problem(annotation: Any, raw: str) -> str | None:
     """For a map, a section or a list of objects given as something other than JSON: say so, with
     the JSON parser's own words, rather than pydantic's "input should be a valid dictionary"."""
     origin = get_origin(annotation)
-    if _is_model(annotation) or origin is dict or annotation is dict:
+    if is_model(annotation) or origin is dict or annotation is dict:
         shape = "a JSON object"
     elif origin in _COLLECTIONS:
         shape = "a JSON list" if not _is_scalar_collection(annotation) else "a JSON list or a,b,c"

@@ -30,7 +30,16 @@ from acd.ami.connection import (
 )
 from acd.ami.resync import resync
 from tests.support.clock import FakeClock
-from tests.support.fake_ami import FULLY_BOOTED, SECRET, FakeAmi, FakeClient, Recorder, connect, settings
+from tests.support.fake_ami import (
+    FULLY_BOOTED,
+    SECRET,
+    FakeAmi,
+    FakeClient,
+    Recorder,
+    connect,
+    make_client,
+    settings,
+)
 from tests.support.waiting import DEADLINE, until
 
 
@@ -46,17 +55,27 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# Connect and action timeouts far beyond any backoff, so a pending sleep is told from a timeout
+# by its length: the tests that wait for a backoff use these.
+PATIENT = {"connect_timeout": 3600.0, "action_timeout": 3600.0}
+BACKOFF_MAX = 60.0
+
+
 async def sleeping(clock: FakeClock, count: int, client: AmiClient | None = None) -> None:
-    """Wait until the client rests in exactly one sleep of the simulated clock (a backoff or a
-    retry delay), after its ``count``-th connect attempt when ``client`` is given."""
-    await until(
-        lambda: (
+    """Wait until the client rests in exactly one sleep of the simulated clock shorter than
+    ``BACKOFF_MAX`` (a backoff or a retry delay, not a connect or action timeout), after its
+    ``count``-th connect attempt when ``client`` is given."""
+
+    def resting() -> bool:
+        wake = clock.next_wake()
+        return (
             clock.sleeping == 1
-            and clock.next_wake() is not None
+            and wake is not None
+            and wake - clock.now < BACKOFF_MAX
             and (client is None or client.stats.connect_attempts == count)
-        ),
-        describe=lambda: f"sleeping={clock.sleeping}",
-    )
+        )
+
+    await until(resting, describe=lambda: f"sleeping={clock.sleeping} next={clock.next_wake()}")
 
 
 def acd_tasks() -> list[asyncio.Task[Any]]:
@@ -222,6 +241,7 @@ async def test_unanswered_action_times_out_and_the_link_stays_usable(fake: FakeA
     client, _ = await connect(fake, clock=clock)
     pending = asyncio.create_task(client.send_action({"Action": "Getvar", "Variable": "X"}, timeout=0.25))
     await fake.wait_for_action("Getvar")
+    await until(lambda: clock.sleeping == 2)  # the Ping loop and the Getvar's timeout
     await clock.advance(0.125)
     assert not pending.done()
     await clock.advance(0.125)  # exactly the timeout
@@ -251,10 +271,13 @@ async def test_send_before_login_and_bad_input_are_clear_errors(fake: FakeAmi) -
 
 
 async def test_ping_watchdog_drops_a_silent_peer_and_reconnects(fake: FakeAmi, clock: FakeClock) -> None:
-    client, rec = await connect(fake, clock=clock, ping_interval=0.25, ping_timeout=0.5)
+    client, rec = await connect(
+        fake, clock=clock, ping_interval=0.25, ping_timeout=0.5, connect_timeout=3600.0
+    )
     fake.silent = True  # socket stays open, nothing is answered: a half-open peer
     await clock.advance(0.25)
     await fake.wait_for_action("Ping")
+    await until(lambda: clock.sleeping == 1)  # the Ping's timeout, and nothing else
     await clock.advance(0.25)
     assert not rec.notices(Disconnected)  # half the Ping timeout: still trusted
     await clock.advance(0.25)
@@ -281,7 +304,8 @@ async def test_float_ping_interval_is_honoured_not_truncated(fake: FakeAmi, cloc
     assert pings() == 0
     for n in range(1, 5):  # int(0.25) == 0 would send a Ping on every loop turn
         await clock.advance(0.125 if n == 1 else 0.25)
-        await until(lambda n=n: pings() == n and len(client._tracker) == 0)  # type: ignore[misc]
+        # answered, and the loop asleep again before time moves on
+        await until(lambda n=n: pings() == n and len(client._tracker) == 0 and clock.sleeping == 1)  # type: ignore[misc]
     await clock.advance(0.125)
     assert pings() == 4  # 1.0 s of simulated time at 0.25 s: exactly four
     await client.close()
@@ -322,14 +346,13 @@ async def test_reconnect_after_drop_and_resync_on_each_fully_booted(fake: FakeAm
 
 
 async def test_asterisk_restart_reconnects_after_refused_period(fake: FakeAmi, clock: FakeClock) -> None:
-    rec = Recorder()
-    client = AmiClient(
-        settings(fake.port, reconnect_min=0.125, reconnect_max=0.5),
-        on_message=rec.on_message,
-        on_state=rec.on_state,
+    client, rec = make_client(
+        fake,
         clock=clock,
-        sleep=clock.sleep,
-        uniform=lambda low, high: high,  # no jitter: the delays are exact
+        client={"uniform": lambda low, high: high},  # no jitter: the delays are exact
+        reconnect_min=0.125,
+        reconnect_max=0.5,
+        **PATIENT,
     )
     await client.start()
     await rec.until(lambda: client.connected)
@@ -361,14 +384,13 @@ async def test_wrong_secret_clear_error_slow_retry_never_a_tight_loop(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake = await FakeAmi(clock=clock).start()
-    rec = Recorder()
-    client = AmiClient(
-        settings(fake.port, secret="wrong-secret-XYZ", auth_retry=0.25),
-        on_message=rec.on_message,
-        on_state=rec.on_state,
+    client, rec = make_client(
+        fake,
         clock=clock,
-        sleep=clock.sleep,
-        uniform=lambda low, high: (low + high) / 2,  # auth_retry * 1.0
+        client={"uniform": lambda low, high: (low + high) / 2},
+        secret="wrong-secret-XYZ",
+        auth_retry=0.25,  # times 1.0
+        **PATIENT,
     )
     try:
         await client.start()
@@ -449,14 +471,7 @@ async def test_close_during_backoff_returns_promptly_and_leaves_no_task(
     fake: FakeAmi, clock: FakeClock
 ) -> None:
     await fake.refuse()
-    rec = Recorder()
-    client = AmiClient(
-        settings(fake.port, reconnect_min=5.0, reconnect_max=10.0),
-        on_message=rec.on_message,
-        on_state=rec.on_state,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    client, _ = make_client(fake, clock=clock, reconnect_min=5.0, reconnect_max=10.0, **PATIENT)
     await client.start()
     await sleeping(clock, 1, client)  # now in a >= 5 s backoff
     before = clock.now
@@ -502,13 +517,8 @@ async def test_refused_connections_back_off_within_bounds(fake: FakeAmi, clock: 
         draws.append((low, high))
         return low
 
-    client = AmiClient(
-        settings(fake.port, reconnect_min=0.125, reconnect_max=0.5),
-        on_message=rec.on_message,
-        on_state=rec.on_state,
-        clock=clock,
-        sleep=clock.sleep,
-        uniform=lowest,
+    client, rec = make_client(
+        fake, rec, clock=clock, client={"uniform": lowest}, reconnect_min=0.125, reconnect_max=0.5, **PATIENT
     )
     await client.start()
     delays = []
@@ -591,17 +601,9 @@ async def test_booted_fallback_stands_in_when_fully_booted_never_comes(
     fake: FakeAmi, clock: FakeClock
 ) -> None:
     fake.fully_booted = False  # as for a manager user without read class 'system'
-    rec = Recorder()
-    client = AmiClient(
-        settings(fake.port),
-        on_message=rec.on_message,
-        on_state=rec.on_state,
-        booted_fallback=0.25,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    client, rec = make_client(fake, clock=clock, client={"booted_fallback": 0.25})
     await client.start()
-    await rec.until(lambda: client.connected)
+    await rec.until(lambda: client.connected and clock.sleeping == 2)  # the Ping loop and the boot timer
     await clock.advance(0.125)
     assert not rec.notices(FullyBooted)
     await clock.advance(0.125)
@@ -611,17 +613,9 @@ async def test_booted_fallback_stands_in_when_fully_booted_never_comes(
 
 
 async def test_booted_fallback_is_not_used_when_fully_booted_arrives(fake: FakeAmi, clock: FakeClock) -> None:
-    rec = Recorder()
-    client = AmiClient(
-        settings(fake.port),
-        on_message=rec.on_message,
-        on_state=rec.on_state,
-        booted_fallback=0.25,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    client, rec = make_client(fake, clock=clock, client={"booted_fallback": 0.25})
     await client.start()
-    await rec.until(lambda: bool(rec.notices(FullyBooted)))
+    await rec.until(lambda: bool(rec.notices(FullyBooted)) and clock.sleeping == 1)  # the Ping loop only
     await clock.advance(1.0)
     assert [n.synthetic for n in rec.notices(FullyBooted)] == [False]
     await client.close()
@@ -648,14 +642,7 @@ async def test_an_unexpected_error_in_a_session_does_not_end_reconnecting(fake: 
 
 async def test_close_while_the_login_is_unanswered_returns_promptly(fake: FakeAmi, clock: FakeClock) -> None:
     fake.silent = True
-    rec = Recorder()
-    client = AmiClient(
-        settings(fake.port, action_timeout=30.0),
-        on_message=rec.on_message,
-        on_state=rec.on_state,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    client, rec = make_client(fake, clock=clock, action_timeout=30.0)
     await client.start()
     await fake.wait_for_action("Login")
     before = clock.now

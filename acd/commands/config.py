@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import types
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -26,13 +24,12 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, SecretBytes, SecretStr
 from pydantic.fields import FieldInfo
 
+from acd.envvars import DELIMITER, PREFIX, is_model, unwrap_optional
 from acd.settings import Settings, load_settings
 
 __all__ = ["EnvVar", "MissingDescription", "env_vars", "register", "render_env", "render_example"]
 
 SECRET_PLACEHOLDER = "<secret>"
-PREFIX = "ACD_"
-DELIMITER = "__"
 
 _HEADER = """\
 # acd configuration: every ACD_* environment variable, its default and what it means.
@@ -60,19 +57,6 @@ class EnvVar:
     meaning: str  # one line
     section: str  # "" for top-level fields, else the nested model's field name
     secret: bool
-
-
-def _unwrap_optional(annotation: Any) -> Any:
-    origin = get_origin(annotation)
-    if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
-def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _is_secret(annotation: Any) -> bool:
@@ -116,7 +100,7 @@ def _item_shape(model: type[BaseModel]) -> str:
     """``{"token":"<secret>","role":"agent|supervisor",...}``: the shape of one list entry."""
     parts = []
     for name, field in model.model_fields.items():
-        annotation = _unwrap_optional(field.annotation)
+        annotation = unwrap_optional(field.annotation)
         if _is_secret(annotation):
             shown = SECRET_PLACEHOLDER
         elif get_origin(annotation) is Literal:
@@ -137,7 +121,7 @@ def _meaning(name: str, field: FieldInfo, annotation: Any, *, strict: bool) -> s
         text += f" (one of: {', '.join(str(a) for a in get_args(annotation))})"
     if get_origin(annotation) is list:
         (item,) = get_args(annotation) or (None,)
-        if _is_model(item):
+        if is_model(item):
             text += f"; each entry {_item_shape(item)}"
     return text
 
@@ -146,10 +130,10 @@ def _walk(
     model: type[BaseModel], instance: BaseModel, prefix: str, section: str, *, example: bool, strict: bool
 ) -> Iterator[EnvVar]:
     for name, field in model.model_fields.items():
-        annotation = _unwrap_optional(field.annotation)
+        annotation = unwrap_optional(field.annotation)
         value = getattr(instance, name)
         env_name = prefix + name.upper()
-        if _is_model(annotation) and isinstance(value, BaseModel):
+        if is_model(annotation) and isinstance(value, BaseModel):
             yield from _walk(
                 annotation, value, env_name + DELIMITER, section or name, example=example, strict=strict
             )
@@ -190,9 +174,9 @@ def _section_title(section: str) -> str:
     if not section:
         return "general"
     field = Settings.model_fields[section]
-    annotation = _unwrap_optional(field.annotation)
+    annotation = unwrap_optional(field.annotation)
     title = section.replace("_", " ")
-    doc = annotation.__doc__ if _is_model(annotation) else None
+    doc = annotation.__doc__ if is_model(annotation) else None
     # a model without a docstring shows BaseModel's own; only a model's own first sentence helps
     if doc and doc != BaseModel.__doc__:
         first = doc.strip().split(". ")[0].split(";")[0].rstrip(".").replace("``", "")

@@ -100,6 +100,16 @@ class Column:
     narrow_only: bool = False  # a summary the --wide columns spell out
 
 
+# Repeat contacts and FCR read the same for a queue and for a rep.
+_REPEATS = (
+    Column("repeat 24h", lambda x: _repeat(x, "24h")),
+    Column("repeat 7d", lambda x: _repeat(x, "7d"), wide_only=True),
+    Column("repeat 30d", lambda x: _repeat(x, "30d"), wide_only=True),
+    Column("FCR 24h", lambda x: _fcr_window(x, "24h"), narrow_only=True),
+    Column("FCR 24h/7d/30d", _fcr, wide_only=True),
+    Column("no notes", lambda x: str(x["without_notes"])),
+)
+
 QUEUE_COLUMNS = (
     Column("offered", lambda q: str(q["offered"])),
     Column("answered", lambda q: str(q["answered"])),
@@ -111,12 +121,7 @@ QUEUE_COLUMNS = (
     Column("cut-offs", lambda q: str(q["cut_offs"])),
     Column("callbacks", _callbacks, narrow_only=True),
     Column("callbacks by routing", _callbacks_by_routing, wide_only=True),
-    Column("repeat 24h", lambda q: _repeat(q, "24h")),
-    Column("repeat 7d", lambda q: _repeat(q, "7d"), wide_only=True),
-    Column("repeat 30d", lambda q: _repeat(q, "30d"), wide_only=True),
-    Column("FCR 24h", lambda q: _fcr_window(q, "24h"), narrow_only=True),
-    Column("FCR 24h/7d/30d", _fcr, wide_only=True),
-    Column("no notes", lambda q: str(q["without_notes"])),
+    *_REPEATS,
     Column("credit", lambda q: f"{q['credit_points']:g}", wide_only=True),  # a rep's figure, in agents
 )
 
@@ -126,12 +131,7 @@ AGENT_COLUMNS = (
     Column("cut-offs", lambda a: str(a["cut_offs"])),
     Column("short released", lambda a: str(a["agent_released_short"])),
     Column("callbacks", lambda a: f"{a['callbacks_taken']} ({a['callbacks_of_own_cut_offs']} own)"),
-    Column("repeat 24h", lambda a: _repeat(a, "24h")),
-    Column("repeat 7d", lambda a: _repeat(a, "7d"), wide_only=True),
-    Column("repeat 30d", lambda a: _repeat(a, "30d"), wide_only=True),
-    Column("FCR 24h", lambda a: _fcr_window(a, "24h"), narrow_only=True),
-    Column("FCR 24h/7d/30d", _fcr, wide_only=True),
-    Column("no notes", lambda a: str(a["without_notes"])),
+    *_REPEATS,
     Column("credit", lambda a: f"{a['credit_points']:g}"),
 )
 

@@ -128,17 +128,9 @@ async def open_existing(settings: Settings) -> AsyncEngine:
     if path is not None and not path.exists():
         relative = "" if path.is_absolute() else ", relative to the current directory"
         raise NoDatabase(f"no database at {path.resolve()} ({shown}{relative}): {hint}")
-    engine = make_engine(url)
-    try:
-        state = await schema_state(engine)
-        if state.status == "empty":
-            raise NoDatabase(f"{shown} has no acd tables (nothing was ever recorded there): {hint}")
-        if state.status != "current":
-            _refuse(state)
-    except BaseException:
-        await engine.dispose()
-        raise
-    return engine
+    return await _open(
+        url, empty=NoDatabase(f"{shown} has no acd tables (nothing was ever recorded there): {hint}")
+    )
 
 
 def _refuse(state: SchemaState) -> None:
@@ -161,11 +153,19 @@ async def prepare_database(settings: Settings) -> AsyncEngine:
     Raises :class:`SchemaError` (engine disposed) for an older, newer or unversioned schema, and
     lets connection errors through (the daemon reports them and exits non-zero).
     """
-    engine = make_engine(settings.database.url)
+    return await _open(settings.database.url, empty=None)
+
+
+async def _open(url: str, *, empty: SchemaError | None) -> AsyncEngine:
+    """An engine on a database at the current schema: an empty one is migrated (``empty`` None) or
+    refused with ``empty``; any other schema is refused. The engine is disposed on refusal."""
+    engine = make_engine(url)
     try:
         state = await schema_state(engine)
-        if state.status == "empty":
+        if state.status == "empty" and empty is None:
             await upgrade(engine)
+        elif state.status == "empty" and empty is not None:
+            raise empty
         elif state.status != "current":
             _refuse(state)
     except BaseException:

@@ -420,15 +420,32 @@ class Recorder:
         await until(predicate, timeout, describe=lambda: f"states={self.states!r}")
 
 
+def make_client(
+    fake: FakeAmi,
+    rec: Recorder | None = None,
+    *,
+    clock: FakeClock | None = None,
+    client: dict[str, Any] | None = None,
+    **over: Any,
+) -> tuple[AmiClient, Recorder]:
+    """A client for ``fake`` (not started) recording into ``rec``: ``over`` changes its settings,
+    ``client`` its other arguments (``uniform``, ``booted_fallback``...); on ``clock``'s simulated
+    time when one is given."""
+    rec = rec or Recorder()
+    extra: dict[str, Any] = {"clock": clock, "sleep": clock.sleep} if clock is not None else {}
+    extra.update(client or {})
+    made = AmiClient(settings(fake.port, **over), on_message=rec.on_message, on_state=rec.on_state, **extra)
+    return made, rec
+
+
 async def connect(
     fake: FakeAmi, rec: Recorder | None = None, *, clock: FakeClock | None = None, **over: Any
 ) -> tuple[AmiClient, Recorder]:
-    """A started client, logged in; on ``clock``'s simulated time when one is given."""
-    rec = rec or Recorder()
-    timing: dict[str, Any] = {"clock": clock, "sleep": clock.sleep} if clock is not None else {}
-    client = AmiClient(
-        settings(fake.port, **over), on_message=rec.on_message, on_state=rec.on_state, **timing
-    )
+    """A started client, logged in; on ``clock``'s simulated time when one is given (returned once
+    the client rests in that time: advancing it then moves the client's timers, not a race)."""
+    client, rec = make_client(fake, rec, clock=clock, **over)
     await client.start()
     await rec.until(lambda: client.connected)
+    if clock is not None:  # simulated time may move only once the Ping loop waits in it
+        await until(lambda: clock.sleeping >= 1, what="the Ping loop asleep")
     return client, rec
