@@ -17,6 +17,7 @@ from acd.metrics import Metrics
 from acd.metrics.synthetic import synthetic_snapshot
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
+from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
 
 LIVE = {"acd_queue_callers_waiting", "acd_queue_longest_wait_seconds", "acd_queue_agents", "acd_agents"}
@@ -74,7 +75,9 @@ async def scrape(port: int | None) -> set[str]:
 
 
 async def test_a_dead_pbx_does_not_look_busy(tmp_path: Path) -> None:
-    sim = Simulator(SimConfig(port=0, speed=float("inf"), traffic=False, seed=1, start_epoch=1.8e9))
+    sim = Simulator(
+        SimConfig(port=0, speed=float("inf"), traffic=False, seed=1, start_epoch=1.8e9, **login())
+    )
     _host, port = await sim.start()
     sim.add_agent("support", "1001", "Alice", paused=True, reason="lunch")
     daemon = Daemon(daemon_settings(tmp_path, port))
