@@ -3,7 +3,7 @@ from tests.pg_fixtures import pg_server, pg_url  # noqa: F401
 
 def pytest_terminal_summary(terminalreporter: object) -> None:
     """Say where the browser tests left their screenshots (a temporary folder, never the tree)."""
-    from tests.browser_harness import artifacts_made, measurements
+    from tests.support.browser import artifacts_made, measurements
 
     for line in measurements():
         terminalreporter.write_line(f"pages: {line}")  # type: ignore[attr-defined]

@@ -19,8 +19,8 @@ from typing import Any
 from acd.core.effects import CallFinished, OutcomeReported
 from acd.store.migrate import prepare_database
 from acd.store.sink import Store
-from tests.browser_harness import Browser, LiveCenter, browser_missing, new_token
 from tests.store_records import record
+from tests.support.browser import Browser, LiveCenter, browser_missing, new_token
 
 REPS = [("1001", "Alice Martin"), ("1002", "Bob Keller"), ("1003", "Chen Wei"), ("1004", "Dana Ruiz")]
 NOTES = [

@@ -2,7 +2,7 @@
 
 Each test signs in as the people it plays (tokens of the agent, supervisor and wallboard roles),
 drives the simulated call center, and checks what the pages show, as a rep or a supervisor would
-see it. Every page visited is saved as a screenshot (see tests/browser_harness.py).
+see it. Every page visited is saved as a screenshot (see tests/support/browser.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
-from tests.browser_harness import Browser, LiveCenter, measured, needs_browser, new_token
+from tests.support.browser import Browser, LiveCenter, measured, needs_browser, new_token
 
 pytestmark = needs_browser()
 log = logging.getLogger("acd.tests.pages")

@@ -12,7 +12,7 @@ from pathlib import Path
 from acd.core.effects import MemberStateChanged
 from acd.core.live import AgentLive, LiveSnapshot, QueueLive
 from acd.web.feed import LiveFeed
-from tests.pages_client import pages_app, sign_in
+from tests.support.pages import pages_app, sign_in
 
 WALL = "wall-token-3c9e"
 

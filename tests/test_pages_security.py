@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from acd.web.app import CSP, PAGES
-from tests.pages_client import Client, page_csrf, pages_app, sign_in
+from tests.support.pages import Client, page_csrf, pages_app, sign_in
 
 AGENT, SUPER, WALL = "agent-token-7f3a", "super-token-91bc", "wall-token-55d0"
 TOKENS = [

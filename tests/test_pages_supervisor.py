@@ -12,8 +12,8 @@ import pytest
 
 from acd.core.effects import AgentOffer, CallFinished, OutcomeReported
 from acd.store.sink import Store
-from tests.pages_client import pages_app, sign_in
 from tests.store_records import record
+from tests.support.pages import pages_app, sign_in
 
 SUPER, AGENT = "super-token-aa11", "agent-token-bb22"
 TOKENS = [

@@ -5,7 +5,10 @@
   ``clock``/``sleep`` (the AMI client, the systemd watchdog): tests count exactly what happens in
   simulated time instead of hoping a wall-clock window was long enough;
 - :mod:`tests.support.waiting`: wait for a condition with a deadline (never a fixed sleep);
-- :mod:`tests.support.fake_ami`: a real TCP stand-in for Asterisk's manager interface.
+- :mod:`tests.support.fake_ami`: a real TCP stand-in for Asterisk's manager interface;
+- :mod:`tests.support.browser`: the pages' browser harness: the simulator and the daemon on a
+  thread of their own, a headless Chromium that screenshots every page it visits;
+- :mod:`tests.support.pages`: the pages over HTTP without a browser (sign-in, CSRF tokens).
 
 (What the test command may change on the machine, and the check that it changed nothing, is
 scripts/machine.py: it runs before this package's virtualenv exists.)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -30,6 +29,8 @@ import pytest
 from acd.daemon import Daemon
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
+from tests.support.credentials import random_secret
+from tests.support.waiting import until
 
 T = TypeVar("T")
 
@@ -193,7 +194,7 @@ class LiveCenter:
         self.tokens = tokens
         self.extra = settings
         self.user = "acd-pages"
-        self.secret = secrets.token_urlsafe(18)
+        self.secret = random_secret()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="live-center", daemon=True)
         self.sim: Simulator | None = None
@@ -231,11 +232,12 @@ class LiveCenter:
         _host, port = await self.sim.start()
         self.daemon = Daemon(self.settings(port))
         await self.daemon.start()
-        deadline = time.monotonic() + 20
-        while self.daemon.stats.resyncs < 1 or not self.daemon.ami.connected:
-            if time.monotonic() > deadline:
-                raise AssertionError("the daemon did not connect to the simulator")
-            await asyncio.sleep(0.05)
+        daemon = self.daemon
+        await until(
+            lambda: daemon.stats.resyncs >= 1 and daemon.ami.connected,
+            20.0,
+            what="the daemon connecting to the simulator",
+        )
 
     def settings(self, ami_port: int) -> Settings:
         return Settings(
@@ -283,4 +285,4 @@ class LiveCenter:
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(24)
+    return random_secret()
