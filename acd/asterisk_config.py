@@ -16,19 +16,28 @@ Why this shape (DESIGN.md, "Delivering affinity on Asterisk"; tests/fixtures/ami
 - ``ringinuse=no``: a busy agent is waited for, never rung on top of a call.
 - One ring: the dialplan asks for ``n`` (no retry) when the agent is free; while waiting for a busy
   agent, acd withdraws the caller on the first ring without answer (``retry`` gives it the time).
-- The dialplan asks acd over FastAGI; a refused connection (acd down) sets nothing and the call
-  goes to the shared queue at once. acd answers from its own thread within a wall-clock deadline,
-  and sets ``ACD_ROUTE`` last, so a late or broken answer also means "shared queue".
+- The dialplan asks acd with ``CURL()`` under ``CURLOPT(conntimeout/httptimeout)`` (the bound,
+  ``ACD_ROUTING__TIMEOUT_SECONDS``): whatever state acd is in (down, slow, frozen), the caller
+  waits at most the bound, then goes to the shared queue. Every value in the URL goes through
+  ``URIENCODE()`` (the caller id is the caller's to choose); the host is an IP literal (no DNS
+  lookup on the call path). ``HASH(acd)`` is cleared first, so a stale answer from an earlier pass
+  never routes, and an answer without ``end=1`` (cut short) counts as no answer.
+- The dialplan confirms the answer it used with ``UserEvent(AcdRouted)``: acd records a decision
+  only then, never one that reached nobody.
 - After the personal leg the caller enters the shared queue with ``QUEUE_PRIO`` raised: at the
   head of the line, so the bounded wait costs them no place.
+- Screen pop: the link to this call is Queue()'s URL argument (IAX2 and Local channels receive
+  it) and, through the ``b()`` predial Gosub, a ``Call-Info`` header on PJSIP agents' calls.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from acd.core.affinity import personal_queue_name
+from acd.routing.answer import FIELDS
 from acd.settings import Settings
 
 __all__ = [
@@ -38,15 +47,23 @@ __all__ = [
     "render",
     "render_dialplan",
     "render_manager",
+    "render_manager_general",
     "render_queues",
     "render_queues_example",
     "resolve_agents",
 ]
 
-FILES = ("queues-acd.conf", "extensions-acd.conf", "manager-acd.conf", "queues.conf.example")
+FILES = (
+    "queues-acd.conf",
+    "extensions-acd.conf",
+    "manager-acd.conf",
+    "manager-general.conf.example",
+    "queues.conf.example",
+)
 PERSONAL_WEIGHT = 10
 RETRY_SECONDS = 5
 ROUTE_CONTEXT = "acd-route"
+PREDIAL_CONTEXT = "acd-predial"
 FALLBACK_STATUSES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL", "WITHDRAW")
 
 # What acd needs from AMI, per feature (checked at run time by ``acd check``).
@@ -54,10 +71,11 @@ READ_CLASSES = (
     ("system", "FullyBooted/Shutdown: resync after every (re)connect and Asterisk restart"),
     ("call", "Hangup causes and bridges: who ended a call, cut-offs"),
     ("agent", "queue and member events: calls, agent states, the personal-queue legs"),
-    ("user", "UserEvent CallOutcome from the dialplan (dispositions)"),
+    ("user", "UserEvents from the dialplan: AcdRouted (routing confirmed), CallOutcome (dispositions)"),
 )
 WRITE_CLASSES = (
-    ("reporting", "CoreShowChannels: resync of the calls in progress"),
+    ("reporting", "CoreShowChannels: resync of the calls in progress;"),
+    ("", "Getvar: acd check has Asterisk CURL() acd's lookup (func_curl loaded, acd reachable)"),
     ("agent", "QueueAdd/QueueRemove/QueuePause: personal queues follow shared-queue logins and pauses;"),
     ("", "QueueWithdrawCaller: a callback leaves its agent's queue on the first ring without answer"),
     ("user", "UserEvent AcdCallbackContext: the fallback agent is told who had the call"),
@@ -71,8 +89,9 @@ class ConfigInputError(ValueError):
 @dataclass(frozen=True, slots=True)
 class AsteriskConfig:
     agents: tuple[tuple[str, str], ...]  # (agent state interface, personal queue)
-    fastagi_host: str
-    fastagi_port: int
+    lookup_host: str  # an IP literal as Asterisk writes it in a URL
+    lookup_port: int
+    lookup_timeout: float  # seconds: CURLOPT(conntimeout) and CURLOPT(httptimeout)
     ring_timeout: int
     priority: int
     ami_user: str
@@ -97,14 +116,32 @@ def resolve_agents(agents: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(((a, q) for q, a in seen.items()), key=lambda p: p[1]))
 
 
+def lookup_url_host(bind: str) -> str:
+    """The host part of the lookup URL for acd's bind address: an IP literal, loopback for a
+    wildcard bind. A name is refused: resolving it on every call puts DNS on the caller's path."""
+    if bind in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if bind == "::":
+        return "[::1]"
+    try:
+        address = ipaddress.ip_address(bind)
+    except ValueError:
+        raise ConfigInputError(
+            f"ACD_ROUTING__HOST={bind!r}: give an IP address (Asterisk's CURL() must not resolve a name)"
+        ) from None
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def lookup_base(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
 def from_settings(settings: Settings, agents: Sequence[str], queue_options: str = "t") -> AsteriskConfig:
-    host = settings.fastagi.host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
     return AsteriskConfig(
         agents=resolve_agents(agents),
-        fastagi_host=host,
-        fastagi_port=settings.fastagi.port,
+        lookup_host=lookup_url_host(settings.routing.host),
+        lookup_port=settings.routing.port,
+        lookup_timeout=settings.routing.timeout_seconds,
         ring_timeout=max(1, round(settings.affinity.ring_timeout_seconds)),
         priority=settings.affinity.priority,
         ami_user=settings.ami.username,
@@ -172,10 +209,26 @@ def render_queues(cfg: AsteriskConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
 def render_dialplan(cfg: AsteriskConfig) -> str:
     fallback = " | ".join(f'"${{QUEUESTATUS}}" = "{s}"' for s in FALLBACK_STATUSES)
-    agi = f"agi://{cfg.fastagi_host}:{cfg.fastagi_port}/route"
+    base = lookup_base(cfg.lookup_host, cfg.lookup_port)
+    query = "&".join(
+        f"{name}=${{URIENCODE(${{{var}}})}}"
+        for name, var in (
+            ("queue", "ACD_QUEUE"),
+            ("caller", "CALLERID(num)"),
+            ("account", "ACD_ACCOUNT"),
+            ("uniqueid", "UNIQUEID"),
+        )
+    )
+    bound = _seconds(cfg.lookup_timeout)
     opts = cfg.queue_options
+    predial = f"b({PREDIAL_CONTEXT}^s^1(${{ACD_SCREENPOP_URL}}))"
+    width = max(len(var) for _, var in FIELDS)
     lines = _header(
         "the routing context: ask acd, then the agent's personal queue, then the shared queue",
         "#include extensions-acd.conf in extensions.conf",
@@ -186,32 +239,63 @@ def render_dialplan(cfg: AsteriskConfig) -> str:
         ";   same => n,Set(ACD_ACCOUNT=${ACCOUNT})     ; optional: an account number wins over the caller id",
         f";   same => n,Goto({ROUTE_CONTEXT},route,1)",
         ";",
-        "; acd answers over FastAGI within its deadline (ACD_FASTAGI__DEADLINE_MS) and sets:",
-        ";   ACD_ROUTE        agent | queue (set last: empty means acd was down, late or undecided)",
-        ";   ACD_AGENT_QUEUE  the original agent's personal queue; ACD_WAIT its bounded wait, seconds",
-        ";   ACD_QUEUE_OPTS   n when the agent is free (one ring, no retry)",
-        ";   ACD_PRIO         QUEUE_PRIO for the shared queue after the personal leg",
-        ";   ACD_PREV_AGENT, ACD_PREV_AGENT_NAME, ACD_CUTOFF_AT, ACD_CALLBACK_OF: who had the call, when it",
-        ";                    was cut off (epoch seconds): for a whisper/announce or the agent's screen",
-        ";   ACD_SCREENPOP_URL  acd's screen pop ({agent} = the answering agent); sent as Queue()'s URL",
-        ";   ACD_CALLBACK_URL   the earlier call in acd's HTTP API (its outcomes and notes)",
-        ";   ACD_REASON       the decision's reason (original_agent, fallback_unavailable, no_history, ...)",
-        "; acd down: the AGI connection is refused, AGISTATUS=FAILURE, nothing is set: shared queue.",
+        "; Needs func_curl (with res_curl), func_strings (HASH, ClearHash) and func_uri (URIENCODE):",
+        "; loaded by default; with autoload=no in modules.conf add load => func_curl.so (and the others).",
+        f"; acd answers GET {base}/route within {bound} s (ACD_ROUTING__TIMEOUT_SECONDS); down, slow or",
+        "; frozen, CURL() gives up by then (Asterisk logs a WARNING with the URL) and the caller goes",
+        "; to the shared queue. The answer fills HASH(acd,...) and these channel variables:",
+    ]
+    described = {
+        "ACD_ROUTE": "agent | queue (empty: acd was down, late or cut short)",
+        "ACD_REASON": "the decision's reason (original_agent, fallback_unavailable, no_history, ...)",
+        "ACD_DECISION": "the decision id, confirmed to acd with UserEvent(AcdRouted)",
+        "ACD_PREV_AGENT": "who had the earlier call (state interface)",
+        "ACD_PREV_AGENT_NAME": "their name",
+        "ACD_CALLBACK_OF": "the earlier call's id",
+        "ACD_CUTOFF_AT": "when it was cut off (epoch seconds)",
+        "ACD_SCREENPOP_URL": "acd's screen pop for this call: Queue()'s URL, Call-Info for PJSIP",
+        "ACD_CALL_URL": "this call in acd's HTTP API",
+        "ACD_CALLBACK_URL": "the earlier call in acd's HTTP API (its outcomes and notes)",
+        "ACD_AGENT_QUEUE": "the original agent's personal queue",
+        "ACD_WAIT": "the bounded wait for them, seconds",
+        "ACD_QUEUE_OPTS": "n when the agent is free (one ring, no retry)",
+        "ACD_PRIO": "QUEUE_PRIO for the shared queue after the personal leg",
+    }
+    lines += [f";   {var:<{width}} {described[var]}" for _, var in FIELDS]
+    lines += [
         "",
         f"[{ROUTE_CONTEXT}]",
-        "exten => route,1,NoOp(acd: ${CALLERID(num)} for ${ACD_QUEUE})",
-        " same => n,Set(ACD_ROUTE=)",
-        " same => n,Set(ACD_PRIO=)",
-        " same => n,Set(ACD_SCREENPOP_URL=)",
-        f" same => n,AGI({agi},${{ACD_QUEUE}},${{ACD_ACCOUNT}})",
-        ' same => n,GotoIf($["${ACD_ROUTE}" = "agent"]?personal)',
-        f" same => n(shared),Queue(${{ACD_QUEUE}},{opts},${{ACD_SCREENPOP_URL}})",
+        "exten => route,1,NoOp(acd: where does this caller for ${ACD_QUEUE} go)",
+        " same => n,ClearHash(acd)",
+        f" same => n,Set(CURLOPT(conntimeout)={bound})",
+        f" same => n,Set(CURLOPT(httptimeout)={bound})",
+        " same => n,Set(CURLOPT(hashcompat)=yes)",
+        f" same => n,Set(HASH(acd)=${{CURL({base}/route?{query})}})",
+        ' same => n,GotoIf($["${HASH(acd,end)}" = "1"]?answered)',
+        " same => n,ClearHash(acd)  ; no answer, or one cut short: nothing of it counts",
+    ]
+    first, *rest = FIELDS
+    lines.append(f" same => n(answered),Set({first[1]}=${{HASH(acd,{first[0]})}})")
+    lines += [f" same => n,Set({var}=${{HASH(acd,{key})}})" for key, var in rest]
+    lines += [
+        ' same => n,GotoIf($["${ACD_DECISION}" = ""]?go)',
+        " same => n,UserEvent(AcdRouted,Decision: ${ACD_DECISION})",
+        ' same => n(go),GotoIf($["${ACD_ROUTE}" = "agent"]?personal)',
+        f" same => n(shared),Queue(${{ACD_QUEUE}},{opts}{predial},${{ACD_SCREENPOP_URL}})",
         " same => n,Hangup()",
-        f" same => n(personal),Queue(${{ACD_AGENT_QUEUE}},{opts}${{ACD_QUEUE_OPTS}},,,${{ACD_WAIT}})",
+        f" same => n(personal),Queue(${{ACD_AGENT_QUEUE}},{opts}${{ACD_QUEUE_OPTS}}{predial},"
+        "${ACD_SCREENPOP_URL},,${ACD_WAIT})",
         f" same => n,GotoIf($[{fallback}]?fallback)",
         " same => n,Hangup()",
         " same => n(fallback),Set(QUEUE_PRIO=${ACD_PRIO})",
         " same => n,Goto(shared)",
+        "",
+        "; Queue()'s b() option runs this on each agent's channel before it rings: a PJSIP agent's call",
+        "; carries the screen pop as a Call-Info header (softphones that support it open the link).",
+        f"[{PREDIAL_CONTEXT}]",
+        'exten => s,1,GotoIf($["${ARG1}" = "" | "${CHANNEL(channeltype)}" != "PJSIP"]?done)',
+        r" same => n,Set(PJSIP_HEADER(add,Call-Info)=<${ARG1}>\;purpose=info)",
+        " same => n(done),Return()",
         "",
     ]
     return "\n".join(lines)
@@ -220,16 +304,11 @@ def render_dialplan(cfg: AsteriskConfig) -> str:
 def render_manager(cfg: AsteriskConfig) -> str:
     read = ",".join(c for c, _ in READ_CLASSES)
     write = ",".join(c for c, _ in WRITE_CLASSES if c)
-    lines = _header("the AMI user acd logs in as", "copy into manager.conf (or #include manager-acd.conf)")
+    lines = _header(
+        "the AMI user acd logs in as (a user stanza only, nothing that changes AMI for others)",
+        "#include manager-acd.conf at the end of manager.conf (or copy the stanza in)",
+    )
     lines += [
-        "[general]",
-        "enabled = yes",
-        "port = 5038",
-        "; loopback only: acd runs on the Asterisk host",
-        "bindaddr = 127.0.0.1",
-        "; events carry Asterisk's time, and acd's clock follows it",
-        "timestampevents = yes",
-        "",
         f"[{cfg.ami_user}]",
         "; the same value as ACD_AMI__SECRET (better given to acd as a systemd credential)",
         "secret = CHANGE-ME",
@@ -240,12 +319,40 @@ def render_manager(cfg: AsteriskConfig) -> str:
     ]
     lines += [f";   {c:<9} {why}" for c, why in READ_CLASSES]
     lines += [
-        "; not dialplan: VarSet/Newexten are most of AMI's traffic; acd reads variables over AGI.",
+        "; not dialplan: VarSet/Newexten are most of AMI's traffic, and acd needs none of it.",
         f"read = {read}",
     ]
     lines += ["; write classes (actions acd sends), per feature:"]
     lines += [f";   {c:<9} {why}" for c, why in WRITE_CLASSES]
-    lines += [f"write = {write}", ""]
+    lines += [
+        "; Asterisk allows an action when the user has any one of its classes, so a broader class",
+        "; grants more than it says (system would also allow GetConfig, which reads manager.conf).",
+        f"write = {write}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_manager_general(cfg: AsteriskConfig) -> str:
+    """The [general] settings acd relies on: a separate piece, to be merged by hand, because they
+    change AMI for every manager client on this Asterisk."""
+    lines = _header(
+        "the settings acd needs in the general section of manager.conf",
+        "not an include file: merge these lines into the general section manager.conf already has",
+    )
+    lines += [
+        "; They apply to every manager client, not only acd: review them against your other users.",
+        "[general]",
+        "enabled = yes",
+        "port = 5038",
+        "; loopback only: acd runs on the Asterisk host",
+        "bindaddr = 127.0.0.1",
+        "; Required: events carry Asterisk's clock. Without it (Asterisk's default) acd times each",
+        "; event when it reads it, so anything that stalls acd (a paused VM, a swap storm) shifts the",
+        "; waits and talk times of every event read after it. acd check warns when it is off.",
+        "timestampevents = yes",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -280,5 +387,11 @@ def render_queues_example(cfg: AsteriskConfig) -> str:
 
 def render(cfg: AsteriskConfig) -> dict[str, str]:
     """File name -> content, in :data:`FILES` order."""
-    texts = (render_queues(cfg), render_dialplan(cfg), render_manager(cfg), render_queues_example(cfg))
+    texts = (
+        render_queues(cfg),
+        render_dialplan(cfg),
+        render_manager(cfg),
+        render_manager_general(cfg),
+        render_queues_example(cfg),
+    )
     return dict(zip(FILES, texts, strict=True))

@@ -15,7 +15,13 @@ What the manager user may do (AMI classes):
   observation window is reported as unverified (normal for ``agent``/``call`` on an idle PBX).
 - ``timestampevents`` is inferred from a broadcast event's ``Timestamp`` header. Not from ``Ping``
   (its response carries ``Timestamp`` whether the option is on or off) and not from the login's
-  ``FullyBooted`` (Asterisk writes that one straight to the session, without a timestamp).
+  ``FullyBooted`` (Asterisk writes that one straight to the session, without a timestamp). Off is
+  a WARN (a FAIL with ``ACD_AMI__REQUIRE_TIMESTAMPS=true``): acd then times events when it reads
+  them, so a stall in acd shifts every wait and talk time read after it.
+- the routing lookup is verified from Asterisk's side: ``Getvar`` of
+  ``CURL(http://<lookup>/ping)`` makes Asterisk itself fetch acd's ``/ping`` (``write=reporting``
+  suffices). It proves func_curl is loaded and that Asterisk reaches the lookup's address; while
+  acd is stopped the check answers on the lookup port itself for the duration.
 
 :data:`WRITE_NEEDS` is the one table of which actions each feature sends; keep it in step when a
 feature starts sending a new action, and deploy/asterisk's manager.conf with it.
@@ -35,7 +41,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from acd.ami.codec import BANNER_PREFIX, Framer, encode_message
+from acd.asterisk_config import ConfigInputError, lookup_base, lookup_url_host
 from acd.ports import bind_problem
+from acd.routing.answer import PING_BODY
 from acd.settings import ConfigError, Settings, load_settings, require_ami_secret
 
 __all__ = [
@@ -82,6 +90,13 @@ WRITE_NEEDS: tuple[Need, ...] = (
     Need("monitoring", "QueueStatus", frozenset(), "resync of queues and members", ""),
     Need(
         "monitoring",
+        "Getvar",
+        frozenset({"call", "reporting"}),
+        "acd check: Asterisk's CURL() reaches acd's routing lookup",
+        "reporting",
+    ),
+    Need(
+        "monitoring",
         "CoreShowChannels",
         frozenset({"system", "reporting"}),
         "resync of the calls in progress",
@@ -105,7 +120,7 @@ READ_NEEDS: Mapping[str, str] = {
     "system": "FullyBooted/Shutdown: resync after every (re)connect and Asterisk restart",
     "agent": "queue and member events: offered, answered, abandoned, agent states",
     "call": "Hangup causes and bridges: who ended a call, cut-offs",
-    "user": "UserEvents from the dialplan",
+    "user": "UserEvents from the dialplan (AcdRouted confirms a routing answer, CallOutcome)",
 }
 
 # Every class Asterisk knows (manager.c perms[]), to tell a class name from a synopsis word.
@@ -185,6 +200,9 @@ class AmiObservation:
     userevent_echoed: bool = False
     events: list[dict[str, str]] = field(default_factory=list)
     observed_seconds: float = 0.0
+    lookup_url: str = ""
+    lookup_answer: dict[str, str] | None = None  # Getvar's response for CURL(lookup_url)
+    lookup_error: str | None = None
 
 
 def _event_classes(event: Mapping[str, str]) -> frozenset[str]:
@@ -300,16 +318,13 @@ def _timestamp_result(obs: AmiObservation, settings: Settings) -> CheckResult:
         )
     if any("Timestamp" in e for e in broadcast):
         return CheckResult("ami.timestampevents", "OK", "on: event times come from Asterisk's clock")
-    if settings.speed != 1.0:
-        return CheckResult(
-            "ami.timestampevents",
-            "WARN",
-            f"off, but ACD_SPEED={settings.speed}: a sped-up clock needs timestamped events",
-        )
+    verdict: Verdict = "FAIL" if settings.ami.require_timestamps else "WARN"
     return CheckResult(
         "ami.timestampevents",
-        "OK",
-        "off: acd times events on receipt (set timestampevents=yes in manager.conf for Asterisk's clock)",
+        verdict,
+        "off: acd times events when it reads them, so a stall in acd (a paused VM, a swap storm) "
+        "shifts waits and talk times; set timestampevents = yes in manager.conf [general]"
+        + (f" (ACD_SPEED={settings.speed} needs it too)" if settings.speed != 1.0 else ""),
     )
 
 
@@ -327,7 +342,27 @@ def analyse_ami(obs: AmiObservation, settings: Settings) -> list[CheckResult]:
     results += _write_results(obs, enabled_features(settings))
     results += _read_results(obs)
     results.append(_timestamp_result(obs, settings))
+    results.append(_lookup_result(obs))
     return results
+
+
+def _lookup_result(obs: AmiObservation) -> CheckResult:
+    name = "routing.curl"
+    if obs.lookup_answer is None:
+        return CheckResult(name, "WARN", f"not verified ({obs.lookup_error or 'no Getvar answer'})")
+    answer = obs.lookup_answer
+    if answer.get("Response") != "Success":
+        why = answer.get("Message", "refused")
+        return CheckResult(name, "WARN", f"not verified: Getvar {why} (needs write=reporting or call)")
+    if answer.get("Value", "") == PING_BODY:
+        return CheckResult(name, "OK", f"Asterisk's CURL() reached {obs.lookup_url}")
+    return CheckResult(
+        name,
+        "FAIL",
+        f"Asterisk's CURL({obs.lookup_url}) returned {answer.get('Value', '')[:60]!r}: func_curl is not "
+        "loaded (module load func_curl.so) or Asterisk cannot reach acd's lookup there; without it "
+        "every caller goes to the shared queue",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +450,8 @@ def _describe_os_error(err: BaseException) -> str:
 
 
 async def observe_ami(settings: Settings, observe_seconds: float = 1.0) -> AmiObservation:
-    """Connect, log in, list commands, echo a UserEvent, watch events briefly, log off."""
+    """Connect, log in, list commands, echo a UserEvent, have Asterisk CURL() acd's lookup, watch
+    events briefly, log off."""
     ami = settings.ami
     obs = AmiObservation(address=f"{ami.host}:{ami.port}", username=ami.username)
     tls = ssl.create_default_context() if ami.tls else None
@@ -456,6 +492,7 @@ async def observe_ami(settings: Settings, observe_seconds: float = 1.0) -> AmiOb
             obs.login_error = f"refused: {answer.get('Message', answer.get('Response', '?'))}"
             return obs
         await _probe_classes(session, obs, ami.action_timeout, observe_seconds)
+        await _probe_lookup(session, obs, settings, ami.action_timeout)
         obs.events = session.events
         with contextlib.suppress(Exception):
             await session.action({"Action": "Logoff"}, 1.0)
@@ -500,6 +537,42 @@ async def _probe_classes(
         await session.observe(observe_seconds, everything_seen)
     obs.userevent_echoed = echoed()
     obs.observed_seconds = loop.time() - started
+
+
+async def _probe_lookup(
+    session: _AmiSession, obs: AmiObservation, settings: Settings, timeout: float
+) -> None:
+    """Getvar CURL(<lookup>/ping): Asterisk fetches acd's /ping. While acd is stopped the port is
+    free, so this check answers on it itself for the duration (it is the address that matters)."""
+    from acd.routing.lookup import LookupServer, Reply
+
+    routing = settings.routing
+    server: LookupServer | None = LookupServer(
+        routing.host,
+        routing.port,
+        lambda request: Reply(PING_BODY, "ping"),
+        timeout=routing.timeout_seconds,
+        workers=1,
+        announce=False,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(None, server.start)  # type: ignore[union-attr]
+    except OSError:
+        server = None  # in use: acd is running and answers /ping itself
+    port = server.port if server is not None else routing.port
+    try:
+        obs.lookup_url = f"{lookup_base(lookup_url_host(routing.host), port)}/ping"
+        obs.lookup_answer = await session.action(
+            {"Action": "Getvar", "Variable": f"CURL({obs.lookup_url})"}, timeout + routing.timeout_seconds
+        )
+    except ConfigInputError as err:
+        obs.lookup_error = str(err)
+    except (TimeoutError, _Closed, OSError) as err:
+        obs.lookup_error = f"Getvar: {_describe_os_error(err)}"
+    finally:
+        if server is not None:
+            await loop.run_in_executor(None, server.close)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -623,7 +696,7 @@ async def run_checks(settings: Settings, observe_seconds: float = 1.0) -> list[C
     results = analyse_ami(await observe_ami(settings, observe_seconds), settings)
     results.append(await check_database(settings))
     results.append(check_port("http.port", settings.http.host, settings.http.port))
-    results.append(check_port("fastagi.port", settings.fastagi.host, settings.fastagi.port))
+    results.append(check_port("routing.port", settings.routing.host, settings.routing.port))
     return results
 
 

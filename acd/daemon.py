@@ -38,6 +38,7 @@ from acd import __version__
 from acd.ami.connection import AmiClient, AuthFailed, ConnectionEvent, Disconnected, FullyBooted, LoggedIn
 from acd.ami.resync import resync
 from acd.clock import EventClock
+from acd.core.commands import Command
 from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, Effect
 from acd.core.engine import Core
@@ -45,6 +46,7 @@ from acd.core.events import PARSERS
 from acd.metrics.durability import DurabilityCollector
 from acd.metrics.http import metrics_route
 from acd.metrics.metrics import Metrics
+from acd.routing import RoutingHandle, start_routing
 from acd.sdnotify import Notifier, watchdog_loop
 from acd.settings import Settings
 
@@ -105,7 +107,7 @@ class Daemon:
         self.engine: Any = None
         self.writer: Any = None
         self.kpis: Any = None  # window KPIs from the database, refreshed in the background
-        self.routing: Any = None  # callback affinity: FastAGI on its own thread (acd.routing)
+        self.routing: RoutingHandle | None = None  # callback routing: the lookup Asterisk asks
         self.runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -117,6 +119,8 @@ class Daemon:
         self._resync_task: asyncio.Task[None] | None = None
         self._last_status = 0.0
         self._events_at_status = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timestamps_known = False
 
     # -- AMI edge callbacks (run inside the socket read: enqueue only) -------------------------------
 
@@ -124,6 +128,18 @@ class Daemon:
         self.queue.append((headers, received_at))
         if len(self.queue) == 1:
             self._wake.set()
+
+    # -- commands from edges (any thread): on the same queue, in order with the events ------------
+
+    def put_command(self, command: Command) -> None:
+        self.queue.append((command, time.time()))
+
+    def wake(self) -> None:
+        """Wake the consumer from another thread (after ``put_command``)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing: stop() drains the queue
+                loop.call_soon_threadsafe(self._wake.set)
 
     def _on_state(self, notice: ConnectionEvent) -> None:
         if isinstance(notice, FullyBooted):
@@ -191,10 +207,17 @@ class Daemon:
                 if isinstance(item, str):
                     self._marker(item, received)
                     continue
+                if not isinstance(item, dict):
+                    self._command(item)
+                    continue
                 self.stats.events += 1
                 name = item.get("Event")
                 if name is not None:
                     count_event(name)
+                    if name == "Reload":
+                        self._reloaded(item)
+                if not self._timestamps_known:
+                    self._note_timestamps(item)
                 try:
                     effects = apply(item, stamp(item, received))
                 except Exception:  # a core bug must not stop the daemon; the event is counted
@@ -205,6 +228,39 @@ class Daemon:
                 if effects:
                     self._dispatch(effects)
             await asyncio.sleep(0)
+
+    def _command(self, command: Command) -> None:
+        try:
+            effects = self.core.command(command, self.clock.now())
+        except Exception:
+            self.stats.handler_errors += 1
+            self.metrics.handler_error("core")
+            log.exception("core_command_failed", command=type(command).__name__)
+            return
+        if effects:
+            self._dispatch(effects)
+
+    def _reloaded(self, event: dict[str, str]) -> None:
+        """Asterisk reloaded (queues may have come or gone): read QueueStatus again."""
+        module = event.get("Module", "").lower()
+        if module and module != "all" and "queue" not in module:
+            return
+        if self.ami.connected and (self._resync_task is None or self._resync_task.done()):
+            self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+
+    def _note_timestamps(self, event: dict[str, str]) -> None:
+        """The first broadcast event tells whether Asterisk stamps events (timestampevents)."""
+        if "Privilege" not in event or event.get("Event") == "FullyBooted":
+            return  # the login's FullyBooted is written to the session, never with a Timestamp
+        self._timestamps_known = True
+        on = "Timestamp" in event
+        self.metrics.set_ami_timestamps(on)
+        if not on:
+            log.warning(
+                "ami_timestamps_off",
+                effect="events are timed when read: a stall in acd shifts waits and talk times",
+                fix="timestampevents = yes in manager.conf [general], then: manager reload",
+            )
 
     def _marker(self, item: str, received: float) -> None:
         now = self.clock.now()
@@ -303,9 +359,17 @@ class Daemon:
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
-        from acd.routing import start_routing
-
-        self.routing = await start_routing(self)
+        self._loop = asyncio.get_running_loop()
+        self.routing = await start_routing(
+            self.settings,
+            view=lambda: self.core.view.current,
+            now=self.clock.now,
+            put=self.put_command,
+            wake=self.wake,
+            send_action=self.ami.send_action,
+            metrics=self.metrics,
+        )
+        self._sinks.append(self.routing.observe)
         self._spawn(self._consume(), "consumer")
         self._spawn(self._tick(), "ticker")
         interval = self.notifier.watchdog_interval()

@@ -31,6 +31,7 @@ __all__ = [
     "HttpSettings",
     "PagesSettings",
     "QueueSettings",
+    "RoutingSettings",
     "Settings",
     "load_settings",
     "require_ami_secret",
@@ -61,6 +62,9 @@ class AmiSettings(BaseModel):
     ping_interval: float = Field(10.0, gt=0, description="seconds between keep-alive Pings")
     ping_timeout: float = Field(5.0, gt=0, description="a Ping unanswered this long means the peer is dead")
     max_message_bytes: int = Field(1 << 20, ge=4096, description="largest AMI message accepted")
+    require_timestamps: bool = Field(
+        False, description="acd check fails (not only warns) when events lack Timestamp (timestampevents)"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> AmiSettings:
@@ -119,10 +123,19 @@ class HttpSettings(BaseModel):
     )
 
 
-class FastAgiSettings(BaseModel):
-    host: str = Field("127.0.0.1", description="FastAGI bind address")
-    port: int = Field(4573, ge=0, le=65535, description="FastAGI port")
-    deadline_ms: int = Field(500, ge=10, le=5000, description="routing answer deadline (wall clock)")
+class RoutingSettings(BaseModel):
+    """The routing lookup that Asterisk's CURL() asks (acd asterisk-config writes it into the dialplan)."""
+
+    host: str = Field(
+        "127.0.0.1", description="routing lookup bind address (an IP: Asterisk must not resolve)"
+    )
+    port: int = Field(8081, ge=0, le=65535, description="routing lookup port (HTTP)")
+    timeout_seconds: float = Field(
+        0.5, ge=0.05, le=5.0, description="the bound: Asterisk waits this long for acd, then the shared queue"
+    )
+    max_lookups_per_second: float = Field(
+        1000.0, gt=0, description="beyond this rate lookups are answered 'shared queue' (a flood)"
+    )
 
 
 class PagesSettings(BaseModel):
@@ -158,10 +171,23 @@ class AffinitySettings(BaseModel):
     sticky: bool = Field(False, description="also prefer the last agent for any repeat contact")
     sticky_window_seconds: float = Field(86400.0, gt=0, description="sticky mode looks back this far")
     mirror_members: bool = Field(True, description="keep personal queues in step with shared-queue logins")
-    screenpop_base_url: str = Field("", description="HTTP API base URL for screen pops (empty: ACD_HTTP__*)")
-    agents: list[str] = Field(
-        default_factory=list, description="agents (state interfaces) given a personal queue (JSON list)"
+    screenpop_base_url: str = Field(
+        "", description="acd's HTTP address as agents reach it, for screen pops (empty: ACD_HTTP__*)"
     )
+    agents: list[str] = Field(
+        default_factory=list, description="agents given a personal queue by `acd asterisk-config` (JSON list)"
+    )
+
+    @field_validator("screenpop_base_url")
+    @classmethod
+    def _url_fits_the_dialplan(cls, value: str) -> str:
+        # The link travels in Queue()'s arguments and a Gosub argument: no separators allowed.
+        bad = sorted({c for c in value if c in ",;()^\"\\'" or c.isspace()})
+        if bad:
+            raise ValueError(f"must not contain {' '.join(repr(c) for c in bad)}")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 class QueueSettings(BaseModel):
@@ -203,7 +229,7 @@ class Settings(BaseSettings):
     ami: AmiSettings = Field(default_factory=AmiSettings)  # type: ignore[arg-type]
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
-    fastagi: FastAgiSettings = Field(default_factory=FastAgiSettings)  # type: ignore[arg-type]
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)  # type: ignore[arg-type]
     affinity: AffinitySettings = Field(default_factory=AffinitySettings)  # type: ignore[arg-type]
     pages: PagesSettings = Field(default_factory=PagesSettings)  # type: ignore[arg-type]
     time_zone: str = Field(

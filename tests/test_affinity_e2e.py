@@ -1,8 +1,9 @@
 """End to end: the very dialplan and personal queues of deploy/asterisk, run by the simulator, with
-the whole daemon (AMI, core, writer, routing started as the daemon will start it) over real sockets.
+the whole daemon (AMI, core, writer, routing lookup) over real sockets.
 
 The simulator runs in manual time (``speed=0``): each step advances simulated time, so a 20 s wait
-takes no real time. Only the FastAGI port in the shipped dialplan is replaced by a free one.
+takes no real time; its ``CURL()`` runs in wall time under the dialplan's bound, as Asterisk's does.
+Only the lookup port in the shipped dialplan is replaced by a free one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,8 +30,9 @@ import pytest
 from acd.core.effects import AffinityDecided, CallFinished
 from acd.core.linking import PastCall
 from acd.daemon import Daemon
-from acd.routing import RoutingHandle, start_routing
+from acd.routing import RoutingHandle
 from acd.sim import SimConfig, Simulator
+from tests.lookup_client import lookup
 from tests.sim_helpers import AmiClient, get
 from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
@@ -60,8 +64,14 @@ exten => anon,1,Answer()
  same => n,Set(CALLERID(num)=anonymous)
  same => n,Set(ACD_QUEUE=support)
  same => n,Goto(acd-route,route,1)
+exten => cid,1,Answer()
+ same => n,Set(CALLERID(num)=${CID})
+ same => n,Set(ACD_QUEUE=support)
+ same => n,Goto(acd-route,route,1)
 
 """
+BOUND = 0.5  # the shipped dialplan's CURLOPT(httptimeout): ACD_ROUTING__TIMEOUT_SECONDS's default
+SHIPPED_LOOKUP = "http://127.0.0.1:8081/"
 
 
 def free_port() -> int:
@@ -78,6 +88,7 @@ class Center:
     daemon: Daemon | None
     routing: RoutingHandle | None
     records: list[AffinityDecided]
+    ami_port: int = 0
 
     async def step(self, seconds: float, polls: int = 4) -> None:
         for _ in range(polls):
@@ -93,7 +104,7 @@ class Center:
 
     def cut_off_before(self, number: str = CALLER, agent: str = ALICE, ago: float = 120.0) -> None:
         """A cut-off call of this caller with this agent, as the database would give it at start."""
-        assert self.daemon is not None and self.routing is not None
+        assert self.daemon is not None
         call = PastCall(
             "0.1",
             "0.1",
@@ -106,12 +117,30 @@ class Center:
             self.daemon.clock.now() - ago,
         )
         self.daemon.core.load_history([call])
-        self.routing.seed([call])
 
-    async def call_in(self, exten: str = CALLER) -> None:
+    async def call_in(self, exten: str = CALLER, **variables: str) -> None:
+        extra = {"Variable": ",".join(f"{k}={v}" for k, v in variables.items())} if variables else {}
         await self.cli.action(
-            "Originate", Channel=f"Local/{exten}@caller-sim", Context="acd-test-in", Exten=exten, Priority=1
+            "Originate",
+            Channel=f"Local/{exten}@caller-sim",
+            Context="acd-test-in",
+            Exten=exten,
+            Priority=1,
+            **extra,
         )
+
+    async def call_in_timed(self, seconds: float, exten: str = CALLER) -> tuple[float | None, str]:
+        """Call in; wall seconds until the caller's next QueueCallerJoin and its queue (None if
+        not within ``seconds``), with the simulated clock still."""
+        before = len([n for _, n, _ in self.joins() if n == exten])
+        started = time.monotonic()
+        await self.call_in(exten)
+        while time.monotonic() - started < seconds:
+            await self.cli.read_for(0.01)
+            mine = [q for q, n, _ in self.joins() if n == exten]
+            if len(mine) > before:
+                return time.monotonic() - started, mine[before]
+        return None, ""
 
     def joins(self) -> list[tuple[str, str, str]]:
         return [
@@ -129,13 +158,17 @@ class Center:
         return [p for p in self.cli.events("UserEvent") if get(p, "UserEvent") == name]
 
 
-async def open_center(tmp_path: Path, *, daemon: bool = True, **affinity: Any) -> Center:
-    agi_port = free_port()
-    plan = (
-        (DEPLOY / "extensions-acd.conf")
-        .read_text()
-        .replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{agi_port}/")
-    )
+def shipped_dialplan(lookup_port: int) -> str:
+    plan = (DEPLOY / "extensions-acd.conf").read_text()
+    assert SHIPPED_LOOKUP in plan
+    return plan.replace(SHIPPED_LOOKUP, f"http://127.0.0.1:{lookup_port}/")
+
+
+async def open_center(
+    tmp_path: Path, *, daemon: bool = True, lookup_port: int = 0, **affinity: Any
+) -> Center:
+    lookup_port = lookup_port or free_port()
+    plan = shipped_dialplan(lookup_port)
     (tmp_path / "extensions.conf").write_text(INBOUND + plan)
     (tmp_path / "queues.conf").write_text(SHARED_QUEUES + (DEPLOY / "queues-acd.conf").read_text())
     sim = Simulator(
@@ -155,20 +188,18 @@ async def open_center(tmp_path: Path, *, daemon: bool = True, **affinity: Any) -
     cli = await AmiClient.connect("127.0.0.1", port)
     await cli.login()
     records: list[AffinityDecided] = []
-    center = Center(sim, cli, None, None, records)
+    center = Center(sim, cli, None, None, records, port)
     if daemon:
-        settings = daemon_settings(tmp_path, port, fastagi={"port": agi_port}, affinity=affinity)
+        settings = daemon_settings(tmp_path, port, routing={"port": lookup_port}, affinity=affinity)
         center.daemon = Daemon(settings)
         center.daemon._sinks.append(lambda e: records.append(e) if isinstance(e, AffinityDecided) else None)
         await center.daemon.start()
-        center.routing = await start_routing(center.daemon)
+        center.routing = center.daemon.routing
         await center.until(lambda: center.daemon is not None and center.daemon.stats.resyncs >= 1)
     return center
 
 
 async def close_center(center: Center) -> None:
-    if center.routing is not None:
-        await center.routing.close()
     if center.daemon is not None:
         await center.daemon.stop()
     await center.cli.close()
@@ -368,8 +399,7 @@ async def test_freed_agent_takes_the_callback_before_a_waiting_queue_caller(cent
 
 async def test_acd_stopped_while_a_caller_waits_leaves_nothing_stuck(center: Center) -> None:
     await wait_in_personal_queue(center)
-    assert center.routing is not None and center.daemon is not None
-    await center.routing.close()
+    assert center.daemon is not None
     await center.daemon.stop()
     center.routing = center.daemon = None
     await center.step(20.0)  # the wait bound is Asterisk's own: the caller moves on without acd
@@ -419,72 +449,175 @@ async def test_two_callbacks_for_the_same_agent(center: Center) -> None:
     assert ("wait_for_agent", "fallback_busy_timeout") in center.reasons()
 
 
-async def test_slow_daemon_still_sends_the_caller_on_within_the_deadline(center: Center) -> None:
-    assert center.routing is not None
+async def test_answer_after_the_bound_sends_the_caller_on_and_is_never_recorded(center: Center) -> None:
+    """acd decides only after Asterisk's bound ran out: the caller is in the shared queue within the
+    bound (plus a margin), Asterisk logs the timeout with the URL, and the late decision, never
+    confirmed by the dialplan, is not recorded."""
+    assert center.routing is not None and center.daemon is not None
     await login_alice(center)
     center.cut_off_before()
     service = center.routing.service
     real = service.decide
+    released = threading.Event()
 
-    def slow(request: Any) -> Any:
-        time.sleep(2.0)  # the decision takes far longer than the 500 ms deadline
-        return real(request)
+    def late(request: Any, view: Any) -> Any:
+        released.wait(10.0)  # the decision comes after CURL() gave up
+        return real(request, view)
 
-    service.decide = slow  # type: ignore[method-assign]
-    started = time.monotonic()
-    await center.call_in()
-    for _ in range(40):
-        await center.step(0.05, polls=1)
-        if center.joins():
-            break
-    assert center.joins() and center.joins()[0][0] == "support"
-    assert time.monotonic() - started < 1.0  # 500 ms deadline, then straight to the shared queue
-    assert center.routing.server.stats.late == 1
-
-
-HUNG = """
-import sys, time
-from acd.routing.fastagi import FastAgiServer, Reply
-reply = Reply((("ACD_ROUTE", "queue"),))
-srv = FastAgiServer("127.0.0.1", int(sys.argv[1]), 500, lambda r: reply, lambda r, w: reply)
-srv.start()
-print("ready", file=sys.stderr, flush=True)
-time.sleep(60)
-"""
+    service.decide = late  # type: ignore[method-assign]
+    took, queue = await center.call_in_timed(BOUND + 3.0)
+    assert took is not None and took <= BOUND + 1.0
+    assert queue == "support" and [q for q, _, _ in center.joins()] == ["support"]
+    warnings = [text for level, text in center.sim.asterisk_log if level == "WARNING"]
+    assert any("timed out after" in w and "/route?queue=support&caller=5551100" in w for w in warnings)
+    released.set()
+    daemon = center.daemon
+    await center.until(lambda: bool(daemon.core.routed.waiting))  # the late answer reached the core
+    await center.step(3.0)
+    await hang_up(center)
+    await center.step(2.0)
+    assert center.user_events("AcdRouted") == []  # the dialplan never used it
+    assert center.records == []  # so it is not a decision
+    assert daemon.core.routed.waiting and not daemon.core.routed.tracker.open
 
 
-async def test_wholly_hung_process_is_the_watchdogs(tmp_path: Path) -> None:
-    """A frozen acd (SIGSTOP: no thread runs) holds a connected caller in silence, as Asterisk waits
-    for a connected script forever; systemd's watchdog kills it after WatchdogSec (here 1 s), the
-    connection drops, and the dialplan goes on to the shared queue."""
+async def test_acd_down_the_caller_goes_on_at_once(tmp_path: Path) -> None:
     c = await open_center(tmp_path, daemon=False)
-    port = int((tmp_path / "extensions.conf").read_text().split("agi://127.0.0.1:", 1)[1].split("/", 1)[0])
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HUNG, str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=Path(__file__).parent.parent,
-    )
     try:
-        assert proc.stderr is not None and proc.stderr.readline().strip() == b"ready"
-        os.kill(proc.pid, signal.SIGSTOP)
         c.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
-        await c.call_in()
-        for _ in range(10):
-            await c.step(0.1, polls=1)
-        assert c.joins() == []  # held: the script is connected and never answers
-        proc.kill()  # the watchdog's SIGABRT/SIGKILL after WatchdogSec
-        proc.wait(5)
-        for _ in range(20):
-            await c.step(0.1, polls=1)
-            if c.joins():
-                break
+        took, queue = await c.call_in_timed(BOUND + 1.0)
+        assert took is not None and took < BOUND and queue == "support"  # refused: no wait for the bound
+        await c.step(3.0)
         assert [q for q, _, _ in c.joins()] == ["support"]
+        assert c.connects() == [("support", "Alice")]
+        assert any("Failed to connect" in text for _, text in c.sim.asterisk_log)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
         await close_center(c)
+
+
+class AcdProcess:
+    """``acd run`` as a process of its own, so it can be frozen (SIGSTOP) like a stuck daemon."""
+
+    def __init__(self, tmp_path: Path, ami_port: int, lookup_port: int) -> None:
+        self.http = free_port()
+        self.lookup_port = lookup_port
+        self.log = tmp_path / "acd.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACD_")}
+        env.update(
+            {
+                "ACD_AMI__PORT": str(ami_port),
+                "ACD_AMI__RECONNECT_MIN": "0.1",
+                "ACD_HTTP__PORT": str(self.http),
+                "ACD_ROUTING__PORT": str(lookup_port),
+                "ACD_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",
+                "ACD_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
+                "ACD_LOG_FORMAT": "json",
+            }
+        )
+        self.fh = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "acd.cli", "run"],
+            stdout=self.fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz", timeout=1) as resp:
+                body: dict[str, Any] = json.loads(resp.read())
+                return body
+        except OSError:
+            return None
+
+    def ask(self) -> dict[str, str]:
+        return lookup(self.lookup_port, queue="support", caller=CALLER, timeout=1.0).fields
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.fh.close()
+        return code
+
+
+async def in_thread(fn: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+async def test_acd_frozen_during_a_callback_holds_no_caller_beyond_the_bound(tmp_path: Path) -> None:
+    """SIGSTOP (a swap storm, a paused VM): the kernel still accepts the lookup's connection, nobody
+    answers, CURL() gives up at the bound and the caller goes to the shared queue. The decision acd
+    makes from the backlog once it runs again reaches nobody and is never recorded."""
+    lookup_port = free_port()
+    c = await open_center(tmp_path, daemon=False, lookup_port=lookup_port)
+    acd = AcdProcess(tmp_path, c.ami_port, lookup_port)
+    try:
+        for _ in range(300):
+            health = await in_thread(acd.health)
+            if health and health["ami_connected"] and health["events"] > 0:
+                break
+            assert acd.proc.poll() is None, acd.log.read_text()
+            await c.step(0.1, polls=1)
+        c.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
+        for _ in range(100):  # acd mirrors her login into her personal queue
+            await c.step(0.1, polls=1)
+            if any(get(p, "Queue") == PERSONAL for p in c.cli.events("QueueMemberAdded")):
+                break
+        c.sim.place_call(CALLER, "support", talk=3.0, ending="agent_cut", cause=41)  # cut off
+        await c.step(8.0)
+        assert c.connects() == [("support", "Alice")]
+        for _ in range(100):  # until acd knows the cut-off call (its lookup recognises the caller)
+            await c.step(0.5, polls=1)
+            if (await in_thread(acd.ask)).get("reason") == "original_agent":
+                break
+        else:
+            raise AssertionError("acd never recognised the callback:\n" + acd.log.read_text())
+        acd.proc.send_signal(signal.SIGSTOP)
+        took, queue = await c.call_in_timed(BOUND + 3.0)
+        assert took is not None and took <= BOUND + 1.0 and queue == "support", (took, queue)
+        acd.proc.send_signal(signal.SIGCONT)
+        await c.step(3.0)
+        await hang_up(c)
+        await c.step(2.0)
+        assert acd.stop() == 0
+        db = sqlite3.connect(tmp_path / "acd.db")
+        try:
+            decisions = db.execute("select uniqueid, reason from routing_decisions").fetchall()
+        finally:
+            db.close()
+        assert decisions == []  # the answer computed after the freeze was never confirmed
+        assert c.user_events("AcdRouted") == []
+    finally:
+        if acd.proc.poll() is None:
+            acd.proc.send_signal(signal.SIGCONT)
+            acd.proc.kill()
+            acd.proc.wait(10)
+        await close_center(c)
+
+
+async def test_caller_id_with_url_characters_routes_and_injects_nothing(center: Center) -> None:
+    """``&``, ``=``, ``%`` and spaces in the caller id: URIENCODEd, acd reads one value, the digits
+    key the caller, and nothing the caller wrote becomes a parameter."""
+    await login_alice(center)
+    center.cut_off_before()
+    sly = "+555 1100 &queue=acd-agent-x%&route=agent="
+    await center.call_in("cid", CID=sly)
+    await center.step(3.0)
+    assert center.connects() == [(PERSONAL, "Alice")]  # recognised as tel:5551100
+    await hang_up(center, sly)
+    await settled(center)
+    assert [(r.queue, r.action, r.reason) for r in center.records] == [
+        ("support", "offer_now", "original_agent")
+    ]
+    stranger = "555%20999&queue=acd-agent-1001&route=agent&end=1"
+    await center.call_in("cid", CID=stranger)
+    await center.step(2.0)
+    assert [q for q, n, _ in center.joins() if n == stranger] == ["support"]
+    await settled(center, 2)
+    assert [(r.queue, r.reason) for r in center.records][1] == ("support", "no_history")
 
 
 async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> None:
@@ -498,13 +631,12 @@ async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> 
         assert c.connects() == [("support", "Alice")]
         assert c.daemon is not None and c.routing is not None
         await c.until(lambda: c.daemon is not None and not c.daemon.core.entries, 3.0)
-        await c.routing.close()
         await c.daemon.stop()  # the cut-off call's row is flushed on the way out
         settings = c.daemon.settings
         c.daemon = Daemon(settings)
         c.daemon._sinks.append(lambda e: c.records.append(e) if isinstance(e, AffinityDecided) else None)
         await c.daemon.start()
-        c.routing = await start_routing(c.daemon)
+        c.routing = c.daemon.routing
         await c.until(lambda: c.daemon is not None and c.daemon.stats.resyncs >= 1)
         await c.step(1.0)
         await c.call_in()
@@ -514,7 +646,6 @@ async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> 
         await settled(c)
         assert c.reasons() == [("offer_now", "original_agent")]
         assert c.records[0].callback_of is not None
-        await c.routing.close()
         await c.daemon.stop()
         c.routing = c.daemon = None
         db = sqlite3.connect(tmp_path / "acd.db")
@@ -554,13 +685,8 @@ async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
     from acd.asterisk_config import from_settings, render_queues
     from acd.settings import Settings
 
-    agi_port = free_port()
-    plan = (
-        (DEPLOY / "extensions-acd.conf")
-        .read_text()
-        .replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{agi_port}/")
-    )
-    (tmp_path / "extensions.conf").write_text(TRAFFIC_IN + plan)
+    lookup_port = free_port()
+    (tmp_path / "extensions.conf").write_text(TRAFFIC_IN + shipped_dialplan(lookup_port))
     agents = [f"Local/{1001 + i}@agents" for i in range(4)]
     personal = render_queues(from_settings(Settings(), agents))
     sim_queues = (Path(__file__).resolve().parent.parent / "acd" / "sim" / "queues.conf").read_text()
@@ -590,20 +716,17 @@ async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
     )
     _host, port = await sim.start()
     run = TrafficRun([], [], {})
-    daemon = Daemon(daemon_settings(tmp_path, port, fastagi={"port": agi_port}, affinity=affinity))
+    daemon = Daemon(daemon_settings(tmp_path, port, routing={"port": lookup_port}, affinity=affinity))
     daemon._sinks.append(lambda e: run.records.append(e) if isinstance(e, AffinityDecided) else None)
     daemon._sinks.append(lambda e: run.finished.append(e) if isinstance(e, CallFinished) else None)
-    routing = await start_routing(daemon)  # before AMI connects: traffic starts at the login
-    daemon.routing = routing  # type: ignore[attr-defined]  # what Daemon.start will find
-    await daemon.start()
+    await daemon.start()  # routing starts before AMI connects: traffic starts at the login
     try:
         await sim.wait_calls_done(300)
         for _ in range(100):
-            if not daemon.queue and not daemon.core.entries and not routing.edge.tracker.open:
+            if not daemon.queue and not daemon.core.entries and not daemon.core.routed.tracker.open:
                 break
             await asyncio.sleep(0.1)
     finally:
-        await routing.close()
         await daemon.stop()
         await sim.stop()
     lines = (tmp_path / "truth.jsonl").read_text().splitlines()

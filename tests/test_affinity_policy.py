@@ -10,17 +10,19 @@ from acd.core.affinity import (
     AffinityPolicy,
     AgentView,
     CallbackRequest,
-    PastAnswer,
     decide,
     personal_queue_name,
 )
 from acd.core.effects import MemberState
+from acd.core.linking import PastCall
 
 NOW = 10_000.0
 AGENT = "PJSIP/1001"
 PERSONAL = "acd-agent-1001"
 REQ = CallbackRequest("support", "tel:5551100")
-CUT = PastAnswer("1.1", AGENT, "Alice", NOW - 300, True, "support")  # cut off 5 min ago
+CUT = PastCall(
+    "1.1", "1.1", "tel:5551100", "support", AGENT, "Alice", True, True, NOW - 300
+)  # cut off 5 min ago
 OLD_CUT = replace(CUT, ended_at=NOW - 7200)  # beyond the 60 min window
 ANSWERED = replace(CUT, cut_off=False)  # ended normally
 POLICY = AffinityPolicy()
@@ -261,7 +263,7 @@ TABLE = [
 )
 def test_decision_table(
     request_: CallbackRequest,
-    past: PastAnswer | None,
+    past: PastCall | None,
     agent: AgentView | None,
     policy: AffinityPolicy,
     action: str,
@@ -273,7 +275,7 @@ def test_decision_table(
     assert (d.action, d.reason, d.wait_seconds, d.detail) == (action, reason, wait, detail)
     assert d.route == action  # not shadow: the caller is told what was decided
     if action != "queue":
-        assert d.agent == AGENT and d.personal_queue == PERSONAL and d.callback_of == past.call_id  # type: ignore[union-attr]
+        assert d.agent == AGENT and d.personal_queue == PERSONAL and d.callback_of == past.id  # type: ignore[union-attr]
 
 
 def test_callback_names_the_previous_agent_and_the_cut_off_time_even_when_falling_back() -> None:

@@ -51,27 +51,69 @@ def test_personal_queues_have_what_affinity_relies_on() -> None:
         assert f"[acd-agent-{n}](acd-agent-template)" in queues
 
 
-def test_dialplan_asks_acd_then_personal_queue_then_shared_queue_with_priority() -> None:
+def _route_lines() -> list[str]:
+    plan = example()["extensions-acd.conf"].split("[acd-route]", 1)[1].split("\n[", 1)[0]
+    return [line.strip() for line in plan.splitlines() if line.strip() and not line.startswith(";")]
+
+
+def test_dialplan_asks_acd_within_the_bound_then_personal_queue_then_shared_queue() -> None:
+    lines = _route_lines()
+
+    def at(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    clear = at("ClearHash(acd)")  # a stale answer from an earlier pass never routes
+    bound = at("Set(CURLOPT(httptimeout)=0.5)")
+    assert "Set(CURLOPT(conntimeout)=0.5)" in lines[bound - 1]
+    ask = at("Set(HASH(acd)=${CURL(http://127.0.0.1:8081/route?")
+    complete = at('"${HASH(acd,end)}" = "1"')
+    confirm = at("UserEvent(AcdRouted,Decision: ${ACD_DECISION})")
+    personal = at("Queue(${ACD_AGENT_QUEUE}")
+    prio = at("Set(QUEUE_PRIO=${ACD_PRIO})")
+    assert clear < bound < ask < complete < confirm < personal < prio
+    assert "ClearHash(acd)" in lines[complete + 1]  # an answer without end=1 counts for nothing
     plan = example()["extensions-acd.conf"]
-    lines = [line.strip() for line in plan.splitlines() if line.strip() and not line.startswith(";")]
-    agi = next(i for i, line in enumerate(lines) if ",AGI(agi://127.0.0.1:4573/route," in line)
-    personal = next(i for i, line in enumerate(lines) if "Queue(${ACD_AGENT_QUEUE}" in line)
-    prio = next(i for i, line in enumerate(lines) if "Set(QUEUE_PRIO=${ACD_PRIO})" in line)
-    assert agi < personal < prio
-    assert "Set(ACD_ROUTE=)" in plan  # a stale value from an earlier pass never routes
     assert all(f'"{s}"' in plan for s in FALLBACK_STATUSES)
-    assert ",,,${ACD_WAIT})" in plan  # the bounded wait is Queue()'s timeout argument
+    assert ",${ACD_SCREENPOP_URL},,${ACD_WAIT})" in plan  # the bounded wait is Queue()'s timeout
+
+
+def test_every_value_in_the_lookup_url_is_uriencoded() -> None:
+    ask = next(line for line in _route_lines() if "${CURL(" in line)
+    query = ask.split("/route?", 1)[1]
+    for pair in query.removesuffix(")})").split("&"):
+        _name, value = pair.split("=", 1)
+        assert value.startswith("${URIENCODE(") and value.endswith(")}"), pair
+    assert "caller=${URIENCODE(${CALLERID(num)})}" in query
+
+
+def test_every_answer_field_becomes_its_channel_variable() -> None:
+    from acd.routing.answer import FIELDS
+
+    lines = _route_lines()
+    for key, var in FIELDS:
+        assert any(f"Set({var}=${{HASH(acd,{key})}})" in line for line in lines), var
+
+
+def test_screen_pop_reaches_the_phones() -> None:
+    plan = example()["extensions-acd.conf"]
+    shared = next(line for line in _route_lines() if "(shared),Queue(" in line)
+    assert shared.endswith(",${ACD_SCREENPOP_URL})")  # Queue()'s URL: IAX2 and Local phones
+    assert "b(acd-predial^s^1(${ACD_SCREENPOP_URL}))" in shared  # the predial Gosub for PJSIP
+    predial = plan.split("[acd-predial]", 1)[1]
+    assert "PJSIP_HEADER(add,Call-Info)=<${ARG1}>\\;purpose=info" in predial
+    assert "Return()" in predial
 
 
 def test_manager_user_is_least_privilege_and_loopback() -> None:
     manager = example()["manager-acd.conf"]
-    general = _section(manager, "general")
-    assert general["bindaddr"] == "127.0.0.1"
+    assert "[general]" not in manager  # #included: it must not change AMI for every client
     user = _section(manager, "acd")
     assert user["read"] == "system,call,agent,user"
     assert user["write"] == "reporting,agent,user"
     assert user["permit"].startswith("127.0.0.1/")
     assert "dialplan" not in user["read"]
+    general = _section(example()["manager-general.conf.example"], "general")
+    assert general["bindaddr"] == "127.0.0.1" and general["timestampevents"] == "yes"
 
 
 def test_agents_resolve_sorted_deduplicated_and_collisions_refused() -> None:
@@ -87,14 +129,14 @@ def test_agents_resolve_sorted_deduplicated_and_collisions_refused() -> None:
 
 def test_settings_flow_into_the_files() -> None:
     s = Settings(
-        fastagi={"host": "0.0.0.0", "port": 4599},
+        routing={"host": "0.0.0.0", "port": 4599, "timeout_seconds": 0.25},
         affinity={"ring_timeout_seconds": 12, "priority": 7},
         queues={"sales": {"wrapup_seconds": 15, "service_level_seconds": 30}},
     )
     files = render(from_settings(s, ["PJSIP/7"]))
-    assert (
-        "agi://127.0.0.1:4599/route" in files["extensions-acd.conf"]
-    )  # a wildcard bind is reached on loopback
+    plan = files["extensions-acd.conf"]
+    assert "${CURL(http://127.0.0.1:4599/route?" in plan  # a wildcard bind is reached on loopback
+    assert "Set(CURLOPT(httptimeout)=0.25)" in plan
     assert _section(files["queues-acd.conf"], "acd-agent-template")["timeout"] == "12"
     sales = _section(files["queues.conf.example"], "sales")
     assert (sales["wrapuptime"], sales["servicelevel"], sales["weight"]) == ("15", "30", "0")
@@ -114,3 +156,12 @@ def test_command_writes_checks_and_refuses(tmp_path: Path, capsys: pytest.Captur
     assert main(["asterisk-config", "--agents-file", str(agents)]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^\[acd-agent-1001\]", out, re.M) and "acd-agent-1002" not in out
+
+
+def test_lookup_host_must_be_an_ip_address() -> None:
+    assert (
+        "http://[::1]:8081/route"
+        in render(from_settings(Settings(routing={"host": "::1"}), []))["extensions-acd.conf"]
+    )
+    with pytest.raises(ConfigInputError, match="give an IP address"):
+        from_settings(Settings(routing={"host": "acd.example.com"}), [])

@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ AUTHORITY: dict[str, frozenset[str]] = {
     "Hangup": frozenset({"system", "call"}),
     "Redirect": frozenset({"call"}),
     "Setvar": frozenset({"call"}),
+    "Getvar": frozenset({"call", "reporting"}),
 }
 PERMISSION_DENIED = "Permission denied"
 AUTH_FAILED = "Authentication failed"
@@ -123,6 +125,7 @@ class FakeAsterisk:
     timestampevents: bool = False
     auth_delay: float = 1.0
     traffic: tuple[str, ...] = ()  # classes of background events to emit every 50 ms
+    func_curl: bool = True  # CURL() loaded: Getvar of it fetches the URL (else: an empty value)
     banner: str = "Asterisk Call Manager/11.0.0"
     port: int = 0
     actions: list[dict[str, str]] = field(default_factory=list)
@@ -255,6 +258,12 @@ class FakeAsterisk:
                     *custom,
                 ],
             )
+        elif canonical == "Getvar":
+            variable = action.get("Variable", "")
+            value = ""
+            if self.func_curl and variable.startswith("CURL(") and variable.endswith(")"):
+                value = await asyncio.get_running_loop().run_in_executor(None, _fetch, variable[5:-1])
+            self._send(session, [("Response", "Success"), *aid, ("Variable", variable), ("Value", value)])
         elif canonical == "Logoff":
             self._send(session, [("Response", "Goodbye"), *aid, ("Message", "Thanks for all the fish.")])
             await session.writer.drain()
@@ -267,17 +276,26 @@ class FakeAsterisk:
         return [a.get("Action", "") for a in self.actions]
 
 
+def _fetch(url: str) -> str:
+    """func_curl's result: the body, or nothing when the server cannot be reached."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return ""
+
+
 GOOD = User("good-secret", read="system,call,agent,user", write="reporting,agent,user")
 READ_ONLY = User("ro-secret", read="all", write="none")
 BROAD = User("all-secret", read="all", write="all")
 
 
 def _settings(port: int, username: str, secret: str, tmp_path: Path, **extra: Any) -> Settings:
+    extra.setdefault("routing", {"host": "127.0.0.1", "port": 0})
     return Settings(
         ami={"host": "127.0.0.1", "port": port, "username": username, "secret": secret},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"},  # type: ignore[arg-type]
         http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
-        fastagi={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
         **extra,
     )
 
@@ -324,7 +342,7 @@ def test_fake_speaks_like_the_captures() -> None:
 
 
 def test_good_user_passes_everything(tmp_path: Path) -> None:
-    with FakeAsterisk({"acd": GOOD}, traffic=("agent", "call")) as pbx:
+    with FakeAsterisk({"acd": GOOD}, timestampevents=True, traffic=("agent", "call")) as pbx:
         results = asyncio.run(run_checks(_settings(pbx.port, "acd", GOOD.secret, tmp_path), 2.0))
     verdicts = _verdicts(results)
     assert set(verdicts.values()) == {"OK"}, results
@@ -340,17 +358,58 @@ def test_good_user_passes_everything(tmp_path: Path) -> None:
         "ami.read.user",
         "ami.read.extra",
         "ami.timestampevents",
+        "routing.curl",
         "database",
         "http.port",
-        "fastagi.port",
+        "routing.port",
     ]
     by = _by_name(results)
     assert "Asterisk Call Manager/11.0.0" in by["ami.connect"].detail
     assert "own UserEvent came back" in by["ami.read.user"].detail
-    assert by["ami.timestampevents"].detail.startswith("off")
+    assert by["ami.timestampevents"].detail.startswith("on")
+    assert "CURL() reached http://127.0.0.1:" in by["routing.curl"].detail
     assert exit_code(results) == 0
     # the preflight sent nothing that changes Asterisk's state
-    assert set(pbx.sent_actions()) <= {"Login", "ListCommands", "UserEvent", "Logoff"}
+    assert set(pbx.sent_actions()) <= {"Login", "ListCommands", "UserEvent", "Getvar", "Logoff"}
+
+
+def test_timestamps_off_warn_and_fail_when_required(tmp_path: Path) -> None:
+    with FakeAsterisk({"acd": GOOD}, traffic=("agent", "call")) as pbx:
+        settings = _settings(pbx.port, "acd", GOOD.secret, tmp_path)
+        warned = _by_name(asyncio.run(run_checks(settings, 2.0)))["ami.timestampevents"]
+        required = settings.model_copy(
+            update={"ami": settings.ami.model_copy(update={"require_timestamps": True})}
+        )
+        failed = _by_name(asyncio.run(run_checks(required, 2.0)))["ami.timestampevents"]
+    assert warned.verdict == "WARN" and "timestampevents = yes" in warned.detail
+    assert failed.verdict == "FAIL"
+
+
+def test_missing_func_curl_fails_the_routing_check(tmp_path: Path) -> None:
+    with FakeAsterisk({"acd": GOOD}, timestampevents=True, func_curl=False, traffic=("agent", "call")) as pbx:
+        results = asyncio.run(run_checks(_settings(pbx.port, "acd", GOOD.secret, tmp_path), 2.0))
+    curl = _by_name(results)["routing.curl"]
+    assert curl.verdict == "FAIL" and "func_curl" in curl.detail
+    assert exit_code(results) == 1
+
+
+def test_routing_check_against_a_running_lookup(tmp_path: Path) -> None:
+    """acd already running: the port is taken, and its own lookup answers Asterisk's CURL()."""
+    from acd.routing.lookup import LookupServer, Reply
+
+    running = LookupServer(
+        "127.0.0.1", 0, lambda request: Reply("acd=ok&end=1", "ping"), timeout=0.5, workers=1
+    )
+    running.start()
+    try:
+        with FakeAsterisk({"acd": GOOD}, timestampevents=True, traffic=("agent", "call")) as pbx:
+            settings = _settings(pbx.port, "acd", GOOD.secret, tmp_path, routing={"port": running.port})
+            results = asyncio.run(run_checks(settings, 2.0))
+    finally:
+        running.close()
+    by = _by_name(results)
+    assert by["routing.curl"].verdict == "OK" and str(running.port) in by["routing.curl"].detail
+    assert by["routing.port"].verdict == "FAIL"  # in use: run the check while acd is stopped
 
 
 def test_good_user_stops_watching_once_everything_is_seen(tmp_path: Path) -> None:
@@ -447,7 +506,7 @@ def test_unreachable_port(tmp_path: Path) -> None:
     assert "connection refused" in by["ami.connect"].detail
     assert not any(r.name == "ami.login" for r in results)
     # the rest is still checked so one run shows every problem
-    assert {"database", "http.port", "fastagi.port"} <= set(by)
+    assert {"database", "http.port", "routing.port"} <= set(by)
     assert exit_code(results) == 1
 
 
@@ -549,7 +608,7 @@ def test_ports_in_use_and_free() -> None:
         taken = check_port("http.port", "127.0.0.1", port)
     assert taken.verdict == "FAIL" and "in use" in taken.detail
     assert check_port("http.port", "127.0.0.1", _closed_port()).verdict == "OK"
-    assert check_port("fastagi.port", "127.0.0.1", 0).verdict == "OK"
+    assert check_port("routing.port", "127.0.0.1", 0).verdict == "OK"
     assert check_port("http.port", "192.0.2.1", 8080).verdict == "FAIL"  # not an address of this host
 
 
@@ -562,7 +621,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, port: int, user: str, secret: str, tmp
     monkeypatch.setenv("ACD_AMI__SECRET", secret)
     monkeypatch.setenv("ACD_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}")
     monkeypatch.setenv("ACD_HTTP__PORT", "0")
-    monkeypatch.setenv("ACD_FASTAGI__PORT", "0")
+    monkeypatch.setenv("ACD_ROUTING__PORT", "0")
 
 
 def test_cli_json_output(
@@ -584,7 +643,7 @@ def test_cli_json_output(
 def test_cli_human_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with FakeAsterisk({"acd": GOOD}, traffic=("agent", "call")) as pbx:
+    with FakeAsterisk({"acd": GOOD}, timestampevents=True, traffic=("agent", "call")) as pbx:
         _env(monkeypatch, pbx.port, "acd", GOOD.secret, tmp_path)
         code = main(["check", "--observe", "2"])
     out = capsys.readouterr().out
@@ -673,5 +732,7 @@ async def test_against_the_simulator(
     if user == "good" and secret == "good-secret":
         assert exit_code(results) == 0, results
         assert verdicts["ami.read.system"] == "OK"
+        # the simulator's CURL() fetched this check's own answer on the lookup port
+        assert verdicts["routing.curl"] == "OK", results
     else:
         assert exit_code(results) == 1

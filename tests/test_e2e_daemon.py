@@ -26,7 +26,7 @@ FIELDS = ("outcome", "ended_by", "cut_off", "callback_of", "repeat_of")
 
 
 def daemon_settings(tmp_path: Path, port: int, db_url: str | None = None, **extra: Any) -> Settings:
-    extra.setdefault("fastagi", {"host": "127.0.0.1", "port": 0})
+    extra.setdefault("routing", {"host": "127.0.0.1", "port": 0})
     return Settings(
         ami={
             "host": "127.0.0.1",

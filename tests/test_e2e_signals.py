@@ -71,7 +71,7 @@ class Daemon:
                 "ACD_AMI__SECRET": SECRET,
                 "ACD_AMI__RECONNECT_MIN": "0.1",
                 "ACD_HTTP__PORT": str(self.http),
-                "ACD_FASTAGI__PORT": "0",
+                "ACD_ROUTING__PORT": "0",
                 "ACD_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",
                 "ACD_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
                 "ACD_SPEED": "20",
@@ -189,7 +189,7 @@ async def test_crashed_task_exits_non_zero(tmp_path: Path) -> None:
             "spool_dir": str(tmp_path / "spool"),
         },
         http={"port": 0},  # type: ignore[arg-type]
-        fastagi={"port": 0},  # type: ignore[arg-type]
+        routing={"port": 0},  # type: ignore[arg-type]
     )
 
     async def boom() -> None:

@@ -30,6 +30,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from acd.core.effects import AffinityDecided
 from acd.metrics import KpiRefresher, Metrics, metrics_route
 from acd.metrics.durability import DurabilityCollector
 from acd.metrics.synthetic import (
@@ -94,7 +95,13 @@ async def acd_metrics() -> AsyncIterator[tuple[Metrics, int]]:
                 m.observe(next(stream))
             for name in ("Newchannel", "Hangup", "QueueCallerJoin", "AgentConnect"):
                 m.count_event(name, 5)
-            m.observe_affinity(f"q{n % QUEUES:02d}", reasons[n % len(reasons)])
+            queue, reason = f"q{n % QUEUES:02d}", reasons[n % len(reasons)]
+            uid = f"{n}.7"
+            m.observe(
+                AffinityDecided(
+                    uid, uid, (uid,), queue, "queue", reason, False, None, None, None, "", 0.0, 0.0
+                )
+            )
             m.observe_db_write(0.003, 40)
             n += 1
             await asyncio.sleep(0.2)

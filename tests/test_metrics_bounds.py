@@ -9,6 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from acd.core.effects import (
+    AffinityDecided,
     Anomaly,
     CallFinished,
     GapRecorded,
@@ -20,6 +21,12 @@ from acd.core.live import AgentLive, LiveSnapshot, QueueLive
 from acd.metrics import Metrics
 from acd.metrics.labels import LabelCap
 from acd.settings import Settings
+
+
+def decided(queue: str, reason: str, shadow: bool = False, uid: str = "9.1") -> AffinityDecided:
+    """A routing decision as the core emits it once settled."""
+    return AffinityDecided(uid, uid, (uid,), queue, "queue", reason, shadow, None, None, None, "", 0.0, 0.0)
+
 
 MAX_AGENTS = 25
 MAX_QUEUES = 10
@@ -76,7 +83,7 @@ def test_labels_bounded_over_many_random_records() -> None:
         m.observe(MemberSession("pause", q, f"PJSIP/{a}", "x", f"reason {n}", 0.0))
         m.observe(Anomaly(f"kind{n}", None, "", 0.0))
         m.observe(GapRecorded(None, 0.0, f"gap {n}", 0))
-        m.observe_affinity(q, f"why{n}")
+        m.observe(decided(q, f"why{n}", uid=f"{n}.9"))
         m.count_event(f"Event{n}")
         m.handler_error(f"h{n}")
     values = label_values(m)

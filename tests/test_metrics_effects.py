@@ -23,6 +23,11 @@ from acd.metrics.synthetic import record
 from acd.settings import Settings
 
 
+def decided(queue: str, reason: str, shadow: bool = False, uid: str = "9.1") -> AffinityDecided:
+    """A routing decision as the core emits it once settled."""
+    return AffinityDecided(uid, uid, (uid,), queue, "queue", reason, shadow, None, None, None, "", 0.0, 0.0)
+
+
 def make(**settings: Any) -> Metrics:
     return Metrics(Settings(**settings))
 
@@ -104,11 +109,11 @@ def test_repeats_and_callbacks_and_callback_results() -> None:
 
 def test_affinity_decisions_bounded_to_known_reasons() -> None:
     m = make()
-    m.observe_affinity("sales", "original_agent")
-    m.observe_affinity("sales", "fallback_busy_timeout")
-    m.observe_affinity("sales", "made-up")
-    m.observe_affinity("sales", "original_agent", shadow=True)
-    m.observe_affinity("acd-agent-7", "original_agent")  # no shared queue known: dropped
+    m.observe(decided("sales", "original_agent"))
+    m.observe(decided("sales", "fallback_busy_timeout"))
+    m.observe(decided("sales", "made-up"))
+    m.observe(decided("sales", "original_agent", shadow=True))
+    m.observe(decided("acd-agent-7", "original_agent"))  # no shared queue known: dropped
     live = {"mode": "live"}
     assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent", **live) == 1
     assert val(m, "acd_affinity_decisions_total", queue="sales", reason="fallback_busy_timeout", **live) == 1
@@ -268,7 +273,7 @@ def test_personal_answer_counted_once_routing_names_the_shared_queue() -> None:
     # Answered in the personal queue; no shared entry and no known cut-off: the queue is unknown.
     m.observe(CallFinished(record("7", "acd-agent-2", agent=2, wait=3)))
     assert val(m, "acd_calls_answered_total", queue="sales") is None
-    decided = AffinityDecided(
+    routed = AffinityDecided(
         uniqueid="7",
         linkedid="7",
         call_ids=("7",),
@@ -283,13 +288,13 @@ def test_personal_answer_counted_once_routing_names_the_shared_queue() -> None:
         decided_at=1.0,
         at=1.0,
     )
-    m.observe(decided)
-    m.observe(decided)  # a repeated decision counts nothing twice
+    m.observe(routed)
+    # The routing decision is counted from the core's AffinityDecided (emitted once per caller).
+    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent", mode="live") == 1
+    m.observe(routed)  # a repeated decision counts no call twice
     assert val(m, "acd_calls_answered_total", queue="sales") == 1
     assert val(m, "acd_calls_answered_in_sl_total", queue="sales") == 1
     assert val(m, "acd_affinity_wait_seconds_count", queue="sales", result="answered") == 1
-    # The decision itself is counted by observe_affinity (the routing edge's call), not here.
-    assert val(m, "acd_affinity_decisions_total", queue="sales", reason="original_agent", mode="live") is None
     # Never resolved: a personal answer with no shared queue stays out of the queue labels.
     m.observe(CallFinished(record("8", "acd-agent-9", agent=9)))
     assert val(m, "acd_calls_offered_total", queue="sales") == 1

@@ -56,7 +56,7 @@ def settings_for(tmp_path: Path, port: int, speed: float = 20.0) -> Settings:
             "spool_dir": str(tmp_path / "spool"),
         },
         http={"port": 0},  # type: ignore[arg-type]
-        fastagi={"port": 0},  # type: ignore[arg-type]
+        routing={"port": 0},  # type: ignore[arg-type]
         speed=speed,
         metrics_per_agent=True,
         api_tokens=[{"token": TOKEN, "role": "supervisor"}],  # type: ignore[list-item]
@@ -105,9 +105,9 @@ exten => _X.,1,Answer()
 """
 
 
-def routed_center_files(tmp_path: Path, agi_port: int) -> tuple[Path, Path]:
+def routed_center_files(tmp_path: Path, lookup_port: int) -> tuple[Path, Path]:
     """The shipped affinity configuration for the simulator's agents, as an operator would deploy
-    it: `acd asterisk-config` output, the FastAGI URL pointed at this test's daemon."""
+    it: `acd asterisk-config` output, the lookup URL pointed at this test's daemon."""
     out = tmp_path / "asterisk"
     agents = [arg for i in range(AGENTS) for arg in ("--agent", f"Local/{1001 + i}@agents")]
     subprocess.run(
@@ -123,7 +123,7 @@ def routed_center_files(tmp_path: Path, agi_port: int) -> tuple[Path, Path]:
     routing = (
         (out / "extensions-acd.conf")
         .read_text()
-        .replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{agi_port}/")
+        .replace("http://127.0.0.1:8081/", f"http://127.0.0.1:{lookup_port}/")
     )
     dialplan.write_text(INBOUND + routing)
     return queues, dialplan
@@ -133,8 +133,8 @@ def routed_center_files(tmp_path: Path, agi_port: int) -> tuple[Path, Path]:
 async def center(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Daemon]]:
     for days_ago in (30.5, 7.5, 1.5):  # inside each window's closed day (W + 1 d .. W ago)
         await history(tmp_path, days_ago)
-    agi_port = free_port()
-    queues, dialplan = routed_center_files(tmp_path, agi_port)
+    lookup_port = free_port()
+    queues, dialplan = routed_center_files(tmp_path, lookup_port)
     sim = Simulator(
         SimConfig(
             port=0,
@@ -156,7 +156,7 @@ async def center(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Daemon]]:
     _host, port = await sim.start()
     settings = settings_for(tmp_path, port)
     daemon = Daemon(
-        settings.model_copy(update={"fastagi": settings.fastagi.model_copy(update={"port": agi_port})})
+        settings.model_copy(update={"routing": settings.routing.model_copy(update={"port": lookup_port})})
     )
     await daemon.start()
     try:

@@ -210,7 +210,7 @@ async def test_daemon_notifies_ready_status_watchdog_and_stopping(systemd: Syste
         ami={"host": "127.0.0.1", "port": fake.port, "username": "acd", "secret": fake.secret},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{db}", "spool_dir": str(tmp_path / "spool")},  # type: ignore[arg-type]
         http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
-        fastagi={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+        routing={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
     )
     holder: dict[str, Daemon] = {}
     notifier = _ReadyProbe(

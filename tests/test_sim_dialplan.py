@@ -35,24 +35,24 @@ def test_unsupported_application_names_the_line() -> None:
         parse_dialplan("[in]\nexten => s,n,Answer()\n", "x.conf")
 
 
-def test_substitution_and_expressions() -> None:
+async def test_substitution_and_expressions() -> None:
     env = Env({"WL_AGENT": "", "N": "7"}, {"CALLERID(num)": "5551234"}, {"/acd/5551234": "Local/1001@agents"})
-    assert substitute('${IF($["${WL_AGENT}" = ""]?1001:${WL_AGENT})}', env, "t") == "1001"
-    assert substitute("${DB(acd/${CALLERID(num)})}", env, "t") == "Local/1001@agents"
-    assert substitute("$[${N} * 2 + 1]", env, "t") == "15"
-    assert substitute("${CALLERID(num):0:3}", env, "t") == "555"
-    assert substitute("${NOPE}", env, "t") == ""
+    assert await substitute('${IF($["${WL_AGENT}" = ""]?1001:${WL_AGENT})}', env, "t") == "1001"
+    assert await substitute("${DB(acd/${CALLERID(num)})}", env, "t") == "Local/1001@agents"
+    assert await substitute("$[${N} * 2 + 1]", env, "t") == "15"
+    assert await substitute("${CALLERID(num):0:3}", env, "t") == "555"
+    assert await substitute("${NOPE}", env, "t") == ""
     assert evaluate('"abc" != "abd" & (3 >= 2)') == "1"
     assert evaluate("0 | 0") == "0"
     with pytest.raises(DialplanError, match="function FOO"):
-        substitute("${FOO(x)}", env, "t")
+        await substitute("${FOO(x)}", env, "t")
     with pytest.raises(DialplanError, match="unterminated"):
-        substitute("${CALLERID(num)", env, "t")
+        await substitute("${CALLERID(num)", env, "t")
 
 
-def test_epoch_follows_the_simulated_clock() -> None:
+async def test_epoch_follows_the_simulated_clock() -> None:
     env = Env({}, {}, {}, clock=lambda: 1800000000.7)
-    assert substitute("${EPOCH}", env, "t") == "1800000000"
+    assert await substitute("${EPOCH}", env, "t") == "1800000000"
 
 
 # ---- calls through a dialplan -------------------------------------------------------------------

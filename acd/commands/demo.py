@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
             "reconnect_min": 0.2,
         },
         http=http,
-        # The simulator's demo dialplan does not ask acd over FastAGI: any free port will do.
-        fastagi={**base.fastagi.model_dump(), "port": 0},
+        # The simulator's demo center has no personal queues and its dialplan does not ask acd
+        # where to route: no routing lookup port to hold, no affinity to warn about.
+        routing={**base.routing.model_dump(), "port": 0},
+        affinity={**base.affinity.model_dump(), "enabled": False},
         speed=args.speed,
     )
     configure_logging(settings.log_format, settings.log_level)

@@ -45,6 +45,7 @@ from acd.core.effects import (
     MemberState,
     MemberStateChanged,
 )
+from acd.core.linking import PastCall
 
 __all__ = [
     "REASONS",
@@ -54,7 +55,6 @@ __all__ = [
     "AgentView",
     "CallbackRequest",
     "MemberFacts",
-    "PastAnswer",
     "decide",
     "mirror_actions",
     "personal_queue_name",
@@ -109,16 +109,13 @@ class AffinityPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class PastAnswer:
-    """The last answered call of a caller key (the routing index keeps one per key)."""
-
-    call_id: str
-    agent: str
-    agent_name: str | None
-    ended_at: float
-    cut_off: bool
+class MemberFacts:
     queue: str
-    linkedid: str = ""
+    interface: str
+    agent: str  # state interface
+    name: str
+    paused: bool
+    paused_reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +127,7 @@ class AgentView:
     overall: MemberState
     queues: Mapping[str, MemberState] = field(default_factory=dict)
     paused_reasons: Mapping[str, str] = field(default_factory=dict)
+    members: tuple[MemberFacts, ...] = ()  # every membership, for mirroring into the personal queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +165,7 @@ class AffinityDecision:
 
 def decide(
     request: CallbackRequest,
-    past: PastAnswer | None,
+    past: PastCall | None,
     agent: AgentView | None,
     policy: AffinityPolicy,
     now: float,
@@ -180,7 +178,7 @@ def decide(
         return replace(base, detail="no_queue")  # the dialplan did not say which queue
     if request.caller_key is None:
         return replace(base, detail="anonymous")
-    if past is None:
+    if past is None or not past.agent:
         return replace(base, reason="no_history", detail="no_answered_call")
     age = now - past.ended_at
     if past.cut_off and age <= policy.callback_window_seconds:
@@ -196,7 +194,7 @@ def decide(
         agent=past.agent,
         agent_name=past.agent_name or (agent.name if agent else None),
         personal_queue=personal,
-        callback_of=past.call_id,
+        callback_of=past.id,
         cutoff_at=None if sticky else past.ended_at,
         sticky=sticky,
     )
@@ -388,21 +386,13 @@ class AffinityTracker:
             detail=detail,
             decided_at=attempt.decided_at,
             at=now,
+            channel=attempt.channel,
+            cutoff_at=d.cutoff_at,
         )
 
 
 # ---------------------------------------------------------------------------------------------------
 # Personal-queue membership follows the shared queues.
-
-
-@dataclass(frozen=True, slots=True)
-class MemberFacts:
-    queue: str
-    interface: str
-    agent: str  # state interface
-    name: str
-    paused: bool
-    paused_reason: str
 
 
 def mirror_actions(

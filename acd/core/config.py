@@ -39,6 +39,7 @@ class CoreConfig:
     exit_decision_seconds: float = 1.0  # a caller who leaves and hangs up within this abandoned
     connect_wait_seconds: float = 5.0  # a leave with no QueueCallerAbandon waits this for AgentConnect
     stale_call_seconds: float = 6 * 3600.0  # a call older than this with no news is closed as partial
+    sticky_window_seconds: float = 0.0  # sticky affinity looks back this far (0: sticky mode off)
 
     def queue(self, name: str) -> QueueRules:
         return self.queues.get(name, self.defaults)
@@ -49,7 +50,7 @@ class CoreConfig:
             [self.defaults.callback_window_seconds]
             + [q.callback_window_seconds for q in self.queues.values()]
         )
-        return max(self.repeat_window_seconds, longest_callback)
+        return max(self.repeat_window_seconds, longest_callback, self.sticky_window_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CoreConfig:
@@ -73,4 +74,7 @@ class CoreConfig:
                 short_agent_release_is_cutoff=settings.short_agent_release_is_cutoff,
             ),
             repeat_window_seconds=settings.repeat_window_seconds,
+            sticky_window_seconds=settings.affinity.sticky_window_seconds
+            if settings.affinity.sticky
+            else 0.0,
         )

@@ -23,6 +23,7 @@ __all__ = [
     "MemberStateChanged",
     "OutcomeReported",
     "ResyncDone",
+    "WithdrawRequested",
     "as_dict",
 ]
 
@@ -174,11 +175,12 @@ class Anomaly:
 class AffinityDecided:
     """The final routing reason of one caller that asked acd where to go (acd/core/affinity.py).
 
-    ``uniqueid`` is the caller channel (the AGI request's); ``call_ids`` the queue entries of that
-    channel seen so far (personal queue first); the store puts ``reason`` in the calls' ``routing``.
-    ``shadow``: decided and recorded only, the caller went to the queue as without acd.
-    Not (yet) part of ``Effect``: the routing edge emits it, and consumers typed on ``Effect``
-    (metrics) would have to learn it first; the sinks ignore types they do not know.
+    Emitted by the core once per caller whose routing answer the dialplan confirmed
+    (``UserEvent: AcdRouted``; an answer that reached nobody is never recorded), when the one
+    preferred attempt is settled. ``uniqueid``/``channel`` are the caller channel's; ``call_ids``
+    the queue entries of that channel seen so far (personal queue first); the store puts
+    ``reason`` in the calls' ``routing``. ``shadow``: decided and recorded only, the caller went to
+    the queue as without acd. ``cutoff_at``: when the call it is a callback of was cut off.
     """
 
     uniqueid: str
@@ -195,6 +197,20 @@ class AffinityDecided:
     detail: str
     decided_at: float
     at: float
+    channel: str = ""
+    cutoff_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawRequested:
+    """Take this caller out of ``queue`` now (``QueueWithdrawCaller``): the preferred agent's one
+    ring went unanswered while the caller waited for them. The core has already marked the exit as
+    a withdrawal, so it is never counted as an abandon."""
+
+    queue: str
+    channel: str
+    uniqueid: str
+    at: float
 
 
 Effect = (
@@ -206,6 +222,8 @@ Effect = (
     | GapRecorded
     | ResyncDone
     | Anomaly
+    | AffinityDecided
+    | WithdrawRequested
 )
 
 

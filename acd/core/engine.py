@@ -41,6 +41,7 @@ from typing import Any
 
 from acd.core import events as ev
 from acd.core.classify import Signal, classify_cutoff, ended_by
+from acd.core.commands import Command, LookupAnswered
 from acd.core.config import CoreConfig, is_personal_queue
 from acd.core.effects import (
     AgentOffer,
@@ -59,6 +60,8 @@ from acd.core.effects import (
 from acd.core.linking import History, PastCall, caller_key
 from acd.core.live import AgentLive, LiveSnapshot, QueueLive
 from acd.core.model import Agent, Channel, Entry, Member, Ring, interface_of_channel
+from acd.core.routed import RoutedCalls
+from acd.core.routing_view import ViewPublisher
 
 __all__ = ["Core"]
 
@@ -92,6 +95,8 @@ class Core:
         self.agents: dict[str, Agent] = {}
         self.iface_agent: dict[str, str] = {}
         self.history = History(self.config.history_horizon)
+        self.view = ViewPublisher(self.config.history_horizon)  # what the routing lookup reads
+        self.routed = RoutedCalls()  # routing answers, confirmed and followed
         self.timers: list[tuple[float, int, str, str]] = []  # (when, seq, kind, key)
         self._timer_seq = 0
         self.events_seen = 0
@@ -135,29 +140,48 @@ class Core:
         # that would have declared its caller gone.
         if self.timers and self.timers[0][0] <= now:
             self._run_timers(now, out)
+        if out:
+            self._publish(out, now)
         return out
+
+    def command(self, command: Command, now: float) -> list[Effect]:
+        """Apply one edge command (acd/core/commands.py), in order with the AMI events."""
+        out: list[Effect] = []
+        if isinstance(command, LookupAnswered):
+            self.routed.answered(command, now)
+        return out
+
+    def _publish(self, out: list[Effect], now: float) -> None:
+        """After every batch of effects: the routing view follows, routed callers settle."""
+        self.view.follow(self, out, now)
+        self.routed.follow(self, out, now)
 
     def tick(self, now: float) -> list[Effect]:
         """Advance time: wrap-ups end, pending decisions settle, stale calls close, history ages."""
         out: list[Effect] = []
         self._run_timers(now, out)
         self.history.prune(now)
+        self.view.prune(now)
+        self.routed.tick(now, out)
         limit = now - self.config.stale_call_seconds
         for entry in [e for e in self.entries.values() if e.joined_at < limit]:
             self._anomaly(out, "stale_call", None, f"call {entry.id} had no news for too long", now)
             entry.partial = True
             entry.lost = entry.lost or "stale"
             self._finish(entry, now, out)
+        if out:
+            self._publish(out, now)
         return out
 
     def withdrawing(self, uniqueid: str) -> None:
-        """The shell is pulling this caller out of its queue: the exit is a withdrawal, not an abandon."""
+        """acd is pulling this caller out of its queue: the exit is a withdrawal, not an abandon."""
         entry = self.by_uniqueid.get(uniqueid)
         if entry is not None:
             entry.exit_hint = "withdraw"
 
     def set_account(self, uniqueid: str, account: str) -> None:
-        """An account number the dialplan passed (AGI): it wins over the number as caller key."""
+        """An account number the dialplan passed (routing lookup, UserEvent AcdAccount): it wins
+        over the number as caller key."""
         chan = self.channels.get(uniqueid)
         if chan is None:
             chan = self.channels[uniqueid] = Channel(uniqueid, "", uniqueid)
@@ -189,6 +213,7 @@ class Core:
             # call or member that appears while the answer streams in postdates the snapshot.
             "known_entries": set(self.entries),
             "known_members": set(self.members),
+            "queues": set(),
         }
 
     def abort_resync(self) -> None:
@@ -197,6 +222,12 @@ class Core:
 
     def end_resync(self, now: float) -> list[Effect]:
         """Reconcile the model with the snapshot collected since :meth:`begin_resync`."""
+        out = self._reconcile(now)
+        if out:
+            self._publish(out, now)
+        return out
+
+    def _reconcile(self, now: float) -> list[Effect]:
         snap = self.resync
         if snap is None:
             return []
@@ -242,6 +273,7 @@ class Core:
         self.gap_reason = "ami_disconnect"
         self.restarting = False
         self.synced = True
+        self.view.set_queues(snap["queues"])
         out.append(
             ResyncDone(now, len({q for q, _ in self.members}), len(self.members), len(channels), reconciled)
         )
@@ -749,15 +781,21 @@ class Core:
                 entry.partial = True
                 entry.lost = "asterisk_restart"
                 self._finish(entry, now, out)
+        elif kind == "QueueParams" and self.resync is not None:
+            self.resync["queues"].add(e.headers.get("Queue", ""))
         elif kind == "QueueStatusComplete" and self.resync is not None:
             self.resync["queue_done"] = True
         elif kind == "CoreShowChannelsComplete" and self.resync is not None:
             self.resync["channels_done"] = True
         if self.resync is not None and self.resync["queue_done"] and self.resync["channels_done"]:
-            out.extend(self.end_resync(now))
+            out.extend(self._reconcile(now))
 
     def _on_user_event(self, e: ev.UserEvent, now: float, out: list[Effect]) -> None:
         h = e.headers
+        if e.name == "AcdRouted":
+            decision = h.get("Decision", "").strip()
+            self.routed.confirmed(self, decision, e.uniqueid, h.get("Channel", ""), now, out)
+            return
         if e.name == "AcdAccount":
             account = h.get("Account", "").strip()
             if e.uniqueid and account:
@@ -972,19 +1010,19 @@ class Core:
         )
         out.append(CallFinished(record))
         if entry.key is not None:
-            self.history.add(
-                PastCall(
-                    entry.id,
-                    entry.linkedid,
-                    entry.key,
-                    entry.queue,
-                    entry.agent,
-                    entry.agent_name,
-                    answered,
-                    cut,
-                    now,
-                )
+            past = PastCall(
+                entry.id,
+                entry.linkedid,
+                entry.key,
+                entry.queue,
+                entry.agent,
+                entry.agent_name,
+                answered,
+                cut,
+                now,
             )
+            self.history.add(past)
+            self.view.remember(past)
         for uid in entry.caller_uids | entry.agent_uids:
             chan = self.channels.get(uid)
             if chan is not None and chan.hung_up and uid not in self.by_uniqueid and uid not in self.watch:
@@ -1082,6 +1120,7 @@ class Core:
         """Seed caller history from storage (oldest first), so a restart forgets no cut-off."""
         for call in calls:
             self.history.add(call)
+        self.view.remember_all(calls)
 
 
 def _worst(causes: list[int | None], normal: frozenset[int]) -> int | None:

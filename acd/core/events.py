@@ -393,7 +393,9 @@ PARSERS: dict[str, Callable[[H], Event]] = {
     "UserEvent": _user,
     "FullyBooted": _system("FullyBooted"),
     "Shutdown": _system("Shutdown"),
+    "QueueParams": _system("QueueParams"),
     "QueueStatusComplete": _system("QueueStatusComplete"),
+    "Reload": _system("Reload"),
     "CoreShowChannelsComplete": _system("CoreShowChannelsComplete"),
 }
 

@@ -47,12 +47,14 @@ from acd.core.effects import (
     MemberStateChanged,
     OutcomeReported,
     ResyncDone,
+    WithdrawRequested,
 )
 from acd.core.live import LiveSnapshot
 from acd.metrics.health import HealthCollector
 from acd.metrics.kpi import KpiCollector, KpiRefresher
 from acd.metrics.labels import OTHER, LabelCap, cause_class, is_personal_queue
 from acd.metrics.live import LiveCollector
+from acd.metrics.routing import RoutingMetrics
 from acd.settings import QueueSettings, Settings
 
 __all__ = ["AFFINITY_RESULTS", "EXIT_REASONS", "Metrics"]
@@ -352,6 +354,11 @@ class Metrics:
         # Health
         self.ami_up = gauge("acd_ami_up", "1 while logged in to AMI and fully booted")
         self.ami_reconnects = counter("acd_ami_reconnects", "AMI reconnections")
+        self.ami_timestamps = gauge(
+            "acd_ami_timestamps",
+            "1 when AMI events carry Asterisk's Timestamp (timestampevents=yes), 0 when acd times "
+            "them on receipt (then a stall in acd shifts every event read after it)",
+        )
         self.resyncs = counter("acd_resyncs", "Resyncs with Asterisk (QueueStatus + CoreShowChannels)")
         self.gaps = counter("acd_gaps", "Times acd could not see Asterisk, by reason", ("reason",))
         self.gap_seconds = counter("acd_gap_seconds", "Seconds acd could not see Asterisk")
@@ -367,6 +374,7 @@ class Metrics:
 
         self.health = HealthCollector(self.caps, db_backlog)
         reg.register(self.health)
+        self.routing = RoutingMetrics(reg)
         self.live = LiveCollector(
             live,
             per_agent=self.per_agent,
@@ -414,6 +422,7 @@ class Metrics:
                 ResyncDone,
                 Anomaly,
                 AffinityDecided,
+                WithdrawRequested,
             )
         }
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
@@ -426,6 +435,7 @@ class Metrics:
             ResyncDone: self._resync,
             Anomaly: self._anomaly,
             AffinityDecided: self._affinity_decided,
+            WithdrawRequested: lambda effect: None,  # counted in acd_effects_total only
         }
 
     # ----------------------------------------------------------------- hookups the daemon calls
@@ -452,7 +462,7 @@ class Metrics:
         with self.live.using(snapshot):
             return bytes(generate_latest(self.registry))
 
-    def observe(self, effect: Effect | AffinityDecided) -> None:
+    def observe(self, effect: Effect) -> None:
         """Count one effect. Unknown effect types are ignored (a newer core must not break metrics)."""
         handler = self._dispatch.get(type(effect))
         if handler is not None:
@@ -479,19 +489,17 @@ class Metrics:
     def ami_reconnected(self) -> None:
         self.ami_reconnects.inc()
 
+    def set_ami_timestamps(self, on: bool) -> None:
+        self.ami_timestamps.set(1 if on else 0)
+
+    def observe_lookup(self, result: str, seconds: float) -> None:
+        """One routing lookup answered (called from the lookup's threads)."""
+        self.routing.observe_lookup(result, seconds)
+
     def observe_db_write(self, seconds: float, rows: int) -> None:
         """One database batch written: its duration and row count."""
         self.db_write_seconds.observe(seconds)
         self.db_rows_written.inc(rows)
-
-    def observe_affinity(self, queue: str, reason: str, shadow: bool = False) -> None:
-        """A callback routing decision (the routing edge calls this; ``reason`` from issue 5's list,
-        ``shadow`` when the decision was only recorded, so an operator can compare before enabling)."""
-        label = self._queue_label(queue)
-        if label is None:
-            return
-        reason = reason if reason in AFFINITY_RESULTS else OTHER
-        self.affinity_decisions.labels(label, reason, "shadow" if shadow else "live").inc()
 
     # ----------------------------------------------------------------- labels
     def _queue_label(
@@ -536,11 +544,14 @@ class Metrics:
             self._resolve_linked(effect.linkedid, self.caps["queue"](effect.queue))
 
     def _affinity_decided(self, effect: AffinityDecided) -> None:
-        """Routing names the shared queue a caller asked for: personal legs of that call fold into it.
-        (The decision itself is counted by ``observe_affinity``, which the routing edge calls.)"""
+        """Count the decision (``mode=shadow`` when it was only recorded, so an operator can compare
+        before enabling); routing names the shared queue a caller asked for, so personal legs of
+        that call fold into it."""
         if is_personal_queue(effect.queue):
             return
         label = self.caps["queue"](effect.queue)
+        reason = effect.reason if effect.reason in AFFINITY_RESULTS else OTHER
+        self.affinity_decisions.labels(label, reason, "shadow" if effect.shadow else "live").inc()
         for key in (effect.linkedid, effect.uniqueid):
             if key:
                 self._resolve_linked(key, label)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from acd.core.effects import (
+    AffinityDecided,
     Anomaly,
     CallFinished,
     CallRecord,
@@ -269,7 +270,27 @@ async def sample_metrics(
     for effect in synthetic_day(agents=agents, queues=queues, calls=calls):
         m.observe(effect)
     for i, reason in enumerate(sorted(AFFINITY_RESULTS)):
-        m.observe_affinity(f"q{i % queues:02d}", reason)
+        queue = f"q{i % queues:02d}"
+        m.observe(
+            AffinityDecided(
+                f"9{i}.1",
+                f"9{i}.1",
+                (f"9{i}.1",),
+                queue,
+                "queue",
+                reason,
+                i % 2 == 1,
+                None,
+                None,
+                None,
+                "",
+                0.0,
+                0.0,
+            )
+        )
+    for result in ("agent", "queue", "ping", "bad_request"):
+        m.observe_lookup(result, 0.002)
+    m.set_ami_timestamps(True)
     m.set_ami_connected(True)
     for name in ("Newchannel", "Hangup", "QueueCallerJoin", "Bogus"):
         m.count_event(name)

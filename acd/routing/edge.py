@@ -1,15 +1,17 @@
-"""The routing edge on the daemon's loop: effects in; snapshot refreshes, AMI actions, records out.
+"""The routing edge on the daemon's loop: the core's effects in, AMI actions and log lines out.
 
-Everything here runs on the daemon's event loop (as an effect sink, from ``call_soon_threadsafe``
-hand-offs of the FastAGI thread, and from its own 1 s ticker), so it may read the core. It:
+An effect sink, so it runs on the loop after the core has published its view. It decides
+nothing: the core says what happened (``AffinityDecided``, ``WithdrawRequested``); this edge
+carries it to Asterisk:
 
-- refreshes the :class:`RoutingIndex` after each effect that changes an agent or ends a call;
-- settles each routed caller's one preferred attempt (:class:`AffinityTracker`) and emits the
-  resulting :class:`AffinityDecided` to the daemon's sinks and to ``observe_affinity``;
-- withdraws a caller from the personal queue on the preferred agent's first ring without answer
-  (``QueueWithdrawCaller``; the core is told first, so the exit is a withdrawal, not an abandon);
-- tells the fallback agent who had the call: ``UserEvent: AcdCallbackContext``;
-- keeps personal queues in step with shared-queue logins and pauses (``mirror_actions``).
+- ``WithdrawRequested`` -> ``QueueWithdrawCaller`` (the preferred agent's one ring went unanswered);
+- an ``AffinityDecided`` whose caller went on without the agent who had the call ->
+  ``UserEvent: AcdCallbackContext`` for the fallback agent (who had the call, and the pop link);
+- personal-queue membership follows the shared queues (``QueueAdd``/``QueueRemove``/
+  ``QueuePause`` from :func:`acd.core.affinity.mirror_actions`), only into the ``acd-agent-*``
+  queues Asterisk listed in its last ``QueueStatus`` (the core reads one at every (re)connect and
+  after a ``Reload``); a center without personal queues gets no action at all, and, when
+  affinity is on, one warning naming the logged-in agents without one.
 """
 
 from __future__ import annotations
@@ -18,145 +20,78 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
-from acd.core.affinity import AffinityDecision, AffinityTracker, MemberFacts, mirror_actions
+from acd.core.affinity import mirror_actions, personal_queue_name
 from acd.core.config import is_personal_queue
-from acd.core.effects import (
-    AffinityDecided,
-    CallFinished,
-    Effect,
-    MemberSession,
-    MemberStateChanged,
-    ResyncDone,
-)
-from acd.core.engine import Core
-from acd.routing.fastagi import AgiRequest
-from acd.routing.index import RoutingIndex
+from acd.core.effects import AffinityDecided, Effect, MemberSession, ResyncDone, WithdrawRequested
+from acd.core.routing_view import RoutingView
 
-__all__ = ["RoutingEdge"]
+__all__ = ["RoutingEdge", "SendAction"]
 
 log = structlog.get_logger("acd.routing")
 
 SendAction = Callable[[dict[str, str]], Awaitable[object]]
+MISSING_SHOWN = 10  # agents named in the one "no personal queue" warning
 
 
 class RoutingEdge:
     def __init__(
         self,
         *,
-        core: Core,
-        now: Callable[[], float],
-        speed: float,
-        index: RoutingIndex,
+        view: Callable[[], RoutingView],
         send: SendAction,
-        emit: Callable[[AffinityDecided], None],
-        count: Callable[[str, str], None],
-        allowed_pause_reasons: frozenset[str] = frozenset(),
+        enabled: bool = True,
         mirror: bool = True,
-        mirror_agents: frozenset[str] = frozenset(),
-        screenpop_url: str = "",
+        allowed_pause_reasons: frozenset[str] = frozenset(),
+        base_url: str = "",
     ) -> None:
-        self.core = core
-        self.now = now
-        self.speed = speed
-        self.index = index
-        self.tracker = AffinityTracker()
+        self.view = view
         self._send = send
-        self._emit = emit
-        self._count = count
-        self.allowed = allowed_pause_reasons
+        self.enabled = enabled
         self.mirror = mirror
-        self.mirror_agents = mirror_agents
-        self.screenpop_url = screenpop_url
+        self.allowed = allowed_pause_reasons
+        self.base_url = base_url
         self._mirror_sent: dict[str, tuple[tuple[tuple[str, str], ...], ...]] = {}
-        self._decisions: dict[str, tuple[AffinityDecision, str]] = {}  # uniqueid -> (decision, channel)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._ticker: asyncio.Task[None] | None = None
+        self.missing_warned = False
         self.actions_failed = 0
 
     # -- effects (the daemon's sink) -------------------------------------------------------------
 
     def observe(self, effect: Effect) -> None:
-        now = self.now()
-        self.index.set_clock(now, self.speed)
-        if isinstance(effect, MemberStateChanged):
-            self.index.update_agent(self.core, effect.agent, now)
-            if effect.previous == "ringing" and effect.state != "in_call":
-                self._check_no_answer(effect.agent)
+        if isinstance(effect, WithdrawRequested):
+            self._spawn({"Action": "QueueWithdrawCaller", "Queue": effect.queue, "Caller": effect.channel})
+        elif isinstance(effect, AffinityDecided):
+            self._decided(effect)
         elif isinstance(effect, MemberSession):
-            self.index.update_agent(self.core, effect.agent, now)
             if is_personal_queue(effect.queue):
                 self._mirror_sent.pop(effect.agent, None)  # Asterisk moved: compare afresh
             else:
                 self._mirror(effect.agent)
-        elif isinstance(effect, CallFinished):
-            self.index.note_call(effect.record)
+                if effect.kind == "login":
+                    self._warn_missing_personal_queues()
         elif isinstance(effect, ResyncDone):
-            self.index.refresh_all(self.core, now)
             self._mirror_sent.clear()
-            for agent in list(self.core.agents):
+            for agent in list(self.view().agents):
                 self._mirror(agent)
-        for record in self.tracker.on_effect(effect, now):
-            self._settled(record)
-
-    # -- decisions from the FastAGI thread (via call_soon_threadsafe) --------------------------------
-
-    def on_decision(self, request: AgiRequest, decision: AffinityDecision, account: str | None) -> None:
-        uid = request.uniqueid
-        if not uid:
-            return
-        if account:
-            self.core.set_account(uid, account)
-        self.tracker.decided(uid, request.channel, decision, self.now())
-        self._decisions[uid] = (decision, request.channel)
-        if decision.route == "queue" and decision.agent is not None and not decision.shadow:
-            self._tell_fallback(uid, request.channel, decision, decision.reason)
-
-    # -- time ------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="routing-ticker")
-
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                self.tick()
-            except Exception:  # a bug here must not stop pruning and settling for good
-                log.exception("routing_tick_failed")
-
-    def tick(self) -> None:
-        now = self.now()
-        self.index.set_clock(now, self.speed)
-        self.index.prune(now)
-        for record in self.tracker.tick(now):
-            self._settled(record)
+            self._warn_missing_personal_queues()
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
         pending = list(self._tasks)
         if pending:
             await asyncio.wait(pending, timeout=2.0)
-        for task in [self._ticker, *pending]:
-            if task is not None and not task.done():
+        for task in pending:
+            if not task.done():
                 task.cancel()
         with contextlib.suppress(BaseException):
-            await asyncio.gather(
-                *(t for t in [self._ticker, *pending] if t is not None), return_exceptions=True
-            )
+            await asyncio.gather(*pending, return_exceptions=True)
 
     # -- inside ----------------------------------------------------------------------------------
 
-    def _settled(self, record: AffinityDecided) -> None:
-        decided = self._decisions.pop(record.uniqueid, None)
-        try:
-            self._emit(record)
-        except Exception:
-            log.exception("affinity_emit_failed")
-        self._count(record.queue, record.reason)
+    def _decided(self, record: AffinityDecided) -> None:
         # One line per callback; ordinary calls (no_history, ineligible) only at debug level.
         (log.info if record.agent is not None else log.debug)(
             "affinity_decided",
@@ -167,57 +102,70 @@ class RoutingEdge:
             shadow=record.shadow,
             agent=record.agent,
         )
-        followed_attempt = record.action != "queue" and record.reason.startswith("fallback_")
-        if followed_attempt and not record.shadow and decided is not None:
-            self._tell_fallback(record.uniqueid, decided[1], decided[0], record.reason)
+        if record.shadow or record.agent is None or not record.call_ids:
+            return
+        straight_to_queue = record.action == "queue"
+        after_attempt = record.action != "queue" and record.reason.startswith("fallback_")
+        if straight_to_queue or after_attempt:
+            self._tell_fallback(record)
 
-    def _check_no_answer(self, agent: str) -> None:
-        for uid, channel, personal in self.tracker.attempt_for_agent(agent):
-            entry = self.core.by_uniqueid.get(uid)
-            if entry is None or entry.queue != personal:
-                continue
-            unanswered = any(o.agent == agent and o.result == "no_answer" for o in entry.offers)
-            if unanswered and self.tracker.ring_unanswered(uid):
-                self.core.withdrawing(uid)
-                self._spawn({"Action": "QueueWithdrawCaller", "Queue": personal, "Caller": channel})
-
-    def _tell_fallback(self, uid: str, channel: str, d: AffinityDecision, reason: str) -> None:
+    def _tell_fallback(self, record: AffinityDecided) -> None:
         action = {
             "Action": "UserEvent",
             "UserEvent": "AcdCallbackContext",
-            "Uniqueid": uid,
-            "Queue": d.queue,
-            "PrevAgent": d.agent or "",
-            "PrevAgentName": d.agent_name or "",
-            "CallbackOf": d.callback_of or "",
-            "CutoffAt": f"{d.cutoff_at:.0f}" if d.cutoff_at is not None else "",
-            "Reason": reason,
+            "Uniqueid": record.uniqueid,
+            "Queue": record.queue,
+            "PrevAgent": record.agent or "",
+            "PrevAgentName": record.agent_name or "",
+            "CallbackOf": record.callback_of or "",
+            "CutoffAt": f"{record.cutoff_at:.0f}" if record.cutoff_at is not None else "",
+            "Reason": record.reason,
         }
-        if channel:
-            action["CallerChannel"] = channel
-        if self.screenpop_url:
-            action["ScreenPop"] = self.screenpop_url
+        if record.channel:
+            action["CallerChannel"] = record.channel
+        if self.base_url:
+            action["ScreenPop"] = f"{self.base_url}/pop/{quote(record.uniqueid, safe='')}"
         self._spawn(action)
 
     def _mirror(self, agent: str) -> None:
-        if not self.mirror or (self.mirror_agents and agent not in self.mirror_agents):
+        if not (self.mirror and self.enabled):
             return
-        record = self.core.agents.get(agent)
-        facts = []
-        if record is not None:
-            for key in record.members:
-                m = self.core.members.get(key)
-                if m is not None:
-                    facts.append(
-                        MemberFacts(m.queue, m.interface, m.agent, m.name, m.paused, m.paused_reason)
-                    )
-        actions = mirror_actions(agent, facts, self.allowed)
+        view = self.view()
+        personal = personal_queue_name(agent)
+        if not view.queues_known or personal not in view.queues:
+            return  # no such queue in Asterisk: nothing to keep in step (and no warning per action)
+        found = view.agents.get(agent)
+        actions = mirror_actions(agent, found.members if found is not None else (), self.allowed)
         signature = tuple(tuple(sorted(a.items())) for a in actions)
         if not actions or self._mirror_sent.get(agent) == signature:
             return
         self._mirror_sent[agent] = signature
         for action in actions:
             self._spawn(action)
+
+    def _warn_missing_personal_queues(self) -> None:
+        """Once per run: affinity is on, but logged-in agents have no personal queue in Asterisk."""
+        if self.missing_warned or not self.enabled:
+            return
+        view = self.view()
+        if not view.queues_known:
+            return
+        missing = sorted(
+            agent
+            for agent, seen in view.agents.items()
+            if any(not is_personal_queue(m.queue) for m in seen.members)
+            and personal_queue_name(agent) not in view.queues
+        )
+        if not missing:
+            return
+        self.missing_warned = True
+        log.warning(
+            "personal_queue_missing",
+            agents=missing[:MISSING_SHOWN],
+            more=max(0, len(missing) - MISSING_SHOWN),
+            effect="their callbacks go to the shared queue",
+            fix="add their acd-agent-* queues (acd asterisk-config) or set ACD_AFFINITY__ENABLED=false",
+        )
 
     def _spawn(self, action: dict[str, str]) -> None:
         task = asyncio.get_running_loop().create_task(self._run_action(action))

@@ -1,59 +1,105 @@
-"""The routing service: one FastAGI request -> one decision -> the channel variables. Thread side.
+"""The routing service: one lookup -> one decision -> the answer. Runs in the lookup's threads.
 
-Runs in the FastAGI worker threads. It reads only the :class:`RoutingIndex` snapshot and the
-settings, calls the pure :func:`acd.core.affinity.decide`, and hands the decision to the loop
-through ``handoff`` (``loop.call_soon_threadsafe``: an enqueue that never blocks).
+It reads only the core's published :class:`~acd.core.routing_view.RoutingView`, the settings and
+the event clock, calls the pure :func:`acd.core.affinity.decide`, and returns the answer with the
+:class:`~acd.core.commands.LookupAnswered` command the core needs once the dialplan confirms it.
 
-Variables set, in order (``ACD_ROUTE`` last: the dialplan branches on it, so a dialogue cut short
-before it leaves the caller on the plain shared-queue path):
-``ACD_REASON``; for a caller with a previous agent ``ACD_PREV_AGENT``, ``ACD_PREV_AGENT_NAME``,
-``ACD_CALLBACK_OF``, ``ACD_CUTOFF_AT`` (cut-off time, epoch seconds; empty for sticky),
-``ACD_SCREENPOP_URL`` (the HTTP screen pop; ``{agent}`` is the answering agent),
-``ACD_CALL_URL`` (this call), ``ACD_CALLBACK_URL`` (the earlier call, with its outcomes and
-notes, for whoever answers); when routed to the agent ``ACD_AGENT_QUEUE``, ``ACD_WAIT`` (whole seconds),
-``ACD_QUEUE_OPTS`` (``n``: one ring when the agent is free), ``ACD_PRIO``; then ``ACD_ROUTE``.
+Answer keys and the channel variables the generated dialplan sets from them are listed in
+:data:`acd.routing.answer.FIELDS`: ``reason``, ``id`` (the decision, confirmed by the dialplan),
+``pop`` (acd's screen pop for this call: ``/pop/{call}`` on acd's HTTP address); for a caller with
+a previous agent ``prev``, ``prev_name``, ``callback_of``, ``cutoff_at`` (epoch seconds; empty for
+sticky), ``call_url`` (this call in the HTTP API), ``callback_url`` (the earlier call, its outcomes
+and notes); when routed to that agent ``agent_queue``, ``wait`` (whole seconds), ``opts`` (``n``:
+one ring when the agent is free), ``prio``; and ``route`` (``agent`` or ``queue``).
+
+Every bad input gets a shared-queue answer that records nothing: a request acd cannot read, a
+queue Asterisk does not have, more lookups per second than ``max_lookups_per_second`` (a flood).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import secrets
+import threading
+import time
 from collections.abc import Callable
 from urllib.parse import quote
 
 from acd.core.affinity import AffinityDecision, AffinityPolicy, CallbackRequest, decide
+from acd.core.commands import LookupAnswered
 from acd.core.linking import caller_key
-from acd.routing.fastagi import AgiRequest, Reply, Variables
-from acd.routing.index import RoutingIndex
+from acd.core.routing_view import RoutingView
+from acd.routing.answer import PING_BODY, LookupRequest, encode, shared_queue
+from acd.routing.lookup import Reply
 from acd.settings import Settings
 
-__all__ = ["Handoff", "RoutingService", "fallback_variables"]
-
-Handoff = Callable[[AgiRequest, AffinityDecision, str | None], None]
+__all__ = ["RateLimit", "RoutingService", "http_base_url"]
 
 
-def fallback_variables(request: AgiRequest | None, why: str) -> Reply:
-    """No preference: the shared queue, as plain Asterisk would do."""
-    return Reply((("ACD_REASON", why), ("ACD_ROUTE", "queue")))
+def http_base_url(settings: Settings) -> str:
+    """acd's HTTP address as an agent's browser or phone reaches it (screen pops, API links)."""
+    base = settings.affinity.screenpop_base_url.rstrip("/")
+    if base:
+        return base
+    host = settings.http.host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.http.port}"
+
+
+class RateLimit:
+    """A token bucket: ``rate`` lookups per second, bursts of ``burst``. Thread-safe."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._tokens = burst
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
 
 
 class RoutingService:
-    def __init__(self, settings: Settings, index: RoutingIndex, handoff: Handoff | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        view: Callable[[], RoutingView],
+        now: Callable[[], float],
+        *,
+        limit: RateLimit | None = None,
+    ) -> None:
         self.settings = settings
-        self.index = index
-        self.handoff = handoff
+        self.view = view
+        self.now = now
+        rate = settings.routing.max_lookups_per_second
+        self.limit = limit or RateLimit(rate, max(10.0, rate / 5))
         self._policies: dict[str, AffinityPolicy] = {}
-        base = settings.affinity.screenpop_base_url.rstrip("/")
-        if not base:
-            host = settings.http.host
-            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-            base = f"http://{host}:{settings.http.port}"
-        self.base_url = base
+        self.base_url = http_base_url(settings)
+        # Decision ids: a random prefix per run and a counter. Unique, and made without a system
+        # call (each one would hand the GIL to a busy loop and cost a switch interval).
+        self._id_prefix = secrets.token_hex(4)
+        self._ids = itertools.count(1)
 
     def policy(self, queue: str) -> AffinityPolicy:
-        found = self._policies.get(queue)
+        """The queue's policy (queues without their own settings share the defaults' one, so a
+        lookup naming any queue cannot grow this cache)."""
+        key = queue if queue in self.settings.queues else ""
+        found = self._policies.get(key)
         if found is None:
             a = self.settings.affinity
-            q = self.settings.queue(queue)
+            q = self.settings.queue(key) if key else self.settings.queue_defaults
             found = AffinityPolicy(
                 enabled=a.enabled,
                 queue_enabled=q.affinity,
@@ -66,59 +112,67 @@ class RoutingService:
                 sticky=a.sticky,
                 sticky_window_seconds=a.sticky_window_seconds,
             )
-            self._policies[queue] = found
+            self._policies[key] = found
         return found
 
-    def decide(self, request: AgiRequest) -> AffinityDecision:
-        queue = request.params.get("queue") or (request.args[0] if request.args else "")
-        account = decision_account(request)
-        key = caller_key(request.callerid, account)
-        past = self.index.answers.get(key) if key else None
-        agent = self.index.agents.get(past.agent) if past else None
-        return decide(CallbackRequest(queue, key, account), past, agent, self.policy(queue), self.index.now())
+    def decide(self, request: LookupRequest, view: RoutingView) -> AffinityDecision:
+        key = caller_key(request.caller, request.account or None)
+        past = view.answers.get(key) if key else None
+        agent = view.agents.get(past.agent) if past is not None and past.agent else None
+        return decide(
+            CallbackRequest(request.queue, key, request.account or None),
+            past,
+            agent,
+            self.policy(request.queue),
+            self.now(),
+        )
 
-    def answer(self, request: AgiRequest) -> Reply:
-        """The FastAGI answer: the decision's variables, the decision itself as the note."""
-        if request.script not in ("route", ""):
-            return fallback_variables(request, f"unknown_script:{request.script}")
-        decision = self.decide(request)
-        return Reply(self.variables(request, decision), decision)
+    def answer(self, request: LookupRequest) -> Reply:
+        if request.path == "/ping":
+            return Reply(PING_BODY, "ping")
+        if request.problem is not None:
+            return Reply(shared_queue("bad_request"), "bad_request")
+        if request.path != "/route":
+            return Reply(shared_queue("bad_request"), "bad_request")
+        if not self.limit.allow():
+            return Reply(shared_queue("overload"), "overload")
+        view = self.view()
+        if view.queues_known and request.queue not in view.queues:
+            return Reply(shared_queue("unknown_queue"), "unknown_queue")
+        decision = self.decide(request, view)
+        decision_id = f"{self._id_prefix}{next(self._ids):x}"
+        body = encode(self.pairs(request, decision, decision_id))
+        command = LookupAnswered(
+            decision_id,
+            request.uniqueid,
+            request.account or None,
+            decision if self.settings.affinity.enabled else None,
+        )
+        return Reply(body, "agent" if decision.route != "queue" else "queue", command)
 
-    def delivered(self, request: AgiRequest, reply: Reply) -> None:
-        """Set on the channel in time: hand the decision to the loop to be tracked and recorded.
-        With the global switch off acd does not route at all: nothing to record."""
-        if (
-            self.handoff is not None
-            and self.settings.affinity.enabled
-            and isinstance(reply.note, AffinityDecision)
-        ):
-            self.handoff(request, reply.note, decision_account(request))
-
-    def variables(self, request: AgiRequest, d: AffinityDecision) -> Variables:
-        out: list[tuple[str, str]] = [("ACD_REASON", d.reason)]
+    def pairs(self, request: LookupRequest, d: AffinityDecision, decision_id: str) -> list[tuple[str, str]]:
+        base = self.base_url
+        call = quote(request.uniqueid, safe="")
+        out: list[tuple[str, str]] = [("reason", d.reason), ("id", decision_id)]
+        if call:
+            out.append(("pop", f"{base}/pop/{call}"))
         if d.agent is not None:
             out += [
-                ("ACD_PREV_AGENT", d.agent),
-                ("ACD_PREV_AGENT_NAME", d.agent_name or ""),
-                ("ACD_CALLBACK_OF", d.callback_of or ""),
-                ("ACD_CUTOFF_AT", f"{d.cutoff_at:.0f}" if d.cutoff_at is not None else ""),
-                ("ACD_SCREENPOP_URL", f"{self.base_url}/api/v1/agents/{{agent}}/now"),
-                ("ACD_CALL_URL", f"{self.base_url}/api/v1/calls/{quote(request.uniqueid, safe='')}"),
-                ("ACD_CALLBACK_URL", f"{self.base_url}/api/v1/calls/{quote(d.callback_of or '', safe='')}"),
+                ("prev", d.agent),
+                ("prev_name", d.agent_name or ""),
+                ("callback_of", d.callback_of or ""),
+                ("cutoff_at", f"{d.cutoff_at:.0f}" if d.cutoff_at is not None else ""),
+                ("call_url", f"{base}/api/v1/calls/{call}" if call else ""),
+                ("callback_url", f"{base}/api/v1/calls/{quote(d.callback_of or '', safe='')}"),
             ]
         if d.route != "queue" and d.personal_queue is not None:
             out += [
-                ("ACD_AGENT_QUEUE", d.personal_queue),
-                ("ACD_WAIT", str(max(1, math.ceil(d.wait_seconds)))),
-                ("ACD_QUEUE_OPTS", "n" if d.route == "offer_now" else ""),
-                ("ACD_PRIO", str(self.settings.affinity.priority)),
-                ("ACD_ROUTE", "agent"),
+                ("agent_queue", d.personal_queue),
+                ("wait", str(max(1, math.ceil(d.wait_seconds)))),
+                ("opts", "n" if d.route == "offer_now" else ""),
+                ("prio", str(self.settings.affinity.priority)),
+                ("route", "agent"),
             ]
         else:
-            out.append(("ACD_ROUTE", "queue"))
+            out.append(("route", "queue"))
         return out
-
-
-def decision_account(request: AgiRequest) -> str | None:
-    account = request.params.get("account") or (request.args[1] if len(request.args) > 1 else "")
-    return account.strip() or None

@@ -416,14 +416,21 @@ def a_getvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
         reply(s, aid, "No variable specified", "Error")
         return
     name = m.get("Channel") or None
+    ch = None
     if name is not None:
         ch = sim.model.channels.get(name)
         if ch is None:
             reply(s, aid, "No such channel", "Error")
             return
-        value = sim.get_channel_var(ch, var)
-    else:
-        value = sim.model.globals.get(var, "")
+    if var.endswith(")"):
+        # A function (CURL(...) waits for its server, as manager.c's Getvar does): answered when done.
+        async def answer() -> None:
+            value = await sim.read_function(ch, var)
+            s.send(response(aid, None, extra=(("Variable", var), ("Value", value))))
+
+        sim.spawn(answer())
+        return
+    value = sim.get_channel_var(ch, var) if ch is not None else sim.model.globals.get(var, "")
     s.send(response(aid, None, extra=(("Variable", var), ("Value", value))))
 
 

@@ -6,7 +6,12 @@ to". Anything outside the subset is a :class:`DialplanError` naming the file and
 dialplan the simulator cannot run honestly fails instead of doing something else.
 
 Applications: Answer, NoOp, Verbose, Set, Goto, GotoIf, Wait, Playback and MusicOnHold (waits),
-AGI (FastAGI), Queue, Dial (one Local/exten@context member phone), UserEvent, Hangup.
+AGI (FastAGI), Queue, Dial (one Local/exten@context member phone), UserEvent, ClearHash, Hangup;
+Return is parsed (a Gosub target such as Queue()'s predial) but the simulator never runs one.
+
+Functions: CALLERID, IF, DB, DB_EXISTS, LEN, URIENCODE, URIDECODE here; the ones bound to a
+channel (CURL, CURLOPT, HASH, HASHKEYS) come from the interpreter through ``Env.functions``.
+Substitution is asynchronous because ``CURL()`` waits for a server, as Asterisk's does.
 
 Supported syntax: ``[context]``, ``exten => <ext|pattern>,<prio|n|n(label)>,App(args)``,
 ``same => ...``, ``include => other`` (searched after the context's own extensions), ``;``
@@ -17,9 +22,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from acd.sim.curl import uri_decode, uri_encode
 
 APPS = frozenset(
     {
@@ -36,7 +43,9 @@ APPS = frozenset(
         "Queue",
         "Dial",
         "UserEvent",
+        "ClearHash",
         "Hangup",
+        "Return",
     }
 )
 
@@ -259,22 +268,70 @@ def split_args(args: str) -> list[str]:
     return out
 
 
+def separate_args(text: str, delim: str = ",", limit: int = 100) -> list[str]:
+    """Asterisk's ``AST_STANDARD_APP_ARGS`` (``__ast_app_separate_args`` removing quotes and
+    backslashes): delimiters inside ``()``, ``[]`` or quotes do not split; ``\\x`` is a literal x;
+    at most ``limit`` arguments, the last one keeping the rest. An empty text has no argument."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    ended_on_delim = False
+    while i < n and len(out) < limit - 1:
+        cur: list[str] = []
+        paren = bracket = 0
+        quote = False
+        ended_on_delim = False
+        while i < n:
+            ch = text[i]
+            if ch == "(":
+                paren += 1
+            elif ch == ")":
+                paren = max(0, paren - 1)
+            elif ch == "[":
+                bracket += 1
+            elif ch == "]":
+                bracket = max(0, bracket - 1)
+            elif ch == '"' and delim != '"':
+                quote = not quote
+                i += 1
+                continue
+            elif ch == "\\":
+                i += 1
+                if i < n:
+                    cur.append(text[i])
+                    i += 1
+                continue
+            elif ch == delim and not paren and not quote and not bracket:
+                i += 1
+                ended_on_delim = True
+                break
+            cur.append(ch)
+            i += 1
+        out.append("".join(cur))
+    if i < n:
+        out.append(text[i:])
+    elif ended_on_delim:
+        out.append("")
+    return out
+
+
 # ---- substitution -------------------------------------------------------------------------------
 
-Resolver = Callable[[str], str]
+ChannelFunction = Callable[[str], Awaitable[str]]
 
 
 @dataclass
 class Env:
-    """What substitution can read: channel variables, built-ins, functions and AstDB."""
+    """What substitution can read: channel variables, built-ins, AstDB, and the functions bound
+    to the channel (``functions``: name -> coroutine taking the raw argument text)."""
 
     variables: Mapping[str, str]
     builtins: Mapping[str, str]
     db: Mapping[str, str]
     clock: Callable[[], float] = time.time
+    functions: Mapping[str, ChannelFunction] = field(default_factory=dict)
 
 
-def substitute(text: str, env: Env, where: str) -> str:
+async def substitute(text: str, env: Env, where: str) -> str:
     """Expand ``${...}`` and ``$[...]`` (innermost first), as pbx_substitute_variables does."""
     out: list[str] = []
     i = 0
@@ -295,8 +352,8 @@ def substitute(text: str, env: Env, where: str) -> str:
                 j += 1
             if depth:
                 raise DialplanError(f"{where}: unterminated ${opener} in {text!r}")
-            inner = substitute(text[i + 2 : j - 1], env, where)
-            out.append(_lookup(inner, env, where) if opener == "{" else evaluate(inner, where))
+            inner = await substitute(text[i + 2 : j - 1], env, where)
+            out.append(await _lookup(inner, env, where) if opener == "{" else evaluate(inner, where))
             i = j
         else:
             out.append(text[i])
@@ -307,14 +364,14 @@ def substitute(text: str, env: Env, where: str) -> str:
 _FUNC = re.compile(r"^([A-Z_][A-Z0-9_]*)\((.*)\)$", re.DOTALL)
 
 
-def _lookup(name: str, env: Env, where: str) -> str:
+async def _lookup(name: str, env: Env, where: str) -> str:
     offset = None
     m = re.fullmatch(r"(.*?):(-?\d+)(?::(\d+))?", name)
     if m and m.group(1).count("(") == m.group(1).count(")"):
         name, offset = m.group(1), (int(m.group(2)), int(m.group(3)) if m.group(3) else None)
     fm = _FUNC.match(name)
     if fm:
-        value = call_function(fm.group(1), fm.group(2), env, where)
+        value = await call_function(fm.group(1), fm.group(2), env, where)
     elif name == "EPOCH":
         value = str(int(env.clock()))
     elif name in env.variables:
@@ -329,7 +386,14 @@ def _lookup(name: str, env: Env, where: str) -> str:
     return value
 
 
-def call_function(name: str, arg: str, env: Env, where: str) -> str:
+async def call_function(name: str, arg: str, env: Env, where: str) -> str:
+    bound = env.functions.get(name)
+    if bound is not None:
+        return await bound(arg)
+    if name == "URIENCODE":
+        return uri_encode(arg)
+    if name == "URIDECODE":
+        return uri_decode(arg)
     if name == "CALLERID":
         key = arg.strip().lower()
         if key in ("num", "number"):

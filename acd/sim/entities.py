@@ -97,6 +97,7 @@ class Channel:
     role: str = ""  # "c1" "c2" "a1" "a2"
     leg: Leg | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    curl_options: dict[str, str] = field(default_factory=dict)  # CURLOPT() on this channel
 
 
 @dataclass

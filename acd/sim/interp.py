@@ -4,7 +4,12 @@ time, emitting the Newexten/VarSet lines Asterisk emits, and entering app_queue 
 One asyncio task per call while it runs dialplan. Waits (Wait, Playback, MusicOnHold) are timers
 in simulated time; FastAGI is a real TCP client with Asterisk's behaviour: a refused or
 unreachable server gives ``AGISTATUS=FAILURE`` after at most the connect bound (2 s, wall time),
-a connected server is waited for as long as it takes.
+a connected server is waited for as long as it takes. ``CURL()`` is a real HTTP client with
+func_curl's behaviour (acd/sim/curl.py), under the channel's ``CURLOPT()`` options, in wall time.
+
+Channel functions (:class:`ChannelFunctions`): ``CURL``, ``CURLOPT``, ``HASH``, ``HASHKEYS``; the
+writes ``Set(HASH(name,key)=v)``, ``Set(HASH(name)=v1,v2...)`` (keys from ``~ODBCFIELDS~``, as
+func_strings' array() does) and ``Set(CURLOPT(option)=v)``; ``ClearHash(name)``.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import asyncio
 import contextlib
 import random
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from acd.sim.dialplan import Dialplan, DialplanError, Env, Line, split_args, substitute
+from acd.sim import curl
+from acd.sim.dialplan import Dialplan, DialplanError, Env, Line, separate_args, split_args, substitute
 from acd.sim.emit import Out, event
 from acd.sim.model import Call, Channel
 
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
     from acd.sim.simulator import Simulator
 
 AGI_CONNECT_TIMEOUT = 2.0
+ODBCFIELDS = "~ODBCFIELDS~"
 PLAYBACK_SECONDS = 1.0
 SNAPSHOT = (
     "Channel",
@@ -114,7 +122,13 @@ class Interpreter:
 
     def _env(self, call: Call) -> Env:
         ch = self.sim.model.channels[call.ch1]
-        builtins = {
+        env = channel_env(self.sim, ch, lambda name, value: self._emit([self._varset(call, name, value)]))
+        env.builtins = {**env.builtins, **self._call_builtins(call)}
+        return env
+
+    def _call_builtins(self, call: Call) -> dict[str, str]:
+        ch = self.sim.model.channels[call.ch1]
+        return {
             "CALLERID(num)": ch.cid_num,
             "CALLERID(name)": ch.cid_name,
             "EXTEN": call.dp_exten,
@@ -125,7 +139,6 @@ class Interpreter:
             "QUEUESTATUS": call.queuestatus,
             "QUEUE_PRIO": str(call.priority),
         }
-        return Env(ch.variables, builtins, self.sim.model.db, self.sim.now)
 
     def snapshot(self, call: Call) -> list[tuple[str, object]]:
         ch = self.sim.model.channels[call.ch1]
@@ -180,7 +193,9 @@ class Interpreter:
         self, call: Call, line: Line, context: str, exten: str, prio: int
     ) -> tuple[str, str, int] | None:
         env = self._env(call)
-        args = substitute(line.args, env, line.where)
+        args = await substitute(line.args, env, line.where)
+        if call.state == "done" or call.ch1 not in self.sim.model.channels:
+            raise _Hangup  # the caller hung up while a function (CURL) was running
         ch = self.sim.model.channels[call.ch1]
         self._emit(
             [
@@ -237,6 +252,13 @@ class Interpreter:
                 pairs.append((k.strip(), v.strip()))
             self._emit([event("UserEvent", "user", pairs, self.sim.ts())])
             return None
+        if app == "ClearHash":
+            prefix = f"~HASH~{args.strip()}~"
+            for name in [n for n in ch.variables if n.startswith(prefix)]:
+                del ch.variables[name]
+            return None
+        if app == "Return":
+            raise DialplanError(f"{line.where}: Return() without Gosub: the simulator runs no Gosub")
         if app == "Hangup":
             raise _StopDialplan(int(args) if args.strip().isdigit() else 16)
         if app == "Queue":
@@ -259,10 +281,28 @@ class Interpreter:
         if dbm:
             self.sim.model.db["/" + dbm.group(1).strip().strip("/")] = value
             return
+        hm = re.fullmatch(r"HASH\((.+)\)", name)
+        if hm:
+            for var, val in hash_write(ch.variables, hm.group(1), value):
+                ch.variables[var] = val
+                self._emit([self._varset(call, var, val)])
+            return
+        cm = re.fullmatch(r"CURLOPT\((.+)\)", name)
+        if cm:
+            option = cm.group(1).strip().lower()
+            if option in curl.SIMULATED or option not in curl.KNOWN:
+                try:
+                    curl.write_option(ch.curl_options, option, value)
+                except curl.CurlOptionError as err:
+                    self.sim.log_asterisk("ERROR", str(err))  # Asterisk logs it and goes on
+                return
+            raise DialplanError(f"{line.where}: CURLOPT({option}) is not simulated")
         if name == "CALLERID(num)":
             ch.cid_num = value
+            call.number = value  # later events (QueueCallerJoin...) carry the new caller id
         elif name == "CALLERID(name)":
             ch.cid_name = value
+            call.name = value
         elif name == "QUEUE_PRIO":
             try:
                 call.priority = int(value or 0)
@@ -302,7 +342,7 @@ class Interpreter:
         if qname not in model.queues:
             raise DialplanError(f"{line.where}: Queue({qname}) names a queue not in queues.conf")
         call.queue_appdata = args
-        call.no_retry, call.tries = "n" in options, 0
+        call.no_retry, call.tries = "n" in option_letters(options), 0
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         def done(status: str) -> None:
@@ -407,7 +447,7 @@ class Interpreter:
                         )
                     ]
                 )
-                reply, hang = self._agi_command(call, cmd, line)
+                reply, hang = await self._agi_command(call, cmd, line)
                 writer.write((reply + "\n").encode())
                 code = reply.split(" ", 1)[0]
                 result = "Success" if code == "200" else "Failure"
@@ -424,7 +464,7 @@ class Interpreter:
                 await writer.wait_closed()
         return status
 
-    def _agi_command(self, call: Call, cmd: str, line: Line) -> tuple[str, bool]:
+    async def _agi_command(self, call: Call, cmd: str, line: Line) -> tuple[str, bool]:
         words = _agi_words(cmd)
         if not words:
             return "510 Invalid or unknown command", False
@@ -435,14 +475,14 @@ class Interpreter:
             name = words[2]
             if name in env.variables or name in env.builtins or "(" in name:
                 try:
-                    value = substitute("${" + name + "}", env, line.where)
+                    value = await substitute("${" + name + "}", env, line.where)
                 except DialplanError:
                     return "200 result=0", False
                 return f"200 result=1 ({value})", False
             return "200 result=0", False
         if verb == "GET FULL" and len(words) >= 4:
             try:
-                value = substitute(words[3], self._env(call), line.where)
+                value = await substitute(words[3], self._env(call), line.where)
             except DialplanError:
                 return "200 result=0", False
             return f"200 result=1 ({value})", False
@@ -460,6 +500,118 @@ class Interpreter:
         if first == "HANGUP":
             return "200 result=1", True
         return "510 Invalid or unknown command", False
+
+
+def option_letters(options: str) -> str:
+    """An application's option letters without their parenthesised arguments: ``tb(x^s^1(url))``
+    is ``tb`` (an ``n`` inside the predial's URL is no ``n`` option)."""
+    out = []
+    depth = 0
+    for ch in options:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def hash_write(variables: dict[str, str], spec: str, value: str) -> list[tuple[str, str]]:
+    """The variables ``Set(HASH(spec)=value)`` sets (func_strings' hash_write and array()).
+
+    ``HASH(name,key)=v`` sets one key. ``HASH(name)=v1,v2,...`` sets the keys ``~ODBCFIELDS~``
+    names (left by the last CURL() in hashcompat mode, or a whole-hash read) to the values in
+    order, a missing value to empty; without ``~ODBCFIELDS~`` it sets nothing at all, so keys of an
+    earlier answer stay."""
+    if "," in spec:
+        name, key = separate_args(spec, limit=2) + [""] * (2 - len(separate_args(spec, limit=2)))
+        return [(f"~HASH~{name}~{key}~", value)]
+    fields = variables.get(ODBCFIELDS)
+    if fields is None:
+        return []
+    keys = separate_args(fields)
+    values = separate_args(value)
+    return [(f"~HASH~{spec}~{k}~", values[i] if i < len(values) else "") for i, k in enumerate(keys)]
+
+
+def hash_read(variables: dict[str, str], spec: str) -> tuple[str, str | None]:
+    """``${HASH(name,key)}``; ``${HASH(name)}`` gives every value (and the new ``~ODBCFIELDS~``)."""
+    args = separate_args(spec, limit=2)
+    if len(args) == 2:
+        return variables.get(f"~HASH~{args[0]}~{args[1]}~", ""), None
+    keys = hash_keys(variables, spec)
+    return ",".join(variables[f"~HASH~{spec}~{k}~"] for k in keys), ",".join(keys)
+
+
+def hash_keys(variables: dict[str, str], name: str) -> list[str]:
+    prefix = f"~HASH~{name}~"
+    return [
+        v[len(prefix) : -1]
+        for v in variables
+        if v.startswith(prefix) and v.endswith("~") and len(v) > len(prefix) + 1
+    ]
+
+
+def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str], None]) -> Env:
+    """Substitution on one channel (or on none, as AMI's Getvar does without Channel), with the
+    channel functions bound to it; ``announce`` emits the VarSet of a variable a function sets."""
+    variables: dict[str, str] = ch.variables if ch is not None else {}
+    options: dict[str, str] = ch.curl_options if ch is not None else {}
+
+    def set_var(name: str, value: str) -> None:
+        if ch is not None:
+            ch.variables[name] = value
+            announce(name, value)
+
+    async def f_curl(arg: str) -> str:
+        parts = separate_args(arg, limit=2)
+        url = parts[0] if parts else ""
+        if not url:
+            sim.log_asterisk("WARNING", "CURL requires an argument (URL)")
+            return ""
+        result = await curl.fetch(
+            url, parts[1] if len(parts) > 1 else None, {**sim.model.curl_options, **options}
+        )
+        if result.warning is not None:
+            sim.log_asterisk(result.level, result.warning)
+        if result.fields is not None:
+            set_var(ODBCFIELDS, result.fields)
+        return result.value
+
+    async def f_curlopt(arg: str) -> str:
+        try:
+            found = curl.read_option({**sim.model.curl_options, **options}, arg)
+        except curl.CurlOptionError as err:
+            sim.log_asterisk("ERROR", str(err))
+            return ""
+        return found or ""
+
+    async def f_hash(arg: str) -> str:
+        value, fields = hash_read(variables, arg)
+        if fields is not None:
+            set_var(ODBCFIELDS, fields)
+        return value
+
+    async def f_hashkeys(arg: str) -> str:
+        return ",".join(hash_keys(variables, arg.strip()))
+
+    builtins: dict[str, str] = {}
+    if ch is not None:
+        builtins = {
+            "CALLERID(num)": ch.cid_num,
+            "CALLERID(name)": ch.cid_name,
+            "UNIQUEID": ch.uid,
+            "CHANNEL": ch.name,
+            "LINKEDID": ch.linkedid,
+        }
+    return Env(
+        variables,
+        builtins,
+        sim.model.db,
+        sim.now,
+        {"CURL": f_curl, "CURLOPT": f_curlopt, "HASH": f_hash, "HASHKEYS": f_hashkeys},
+    )
 
 
 class _StopDialplan(_Hangup):

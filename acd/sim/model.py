@@ -91,6 +91,7 @@ class Model:
         self.db: dict[str, str] = {}
         self.queue_log: list[tuple[int, str, str, str, str, str]] = []  # QueueLog action lines
         self.globals: dict[str, str] = {}
+        self.curl_options: dict[str, str] = {}  # global CURLOPT() values (under each channel's)
         for q in self.queues.values():
             for iface, name, penalty, stateif in q.conf.members:
                 self.add_member(

@@ -17,6 +17,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,6 +73,7 @@ class Simulator:
         self.server.paced_by_readers = math.isinf(cfg.speed)
         self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
         self.traffic = Traffic(self.model, self.sched, self.rng, cfg)
+        self.asterisk_log: deque[tuple[str, str]] = deque(maxlen=1000)
         self.interp: Interpreter | None = None
         if cfg.dialplan is not None:
             self.interp = Interpreter(self, load_dialplan(cfg.dialplan))
@@ -204,6 +206,12 @@ class Simulator:
     def log_error(self, text: str) -> None:
         log.error("dialplan error: %s", text)
 
+    def log_asterisk(self, level: str, text: str) -> None:
+        """A line Asterisk itself would log (a failed CURL() at WARNING with its URL...): kept in
+        ``asterisk_log`` (the last 1000) and logged."""
+        self.asterisk_log.append((level, text))
+        log.log(logging.ERROR if level == "ERROR" else logging.WARNING, "asterisk %s: %s", level, text)
+
     def _launch_dialplan(self, number: str, queue: str, script: CallScript) -> Call | None:
         """Traffic with a dialplan: the caller's channel runs it from the incoming context;
         ``SIM_QUEUE`` tells a plain dialplan which queue the traffic model picked."""
@@ -212,6 +220,10 @@ class Simulator:
         self.model.channels[call.ch1].variables["SIM_QUEUE"] = queue
         self.interp.start(call, self.cfg.dialplan_context, number)
         return call
+
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` as a task the simulator cancels when it stops."""
+        self._spawn(coro)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -381,6 +393,37 @@ class Simulator:
         if var == "QUEUE_PRIO" and ch.call is not None:
             with contextlib.suppress(ValueError):
                 ch.call.priority = int(value)
+
+    async def read_function(self, ch: Channel | None, expr: str) -> str:
+        """``Getvar`` of a function (``CURL(...)``, ``HASH(a,b)``...) as manager.c does it: on the
+        channel when one is named, else on a dummy channel with no variables."""
+        from acd.sim.dialplan import substitute
+        from acd.sim.interp import channel_env
+
+        def announce(name: str, value: str) -> None:
+            if ch is not None:
+                self.broadcast(
+                    [
+                        event(
+                            "VarSet",
+                            "dialplan",
+                            [
+                                ("Channel", ch.name),
+                                ("Uniqueid", ch.uid),
+                                ("Variable", name),
+                                ("Value", value),
+                            ],
+                            self.ts(),
+                        )
+                    ]
+                )
+
+        env = channel_env(self, ch, announce)
+        try:
+            return await substitute("${" + expr + "}", env, "Getvar")
+        except DialplanError as err:
+            self.log_asterisk("WARNING", str(err))
+            return ""
 
     def get_channel_var(self, ch: Channel, var: str) -> str:
         builtins = {

@@ -7,7 +7,6 @@ the schema of the version that replays it. Only effects that become rows are acc
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from acd.core.effects import (
@@ -33,8 +32,6 @@ def is_stored(effect: object) -> bool:
 
 
 def encode_effect(effect: StoredEffect) -> dict[str, Any]:
-    if isinstance(effect, AffinityDecided):  # not (yet) in the core's Effect union
-        return {**asdict(effect), "type": "AffinityDecided"}
     return as_dict(effect)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.core.effects import AffinityDecided, Effect
+from acd.core.effects import Effect
 from acd.settings import Settings
 from acd.store.codec import StoredEffect, is_stored
 from acd.store.journal import Journal, JournalStats
@@ -97,7 +97,7 @@ class Writer:
 
     # -- called from the event loop's hot path ---------------------------------------------------
 
-    def submit(self, effect: Effect | AffinityDecided) -> None:
+    def submit(self, effect: Effect) -> None:
         """Hand ``effect`` to the journal if it becomes a row. O(1), no I/O; never raises."""
         try:
             if is_stored(effect):

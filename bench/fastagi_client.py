@@ -1,4 +1,5 @@
-"""A fake Asterisk for FastAGI tests: sends a request, answers each command, records the dialogue."""
+"""Asterisk's side of a FastAGI dialogue, for the baseline in bench/bench_lookup.py: sends a
+request, answers each command, records the dialogue."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REQUEST = (Path(__file__).parent / "fixtures" / "ami" / "fastagi_request.txt").read_text(encoding="utf-8")
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ami"
+REQUEST = (FIXTURES / "fastagi_request.txt").read_text(encoding="utf-8")
 _SET = re.compile(r'^SET VARIABLE (\S+) "((?:[^"\\]|\\.)*)"$')
 
 

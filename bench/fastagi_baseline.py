@@ -1,4 +1,11 @@
-"""FastAGI edge: answers Asterisk's "where to?" from a thread of its own, always within a deadline.
+"""The FastAGI routing server acd shipped before the CURL() lookup: kept only as the benchmark's
+baseline (bench/bench_lookup.py), answering with the same decisions as the lookup.
+
+Why it went: once Asterisk has connected to a FastAGI server it waits for the script without a
+bound, so a frozen acd (SIGSTOP, a paused VM) held callers in silence; the lookup is bounded by
+Asterisk itself (CURLOPT httptimeout). Its original description follows.
+
+FastAGI edge: answers Asterisk's "where to?" from a thread of its own, always within a deadline.
 
 Why a thread with its own event loop: once Asterisk has connected to a FastAGI server it waits for
 the script indefinitely, so a daemon whose main loop is blocked (a slow database call, a burst of
@@ -24,9 +31,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import structlog
+
+from acd.core.commands import Command, LookupAnswered
+from acd.routing.answer import FIELDS, LookupRequest
+from acd.routing.service import RoutingService
 
 __all__ = [
     "AgiProtocolError",
@@ -39,7 +50,7 @@ __all__ = [
     "parse_request",
 ]
 
-log = structlog.get_logger("acd.routing.fastagi")
+log = structlog.get_logger("bench.fastagi_baseline")
 
 Variables = Sequence[tuple[str, str]]
 MAX_REQUEST_BYTES = 16 * 1024
@@ -301,3 +312,39 @@ class FastAgiServer:
                 self.stats.cut_short += 1
                 return False
         return True
+
+
+# -- the baseline's answers: the lookup's decisions, as FastAGI variables ------------------------------
+
+
+def lookup_answers(
+    service: RoutingService, put: Callable[[Command], None]
+) -> tuple[Callable[[AgiRequest], Reply], Callable[[AgiRequest, Reply], None]]:
+    """(answer, delivered) for :class:`FastAgiServer`: the same decision the lookup makes, set as
+    the ACD_* variables (``ACD_ROUTE`` last); its command handed over once it was set in full."""
+    names = dict(FIELDS)
+
+    def answer(request: AgiRequest) -> Reply:
+        lookup = LookupRequest(
+            "/route",
+            queue=request.params.get("queue") or (request.args[0] if request.args else ""),
+            caller=request.callerid,
+            account=request.args[1] if len(request.args) > 1 else "",
+            uniqueid=request.uniqueid,
+        )
+        reply = service.answer(lookup)
+        pairs = [p.partition("=") for p in reply.body.split("&")]
+        variables = [(names[k], unquote(v)) for k, _, v in pairs if k in names and k != "route"]
+        variables.append(("ACD_ROUTE", unquote(next((v for k, _, v in pairs if k == "route"), "queue"))))
+        return Reply(variables, reply.command)
+
+    def delivered(request: AgiRequest, reply: Reply) -> None:
+        if isinstance(reply.note, LookupAnswered):
+            put(reply.note)
+
+    return answer, delivered
+
+
+def fallback_variables(request: AgiRequest | None, why: str) -> Reply:
+    """No preference: the shared queue, as plain Asterisk would do."""
+    return Reply((("ACD_REASON", why), ("ACD_ROUTE", "queue")))
