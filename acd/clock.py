@@ -4,7 +4,7 @@ Event time is Asterisk's ``Timestamp`` header when present, else the time the ev
 Between events the clock runs at ``speed`` times the wall clock from the last stamp it saw: when the
 simulator runs 60x faster and stamps events in simulated time, timers (wrap-ups, holds, windows)
 follow simulated time, and a sped-up run produces the same records as a real-time one. Bounds that
-protect real callers (the FastAGI deadline) use the wall clock, never this.
+protect real callers (the routing lookup's bound) use the wall clock, never this.
 
 Event times never go backwards, and neither does :meth:`now`; but the two are kept apart, so that
 reading ``now()`` between events (ticks, scrapes) never pushes the next event's time forward.

@@ -7,7 +7,7 @@ in tests and in containers.
 
 Why the watchdog ping is sent from the event loop (:func:`watchdog_loop`) rather than a thread: a
 thread keeps pinging while the loop is stuck in a blocking call, and systemd would never restart
-a daemon that no longer reads AMI or answers FastAGI. From the loop, a blocked loop stops pinging
+a daemon that no longer reads AMI. From the loop, a blocked loop stops pinging
 and ``WatchdogSec`` ends it.
 
 A notification never raises: losing a status line is better than losing the daemon.

@@ -220,7 +220,7 @@ def test_daemon_runs_under_the_units_sandbox(tmp_path: Path) -> None:
         "SetCredential=ami_secret:sandbox-test\n"
         "SetCredential=api_tokens:[]\n"
         "SetCredential=session_secret:sandbox-session-key\n"
-        "Environment=ACD_AMI__HOST=127.0.0.1 ACD_AMI__PORT=9 ACD_HTTP__PORT=0 ACD_FASTAGI__PORT=0\n"
+        "Environment=ACD_AMI__HOST=127.0.0.1 ACD_AMI__PORT=9 ACD_HTTP__PORT=0 ACD_ROUTING__PORT=0\n"
         f"StateDirectory={name}\n"
         f"WorkingDirectory=/var/lib/{name}\n",
         1,

@@ -2,8 +2,8 @@
 
 The live snapshot is taken in the loop (the core is not thread-safe, and taking it is cheap); the
 text is rendered in a worker thread. Rendering 500 agents x 20 queues costs 15 ms (40 ms with
-per-agent series on) of pure Python, which in the loop would delay every AMI event and FastAGI
-answer by that much; in a thread the loop keeps running, preempted only at the interpreter's switch
+per-agent series on) of pure Python, which in the loop would delay every AMI event by that
+much; in a thread the loop keeps running, preempted only at the interpreter's switch
 interval (bench/bench_metrics.py measures both). prometheus_client guards its values with locks, so
 the consumer keeps counting meanwhile. The classic text format (0.0.4) is what every Prometheus
 2.x, Debian's 2.42 included, negotiates. Scraping needs no token (issue 4: metrics scraping is
