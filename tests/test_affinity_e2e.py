@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +32,7 @@ from tests.lookup_client import lookup
 from tests.sim_helpers import AmiClient, get
 from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
+from tests.test_e2e_signals import Daemon as DaemonProcess
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "asterisk"
 ALICE = "Local/1001@agents"
@@ -495,52 +492,19 @@ async def test_acd_down_the_caller_goes_on_at_once(tmp_path: Path) -> None:
         await close_center(c)
 
 
-class AcdProcess:
+class AcdProcess(DaemonProcess):
     """``acd run`` as a process of its own, so it can be frozen (SIGSTOP) like a stuck daemon."""
 
     def __init__(self, tmp_path: Path, ami_port: int, lookup_port: int) -> None:
-        self.http = free_port()
+        super().__init__(tmp_path, ami_port, "acd", ACD_ROUTING__PORT=str(lookup_port), ACD_SPEED="1")
         self.lookup_port = lookup_port
-        self.log = tmp_path / "acd.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACD_")}
-        env.update(
-            {
-                "ACD_AMI__PORT": str(ami_port),
-                "ACD_AMI__RECONNECT_MIN": "0.1",
-                "ACD_HTTP__PORT": str(self.http),
-                "ACD_ROUTING__PORT": str(lookup_port),
-                "ACD_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",
-                "ACD_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
-                "ACD_LOG_FORMAT": "json",
-            }
-        )
-        self.fh = self.log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "acd.cli", "run"],
-            stdout=self.fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-        )
-
-    def health(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz", timeout=1) as resp:
-                body: dict[str, Any] = json.loads(resp.read())
-                return body
-        except OSError:
-            return None
 
     def ask(self) -> dict[str, str]:
         return lookup(self.lookup_port, queue="support", caller=CALLER, timeout=1.0).fields
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(30)
-        self.fh.close()
-        return code
+    def stop_now(self) -> int:
+        self.proc.send_signal(signal.SIGCONT)
+        return self.stop()
 
 
 async def in_thread(fn: Any) -> Any:
@@ -582,7 +546,7 @@ async def test_acd_frozen_during_a_callback_holds_no_caller_beyond_the_bound(tmp
         await c.step(3.0)
         await hang_up(c)
         await c.step(2.0)
-        assert acd.stop() == 0
+        assert acd.stop_now() == 0
         db = sqlite3.connect(tmp_path / "acd.db")
         try:
             decisions = db.execute("select uniqueid, reason from routing_decisions").fetchall()

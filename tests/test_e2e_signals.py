@@ -61,7 +61,9 @@ def sim(tmp_path: Path) -> Iterator[int]:
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, ami_port: int, name: str) -> None:
+    """``acd run`` as a process of its own (``env``: more ACD_* variables, or other values)."""
+
+    def __init__(self, tmp_path: Path, ami_port: int, name: str, **more: str) -> None:
         self.http = free_port()
         self.log = tmp_path / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACD_")}
@@ -76,6 +78,7 @@ class Daemon:
                 "ACD_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
                 "ACD_SPEED": "20",
                 "ACD_LOG_FORMAT": "json",
+                **more,
             }
         )
         self.fh = self.log.open("wb")

@@ -127,15 +127,10 @@ class Interpreter:
         return env
 
     def _call_builtins(self, call: Call) -> dict[str, str]:
-        ch = self.sim.model.channels[call.ch1]
         return {
-            "CALLERID(num)": ch.cid_num,
-            "CALLERID(name)": ch.cid_name,
             "EXTEN": call.dp_exten,
             "CONTEXT": call.dp_context,
             "PRIORITY": str(call.dp_prio),
-            "UNIQUEID": ch.uid,
-            "CHANNEL": ch.name,
             "QUEUESTATUS": call.queuestatus,
             "QUEUE_PRIO": str(call.priority),
         }
@@ -553,6 +548,17 @@ def hash_keys(variables: dict[str, str], name: str) -> list[str]:
     ]
 
 
+def channel_builtins(ch: Channel) -> dict[str, str]:
+    """What Asterisk computes for a channel rather than storing as a variable."""
+    return {
+        "CALLERID(num)": ch.cid_num,
+        "CALLERID(name)": ch.cid_name,
+        "UNIQUEID": ch.uid,
+        "CHANNEL": ch.name,
+        "LINKEDID": ch.linkedid,
+    }
+
+
 def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str], None]) -> Env:
     """Substitution on one channel (or on none, as AMI's Getvar does without Channel), with the
     channel functions bound to it; ``announce`` emits the VarSet of a variable a function sets."""
@@ -596,18 +602,9 @@ def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str
     async def f_hashkeys(arg: str) -> str:
         return ",".join(hash_keys(variables, arg.strip()))
 
-    builtins: dict[str, str] = {}
-    if ch is not None:
-        builtins = {
-            "CALLERID(num)": ch.cid_num,
-            "CALLERID(name)": ch.cid_name,
-            "UNIQUEID": ch.uid,
-            "CHANNEL": ch.name,
-            "LINKEDID": ch.linkedid,
-        }
     return Env(
         variables,
-        builtins,
+        channel_builtins(ch) if ch is not None else {},
         sim.model.db,
         sim.now,
         {"CURL": f_curl, "CURLOPT": f_curlopt, "HASH": f_hash, "HASHKEYS": f_hashkeys},

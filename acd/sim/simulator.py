@@ -426,16 +426,11 @@ class Simulator:
             return ""
 
     def get_channel_var(self, ch: Channel, var: str) -> str:
-        builtins = {
-            "CALLERID(num)": ch.cid_num,
-            "CALLERID(name)": ch.cid_name,
-            "UNIQUEID": ch.uid,
-            "CHANNEL": ch.name,
-            "LINKEDID": ch.linkedid,
-        }
+        from acd.sim.interp import channel_builtins
+
         if var in ch.variables:
             return ch.variables[var]
-        return builtins.get(var, "")
+        return channel_builtins(ch).get(var, "")
 
     def set_device_state(self, device: str, value: str) -> None:
         state = {"NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "UNAVAILABLE": 5, "RINGING": 6, "ONHOLD": 8}.get(
