@@ -254,7 +254,7 @@ class LiveCenter:
                 "spool_dir": str(self.tmp_path / "spool"),
             },
             http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
-            fastagi={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+            routing={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
             api_tokens=self.tokens,  # type: ignore[arg-type]
             time_zone="Europe/Berlin",
             **self.extra,
