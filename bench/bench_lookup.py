@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import socket
 import statistics
@@ -272,6 +273,8 @@ async def run(args: argparse.Namespace, pool: PoolType) -> None:
     )
     baseline.start()
     consumer = asyncio.get_running_loop().create_task(loop_state.consume())
+    gc.collect()
+    gc.freeze()  # as the daemon does after start: what start-up built stays out of every collection
     default_interval = sys.getswitchinterval()
     results: dict[tuple[str, int, str], tuple[float, float, float]] = {}
     try:
