@@ -241,9 +241,15 @@ class Simulator:
         if self._wake is not None:
             self._wake.set()
 
-    def handle_action(self, s: Session, msg: dict[str, str]) -> None:
-        if self.speed != 0 and not math.isinf(self.speed):
+    def _to_the_present(self) -> None:
+        """In real time, bring simulated time up to the wall clock before anything is scheduled:
+        while nothing was due, the runner slept and the scheduler's time stood still, so a delay
+        counted from it would already be over (a 1 s ring and a 2 s talk fired at once)."""
+        if self.speed != 0 and not math.isinf(self.speed) and self._running:
             self._advance_to_now()
+
+    def handle_action(self, s: Session, msg: dict[str, str]) -> None:
+        self._to_the_present()
         delay = self.cfg.action_latency
         if delay > 0 and msg.get("Action", "").lower() not in ("login", "challenge", "logoff"):
             # Asterisk works an action off on its own thread: calls keep moving meanwhile, so an
@@ -565,6 +571,7 @@ class Simulator:
         context: str = "agents",
     ) -> str:
         """Log a simulated agent into ``queue`` (QueueAdd events); returns its interface."""
+        self._to_the_present()
         iface = f"Local/{exten}@{context}"
         self.model.device(iface).behaviour = AgentBehaviour(answer_after=answer_after)
         err = self.model.add_member(queue, iface, name, penalty, paused, reason)
@@ -587,6 +594,7 @@ class Simulator:
         ``talk`` s (None: until :meth:`hangup`), then ends the way ``ending`` names. With
         ``context`` (and a dialplan loaded) the caller runs the dialplan from there instead,
         with ``SIM_QUEUE`` set to ``queue``."""
+        self._to_the_present()
         script = CallScript(
             patience=patience, talk=FOREVER if talk is None else talk, ending=Ending(ending, cause)
         )
@@ -606,12 +614,14 @@ class Simulator:
 
     def hangup(self, channel: str, cause: int | None = None) -> bool:
         """As AMI Hangup on ``channel`` (with ``Cause``)."""
+        self._to_the_present()
         done = self.model.hangup_channel(channel, cause)
         self._notify()
         return done
 
     def answer(self, call: Call, iface: str) -> bool:
         """Make the rung member ``iface`` answer now."""
+        self._to_the_present()
         for leg in call.legs:
             if leg.iface == iface:
                 self.model.answer(call, leg)
