@@ -390,13 +390,20 @@ class Daemon:
         )
 
     def _check_ports(self) -> None:
-        """A taken HTTP port is found before anything starts (the bind itself comes later)."""
+        """A taken HTTP or lookup port is found before anything starts (the binds come later)."""
         from acd.ports import bind_problem
 
         http = self.settings.http
         why = bind_problem(http.host, http.port)
         if why is not None:
             raise CannotListen(f"{_HTTP_WHAT} on {http.host}:{http.port}: {why}; {_HTTP_HINT}")
+        routing = self.settings.routing
+        why = bind_problem(routing.host, routing.port)
+        if why is not None:
+            raise CannotListen(
+                f"routing lookup on {routing.host}:{routing.port}: {why}; ACD_ROUTING__PORT chooses another "
+                "port (and regenerate the dialplan with acd asterisk-config)"
+            )
 
     async def _start_http(self) -> None:
         from acd.api.app import app_runner, build_app

@@ -60,7 +60,7 @@ def test_every_command_and_option_has_a_help_line() -> None:
 
 
 def test_run_with_its_port_taken_is_one_line_and_exit_2(taken_port: int, tmp_path: Path) -> None:
-    env = _env(ACD_AMI__SECRET="x", ACD_AMI__PORT="9", ACD_HTTP__PORT=str(taken_port), ACD_FASTAGI__PORT="0")
+    env = _env(ACD_AMI__SECRET="x", ACD_AMI__PORT="9", ACD_HTTP__PORT=str(taken_port), ACD_ROUTING__PORT="0")
     done = subprocess.run([*ACD, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
@@ -192,7 +192,7 @@ async def test_clean_stop_logs_no_warning(tmp_path: Path) -> None:
         ami={"port": fake.port, "secret": fake.secret},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}", "spool_dir": str(tmp_path / "s")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
-        fastagi={"port": 0},  # type: ignore[arg-type]
+        routing={"port": 0},  # type: ignore[arg-type]
         affinity={"mirror_members": False},  # type: ignore[arg-type]
     )
     with captured_logs("info") as logs:
@@ -206,3 +206,13 @@ async def test_clean_stop_logs_no_warning(tmp_path: Path) -> None:
     events = [(r["event"], r.get("reason")) for r in logs.records()]
     assert ("ami_disconnected", "closed") in events, events
     assert logs.at("warning", "error") == []
+
+
+def test_run_with_the_lookup_port_taken_is_one_line_and_exit_2(taken_port: int, tmp_path: Path) -> None:
+    env = _env(ACD_AMI__SECRET="x", ACD_AMI__PORT="9", ACD_HTTP__PORT="0", ACD_ROUTING__PORT=str(taken_port))
+    done = subprocess.run([*ACD, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"acd: cannot listen: routing lookup on 127.0.0.1:{taken_port}: in use (is acd already running?); "
+        "ACD_ROUTING__PORT chooses another port (and regenerate the dialplan with acd asterisk-config)"
+    ]

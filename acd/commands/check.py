@@ -47,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "check",
         help="preflight: configuration, AMI access and classes, database, ports",
         description="Check what acd needs before enabling the service: configuration, AMI reachable, "
-        "login, the manager user's read/write classes, timestampevents, database and schema, HTTP "
-        "and FastAGI ports. Exit 1 when a check fails, 2 when the configuration is invalid.",
+        "login, the manager user's read/write classes, timestampevents, whether Asterisk's CURL() "
+        "reaches acd's routing lookup, database and schema, HTTP and routing ports. Exit 1 when a "
+        "check fails, 2 when the configuration is invalid.",
     )
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     parser.add_argument(

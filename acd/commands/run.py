@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the daemon (configuration from ACD_* variables)",
         description="Run acd: connect to Asterisk's manager interface, follow every queue, agent and "
         "call, write the records to the database, serve the HTTP API and /metrics, and answer "
-        "callback routing over FastAGI, until SIGTERM or Ctrl-C. Configured by ACD_* variables "
+        "Asterisk's callback routing lookups, until SIGTERM or Ctrl-C. Configured by ACD_* variables "
         "(`acd config --example` lists them); ACD_AMI__SECRET (or the systemd credential "
         "ami_secret) is required. Exit 0 after a clean stop, 1 on failure, 2 on bad configuration.",
     )
