@@ -496,7 +496,15 @@ class AcdProcess(DaemonProcess):
     """``acd run`` as a process of its own, so it can be frozen (SIGSTOP) like a stuck daemon."""
 
     def __init__(self, tmp_path: Path, ami_port: int, lookup_port: int) -> None:
-        super().__init__(tmp_path, ami_port, "acd", ACD_ROUTING__PORT=str(lookup_port), ACD_SPEED="1")
+        super().__init__(
+            tmp_path,
+            ami_port,
+            "acd",
+            ACD_ROUTING__PORT=str(lookup_port),
+            ACD_SPEED="1",
+            ACD_AMI__USERNAME=login()["username"],
+            ACD_AMI__SECRET=login()["secret"],
+        )
         self.lookup_port = lookup_port
 
     def ask(self) -> dict[str, str]:

@@ -193,7 +193,7 @@ async def test_clean_stop_logs_no_warning(tmp_path: Path) -> None:
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}", "spool_dir": str(tmp_path / "s")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
         routing={"port": 0},  # type: ignore[arg-type]
-        affinity={"mirror_members": False},  # type: ignore[arg-type]
+        affinity={"enabled": False},  # type: ignore[arg-type]  # else: "no personal queue" (a warning)
     )
     with captured_logs("info") as logs:
         daemon = Daemon(settings)

@@ -4,17 +4,18 @@ Timestamp are reported once and exported as acd_ami_timestamps."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from acd.daemon import Daemon
 from acd.sim import SimConfig, Simulator
 from acd.sim.emit import event
 from tests.sim_helpers import AmiClient, get
+from tests.support.credentials import login
+from tests.support.logs import Captured, captured_logs
 from tests.test_e2e_daemon import daemon_settings
 
 SHARED_ONLY = """
@@ -44,7 +45,9 @@ class Run:
 async def start(tmp_path: Path, queues: str, **sim: Any) -> Run:
     (tmp_path / "queues.conf").write_text(queues)
     simulator = Simulator(
-        SimConfig(port=0, speed=0, traffic=False, queues_conf=tmp_path / "queues.conf", seed=4, **sim)
+        SimConfig(
+            port=0, speed=0, traffic=False, queues_conf=tmp_path / "queues.conf", seed=4, **login(), **sim
+        )
     )
     _host, port = await simulator.start()
     cli = await AmiClient.connect("127.0.0.1", port)
@@ -57,8 +60,8 @@ async def start(tmp_path: Path, queues: str, **sim: Any) -> Run:
 
 
 @pytest.fixture
-async def logs() -> AsyncIterator[list[dict[str, Any]]]:
-    with capture_logs() as captured:
+def logs() -> Iterator[Captured]:
+    with captured_logs("info") as captured:
         yield captured
 
 
@@ -68,7 +71,7 @@ async def stop(run: Run) -> None:
     await run.sim.stop()
 
 
-async def test_no_personal_queues_no_actions_one_warning(tmp_path: Path, logs: list[dict[str, Any]]) -> None:
+async def test_no_personal_queues_no_actions_one_warning(tmp_path: Path, logs: Captured) -> None:
     run = await start(tmp_path, SHARED_ONLY)
     try:
         run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
@@ -78,7 +81,7 @@ async def test_no_personal_queues_no_actions_one_warning(tmp_path: Path, logs: l
         await run.until(lambda: False, 1.0)
         assert run.daemon.routing is not None
         assert run.daemon.routing.edge.actions_failed == 0  # no "No such queue" answers
-        warned = [e for e in logs if e["event"] == "personal_queue_missing"]
+        warned = [e for e in logs.records() if e["event"] == "personal_queue_missing"]
         assert len(warned) == 1 and warned[0]["agents"] == ["Local/1001@agents"]  # Bob came after
     finally:
         await stop(run)
@@ -102,25 +105,25 @@ async def test_reload_reads_the_queues_again(tmp_path: Path) -> None:
         await stop(run)
 
 
-async def test_events_without_timestamps_are_reported(tmp_path: Path, logs: list[dict[str, Any]]) -> None:
+async def test_events_without_timestamps_are_reported(tmp_path: Path, logs: Captured) -> None:
     run = await start(tmp_path, SHARED_ONLY, timestampevents=False)
     try:
         run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
         await run.until(lambda: bool(run.daemon.core.members))
         value = run.daemon.metrics.registry.get_sample_value("acd_ami_timestamps")
         assert value == 0
-        assert [e["event"] for e in logs].count("ami_timestamps_off") == 1
+        assert [e["event"] for e in logs.records()].count("ami_timestamps_off") == 1
     finally:
         await stop(run)
 
 
-async def test_events_with_timestamps_are_reported_too(tmp_path: Path, logs: list[dict[str, Any]]) -> None:
+async def test_events_with_timestamps_are_reported_too(tmp_path: Path, logs: Captured) -> None:
     run = await start(tmp_path, SHARED_ONLY, timestampevents=True)
     try:
         run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
         await run.until(lambda: bool(run.daemon.core.members))
         assert run.daemon.metrics.registry.get_sample_value("acd_ami_timestamps") == 1
-        assert "ami_timestamps_off" not in [e["event"] for e in logs]
+        assert "ami_timestamps_off" not in [e["event"] for e in logs.records()]
         assert get(run.cli.events("QueueMemberAdded")[0], "Queue") == "support"
     finally:
         await stop(run)

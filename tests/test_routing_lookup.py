@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from acd.clock import EventClock
 from acd.core.commands import Command
@@ -26,6 +25,7 @@ from acd.routing.answer import MAX_REQUEST_BYTES
 from acd.routing.service import RateLimit
 from acd.settings import Settings
 from tests.lookup_client import Lookup, lookup, raw, request_line
+from tests.support.logs import captured_logs
 
 IFACE = "Local/1001@agents-desk"
 PERSONAL = "acd-agent-1001"
@@ -410,7 +410,7 @@ async def test_no_personal_queue_no_action_and_one_warning() -> None:
     h = Harness(settings())
     await h.start()
     try:
-        with capture_logs() as logs:
+        with captured_logs("info") as logs:
             h.member("support")  # logged in before the snapshot: nothing known yet, nothing sent
             h.snapshot("support")
             h.feed(
@@ -426,7 +426,7 @@ async def test_no_personal_queue_no_action_and_one_warning() -> None:
             h.member("support", paused=True, reason="lunch", event="QueueMemberPause")
         await asyncio.sleep(0.01)
         assert h.ami.sent == []
-        warned = [entry for entry in logs if entry["event"] == "personal_queue_missing"]
+        warned = [entry for entry in logs.records() if entry["event"] == "personal_queue_missing"]
         assert len(warned) == 1 and warned[0]["agents"] == [IFACE]
     finally:
         assert h.handle is not None
@@ -549,12 +549,12 @@ async def test_unknown_queue_and_flood_answer_the_shared_queue(routed: Harness) 
 
 
 async def test_no_access_log_and_bad_requests_logged_at_a_bounded_rate(routed: Harness) -> None:
-    with capture_logs() as logs:
+    with captured_logs("info") as logs:
         await routed.ask()
         for _ in range(20):
             await asyncio.get_running_loop().run_in_executor(None, lambda: raw(routed.port, b"HELLO\r\n\r\n"))
-    assert all("5551100" not in repr(entry) for entry in logs)  # caller numbers never logged
-    bad = [entry for entry in logs if entry["event"] == "lookup_bad_request"]
+    assert "5551100" not in logs.stream.getvalue()  # caller numbers never logged
+    bad = [entry for entry in logs.records() if entry["event"] == "lookup_bad_request"]
     assert len(bad) == 1  # then at most one line per 10 s, with the count of the ones left out
 
 
