@@ -127,6 +127,17 @@ class Harness:
             InCall="0",
         )
 
+    def busy(self) -> None:
+        """Alice answers a call in the shared queue."""
+        self.feed(
+            Event="AgentConnect",
+            Queue="support",
+            Uniqueid="9.1",
+            Interface=IFACE,
+            MemberName="Alice",
+            HoldTime="1",
+        )
+
     def confirm(self, answer: Lookup, uniqueid: str = UID, channel: str = CHAN) -> None:
         """What the generated dialplan does after a complete answer: UserEvent(AcdRouted)."""
         assert answer.fields.get("end") == "1"
@@ -217,14 +228,7 @@ async def test_free_agent_is_offered_with_one_ring(routed: Harness) -> None:
 async def test_busy_agent_is_waited_for_within_the_bound(routed: Harness) -> None:
     routed.member("support")
     routed.member(PERSONAL)
-    routed.feed(
-        Event="AgentConnect",
-        Queue="support",
-        Uniqueid="9.1",
-        Interface=IFACE,
-        MemberName="Alice",
-        HoldTime="1",
-    )
+    routed.busy()
     v = (await routed.ask()).fields
     assert (v["route"], v["wait"], v["opts"]) == ("agent", "20", "")
 
@@ -345,14 +349,7 @@ async def test_answers_in_time_while_the_daemon_loop_is_blocked(routed: Harness,
 async def test_first_ring_without_answer_withdraws_the_caller(routed: Harness) -> None:
     routed.member("support")
     routed.member(PERSONAL)
-    routed.feed(
-        Event="AgentConnect",
-        Queue="support",
-        Uniqueid="9.1",
-        Interface=IFACE,
-        MemberName="Alice",
-        HoldTime="1",
-    )
+    routed.busy()
     routed.confirm(await routed.ask())
     routed.join(PERSONAL)
     alice = {"Interface": IFACE, "MemberName": "Alice"}
