@@ -23,6 +23,14 @@ from tests.store_records import record
 from tests.support.browser import Browser, LiveCenter, browser_missing, new_token
 
 REPS = [("1001", "Alice Martin"), ("1002", "Bob Keller"), ("1003", "Chen Wei"), ("1004", "Dana Ruiz")]
+SALES = """
+[sales]
+strategy = rrmemory
+timeout = 15
+retry = 1
+ringinuse = no
+weight = 0
+"""
 NOTES = [
     "changed DSL-only to phone+DSL, order written",
     "router replaced, line tested with customer",
@@ -101,7 +109,15 @@ def desk_and_pop(center: LiveCenter, out: Path, alice_token: str, bob_token: str
         alice.wait_text("Alice")
         center.call(sim.model.pause, "Local/1002@agents", True, "training")
         time.sleep(1)
-        center.call(sim.place_call, customer, "support", talk=5.0, ending="caller_cut", cause=38)
+        center.call(
+            sim.place_call,
+            customer,
+            "support",
+            talk=5.0,
+            ending="caller_cut",
+            cause=38,
+            context="acd-test-in",
+        )
         alice.wait_text(customer, "#current", timeout=20)
         alice.wait_for(lambda: _phase(alice) == "ended", 30, what="the cut-off")
         Select(alice.find("#current select[name=disposition]")).select_by_value("follow_up")
@@ -115,7 +131,7 @@ def desk_and_pop(center: LiveCenter, out: Path, alice_token: str, bob_token: str
         center.call(sim.model.pause, "Local/1002@agents", False)
         bob.sign_in(bob_token)
         bob.wait_text("Bob")
-        center.call(sim.place_call, customer, "support", talk=120.0)
+        center.call(sim.place_call, customer, "support", talk=120.0, context="acd-test-in")
         bob.wait_text("Order half written", "#current", timeout=20)
         bob.wait_for(lambda: _phase(bob) == "connected", 20, what="Bob answering")
         bob.find("#current textarea[name=notes]").send_keys("Customer confirms the number port; ")
@@ -145,7 +161,7 @@ def make(out: Path) -> list[Path]:
         {"token": bob, "role": "agent", "agent": "Local/1002@agents"},
     ]
     with tempfile.TemporaryDirectory(prefix="acd-screenshots-") as tmp:
-        center = LiveCenter(Path(tmp), tokens)
+        center = LiveCenter(Path(tmp), tokens, routed=True, more_queues=SALES)
         asyncio.run(seed_morning(center, time.time()))
         center.start()
         made: list[Path] = []

@@ -22,6 +22,7 @@ pytestmark = needs_browser()
 log = logging.getLogger("acd.tests.pages")
 
 ALICE = "Local/1001@agents"
+ROUTED = "acd-test-in"  # callers run the shipped acd-route dialplan
 BOB = "Local/1002@agents"
 
 
@@ -48,7 +49,7 @@ def people() -> People:
 
 @pytest.fixture
 def center(tmp_path: Path, people: People) -> Iterator[LiveCenter]:
-    live = LiveCenter(tmp_path, people.tokens())
+    live = LiveCenter(tmp_path, people.tokens(), routed=True)
     live.start()
     try:
         yield live
@@ -166,7 +167,9 @@ def test_cut_off_and_callback_seen_from_both_desks(
     when_bridged(center, other)
     alice.wait_text(OTHER, "#current")
     ended(alice)
-    first = center.call(sim.place_call, CUSTOMER, "support", talk=4.0, ending="caller_cut", cause=38)
+    first = center.call(
+        sim.place_call, CUSTOMER, "support", talk=4.0, ending="caller_cut", cause=38, context=ROUTED
+    )
     alice.wait_text(CUSTOMER, "#current", timeout=10)
     alice.shot("desk-ringing-or-connected")
     when_bridged(center, first)
@@ -183,7 +186,7 @@ def test_cut_off_and_callback_seen_from_both_desks(
     bob = open_browser(browsers, center, "bob")
     bob.sign_in(people.bob)
     desk_live(bob)
-    callback = center.call(sim.place_call, CUSTOMER, "support", talk=6.0)
+    callback = center.call(sim.place_call, CUSTOMER, "support", talk=6.0, context=ROUTED)
     answered = when_bridged(center, callback)
     bob.wait_for(lambda: ALICE_NOTES in bob.text("#current"), 5.0, what="Alice's notes on Bob's desk")
     latency = time.monotonic() - answered
@@ -195,6 +198,7 @@ def test_cut_off_and_callback_seen_from_both_desks(
     pop_text = bob.text("#current")
     assert "Callback" in pop_text and "Alice had this customer" in pop_text
     assert "network out of order (cause 38)" in pop_text
+    assert "Alice is paused (break), so it went to the queue" in pop_text, "why it came to Bob"
     assert latency < 5.0
 
     fill_outcome(bob, "sale", "order completed: phone+DSL " + SCRIPT_IN_NOTES, points="40", resolved=True)

@@ -277,7 +277,18 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
             view.earlier.agent_name if view.earlier else None
         )
         you = who.agent is not None and view.earlier is not None and view.earlier.agent == who.agent
-        view.why = routing_reason(reason, previous, you=you)
+        detail = (
+            decision.detail if decision else (call["routing"]["detail"] if call and call["routing"] else "")
+        )
+        earlier_rep = (decision.agent if decision else None) or (view.earlier.agent if view.earlier else None)
+        earlier_live = pages.feed.agent(earlier_rep) if earlier_rep else None
+        view.why = routing_reason(
+            reason,
+            previous,
+            you=you,
+            detail=detail or "",
+            pause_now=earlier_live.paused_reason if earlier_live is not None else None,
+        )
         if call is not None:
             view.later = await _later(conn, server_id, [e["id"] for e in call["entries"] if e["cut_off"]])
         if key is not None:

@@ -67,15 +67,30 @@ def ending(
     return "ended", "The call ended (who hung up is not known)."
 
 
-def routing_reason(reason: str | None, previous: str | None, *, you: bool) -> str | None:
-    """Why this call reached this rep, from the routing decision's reason."""
+def _unavailable(them: str, detail: str, pause_now: str | None) -> str:
+    kind, _, pause = detail.partition(":")
+    if kind in ("paused", "paused_for_callbacks"):
+        pause = pause or pause_now or ""
+        return f"{them} is paused ({pause})" if pause else f"{them} is paused"
+    return {
+        "logged_out": f"{them} has logged out",
+        "device_unavailable": f"{them}'s phone is unavailable",
+        "not_a_member": f"{them} does not take calls in this queue",
+    }.get(kind, f"{them} is not available (on a break, paused or logged out)")
+
+
+def routing_reason(
+    reason: str | None, previous: str | None, *, you: bool, detail: str = "", pause_now: str | None = None
+) -> str | None:
+    """Why this call reached this rep, from the routing decision's reason and its detail (logged
+    out, paused and why; ``pause_now``: the earlier rep's pause reason as the live picture has it)."""
     them = previous or "the rep who had the earlier call"
     if reason == "original_agent":
         return "It came to you because you had this customer's call." if you else f"It went back to {them}."
     if reason == "fallback_busy_timeout":
         return f"{them} was busy longer than the customer should wait, so it went to the queue."
     if reason == "fallback_unavailable":
-        return f"{them} is not available (on a break, paused or logged out), so it went to the queue."
+        return _unavailable(them, detail or "", pause_now) + ", so it went to the queue."
     if reason == "fallback_no_answer":
         return f"{them} did not answer, so it went to the queue."
     if reason == "ineligible":

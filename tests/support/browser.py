@@ -189,8 +189,22 @@ class Browser:
 class LiveCenter:
     """The simulator (real time, scripted) and the daemon on their own event loop and thread."""
 
-    def __init__(self, tmp_path: Path, tokens: list[dict[str, str]], **settings: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        tokens: list[dict[str, str]],
+        *,
+        routed: bool = False,
+        more_queues: str = "",
+        **settings: Any,
+    ) -> None:
+        """``routed``: callers placed with ``context="acd-test-in"`` run the shipped ``acd-route``
+        dialplan (the bounded lookup, personal queues), so callbacks carry a routing decision;
+        ``more_queues``: queues.conf sections beside the shared ``support`` queue."""
         self.tmp_path = tmp_path
+        self.routed = routed
+        self.lookup_port = 0
+        self.more_queues = more_queues
         self.tokens = tokens
         self.extra = settings
         self.user = "acd-pages"
@@ -218,6 +232,18 @@ class LiveCenter:
         self.run(self._start(), timeout=60)
 
     async def _start(self) -> None:
+        plan: dict[str, Any] = {}
+        if self.routed:
+            from tests.test_affinity_e2e import DEPLOY, INBOUND, SHARED_QUEUES, free_port, shipped_dialplan
+
+            self.lookup_port = free_port()
+            (self.tmp_path / "extensions.conf").write_text(INBOUND + shipped_dialplan(self.lookup_port))
+            queues = SHARED_QUEUES + self.more_queues + (DEPLOY / "queues-acd.conf").read_text()
+            (self.tmp_path / "queues.conf").write_text(queues)
+            plan = {
+                "dialplan": self.tmp_path / "extensions.conf",
+                "queues_conf": self.tmp_path / "queues.conf",
+            }
         self.sim = Simulator(
             SimConfig(
                 port=0,
@@ -227,6 +253,7 @@ class LiveCenter:
                 username=self.user,
                 secret=self.secret,
                 truth=self.tmp_path / "truth.jsonl",
+                **plan,
             )
         )
         _host, port = await self.sim.start()
@@ -254,7 +281,7 @@ class LiveCenter:
                 "spool_dir": str(self.tmp_path / "spool"),
             },
             http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
-            routing={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+            routing={"host": "127.0.0.1", "port": self.lookup_port},  # type: ignore[arg-type]
             api_tokens=self.tokens,  # type: ignore[arg-type]
             time_zone="Europe/Berlin",
             **self.extra,
