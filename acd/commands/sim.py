@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--speed", type=_speed, default=1.0, help="simulated seconds per wall second ('max': as fast as read)"
     )
     p.add_argument("--truth", type=Path, help="write the true call records here (JSON lines)")
+    p.add_argument("--queue-log", type=Path, help="write Asterisk's queue_log here, as app_queue does")
     p.add_argument("--agents", type=int, default=6, help="agents logged in to the queues (default 6)")
     p.add_argument("--queues", help="comma-separated queues to staff and call (default: all)")
     p.add_argument("--rate", type=float, default=2.0, help="calls per minute (Poisson)")
@@ -118,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         speed=args.speed,
         truth=args.truth,
+        queue_log=args.queue_log,
         agents=args.agents,
         queues=[q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None,
         rate_per_min=args.rate,

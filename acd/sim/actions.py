@@ -317,7 +317,7 @@ def a_queuewithdraw(sim: Simulator, s: Session, m: dict[str, str], aid: str | No
         reply(s, aid, "Unable to request withdraw from queue: No such caller", "Error")
         return
     reply(s, aid, "Withdraw requested successfully")
-    sim.model.withdraw(queue, caller)
+    sim.model.withdraw(queue, caller, m.get("WithdrawInfo", ""))
 
 
 # ---- channels -------------------------------------------------------------------------------
@@ -374,16 +374,17 @@ def a_queuelog(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -
     if not m.get("Queue") or not m.get("Event"):
         reply(s, aid, "Need 'Queue' and 'Event' headers.", "Error")
         return
-    sim.model.queue_log.append(
-        (
-            int(sim.now()),
-            m.get("Uniqueid", "NONE"),
-            m["Queue"],
-            m.get("Interface", "NONE"),
-            m["Event"],
-            m.get("Message", ""),
-        )
+    line = (
+        int(sim.now()),
+        m.get("Uniqueid", "NONE"),
+        m["Queue"],
+        m.get("Interface", "NONE"),
+        m["Event"],
+        m.get("Message", ""),
     )
+    sim.model.queue_log.append(line)
+    if sim.model.qlog is not None:
+        sim.model.qlog.write(*line)
     reply(s, aid, "Event added successfully")
 
 

@@ -172,6 +172,7 @@ class Call:
     no_retry: bool = False  # Queue()'s `n` option: leave after one ring cycle (QUEUESTATUS=TIMEOUT)
     tries: int = 0  # ring cycles counted as app_queue counts them for `n`
     queuestatus: str = ""
+    withdraw_info: str = ""  # QueueWithdrawCaller's WithdrawInfo (queue_log's WITHDRAW line)
     on_leave: Callable[[str], None] | None = None  # the dialplan's Queue()/Dial() awaiting a result
     interpreted: bool = False  # a dialplan interpreter drives this channel
     ctx_extra: dict[str, Any] = field(default_factory=dict)  # template values of extra legs/bridges

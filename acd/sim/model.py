@@ -40,6 +40,7 @@ from acd.sim.entities import (
     Member,
     Queue,
 )
+from acd.sim.queue_log import QueueLogFile
 
 __all__ = [
     "AgentBehaviour",
@@ -90,6 +91,7 @@ class Model:
         self.on_call_done: Callable[[Call], None] | None = None
         self.db: dict[str, str] = {}
         self.queue_log: list[tuple[int, str, str, str, str, str]] = []  # QueueLog action lines
+        self.qlog: QueueLogFile | None = None  # Asterisk's queue_log file, when the sim writes one
         self.globals: dict[str, str] = {}
         self.curl_options: dict[str, str] = {}  # global CURLOPT() values (under each channel's)
         for q in self.queues.values():
@@ -101,6 +103,20 @@ class Model:
     # ---- identities -------------------------------------------------------------------------
     def _ts(self) -> str:
         return ts_header(self.sched.now) if self.timestamps else ""
+
+    def ql(self, callid: str, queue: str, agent: str, verb: str, *data: object) -> None:
+        """One queue_log line where app_queue writes it (only when the simulator keeps the file)."""
+        if self.qlog is not None:
+            self.qlog.write(self.sched.now, callid, queue, agent, verb, *data)
+
+    def _waited(self, call: Call) -> int:
+        return int(self.sched.now) - int(call.joined_at)
+
+    def _ql_left(self, call: Call, verb: str, *extra: object) -> None:
+        """ABANDON/EXIT*/WITHDRAW: ``position|original position|waittime``."""
+        self.ql(
+            call.uid1, call.queue, "NONE", verb, self.position(call), call.origpos, self._waited(call), *extra
+        )
 
     def new_uid(self) -> str:
         uid = f"{int(self.sched.now)}.{self.uid_counter}"
@@ -192,6 +208,7 @@ class Model:
             out = [self.dsc(f"Queue:{queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE")]
             out.append(self.member_event("QueueMemberAdded", m))
             self.emit(out)
+            self.ql("MANAGER", queue, iface, "ADDMEMBER", "PAUSED" if paused else "")
         self.dispatch()
         return None
 
@@ -203,6 +220,7 @@ class Model:
         if m is None:
             return "Unable to remove interface: Not there"
         self.emit([self.member_event("QueueMemberRemoved", m)])
+        self.ql("MANAGER", queue, iface, "REMOVEMEMBER", "")
         self.dispatch()
         return None
 
@@ -217,7 +235,16 @@ class Model:
         if not targets:
             return "Interface not found"
         out: list[Out] = []
+        if queue is None:
+            self.ql(
+                "NONE",
+                "NONE",
+                targets[0].name,
+                "PAUSEALL" if paused else "UNPAUSEALL",
+                reason if paused else "",
+            )
         for m in targets:
+            self.ql("NONE", m.queue, m.name, "PAUSE" if paused else "UNPAUSE", reason if paused else "")
             m.paused = paused
             m.reason = reason if paused else ""
             if paused:
@@ -236,6 +263,7 @@ class Model:
         for m in targets:
             m.penalty = penalty
             out.append(self.member_event("QueueMemberPenalty", m))
+            self.ql("NONE", m.queue, iface, "PENALTY", penalty)
         self.emit(out)
         self.dispatch()
         return None
@@ -403,6 +431,16 @@ class Model:
         call.origpos = idx + 1
         call.state = "waiting"
         call.truth = self._truth_start(call)
+        appdata = (call.queue_appdata or f"{q.name},t,,,300").split(",")
+        self.ql(
+            call.uid1,
+            q.name,
+            "NONE",
+            "ENTERQUEUE",
+            appdata[2] if len(appdata) > 2 else "",
+            call.number,
+            call.origpos,
+        )
         ctx = self._ctx(call, q)
         if emit_arrival:
             self.emit(render_phase("arrive", ctx, include_orig=call.script.orig_actionid is not None))
@@ -615,9 +653,11 @@ class Model:
         out: list[Out] = []
         for leg in call.legs:
             self._drop_leg(leg)
-            ctx = self._ctx(call, q, ringtime_ms=int((self.sched.now - leg.rung_at) * 1000))
+            ms = int((self.sched.now - leg.rung_at) * 1000)
+            ctx = self._ctx(call, q, ringtime_ms=ms)
             self._leg_ctx(ctx, "a", leg, q)
             out.extend(render_phase("ring_no_answer", ctx, {"a": self.qms(leg.iface)}))
+            self.ql(call.uid1, q.name, leg.name, "RINGNOANSWER", ms)
         call.legs.clear()
         call.state = "waiting"
         if call.no_retry:
@@ -674,6 +714,8 @@ class Model:
         ctx = self._ctx(call, q, ringtime=int(self.sched.now) - int(leg.rung_at))
         out.extend(render_phase("answer", ctx, {"a": self.qms(leg.iface)}))
         self.emit(out)
+        ring = int(self.sched.now) - int(leg.rung_at)
+        self.ql(call.uid1, q.name, leg.name, "CONNECT", self._waited(call), leg.uid1, ring)
         call.truth["agent"] = leg.name
         call.truth["interface"] = leg.iface
         call.truth["wait_seconds"] = round(self.sched.now - call.joined_at, 3)
@@ -699,9 +741,14 @@ class Model:
                 c2 = self._ctx(call, q)
                 self._leg_ctx(c2, "a", other, q)
                 out.extend(render_phase("ring_cancel", c2, {"a": self.qms(other.iface)}))
+            for leg in call.legs:
+                self.ql(
+                    call.uid1, q.name, leg.name, "RINGCANCELED", int((self.sched.now - leg.rung_at) * 1000)
+                )
         else:
             out.extend(render_phase("abandon_wait", ctx))
         call.legs.clear()
+        self._ql_left(call, "ABANDON")
         q.waiting.remove(call)
         q.abandoned += 1
         self.emit(out)
@@ -741,6 +788,19 @@ class Model:
             phase = "end_caller_phone"
         # The member is freed inside the phase; the model state changes before QMS is rendered.
         self._free_agent(call, q, leg)
+        hold = int(call.connected_at) - int(call.joined_at)
+        talked = int(self.sched.now) - int(call.connected_at)
+        if kind == "transfer":
+            self.ql(
+                call.uid1, q.name, leg.name, "BLINDTRANSFER",
+                call.script.ending.transfer_exten, "xfer", hold, talked, call.origpos,
+            )  # fmt: skip
+        else:
+            # app_queue says COMPLETEAGENT when it sees the agent's channel hang up first: the
+            # agent's phone, or a shutdown; an AMI hang-up of the agent's leg reaches it as the
+            # caller's (the captures).
+            verb = "COMPLETEAGENT" if kind in ("agent", "agent_cut", "restart") else "COMPLETECALLER"
+            self.ql(call.uid1, q.name, leg.name, verb, hold, talked, call.origpos)
         if kind == "transfer":
             t_ext = call.script.ending.transfer_exten
             ch1, ch2, uid1, uid2 = self.new_local(t_ext, "agents")
@@ -870,6 +930,12 @@ class Model:
         self._free_agent(call, q, leg)
         ctx = self._ctx(call, q, talktime=int(self.sched.now) - int(call.connected_at))
         self.emit(render_phase("atxfer_complete", ctx, {"a": self.qms(leg.iface)}))
+        bridge = call.ctx_extra.get("bridge2", call.bridge)
+        self.ql(
+            call.uid1, q.name, leg.name, "ATTENDEDTRANSFER", "BRIDGE", bridge,
+            int(call.connected_at) - int(call.joined_at), int(self.sched.now) - int(call.connected_at),
+            call.origpos,
+        )  # fmt: skip
         call.state = "transferred"
         self._finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
         call.timers.append(self.sched.after(call.script.ending.after_transfer, self._atxfer_end, call))
@@ -973,22 +1039,24 @@ class Model:
             if self.on_call_done is not None:
                 self.on_call_done(call)
 
-    def withdraw(self, queue: str, channel: str) -> bool:
+    def withdraw(self, queue: str, channel: str, info: str = "") -> bool:
         """QueueWithdrawCaller: the caller leaves the queue (QUEUESTATUS=WITHDRAW), then hangs up."""
         call = self.calls.get(channel)
         if call is None or call.queue != queue or call.state not in ("waiting", "ringing"):
             return False
+        call.withdraw_info = info[:40]  # app_queue logs at most 40 characters of it
         if call.on_leave is not None:
             self.queue_leave(call, "WITHDRAW")
         else:
-            self._exit(call, "exited", "system")
+            self._exit(call, "exited", "system", "WITHDRAW")
         return True
 
     def redirect_waiting(self, call: Call) -> None:
-        self._exit(call, "exited", "system")
+        self._exit(call, "exited", "system", "ABANDON")  # Asterisk logs a Redirect out as ABANDON
 
-    def _exit(self, call: Call, outcome: str, ended_by: str | None) -> None:
+    def _exit(self, call: Call, outcome: str, ended_by: str | None, verb: str) -> None:
         q = self.queues[call.queue]
+        self._ql_left(call, verb, *((call.withdraw_info,) if verb == "WITHDRAW" else ()))
         call.cancel_timers()
         ctx = self._ctx(call, q)
         out: list[Out] = []
@@ -1079,7 +1147,7 @@ class Model:
             if call.state == "bridged":
                 self.end_call(call, "restart")
             elif call.state in ("waiting", "ringing"):
-                self._exit(call, "exited", "system")
+                self._exit(call, "exited", "system", "ABANDON")  # queue_log: ABANDON, shutdown or not
             elif call.state == "transferred":
                 call.cancel_timers()
                 self.calls.pop(call.ch1, None)
@@ -1132,6 +1200,11 @@ class Model:
         call.legs.clear()
         call.queuestatus = status
         out.extend(render_phase("queue_leave", self._ctx(call, q)))
+        verb = {"TIMEOUT": "EXITWITHTIMEOUT", "WITHDRAW": "WITHDRAW", "REDIRECT": "ABANDON"}.get(status)
+        if status == "LEAVEEMPTY":
+            verb = "EXITEMPTY"
+        if verb is not None:
+            self._ql_left(call, verb, *((call.withdraw_info,) if verb == "WITHDRAW" else ()))
         q.waiting.remove(call)
         call.state = "dialplan"
         self.emit(out)

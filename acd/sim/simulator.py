@@ -35,6 +35,7 @@ from acd.sim.dialplan import DialplanError, load_dialplan
 from acd.sim.emit import Out, event, ts_header
 from acd.sim.interp import Interpreter
 from acd.sim.model import AgentBehaviour, Call, CallScript, Channel, Ending, Model, Scheduler
+from acd.sim.queue_log import QueueLogFile
 from acd.sim.server import AmiServer, Session, reply
 from acd.sim.traffic import Traffic, Truth
 
@@ -72,6 +73,9 @@ class Simulator:
         self.server = AmiServer(self, users)
         self.server.paced_by_readers = math.isinf(cfg.speed)
         self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
+        if cfg.queue_log is not None:
+            self.model.qlog = QueueLogFile(cfg.queue_log)
+            self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")  # Asterisk's logger at boot
         self.traffic = Traffic(self.model, self.sched, self.rng, cfg)
         self.asterisk_log: deque[tuple[str, str]] = deque(maxlen=1000)
         self.interp: Interpreter | None = None
@@ -177,6 +181,8 @@ class Simulator:
         self.server.close_all()
         await self.server.close_listener()
         self.truth.close()
+        if self.model.qlog is not None:
+            self.model.qlog.close()
 
     async def wait_calls_done(self, timeout: float | None = None) -> None:
         """Return once the traffic limit (``max_calls``/``duration``) is reached and every
@@ -531,6 +537,7 @@ class Simulator:
         self.model.reset_counters()
         self.booted = False
         self.boot_time = self.now()
+        self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")
         await self.server.listen(self.server.host, self.server.port)
         self.restarting = False
         await asyncio.sleep(self.cfg.boot_seconds)
