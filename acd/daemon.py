@@ -58,6 +58,7 @@ _BEGIN = "resync-begin"
 _END = "resync-end"
 _ABORT = "resync-abort"
 _DISCONNECTED = "disconnected"
+_QUEUE_LOG = "queue-log-read"
 TICK_SECONDS = 1.0
 _HTTP_WHAT = "HTTP API and /metrics"
 _HTTP_HINT = "ACD_HTTP__PORT chooses another port"
@@ -108,6 +109,7 @@ class Daemon:
         self.writer: Any = None
         self.kpis: Any = None  # window KPIs from the database, refreshed in the background
         self.routing: RoutingHandle | None = None  # callback routing: the lookup Asterisk asks
+        self.queue_log: Any = None  # Asterisk's queue_log, read after every gap (acd.queuelog.feed)
         self.runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -227,6 +229,8 @@ class Daemon:
                     continue
                 if effects:
                     self._dispatch(effects)
+            if self.queue_log is not None:
+                self.queue_log.poll(self._queue_log_read)
             await asyncio.sleep(0)
 
     def _command(self, command: Command) -> None:
@@ -262,6 +266,10 @@ class Daemon:
                 fix="timestampevents = yes in manager.conf [general], then: manager reload",
             )
 
+    def _queue_log_read(self) -> None:
+        self.queue.append((_QUEUE_LOG, time.time()))
+        self._wake.set()
+
     def _marker(self, item: str, received: float) -> None:
         now = self.clock.now()
         if item == _BEGIN:
@@ -272,6 +280,8 @@ class Daemon:
             self.core.abort_resync()
         elif item == _DISCONNECTED:
             self._dispatch(self.core.disconnected(now))
+        elif item == _QUEUE_LOG and self.queue_log is not None:
+            self._dispatch(self.queue_log.apply(now))
 
     def _dispatch(self, effects: list[Effect]) -> None:
         self.stats.effects += len(effects)
@@ -301,6 +311,8 @@ class Daemon:
         gap open): once those records are durable, a restart fills only what came after."""
         if self.writer is None or self.queue or self.core.gap_started is not None:
             return
+        if self.core.gapfill is not None and self.core.gapfill.pending:
+            return  # the last gap is not filled yet
         if self.core.resync is not None or not self.ami.connected:
             return
         self.writer.journal.mark(self.clock.now())
@@ -350,6 +362,10 @@ class Daemon:
         )
         self.core.load_history(past)
         self.writer = await open_writer(self.settings, self.engine)
+        if self.settings.queue_log.path:
+            from acd.queuelog.feed import QueueLogFeed
+
+            self.queue_log = QueueLogFeed(self.settings.queue_log, self.core, self.writer.journal.last_seen)
         self._sinks.append(self.writer.submit)
         self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
         self.metrics.registry.register(DurabilityCollector(self.writer.stats))
@@ -490,6 +506,8 @@ class Daemon:
             consumer.cancel()
         if self.routing is not None:
             await self.routing.close()
+        if self.queue_log is not None:
+            await self.queue_log.close()
         if self.writer is not None:
             await self.writer.close(self.settings.database.flush_deadline)
         for task in self._tasks:

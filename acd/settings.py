@@ -30,6 +30,7 @@ __all__ = [
     "DatabaseSettings",
     "HttpSettings",
     "PagesSettings",
+    "QueueLogSettings",
     "QueueSettings",
     "RoutingSettings",
     "Settings",
@@ -138,6 +139,18 @@ class RoutingSettings(BaseModel):
     )
 
 
+class QueueLogSettings(BaseModel):
+    """Asterisk's queue_log: where acd finds the calls it could not see (acd stopped, AMI down)."""
+
+    path: str = Field(
+        "/var/log/asterisk/queue_log",
+        description="Asterisk's queue_log, read (never written) after every start and AMI gap ('' = off)",
+    )
+    lookback_seconds: float = Field(
+        3600.0, ge=0, description="read this far before a gap for the calls still open when it began"
+    )
+
+
 class PagesSettings(BaseModel):
     """Browser sign-in for the pages (the JSON API keeps its bearer tokens)."""
 
@@ -230,6 +243,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
     routing: RoutingSettings = Field(default_factory=RoutingSettings)  # type: ignore[arg-type]
+    queue_log: QueueLogSettings = Field(default_factory=QueueLogSettings)  # type: ignore[arg-type]
     affinity: AffinitySettings = Field(default_factory=AffinitySettings)  # type: ignore[arg-type]
     pages: PagesSettings = Field(default_factory=PagesSettings)  # type: ignore[arg-type]
     time_zone: str = Field(

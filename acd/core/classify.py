@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CutoffPolicy", "Signal", "classify_cutoff", "ended_by"]
+__all__ = ["SHUTDOWN_FLAG", "CutoffPolicy", "Signal", "classify_cutoff", "ended_by"]
 
 SHUTDOWN_FLAG = 4  # SoftHangupRequest Cause is a soft-hangup flag, not Q.850; 4 = AST_SOFTHANGUP_SHUTDOWN
 

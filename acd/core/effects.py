@@ -83,6 +83,13 @@ class CallRecord:
     offers: tuple[AgentOffer, ...] = ()
     account: str | None = None
     variables: tuple[tuple[str, str], ...] = ()
+    # Where the record comes from: "ami" (acd saw it), "queue_log" (recovered from Asterisk's
+    # queue_log after acd missed it), "merged" (each told part). ``unknown`` names the fields the
+    # source could not tell (queue_log: the cause, so whether it was cut off; who ended it after a
+    # COMPLETECALLER); ``inferred`` those deduced rather than seen (a call taken by a restart).
+    source: str = "ami"
+    unknown: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +157,9 @@ class GapRecorded:
     ended_at: float
     reason: str
     calls_reconciled: int
+    calls_recovered: int = 0  # recorded from queue_log: acd saw nothing of them
+    calls_merged: int = 0  # closed or completed with what queue_log said
+    queue_log: str | None = None  # "read", "unreadable" or None (not configured)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from acd.core import events as ev
-from acd.core.classify import Signal, classify_cutoff, ended_by
+from acd.core.classify import SHUTDOWN_FLAG, Signal, classify_cutoff, ended_by
 from acd.core.commands import Command, LookupAnswered
 from acd.core.config import CoreConfig, is_personal_queue
 from acd.core.effects import (
@@ -57,9 +57,11 @@ from acd.core.effects import (
     OutcomeReported,
     ResyncDone,
 )
+from acd.core.gapfill import GapFill
 from acd.core.linking import History, PastCall, caller_key
 from acd.core.live import AgentLive, LiveSnapshot, QueueLive
 from acd.core.model import Agent, Channel, Entry, Member, Ring, interface_of_channel
+from acd.core.queuelog import QueueLogFacts
 from acd.core.routed import RoutedCalls
 from acd.core.routing_view import ViewPublisher
 
@@ -108,6 +110,8 @@ class Core:
         self.restarting = False
         self.ami_connected = False
         self.synced = False  # resynced since the last gap: the live picture can be trusted
+        # queue_log fills gaps when the shell reads it (acd.core.gapfill); None: no queue_log
+        self.gapfill: GapFill | None = None
         self._handlers: dict[type, Callable[[Any, float, list[Effect]], None]] = {
             ev.CallerJoin: self._on_join,
             ev.CallerLeave: self._on_leave,
@@ -200,6 +204,13 @@ class Core:
         self.resync = None
         return []
 
+    def fill_gap(self, facts: QueueLogFacts | None, now: float) -> list[Effect]:
+        """Asterisk's queue_log for the last gap (None: it could not be read): the calls acd could
+        not see, closed, completed or recovered (acd/core/gapfill.py), and the gap recorded."""
+        if self.gapfill is None:
+            return []
+        return self.gapfill.fill(self, facts, now)
+
     def begin_resync(self, now: float) -> None:
         """QueueStatus and CoreShowChannels are about to be sent; collect what they answer."""
         self.resync = {
@@ -236,6 +247,8 @@ class Core:
         reconciled = 0
         channels: dict[str, ev.ChannelSnap] = snap["channels"]
         lost = "asterisk_restart" if self.restarting else "ami_gap"
+        self._pair_local_halves(channels)
+        unseen: list[Entry] = []  # answered while acd was not looking
         # Bridged queue calls acd did not see start: adopt them as partial connected calls.
         bridges: dict[str, list[ev.ChannelSnap]] = {}
         for c in channels.values():
@@ -252,15 +265,17 @@ class Core:
             if entry.state == "waiting" and uid not in snap["entries"]:
                 chan = channels.get(uid)
                 if chan is not None and chan.bridge_id:
-                    continue  # answered during the gap: adopted above only if unknown; keep waiting
-                entry.partial = True
-                entry.lost = lost
-                self._finish(entry, now, out)
+                    # Answered while acd was not looking: connected now, to the agent in its bridge.
+                    entry.partial = True
+                    entry.state = "connected"
+                    self._attach_bridge_agent(entry, chan, bridges.get(chan.bridge_id, []), now, out)
+                    unseen.append(entry)
+                    reconciled += 1
+                    continue
+                self._vanished(entry, lost, now, out)
                 reconciled += 1
             elif entry.state in ("connected", "completed") and uid not in channels:
-                entry.partial = True
-                entry.lost = lost
-                self._finish(entry, now, out)
+                self._vanished(entry, lost, now, out)
                 reconciled += 1
         for uid in [u for u in self.channels if u not in channels and u not in self.by_uniqueid]:
             del self.channels[uid]
@@ -268,7 +283,12 @@ class Core:
             member = self.members[key]
             self._remove_member(member, now, out, reason="resync")
         if self.gap_started is not None or self.gap_reason == "startup":
-            out.append(GapRecorded(self.gap_started, now, self.gap_reason, reconciled))
+            gap = GapRecorded(self.gap_started, now, self.gap_reason, reconciled)
+            if self.gapfill is not None:  # recorded once queue_log has told what the gap held
+                adopted = [e for i, e in self.entries.items() if e.partial and i not in snap["known_entries"]]
+                self.gapfill.open(gap, adopted, unseen)
+            else:
+                out.append(gap)
         self.gap_started = None
         self.gap_reason = "ami_disconnect"
         self.restarting = False
@@ -346,12 +366,9 @@ class Core:
     def _on_abandon(self, e: ev.CallerAbandon, now: float, out: list[Effect]) -> None:
         entry = self.by_uniqueid.get(e.uniqueid)
         if entry is None:
-            if e.hold_time is not None and e.queue:
-                entry = self._orphan(e.uniqueid, e.queue, now - e.hold_time, now)
-                self._anomaly(out, "attached_mid_call", "QueueCallerAbandon", f"caller {e.uniqueid}", now)
-            else:
-                self._anomaly(out, "unknown_call", "QueueCallerAbandon", f"caller {e.uniqueid}", now)
-                return
+            # A lone event names no row: the resync adopts calls in progress, queue_log the rest.
+            self._anomaly(out, "unknown_call", "QueueCallerAbandon", f"caller {e.uniqueid}", now)
+            return
         entry.abandon_hold = (
             float(e.hold_time) if e.hold_time is not None else max(0.0, now - entry.joined_at)
         )
@@ -387,7 +404,10 @@ class Core:
     def _settle_exit(self, entry: Entry, now: float, out: list[Effect], *, hung_up: bool) -> None:
         if entry.state not in ("waiting", "leaving"):
             return
-        if hung_up and entry.exit_hint != "withdraw":
+        if entry.shutdown:
+            # Asterisk's shutdown took the caller: not an abandon (queue_log says ABANDON anyway).
+            entry.reason, entry.lost = None, "asterisk_restart"
+        elif hung_up and entry.exit_hint != "withdraw":
             entry.reason = "abandoned"
         else:
             entry.reason = "exited"
@@ -400,13 +420,10 @@ class Core:
             return
         entry = self.by_uniqueid.get(e.uniqueid) if e.uniqueid else None
         if entry is None:
-            if kind == "AgentConnect" and e.uniqueid and e.queue:
-                hold = float(e.hold_time or 0)
-                entry = self._orphan(e.uniqueid, e.queue, now - hold, now, linkedid=e.linkedid)
-                self._anomaly(out, "attached_mid_call", kind, f"caller {e.uniqueid}", now)
-            else:
-                self._anomaly(out, "unknown_call", kind, f"caller {e.uniqueid or '?'}", now)
-                return
+            # A lone event names no row (a stray or malformed AgentConnect would otherwise make
+            # a phantom answered call): the resync adopts calls in progress, queue_log the rest.
+            self._anomaly(out, "unknown_call", kind, f"caller {e.uniqueid or '?'}", now)
+            return
         agent = self._agent_for(e.queue, e.interface, e.member_name)
         if kind == "AgentCalled":
             entry.rings[e.interface] = Ring(agent.agent, agent.name, e.interface, now, e.dest_uniqueid)
@@ -467,29 +484,27 @@ class Core:
             self._agent_changed(agent, now, out)
 
     def _on_complete(self, e: ev.AgentEvent, now: float, out: list[Effect]) -> None:
-        entry = self.by_uniqueid.get(e.uniqueid) if e.uniqueid else None
+        known = self.by_uniqueid.get(e.uniqueid) if e.uniqueid else None
+        entry = known
         if entry is None or entry.agent is None:
-            entry = self.by_member.get((e.queue, e.interface))
+            entry = self.by_member.get((e.queue, e.interface)) or known
         if entry is None:
-            if e.queue and e.talk_time is not None:
-                # Attached after the connect: the times on the event still make a (partial) record.
-                uid = e.uniqueid or f"unknown-{self.events_seen}"
-                hold = float(e.hold_time or 0)
-                talk = float(e.talk_time)
-                entry = self._orphan(uid, e.queue, now - talk - hold, now, linkedid=e.linkedid)
-                agent = self._agent_for(e.queue, e.interface, e.member_name)
-                entry.state = "connected"
-                entry.agent, entry.agent_name, entry.interface = (
-                    agent.agent,
-                    e.member_name or agent.name,
-                    e.interface,
-                )
-                entry.answered_at = now - talk
-                entry.hold_time = hold
-                self._anomaly(out, "attached_mid_call", "AgentComplete", f"member {e.interface}", now)
-            else:
-                self._anomaly(out, "unknown_call", "AgentComplete", f"member {e.interface}", now)
-                return
+            self._anomaly(out, "unknown_call", "AgentComplete", f"member {e.interface}", now)
+            return
+        if entry.agent is None:
+            # Connected while acd was not looking (an AMI gap): the event says by whom and how long.
+            talk = float(e.talk_time or 0)
+            agent = self._agent_for(e.queue, e.interface, e.member_name)
+            entry.partial = True
+            entry.state = "connected"
+            entry.agent, entry.agent_name, entry.interface = (
+                agent.agent,
+                e.member_name or agent.name,
+                e.interface,
+            )
+            entry.answered_at = now - talk
+            if e.hold_time is not None:
+                entry.hold_time = float(e.hold_time)
         entry.talk_time = (
             float(e.talk_time)
             if e.talk_time is not None
@@ -588,6 +603,12 @@ class Core:
             if kind == "Hangup" and entry.state == "completed" and self._all_hung_up(entry):
                 self._finish(entry, now, out)
         elif kind != "BridgeLeave":
+            if kind == "SoftHangupRequest" and e.cause == SHUTDOWN_FLAG:
+                queued = self.by_uniqueid.get(uid)
+                if queued is None and chan is not None and chan.partner:
+                    queued = self.by_uniqueid.get(chan.partner)
+                if queued is not None:
+                    queued.shutdown = True
             linked = self.by_linkedid.get(e.linkedid) if e.linkedid else None
             if linked is not None and uid not in linked.caller_uids and uid not in linked.agent_uids:
                 linked.signals.append(Signal(kind, "other", None))
@@ -753,6 +774,17 @@ class Core:
         entry.caller_num, entry.caller_name, entry.key = c.caller_num, c.caller_name, caller_key(c.caller_num)
         entry.state = "connected"
         entry.answered_at = now - talk
+        self._attach_bridge_agent(entry, c, peers, now, out)
+
+    def _attach_bridge_agent(
+        self, entry: Entry, c: ev.ChannelSnap, peers: list[ev.ChannelSnap], now: float, out: list[Effect]
+    ) -> None:
+        """The caller ``c`` is bridged: its agent is the other channel of the bridge."""
+        queue = entry.queue
+        for uid in list(entry.caller_uids):  # the caller's Local half, paired from the snapshot
+            chan = self.channels.get(uid)
+            if chan is not None and chan.partner:
+                entry.caller_uids.add(chan.partner)
         for peer in peers:
             if peer.uniqueid == c.uniqueid:
                 continue
@@ -763,6 +795,10 @@ class Core:
             entry.agent_uniqueid = peer.uniqueid
             entry.agent_uids.add(peer.uniqueid)
             self.watch[peer.uniqueid] = (entry, "agent")
+            half = self.channels.get(peer.uniqueid)
+            if half is not None and half.partner:
+                entry.agent_uids.add(half.partner)
+                self.watch[half.partner] = (entry, "agent")
             self.by_member[(queue, iface)] = entry
             agent.calls.add(entry.id)
             self._agent_changed(agent, now, out)
@@ -770,6 +806,34 @@ class Core:
         for uid in entry.caller_uids:
             self.watch[uid] = (entry, "caller")
         self.by_linkedid[entry.linkedid] = entry
+
+    def _pair_local_halves(self, channels: dict[str, ev.ChannelSnap]) -> None:
+        """Local channel halves (``...;1``/``...;2``) acd did not see paired (LocalBridge came in a
+        gap): paired from the snapshot's names, so a hang-up of either half is its side's. Waiting
+        callers adopted from the snapshot take their half now."""
+        halves: dict[str, list[str]] = {}
+        for c in channels.values():
+            if c.channel.startswith("Local/") and ";" in c.channel:
+                halves.setdefault(c.channel.rsplit(";", 1)[0], []).append(c.uniqueid)
+        for pair in halves.values():
+            one, two = (self.channels.get(u) for u in pair[:2]) if len(pair) == 2 else (None, None)
+            if one is None or two is None or one.partner or two.partner:
+                continue
+            one.partner, two.partner = two.uniqueid, one.uniqueid
+            for a, b in ((one.uniqueid, two.uniqueid), (two.uniqueid, one.uniqueid)):
+                live = self.by_uniqueid.get(a)
+                if live is not None:
+                    live.caller_uids.add(b)
+
+    def _vanished(self, entry: Entry, lost: str, now: float, out: list[Effect]) -> None:
+        """A call acd saw is gone after a gap: closed as lost in it, or, when queue_log will be
+        read, kept aside until it tells how the call really ended."""
+        entry.partial = True
+        entry.lost = lost
+        if self.gapfill is not None and self._detach(entry, now, out):
+            self.gapfill.park(entry)
+        else:
+            self._finish(entry, now, out)
 
     def _on_system(self, e: ev.SystemEvent, now: float, out: list[Effect]) -> None:
         kind = e.kind
@@ -883,9 +947,15 @@ class Core:
     def _side_causes(self, uids: set[str]) -> list[int | None]:
         return [self.channels[u].cause for u in uids if u in self.channels]
 
-    def _finish(self, entry: Entry, now: float, out: list[Effect]) -> None:
-        if self.entries.pop(entry.id, None) is None:
+    def _finish(self, entry: Entry, now: float, out: list[Effect], *, detached: bool = False) -> None:
+        if not detached and not self._detach(entry, now, out):
             return
+        self._record(entry, now, out)
+
+    def _detach(self, entry: Entry, now: float, out: list[Effect]) -> bool:
+        """Take a live entry out of every index (False when it was not live)."""
+        if self.entries.pop(entry.id, None) is None:
+            return False
         if self.by_uniqueid.get(entry.uniqueid) is entry:
             del self.by_uniqueid[entry.uniqueid]
         for uid in list(entry.caller_uids | entry.agent_uids):
@@ -898,11 +968,15 @@ class Core:
         if entry.interface and self.by_member.get((entry.queue, entry.interface)) is entry:
             del self.by_member[(entry.queue, entry.interface)]
         self._cancel_rings(entry, now, out)
-        answered = entry.agent is not None
         agent = self.agents.get(entry.agent) if entry.agent else None
         if agent is not None and entry.id in agent.calls:
             agent.calls.discard(entry.id)
             self._agent_changed(agent, now, out)
+        return True
+
+    def _record(self, entry: Entry, now: float, out: list[Effect]) -> None:
+        """The finished entry's record (its channels' causes read now), out through the gap fill."""
+        answered = entry.agent is not None
         rules = self.config.queue(entry.queue)
         caller_causes = self._side_causes(entry.caller_uids)
         agent_causes = self._side_causes(entry.agent_uids)
@@ -942,8 +1016,8 @@ class Core:
             else:
                 outcome = "exited"
                 who = "system"  # the queue (timeout, empty), acd (withdraw) or a redirect took the caller out
-                if entry.exit_hint == "withdraw":
-                    exit_reason = "withdraw"
+                if entry.exit_hint is not None:  # withdraw (acd pulled them); queue_log: empty, key...
+                    exit_reason = entry.exit_hint
                 elif entry.leave_context and entry.join_context and entry.leave_context != entry.join_context:
                     exit_reason = "redirect"
                 else:
@@ -1007,8 +1081,13 @@ class Core:
             position=entry.position,
             offers=tuple(entry.offers),
             account=entry.account,
+            source=entry.source,
+            unknown=tuple(sorted(entry.unknown)),
+            inferred=tuple(sorted(entry.inferred)),
         )
-        out.append(CallFinished(record))
+        # An adopted call that ended before queue_log told its start goes out with the gap fill.
+        if self.gapfill is None or not self.gapfill.hold(entry, record):
+            out.append(CallFinished(record))
         if entry.key is not None:
             past = PastCall(
                 entry.id,

@@ -59,12 +59,13 @@ class PastCall:
 class History:
     """Recent finished calls per caller key (newest last), bounded per key and by age."""
 
-    __slots__ = ("_by_key", "_order", "horizon")
+    __slots__ = ("_agents", "_by_key", "_order", "horizon")
 
     def __init__(self, horizon: float) -> None:
         self.horizon = horizon
         self._by_key: dict[str, deque[PastCall]] = {}
         self._order: deque[PastCall] = deque()
+        self._agents: dict[str, str] = {}  # display name -> agent, as the latest call had it
 
     def __len__(self) -> int:
         return len(self._order)
@@ -75,6 +76,12 @@ class History:
             calls = self._by_key[call.key] = deque(maxlen=_PER_KEY)
         calls.append(call)
         self._order.append(call)
+        if call.agent and call.agent_name:
+            self._agents[call.agent_name] = call.agent
+
+    def agent_named(self, name: str) -> str | None:
+        """The agent whose calls carried this display name (queue_log names members by it)."""
+        return self._agents.get(name)
 
     def prune(self, now: float) -> None:
         limit = now - self.horizon

@@ -92,6 +92,9 @@ class Entry:
     shutdown: bool = False
     lost: str | None = None
     finish_deadline: float | None = None
+    source: str = "ami"  # "ami" | "queue_log" (recovered from it) | "merged" (both told part)
+    unknown: set[str] = field(default_factory=set)  # fields the source could not tell
+    inferred: set[str] = field(default_factory=set)  # fields deduced, not seen (a restart's toll)
 
 
 @dataclass(slots=True)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from acd.core.queuelog import parse_line
+from acd.core.queuelog import QueueLogFacts, parse_line, read_facts
 
-__all__ = ["QueueLogRead", "first_timestamp", "iter_file_lines", "read_since", "rotations"]
+__all__ = ["QueueLogRead", "first_timestamp", "iter_file_lines", "load_facts", "read_since", "rotations"]
 
 _HEAD_BYTES = 64 << 10
 
@@ -142,3 +142,15 @@ def read_since(path: Path, start: float | None) -> QueueLogRead:
         except (OSError, EOFError):
             continue  # a copy rotated away or truncated under us: what was read stays
     return QueueLogRead(lines, chosen, covers)
+
+
+def load_facts(path: Path, since: float | None) -> QueueLogFacts | None:
+    """The facts of every line since ``since`` (None: the file cannot be read, or is missing)."""
+    if not path.is_file():
+        return None
+    try:
+        with path.open("rb"):
+            pass
+    except OSError:
+        return None
+    return read_facts(read_since(path, since).lines)

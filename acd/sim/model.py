@@ -1147,6 +1147,11 @@ class Model:
             if call.state == "bridged":
                 self.end_call(call, "restart")
             elif call.state in ("waiting", "ringing"):
+                # A shutdown flags every channel first (SoftHangupRequest Cause 4, as in the restart
+                # capture); the queue then reports an abandon like any hang-up while waiting.
+                self.emit(
+                    [self._shutdown_flag(name) for name in (call.ch1, call.ch2) if name in self.channels]
+                )
                 self._exit(call, "exited", "system", "ABANDON")  # queue_log: ABANDON, shutdown or not
             elif call.state == "transferred":
                 call.cancel_timers()
@@ -1155,6 +1160,27 @@ class Model:
         for dev in self.devices.values():
             dev.legs.clear()
             dev.in_call = None
+
+    def _shutdown_flag(self, name: str) -> Out:
+        ch = self.channels[name]
+        pairs = (
+            ("Channel", ch.name),
+            ("ChannelState", ch.state),
+            ("ChannelStateDesc", "Up" if ch.state == 6 else "Ring"),
+            ("CallerIDNum", ch.cid_num),
+            ("CallerIDName", ch.cid_name),
+            ("ConnectedLineNum", ch.conn_num),
+            ("ConnectedLineName", ch.conn_name),
+            ("Language", "en"),
+            ("AccountCode", ""),
+            ("Context", ch.context),
+            ("Exten", ch.exten),
+            ("Priority", ch.priority),
+            ("Uniqueid", ch.uid),
+            ("Linkedid", ch.linkedid),
+            ("Cause", 4),  # AST_SOFTHANGUP_SHUTDOWN
+        )
+        return event("SoftHangupRequest", "call", pairs, self._ts())
 
     # ---- the dialplan's side (acd.sim.interp drives these) --------------------------------
     def new_channel(self, number: str, script: CallScript, name: str | None = None) -> Call:

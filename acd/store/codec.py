@@ -40,6 +40,8 @@ def _record(data: dict[str, Any]) -> CallRecord:
     fields["offers"] = tuple(AgentOffer(**offer) for offer in fields.get("offers") or ())
     fields["cut_off_reasons"] = tuple(fields.get("cut_off_reasons") or ())
     fields["variables"] = tuple((str(k), str(v)) for k, v in fields.get("variables") or ())
+    for name in ("unknown", "inferred"):
+        fields[name] = tuple(str(v) for v in fields.get(name) or ())
     known = set(CallRecord.__dataclass_fields__)
     return CallRecord(**{k: v for k, v in fields.items() if k in known})
 

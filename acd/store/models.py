@@ -120,6 +120,11 @@ class Call(Base):
     repeat_30d: Mapped[bool | None] = mapped_column(Boolean)
     repeat_frozen: Mapped[bool | None] = mapped_column(Boolean)  # the three flags above were set
     purged_at: Mapped[float | None] = mapped_column(Double)
+    # Where the record comes from (NULL: before 0003, i.e. AMI): ami, queue_log or merged; the
+    # fields its source could not tell, and those deduced (JSON lists of names).
+    source: Mapped[str | None] = mapped_column(String(16))
+    unknown_fields: Mapped[str | None] = mapped_column(Text)
+    inferred_fields: Mapped[str | None] = mapped_column(Text)
 
 
 class Offer(Base):
@@ -257,6 +262,9 @@ class Gap(Base):
     ended_at: Mapped[float] = mapped_column(Double)
     reason: Mapped[str] = mapped_column(String(64))
     calls_reconciled: Mapped[int] = mapped_column(Integer)
+    calls_recovered: Mapped[int | None] = mapped_column(Integer)  # recorded from queue_log
+    calls_merged: Mapped[int | None] = mapped_column(Integer)  # completed with queue_log's facts
+    queue_log: Mapped[str | None] = mapped_column(String(16))  # read | unreadable | NULL (off)
 
 
 def table_of(model: type[Base]) -> Table:

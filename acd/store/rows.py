@@ -48,6 +48,9 @@ def call_row(record: CallRecord, server_id: str) -> dict[str, Any]:
         "partial": record.partial,
         "position": record.position,
         "variables": json.dumps(dict(record.variables)) if record.variables else None,
+        "source": record.source,
+        "unknown_fields": json.dumps(list(record.unknown)) if record.unknown else None,
+        "inferred_fields": json.dumps(list(record.inferred)) if record.inferred else None,
     }
 
 
@@ -100,6 +103,9 @@ def gap_row(gap: GapRecorded, server_id: str) -> dict[str, Any]:
         "ended_at": gap.ended_at,
         "reason": gap.reason,
         "calls_reconciled": gap.calls_reconciled,
+        "calls_recovered": gap.calls_recovered,
+        "calls_merged": gap.calls_merged,
+        "queue_log": gap.queue_log,
     }
 
 
