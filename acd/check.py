@@ -43,6 +43,7 @@ from typing import Any, Literal
 from acd.ami.codec import BANNER_PREFIX, Framer, encode_message
 from acd.asterisk_config import ConfigInputError, lookup_base, lookup_url_host
 from acd.ports import bind_problem
+from acd.queuelog.check import check_queue_log, mark_queue_log
 from acd.routing.answer import PING_BODY
 from acd.settings import ConfigError, Settings, load_settings, require_ami_secret
 
@@ -198,6 +199,7 @@ class AmiObservation:
     list_commands_error: str | None = None
     userevent_sent: bool = False
     userevent_echoed: bool = False
+    queue_log_marker: str | None = None  # a QueueLog line Asterisk accepted (acd.queuelog.check)
     events: list[dict[str, str]] = field(default_factory=list)
     observed_seconds: float = 0.0
     lookup_url: str = ""
@@ -493,6 +495,7 @@ async def observe_ami(settings: Settings, observe_seconds: float = 1.0) -> AmiOb
             return obs
         await _probe_classes(session, obs, ami.action_timeout, observe_seconds)
         await _probe_lookup(session, obs, settings, ami.action_timeout)
+        await mark_queue_log(session.action, obs, settings)
         obs.events = session.events
         with contextlib.suppress(Exception):
             await session.action({"Action": "Logoff"}, 1.0)
@@ -693,7 +696,9 @@ def check_config(load: Callable[[], Settings] = load_settings) -> tuple[Settings
 
 async def run_checks(settings: Settings, observe_seconds: float = 1.0) -> list[CheckResult]:
     """Every check after the configuration one, in the order they are printed."""
-    results = analyse_ami(await observe_ami(settings, observe_seconds), settings)
+    obs = await observe_ami(settings, observe_seconds)
+    results = analyse_ami(obs, settings)
+    results.append(await check_queue_log(settings, obs))
     results.append(await check_database(settings))
     results.append(check_port("http.port", settings.http.host, settings.http.port))
     results.append(check_port("routing.port", settings.routing.host, settings.routing.port))

@@ -296,7 +296,7 @@ def _settings(port: int, username: str, secret: str, tmp_path: Path, **extra: An
         ami={"host": "127.0.0.1", "port": port, "username": username, "secret": secret},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"},  # type: ignore[arg-type]
         http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
-        **extra,
+        **{"queue_log": {"path": ""}, **extra},
     )
 
 
@@ -359,6 +359,7 @@ def test_good_user_passes_everything(tmp_path: Path) -> None:
         "ami.read.extra",
         "ami.timestampevents",
         "routing.curl",
+        "queue_log",
         "database",
         "http.port",
         "routing.port",
@@ -622,6 +623,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, port: int, user: str, secret: str, tmp
     monkeypatch.setenv("ACD_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}")
     monkeypatch.setenv("ACD_HTTP__PORT", "0")
     monkeypatch.setenv("ACD_ROUTING__PORT", "0")
+    monkeypatch.setenv("ACD_QUEUE_LOG__PATH", "")
 
 
 def test_cli_json_output(
@@ -736,3 +738,34 @@ async def test_against_the_simulator(
         assert verdicts["routing.curl"] == "OK", results
     else:
         assert exit_code(results) == 1
+
+
+async def test_queue_log_is_readable_and_written_by_asterisk(tmp_path: Path) -> None:
+    """The simulator writes queue_log as Asterisk does: acd check has it append a line and sees it."""
+    from acd.sim.config import SimConfig
+    from acd.sim.simulator import Simulator
+
+    conf = tmp_path / "manager.conf"
+    conf.write_text(SIM_MANAGER_CONF)
+    qlog = tmp_path / "queue_log"
+    sim = Simulator(
+        SimConfig(host="127.0.0.1", port=0, manager_conf=conf, seed=7, traffic=False, queue_log=qlog)
+    )
+    _, port = await sim.start()
+    try:
+        good = _by_name(
+            await run_checks(
+                _settings(port, "good", "good-secret", tmp_path, queue_log={"path": str(qlog)}), 0.3
+            )
+        )["queue_log"]
+        missing = _by_name(
+            await run_checks(
+                _settings(port, "good", "good-secret", tmp_path, queue_log={"path": str(tmp_path / "nope")}),
+                0.3,
+            )
+        )["queue_log"]
+    finally:
+        await sim.stop()
+    assert good.verdict == "OK" and "Asterisk writes it" in good.detail, good
+    assert "|ACDCHECK|" in qlog.read_text()
+    assert missing.verdict == "FAIL" and "no such file" in missing.detail

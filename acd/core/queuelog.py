@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from acd.core.events import _int
+
 __all__ = [
     "ANSWER_ENDS",
     "EXIT_REASONS",
@@ -113,18 +115,6 @@ class QueueLogFacts:
 
     def ended_between(self, start: float, end: float) -> list[QlEntry]:
         return [e for e in self.entries if e.ended_at is not None and start <= e.ended_at <= end]
-
-
-def _int(text: str | None) -> int | None:
-    if text is None or text == "":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return int(float(text))
-        except ValueError:
-            return None
 
 
 def parse_line(text: str) -> QlLine | None:

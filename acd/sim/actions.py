@@ -162,23 +162,7 @@ def _snapshot(ch: object) -> list[tuple[str, object]]:
     from acd.sim.model import Channel
 
     assert isinstance(ch, Channel)
-    desc = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}.get(ch.state, "Up")
-    return [
-        ("Channel", ch.name),
-        ("ChannelState", ch.state),
-        ("ChannelStateDesc", desc),
-        ("CallerIDNum", ch.cid_num),
-        ("CallerIDName", ch.cid_name),
-        ("ConnectedLineNum", ch.conn_num),
-        ("ConnectedLineName", ch.conn_name),
-        ("Language", "en"),
-        ("AccountCode", ""),
-        ("Context", ch.context),
-        ("Exten", ch.exten),
-        ("Priority", ch.priority),
-        ("Uniqueid", ch.uid),
-        ("Linkedid", ch.linkedid),
-    ]
+    return ch.snapshot()
 
 
 def a_coreshowchannels(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:

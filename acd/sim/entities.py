@@ -99,6 +99,26 @@ class Channel:
     variables: dict[str, str] = field(default_factory=dict)
     curl_options: dict[str, str] = field(default_factory=dict)  # CURLOPT() on this channel
 
+    def snapshot(self) -> list[tuple[str, object]]:
+        """The channel snapshot headers Asterisk puts in every channel event, in its order."""
+        desc = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}.get(self.state, "Up")
+        return [
+            ("Channel", self.name),
+            ("ChannelState", self.state),
+            ("ChannelStateDesc", desc),
+            ("CallerIDNum", self.cid_num),
+            ("CallerIDName", self.cid_name),
+            ("ConnectedLineNum", self.conn_num),
+            ("ConnectedLineName", self.conn_name),
+            ("Language", "en"),
+            ("AccountCode", ""),
+            ("Context", self.context),
+            ("Exten", self.exten),
+            ("Priority", self.priority),
+            ("Uniqueid", self.uid),
+            ("Linkedid", self.linkedid),
+        ]
+
 
 @dataclass
 class Leg:

@@ -1162,24 +1162,7 @@ class Model:
             dev.in_call = None
 
     def _shutdown_flag(self, name: str) -> Out:
-        ch = self.channels[name]
-        pairs = (
-            ("Channel", ch.name),
-            ("ChannelState", ch.state),
-            ("ChannelStateDesc", "Up" if ch.state == 6 else "Ring"),
-            ("CallerIDNum", ch.cid_num),
-            ("CallerIDName", ch.cid_name),
-            ("ConnectedLineNum", ch.conn_num),
-            ("ConnectedLineName", ch.conn_name),
-            ("Language", "en"),
-            ("AccountCode", ""),
-            ("Context", ch.context),
-            ("Exten", ch.exten),
-            ("Priority", ch.priority),
-            ("Uniqueid", ch.uid),
-            ("Linkedid", ch.linkedid),
-            ("Cause", 4),  # AST_SOFTHANGUP_SHUTDOWN
-        )
+        pairs = [*self.channels[name].snapshot(), ("Cause", 4)]  # AST_SOFTHANGUP_SHUTDOWN
         return event("SoftHangupRequest", "call", pairs, self._ts())
 
     # ---- the dialplan's side (acd.sim.interp drives these) --------------------------------
