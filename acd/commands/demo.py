@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+DEMO_QUEUE_LOG = "queue_log"  # in the working directory, beside acd.db
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         # where to route: no routing lookup port to hold, no affinity to warn about.
         routing={**base.routing.model_dump(), "port": 0},
         affinity={**base.affinity.model_dump(), "enabled": False},
+        # The simulator writes Asterisk's queue_log here; acd fills its gaps from it.
+        queue_log={**base.queue_log.model_dump(), "path": DEMO_QUEUE_LOG},
         speed=args.speed,
     )
     configure_logging(settings.log_format, settings.log_level)
@@ -107,6 +112,8 @@ async def _demo(settings: Any, port: int, args: argparse.Namespace) -> int:
         settings.ami.username,
         "--secret",
         "-",  # read from stdin: the secret stays out of the process list
+        "--queue-log",
+        DEMO_QUEUE_LOG,
     ]
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]
