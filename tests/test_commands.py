@@ -194,6 +194,7 @@ async def test_clean_stop_logs_no_warning(tmp_path: Path) -> None:
         http={"port": 0},  # type: ignore[arg-type]
         routing={"port": 0},  # type: ignore[arg-type]
         affinity={"enabled": False},  # type: ignore[arg-type]  # else: "no personal queue" (a warning)
+        queue_log={"path": ""},  # type: ignore[arg-type]  # the fake has none: a missing one warns
     )
     with captured_logs("info") as logs:
         daemon = Daemon(settings)

@@ -12,6 +12,7 @@ from typing import Any
 
 from acd.daemon import Daemon
 from acd.sim import SimConfig, Simulator
+from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
 from tests.truth_compare import tally
 
@@ -31,7 +32,7 @@ async def test_an_ami_gap_is_filled_from_queue_log(tmp_path: Path) -> None:
         SimConfig(
             port=0, speed=40.0, seed=21, max_calls=90, start_epoch=1.8e9, hold_until_login=True,
             rate_per_min=30.0, agents=6, cutoff_share=0.15, callback_share=0.8, repeat_share=0.2,
-            talk_mean=60.0, patience_mean=60.0, queue_log=qlog,
+            talk_mean=60.0, patience_mean=60.0, queue_log=qlog, **login(),
         )
     )  # fmt: skip
     _host, port = await sim.start()
