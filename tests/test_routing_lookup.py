@@ -128,7 +128,9 @@ class Harness:
         )
 
     def busy(self) -> None:
-        """Alice answers a call in the shared queue."""
+        """Alice answers a call in the shared queue (its caller joins first: a lone AgentConnect
+        names no call, and the core makes no call of it)."""
+        self.feed(Event="QueueCallerJoin", Queue="support", Uniqueid="9.1", Channel="PJSIP/trunk-91")
         self.feed(
             Event="AgentConnect",
             Queue="support",
