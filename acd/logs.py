@@ -4,7 +4,7 @@ Why it looks like this:
 - Under systemd the output goes to journald and from there to whatever ships logs, so when the
   stream is not a terminal each record is one JSON object per line; a person at a terminal gets
   readable console lines instead (``fmt="auto"``).
-- panoramisk, asyncio, SQLAlchemy and aiohttp log through the standard library. Their records are
+- asyncio, SQLAlchemy, Alembic and aiohttp log through the standard library. Their records are
   routed through the same processors (structlog's ``ProcessorFormatter``), so every line has the
   same shape: ISO-8601 UTC ``timestamp``, ``level``, ``logger``, ``event``.
 - Secrets never reach the output: :func:`redact_secrets` runs on every record, whatever its origin,
@@ -50,7 +50,7 @@ LEVELS: Mapping[str, int] = {
 
 # Libraries that log once per request or message at INFO/DEBUG: kept at WARNING unless the operator
 # asks for debug, so the daemon's log is not one line per scrape or per AMI packet.
-_CHATTY = ("aiohttp.access", "panoramisk", "asyncio")
+_CHATTY = ("aiohttp.access", "asyncio")
 
 # Key names whose values are secrets. Matched case-insensitively as substrings, so AMI's
 # ``Secret``, a ``db_password``, ``api_token`` and HTTP ``Authorization`` are all caught.

@@ -1,8 +1,10 @@
-"""The AMI edge against a real TCP fake Asterisk (tests/fake_ami.py) over loopback.
+"""The AMI edge against a real TCP fake Asterisk (tests/support/fake_ami.py) over loopback.
 
-Each panoramisk pitfall from DESIGN.md has a test here that fails on panoramisk's own behaviour:
-handler isolation, split UTF-8, QueueAdd resolving, list collection, action timeouts, the Ping
-watchdog, close() during backoff, float timings. Intervals are tiny so every test stays fast.
+Each fault case a daemon meets has a test here: handler isolation, split UTF-8, QueueAdd
+resolving, list collection, action timeouts, the Ping watchdog, close() during backoff, float
+timings. tests/test_ami_panoramisk_baseline.py runs panoramisk 1.4 through the same fake Asterisk
+in the first four kinds and shows it failing them (why acd has its own client). Timing-dependent
+tests run on a simulated clock and count exactly.
 """
 
 from __future__ import annotations

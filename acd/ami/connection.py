@@ -1,7 +1,11 @@
 """The AMI connection: one logged-in session to Asterisk, kept alive, rebuilt when it breaks.
 
-It stands on panoramisk's protocol class but owns the parts of panoramisk 1.4 that hurt a daemon
-(DESIGN.md, "panoramisk 1.4 pitfalls"); each fix has a test in tests/test_ami_connection.py:
+acd's own client on a plain :class:`asyncio.Protocol`. The usual Python AMI library, panoramisk
+1.4 (its last release, 2021), drops the connection when a handler raises, loses a UTF-8 character
+split over two reads, gives actions no timeout, never notices a silent peer and truncates
+fractional timings to whole seconds (tests/test_ami_panoramisk_baseline.py shows it on the same
+fake Asterisk); it also reads at about a quarter of a bare parser's speed (bench/bench_pipeline.py).
+What this client does instead, each with a test in tests/test_ami_connection.py:
 
 1. a handler exception never reaches the transport: ``on_message`` and ``on_state`` are called
    inside a guard, counted and logged (rate-limited), and the next message is delivered;
@@ -42,9 +46,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
-
-from panoramisk.ami_protocol import AMIProtocol
+from typing import Final, TypeVar
 
 from acd.ami.actions import (
     SAFE_TO_REPEAT,
@@ -177,13 +179,13 @@ class _Dropped(Exception):
     """The session could not be established (no banner, connection closed early)."""
 
 
-# --- the protocol: panoramisk's class with the hot path replaced --------------------------------
+# --- the protocol ---------------------------------------------------------------------------------
 
 
-class _AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no type information
-    """panoramisk's ``AMIProtocol`` with ``data_received`` replaced (framing before decoding, no
-    ``Message`` objects, guarded dispatch) and ``connection_lost`` reporting to the client instead of
-    scheduling panoramisk's own untracked reconnect timer."""
+class _AmiProtocol(asyncio.Protocol):
+    """One TCP (or TLS) connection: frames bytes into messages and hands them to the client (guarded:
+    a handler's exception never reaches the transport); reports its loss to the client, which owns
+    reconnecting."""
 
     def __init__(
         self, client: AmiClient, framer: Framer, banner: asyncio.Future[str], lost: asyncio.Future[str]
@@ -196,15 +198,10 @@ class _AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no ty
         self.closed = False
         self.drop_reason: str | None = None
 
-    # panoramisk API kept meaningful for anyone holding the protocol object
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.closed = False
-
-    def send(self, data: Any, as_list: bool = False) -> None:
-        """panoramisk's untimed send is refused: every action goes through the client's tracker."""
-        raise TypeError("send actions with AmiClient.send_action (it has a timeout and an answer)")
 
     def write(self, payload: bytes) -> None:
         transport = self.transport
@@ -218,9 +215,6 @@ class _AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no ty
             self.drop_reason = reason
         if self.transport is not None and not self.closed:
             self.transport.abort()
-
-    def close(self) -> None:
-        self.drop("closed")
 
     def data_received(self, data: bytes) -> None:
         client = self._client
