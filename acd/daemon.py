@@ -1,13 +1,15 @@
 """The long-running daemon: AMI in, the core in the middle, storage/metrics/HTTP around it.
 
-Shape (DESIGN.md):
+Shape:
 - the AMI client's ``on_message`` only enqueues (it runs inside the socket read and must never
   block or raise: a slow reader is disconnected by Asterisk's ``writetimeout``);
-- ONE consumer task applies events to the core in arrival order and hands each effect to the
-  writer (``submit`` only appends), the metrics (``observe`` only counts) and the log;
+- ONE consumer task (acd/consumer.py) applies events to the core in arrival order and hands each
+  effect to the writer (``submit`` only appends), the metrics (``observe`` only counts) and the
+  log; the systemd watchdog is fed only while it makes progress;
 - a ticker drives the core's timers with the event clock;
 - on every FullyBooted the resync (QueueStatus + CoreShowChannels) is fed to the core between
-  markers, so the core reconciles and records the gap;
+  markers, so the core reconciles and records the gap; a resync that fails (its reads time out
+  twice, Asterisk refuses) is tried again with back-off on the same connection;
 - SIGTERM/SIGINT: stop AMI, drain the queue through the core, flush the writer within the
   deadline, stop HTTP, dispose the engine, exit 0. A second signal exits at once (code 1).
   A task that crashes takes the process down with code 1 so systemd restarts it.
@@ -26,8 +28,7 @@ import os
 import signal
 import sys
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +36,12 @@ import structlog
 from aiohttp import web
 
 from acd import __version__
+from acd.ami.actions import AmiNotConnected
+from acd.ami.backoff import Backoff
 from acd.ami.connection import AmiClient, AuthFailed, ConnectionEvent, Disconnected, FullyBooted, LoggedIn
 from acd.ami.resync import resync
 from acd.clock import EventClock
+from acd.consumer import Consumer
 from acd.core.commands import Command
 from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, Effect
@@ -46,6 +50,7 @@ from acd.core.events import PARSERS
 from acd.metrics.durability import DurabilityCollector
 from acd.metrics.http import metrics_route
 from acd.metrics.metrics import Metrics
+from acd.metrics.pipeline import PipelineMetrics
 from acd.routing import RoutingHandle, start_routing
 from acd.sdnotify import Notifier, watchdog_loop
 from acd.settings import Settings
@@ -64,7 +69,10 @@ _HTTP_WHAT = "HTTP API and /metrics"
 _HTTP_HINT = "ACD_HTTP__PORT chooses another port"
 KPI_SECONDS = 60.0  # window KPIs (24 h / 7 d / 30 d) are recomputed from the database this often
 CORE_EVENTS = frozenset(PARSERS)
-QUEUE_WARN = 50_000
+# A failed resync is tried again on the same connection after this back-off (seconds), not only
+# at the next reconnect: a PBX that answered QueueStatus slowly once is usually fine a moment later.
+RESYNC_RETRY_MIN = 1.0
+RESYNC_RETRY_MAX = 60.0
 
 
 class CannotListen(Exception):
@@ -73,36 +81,76 @@ class CannotListen(Exception):
 
 @dataclass
 class DaemonStats:
-    events: int = 0
+    consumer: Consumer
     effects: int = 0
     handler_errors: int = 0
-    resyncs: int = 0
-    max_queue: int = 0
+    resyncs: int = 0  # resync attempts, whatever became of them
+    resync_failures: int = 0
+    skipped: int = 0  # events the reader framed and counted without parsing (no handler reads them)
     calls_finished: int = 0  # call records handed to the writer
     started: float = field(default_factory=time.time)
+
+    @property
+    def events(self) -> int:
+        """AMI events read: handled by the core, or counted and skipped."""
+        return self.consumer.events + self.skipped
+
+    @property
+    def max_queue(self) -> int:
+        return self.consumer.max_depth
 
 
 class Daemon:
     """Wire the edges to the core. ``start()`` opens everything, ``stop()`` closes it in order."""
 
-    def __init__(self, settings: Settings, *, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notifier: Notifier | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``sleep`` is what the AMI client, the resync retries and the watchdog wait with: tests
+        pass a simulated clock's."""
         self.settings = settings
         self.clock = EventClock(settings.speed)
         self.core = Core(CoreConfig.from_settings(settings))
         self.metrics = Metrics(settings, live=lambda: self.core.live(self.clock.now()), version=__version__)
         self.notifier = notifier or Notifier()
-        self.stats = DaemonStats()
-        self.queue: deque[tuple[Any, float]] = deque()
-        self._wake = asyncio.Event()
+        self._sleep = sleep
+        self._timestamps_known = False
+        self.consumer = Consumer(
+            self.core.apply,
+            self.clock.stamp,
+            self._dispatch,
+            count_event=self.metrics.health.count_event,
+            on_marker=self._not_an_event,
+            on_error=self._core_failed,
+            handled=CORE_EVENTS,
+            watch={"Reload": self._reloaded},
+            probe=self._note_timestamps,
+            after_batch=self._after_batch,
+        )
+        self.queue = self.consumer.queue  # read by health, drain and tests
+        self.stats = DaemonStats(self.consumer)
         # booted_fallback: a manager user without read class "system" never sees FullyBooted; resync
         # anyway after this long rather than never.
         # keep_events: the core's events only; the rest (VarSet, Newexten...) are counted, not parsed.
         self.ami = AmiClient(
             settings.ami,
-            on_message=self._on_message,
+            on_message=self.consumer.put,
             on_state=self._on_state,
+            sleep=sleep,
             booted_fallback=10.0,
             keep_events=CORE_EVENTS,
+        )
+        # Asterisk's Timestamp is comparable with this machine's clock only at speed 1.
+        PipelineMetrics(
+            self.metrics.registry,
+            self.consumer,
+            lambda: self.ami.stats,
+            lambda: self.stats.resync_failures,
+            asterisk_clock=settings.speed == 1.0,
         )
         self._skipped_seen: dict[str, int] = {}
         self.engine: Any = None
@@ -121,27 +169,17 @@ class Daemon:
         self._resync_task: asyncio.Task[None] | None = None
         self._last_status = 0.0
         self._events_at_status = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timestamps_known = False
 
     # -- AMI edge callbacks (run inside the socket read: enqueue only) -------------------------------
-
-    def _on_message(self, headers: dict[str, str], received_at: float) -> None:
-        self.queue.append((headers, received_at))
-        if len(self.queue) == 1:
-            self._wake.set()
 
     # -- commands from edges (any thread): on the same queue, in order with the events ------------
 
     def put_command(self, command: Command) -> None:
-        self.queue.append((command, time.time()))
+        self.consumer.put_from_thread(command, time.time())
 
     def wake(self) -> None:
         """Wake the consumer from another thread (after ``put_command``)."""
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing: stop() drains the queue
-                loop.call_soon_threadsafe(self._wake.set)
+        self.consumer.wake_from_thread()
 
     def _on_state(self, notice: ConnectionEvent) -> None:
         if isinstance(notice, FullyBooted):
@@ -156,8 +194,7 @@ class Daemon:
             if self._resync_task is not None:
                 self._resync_task.cancel()  # its snapshot would straddle two connections
             if notice.was_logged_in and notice.reason != "closed":
-                self.queue.append((_DISCONNECTED, notice.at))
-                self._wake.set()
+                self.consumer.put(_DISCONNECTED, notice.at)
             if notice.reason == "closed":  # our own clean stop
                 log.info("ami_disconnected", reason=notice.reason)
             else:
@@ -167,7 +204,16 @@ class Daemon:
         self._status(force=isinstance(notice, (FullyBooted, Disconnected, AuthFailed)))
 
     async def _resync(self) -> None:
-        self.queue.append((_BEGIN, time.time()))
+        """Resync until one completes; the connection's end (cancel, AmiNotConnected) stops it."""
+        backoff = Backoff(RESYNC_RETRY_MIN, RESYNC_RETRY_MAX)
+        while not await self._resync_once():
+            delay = backoff.next_delay()
+            log.warning("resync_retry", retry_in=round(delay, 2), failures=self.stats.resync_failures)
+            await self._sleep(delay)
+
+    async def _resync_once(self) -> bool:
+        """One resync between markers; True when done or when retrying is pointless."""
+        self.consumer.put(_BEGIN, time.time())
         done = _ABORT
         try:
             result = await resync(self.ami)
@@ -179,59 +225,39 @@ class Daemon:
                 callers=result.callers,
                 channels=result.channel_count,
             )
+            return True
         except asyncio.CancelledError:
             log.info("resync_abandoned", reason="connection lost or stopping")
-        except Exception as exc:  # the connection dropped mid-resync: the next FullyBooted retries
+            raise
+        except AmiNotConnected:  # the connection is gone: its next FullyBooted resyncs
+            log.info("resync_abandoned", reason="connection lost")
+            return True
+        except Exception as exc:  # timed out twice, or Asterisk refused: tried again after a pause
+            self.stats.resync_failures += 1
             log.warning("resync_failed", error=str(exc))
+            return False
         finally:
             # A partial snapshot must never reconcile: members missing from it would be logged out.
-            self.queue.append((done, time.time()))
-            self._wake.set()
+            self.consumer.put(done, time.time())
             self.stats.resyncs += 1
 
-    # -- the one consumer ------------------------------------------------------------------------
+    # -- the one consumer (acd/consumer.py) calls back here ----------------------------------------
 
-    async def _consume(self) -> None:
-        queue = self.queue
-        apply = self.core.apply
-        stamp = self.clock.stamp
-        count_event = self.metrics.count_event
-        while True:
-            if not queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if len(queue) > self.stats.max_queue:
-                self.stats.max_queue = len(queue)
-            # Take a bounded batch, then yield, so the loop stays responsive under a burst.
-            for _ in range(min(len(queue), 2000)):
-                item, received = queue.popleft()
-                if isinstance(item, str):
-                    self._marker(item, received)
-                    continue
-                if not isinstance(item, dict):
-                    self._command(item)
-                    continue
-                self.stats.events += 1
-                name = item.get("Event")
-                if name is not None:
-                    count_event(name)
-                    if name == "Reload":
-                        self._reloaded(item)
-                if not self._timestamps_known:
-                    self._note_timestamps(item)
-                try:
-                    effects = apply(item, stamp(item, received))
-                except Exception:  # a core bug must not stop the daemon; the event is counted
-                    self.stats.handler_errors += 1
-                    self.metrics.handler_error("core")
-                    log.exception("core_failed", event=item.get("Event"))
-                    continue
-                if effects:
-                    self._dispatch(effects)
-            if self.queue_log is not None:
-                self.queue_log.poll(self._queue_log_read)
-            await asyncio.sleep(0)
+    def _after_batch(self) -> None:
+        if self.queue_log is not None:
+            self.queue_log.poll(self._queue_log_read)
+
+    def _not_an_event(self, item: Any, received: float) -> None:
+        if isinstance(item, str):
+            self._marker(item, received)
+        else:
+            self._command(item)
+
+    def _core_failed(self, headers: Mapping[str, str], exc: Exception) -> None:
+        """A core bug must not stop the daemon: the event is counted and logged, the next goes on."""
+        self.stats.handler_errors += 1
+        self.metrics.handler_error("core")
+        log.error("core_failed", event=headers.get("Event"), exc_info=exc)
 
     def _command(self, command: Command) -> None:
         try:
@@ -244,7 +270,7 @@ class Daemon:
         if effects:
             self._dispatch(effects)
 
-    def _reloaded(self, event: dict[str, str]) -> None:
+    def _reloaded(self, event: Mapping[str, str]) -> None:
         """Asterisk reloaded (queues may have come or gone): read QueueStatus again."""
         module = event.get("Module", "").lower()
         if module and module != "all" and "queue" not in module:
@@ -252,10 +278,11 @@ class Daemon:
         if self.ami.connected and (self._resync_task is None or self._resync_task.done()):
             self._resync_task = asyncio.get_running_loop().create_task(self._resync())
 
-    def _note_timestamps(self, event: dict[str, str]) -> None:
-        """The first broadcast event tells whether Asterisk stamps events (timestampevents)."""
+    def _note_timestamps(self, event: Mapping[str, str]) -> bool:
+        """The first broadcast event tells whether Asterisk stamps events (timestampevents);
+        True once it has (the consumer stops asking)."""
         if "Privilege" not in event or event.get("Event") == "FullyBooted":
-            return  # the login's FullyBooted is written to the session, never with a Timestamp
+            return False  # the login's FullyBooted is written to the session, never with a Timestamp
         self._timestamps_known = True
         on = "Timestamp" in event
         self.metrics.set_ami_timestamps(on)
@@ -265,10 +292,10 @@ class Daemon:
                 effect="events are timed when read: a stall in acd shifts waits and talk times",
                 fix="timestampevents = yes in manager.conf [general], then: manager reload",
             )
+        return True
 
     def _queue_log_read(self) -> None:
-        self.queue.append((_QUEUE_LOG, time.time()))
-        self._wake.set()
+        self.consumer.put(_QUEUE_LOG, time.time())
 
     def _marker(self, item: str, received: float) -> None:
         now = self.clock.now()
@@ -324,7 +351,7 @@ class Daemon:
             delta = total - seen.get(name, 0)
             if delta:
                 self.metrics.count_event(name, delta)
-                self.stats.events += delta
+                self.stats.skipped += delta
                 seen[name] = total
 
     def _status(self, *, force: bool = False) -> None:
@@ -367,6 +394,7 @@ class Daemon:
 
             self.queue_log = QueueLogFeed(self.settings.queue_log, self.core, self.writer.journal.last_seen)
         self._sinks.append(self.writer.submit)
+        self.writer.on_write = self.metrics.observe_db_write
         self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
         self.metrics.registry.register(DurabilityCollector(self.writer.stats))
         self._spawn(self.writer.run(), "writer")
@@ -375,7 +403,6 @@ class Daemon:
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
-        self._loop = asyncio.get_running_loop()
         self.routing = await start_routing(
             self.settings,
             view=lambda: self.core.view.current,
@@ -386,11 +413,16 @@ class Daemon:
             metrics=self.metrics,
         )
         self._sinks.append(self.routing.observe)
-        self._spawn(self._consume(), "consumer")
+        self._spawn(self.consumer.run(), "consumer")
         self._spawn(self._tick(), "ticker")
         interval = self.notifier.watchdog_interval()
         if interval:
-            self._spawn(watchdog_loop(self.notifier, interval), "watchdog")
+            # Fed only while the consumer makes progress: a loop that runs while the consumer is
+            # stuck must not keep acd alive.
+            self._spawn(
+                watchdog_loop(self.notifier, interval, healthy=self.consumer.progressing, sleep=self._sleep),
+                "watchdog",
+            )
         await self.ami.start()
         # What start-up built lives for the whole run: keep it out of every later collection, so
         # the collector's pauses on the event loop stay short.
@@ -500,7 +532,7 @@ class Daemon:
         # Drain what was read through the core, so its effects reach the writer.
         deadline = time.monotonic() + 5.0
         while self.queue and time.monotonic() < deadline:
-            self._wake.set()
+            self.consumer.wake()
             await asyncio.sleep(0.01)
         if consumer is not None:
             consumer.cancel()

@@ -10,9 +10,11 @@ captures repeated with fresh Uniqueids, ~200,000 events) to each reader in turn:
   P  panoramisk's Manager with one '*' callback;
   A  acd's whole pipeline as the daemon runs it: its AMI client (framing before decoding, size
      caps, anomaly counts; events no handler reads are framed and counted but not parsed), the
-     daemon's queue, the core (every handler on), and the effects fanned out to the metrics and
-     to a writer stand-in that only keeps them (the database is measured in bench_writer.py);
-  A' the same with every event parsed into a header map (the worst case).
+     daemon's consumer (acd/consumer.py: queue, lag sampling, progress), the core (every handler
+     on), and the effects fanned out to the metrics and to a writer stand-in that only keeps them
+     (the database is measured in bench_writer.py);
+  A' the same with every event parsed into a header map and queued (the worst case: a reader
+     that needs every event); the consumer counts them all and hands the core those it handles.
 
 Machines here are noisy: only ratios measured in the same run mean anything. Targets: A >= 0.5 R,
 and A faster than a real Asterisk writes QueueStatus (~106,000 messages/s).
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import re
 import socket
@@ -169,11 +172,16 @@ async def run_panoramisk(port: int, expected: int) -> float:
 
 
 async def run_acd(port: int, expected: int, *, parse_all: bool = False) -> tuple[float, dict[str, int]]:
+    """The daemon's own pieces: its AMI client, its consumer (acd/consumer.py, with the lag
+    histogram and the watchdog's progress count), the core, the metrics, and a writer stand-in."""
     from acd.ami.connection import AmiClient
     from acd.clock import EventClock
+    from acd.consumer import Consumer
     from acd.core.config import CoreConfig
     from acd.core.engine import Core
+    from acd.daemon import CORE_EVENTS
     from acd.metrics.metrics import Metrics
+    from acd.metrics.pipeline import PipelineMetrics
     from acd.settings import AmiSettings, Settings
 
     settings = Settings()
@@ -182,54 +190,49 @@ async def run_acd(port: int, expected: int, *, parse_all: bool = False) -> tuple
     clock = EventClock()
     metrics = Metrics(settings, live=lambda: core.live(clock.now()))
     kept: deque[Any] = deque(maxlen=100_000)  # the writer stand-in: submit() only appends
-    queue: deque[tuple[dict[str, str], float]] = deque()
-    wake = asyncio.Event()
     loop = asyncio.get_running_loop()
     done: asyncio.Future[float] = loop.create_future()
-    seen = 0
     effects_n = 0
 
-    def on_message(headers: dict[str, str], at: float) -> None:
-        queue.append((headers, at))
-        if len(queue) == 1:
-            wake.set()
+    def dispatch(effects: list[Any]) -> None:
+        nonlocal effects_n
+        effects_n += len(effects)
+        for effect in effects:
+            metrics.observe(effect)
+            kept.append(effect)
 
-    async def consume() -> None:
-        nonlocal seen, effects_n
-        apply, stamp, observe, count_event = core.apply, clock.stamp, metrics.observe, metrics.count_event
-        keep = kept.append
-        while True:
-            if not queue:
-                if seen + sum(client.skipped_events.values()) >= expected and not done.done():
-                    done.set_result(time.perf_counter())
-                wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 0.05)
-                continue
-            for _ in range(min(len(queue), 2000)):
-                headers, at = queue.popleft()
-                name = headers.get("Event")
-                if name is not None:
-                    count_event(name)
-                effects = apply(headers, stamp(headers, at))
-                for effect in effects:
-                    observe(effect)
-                    keep(effect)
-                effects_n += len(effects)
-                seen += 1
-            if seen + sum(client.skipped_events.values()) >= expected and not done.done():
-                done.set_result(time.perf_counter())
-            await asyncio.sleep(0)
+    def failed(headers: Any, exc: Exception) -> None:
+        raise exc
 
-    from acd.daemon import CORE_EVENTS
+    consumer = Consumer(
+        core.apply,
+        clock.stamp,
+        dispatch,
+        count_event=metrics.health.count_event,
+        on_marker=lambda item, received: None,
+        on_error=failed,
+        handled=CORE_EVENTS,
+    )
+    client = AmiClient(ami, on_message=consumer.put, keep_events=None if parse_all else CORE_EVENTS)
+    PipelineMetrics(metrics.registry, consumer, lambda: client.stats, lambda: 0, asterisk_clock=True)
 
-    client = AmiClient(ami, on_message=on_message, keep_events=None if parse_all else CORE_EVENTS)
-    task = loop.create_task(consume())
+    async def finished() -> None:
+        while consumer.events + sum(client.skipped_events.values()) < expected:
+            await asyncio.sleep(0.001)
+        done.set_result(time.perf_counter())
+
+    task = loop.create_task(consumer.run())
+    watcher = loop.create_task(finished())
+    # As the daemon does once started: what start-up built stays out of every later collection.
+    gc.collect()
+    gc.freeze()
     start = time.perf_counter()
     await client.start()
     end = await done
+    gc.unfreeze()
     await client.close()
     task.cancel()
+    watcher.cancel()
     return expected / (end - start), {"effects": effects_n, "anomalies": core.anomalies}
 
 

@@ -122,6 +122,11 @@ async def test_daemon_rows_match_simulator_truth(tmp_path: Path) -> None:
     assert sum(1 for t in truth if t["callback_of"]) > 2, "and callbacks"
     assert daemon.stats.handler_errors == 0
     assert not list((tmp_path / "spool").glob("*.wal")), "the journal is empty once the database has it all"
+    # The write metrics move with the real writes: every stored row counted, one sample per batch.
+    registry = daemon.metrics.registry
+    written = daemon.writer.stats()
+    assert registry.get_sample_value("acd_db_rows_written_total") == written.written > 0
+    assert registry.get_sample_value("acd_db_write_seconds_count") == written.writes > 0
 
 
 async def test_metrics_and_health_served_while_running(tmp_path: Path) -> None:

@@ -108,7 +108,6 @@ class Core:
         self.gap_reason = "startup"
         self.resync: dict[str, Any] | None = None
         self.restarting = False
-        self.ami_connected = False
         self.synced = False  # resynced since the last gap: the live picture can be trusted
         # queue_log fills gaps when the shell reads it (acd.core.gapfill); None: no queue_log
         self.gapfill: GapFill | None = None
@@ -191,12 +190,8 @@ class Core:
             chan = self.channels[uniqueid] = Channel(uniqueid, "", uniqueid)
         chan.account = account
 
-    def connected(self, now: float) -> None:
-        self.ami_connected = True
-
     def disconnected(self, now: float, reason: str = "ami_disconnect") -> list[Effect]:
         """The AMI connection is gone: nothing seen from now until the resync is trusted."""
-        self.ami_connected = False
         self.synced = False
         if self.gap_started is None:
             self.gap_started = now
@@ -1179,7 +1174,7 @@ class Core:
                     current,
                 )
             )
-        return LiveSnapshot(now, queues, tuple(agents), self.ami_connected, in_sync=self.synced)
+        return LiveSnapshot(now, queues, tuple(agents), in_sync=self.synced)
 
     def agent_state(self, agent: str, now: float) -> tuple[MemberState, dict[str, MemberState]]:
         """The agent's overall state and per-queue states (for routing decisions)."""

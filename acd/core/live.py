@@ -37,7 +37,6 @@ class LiveSnapshot:
     at: float
     queues: tuple[QueueLive, ...]
     agents: tuple[AgentLive, ...]
-    ami_connected: bool = False
     # The model matches Asterisk: resynced since the last AMI gap or restart. While False the live
     # numbers (who waits, for how long, agents' states) are not known and must not be shown.
     in_sync: bool = True

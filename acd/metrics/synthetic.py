@@ -221,7 +221,6 @@ def synthetic_snapshot(
         at=at,
         queues=tuple(QueueLive(q, rng.randrange(0, 12), rng.uniform(0, 120), per_queue[q]) for q in names),
         agents=tuple(people),
-        ami_connected=True,
     )
 
 
@@ -297,10 +296,33 @@ async def sample_metrics(
     m.handler_error("consumer")
     m.observe_db_write(0.004, 100)
     m.registry.register(DurabilityCollector(lambda: sample_writer_stats()))
+    _sample_pipeline(m)
     refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=agents, queues=queues)))
     m.attach_kpis(refresher)
     await refresher.refresh_once()
     return m
+
+
+def _sample_pipeline(m: Metrics) -> None:
+    """A consumer with events waiting and a timestamped event handled, and an AMI session with a
+    problem of every kind: every pipeline series."""
+    from acd.ami.connection import AmiStats
+    from acd.consumer import Consumer
+    from acd.metrics.pipeline import PipelineMetrics
+
+    consumer = Consumer(
+        lambda headers, at: [],
+        lambda headers, received: received,
+        lambda effects: None,
+        count_event=lambda name: None,
+        on_marker=lambda item, received: None,
+        on_error=lambda headers, exc: None,
+    )
+    consumer.put({"Event": "Newchannel"}, 0.0)
+    consumer.asterisk_lag = 0.004
+    stats = AmiStats(anomalies=2, handler_errors=1, auth_failures=3, ping_timeouts=1, action_timeouts=4)
+    pipeline = PipelineMetrics(m.registry, consumer, lambda: stats, lambda: 2, asterisk_clock=True)
+    pipeline.lag.observe(0.003)
 
 
 def sample_writer_stats() -> WriterStats:

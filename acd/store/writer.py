@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -94,6 +94,9 @@ class Writer:
         self._write_seconds = 0.0
         self._last_write: float | None = None
         self._db_ok = True
+        # Told of every committed batch (seconds, rows): the daemon's acd_db_write_seconds and
+        # acd_db_rows_written_total.
+        self.on_write: Callable[[float, int], None] | None = None
 
     # -- called from the event loop's hot path ---------------------------------------------------
 
@@ -235,6 +238,8 @@ class Writer:
         self._writes += 1
         self._write_seconds += elapsed
         self._last_write = elapsed
+        if self.on_write is not None:
+            self.on_write(elapsed, len(batch))
         return True
 
 
