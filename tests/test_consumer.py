@@ -144,7 +144,7 @@ def daemon_on(fake: FakeAmi, tmp_path: Path, clock: FakeClock) -> Daemon:
         ami={"port": fake.port, "secret": fake.secret, "action_timeout": 1.0, "ping_interval": 3600},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}", "spool_dir": str(tmp_path / "j")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
-        fastagi={"port": 0},  # type: ignore[arg-type]
+        routing={"port": 0},  # type: ignore[arg-type]
         affinity={"mirror_members": False},  # type: ignore[arg-type]
     )
     return Daemon(settings, sleep=clock.sleep)
