@@ -35,6 +35,7 @@ from acd.metrics import KpiRefresher, Metrics, metrics_route
 from acd.metrics.durability import DurabilityCollector
 from acd.metrics.synthetic import (
     FixedKpiSource,
+    sample_pipeline,
     sample_writer_stats,
     synthetic_day,
     synthetic_kpis,
@@ -82,6 +83,7 @@ async def acd_metrics() -> AsyncIterator[tuple[Metrics, int]]:
     m = Metrics(Settings(metrics_per_agent=True), live=lambda: snap, db_backlog=lambda: 3)
     m.set_ami_connected(True)
     m.registry.register(DurabilityCollector(sample_writer_stats))
+    sample_pipeline(m)
     refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=AGENTS, queues=QUEUES)), interval=5)
     m.attach_kpis(refresher)
     refresher.start()

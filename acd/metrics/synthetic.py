@@ -41,6 +41,7 @@ __all__ = [
     "agent_interface",
     "record",
     "sample_metrics",
+    "sample_pipeline",
     "synthetic_day",
     "synthetic_kpis",
     "synthetic_snapshot",
@@ -296,14 +297,14 @@ async def sample_metrics(
     m.handler_error("consumer")
     m.observe_db_write(0.004, 100)
     m.registry.register(DurabilityCollector(lambda: sample_writer_stats()))
-    _sample_pipeline(m)
+    sample_pipeline(m)
     refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=agents, queues=queues)))
     m.attach_kpis(refresher)
     await refresher.refresh_once()
     return m
 
 
-def _sample_pipeline(m: Metrics) -> None:
+def sample_pipeline(m: Metrics) -> None:
     """A consumer with events waiting and a timestamped event handled, and an AMI session with a
     problem of every kind: every pipeline series."""
     from acd.ami.connection import AmiStats
