@@ -133,12 +133,13 @@ class Consumer:
             last: Mapping[str, str] | None = None
             probe = self._probe
             n = min(depth, self._batch)
+            markers = 0
             for _ in range(n):
                 item, received = queue.popleft()
-                if not isinstance(item, dict):
+                if item.__class__ is not dict:
                     on_marker(item, received)
+                    markers += 1
                     continue
-                self.events += 1
                 name = item.get("Event")
                 if name is not None:
                     count_event(name)
@@ -159,6 +160,7 @@ class Consumer:
                     dispatch(effects)
                 last = item
             self.taken += n
+            self.events += n - markers
             if last is not None:
                 self._asterisk_lag(last)
             if self._after_batch is not None:
