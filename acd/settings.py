@@ -263,7 +263,12 @@ class Settings(BaseSettings):
         False, description="count agent-released short calls as cut-offs"
     )
     repeat_window_seconds: float = Field(86400.0, gt=0, description="a new call within this is a repeat")
-    credit_policy: Literal["original", "closer", "split"] = Field("split", description="callback credit")
+    credit_policy: Literal["original", "closer", "split"] = Field(
+        "split", description="who gets a callback chain's sale: original rep, closer, or split"
+    )
+    credit_original_share: float = Field(
+        0.5, ge=0, le=1, description="under split: the original rep's share of the points (0 to 1)"
+    )
     dispositions: list[str] = Field(
         default_factory=lambda: ["sale", "resolved", "follow_up", "no_sale", "wrong_number", "other"],
         description="allowed dispositions (JSON list)",

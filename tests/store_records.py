@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from acd.core.effects import AgentOffer, CallFinished, CallRecord
+from acd.core.customer import customer_calls_of
+from acd.core.effects import AgentOffer, CallFinished, CallRecord, CustomerCallUpdated
 
 BASE = 1_790_000_000.0  # a fixed epoch second so hand-computed fixtures stay readable
 
@@ -14,6 +15,7 @@ def record(uniqueid: str, *, entry: int = 1, **fields: Any) -> CallRecord:
     """An answered 30 s call after 5 s in ``sales`` unless ``fields`` say otherwise."""
     joined = fields.pop("joined_at", BASE)
     wait = fields.pop("wait_seconds", 5.0)
+    known_wait = wait if wait is not None else 0.0
     talk = fields.pop("talk_seconds", 30.0)
     outcome = fields.pop("outcome", "answered")
     answered = outcome == "answered"
@@ -28,12 +30,12 @@ def record(uniqueid: str, *, entry: int = 1, **fields: Any) -> CallRecord:
         "caller_name": "Jane Doe",
         "caller_key": "5550100",
         "joined_at": joined,
-        "ended_at": joined + wait + (talk if answered else 0.0),
+        "ended_at": joined + known_wait + (talk if answered else 0.0),
         "outcome": outcome,
         "exit_reason": None,
         "agent": agent,
         "agent_name": ("Agent " + agent.split("/")[1].split("@")[0]) if agent else None,
-        "answered_at": joined + wait if answered else None,
+        "answered_at": joined + known_wait if answered else None,
         "wait_seconds": wait,
         "talk_seconds": talk if answered else 0.0,
         "ended_by": "caller",
@@ -48,7 +50,7 @@ def record(uniqueid: str, *, entry: int = 1, **fields: Any) -> CallRecord:
         "repeat_of": None,
         "partial": False,
         "position": 1,
-        "offers": (AgentOffer(agent, "Agent", joined + 1, "answered", wait - 1),) if agent else (),
+        "offers": (AgentOffer(agent, "Agent", joined + 1, "answered", known_wait - 1),) if agent else (),
     }
     defaults.update(fields)
     return CallRecord(**defaults)
@@ -58,4 +60,11 @@ def finished(uniqueid: str, **fields: Any) -> CallFinished:
     return CallFinished(record(uniqueid, **fields))
 
 
-__all__ = ["BASE", "finished", "record", "replace"]
+def with_customer_calls(effects: list[Any]) -> list[Any]:
+    """``effects`` followed by the customer calls the core's stage makes of them (each call final),
+    as the daemon writes them: what the store, the reads and the report expect to find."""
+    made = [e for e in customer_calls_of(effects) if isinstance(e, CustomerCallUpdated)]
+    return [*effects, *made]
+
+
+__all__ = ["BASE", "finished", "record", "replace", "with_customer_calls"]

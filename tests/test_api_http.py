@@ -21,7 +21,7 @@ from acd.settings import Settings
 from acd.store.engine import make_engine
 from acd.store.migrate import prepare_database
 from acd.store.sink import Store
-from tests.store_records import BASE, finished
+from tests.store_records import BASE, finished, with_customer_calls
 
 A, B, C = "Local/1001@agents", "Local/1002@agents", "PJSIP/1003"
 TOKENS = [
@@ -62,7 +62,7 @@ class World:
 async def seed(engine: AsyncEngine, settings: Settings) -> None:
     store = Store(engine, settings.server_id, settings.credit_policy)
     await store.write(
-        [
+        with_customer_calls([
             # c1: agent A, cut off; c2: the callback, answered by B; c3: same caller earlier, agent C.
             finished("c1.1", linkedid="c1.0", agent=A, cut_off=True, cut_off_reasons=("agent_cause_38",)),
             finished("c2.1", linkedid="c2.0", agent=B, joined_at=BASE + 600, callback_of="c1.1"),
@@ -78,7 +78,7 @@ async def seed(engine: AsyncEngine, settings: Settings) -> None:
             AffinityDecided("e1.1", "e1.0", ("e1.1", "e1.1#2"), "sales", "wait_for_agent",
                             "fallback_busy_timeout", False, A, "Agent 1001", None, "in_call",
                             BASE + 900, BASE + 920),
-        ]
+        ])
     )  # fmt: skip
 
 
@@ -144,8 +144,8 @@ async def test_agent_posts_outcome_for_own_call_only(api: Any) -> None:
     assert response.status == 201, await response.text()
     data = await response.json()
     assert data["outcome"]["written_by"] == C and data["outcome"]["notes"] == "ordered 3 blue"
-    assert data["credits"] == [{"agent": C, "agent_name": "Agent 1003", "points": 40.0, "reason": "own_call",
-                                "policy": "split"}]  # fmt: skip
+    assert data["credits"] == [{"sale_id": "c3.0", "agent": C, "agent_name": "Agent 1003", "call_id": "c3.0",
+                                "points": 40.0, "attribution": "own_call", "adjusted": False}]  # fmt: skip
     forbidden = await client.post("/api/v1/calls/c3.0/outcome", json=body, headers=AG_A)
     assert forbidden.status == 403
     speaking_for_other = await client.post(
@@ -273,9 +273,9 @@ async def test_call_detail_groups_entries_and_folds_personal_queue(api: Any) -> 
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
-        ("split", {A: (50.0, "split_original"), B: (50.0, "split_closer")}),
-        ("original", {A: (100.0, "original_agent"), B: (0.0, "closer")}),
-        ("closer", {A: (0.0, "original_agent"), B: (100.0, "closer")}),
+        ("split", {A: (50.0, "original"), B: (50.0, "closer")}),
+        ("original", {A: (100.0, "original"), B: (0.0, "closer")}),
+        ("closer", {A: (0.0, "original"), B: (100.0, "closer")}),
     ],
 )
 async def test_callback_credit_follows_policy(
@@ -289,7 +289,7 @@ async def test_callback_credit_follows_policy(
         sale = {"disposition": "sale", "points": 100}
         response = await client.post("/api/v1/calls/c2.0/outcome", json=sale, headers=AG_B)
         assert response.status == 201
-        credits = {c["agent"]: (c["points"], c["reason"]) for c in (await response.json())["credits"]}
+        credits = {c["agent"]: (c["points"], c["attribution"]) for c in (await response.json())["credits"]}
     await engine.dispose()
     assert credits == expected
 

@@ -230,8 +230,10 @@ POLICY = CutoffPolicy()
             5,
             None,
             CutoffPolicy(short_agent_release_is_cutoff=True),
-            (True, ("agent_released_short",), True),
+            (True, ("agent_released_short",), False),  # a cut-off is never also a short release
         ),
+        # Cut off on the agent's leg after a short talk: a cut-off, not a short release.
+        (True, [16], [41], "agent", 5, None, POLICY, (True, ("agent_cause_41",), False)),
         (True, [16], [16], None, 60, "ami_gap", POLICY, (True, ("ami_gap",), False)),
         (
             True,

@@ -34,8 +34,9 @@ from acd.store.migrate import prepare_database
 from acd.store.models import Call, Outcome, table_of
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.purge import purge
+from acd.store.sales import CreditRules
 from acd.store.sink import Store
-from tests.store_records import BASE, finished
+from tests.store_records import BASE, finished, with_customer_calls
 
 T = BASE
 DAY = 86400.0
@@ -140,13 +141,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def seeded(url: str, tmp_path: Path) -> tuple[Settings, AsyncEngine]:
     settings = report_settings(url, tmp_path)
     engine = await prepare_database(settings)
-    await Store(engine, settings.server_id, settings.credit_policy).write(fixture_effects())
+    store = Store(engine, settings.server_id, settings.credit_policy)
+    await store.write(with_customer_calls(fixture_effects()))
     async with engine.begin() as conn:
         for i, (linkedid, agent, notes, points) in enumerate(OUTCOMES):
             data = OutcomeInput(
                 linkedid, linkedid, agent, "sale", True, notes, points, agent, T + DAY + i, "api"
             )
-            await save_outcome(conn, settings.server_id, settings.credit_policy, data)
+            await save_outcome(conn, settings.server_id, CreditRules(settings.credit_policy), data)
     return settings, engine
 
 

@@ -21,6 +21,7 @@ from acd.core.effects import OutcomeReported
 from acd.settings import Settings
 from acd.store.engine import retry_contention
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
+from acd.store.sales import CreditRules
 
 __all__ = ["OutcomeWriter", "Refused"]
 
@@ -75,7 +76,7 @@ class OutcomeWriter:
                 outcome_id = await save_outcome(
                     conn,
                     server_id,
-                    self.settings.credit_policy,
+                    CreditRules(self.settings.credit_policy, self.settings.credit_original_share),
                     OutcomeInput(
                         linkedid=linkedid,
                         call_id=call_id,

@@ -14,7 +14,16 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from acd.store.models import Call, Credit, Offer, Outcome, RoutingDecision, is_personal_queue, table_of
+from acd.store.models import (
+    Call,
+    CustomerCallRow,
+    Offer,
+    Outcome,
+    RoutingDecision,
+    SaleCredit,
+    is_personal_queue,
+    table_of,
+)
 
 __all__ = [
     "answered_by",
@@ -28,7 +37,8 @@ __all__ = [
 calls = table_of(Call)
 offers = table_of(Offer)
 outcomes = table_of(Outcome)
-credits = table_of(Credit)
+credits = table_of(SaleCredit)
+customer_calls = table_of(CustomerCallRow)
 decisions = table_of(RoutingDecision)
 
 
@@ -166,9 +176,18 @@ async def customer_call(
             .order_by(outcomes.c.written_at, outcomes.c.id)
         )
     ).all()
+    chain_id = (
+        await conn.execute(
+            select(customer_calls.c.chain_id).where(
+                customer_calls.c.server_id == server_id, customer_calls.c.linkedid == linkedid
+            )
+        )
+    ).scalar_one_or_none() or linkedid
     credit_rows = (
         await conn.execute(
-            select(credits).where(credits.c.server_id == server_id, credits.c.linkedid == linkedid)
+            select(credits)
+            .where(credits.c.server_id == server_id, credits.c.chain_id == chain_id)
+            .order_by(credits.c.sale_id, credits.c.id)
         )
     ).all()
     answered = [r for r in rows if r.answered_at is not None]
@@ -225,11 +244,13 @@ async def customer_call(
         "outcomes": [_outcome(h, show_notes) for h in history],
         "credits": [
             {
+                "sale_id": c.sale_id,
                 "agent": c.agent,
                 "agent_name": c.agent_name,
+                "call_id": c.linkedid,
                 "points": c.points,
-                "reason": c.reason,
-                "policy": c.policy,
+                "attribution": c.attribution,
+                "adjusted": c.adjusted,
             }
             for c in credit_rows
         ],

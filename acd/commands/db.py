@@ -1,4 +1,5 @@
-"""``acd db upgrade|current``: apply or inspect the schema migrations (back up before upgrading)."""
+"""``acd db upgrade|current|backfill``: apply or inspect the schema migrations (back up before
+upgrading), and fill what a migration added for rows written before it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import asyncio
 import sys
 
-from acd.settings import load_settings, with_database
+from acd.settings import Settings, load_settings, with_database
 
 __all__ = ["register"]
 
@@ -32,12 +33,60 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="show the database's schema revision and whether it is current",
         description="Print the database's schema revision and this acd's; exit 1 unless they match.",
     )
+    fill = actions.add_parser(
+        "backfill", help="build customer calls for rows written before they were recorded (resumable)"
+    )
+    fill.add_argument("--batch", type=int, default=5000, help="entries per transaction (default 5000)")
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     settings = with_database(load_settings(), args.database)
+    if args.db_action == "backfill":
+        if args.batch < 1:
+            print("acd db backfill: --batch must be at least 1", file=sys.stderr)
+            return 2
+        return asyncio.run(_backfill(settings, args.batch))
     return asyncio.run(_run(args.db_action, settings.database.url, getattr(args, "revision", "head")))
+
+
+async def _backfill(settings: Settings, batch: int) -> int:
+    import time
+
+    from acd.core.config import CoreConfig
+    from acd.store.backfill import backfill
+    from acd.store.migrate import SchemaError, prepare_database
+    from acd.store.sink import Store
+
+    try:
+        engine = await prepare_database(settings)
+    except SchemaError as err:
+        print(f"acd db backfill: {err}", file=sys.stderr)
+        return 1
+    except (OSError, ConnectionError) as err:
+        print(f"acd db backfill: cannot reach the database: {err}", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        rate = done / max(time.monotonic() - started, 1e-6)
+        print(f"acd db backfill: {done}/{total} entries ({rate:.0f}/s)", file=sys.stderr, flush=True)
+
+    try:
+        result = await backfill(
+            engine,
+            CoreConfig.from_settings(settings),
+            lambda server: Store(engine, server, settings.credit_policy, settings.credit_original_share),
+            batch=batch,
+            progress=progress,
+        )
+    finally:
+        await engine.dispose()
+    print(
+        f"backfilled {result.entries} entries into {result.customer_calls} customer calls; "
+        f"{result.remaining} left"
+    )
+    return 0 if result.remaining == 0 else 1
 
 
 async def _run(action: str, url: str, revision: str) -> int:

@@ -362,7 +362,8 @@ class AffinityTracker:
             return [self._close(attempt, "fallback_no_answer", now)]
         if rec.exit_reason == "empty":
             return [self._close(attempt, "fallback_unavailable", now, "left_empty")]
-        if rec.exit_reason == "timeout" and rec.wait_seconds < attempt.decision.wait_seconds - 1.0:
+        waited = rec.wait_seconds if rec.wait_seconds is not None else attempt.decision.wait_seconds
+        if rec.exit_reason == "timeout" and waited < attempt.decision.wait_seconds - 1.0:
             # AMI does not say why a caller left (queue_log does: EXITEMPTY); before the wait ran
             # out, with no ring unanswered, the personal queue emptied: the agent paused or left.
             return [self._close(attempt, "fallback_unavailable", now, "left_early")]

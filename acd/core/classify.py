@@ -16,9 +16,10 @@ Who ended a call (DESIGN.md, checked against every capture in tests/fixtures/ami
 Cut-off (DESIGN.md domain words): an answered call that ended abnormally: a Q.850 cause outside the
 operator's "normal" set (default 16 normal clearing, 17 busy, 19 no answer, 21 rejected) on either
 leg, or the call lost to an Asterisk restart or an AMI gap. Cause 0 (Unknown, what a cancelled or
-torn-down Local half reports) is never a cut-off by itself. A call the agent released after a short
-talk is a separate quality signal (agent-released short call), a cut-off only when the operator
-turns that on.
+torn-down Local half reports) is never a cut-off by itself. A normally cleared call the agent
+released after a short talk is a separate quality signal (agent-released short call); a cut-off is
+never also one. When the operator counts short releases as cut-offs, such a call is a cut-off with
+the reason ``agent_released_short`` (and not flagged short besides).
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def classify_cutoff(
         reasons.append(f"agent_cause_{cause}")
     if lost:
         reasons.append(lost)
-    short = ended == "agent" and talk_seconds < policy.short_call_seconds
+    # A short release is of a normally cleared call: a cut-off is never also one.
+    short = not reasons and ended == "agent" and talk_seconds < policy.short_call_seconds
     if short and policy.short_agent_release_is_cutoff:
-        reasons.append("agent_released_short")
+        return True, ("agent_released_short",), False
     return bool(reasons), tuple(reasons), short

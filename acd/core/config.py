@@ -7,19 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from acd.core.classify import CutoffPolicy
+from acd.core.definitions import PERSONAL_QUEUE_PREFIX, is_personal_queue
 
 if TYPE_CHECKING:  # the core never imports pydantic at run time
     from acd.settings import Settings
 
 __all__ = ["PERSONAL_QUEUE_PREFIX", "CoreConfig", "QueueRules", "is_personal_queue"]
-
-PERSONAL_QUEUE_PREFIX = "acd-agent-"
-
-
-def is_personal_queue(name: str) -> bool:
-    """Per-agent affinity queues are folded into the shared queue, never reported as queues."""
-    return name.startswith(PERSONAL_QUEUE_PREFIX)
-
 
 @dataclass(frozen=True, slots=True)
 class QueueRules:

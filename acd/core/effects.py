@@ -17,8 +17,12 @@ __all__ = [
     "CallFinished",
     "CallRecord",
     "CallStarted",
+    "CustomerCall",
+    "CustomerCallUpdated",
     "Effect",
     "GapRecorded",
+    "LegFacts",
+    "LegSettled",
     "MemberSession",
     "MemberStateChanged",
     "OutcomeReported",
@@ -66,7 +70,7 @@ class CallRecord:
     agent: str | None  # state interface of the answering agent
     agent_name: str | None
     answered_at: float | None
-    wait_seconds: float
+    wait_seconds: float | None  # None: acd adopted the call and Asterisk never said how long it waited
     talk_seconds: float
     ended_by: EndedBy | None
     cause: int | None  # the cause that ended the call (the cut side's, when cut off)
@@ -104,6 +108,10 @@ class CallStarted:
     at: float
     callback_of: str | None
     repeat_of: str | None
+    caller_num: str | None = None
+    caller_name: str | None = None
+    callback_call: str | None = None  # Linkedid of the customer call of ``callback_of``
+    repeat_call: str | None = None  # Linkedid of the customer call of ``repeat_of``
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +199,8 @@ class AffinityDecided:
     the queue entries of that channel seen so far (personal queue first); the store puts
     ``reason`` in the calls' ``routing``. ``shadow``: decided and recorded only, the caller went to
     the queue as without acd. ``cutoff_at``: when the call it is a callback of was cut off.
+    The customer-call stage (acd/core/customer.py) reads it for the shared queue a personal leg
+    is reported under and the routing reason of the customer call.
     """
 
     uniqueid: str
@@ -223,9 +233,86 @@ class WithdrawRequested:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerCall:
+    """One customer call (the queue entries sharing a Linkedid) as acd reports it: the row the store
+    upserts, keyed by server and Linkedid. Built by acd/core/customer.py, whose docstring defines
+    every field; ``None`` means not known (yet), never zero."""
+
+    linkedid: str
+    queue: str | None  # the shared queue it is reported under
+    caller_num: str | None
+    caller_name: str | None
+    caller_key: str | None
+    account: str | None
+    joined_at: float  # first arrival in any queue
+    answered_at: float | None  # first answer
+    ended_at: float | None  # None while an entry is still in a queue or connected
+    outcome: Outcome | None  # None while undecided (waiting)
+    live: bool
+    final: bool  # every channel of the Linkedid has hung up: nothing more can happen to it
+    agent: str | None  # who closed it: the agent of its last answered leg
+    agent_name: str | None
+    wait_seconds: float | None  # first arrival to first answer (or to leaving, unanswered)
+    talk_seconds: float
+    ended_by: EndedBy | None  # of the closing leg
+    cause: int | None
+    cut_off: bool
+    cut_off_reasons: tuple[str, ...]
+    agent_released_short: bool
+    partial: bool
+    legs: int  # legs counted (shared-queue entries and answered personal ones)
+    callback_of: str | None  # Linkedid of the cut-off call this one calls back
+    repeat_of: str | None  # Linkedid of the earlier answered call within the repeat window
+    callback_result: str | None  # reached_original | other_agent | unanswered (callbacks only)
+    chain_id: str  # Linkedid of the first call of its callback chain (its own when none)
+    chain_seq: int  # 0 for the first call of the chain
+    routing: str | None  # the affinity decision's reason, when one was made for it
+    at: float  # when this version was built
+
+
+@dataclass(frozen=True, slots=True)
+class LegFacts:
+    """How one queue entry of a customer call is reported (the store sets these on the entry's row)."""
+
+    call_id: str
+    uniqueid: str
+    entry: int
+    queue: str | None  # the shared queue it counts under (a personal entry's customer call's queue)
+    counted: bool  # a leg of its own; False: an unanswered personal entry folded into the next leg
+    wait_seconds: float | None  # from the first arrival of the entries folded into it
+    closing: bool  # the customer call's last answered leg
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCallUpdated:
+    """A customer call changed (started, an entry finished, routed, ended, final): stored as an
+    upsert. ``legs`` are the facts of its finished entries (empty while none has finished)."""
+
+    call: CustomerCall
+    legs: tuple[LegFacts, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LegSettled:
+    """One queue entry's place in the numbers is decided, once (the counters' input; not stored).
+
+    ``counted`` False: an unanswered personal entry whose caller went on to the shared queue (its
+    wait is in that leg's). ``callback_result`` for callbacks: original_agent, other_agent,
+    original_unknown, abandoned or exited."""
+
+    record: CallRecord
+    queue: str
+    counted: bool
+    wait_seconds: float | None
+    callback_result: str | None = None
+
+
 Effect = (
     CallStarted
     | CallFinished
+    | CustomerCallUpdated
+    | LegSettled
     | MemberStateChanged
     | MemberSession
     | OutcomeReported

@@ -43,6 +43,7 @@ from acd.core import events as ev
 from acd.core.classify import SHUTDOWN_FLAG, Signal, classify_cutoff, ended_by
 from acd.core.commands import Command, LookupAnswered
 from acd.core.config import CoreConfig, is_personal_queue
+from acd.core.customer import CustomerCalls
 from acd.core.effects import (
     AgentOffer,
     Anomaly,
@@ -99,6 +100,9 @@ class Core:
         self.history = History(self.config.history_horizon)
         self.view = ViewPublisher(self.config.history_horizon)  # what the routing lookup reads
         self.routed = RoutedCalls()  # routing answers, confirmed and followed
+        self.live_linked: dict[str, set[str]] = {}  # Linkedid -> its channels not yet hung up
+        self._gone: list[str] = []  # Linkedids whose last channel hung up during this input
+        self.customers = CustomerCalls(self.config, lambda linkedid: linkedid in self.live_linked)
         self.timers: list[tuple[float, int, str, str]] = []  # (when, seq, kind, key)
         self._timer_seq = 0
         self.events_seen = 0
@@ -145,6 +149,8 @@ class Core:
             self._run_timers(now, out)
         if out:
             self._publish(out, now)
+        if out or self._gone:
+            self._customer_calls(out, now)
         return out
 
     def command(self, command: Command, now: float) -> list[Effect]:
@@ -174,7 +180,17 @@ class Core:
             self._finish(entry, now, out)
         if out:
             self._publish(out, now)
+        self._customer_calls(out, now)
+        out.extend(self.customers.tick(now))
         return out
+
+    def _customer_calls(self, out: list[Effect], now: float) -> None:
+        """The customer-call stage after the entry model: its effects follow the entries'."""
+        more = self.customers.observe(out, now) if out else []
+        if self._gone:
+            gone, self._gone = self._gone, []
+            more.extend(self.customers.channels_gone(gone, now))
+        out.extend(more)
 
     def withdrawing(self, uniqueid: str) -> None:
         """acd is pulling this caller out of its queue: the exit is a withdrawal, not an abandon."""
@@ -187,7 +203,7 @@ class Core:
         over the number as caller key."""
         chan = self.channels.get(uniqueid)
         if chan is None:
-            chan = self.channels[uniqueid] = Channel(uniqueid, "", uniqueid)
+            chan = self._add_channel(Channel(uniqueid, "", uniqueid))
         chan.account = account
 
     def disconnected(self, now: float, reason: str = "ami_disconnect") -> list[Effect]:
@@ -204,7 +220,9 @@ class Core:
         not see, closed, completed or recovered (acd/core/gapfill.py), and the gap recorded."""
         if self.gapfill is None:
             return []
-        return self.gapfill.fill(self, facts, now)
+        out = self.gapfill.fill(self, facts, now)
+        self._customer_calls(out, now)
+        return out
 
     def begin_resync(self, now: float) -> None:
         """QueueStatus and CoreShowChannels are about to be sent; collect what they answer."""
@@ -231,6 +249,7 @@ class Core:
         out = self._reconcile(now)
         if out:
             self._publish(out, now)
+        self._customer_calls(out, now)
         return out
 
     def _reconcile(self, now: float) -> list[Effect]:
@@ -273,6 +292,7 @@ class Core:
                 self._vanished(entry, lost, now, out)
                 reconciled += 1
         for uid in [u for u in self.channels if u not in channels and u not in self.by_uniqueid]:
+            self._channel_ended(uid)  # gone while acd was not looking
             del self.channels[uid]
         for key in [k for k in snap["known_members"] if k in self.members and k not in snap["members"]]:
             member = self.members[key]
@@ -308,8 +328,8 @@ class Core:
         self.entry_seq[e.uniqueid] = n
         chan = self.channels.get(e.uniqueid)
         if chan is None:
-            chan = self.channels[e.uniqueid] = Channel(
-                e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name
+            chan = self._add_channel(
+                Channel(e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name)
             )
         account = chan.account
         partner = self.channels.get(chan.partner) if chan.partner else None
@@ -355,6 +375,10 @@ class Core:
                 now,
                 entry.callback_of,
                 entry.repeat_of,
+                caller_num=entry.caller_num or None,
+                caller_name=entry.caller_name or None,
+                callback_call=cb.linkedid if cb else None,
+                repeat_call=rep.linkedid if rep else None,
             )
         )
 
@@ -542,10 +566,15 @@ class Core:
     def _on_new_channel(self, e: ev.NewChannel, now: float, out: list[Effect]) -> None:
         if not e.uniqueid:
             return
-        if e.uniqueid not in self.channels:
-            self.channels[e.uniqueid] = Channel(
-                e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name
-            )
+        known = self.channels.get(e.uniqueid)
+        if known is None:
+            self._add_channel(Channel(e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name))
+        elif not known.name and e.linkedid and known.linkedid != e.linkedid:
+            # A placeholder (an account named before acd saw the channel): now it is known.
+            self._channel_ended(e.uniqueid)
+            self._gone = [g for g in self._gone if g != known.linkedid]
+            known.name, known.linkedid = e.channel, e.linkedid
+            self._add_channel(known)
         entry = self.by_linkedid.get(e.linkedid)
         if entry is not None and e.uniqueid not in entry.caller_uids and e.uniqueid not in entry.agent_uids:
             entry.signals.append(Signal("NewLeg", "other"))
@@ -573,9 +602,7 @@ class Core:
             return
         chan = self.channels.get(e.uniqueid)
         if chan is None:
-            self.channels[e.uniqueid] = Channel(
-                e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name
-            )
+            self._add_channel(Channel(e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name))
         if self.resync is not None:
             self.resync["channels"][e.uniqueid] = e
 
@@ -588,6 +615,7 @@ class Core:
                 chan.cause = e.cause  # SoftHangupRequest's Cause is a flag, not Q.850
             if kind == "Hangup":
                 chan.hung_up = True
+                self._channel_ended(uid)
             else:
                 chan.hangup_requested = True
         watched = self.watch.get(uid)
@@ -614,6 +642,22 @@ class Core:
                 self._settle_exit(waiting, now, out, hung_up=True)
         if kind == "Hangup":
             self._forget_channel(uid)
+
+    def _add_channel(self, chan: Channel) -> Channel:
+        self.channels[chan.uniqueid] = chan
+        self.live_linked.setdefault(chan.linkedid, set()).add(chan.uniqueid)
+        return chan
+
+    def _channel_ended(self, uid: str) -> None:
+        """The channel hung up (or vanished): its Linkedid may have no channel left."""
+        chan = self.channels.get(uid)
+        live = self.live_linked.get(chan.linkedid) if chan is not None else None
+        if live is None or chan is None:
+            return
+        live.discard(uid)
+        if not live:
+            del self.live_linked[chan.linkedid]
+            self._gone.append(chan.linkedid)
 
     def _forget_channel(self, uid: str) -> None:
         chan = self.channels.get(uid)
@@ -978,7 +1022,9 @@ class Core:
         exit_reason: str | None = None
         if answered:
             outcome = "answered"
-            wait = entry.hold_time if entry.hold_time is not None else 0.0
+            # Asterisk's HoldTime; unknown (None) for a call adopted in a resync that ended
+            # without an AgentComplete saying it: never the channel's age.
+            wait: float | None = entry.hold_time
             talk = (
                 entry.talk_time
                 if entry.talk_time is not None
@@ -997,15 +1043,16 @@ class Core:
         else:
             talk = 0.0
             who = None
-            wait = (
+            waited = (
                 entry.abandon_hold
                 if entry.abandon_hold is not None
                 else max(0.0, (entry.left_at or now) - entry.joined_at)
             )
+            wait = waited
             if entry.reason == "abandoned":
                 outcome = "abandoned"
                 who = "caller"  # the caller hung up while waiting
-                exit_reason = "short" if wait < rules.short_abandon_seconds else "long"
+                exit_reason = "short" if waited < rules.short_abandon_seconds else "long"
             elif entry.lost is not None and entry.reason is None:
                 outcome, exit_reason, who = "exited", entry.lost, "system"
             else:
@@ -1060,7 +1107,7 @@ class Core:
             agent=entry.agent,
             agent_name=entry.agent_name,
             answered_at=entry.answered_at,
-            wait_seconds=max(0.0, wait),
+            wait_seconds=None if wait is None else max(0.0, wait),
             talk_seconds=max(0.0, talk),
             ended_by=who,  # type: ignore[arg-type]
             cause=cause,
@@ -1195,6 +1242,7 @@ class Core:
         for call in calls:
             self.history.add(call)
         self.view.remember_all(calls)
+        self.customers.remember(calls)
 
 
 def _worst(causes: list[int | None], normal: frozenset[int]) -> int | None:

@@ -54,6 +54,8 @@ class PastCall:
     answered: bool
     cut_off: bool
     ended_at: float
+    chain_id: str | None = None  # its customer call's callback chain (from storage; None: its own)
+    chain_seq: int = 0
 
 
 class History:

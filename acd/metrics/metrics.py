@@ -410,7 +410,7 @@ class Metrics:
         self._unresolved: _Bounded[CallRecord] = _Bounded(1000)  # answered, shared queue not yet known
         self._agent_names: _Bounded[str] = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
-        self._effect_children = {
+        self._effect_children: dict[type[Any], Any] = {
             t: self.effects.labels(t.__name__)
             for t in (
                 CallStarted,
@@ -566,7 +566,8 @@ class Metrics:
         rec = self._unresolved.pop(linkedid, None)
         if rec is None:
             return
-        self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
+        if rec.wait_seconds is not None:
+            self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
         recent = self._recent.get(rec.id)
         if recent is None:
             recent = _Recent(label, rec.agent_name or rec.agent, rec.agent)
@@ -593,28 +594,35 @@ class Metrics:
         wait = rec.wait_seconds
         if personal:
             if rec.outcome != "answered":
-                if label is not None:
-                    self.affinity_wait_seconds.labels(label, "fallback").observe(rec.wait_seconds)
-                pending = None if label is not None else rec.wait_seconds
+                if label is not None and wait is not None:
+                    self.affinity_wait_seconds.labels(label, "fallback").observe(wait)
+                pending = None if label is not None else wait
                 self._personal_joined.remember(rec.linkedid, (rec.joined_at, pending))
                 return
             if label is None:  # counted once the customer call's shared queue is known
                 self._unresolved.remember(rec.linkedid, rec)
                 return
-            self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
+            if wait is not None:
+                self.affinity_wait_seconds.labels(label, "answered").observe(wait)
         else:
             first = self._personal_joined.pop(rec.linkedid, None)
             if first is not None:
                 if first[1] is not None and label is not None:
                     self.affinity_wait_seconds.labels(label, "fallback").observe(first[1])
-                if rec.joined_at >= first[0]:
+                if rec.joined_at >= first[0] and wait is not None:
                     wait += rec.joined_at - first[0]
         if label is None:
             return
         self._count_volume(rec, self._series(label), label, recent, agent, wait)
 
     def _count_volume(
-        self, rec: CallRecord, s: _QueueSeries, label: str, recent: _Recent, agent: str | None, wait: float
+        self,
+        rec: CallRecord,
+        s: _QueueSeries,
+        label: str,
+        recent: _Recent,
+        agent: str | None,
+        wait: float | None,
     ) -> None:
         """Count one leg; ``wait`` runs from the customer call's first arrival (affinity wait included)."""
         s.offered.inc()
@@ -627,9 +635,10 @@ class Metrics:
         outcome = rec.outcome
         if outcome == "answered":
             s.answered.inc()
-            s.wait["answered"].observe(wait)
+            if wait is not None:  # unknown (adopted): out of ASA and service level
+                s.wait["answered"].observe(wait)
             s.talk.observe(rec.talk_seconds)
-            if wait <= s.settings.service_level_seconds:
+            if wait is not None and wait <= s.settings.service_level_seconds:
                 s.answered_in_sl.inc()
             s.ended[rec.ended_by if rec.ended_by is not None else "unknown"].inc()
             side = rec.ended_by if rec.ended_by is not None else "unknown"
@@ -648,15 +657,17 @@ class Metrics:
             if rec.callback_of is not None:
                 self._callback_answered(label, recent, agent)
         elif outcome == "abandoned":
-            short = wait < s.settings.short_abandon_seconds  # as acd report: by the leg's wait
+            short = wait is not None and wait < s.settings.short_abandon_seconds  # by the leg's wait
             (s.abandoned_short if short else s.abandoned_long).inc()
-            s.wait["abandoned"].observe(wait)
+            if wait is not None:
+                s.wait["abandoned"].observe(wait)
             if rec.callback_of is not None:
                 self.callback_results.labels(label, "abandoned").inc()
         else:
             reason = rec.exit_reason if rec.exit_reason in EXIT_REASONS else OTHER
             s.exited[reason or OTHER].inc()
-            s.wait["exited"].observe(wait)
+            if wait is not None:
+                s.wait["exited"].observe(wait)
             if rec.callback_of is not None:
                 self.callback_results.labels(label, "exited").inc()
 

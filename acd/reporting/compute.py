@@ -348,9 +348,7 @@ def compute_report(
                     block[name]["decided"] += 1
                     block[name]["repeats"] += int(flag)
 
-    for credit in credits:
-        if credit.linkedid not in credited_calls:
-            continue
+    for credit in credits:  # the sales dated in the period (acd/core/credit.py)
         name = credit.agent_name or agent_names.get(credit.agent) or credit.agent
         agents.setdefault(
             name,

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.reporting.compute import WINDOWS, CallRow, CreditRow, QueueRules, Report, compute_report
 from acd.settings import Settings
-from acd.store.models import Call, Credit, Outcome, RoutingDecision, is_personal_queue, table_of
+from acd.store.models import Call, Outcome, RoutingDecision, SaleCredit, is_personal_queue, table_of
 
 __all__ = ["load_report"]
 
 calls = table_of(Call)
 outcomes = table_of(Outcome)
-credits = table_of(Credit)
+credits = table_of(SaleCredit)
 decisions = table_of(RoutingDecision)
 _CHUNK = 500
 
@@ -101,12 +101,16 @@ async def load_report(
                 .order_by(outcomes.c.written_at, outcomes.c.id)
             ):
                 notes[o.linkedid] = bool(o.notes and o.notes.strip()) or bool(o.notes_purged)
-            credit_rows.extend(
-                CreditRow(c.linkedid, c.agent, c.agent_name, c.points, c.reason)
-                for c in await conn.execute(
-                    select(credits).where(credits.c.server_id == server, credits.c.linkedid.in_(chunk))
+
+
+        credit_rows = [
+            CreditRow(c.linkedid, c.agent, c.agent_name, c.points, c.attribution)
+            for c in await conn.execute(
+                select(credits).where(
+                    credits.c.server_id == server, credits.c.at >= since, credits.c.at < until
                 )
             )
+        ]
 
     def rules(queue: str) -> QueueRules:
         q = settings.queue(queue)

@@ -14,7 +14,10 @@ from acd.core.effects import (
     AgentOffer,
     CallFinished,
     CallRecord,
+    CustomerCall,
+    CustomerCallUpdated,
     GapRecorded,
+    LegFacts,
     MemberSession,
     OutcomeReported,
     as_dict,
@@ -22,8 +25,17 @@ from acd.core.effects import (
 
 __all__ = ["STORED_TYPES", "StoredEffect", "decode_effect", "encode_effect", "is_stored"]
 
-StoredEffect = CallFinished | MemberSession | OutcomeReported | GapRecorded | AffinityDecided
-STORED_TYPES = (CallFinished, MemberSession, OutcomeReported, GapRecorded, AffinityDecided)
+StoredEffect = (
+    CallFinished | MemberSession | OutcomeReported | GapRecorded | AffinityDecided | CustomerCallUpdated
+)
+STORED_TYPES = (
+    CallFinished,
+    MemberSession,
+    OutcomeReported,
+    GapRecorded,
+    AffinityDecided,
+    CustomerCallUpdated,
+)
 
 
 def is_stored(effect: object) -> bool:
@@ -62,6 +74,12 @@ def decode_effect(data: dict[str, Any]) -> StoredEffect:
     if kind == "AffinityDecided":
         body["call_ids"] = tuple(body.get("call_ids") or ())
         return AffinityDecided(**body)
+    if kind == "CustomerCallUpdated":
+        call = dict(body["call"])
+        call["cut_off_reasons"] = tuple(call.get("cut_off_reasons") or ())
+        known = set(CustomerCall.__dataclass_fields__)
+        legs = tuple(LegFacts(**leg) for leg in body.get("legs") or ())
+        return CustomerCallUpdated(CustomerCall(**{k: v for k, v in call.items() if k in known}), legs)
     raise ValueError(f"not a stored effect: {kind!r}")
 
 

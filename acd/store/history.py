@@ -9,30 +9,66 @@ within ``horizon`` seconds of ``now``.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, Select, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.linking import PastCall
-from acd.store.models import Call, table_of
+from acd.store.models import Call, CustomerCallRow, table_of
 
-__all__ = ["load_past_calls"]
+__all__ = ["load_past_calls", "named_past_calls"]
+
+_CHUNK = 500
 
 calls = table_of(Call)
+customer_calls = table_of(CustomerCallRow)
+
+
+def _past_calls() -> Select[Any]:
+    """Entries with their customer call's callback chain (a callback after a restart joins it)."""
+    return select(
+        calls.c.call_id,
+        calls.c.linkedid,
+        calls.c.caller_key,
+        func.coalesce(calls.c.leg_queue, calls.c.queue).label("queue"),
+        calls.c.agent,
+        calls.c.agent_name,
+        calls.c.answered_at,
+        calls.c.cut_off,
+        calls.c.ended_at,
+        customer_calls.c.chain_id,
+        customer_calls.c.chain_seq,
+    ).select_from(
+        calls.outerjoin(
+            customer_calls,
+            and_(
+                customer_calls.c.server_id == calls.c.server_id, customer_calls.c.linkedid == calls.c.linkedid
+            ),
+        )
+    )
+
+
+def _past(r: Row[Any]) -> PastCall:
+    return PastCall(
+        id=r.call_id,
+        linkedid=r.linkedid,
+        key=r.caller_key or "",
+        queue=r.queue,
+        agent=r.agent,
+        agent_name=r.agent_name,
+        answered=r.answered_at is not None,
+        cut_off=bool(r.cut_off),
+        ended_at=r.ended_at,
+        chain_id=r.chain_id,
+        chain_seq=r.chain_seq or 0,
+    )
 
 
 async def load_past_calls(engine: AsyncEngine, server_id: str, now: float, horizon: float) -> list[PastCall]:
     query = (
-        select(
-            calls.c.call_id,
-            calls.c.linkedid,
-            calls.c.caller_key,
-            calls.c.queue,
-            calls.c.agent,
-            calls.c.agent_name,
-            calls.c.answered_at,
-            calls.c.cut_off,
-            calls.c.ended_at,
-        )
+        _past_calls()
         .where(
             calls.c.server_id == server_id,
             calls.c.caller_key.is_not(None),
@@ -42,17 +78,14 @@ async def load_past_calls(engine: AsyncEngine, server_id: str, now: float, horiz
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [
-        PastCall(
-            id=r.call_id,
-            linkedid=r.linkedid,
-            key=r.caller_key,
-            queue=r.queue,
-            agent=r.agent,
-            agent_name=r.agent_name,
-            answered=r.answered_at is not None,
-            cut_off=bool(r.cut_off),
-            ended_at=r.ended_at,
-        )
-        for r in rows
-    ]
+    return [_past(r) for r in rows]
+
+
+async def named_past_calls(conn: AsyncConnection, server_id: str, entry_ids: Sequence[str]) -> list[PastCall]:
+    """The entries ``entry_ids`` names (callbacks and repeats name earlier entries), any age."""
+    found: list[PastCall] = []
+    for i in range(0, len(entry_ids), _CHUNK):
+        chunk = entry_ids[i : i + _CHUNK]
+        query = _past_calls().where(calls.c.server_id == server_id, calls.c.call_id.in_(chunk))
+        found.extend(_past(r) for r in await conn.execute(query))
+    return found

@@ -1,27 +1,40 @@
-"""Saving a call's outcome and its credit rows, shared by the HTTP API and the AMI ``UserEvent`` path.
+"""Saving a call's outcome, shared by the HTTP API and the AMI ``UserEvent`` path, and the
+supervisor's credit adjustment.
 
-The outcome belongs to the customer call (its Linkedid). Credit is recomputed from the latest
-outcome on every write: the closer is the agent who answered the customer call (its last answered
-entry), the original agent is the one who had the cut-off call this one is a callback of.
+The outcome belongs to the customer call (its Linkedid). Every write refreshes the call's outcome
+summary and settles its chain's credit again (acd/store/sales.py, the rule in acd/core/credit.py).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from acd.store.credit import attribute_credit
+from acd.core.credit import Sale
 from acd.store.dialect import upsert_insert
-from acd.store.models import Call, Credit, Outcome, table_of
+from acd.store.models import Call, CreditAdjustment, CustomerCallRow, Outcome, SaleCredit, table_of
+from acd.store.models import Sale as SaleRow
+from acd.store.sales import CreditRules, chain_of, refresh_outcome_summary, settle_chain_credit
 
-__all__ = ["OutcomeInput", "resolve_linkedid", "save_outcome"]
+__all__ = [
+    "AdjustmentInput",
+    "OutcomeInput",
+    "adjust_credit",
+    "resolve_linkedid",
+    "save_outcome",
+]
 
 calls = table_of(Call)
+customer_calls = table_of(CustomerCallRow)
 outcomes = table_of(Outcome)
-credits = table_of(Credit)
+sales = table_of(SaleRow)
+sale_credits = table_of(SaleCredit)
+adjustments = table_of(CreditAdjustment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +49,45 @@ class OutcomeInput:
     written_by: str
     written_at: float
     source: Literal["api", "ami"]
+    order_ref: str | None = None
+    order_status: Literal["open", "closed"] | None = None
+    order_left: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentInput:
+    linkedid: str  # the customer call the request named
+    sale_id: str | None  # None: the latest sale of the call's chain
+    shares: tuple[tuple[str, float], ...]
+    reason: str
+    written_by: str
+    written_at: float
+
+
+class UnknownSale(LookupError):
+    """The named call has no sale to adjust (or not the one named)."""
+
+
+class NotInChain(ValueError):
+    """An adjusted share names a rep who had no call in the sale's chain."""
+
+    def __init__(self, agent: str) -> None:
+        super().__init__(agent)
+        self.agent = agent
 
 
 async def resolve_linkedid(conn: AsyncConnection, server_id: str, ident: str) -> str | None:
-    """The customer call an id names: a Linkedid, an entry id (``uniqueid[#n]``) or a Uniqueid."""
+    """The customer call an id names: a Linkedid, an entry id (``uniqueid[#n]``) or a Uniqueid.
+    A call still in progress is known by its Linkedid from its first queue entry on."""
+    found = (
+        await conn.execute(
+            select(customer_calls.c.linkedid).where(
+                customer_calls.c.server_id == server_id, customer_calls.c.linkedid == ident
+            )
+        )
+    ).first()
+    if found is not None:
+        return str(found[0])
     row = (
         await conn.execute(
             select(calls.c.linkedid)
@@ -52,10 +100,10 @@ async def resolve_linkedid(conn: AsyncConnection, server_id: str, ident: str) ->
 
 
 async def save_outcome(
-    conn: AsyncConnection, server_id: str, policy: Literal["original", "closer", "split"], data: OutcomeInput
+    conn: AsyncConnection, server_id: str, rules: CreditRules, data: OutcomeInput
 ) -> int | None:
     """Insert the outcome (ignored when the same author already wrote it at the same instant, as
-    in a replay) and rewrite the call's credit rows. Returns the new outcome's id, or None."""
+    in a replay), refresh the call's summary and settle its chain. Returns the new id, or None."""
     stmt = upsert_insert(conn, outcomes).values(
         server_id=server_id,
         linkedid=data.linkedid,
@@ -68,82 +116,102 @@ async def save_outcome(
         written_by=data.written_by,
         written_at=data.written_at,
         source=data.source,
+        order_ref=data.order_ref,
+        order_status=data.order_status,
+        order_left=data.order_left,
     )
     stmt = stmt.on_conflict_do_nothing(index_elements=["server_id", "linkedid", "written_by", "written_at"])
-    result = await conn.execute(stmt.returning(outcomes.c.id))
-    row = result.first()
+    row = (await conn.execute(stmt.returning(outcomes.c.id))).first()
     if row is None:
         return None
-    outcome_id = int(row[0])
-    await _rewrite_credit(conn, server_id, policy, data, outcome_id)
-    return outcome_id
+    await refresh_outcome_summary(conn, server_id, [data.linkedid])
+    await settle_chain_credit(conn, server_id, await chain_of(conn, server_id, data.linkedid), rules)
+    return int(row[0])
 
 
-async def _rewrite_credit(
-    conn: AsyncConnection,
-    server_id: str,
-    policy: Literal["original", "closer", "split"],
-    data: OutcomeInput,
-    outcome_id: int,
-) -> None:
-    # Only the latest outcome decides credit: an older one replayed after a newer one changes nothing.
-    latest = (
-        await conn.execute(
-            select(outcomes.c.id)
-            .where(outcomes.c.server_id == server_id, outcomes.c.linkedid == data.linkedid)
-            .order_by(outcomes.c.written_at.desc(), outcomes.c.id.desc())
-            .limit(1)
+async def adjust_credit(
+    conn: AsyncConnection, server_id: str, rules: CreditRules, data: AdjustmentInput
+) -> tuple[Sale, list[dict[str, object]]]:
+    """Record a supervisor's new shares for a sale of the call's chain (audit: who, when, why,
+    before, after) and settle the chain again. Returns the adjusted sale and the shares before."""
+    chain_id = await chain_of(conn, server_id, data.linkedid)
+    query = select(sales.c.sale_id).where(sales.c.server_id == server_id, sales.c.chain_id == chain_id)
+    sale_id = data.sale_id
+    if sale_id is None:
+        sale_id = (await conn.execute(query.order_by(sales.c.seq.desc()).limit(1))).scalar_one_or_none()
+    elif (await conn.execute(query.where(sales.c.sale_id == sale_id))).first() is None:
+        sale_id = None
+    if sale_id is None:
+        raise UnknownSale(data.linkedid)
+    members = {
+        r[0]
+        for r in await conn.execute(
+            select(customer_calls.c.agent).where(
+                customer_calls.c.server_id == server_id,
+                customer_calls.c.chain_id == chain_id,
+                customer_calls.c.agent.is_not(None),
+            )
         )
-    ).scalar_one()
-    if latest != outcome_id:
-        return
+    }
+    for agent, _ in data.shares:
+        if agent not in members:
+            raise NotInChain(agent)
+    before = [
+        {"agent": r.agent, "points": r.points, "attribution": r.attribution}
+        for r in await conn.execute(
+            select(sale_credits.c.agent, sale_credits.c.points, sale_credits.c.attribution)
+            .where(sale_credits.c.server_id == server_id, sale_credits.c.sale_id == sale_id)
+            .order_by(sale_credits.c.agent)
+        )
+    ]
     await conn.execute(
-        delete(credits).where(credits.c.server_id == server_id, credits.c.linkedid == data.linkedid)
+        insert(adjustments).values(
+            server_id=server_id,
+            sale_id=sale_id,
+            chain_id=chain_id,
+            linkedid=data.linkedid,
+            written_by=data.written_by,
+            written_at=data.written_at,
+            reason=data.reason,
+            before=json.dumps(before),
+            after=json.dumps([{"agent": a, "points": p} for a, p in data.shares]),
+        )
     )
-    if data.points is None:
-        return
-    entries = (
-        await conn.execute(
-            select(calls.c.agent, calls.c.agent_name, calls.c.callback_of, calls.c.answered_at)
-            .where(calls.c.server_id == server_id, calls.c.linkedid == data.linkedid)
-            .order_by(calls.c.joined_at)
-        )
-    ).all()
-    closer, closer_name = data.agent, None
-    answered = [e for e in entries if e.agent is not None and e.answered_at is not None]
-    if answered:
-        closer, closer_name = answered[-1].agent, answered[-1].agent_name
-    original = original_name = original_call = None
-    for entry in entries:
-        if entry.callback_of:
-            found = (
-                await conn.execute(
-                    select(calls.c.agent, calls.c.agent_name).where(
-                        calls.c.server_id == server_id, calls.c.call_id == entry.callback_of
-                    )
-                )
-            ).first()
-            original_call = entry.callback_of
-            if found is not None and found.agent is not None:
-                original, original_name = found.agent, found.agent_name
-            break
-    shares = attribute_credit(policy, data.points, closer, closer_name, original, original_name)
-    if shares:
-        await conn.execute(
-            insert(credits),
-            [
-                {
-                    "server_id": server_id,
-                    "linkedid": data.linkedid,
-                    "outcome_id": outcome_id,
-                    "agent": share.agent,
-                    "agent_name": share.agent_name,
-                    "points": share.points,
-                    "reason": share.reason,
-                    "policy": policy,
-                    "original_call_id": original_call,
-                    "written_at": data.written_at,
-                }
-                for share in shares
-            ],
-        )
+    settled = await settle_chain_credit(conn, server_id, chain_id, rules)
+    sale = next(s for s in settled if s.sale_id == sale_id)
+    return sale, before
+
+
+def shares_json(sale: Sale) -> list[dict[str, object]]:
+    return [
+        {
+            "agent": s.agent,
+            "agent_name": s.agent_name,
+            "call_id": s.linkedid,
+            "points": s.points,
+            "attribution": s.attribution,
+        }
+        for s in sale.shares
+    ]
+
+
+def sales_json(found: Sequence[Sale]) -> list[dict[str, object]]:
+    return [
+        {
+            "sale_id": s.sale_id,
+            "points": s.points,
+            "settled": s.settled,
+            "credit_disputed": s.disputed,
+            "adjusted": s.adjusted,
+            "order": None
+            if s.order_ref is None and not s.order_open
+            else {
+                "ref": s.order_ref,
+                "open": s.order_open,
+                "left": s.order_left,
+                "opened_at": s.order_opened_at,
+            },
+            "shares": shares_json(s),
+        }
+        for s in found
+    ]

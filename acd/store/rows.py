@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from acd.core.effects import AffinityDecided, CallRecord, GapRecorded, MemberSession
-from acd.store.models import is_personal_queue
+from acd.core.definitions import is_personal_queue
+from acd.core.effects import AffinityDecided, CallRecord, CustomerCall, GapRecorded, LegFacts, MemberSession
 
-__all__ = ["call_row", "callback_link_row", "decision_row", "gap_row", "offer_rows", "session_row"]
+__all__ = [
+    "call_row",
+    "callback_link_row",
+    "customer_call_row",
+    "decision_row",
+    "gap_row",
+    "leg_row",
+    "offer_rows",
+    "session_row",
+]
 
 
 def call_row(record: CallRecord, server_id: str) -> dict[str, Any]:
@@ -32,7 +41,7 @@ def call_row(record: CallRecord, server_id: str) -> dict[str, Any]:
         "exit_reason": record.exit_reason,
         "agent": record.agent,
         "agent_name": record.agent_name,
-        "wait_seconds": record.wait_seconds,
+        "wait_seconds": record.wait_seconds if record.wait_seconds is not None else 0.0,
         "talk_seconds": record.talk_seconds,
         "ended_by": record.ended_by,
         "cause": record.cause,
@@ -124,4 +133,56 @@ def decision_row(decision: AffinityDecided, server_id: str) -> dict[str, Any]:
         "detail": decision.detail[:160] if decision.detail else None,
         "decided_at": decision.decided_at,
         "at": decision.at,
+    }
+
+
+def customer_call_row(call: CustomerCall, server_id: str) -> dict[str, Any]:
+    """The columns the customer-call stage owns (the store adds next contact, exemption and the
+    outcome summary itself)."""
+    return {
+        "server_id": server_id,
+        "linkedid": call.linkedid,
+        "queue": call.queue,
+        "caller_num": call.caller_num,
+        "caller_name": call.caller_name,
+        "caller_key": call.caller_key,
+        "keyed": call.caller_key is not None,
+        "account": call.account,
+        "joined_at": call.joined_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at,
+        "outcome": call.outcome,
+        "live": call.live,
+        "final": call.final,
+        "agent": call.agent,
+        "agent_name": call.agent_name,
+        "wait_seconds": call.wait_seconds,
+        "talk_seconds": call.talk_seconds,
+        "ended_by": call.ended_by,
+        "cause": call.cause,
+        "cut_off": call.cut_off,
+        "cut_off_reasons": json.dumps(list(call.cut_off_reasons)) if call.cut_off_reasons else None,
+        "agent_released_short": call.agent_released_short,
+        "partial": call.partial,
+        "legs": call.legs,
+        "callback_of": call.callback_of,
+        "repeat_of": call.repeat_of,
+        "callback_result": call.callback_result,
+        "chain_id": call.chain_id,
+        "chain_seq": call.chain_seq,
+        "routing": call.routing,
+        "updated_at": call.at,
+    }
+
+
+def leg_row(leg: LegFacts, server_id: str) -> dict[str, Any]:
+    """Bind parameters for the UPDATE of one entry row's ``leg_*`` columns."""
+    return {
+        "b_server_id": server_id,
+        "b_uniqueid": leg.uniqueid,
+        "b_entry": leg.entry,
+        "leg_queue": leg.queue,
+        "leg_counted": leg.counted,
+        "leg_wait": leg.wait_seconds,
+        "leg_closing": leg.closing,
     }

@@ -6,29 +6,61 @@ Keys (see models): calls by (server_id, uniqueid, entry), offers by (.., seq), s
 row written as partial (acd attached mid-call) is replaced when the complete record arrives later;
 a complete row is never replaced by a partial one. Offers follow their call row: written when the row
 is, replaced with it, never added to a row that was not.
+
+Customer calls (``CustomerCallUpdated``) are upserted by (server_id, linkedid) with the stage's
+columns; their entries' ``leg_*`` columns follow. Writing one also links it to the caller's other
+calls, in both directions so the order of writes does not matter: the earlier calls of the same
+caller key whose next contact it is get ``next_contact_at``/``next_contact_call``; once it is
+final, its own next contact is looked up; a callback makes the cut-off it calls back
+``repeat_exempt`` when the rep did not cause that cut-off (acd/core/definitions.py). A final
+customer call that already has outcomes gets its outcome summary and its chain's credit settled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from acd.core.definitions import EXEMPT_ENDED_BY, CreditPolicy
 from acd.core.effects import (
     AffinityDecided,
     CallFinished,
     CallRecord,
+    CustomerCall,
+    CustomerCallUpdated,
     GapRecorded,
+    LegFacts,
     MemberSession,
     OutcomeReported,
 )
-from acd.store.codec import StoredEffect
+from acd.store.codec import StoredEffect, is_stored
 from acd.store.dialect import upsert_insert
-from acd.store.models import AgentSession, Call, CallbackLink, Gap, Offer, RoutingDecision, table_of
+from acd.store.models import (
+    AgentSession,
+    Call,
+    CallbackLink,
+    CustomerCallRow,
+    Gap,
+    Offer,
+    Outcome,
+    RoutingDecision,
+    table_of,
+)
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
-from acd.store.rows import call_row, callback_link_row, decision_row, gap_row, offer_rows, session_row
+from acd.store.rows import (
+    call_row,
+    callback_link_row,
+    customer_call_row,
+    decision_row,
+    gap_row,
+    leg_row,
+    offer_rows,
+    session_row,
+)
+from acd.store.sales import CreditRules, refresh_outcome_summary, settle_chain_credit
 
 __all__ = ["Store"]
 
@@ -38,26 +70,41 @@ T = TypeVar("T")
 _CALL_UPDATABLE = [
     c.name
     for c in table_of(Call).columns
-    if c.name not in {"id", *CALL_KEY} and not c.name.startswith("repeat_") and c.name != "purged_at"
+    if c.name not in {"id", *CALL_KEY}
+    and not c.name.startswith(("repeat_", "leg_"))  # the purge's and the customer-call stage's
+    and c.name != "purged_at"
 ]
+_PERSONAL = ("caller_num", "caller_name", "caller_key", "account")  # erased by a purge, for good
+_STORE_OWN = {  # customer_calls columns the store sets itself, never the stage's upsert
+    "id", "server_id", "linkedid", "next_contact_at", "next_contact_call", "repeat_exempt",
+    "disposition", "resolved", "notes_state", "outcome_at", "purged_at",
+}  # fmt: skip
+_CUSTOMER_OWN = [c.name for c in table_of(CustomerCallRow).columns if c.name not in _STORE_OWN]
 
 
 class Store:
     """Writes batches to the database; the :class:`~acd.store.writer.Writer` owns retry and spool."""
 
     def __init__(
-        self, engine: AsyncEngine, server_id: str, credit_policy: Literal["original", "closer", "split"]
+        self, engine: AsyncEngine, server_id: str, credit_policy: CreditPolicy, original_share: float = 0.5
     ) -> None:
         self.engine = engine
         self.server_id = server_id
-        self.credit_policy: Literal["original", "closer", "split"] = credit_policy
+        self.credit = CreditRules(credit_policy, original_share)
 
     async def write(self, batch: Sequence[StoredEffect]) -> None:
         """All of ``batch`` in one transaction, or nothing (the exception propagates)."""
         async with self.engine.begin() as conn:
             await self._write(conn, batch)
 
-    async def _write(self, conn: AsyncConnection, batch: Sequence[StoredEffect]) -> None:
+    async def write_in(self, conn: AsyncConnection, batch: Sequence[object], *, linking: bool = True) -> None:
+        """``batch`` inside the caller's transaction (``acd db backfill``: effects of other types are
+        skipped; ``linking=False`` leaves next contacts and exemptions to one bulk pass afterwards)."""
+        await self._write(conn, [e for e in batch if is_stored(e)], linking=linking)  # type: ignore[misc]
+
+    async def _write(
+        self, conn: AsyncConnection, batch: Sequence[StoredEffect], *, linking: bool = True
+    ) -> None:
         sid = self.server_id
         records: dict[tuple[str, int], CallRecord] = {}
         links: list[dict[str, Any]] = []
@@ -65,6 +112,8 @@ class Store:
         gaps: list[dict[str, Any]] = []
         reported: list[OutcomeReported] = []
         decisions: list[dict[str, Any]] = []
+        customers: dict[str, CustomerCallUpdated] = {}
+        legs: dict[tuple[str, int], LegFacts] = {}
         for effect in batch:
             if isinstance(effect, CallFinished):
                 rec = effect.record
@@ -83,6 +132,13 @@ class Store:
                 reported.append(effect)
             elif isinstance(effect, AffinityDecided):
                 decisions.append(decision_row(effect, sid))
+            elif isinstance(effect, CustomerCallUpdated):
+                earlier = customers.get(effect.call.linkedid)
+                if earlier is not None and earlier.call.final and not effect.call.final:
+                    continue  # never step back from final
+                customers[effect.call.linkedid] = effect
+                for leg in effect.legs:
+                    legs[(leg.uniqueid, leg.entry)] = leg
         call_rows = [call_row(rec, sid) for rec in records.values()]
         offers: list[dict[str, Any]] = []
         if call_rows:
@@ -117,8 +173,97 @@ class Store:
             await self._decisions(conn, decisions)
         if call_rows:
             await self._routing_for_calls(conn, sorted({row["uniqueid"] for row in call_rows}))
+        if customers:
+            rows = [u.call for u in customers.values()]
+            await self._customer_calls(conn, rows, list(legs.values()), linking)
         for outcome in reported:
             await self._outcome(conn, outcome)
+
+    async def _customer_calls(
+        self, conn: AsyncConnection, rows: list[CustomerCall], legs: list[LegFacts], linking: bool
+    ) -> None:
+        sid = self.server_id
+        table = table_of(CustomerCallRow)
+        stmt = upsert_insert(conn, table)
+        set_: dict[str, Any] = {name: stmt.excluded[name] for name in _CUSTOMER_OWN}
+        for name in _PERSONAL:
+            set_[name] = case((table.c.purged_at.is_(None), stmt.excluded[name]), else_=table.c[name])
+        set_["keyed"] = table.c.keyed | stmt.excluded.keyed
+        # A final row is never stepped back by an older version replayed after it.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["server_id", "linkedid"], set_=set_, where=~table.c.final | stmt.excluded.final
+        )
+        for chunk in _chunks([customer_call_row(row, sid) for row in rows]):
+            await conn.execute(stmt, chunk)
+        if legs:
+            calls = table_of(Call)
+            leg_update = (
+                update(calls)
+                .where(
+                    calls.c.server_id == bindparam("b_server_id"),
+                    calls.c.uniqueid == bindparam("b_uniqueid"),
+                    calls.c.entry == bindparam("b_entry"),
+                )
+                .values(
+                    leg_queue=bindparam("leg_queue"),
+                    leg_counted=bindparam("leg_counted"),
+                    leg_wait=bindparam("leg_wait"),
+                    leg_closing=bindparam("leg_closing"),
+                )
+            )
+            for leg_chunk in _chunks([leg_row(leg, sid) for leg in legs]):
+                await conn.execute(leg_update, leg_chunk)
+        if linking:
+            await self._link(conn, rows)
+        final = sorted({row.linkedid for row in rows if row.final})
+        outcomes = table_of(Outcome)
+        for ids in _chunks(final):
+            noted = set(
+                (
+                    await conn.execute(
+                        select(outcomes.c.linkedid)
+                        .where(outcomes.c.server_id == sid, outcomes.c.linkedid.in_(ids))
+                        .distinct()
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if noted:
+                await refresh_outcome_summary(conn, sid, noted)
+                for chain_id in sorted({row.chain_id for row in rows if row.linkedid in noted}):
+                    await settle_chain_credit(conn, sid, chain_id, self.credit)
+
+    async def _link(self, conn: AsyncConnection, rows: list[CustomerCall]) -> None:
+        """Next contacts and repeat exemption (module docstring): set by whichever call is written
+        second, so a replay or an import out of order links the same calls. One statement per
+        kind of link for the whole batch (executemany)."""
+        sid = self.server_id
+        keyed = [
+            {"b_key": r.caller_key, "b_linkedid": r.linkedid, "b_joined": r.joined_at}
+            for r in rows
+            if r.caller_key is not None
+        ]
+        if keyed:
+            await conn.execute(_LINK_EARLIER, [{"b_server_id": sid, **k} for k in keyed])
+        ended = [
+            {"b_server_id": sid, "b_linkedid": r.linkedid}
+            for r in rows
+            if r.caller_key is not None and r.final and r.ended_at is not None
+        ]
+        if ended:
+            await conn.execute(_LINK_LATER, ended)
+        callbacks = [{"b_server_id": sid, "b_linkedid": r.callback_of} for r in rows if r.callback_of]
+        if callbacks:
+            await conn.execute(_EXEMPT_CALLED_BACK, callbacks)
+        cut = [
+            {"b_server_id": sid, "b_linkedid": r.linkedid}
+            for r in rows
+            if r.final and r.cut_off and r.ended_by in EXEMPT_ENDED_BY
+        ]
+        if cut:
+            await conn.execute(_EXEMPT_IF_CALLED_BACK, cut)
+
 
     async def _stored_calls(
         self, conn: AsyncConnection, uniqueids: list[str]
@@ -216,7 +361,62 @@ class Store:
             written_at=effect.at,
             source="ami",
         )
-        await save_outcome(conn, self.server_id, self.credit_policy, data)
+        await save_outcome(conn, self.server_id, self.credit, data)
+
+def _link_statements() -> tuple[Any, Any, Any, Any]:
+    """The four linking UPDATEs, built once (bound per row by executemany)."""
+    t = table_of(CustomerCallRow)
+    earlier = (
+        update(t)
+        .where(
+            t.c.server_id == bindparam("b_server_id"),
+            t.c.caller_key == bindparam("b_key"),
+            t.c.linkedid != bindparam("b_linkedid"),
+            t.c.ended_at < bindparam("b_joined"),
+            (t.c.next_contact_at.is_(None)) | (t.c.next_contact_at > bindparam("b_joined")),
+        )
+        .values(next_contact_at=bindparam("b_joined"), next_contact_call=bindparam("b_linkedid"))
+    )
+    later = t.alias("later")
+    following = and_(
+        later.c.server_id == t.c.server_id,
+        later.c.caller_key == t.c.caller_key,
+        later.c.linkedid != t.c.linkedid,
+        later.c.joined_at > t.c.ended_at,
+    )
+    first_at = select(func.min(later.c.joined_at)).where(following).scalar_subquery()
+    first_call = (
+        select(later.c.linkedid).where(following).order_by(later.c.joined_at).limit(1).scalar_subquery()
+    )
+    own = (
+        update(t)
+        .where(t.c.server_id == bindparam("b_server_id"), t.c.linkedid == bindparam("b_linkedid"))
+        .values(next_contact_at=first_at, next_contact_call=first_call)
+    )
+    called_back = (
+        update(t)
+        .where(
+            t.c.server_id == bindparam("b_server_id"),
+            t.c.linkedid == bindparam("b_linkedid"),
+            t.c.cut_off == true(),
+            or_(*(t.c.ended_by == literal(v) for v in EXEMPT_ENDED_BY)),  # executemany: no IN (...)
+        )
+        .values(repeat_exempt=True)
+    )
+    back = t.alias("back")
+    if_called_back = (
+        update(t)
+        .where(
+            t.c.server_id == bindparam("b_server_id"),
+            t.c.linkedid == bindparam("b_linkedid"),
+            exists().where(back.c.server_id == t.c.server_id, back.c.callback_of == t.c.linkedid),
+        )
+        .values(repeat_exempt=True)
+    )
+    return earlier, own, called_back, if_called_back
+
+
+_LINK_EARLIER, _LINK_LATER, _EXEMPT_CALLED_BACK, _EXEMPT_IF_CALLED_BACK = _link_statements()
 
 
 def _dedupe(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:

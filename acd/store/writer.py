@@ -70,7 +70,7 @@ class Writer:
         if store is None:
             if engine is None:
                 raise ValueError("Writer needs an engine or a store")
-            store = Store(engine, settings.server_id, settings.credit_policy)
+            store = Store(engine, settings.server_id, settings.credit_policy, settings.credit_original_share)
         self._store = store
         db = settings.database
         self._batch_size = db.batch_size

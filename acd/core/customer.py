@@ -1,0 +1,470 @@
+"""The customer-call stage: the queue-entry model's effects in, customer calls out. Pure.
+
+The engine (acd/core/engine.py) turns AMI into queue entries (``CallStarted``/``CallFinished``).
+What reps, supervisors and every number care about is the *customer call*: the entries sharing a
+Linkedid (a personal affinity queue then the shared queue, a transfer to another queue). This
+stage builds it once, and every reader (store, report, API, metrics) takes its fields as they are.
+
+Rules:
+
+* **Legs.** Every shared-queue entry is a leg. An answered personal-queue entry is a leg too. An
+  unanswered personal entry (its one ring or wait ran out, the caller went on) is folded into the
+  next entry of the customer call: not a leg, its wait counted in that leg's. One with no next
+  entry once the call is final (the caller hung up there) is a leg of its own.
+* **Shared queue of a personal entry** (and of a customer call seen only in a personal queue): the
+  queue its caller's routing decision names, else the customer call's shared entries' (the next
+  one, else the one before), else that of the cut-off call it calls back.
+* **Leg wait**, from the first arrival of the entries folded into the leg: the entry's own wait
+  (Asterisk's HoldTime restarts in each queue) plus the time since the first folded entry arrived.
+  ``None`` when Asterisk never told (a call acd adopted without a Wait or HoldTime): such a leg is
+  left out of ASA and service level, never counted as 0.
+* **Closing leg**: the last answered leg. The customer call's agent, who ended it, its cause and its
+  cut-off and short-release flags are the closing leg's; its talk time is the sum over legs.
+* **Customer call wait**: first arrival to first answer (to the end of the last leg if none).
+* **Chain**: a callback joins the chain of the call it calls back, one further along
+  (``chain_seq``); any other call starts a chain of its own (acd/core/credit.py says what a chain
+  is for). ``callback_result``: reached_original, other_agent or unanswered.
+* **Final** once no entry is live and every channel of the Linkedid has hung up (or, failing news,
+  ``stale_call_seconds`` after its last entry ended): nothing more can happen to it.
+
+Output: ``CustomerCallUpdated`` whenever a customer call changed (at most one per call per input
+batch; the store upserts it), and ``LegSettled`` once per entry when its place in the numbers can
+no longer change (the counters' input): a shared entry when it ends, a personal entry when its
+shared queue is known (answered) or the next entry starts (unanswered), or when the call is final.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from acd.core.config import CoreConfig
+from acd.core.definitions import is_personal_queue
+from acd.core.effects import (
+    AffinityDecided,
+    CallFinished,
+    CallRecord,
+    CallStarted,
+    CustomerCall,
+    CustomerCallUpdated,
+    Effect,
+    LegFacts,
+    LegSettled,
+)
+from acd.core.linking import PastCall
+
+__all__ = ["CustomerCalls", "customer_calls_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A finished entry a later callback may name: what the callback inherits from it."""
+
+    linkedid: str
+    chain_id: str
+    chain_seq: int
+    agent: str | None
+    queue: str | None
+    ended_at: float
+
+
+@dataclass(slots=True)
+class _Call:
+    linkedid: str
+    joined_at: float
+    caller_key: str | None = None
+    caller_num: str | None = None
+    caller_name: str | None = None
+    account: str | None = None
+    callback_of: str | None = None
+    repeat_of: str | None = None
+    chain_id: str = ""
+    chain_seq: int = 0
+    original_agent: str | None = None
+    original_queue: str | None = None
+    asked_queue: str | None = None
+    routing: str | None = None
+    live: dict[str, str] = field(default_factory=dict)  # entry id -> queue, while in a queue or connected
+    entries: list[CallRecord] = field(default_factory=list)
+    settled: set[str] = field(default_factory=set)
+    channels_gone: bool = False
+    final: bool = False
+    last_change: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Leg:
+    record: CallRecord
+    counted: bool
+    queue: str | None
+    wait: float | None
+    first_joined: float
+    decided: bool  # its facts can no longer change
+
+
+class CustomerCalls:
+    """Feed it every engine effect (:meth:`observe`), the routing decisions, and the Linkedids whose
+    channels all hung up (:meth:`channels_gone`); it returns the customer-call effects."""
+
+    def __init__(self, config: CoreConfig, channels_live: Callable[[str], bool] = lambda _: False) -> None:
+        self.config = config
+        self._channels_live = channels_live
+        self.open: dict[str, _Call] = {}
+        self._by_uniqueid: dict[str, str] = {}  # caller channel -> Linkedid, for routing decisions
+        self._live_uniqueid: dict[str, str] = {}  # live entry id -> its caller channel
+        self._decisions: dict[str, AffinityDecided] = {}  # arrived before their call, by uniqueid
+        self._known: dict[str, _Known] = {}  # finished entry id -> what a callback inherits
+        self._known_order: deque[tuple[float, str]] = deque()
+        self._horizon = max(
+            [config.defaults.callback_window_seconds]
+            + [q.callback_window_seconds for q in config.queues.values()]
+        )
+
+    # ------------------------------------------------------------------ inputs
+
+    def observe(self, effects: Iterable[Effect], now: float) -> list[Effect]:
+        dirty: dict[str, _Call] = {}
+        out: list[Effect] = []
+        for effect in effects:
+            call: _Call | None
+            if isinstance(effect, CallStarted):
+                call = self._started(effect, now)
+            elif isinstance(effect, CallFinished):
+                call = self._finished(effect.record, now)
+            elif isinstance(effect, AffinityDecided):
+                call = self._decided(effect)
+            else:
+                continue
+            if call is not None:
+                dirty[call.linkedid] = call
+        self._emit(dirty.values(), now, out)
+        return out
+
+    def channels_gone(self, linkedids: Iterable[str], now: float) -> list[Effect]:
+        dirty: dict[str, _Call] = {}
+        for linkedid in linkedids:
+            call = self.open.get(linkedid)
+            if call is not None:
+                call.channels_gone = True
+                dirty[linkedid] = call
+        out: list[Effect] = []
+        self._emit(dirty.values(), now, out)
+        return out
+
+    def tick(self, now: float) -> list[Effect]:
+        """Finalize calls with no news for too long; forget what no callback can name any more."""
+        limit = now - self.config.stale_call_seconds
+        stale = {
+            c.linkedid: c for c in self.open.values() if not c.live and c.last_change < limit and c.entries
+        }
+        for call in stale.values():
+            call.channels_gone = True
+        out: list[Effect] = []
+        self._emit(stale.values(), now, out)
+        horizon = now - self._horizon - self.config.finish_grace_seconds
+        order = self._known_order
+        while order and order[0][0] < horizon:
+            _, entry_id = order.popleft()
+            known = self._known.get(entry_id)
+            if known is not None and known.ended_at < horizon:
+                del self._known[entry_id]
+        for uid in [u for u, d in self._decisions.items() if d.at < horizon]:
+            del self._decisions[uid]
+        return out
+
+    def remember(self, calls: Iterable[PastCall]) -> None:
+        """Seed from storage (daemon start): finished entries later callbacks may name."""
+        for past in calls:
+            self._know(
+                past.id,
+                _Known(
+                    past.linkedid,
+                    past.chain_id or past.linkedid,
+                    past.chain_seq,
+                    past.agent,
+                    past.queue if not is_personal_queue(past.queue) else None,
+                    past.ended_at,
+                ),
+            )
+
+    # ------------------------------------------------------------------ handlers
+
+    def _call(self, linkedid: str, joined_at: float) -> _Call:
+        call = self.open.get(linkedid)
+        if call is None:
+            call = self.open[linkedid] = _Call(linkedid, joined_at, chain_id=linkedid)
+        elif joined_at < call.joined_at:
+            call.joined_at = joined_at
+        return call
+
+    def _link(self, call: _Call, callback_of: str | None, callback_call: str | None) -> None:
+        if call.callback_of is not None or callback_of is None:
+            return
+        known = self._known.get(callback_of)
+        if known is not None:
+            call.callback_of = known.linkedid
+            call.chain_id, call.chain_seq = known.chain_id, known.chain_seq + 1
+            call.original_agent, call.original_queue = known.agent, known.queue
+        elif callback_call is not None:
+            call.callback_of = call.chain_id = callback_call
+            call.chain_seq = 1
+
+    def _started(self, e: CallStarted, now: float) -> _Call:
+        call = self._call(e.linkedid, e.at)
+        call.live[e.id] = e.queue
+        self._live_uniqueid[e.id] = e.uniqueid
+        call.caller_key = call.caller_key or e.caller_key
+        call.caller_num = call.caller_num or e.caller_num
+        call.caller_name = call.caller_name or e.caller_name
+        self._link(call, e.callback_of, e.callback_call)
+        if call.repeat_of is None and e.repeat_call is not None:
+            call.repeat_of = e.repeat_call
+        self._by_uniqueid[e.uniqueid] = e.linkedid
+        pending = self._decisions.pop(e.uniqueid, None)
+        if pending is not None:
+            self._take_decision(call, pending)
+        call.last_change = now
+        return call
+
+    def _finished(self, rec: CallRecord, now: float) -> _Call:
+        call = self._call(rec.linkedid, rec.joined_at)
+        if call.live.pop(rec.id, None) is None:
+            # queue_log told the entry's true number after acd adopted it under another
+            self._live_uniqueid.pop(rec.id, None)
+            for entry_id, queue in list(call.live.items()):
+                if queue == rec.queue and self._live_uniqueid.get(entry_id) == rec.uniqueid:
+                    del call.live[entry_id]
+                    del self._live_uniqueid[entry_id]
+        else:
+            self._live_uniqueid.pop(rec.id, None)
+        call.entries = [e for e in call.entries if e.id != rec.id]
+        call.entries.append(rec)
+        call.entries.sort(key=lambda r: (r.joined_at, r.entry))
+        call.caller_key = call.caller_key or rec.caller_key
+        call.caller_num = call.caller_num or rec.caller_num
+        call.caller_name = call.caller_name or rec.caller_name
+        call.account = call.account or rec.account
+        self._link(call, rec.callback_of, None)
+        if call.repeat_of is None and rec.repeat_of is not None:
+            earlier = self._known.get(rec.repeat_of)
+            call.repeat_of = earlier.linkedid if earlier is not None else None
+        self._by_uniqueid.setdefault(rec.uniqueid, rec.linkedid)
+        if not self._channels_live(rec.linkedid):
+            call.channels_gone = True  # its channels hung up before the entry's record was out
+        call.last_change = now
+        return call
+
+    def _decided(self, d: AffinityDecided) -> _Call | None:
+        linkedid = d.linkedid if d.linkedid in self.open else self._by_uniqueid.get(d.uniqueid)
+        call = self.open.get(linkedid) if linkedid is not None else None
+        if call is None:
+            self._decisions[d.uniqueid] = d  # the decision came before the caller's first entry
+            return None
+        self._take_decision(call, d)
+        return call
+
+    @staticmethod
+    def _take_decision(call: _Call, d: AffinityDecided) -> None:
+        if d.queue and not is_personal_queue(d.queue):
+            call.asked_queue = d.queue
+        call.routing = d.reason
+
+    # ------------------------------------------------------------------ building
+
+    def _know(self, entry_id: str, known: _Known) -> None:
+        self._known[entry_id] = known
+        self._known_order.append((known.ended_at, entry_id))
+
+    def _emit(self, calls: Iterable[_Call], now: float, out: list[Effect]) -> None:
+        for call in calls:
+            if call.final:
+                continue
+            if call.channels_gone and not call.live and call.entries:
+                call.final = True
+            legs = _legs(call)
+            row = _row(call, legs, now)
+            closing = _closing(legs)
+            out.append(
+                CustomerCallUpdated(
+                    row,
+                    tuple(
+                        LegFacts(
+                            leg.record.id,
+                            leg.record.uniqueid,
+                            leg.record.entry,
+                            leg.queue,
+                            leg.counted,
+                            leg.wait,
+                            closing is not None and leg.record is closing.record,
+                        )
+                        for leg in legs
+                    ),
+                )
+            )
+            for leg in legs:
+                if leg.decided and leg.record.id not in call.settled:
+                    call.settled.add(leg.record.id)
+                    out.append(
+                        LegSettled(
+                            leg.record,
+                            leg.queue or leg.record.queue,
+                            leg.counted,
+                            leg.wait,
+                            _callback_result(call, leg.record),
+                        )
+                    )
+            for rec in call.entries:
+                if rec.id not in self._known:
+                    known = _Known(
+                        call.linkedid, call.chain_id, call.chain_seq, rec.agent, row.queue, rec.ended_at
+                    )
+                    self._know(rec.id, known)
+            if call.final:
+                self._forget(call)
+
+    def _forget(self, call: _Call) -> None:
+        del self.open[call.linkedid]
+        for rec in call.entries:
+            if self._by_uniqueid.get(rec.uniqueid) == call.linkedid:
+                del self._by_uniqueid[rec.uniqueid]
+
+
+def _shared_queue(call: _Call) -> tuple[str | None, bool]:
+    """The customer call's shared queue, and whether it is settled: a routing decision or a shared
+    entry named it, or the call is final (then the called-back call's queue is as good as it gets)."""
+    if call.asked_queue is not None:
+        return call.asked_queue, True
+    for queue in [*(r.queue for r in call.entries), *call.live.values()]:
+        if not is_personal_queue(queue):
+            return queue, True
+    return call.original_queue, call.final
+
+
+def _callback_result(call: _Call, rec: CallRecord | None) -> str | None:
+    """original_agent, other_agent, original_unknown (answered); abandoned, exited (not)."""
+    if call.callback_of is None or rec is None:
+        return None
+    if rec.outcome != "answered":
+        return rec.outcome
+    if call.original_agent is None:
+        return "original_unknown"
+    return "original_agent" if rec.agent == call.original_agent else "other_agent"
+
+
+def _legs(call: _Call) -> list[_Leg]:
+    """The finished entries of ``call`` as legs (rules in the module docstring)."""
+    shared, settled = _shared_queue(call)
+    legs: list[_Leg] = []
+    folded: list[CallRecord] = []
+    for rec in call.entries:
+        personal = is_personal_queue(rec.queue)
+        if personal and rec.outcome != "answered":
+            folded.append(rec)
+            continue
+        queue = shared if personal else rec.queue
+        decided = not personal or settled
+        first = min([r.joined_at for r in folded] + [rec.joined_at])
+        for f in folded:  # folded into this leg: counted in its wait, under its queue
+            legs.append(_Leg(f, False, queue, None, f.joined_at, decided))
+        folded = []
+        legs.append(_Leg(rec, True, queue, _wait(rec, first), first, decided))
+    if folded:
+        # Unanswered personal entries with nothing after them yet: folded into the next entry once
+        # one has started, a leg of their own once the call is final (the caller hung up there).
+        next_queue = next((q for q in call.live.values() if not is_personal_queue(q)), None)
+        if call.live and not call.final:
+            for f in folded:
+                legs.append(_Leg(f, False, next_queue or shared, None, f.joined_at, next_queue is not None))
+        else:
+            first = folded[0].joined_at
+            for f in folded[:-1]:
+                legs.append(_Leg(f, False, shared, None, f.joined_at, call.final))
+            last = folded[-1]
+            legs.append(_Leg(last, True, shared, _wait(last, first), first, call.final))
+    legs.sort(key=lambda leg: (leg.record.joined_at, leg.record.entry))
+    return legs
+
+
+def _wait(rec: CallRecord, first_joined: float) -> float | None:
+    if rec.wait_seconds is None:
+        return None
+    return max(0.0, rec.wait_seconds + (rec.joined_at - first_joined))
+
+
+def _closing(legs: Sequence[_Leg]) -> _Leg | None:
+    answered = [leg for leg in legs if leg.counted and leg.record.outcome == "answered"]
+    return answered[-1] if answered else None
+
+
+def _row(call: _Call, legs: Sequence[_Leg], now: float) -> CustomerCall:
+    counted = [leg for leg in legs if leg.counted]
+    answered = [leg for leg in counted if leg.record.outcome == "answered"]
+    closing = answered[-1] if answered else None
+    last = counted[-1] if counted else None
+    shared, _ = _shared_queue(call)
+    outcome: str | None = None
+    wait: float | None = None
+    answered_at: float | None = None
+    if answered:
+        first = answered[0]
+        outcome, answered_at = "answered", first.record.answered_at
+        if first.wait is not None:
+            wait = first.wait + (first.first_joined - call.joined_at)
+    elif last is not None and not call.live:
+        outcome = last.record.outcome
+        if last.wait is not None:
+            wait = last.wait + (last.first_joined - call.joined_at)
+    reference = closing or last
+    queue = reference.queue if reference is not None else shared
+    rec = closing.record if closing is not None else None
+    result = _callback_result(call, rec if rec is not None else (last.record if last else None))
+    if call.live:
+        result = result if rec is not None else None
+    return CustomerCall(
+        linkedid=call.linkedid,
+        queue=queue or shared,
+        caller_num=call.caller_num,
+        caller_name=call.caller_name,
+        caller_key=call.caller_key,
+        account=call.account,
+        joined_at=call.joined_at,
+        answered_at=answered_at,
+        ended_at=None if call.live else max((r.ended_at for r in call.entries), default=None),
+        outcome=outcome,  # type: ignore[arg-type]
+        live=bool(call.live),
+        final=call.final,
+        agent=rec.agent if rec is not None else None,
+        agent_name=rec.agent_name if rec is not None else None,
+        wait_seconds=None if wait is None else max(0.0, wait),
+        talk_seconds=sum(leg.record.talk_seconds for leg in answered),
+        ended_by=rec.ended_by if rec is not None else None,
+        cause=rec.cause if rec is not None else None,
+        cut_off=bool(rec is not None and rec.cut_off),
+        cut_off_reasons=rec.cut_off_reasons if rec is not None else (),
+        agent_released_short=bool(rec is not None and rec.agent_released_short),
+        partial=any(r.partial for r in call.entries),
+        legs=len(counted),
+        callback_of=call.callback_of,
+        repeat_of=call.repeat_of,
+        callback_result=result,
+        chain_id=call.chain_id,
+        chain_seq=call.chain_seq,
+        routing=call.routing,
+        at=now,
+    )
+
+
+def customer_calls_of(effects: Iterable[Effect], config: CoreConfig | None = None) -> list[Effect]:
+    """Run the stage over recorded effects in order, every call taken as final at the end: the
+    customer calls a capture or a test's records make (channels are taken as alive until then)."""
+    stage = CustomerCalls(config or CoreConfig(), channels_live=lambda _: True)
+    out: list[Effect] = []
+    now = 0.0
+    for effect in effects:
+        at = effect.record.ended_at if isinstance(effect, CallFinished) else getattr(effect, "at", None)
+        if isinstance(at, float) and at > now:
+            now = at
+        out.extend(stage.observe([effect], now))
+    out.extend(stage.channels_gone(list(stage.open), now))
+    return out
