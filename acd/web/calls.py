@@ -354,25 +354,21 @@ async def cut_off_customers(pages: Pages, agent: str, since: float) -> list[CutO
 
 
 async def credited_calls(pages: Pages, agent: str, since: float) -> list[dict[str, Any]]:
-    """The calls behind a rep's credit since ``since``: call, points and why."""
-    from acd.store.models import Credit
+    """The calls behind a rep's credit since ``since`` (sales dated in the period): call, points and
+    the rep's part in the sale."""
+    from acd.store.models import SaleCredit
 
-    credits = table_of(Credit)
+    credits = table_of(SaleCredit)
     server_id = pages.settings.server_id
-    in_period = (
-        select(calls.c.linkedid).where(calls.c.server_id == server_id, calls.c.joined_at >= since).distinct()
-    )
     async with pages.engine.connect() as conn:
         rows = (
             await conn.execute(
-                select(credits.c.linkedid, credits.c.points, credits.c.reason, credits.c.written_at)
-                .where(
-                    credits.c.server_id == server_id,
-                    credits.c.agent == agent,
-                    credits.c.linkedid.in_(in_period),
-                )
-                .order_by(credits.c.written_at.desc())
+                select(credits.c.linkedid, credits.c.points, credits.c.attribution, credits.c.at)
+                .where(credits.c.server_id == server_id, credits.c.agent == agent, credits.c.at >= since)
+                .order_by(credits.c.at.desc())
                 .limit(100)
             )
         ).all()
-    return [{"call_id": r.linkedid, "points": r.points, "reason": r.reason, "at": r.written_at} for r in rows]
+    return [
+        {"call_id": r.linkedid, "points": r.points, "attribution": r.attribution, "at": r.at} for r in rows
+    ]
