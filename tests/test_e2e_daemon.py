@@ -78,6 +78,10 @@ async def run_center(
             if not daemon.queue and not daemon.core.entries:
                 break
             await asyncio.sleep(0.1)
+        # The simulator ran in this process as fast as it could: the writer had a share of one
+        # core. Let it finish before the graceful stop's bounded flush.
+        if daemon.writer is not None:
+            await daemon.writer.drain(120)
     finally:
         await daemon.stop()
         await sim.stop()

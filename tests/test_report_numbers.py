@@ -1,17 +1,22 @@
 """`acd report` numbers against a hand-computed fixture, on SQLite and PostgreSQL, and `acd purge`.
 
-The fixture (T = period start, period = one day, queue sales: SL 20 s, short abandon 10 s, wrap-up
-5 s; support: defaults). Hand computation, sales:
-  offered 11 = a1 a2 a3 a4 a5 a6 a7 a8 a12 a13 a14 (a4's personal-queue entry is folded into its
-  shared entry; a14 reached only A's personal queue and is reported under a13's queue, sales)
-  answered 8 = a1 a2 a3 a4 a7 a8 a13 a14; abandoned 1 (a6) + 1 short (a5); exited 1 (a12)
-  SL = answered within 20 s (a1 a3 a4 a7 a8 a13 a14 = 7) / (11 - 1 short) = 0.7
+The fixture (T = day 0; queue sales: SL 20 s, short abandon 10 s, wrap-up 5 s; support: defaults),
+every call ended by the caller unless said otherwise. Over the period [T, T + 1 d), sales:
+  offered 11 = a1 a2 a3 a4#2 a5 a6 a7 a8 a12 a13 a14 (a4's personal-queue entry is folded into its
+  shared leg; a14 was answered in A's personal queue: a leg of the queue of the call it calls back)
+  answered 8 = a1 a2 a3 a4#2 a7 a8 a13 a14; abandoned 1 (a6) + 1 short (a5); exited 1 (a12)
+  SL = answered within 20 s (a1 a3 a4#2 a7 a8 a13 a14 = 7) / (11 - 1 short) = 0.7
   ASA = (10+30+5+19+2+8+3+6)/8 = 10.375   (a4 waited 15 s in B's queue + 4 s in sales)
   AHT = (100+200+60+50+30+40+20+70)/8 + 5 = 76.25
-  cut-offs 2 (a3, a13); callbacks 2: a4 other_agent, a14 reached_original
-  repeats (judged 40 days later): a1 -> a8 after 2 h; a2 -> a9 after 3 days; a3 -> a4; a13 -> a14;
-  a4, a8, a14 none; a7 anonymous (excluded): 24h 3/7, 7d 4/7, 30d 4/7
-  without notes: a2 a3 (empty) a7 a8 a13 a14 = 6; credit: a4's 100 points split B 50 / C 50
+  cut-offs 2 (a3, a13); callbacks 2: a4 by another rep, a14 by the rep who had a13
+  without notes: a2 a3 (empty) a7 a8 a13 a14 = 6; resolved a1 a3 a4 = 3
+  credit: a4's 100 points, chain a3 (B) -> a4 (C), split: B 50 original, C 50 closer
+Repeat contacts are judged on calls that *ended* W before the period: over [T + 1 d, T + 2 d) the
+24 h base is the answered, keyed calls that ended on day 0, minus a3 and a13 (cut off from the
+caller's side and called back: neither repeat nor resolution) and a7 (anonymous): a1 a2 a4 a8 a14
+(sales) and a10 (support); a1 came back (a8) within 24 h: sales 1/5. Over [T, T + 40 d) the 7 d base
+adds a9 and a11: a1 and a2 (a9 three days later) repeated; the 30 d base is every call that ended
+before day 10 (a11 is pending): a1, a2 and a10 (a11 twenty days later) repeated.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +32,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.reporting.compute import CallRow, QueueRules, compute_report
-from acd.reporting.load import load_report
+from acd.core.effects import AffinityDecided
+from acd.reads.summary import load_report
 from acd.reporting.render import to_table
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
-from acd.store.models import Call, Outcome, table_of
+from acd.store.models import Call, CustomerCallRow, Outcome, table_of
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.purge import purge
 from acd.store.sales import CreditRules
@@ -78,35 +84,40 @@ OUTCOMES = [  # linkedid, agent, notes, points
     ("a10", C, None, None),
 ]
 
+
+def no_repeats(pending: int = 0) -> dict[str, Any]:
+    return {"repeats": 0, "decided": 0, "pending": pending, "rate": None}
+
+
 EXPECTED_SALES = {
-    "offered": 11, "answered": 8, "abandoned": 1, "abandoned_short": 1, "exited": 1,
+    "offered": 11, "answered": 8, "abandoned": 1, "abandoned_short": 1, "exited": 1, "wait_unknown": 0,
     "service_level": 0.7, "service_level_seconds": 20.0, "asa_seconds": 10.375, "aht_seconds": 76.25,
-    "cut_offs": 2, "callbacks": 2, "callbacks_by_routing": {"other_agent": 1, "reached_original": 1},
-    "without_notes": 6, "credit_points": 100.0,
-    "repeat_contacts": {
-        "24h": {"repeats": 3, "decided": 7, "pending": 0, "rate": 3 / 7},
-        "7d": {"repeats": 4, "decided": 7, "pending": 0, "rate": 4 / 7},
-        "30d": {"repeats": 4, "decided": 7, "pending": 0, "rate": 4 / 7},
-    },
-    "fcr": {"24h": 4 / 7, "7d": 3 / 7, "30d": 3 / 7},
+    "talk_seconds": 570.0, "cut_offs": 2, "agent_released_short": 0, "answered_calls": 8,
+    "without_notes": 6, "trivial_notes": 0, "resolved": 3, "dispositions": {"none": 5, "sale": 3},
+    "callbacks": 2, "callbacks_taken": 2, "callbacks_of_own_cut_offs": 1,
+    "callbacks_by_result": {"original_agent": 1, "other_agent": 1}, "callbacks_by_routing": {"not_routed": 2},
+    # judged over [T, T + 1 d): nothing ended W before it; the day's answered calls are pending
+    "repeat_contacts": {"24h": no_repeats(5), "7d": no_repeats(5), "30d": no_repeats(5)},
+    "fcr": {"24h": None, "7d": None, "30d": None},
+    "credit_points": 100.0, "credit": {"closer": 50.0, "original": 50.0}, "credit_adjusted": 0,
+    "credit_disputed": 0,
 }  # fmt: skip
 EXPECTED_SUPPORT = {
-    "offered": 1, "answered": 1, "abandoned": 0, "abandoned_short": 0, "exited": 0, "service_level": 0.0,
-    "service_level_seconds": 20.0, "asa_seconds": 25.0, "aht_seconds": 90.0, "cut_offs": 0, "callbacks": 0,
-    "callbacks_by_routing": {}, "without_notes": 1, "credit_points": 0.0,
-    "repeat_contacts": {
-        "24h": {"repeats": 0, "decided": 1, "pending": 0, "rate": 0.0},
-        "7d": {"repeats": 0, "decided": 1, "pending": 0, "rate": 0.0},
-        "30d": {"repeats": 1, "decided": 1, "pending": 0, "rate": 1.0},
-    },
-    "fcr": {"24h": 1.0, "7d": 1.0, "30d": 0.0},
+    "offered": 1, "answered": 1, "abandoned": 0, "abandoned_short": 0, "exited": 0, "wait_unknown": 0,
+    "service_level": 0.0, "service_level_seconds": 20.0, "asa_seconds": 25.0, "aht_seconds": 90.0,
+    "talk_seconds": 90.0, "cut_offs": 0, "agent_released_short": 0, "answered_calls": 1,
+    "without_notes": 1, "trivial_notes": 0, "resolved": 1, "dispositions": {"sale": 1},
+    "callbacks": 0, "callbacks_taken": 0, "callbacks_of_own_cut_offs": 0,
+    "callbacks_by_result": {}, "callbacks_by_routing": {},
+    "repeat_contacts": {"24h": no_repeats(1), "7d": no_repeats(1), "30d": no_repeats(1)},
+    "fcr": {"24h": None, "7d": None, "30d": None},
+    "credit_points": 0.0, "credit": {}, "credit_adjusted": 0, "credit_disputed": 0,
 }  # fmt: skip
 EXPECTED_AGENTS = {
-    # answered, talk, aht, cut-offs, callbacks taken, of own cut-offs, without notes, credit,
-    # (repeats, decided) for 24h, 7d, 30d
-    "Agent 1001": (4, 390.0, 97.5, 1, 1, 1, 3, 0.0, ((2, 4), (3, 4), (3, 4))),
-    "Agent 1002": (3, 130.0, 130.0 / 3, 1, 0, 0, 3, 50.0, ((1, 2), (1, 2), (1, 2))),
-    "Agent 1003": (2, 140.0, 70.0, 0, 1, 0, 1, 50.0, ((0, 2), (0, 2), (1, 2))),
+    # name, answered, talk, aht, cut-offs, callbacks taken, of own cut-offs, without notes, credit
+    A: ("Agent 1001", 4, 390.0, 97.5, 1, 1, 1, 3, {}),
+    B: ("Agent 1002", 3, 130.0, 130.0 / 3, 1, 0, 0, 3, {"original": 50.0}),
+    C: ("Agent 1003", 2, 140.0, 70.0, 0, 1, 0, 1, {"closer": 50.0}),
 }
 
 
@@ -154,61 +165,48 @@ async def seeded(url: str, tmp_path: Path) -> tuple[Settings, AsyncEngine]:
 
 def check_agents(agents: dict[str, Any]) -> None:
     assert set(agents) == set(EXPECTED_AGENTS)
-    for name, (answered, talk, aht, cuts, cbs, own, no_notes, credit, repeats) in EXPECTED_AGENTS.items():
-        got = agents[name]
+    for agent, (name, answered, talk, aht, cuts, cbs, own, no_notes, credit) in EXPECTED_AGENTS.items():
+        got = agents[agent]
+        assert (got["agent"], got["name"]) == (agent, name)
         assert (got["answered"], got["talk_seconds"], got["cut_offs"]) == (answered, talk, cuts), name
         assert got["aht_seconds"] == pytest.approx(aht), name
         assert (got["callbacks_taken"], got["callbacks_of_own_cut_offs"]) == (cbs, own), name
-        assert (got["without_notes"], got["credit_points"]) == (no_notes, credit), name
-        windows = got["repeat_contacts"]
-        assert tuple((windows[w]["repeats"], windows[w]["decided"]) for w in ("24h", "7d", "30d")) == repeats
+        assert (got["without_notes"], got["credit"]) == (no_notes, credit), name
 
 
 async def test_report_matches_hand_computation(db_url: str, tmp_path: Path) -> None:
     settings, engine = await seeded(db_url, tmp_path)
     try:
         report = await load_report(engine, settings, T, T + DAY, T + 40 * DAY)
+        next_day = await load_report(engine, settings, T + DAY, T + 2 * DAY, T + 40 * DAY)
+        forty = await load_report(engine, settings, T, T + 40 * DAY, T + 40 * DAY)
     finally:
         await engine.dispose()
     assert same(report.queues, {"sales": EXPECTED_SALES, "support": EXPECTED_SUPPORT}), report.queues
     check_agents(report.agents)
-
-
-def _rows(now: float) -> list[CallRow]:
-    rows = []
-    for effect in fixture_effects():
-        r = effect.record
-        if r.joined_at > now:
-            continue
-        rows.append(
-            CallRow(r.id, r.linkedid, r.queue, r.joined_at, r.ended_at, r.answered_at, r.outcome, r.agent,
-                    r.agent_name, r.wait_seconds, r.talk_seconds, r.cut_off, r.agent_released_short,
-                    r.callback_of, None, r.caller_key)
-        )  # fmt: skip
-    return rows
-
-
-def test_open_windows_are_pending_not_zero() -> None:
-    """Judged two days after the period start: 24 h windows are closed, 7 d and 30 d are not."""
-    now = T + 2 * DAY
-    report = compute_report(
-        _rows(now),
-        since=T,
-        until=T + DAY,
-        now=now,
-        rules=lambda q: QueueRules(20.0, 10.0, 0.0),
-        notes={},
-        credits=[],
-    )
-    sales = report.queues["sales"]["repeat_contacts"]
-    assert sales["24h"] == {"repeats": 3, "decided": 7, "pending": 0, "rate": 3 / 7}
-    # a1, a3, a13 already came back; a2, a4, a8, a14 may still: pending, not counted as resolved.
-    assert sales["7d"] == {"repeats": 3, "decided": 3, "pending": 4, "rate": 1.0}
-    assert report.queues["support"]["repeat_contacts"]["30d"] == {
-        "repeats": 0, "decided": 0, "pending": 1, "rate": None,
+    assert report.unfilled == 0
+    day = next_day.queues["sales"]["repeat_contacts"]
+    assert day["24h"] == {"repeats": 1, "decided": 5, "pending": 0, "rate": 0.2}
+    assert next_day.queues["sales"]["fcr"]["24h"] == pytest.approx(0.8)
+    assert next_day.queues["support"]["repeat_contacts"]["24h"]["decided"] == 1
+    assert next_day.agents[A]["repeat_contacts"]["24h"] == {"repeats": 1, "decided": 3, "pending": 0,
+                                                            "rate": 1 / 3}  # fmt: skip
+    q = forty.queues
+    both = {
+        w: tuple(q["sales"]["repeat_contacts"][w][k] + q["support"]["repeat_contacts"][w][k]
+                 for k in ("repeats", "decided", "pending"))
+        for w in ("7d", "30d")
     }  # fmt: skip
-    assert report.queues["support"]["fcr"]["30d"] is None
-    assert "pending" in to_table(report)
+    assert both == {"7d": (2, 8, 0), "30d": (3, 7, 1)}
+
+
+def test_fcr_is_pending_or_no_data_never_zero() -> None:
+    from acd.reads.summary import Report
+
+    empty = {"repeats": 0, "decided": 0, "pending": 0, "rate": None}
+    queue = {**EXPECTED_SUPPORT, "repeat_contacts": {"24h": no_repeats(3), "7d": empty, "30d": empty}}
+    table = to_table(Report(T, T + DAY, T + DAY, {"support": queue}, {}))
+    assert "pending 3 / no data / no data" in table
 
 
 def test_outputs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,14 +217,12 @@ def test_outputs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     parser = argparse.ArgumentParser()
     report_cmd.register(parser.add_subparsers())
     period = ["--from", str(T), "--to", str(T + DAY), "--now", str(T + 40 * DAY)]
-    import os
-
     os.environ["ACD_QUEUES"] = json.dumps({"sales": {"wrapup_seconds": 5}})
     try:
         assert report_cmd.main(parser.parse_args(["report", "--database", url, *period, "--json"])) == 0
         data = json.loads(capsys.readouterr().out)
         assert same(data["queues"]["sales"], EXPECTED_SALES)
-        assert data["agents"]["Agent 1001"]["answered"] == 4
+        assert data["agents"][A]["answered"] == 4
         assert report_cmd.main(parser.parse_args(["report", "--database", url, *period, "--csv"])) == 0
         lines = capsys.readouterr().out.splitlines()
         assert lines[0].startswith("kind,name,offered,answered,abandoned")
@@ -234,10 +230,11 @@ def test_outputs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert report_cmd.main(parser.parse_args(["report", "--database", url, *period])) == 0
         table = capsys.readouterr().out
         assert "70.0%" in table and "Agent 1003" in table and "legend: " in table
+        assert "pending 5" in table  # FCR of a day judged by that day: nothing decided yet
         assert max(len(line) for line in table.splitlines()) <= 120
         assert report_cmd.main(parser.parse_args(["report", "--database", url, *period, "--wide"])) == 0
         wide = capsys.readouterr().out
-        assert "reached_original 1" in wide and "repeat 30d" in wide and "repeat 30d" not in table
+        assert "original_agent 1" in wide and "repeat 30d" in wide and "repeat 30d" not in table
         bad = parser.parse_args(["report", "--database", url, "--from", "yesterday"])
         assert report_cmd.main(bad) == 2
     finally:
@@ -252,11 +249,12 @@ async def _seed_and_close(url: str, tmp_path: Path) -> None:
 async def test_purge_erases_personal_data_and_keeps_the_numbers(db_url: str, tmp_path: Path) -> None:
     settings, engine = await seeded(db_url, tmp_path)
     now = T + 40 * DAY
+    periods = [(T, T + DAY), (T + DAY, T + 2 * DAY), (T, T + 40 * DAY)]
     try:
-        before = await load_report(engine, settings, T, T + DAY, now)
+        before = [await load_report(engine, settings, a, b, now) for a, b in periods]
         result = await purge(engine, settings.server_id, T + 25 * DAY, now)
         assert result.calls == 15 and result.notes == 3  # a11 (day 20) is older too; a10 had no notes
-        calls = table_of(Call)
+        calls, customer = table_of(Call), table_of(CustomerCallRow)
         async with engine.connect() as conn:
             left = (
                 await conn.execute(
@@ -265,17 +263,21 @@ async def test_purge_erases_personal_data_and_keeps_the_numbers(db_url: str, tmp
                     )
                 )
             ).all()
+            keys = (await conn.execute(select(customer.c.caller_key, customer.c.caller_num))).all()
             notes = (await conn.execute(select(table_of(Outcome).c.notes))).scalars().all()
         assert left == [] and all(n in (None, "") for n in notes)
-        after = await load_report(engine, settings, T, T + DAY, now)
-        assert after.queues == before.queues
-        assert after.agents["Agent 1001"]["repeat_contacts"] == before.agents["Agent 1001"]["repeat_contacts"]
+        assert set(keys) == {(None, None)}
+        after = [await load_report(engine, settings, a, b, now) for a, b in periods]
+        assert [(r.queues, r.agents) for r in after] == [(r.queues, r.agents) for r in before]
         assert (await purge(engine, settings.server_id, T + 25 * DAY, now)).calls == 0
         # Replaying the same traffic later (acd replay, a resync) brings no personal data back.
-        await Store(engine, settings.server_id, settings.credit_policy).write(fixture_effects())
+        store = Store(engine, settings.server_id, settings.credit_policy)
+        await store.write(with_customer_calls(fixture_effects()))
         async with engine.connect() as conn:
             numbers = (await conn.execute(select(calls.c.caller_num))).scalars().all()
+            keys = (await conn.execute(select(customer.c.caller_key, customer.c.caller_num))).all()
         assert len(numbers) == 15 and set(numbers) == {None}
+        assert set(keys) == {(None, None)}
     finally:
         await engine.dispose()
 
@@ -307,19 +309,17 @@ async def test_retention_task_purges_old_personal_data(tmp_path: Path) -> None:
 async def test_routing_decision_names_queue_and_routing_result(tmp_path: Path) -> None:
     """A callback answered in its agent's personal queue is reported under the shared queue its
     routing decision names, and counted under the decision's reason."""
-    from acd.core.effects import AffinityDecided
-
     settings = report_settings(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", tmp_path)
     engine = await prepare_database(settings)
     try:
         await Store(engine, settings.server_id, settings.credit_policy).write(
-            [
+            with_customer_calls([
                 finished("x1", agent=A, queue="sales", caller_key="K9", cut_off=True),
                 finished("x2", agent=A, queue="acd-agent-1001", caller_key="K9", joined_at=T + 300,
                          callback_of="x1"),
                 AffinityDecided("x2", "x2", ("x2",), "support", "offer_now", "original_agent", False, A,
                                 "Agent 1001", "x1", "free", T + 300, T + 340),
-            ]
+            ])
         )  # fmt: skip
         report = await load_report(engine, settings, T, T + DAY, T + 40 * DAY)
     finally:
@@ -328,3 +328,4 @@ async def test_routing_decision_names_queue_and_routing_result(tmp_path: Path) -
     support = report.queues["support"]
     assert (support["offered"], support["callbacks"]) == (1, 1)
     assert support["callbacks_by_routing"] == {"original_agent": 1}
+    assert support["callbacks_by_result"] == {"original_agent": 1}

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--since", default=None, metavar="DURATION", help="the last DURATION (default 24h)")
     parser.add_argument("--from", dest="start", metavar="TIME", help="period start (ISO 8601 or epoch)")
     parser.add_argument("--to", dest="end", metavar="TIME", help="period end, exclusive (default: now)")
-    parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)  # judge windows as of (tests)
+    parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)  # the clock's reading (tests)
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object")
     fmt.add_argument("--csv", action="store_true", help="CSV, one row per queue and per agent")
@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace, start: float, end: float, now: float) -> int:
-    from acd.reporting.load import load_report
+    from acd.reads.summary import load_report
     from acd.reporting.render import to_csv, to_json, to_table
     from acd.store.migrate import SchemaError, open_existing
 

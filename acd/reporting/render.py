@@ -1,4 +1,9 @@
-"""The report on a terminal (aligned tables), as JSON, or as CSV (one row per queue and agent)."""
+"""The report on a terminal (aligned tables), as JSON, or as CSV (one row per queue and agent).
+
+FCR per window reads "96.4% +3" (3 calls still pending), "pending 3" while no call of the period
+has had its window close, and "no data" when there is nothing to judge: never 0 % for an empty
+base. Credit marked ``*`` holds a supervisor's adjustment, ``!`` a disputed sale.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.reporting.compute import WINDOWS, Report
+from acd.core.definitions import WINDOWS
+from acd.reads.summary import Report
 
-__all__ = ["flatten", "to_csv", "to_json", "to_table"]
+__all__ = ["fcr_text", "flatten", "to_csv", "to_json", "to_table"]
 
 
 def to_json(report: Report) -> str:
     return json.dumps(report.as_dict(), indent=2, sort_keys=False)
+
+
+def _pairs(value: dict[str, Any]) -> str:
+    return ";".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(value.items()))
 
 
 def flatten(stats: dict[str, Any]) -> dict[str, Any]:
@@ -30,8 +40,8 @@ def flatten(stats: dict[str, Any]) -> dict[str, Any]:
         elif key == "fcr":
             for window, rate in value.items():
                 out[f"fcr_{window}"] = rate
-        elif key == "callbacks_by_routing":
-            out[key] = ";".join(f"{k}={v}" for k, v in sorted(value.items()))
+        elif isinstance(value, dict):
+            out[key] = _pairs(value)
         else:
             out[key] = value
     return out
@@ -67,9 +77,16 @@ def _repeat(stats: dict[str, Any], window: str) -> str:
     return shown
 
 
+def fcr_text(counts: dict[str, Any]) -> str:
+    """One window's FCR as every reader words it (the pages too)."""
+    if not counts["decided"]:
+        return f"pending {counts['pending']}" if counts["pending"] else "no data"
+    rate = 1.0 - counts["repeats"] / counts["decided"]
+    return _pct(rate) + (f" +{counts['pending']}" if counts["pending"] else "")
+
+
 def _fcr_window(stats: dict[str, Any], window: str) -> str:
-    rate = stats["fcr"][window]
-    return "pending" if rate is None and stats["repeat_contacts"][window]["pending"] else _pct(rate)
+    return fcr_text(stats["repeat_contacts"][window])
 
 
 def _fcr(stats: dict[str, Any]) -> str:
@@ -81,12 +98,13 @@ def _abandoned(stats: dict[str, Any]) -> str:
     return f"{stats['abandoned']} +{short}" if short else str(stats["abandoned"])
 
 
-def _callbacks(stats: dict[str, Any]) -> str:
-    return str(sum(stats["callbacks_by_routing"].values()))
+def _listed(value: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(value.items())) or "0"
 
 
-def _callbacks_by_routing(stats: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(stats["callbacks_by_routing"].items())) or "0"
+def _credit(stats: dict[str, Any]) -> str:
+    marks = ("*" if stats["credit_adjusted"] else "") + ("!" if stats["credit_disputed"] else "")
+    return f"{stats['credit_points']:g}{marks}"
 
 
 Cell = Callable[[dict[str, Any]], str]
@@ -100,13 +118,14 @@ class Column:
     narrow_only: bool = False  # a summary the --wide columns spell out
 
 
-# Repeat contacts and FCR read the same for a queue and for a rep.
-_REPEATS = (
+# Repeat contacts, FCR, resolved and notes read the same for a queue and for a rep.
+_QUALITY = (
     Column("repeat 24h", lambda x: _repeat(x, "24h")),
     Column("repeat 7d", lambda x: _repeat(x, "7d"), wide_only=True),
     Column("repeat 30d", lambda x: _repeat(x, "30d"), wide_only=True),
     Column("FCR 24h", lambda x: _fcr_window(x, "24h"), narrow_only=True),
     Column("FCR 24h/7d/30d", _fcr, wide_only=True),
+    Column("resolved", lambda x: str(x["resolved"])),
     Column("no notes", lambda x: str(x["without_notes"])),
 )
 
@@ -119,10 +138,11 @@ QUEUE_COLUMNS = (
     Column("ASA", lambda q: _secs(q["asa_seconds"])),
     Column("AHT", lambda q: _secs(q["aht_seconds"])),
     Column("cut-offs", lambda q: str(q["cut_offs"])),
-    Column("callbacks", _callbacks, narrow_only=True),
-    Column("callbacks by routing", _callbacks_by_routing, wide_only=True),
-    *_REPEATS,
-    Column("credit", lambda q: f"{q['credit_points']:g}", wide_only=True),  # a rep's figure, in agents
+    Column("callbacks", lambda q: str(q["callbacks"]), narrow_only=True),
+    Column("callbacks by result", lambda q: _listed(q["callbacks_by_result"]), wide_only=True),
+    Column("by routing", lambda q: _listed(q["callbacks_by_routing"]), wide_only=True),
+    *_QUALITY,
+    Column("credit", _credit, wide_only=True),  # a rep's figure, in agents
 )
 
 AGENT_COLUMNS = (
@@ -131,17 +151,19 @@ AGENT_COLUMNS = (
     Column("cut-offs", lambda a: str(a["cut_offs"])),
     Column("short released", lambda a: str(a["agent_released_short"])),
     Column("callbacks", lambda a: f"{a['callbacks_taken']} ({a['callbacks_of_own_cut_offs']} own)"),
-    *_REPEATS,
-    Column("credit", lambda a: f"{a['credit_points']:g}"),
+    *_QUALITY,
+    Column("credit", _credit),
 )
 
 LEGEND = (
     "abandoned N +S: S more hung up within the short-abandon time (not in SL). "
-    "repeat R/D +P: R repeat contacts among D answered calls whose window has closed; P calls are "
-    "still inside it (pending, not counted). FCR: first-contact resolution over closed windows. "
-    "callbacks (N own): callbacks taken, N of them of the agent's own cut-off calls."
+    "repeat R/D +P: R repeat contacts among the D answered calls that ended a window before the "
+    "period; P calls ended within the last window (pending, not counted). FCR: 1 - R/D, "
+    "'pending N' or 'no data' while D is 0, never 0%. resolved: calls the rep marked resolved (not "
+    "part of FCR). callbacks (N own): callbacks taken, N of them of the agent's own cut-off calls. "
+    "credit * adjusted by a supervisor, ! disputed (different points posted for one sale)."
 )
-WIDE_HINT = "--wide shows every column (7 d and 30 d windows, callbacks by routing, credit by queue)."
+WIDE_HINT = "--wide shows every column (7 d and 30 d windows, callbacks by result and routing, credit by queue)."
 
 SEP = "  "
 MIN_NAME = 12
@@ -190,17 +212,28 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _by_name(agents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Reps by display name (their identity beside it when two share a name)."""
+    names = [a["name"] or agent for agent, a in agents.items()]
+    return {
+        (name if names.count(name) == 1 else f"{name} ({agent})"): a
+        for name, (agent, a) in zip(names, agents.items(), strict=True)
+    }
+
+
 def to_table(report: Report, *, wide: bool = False, width: int = 120) -> str:
     """The terminal report: within ``width`` columns with a legend, or with ``wide`` every column."""
-    head = (
-        f"acd report {_when(report.since)} .. {_when(report.until)}"
-        f" (repeat windows judged at {_when(report.now)})"
-    )
+    head = f"acd report {_when(report.since)} .. {_when(report.until)}"
+    if report.unfilled:
+        head += (
+            f"\n{report.unfilled} queue entries of the period were recorded before customer calls were:"
+            " run `acd db backfill` (until then each counts as a call of its own)"
+        )
     if not report.queues and not report.agents:
         return f"{head}\n\nno calls in this period\n"
     limit = None if wide else width
     queues = _fitted("queue", report.queues, QUEUE_COLUMNS, limit)
-    agents = _fitted("agent", report.agents, AGENT_COLUMNS, limit)
+    agents = _fitted("agent", _by_name(report.agents), AGENT_COLUMNS, limit)
     legend = LEGEND if wide else f"{LEGEND} {WIDE_HINT}"
     lines = textwrap.wrap(legend, width=width, initial_indent="legend: ", subsequent_indent="  ")
     return f"{head}\n\n{queues}\n\n{agents}\n\n" + "\n".join(lines) + "\n"

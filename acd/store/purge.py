@@ -1,34 +1,54 @@
 """Retention: erase personal data (caller numbers, names, keys, accounts, variables, notes) of
 calls older than a date, keeping every count a report makes.
 
-Repeat contacts need the caller key, so before erasing it the purge freezes each answered customer
-call's repeat flags (24 h / 7 d / 30 d) from the data still present, with the same rule the report
-uses; a window still open at purge time stays unknown (reported as pending).
+Repeat contacts are judged from each customer call's stored next contact (``next_contact_at``)
+and ``keyed`` flag, which a purge keeps, so the report is the same before and after. Entry rows an
+older acd wrote and ``acd db backfill`` has not filled yet have no customer call: for those the
+purge first freezes the repeat flags (24 h / 7 d / 30 d) from the data still present, which the
+backfill later turns into a next contact.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.reporting.compute import repeat_flags
+from acd.core.definitions import WINDOWS
 from acd.settings import Settings
-from acd.store.models import Call, Outcome, table_of
+from acd.store.models import Call, CustomerCallRow, Outcome, table_of
 
 __all__ = ["PurgeResult", "purge", "run_retention"]
 
 log = structlog.get_logger("acd.store.purge")
 
 calls = table_of(Call)
+customer_calls = table_of(CustomerCallRow)
 outcomes = table_of(Outcome)
 _CHUNK = 500
+
+
+def repeat_flags(ended_at: float, later_arrivals: Sequence[float], now: float) -> dict[str, bool | None]:
+    """For one answered call: repeat within each window (True/False), or None while still open.
+    ``later_arrivals`` are the sorted arrival times of the same caller's other calls."""
+    index = bisect.bisect_right(later_arrivals, ended_at)
+    following = later_arrivals[index] if index < len(later_arrivals) else None
+    flags: dict[str, bool | None] = {}
+    for name, width in WINDOWS.items():
+        if following is not None and following - ended_at <= width:
+            flags[name] = True
+        elif now >= ended_at + width:
+            flags[name] = False
+        else:
+            flags[name] = None
+    return flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +61,13 @@ async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) 
     async with engine.begin() as conn:
         doomed = (
             await conn.execute(
-                select(calls.c.linkedid, calls.c.caller_key, calls.c.ended_at, calls.c.answered_at).where(
+                select(
+                    calls.c.linkedid,
+                    calls.c.caller_key,
+                    calls.c.ended_at,
+                    calls.c.answered_at,
+                    calls.c.leg_counted,
+                ).where(
                     calls.c.server_id == server_id, calls.c.joined_at < before, calls.c.purged_at.is_(None)
                 )
             )
@@ -49,8 +75,11 @@ async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) 
         if not doomed:
             return PurgeResult(0, 0)
         per_call: dict[str, list[tuple[str | None, float, float | None]]] = defaultdict(list)
+        unfilled: set[str] = set()
         for row in doomed:
             per_call[row.linkedid].append((row.caller_key, row.ended_at, row.answered_at))
+            if row.leg_counted is None:
+                unfilled.add(row.linkedid)
         keys = sorted({row.caller_key for row in doomed if row.caller_key})
         arrivals: dict[str, dict[str, float]] = defaultdict(dict)
         for i in range(0, len(keys), _CHUNK):
@@ -62,6 +91,8 @@ async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) 
                 seen = arrivals[hit.caller_key]
                 seen[hit.linkedid] = min(seen.get(hit.linkedid, hit.joined_at), hit.joined_at)
         for linkedid, entries in per_call.items():
+            if linkedid not in unfilled:
+                continue  # its customer call keeps its next contact: nothing to freeze
             key = next((k for k, _, _ in entries if k), None)
             if key is None or not any(answered is not None for _, _, answered in entries):
                 continue
@@ -88,6 +119,15 @@ async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) 
                 variables=None,
                 purged_at=now,
             )
+        )
+        await conn.execute(
+            update(customer_calls)
+            .where(
+                customer_calls.c.server_id == server_id,
+                customer_calls.c.joined_at < before,
+                customer_calls.c.purged_at.is_(None),
+            )
+            .values(caller_num=None, caller_name=None, caller_key=None, account=None, purged_at=now)
         )
         linkedids = sorted(per_call)
         notes = 0

@@ -18,13 +18,14 @@ customer call that already has outcomes gets its outcome summary and its chain's
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, exists, func, literal, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, delete, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.core.definitions import EXEMPT_ENDED_BY, CreditPolicy
+from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, CreditPolicy
 from acd.core.effects import (
     AffinityDecided,
     CallFinished,
@@ -236,34 +237,72 @@ class Store:
 
     async def _link(self, conn: AsyncConnection, rows: list[CustomerCall]) -> None:
         """Next contacts and repeat exemption (module docstring): set by whichever call is written
-        second, so a replay or an import out of order links the same calls. One statement per
-        kind of link for the whole batch (executemany)."""
+        second, so a replay or an import out of order links the same calls. The batch's caller
+        keys are read in one query, the links worked out here, and rows updated by primary key:
+        no statement depends on the planner finding the right index for a fresh table."""
         sid = self.server_id
-        keyed = [
-            {"b_key": r.caller_key, "b_linkedid": r.linkedid, "b_joined": r.joined_at}
-            for r in rows
-            if r.caller_key is not None
-        ]
-        if keyed:
-            await conn.execute(_LINK_EARLIER, [{"b_server_id": sid, **k} for k in keyed])
-        ended = [
-            {"b_server_id": sid, "b_linkedid": r.linkedid}
-            for r in rows
-            if r.caller_key is not None and r.final and r.ended_at is not None
-        ]
-        if ended:
-            await conn.execute(_LINK_LATER, ended)
-        callbacks = [{"b_server_id": sid, "b_linkedid": r.callback_of} for r in rows if r.callback_of]
-        if callbacks:
-            await conn.execute(_EXEMPT_CALLED_BACK, callbacks)
-        cut = [
-            {"b_server_id": sid, "b_linkedid": r.linkedid}
-            for r in rows
-            if r.final and r.cut_off and r.ended_by in EXEMPT_ENDED_BY
-        ]
-        if cut:
-            await conn.execute(_EXEMPT_IF_CALLED_BACK, cut)
-
+        table = table_of(CustomerCallRow)
+        keys = sorted({r.caller_key for r in rows if r.caller_key is not None})
+        if keys:
+            floor = min(r.joined_at for r in rows) - max(WINDOWS.values()) - 86400.0
+            known: dict[str, list[Any]] = defaultdict(list)
+            for chunk in _chunks(keys):
+                for c in await conn.execute(
+                    select(
+                        table.c.id,
+                        table.c.linkedid,
+                        table.c.caller_key,
+                        table.c.joined_at,
+                        table.c.ended_at,
+                        table.c.next_contact_at,
+                        table.c.next_contact_call,
+                    ).where(
+                        table.c.server_id == sid, table.c.caller_key.in_(chunk), table.c.joined_at >= floor
+                    )
+                ):
+                    known[c.caller_key].append(c)
+            changes = []
+            for calls in known.values():
+                calls.sort(key=lambda c: c.joined_at)
+                for c in calls:
+                    if c.ended_at is None:
+                        continue
+                    nxt = next(
+                        (o for o in calls if o.joined_at > c.ended_at and o.linkedid != c.linkedid), None
+                    )
+                    if nxt is None or (c.next_contact_at is not None and c.next_contact_at <= nxt.joined_at):
+                        continue  # nothing came after it, or what it has is as early
+                    changes.append({"b_id": c.id, "b_at": nxt.joined_at, "b_call": nxt.linkedid})
+            if changes:
+                await conn.execute(_SET_NEXT_CONTACT, changes)
+        called_back = sorted({r.callback_of for r in rows if r.callback_of})
+        cut = sorted({r.linkedid for r in rows if r.final and r.cut_off and r.ended_by in EXEMPT_ENDED_BY})
+        exempt: set[int] = set()
+        for chunk in _chunks(called_back):
+            found = await conn.execute(
+                select(table.c.id).where(
+                    table.c.server_id == sid,
+                    table.c.linkedid.in_(chunk),
+                    table.c.cut_off == true(),
+                    table.c.ended_by.in_(EXEMPT_ENDED_BY),
+                )
+            )
+            exempt.update(found.scalars())
+        for chunk in _chunks(cut):
+            back = table.alias("back")
+            found = await conn.execute(
+                select(table.c.id)
+                .select_from(
+                    table.join(
+                        back,
+                        and_(back.c.server_id == table.c.server_id, back.c.callback_of == table.c.linkedid),
+                    )
+                )
+                .where(table.c.server_id == sid, table.c.linkedid.in_(chunk))
+            )
+            exempt.update(found.scalars())
+        if exempt:
+            await conn.execute(_SET_EXEMPT, [{"b_id": i} for i in sorted(exempt)])
 
     async def _stored_calls(
         self, conn: AsyncConnection, uniqueids: list[str]
@@ -363,60 +402,17 @@ class Store:
         )
         await save_outcome(conn, self.server_id, self.credit, data)
 
-def _link_statements() -> tuple[Any, Any, Any, Any]:
-    """The four linking UPDATEs, built once (bound per row by executemany)."""
-    t = table_of(CustomerCallRow)
-    earlier = (
-        update(t)
-        .where(
-            t.c.server_id == bindparam("b_server_id"),
-            t.c.caller_key == bindparam("b_key"),
-            t.c.linkedid != bindparam("b_linkedid"),
-            t.c.ended_at < bindparam("b_joined"),
-            (t.c.next_contact_at.is_(None)) | (t.c.next_contact_at > bindparam("b_joined")),
-        )
-        .values(next_contact_at=bindparam("b_joined"), next_contact_call=bindparam("b_linkedid"))
-    )
-    later = t.alias("later")
-    following = and_(
-        later.c.server_id == t.c.server_id,
-        later.c.caller_key == t.c.caller_key,
-        later.c.linkedid != t.c.linkedid,
-        later.c.joined_at > t.c.ended_at,
-    )
-    first_at = select(func.min(later.c.joined_at)).where(following).scalar_subquery()
-    first_call = (
-        select(later.c.linkedid).where(following).order_by(later.c.joined_at).limit(1).scalar_subquery()
-    )
-    own = (
-        update(t)
-        .where(t.c.server_id == bindparam("b_server_id"), t.c.linkedid == bindparam("b_linkedid"))
-        .values(next_contact_at=first_at, next_contact_call=first_call)
-    )
-    called_back = (
-        update(t)
-        .where(
-            t.c.server_id == bindparam("b_server_id"),
-            t.c.linkedid == bindparam("b_linkedid"),
-            t.c.cut_off == true(),
-            or_(*(t.c.ended_by == literal(v) for v in EXEMPT_ENDED_BY)),  # executemany: no IN (...)
-        )
-        .values(repeat_exempt=True)
-    )
-    back = t.alias("back")
-    if_called_back = (
-        update(t)
-        .where(
-            t.c.server_id == bindparam("b_server_id"),
-            t.c.linkedid == bindparam("b_linkedid"),
-            exists().where(back.c.server_id == t.c.server_id, back.c.callback_of == t.c.linkedid),
-        )
-        .values(repeat_exempt=True)
-    )
-    return earlier, own, called_back, if_called_back
 
-
-_LINK_EARLIER, _LINK_LATER, _EXEMPT_CALLED_BACK, _EXEMPT_IF_CALLED_BACK = _link_statements()
+_SET_NEXT_CONTACT = (
+    update(table_of(CustomerCallRow))
+    .where(table_of(CustomerCallRow).c.id == bindparam("b_id"))
+    .values(next_contact_at=bindparam("b_at"), next_contact_call=bindparam("b_call"))
+)
+_SET_EXEMPT = (
+    update(table_of(CustomerCallRow))
+    .where(table_of(CustomerCallRow).c.id == bindparam("b_id"))
+    .values(repeat_exempt=True)
+)
 
 
 def _dedupe(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:

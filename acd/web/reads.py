@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.reporting.load import load_report
+from acd.reads.summary import load_report
 from acd.settings import Settings
 from acd.web.format import Clockface
 
