@@ -236,6 +236,17 @@ def variables(extra: list[dict[str, Any]] | None = None, queue_filter: bool = Tr
     return {"list": [ds, *([queue] if queue_filter else []), *(extra or [])]}
 
 
+WINDOW_VAR = {
+    "name": "window",
+    "label": "Window",
+    "type": "custom",
+    "query": "24h,7d,30d",
+    "options": [{"text": w, "value": w, "selected": w == "7d"} for w in ("24h", "7d", "30d")],
+    "current": {"text": "7d", "value": "7d"},
+    "description": "what the database panels cover: acd report over the last 24 h, 7 d or 30 d",
+}
+
+
 def dashboard(uid: str, title: str, description: str, layout: Layout, **kw: Any) -> dict[str, Any]:
     return {
         "uid": uid,
@@ -560,33 +571,46 @@ def quality() -> dict[str, Any]:
         8,
     )
     lay.add(
-        stat(
-            "Outcomes without notes",
-            f"sum(increase(acd_outcomes_notes_empty_total{{{Q}}}[$__range]))"
-            f" / sum(increase(acd_outcomes_total{{{Q}}}[$__range]))",
+        bargauge(
+            "Marked resolved by the rep (database)",
+            f"avg by (window) (acd_kpi_resolved_ratio{{{Q}}})",
+            "{{window}}",
             unit="percentunit",
-            thresholds=[(None, "green"), (0.1, "orange"), (0.25, "red")],
+            description="The rep's own word, shown beside FCR and never part of it: answered calls "
+            "whose latest outcome says resolved / answered calls.",
         ),
-        6,
+        5,
         8,
     )
     lay.add(
         piechart(
-            "Dispositions",
-            f"sum by (disposition) (increase(acd_dispositions_total{{{Q}}}[$__range]))",
+            "Dispositions ($window)",
+            f'sum by (disposition) (acd_kpi_dispositions{{{Q},window=~"$window"}})',
             "{{disposition}}",
+            description="Answered calls by their latest outcome's disposition; none: no outcome yet.",
         ),
-        6,
+        5,
         8,
     )
     lay.add(
         piechart(
-            "Sale points by attribution",
-            "sum by (attribution) (increase(acd_credit_points_total[$__range]))",
+            "Sale points by attribution ($window)",
+            f'sum by (attribution) (acd_kpi_credit_points{{{Q},window=~"$window"}})',
             "{{attribution}}",
-            description="own: no earlier rep; original/closer: a callback's points per credit policy.",
+            description="As acd report credits a sale (its callback chain): own_call, original (the rep "
+            "of the first cut-off), closer, intermediate (on the record with 0); re-posts never add.",
         ),
-        6,
+        5,
+        8,
+    )
+    lay.add(
+        stat(
+            "Disputed sales ($window)",
+            f'sum(acd_kpi_credit_disputed_sales{{{Q},window=~"$window"}})',
+            thresholds=[(None, "green"), (1, "orange")],
+            description="Sales with two different point values posted: on the review queue.",
+        ),
+        4,
         8,
     )
     lay.row("Short and agent-released calls")
@@ -623,6 +647,7 @@ def quality() -> dict[str, Any]:
         "Quality beside volume: repeat contacts, FCR, cut-offs, callbacks, notes and credit.",
         lay,
         time={"from": "now-7d", "to": "now"},
+        extra_vars=[WINDOW_VAR],
     )
 
 
@@ -650,9 +675,13 @@ def agents() -> dict[str, Any]:
                     "short",
                 ),
                 (
-                    "No notes",
-                    f"sum by (agent) (increase(acd_agent_notes_empty_total{{{a}}}{r}))"
-                    f" / (sum by (agent) (increase(acd_agent_outcomes_total{{{a}}}{r})) > 0)",
+                    "Notes written",
+                    f'max by (agent) (acd_agent_kpi_notes_completeness_ratio{{{a},window=~"$window"}})',
+                    "percentunit",
+                ),
+                (
+                    "Marked resolved",
+                    f'max by (agent) (acd_agent_kpi_resolved_ratio{{{a},window=~"$window"}})',
                     "percentunit",
                 ),
                 (
@@ -661,11 +690,12 @@ def agents() -> dict[str, Any]:
                     "percentunit",
                 ),
                 ("FCR 24h", f'max by (agent) (acd_agent_kpi_fcr_ratio{{{a},window="24h"}})', "percentunit"),
-                ("Credit", f"sum by (agent) (increase(acd_agent_credit_points_total{{{a}}}{r}))", "short"),
+                ("Credit", f'sum by (agent) (acd_agent_kpi_credit_points{{{a},window=~"$window"}})', "short"),
             ],
             key="agent",
             description="Per-agent series are opt-in (ACD_METRICS_PER_AGENT=true). Repeat contacts "
-            "are charged to the agent of the first call.",
+            "are charged to the agent of the first call. Notes, resolved and credit: acd report over "
+            "the chosen window.",
         ),
         24,
         12,
@@ -712,8 +742,8 @@ def agents() -> dict[str, Any]:
     )
     lay.add(
         bargauge(
-            "Credit by attribution",
-            f"sum by (agent, attribution) (increase(acd_agent_credit_points_total{{{a}}}{r}))",
+            "Credit by attribution ($window)",
+            f'sum by (agent, attribution) (acd_agent_kpi_credit_points{{{a},window=~"$window"}})',
             "{{agent}} ({{attribution}})",
         ),
         12,
@@ -746,7 +776,7 @@ def agents() -> dict[str, Any]:
         "Each rep's volume beside quality: cut-offs, notes, repeat contacts charged to them, credit.",
         lay,
         time={"from": "now-7d", "to": "now"},
-        extra_vars=[agent_var],
+        extra_vars=[agent_var, WINDOW_VAR],
         queue_filter=False,
     )
 

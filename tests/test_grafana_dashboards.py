@@ -22,7 +22,10 @@ from acd.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-MACROS = {"$__rate_interval": "1m", "$__range": "1d", "$__interval": "15s", "$queue": ".*", "$agent": ".*"}
+MACROS = {
+    "$__rate_interval": "1m", "$__range": "1d", "$__interval": "15s", "$queue": ".*", "$agent": ".*",
+    "$window": "7d",
+}  # fmt: skip
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
 
 

@@ -49,7 +49,10 @@ pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"),
 ]
-MACROS = {"$__rate_interval": "10s", "$__range": "1m", "$__interval": "1s", "$queue": ".*", "$agent": ".*"}
+MACROS = {
+    "$__rate_interval": "10s", "$__range": "1m", "$__interval": "1s", "$queue": ".*", "$agent": ".*",
+    "$window": "7d",
+}  # fmt: skip
 AGENTS, QUEUES = 30, 4
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from typing import Any
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from acd.core.config import CoreConfig
+from acd.core.customer import CustomerCalls
 from acd.core.effects import (
     AffinityDecided,
     Anomaly,
@@ -56,9 +59,10 @@ def test_labels_bounded_over_many_random_records() -> None:
         Settings(metrics_per_agent=True, metrics_max_agents=MAX_AGENTS),
         live=lambda: snap,
         max_queues=MAX_QUEUES,
-        recent_calls=500,
     )
     from acd.metrics.synthetic import record
+
+    stage = CustomerCalls(CoreConfig())
 
     for n in range(20_000):
         q = rng.choice((f"q{rng.randrange(300)}", f"acd-agent-{rng.randrange(900)}", f"campaign-{n}"))
@@ -76,7 +80,8 @@ def test_labels_bounded_over_many_random_records() -> None:
             callback_of=f"{rng.randrange(n + 1)}.1" if rng.random() < 0.3 else None,
             ended_by=rng.choice(("caller", "agent", "transfer", "system", None)),
         )
-        m.observe(CallFinished(rec))
+        for effect in [CallFinished(rec), *stage.observe([CallFinished(rec)], float(n))]:
+            m.observe(effect)
         m.observe(MemberStateChanged(q, f"PJSIP/{a}", f"Rep {a}", "wrapup", "in_call", None, float(n)))
         m.observe(MemberStateChanged(q, f"PJSIP/{a}", f"Rep {a}", "available", "wrapup", None, n + 5.0))
         m.observe(OutcomeReported(rec.uniqueid, None, None, f"d{n}", None, None, 1.0, 0.0))
@@ -89,10 +94,9 @@ def test_labels_bounded_over_many_random_records() -> None:
     values = label_values(m)
     assert len(values["agent"]) <= MAX_AGENTS + 1
     assert "other" in values["agent"]
-    assert len(values["queue"]) <= MAX_QUEUES + 2  # + other + unknown (outcomes of forgotten calls)
+    assert len(values["queue"]) <= MAX_QUEUES + 1  # + other
     assert not any(v.startswith("acd-agent-") for v in values["queue"])
     assert len(values["reason"]) <= 80  # exit reasons, affinity reasons, pause reasons, gap reasons
-    assert len(values["disposition"]) <= len(Settings().dispositions) + 2
     assert len(values["kind"]) <= 50 + 1 + 2 + 5  # anomaly cap + other, short/long, session kinds
     assert len(values["event"]) <= 90
     assert len(values["handler"]) <= 51
@@ -110,17 +114,33 @@ def test_label_cap_admits_first_values_and_keeps_them() -> None:
     assert cap.overflowed == 1 and len(cap) == 2
 
 
-def test_call_memory_is_bounded_by_time_not_only_by_count() -> None:
-    """Three simulated days of a small center: what metrics remember about calls covers one day."""
-    from acd.core.effects import CallFinished
+def test_metrics_keep_no_call_model() -> None:
+    """Metrics count what the core settled and keep nothing per call: a third day of traffic costs
+    no memory the first did not."""
+    import tracemalloc
+
     from acd.metrics import Metrics
     from acd.metrics.synthetic import record
     from acd.settings import Settings
 
     m = Metrics(Settings())
+    stage = CustomerCalls(CoreConfig())
     start = 1_700_000_000.0
-    for i in range(3 * 1440):  # one call a minute for three days
-        m.observe(CallFinished(record(f"{i}", "sales", at=start + i * 60.0)))
-    remembered = len(m._recent)
-    assert 1400 <= remembered <= 1440 + 1000, remembered  # a day's calls (expiry runs every 1000)
-    assert len(m._linked_queue) <= 1440 + 1000 and len(m._linked_call) <= 1440 + 1000
+
+    def day(d: int) -> list[Any]:
+        out = []
+        for i in range(d * 1440, (d + 1) * 1440):  # one call a minute
+            rec = record(f"{i}", "sales", at=start + i * 60.0)
+            out += stage.observe([CallFinished(rec)], rec.ended_at)
+        return out
+
+    for effect in day(0):
+        m.observe(effect)
+    later = day(1) + day(2)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for effect in later:
+        m.observe(effect)
+    grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert grown < 50_000, grown

@@ -211,7 +211,7 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
                 # a call that waited for its preferred agent, or the wait panel has nothing to show
                 ("sum(increase(acd_affinity_wait_seconds_count[1h]))", 1),
                 ("count_over_time(acd_ami_up[1m])", 10),
-                ("sum(acd_outcomes_total)", 10),
+                ("sum(acd_outcome_writes_total)", 10),
             ):
                 data = await api_async(base, "/api/v1/query", query=query)
                 if not data["result"] or float(data["result"][0]["value"][1]) < least:

@@ -1,10 +1,14 @@
-"""Window KPIs (service level, repeat contacts, FCR, cut-off ratio, notes completeness) from the database.
+"""Window KPIs from the database: service level, repeat contacts, FCR, cut-off ratio, notes
+completeness, resolved, dispositions and sales credit, per queue (and per agent when per-agent
+series are on), over the last 24 h, 7 d and 30 d.
 
-Counting repeat contacts over 30 days is a database query, far too slow for a scrape. A background
-task computes them every ``interval`` seconds through a :class:`KpiSource` (the store implements it
-in SQL) and keeps the last result; scrapes export that cached result and its age, and never wait for
-the database. A failed or slow computation keeps the previous values and is counted, so a dashboard
-shows stale-but-true numbers plus an age, never invented ones.
+The KPI for window W is ``acd report`` over the period [now - W, now) (acd/reads/summary.py: the same
+read, so a gauge and the report agree), with FCR and repeat contacts for that same W. Counting it
+over 30 days is a database query, far too slow for a scrape: a background task computes every
+window every ``interval`` seconds through a :class:`KpiSource` and keeps the last result; scrapes
+export that cached result and its age, and never wait for the database. A failed or slow
+computation keeps the previous values and is counted, so a dashboard shows stale-but-true numbers
+plus an age, never invented ones.
 """
 
 from __future__ import annotations
@@ -20,14 +24,12 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from acd.metrics.labels import LabelCap, is_personal_queue
+from acd.core.definitions import WINDOWS, is_personal_queue
+from acd.metrics.labels import OTHER, LabelCap
 
 __all__ = ["WINDOWS", "KpiCollector", "KpiRefresher", "KpiSource", "Kpis", "WindowKpi"]
 
 log = logging.getLogger(__name__)
-
-# Label value -> length in seconds. The store computes each KPI over these trailing windows.
-WINDOWS: Mapping[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,11 @@ class WindowKpi:
     - ``notes_completeness``: answered customer calls with non-empty notes / answered customer calls
       (a transferred call counts once, under the leg that closed it).
     - ``answered``: answered calls in the window (the denominators' scale, for weighting).
+    - ``resolved_ratio``: answered customer calls the rep marked resolved / answered customer calls
+      (shown beside FCR, never in it).
+    - ``dispositions``: answered customer calls by the disposition of their latest outcome.
+    - ``credit``: points credited by attribution (sales dated in the window); ``credit_disputed``:
+      sales with two different point values posted.
     """
 
     answered: int = 0
@@ -52,6 +59,10 @@ class WindowKpi:
     fcr: float | None = None
     cutoff_ratio: float | None = None
     notes_completeness: float | None = None
+    resolved_ratio: float | None = None
+    dispositions: Mapping[str, int] = field(default_factory=dict)
+    credit: Mapping[str, float] = field(default_factory=dict)
+    credit_disputed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("fcr", "acd_kpi_fcr_ratio", "First-contact resolution (1 - repeat-contact ratio)"),
     ("cutoff_ratio", "acd_kpi_cutoff_ratio", "Cut-off calls / answered calls"),
     ("notes_completeness", "acd_kpi_notes_completeness_ratio", "Answered calls with notes / answered"),
+    ("resolved_ratio", "acd_kpi_resolved_ratio", "Answered calls the rep marked resolved / answered"),
 )
 
 
@@ -82,11 +94,20 @@ class KpiCollector(Collector):
     """Exports the refresher's cached KPIs: one gauge family per KPI, ``{queue, window}``; per-agent
     families ``acd_agent_kpi_*{agent, window}`` only when per-agent series are on."""
 
-    def __init__(self, refresher: KpiRefresher, *, per_agent: bool, agent_cap: LabelCap, queue_cap: LabelCap):
+    def __init__(
+        self,
+        refresher: KpiRefresher,
+        *,
+        per_agent: bool,
+        agent_cap: LabelCap,
+        queue_cap: LabelCap,
+        dispositions: frozenset[str] = frozenset(),
+    ):
         self._r = refresher
         self.per_agent = per_agent
         self._agent_cap = agent_cap
         self._queue_cap = queue_cap
+        self._dispositions = dispositions  # configured ones are labels; others count as "other"
 
     def describe(self) -> Iterator[Metric]:
         yield from self._build(None)
@@ -124,6 +145,21 @@ class KpiCollector(Collector):
                 (attr, GaugeMetricFamily(prefix + name[len("acd_kpi") :], doc, labels=[label, "window"]))
                 for attr, name, doc in _FIELDS
             ]
+            credit = GaugeMetricFamily(
+                f"{prefix}_credit_points",
+                "Sales points credited in the window, by attribution (acd report's credit)",
+                labels=[label, "attribution", "window"],
+            )
+            disputed = GaugeMetricFamily(
+                f"{prefix}_credit_disputed_sales",
+                "Sales in the window with two different point values posted",
+                labels=[label, "window"],
+            )
+            dispositions = GaugeMetricFamily(
+                f"{prefix}_dispositions",
+                "Answered calls in the window by their outcome's disposition (none: no outcome)",
+                labels=[label, "disposition", "window"],
+            )
             for key, windows in data.items():
                 if label == "queue" and is_personal_queue(key):
                     continue
@@ -136,9 +172,25 @@ class KpiCollector(Collector):
                         v = getattr(k, attr)
                         if v is not None:
                             fam.add_metric([value, window], v)
+                    for attribution, points in k.credit.items():
+                        credit.add_metric([value, attribution, window], points)
+                    disputed.add_metric([value, window], k.credit_disputed)
+                    folded: dict[str, int] = {}
+                    for disposition, n in k.dispositions.items():
+                        shown = (
+                            disposition
+                            if disposition in self._dispositions or disposition == "none"
+                            else OTHER
+                        )
+                        folded[shown] = folded.get(shown, 0) + n
+                    for disposition, n in folded.items():
+                        dispositions.add_metric([value, disposition, window], n)
             yield answered
             for _, fam in families:
                 yield fam
+            yield credit
+            yield disputed
+            yield dispositions
 
 
 class KpiRefresher:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from acd.core.definitions import PERSONAL_QUEUE_PREFIX, is_personal_queue
+
 __all__ = [
     "OTHER",
     "PERSONAL_QUEUE_PREFIX",
@@ -21,14 +23,8 @@ __all__ = [
 ]
 
 OTHER = "other"
-PERSONAL_QUEUE_PREFIX = "acd-agent-"
 
 CauseClass = str
-
-
-def is_personal_queue(queue: str) -> bool:
-    """Personal affinity queues (one per agent) are plumbing, never reported as queues of their own."""
-    return queue.startswith(PERSONAL_QUEUE_PREFIX)
 
 
 class LabelCap:

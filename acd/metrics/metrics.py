@@ -8,23 +8,27 @@ core's snapshot at scrape time, so nothing goes stale.
 
 Counting rules (the dashboards and alerts rely on them):
 
-- A queue entry is counted when it finishes (``CallFinished``), so for every queue
-  ``offered == answered + abandoned + exited`` at any scrape.
-- Personal affinity queues (``acd-agent-*``) are never a ``queue`` label. Their entries are folded
-  into the customer call's shared queue when it is known (an earlier entry with the same Linkedid,
-  or the queue of the cut-off call being called back): an answered personal entry counts as an
-  answered call of that shared queue; one that timed out is not counted as volume, because the
-  caller goes on to the shared queue and is counted there. Both feed the affinity wait histogram.
+- Metrics keep no model of calls: the core's customer-call stage (acd/core/customer.py) says, once
+  per queue entry (``LegSettled``), where it counts: its shared queue (a personal affinity queue is
+  never a ``queue`` label), whether it is a leg of its own, its wait from the customer call's first
+  arrival, and for a callback whether the original rep took it. Counters count those, once; so for
+  every queue ``offered == answered + abandoned + exited`` at any scrape.
+- An unanswered personal-queue entry whose caller went on to the shared queue is no leg: its wait is
+  in the next leg's, and it feeds the affinity wait histogram only. A wait Asterisk never told (a
+  call adopted in a resync) is left out of the wait histogram and of service level.
 - Service level, as ``acd report`` defines it: answered within the queue's threshold over offered
   minus short abandons: ``acd_calls_answered_in_sl_total / (acd_calls_offered_total -
   acd_calls_abandoned_total{kind="short"})``.
+- What outcomes decide (dispositions, notes completeness, resolved, sales credit) changes after the
+  fact (a re-post, a supervisor's adjustment), so it is never a counter: the window KPIs read it
+  from the database (acd/metrics/kpi.py, acd/reads/summary.py). Outcome writes are counted.
 """
 
 from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -35,14 +39,16 @@ from prometheus_client import (
     generate_latest,
 )
 
+from acd.core.definitions import is_personal_queue
 from acd.core.effects import (
     AffinityDecided,
     Anomaly,
     CallFinished,
-    CallRecord,
     CallStarted,
+    CustomerCallUpdated,
     Effect,
     GapRecorded,
+    LegSettled,
     MemberSession,
     MemberStateChanged,
     OutcomeReported,
@@ -52,7 +58,7 @@ from acd.core.effects import (
 from acd.core.live import LiveSnapshot
 from acd.metrics.health import HealthCollector
 from acd.metrics.kpi import KpiCollector, KpiRefresher
-from acd.metrics.labels import OTHER, LabelCap, cause_class, is_personal_queue
+from acd.metrics.labels import OTHER, LabelCap, cause_class
 from acd.metrics.live import LiveCollector
 from acd.metrics.routing import RoutingMetrics
 from acd.settings import QueueSettings, Settings
@@ -81,48 +87,12 @@ _AFFINITY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 _DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-_V = TypeVar("_V")
-
-
 def _buckets(base: Iterable[float], extra: Iterable[float]) -> tuple[float, ...]:
     return tuple(sorted({float(b) for b in (*base, *extra) if b > 0}))
 
 
 def _queue_settings(settings: Settings) -> list[QueueSettings]:
     return [settings.queue_defaults, *(settings.queue(name) for name in settings.queues)]
-
-
-class _Bounded(dict[str, _V]):
-    """An insertion-ordered map that forgets its oldest entries beyond ``limit``, and, given a clock,
-    those remembered before a time (:meth:`expire`): what metrics remember about calls must stop
-    growing once its window is full, whatever the center's call rate."""
-
-    def __init__(self, limit: int, clock: Callable[[], float] | None = None) -> None:
-        super().__init__()
-        self.limit = limit
-        self._clock = clock
-        self._born: dict[str, float] = {}
-
-    def remember(self, key: str, value: _V) -> None:
-        if key in self:
-            del self[key]
-            self._born.pop(key, None)
-        elif len(self) >= self.limit:
-            oldest = next(iter(self))
-            del self[oldest]
-            self._born.pop(oldest, None)
-        self[key] = value
-        if self._clock is not None:
-            self._born[key] = self._clock()
-
-    def expire(self, before: float) -> None:
-        born = self._born
-        while born:
-            key = next(iter(born))
-            if born[key] >= before:
-                return
-            del born[key]
-            self.pop(key, None)
 
 
 class _QueueSeries:
@@ -168,18 +138,6 @@ class _QueueSeries:
             m.affinity_wait_seconds.labels(queue, result)
 
 
-class _Recent:
-    """What metrics must remember about recent calls to attribute later effects (bounded)."""
-
-    __slots__ = ("agent", "agent_interface", "original_agent", "queue")
-
-    def __init__(self, queue: str | None, agent: str | None, agent_interface: str | None) -> None:
-        self.queue = queue
-        self.agent = agent
-        self.agent_interface = agent_interface
-        self.original_agent: str | None = None
-
-
 class Metrics:
     """acd's Prometheus metrics on a registry of their own (never the process-global one).
 
@@ -196,8 +154,6 @@ class Metrics:
         db_backlog: Callable[[], int] | None = None,
         version: str | None = None,
         max_queues: int = 200,
-        recent_calls: int = 50_000,
-        memory_seconds: float | None = None,
     ) -> None:
         self.settings = settings
         # ``*_created`` series double the exposition (and the scrape's time in the loop) for a value
@@ -212,7 +168,6 @@ class Metrics:
             "gap_reason": LabelCap(20),
             "anomaly": LabelCap(50),
         }
-        self._dispositions = frozenset(self.settings.dispositions)
         qsets = _queue_settings(self.settings)
         wait_buckets = _buckets(
             _WAIT_BUCKETS,
@@ -308,22 +263,8 @@ class Metrics:
             buckets=affinity_buckets,
             registry=reg,
         )
-        self.dispositions = counter(
-            "acd_dispositions",
-            "Call outcomes by disposition (configured list; others: other)",
-            ("queue", "disposition"),
-        )
-        self.outcomes = counter("acd_outcomes", "Call outcomes reported", ("queue",))
-        self.outcomes_notes_empty = counter(
-            "acd_outcomes_notes_empty", "Call outcomes reported without notes", ("queue",)
-        )
-        self.outcomes_resolved = counter(
-            "acd_outcomes_resolved", "Call outcomes by resolved yes/no/unknown", ("queue", "resolved")
-        )
-        self.credit_points = counter(
-            "acd_credit_points",
-            "Sale points by attribution: own call, or a callback's original agent / closer",
-            ("attribution",),
+        self.outcome_writes = counter(
+            "acd_outcome_writes", "Call outcomes written (API, pages or the dialplan's UserEvent)"
         )
 
         # Agents (sessions always; identities only when per-agent series are on)
@@ -337,13 +278,6 @@ class Metrics:
             )
             self.agent_released_short = counter(
                 "acd_agent_released_short_calls", "Short agent-released calls, per agent", ("agent",)
-            )
-            self.agent_outcomes = counter("acd_agent_outcomes", "Outcomes reported, per agent", ("agent",))
-            self.agent_notes_empty = counter(
-                "acd_agent_notes_empty", "Outcomes without notes, per agent", ("agent",)
-            )
-            self.agent_credit = counter(
-                "acd_agent_credit_points", "Sale points credited, per agent", ("agent", "attribution")
             )
             self.agent_callbacks = counter(
                 "acd_agent_callbacks_received",
@@ -385,36 +319,14 @@ class Metrics:
 
         self._kpi_collector: KpiCollector | None = None
         self._queues: dict[str, _QueueSeries] = {}
-        # What metrics remember about calls, to attribute later effects (outcomes, callbacks, the
-        # shared queue of a personal leg): bounded in count, and forgotten after ``memory_seconds``
-        # of event time (default: the longest callback/repeat window, at least a day).
-        self._now = 0.0
-        self._observed = 0
-        self.memory_seconds = (
-            memory_seconds
-            if memory_seconds is not None
-            else max(
-                86400.0,
-                self.settings.repeat_window_seconds,
-                *(q.callback_window_seconds for q in _queue_settings(self.settings)),
-            )
-        )
-        clock = self._event_now
-        self._recent: _Bounded[_Recent] = _Bounded(recent_calls, clock)
-        self._linked_queue: _Bounded[str] = _Bounded(recent_calls, clock)
-        self._linked_call: _Bounded[str] = _Bounded(recent_calls, clock)  # linkedid -> latest answered entry
-        # linkedid -> arrival of a personal-queue entry the caller left unanswered: the shared entry
-        # that follows counts its wait from there (Asterisk's HoldTime restarts in each queue).
-        # The affinity wait is observed under the shared queue, known only once the caller gets there.
-        self._personal_joined: _Bounded[tuple[float, float | None]] = _Bounded(recent_calls, clock)
-        self._unresolved: _Bounded[CallRecord] = _Bounded(1000)  # answered, shared queue not yet known
-        self._agent_names: _Bounded[str] = _Bounded(max(4 * self.settings.metrics_max_agents, 1000))
         self._wrapup_since: dict[tuple[str, str], float] = {}
         self._effect_children: dict[type[Any], Any] = {
             t: self.effects.labels(t.__name__)
             for t in (
                 CallStarted,
                 CallFinished,
+                CustomerCallUpdated,
+                LegSettled,
                 MemberStateChanged,
                 MemberSession,
                 OutcomeReported,
@@ -425,9 +337,9 @@ class Metrics:
                 WithdrawRequested,
             )
         }
+        ignore: Callable[[Any], None] = lambda _effect: None  # noqa: E731 - counted by type only
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
-            CallFinished: self._call_finished,
-            CallStarted: self._call_started,
+            LegSettled: self._leg,
             MemberStateChanged: self._member_state,
             MemberSession: self._member_session,
             OutcomeReported: self._outcome,
@@ -435,7 +347,10 @@ class Metrics:
             ResyncDone: self._resync,
             Anomaly: self._anomaly,
             AffinityDecided: self._affinity_decided,
-            WithdrawRequested: lambda effect: None,  # counted in acd_effects_total only
+            WithdrawRequested: ignore,  # counted in acd_effects_total only
+            CallStarted: ignore,
+            CallFinished: ignore,
+            CustomerCallUpdated: ignore,
         }
 
     # ----------------------------------------------------------------- hookups the daemon calls
@@ -452,7 +367,11 @@ class Metrics:
         if self._kpi_collector is not None:
             raise RuntimeError("window KPIs are already attached")
         self._kpi_collector = KpiCollector(
-            refresher, per_agent=self.per_agent, agent_cap=self.caps["agent"], queue_cap=self.caps["queue"]
+            refresher,
+            per_agent=self.per_agent,
+            agent_cap=self.caps["agent"],
+            queue_cap=self.caps["queue"],
+            dispositions=frozenset(self.settings.dispositions),
         )
         self.registry.register(self._kpi_collector)
 
@@ -466,14 +385,8 @@ class Metrics:
         """Count one effect. Unknown effect types are ignored (a newer core must not break metrics)."""
         handler = self._dispatch.get(type(effect))
         if handler is not None:
-            at = effect.record.ended_at if isinstance(effect, CallFinished) else getattr(effect, "at", None)
-            if at is not None and at > self._now:
-                self._now = at
             self._effect_children[type(effect)].inc()
             handler(effect)
-            self._observed += 1
-            if self._observed % 1000 == 0:
-                self._expire()
 
     def count_event(self, name: str, n: int = 1) -> None:
         """Count AMI events by name (hot path: one dict increment)."""
@@ -502,18 +415,6 @@ class Metrics:
         self.db_rows_written.inc(rows)
 
     # ----------------------------------------------------------------- labels
-    def _queue_label(
-        self, queue: str, linkedid: str | None = None, callback_of: str | None = None
-    ) -> str | None:
-        """The queue label for a queue name: personal queues folded into the shared one, or None."""
-        if is_personal_queue(queue):
-            shared = self._linked_queue.get(linkedid) if linkedid else None
-            if shared is None and callback_of is not None:
-                recent = self._recent.get(callback_of)
-                shared = recent.queue if recent is not None else None
-            return shared
-        return self.caps["queue"](queue)
-
     def _series(self, label: str) -> _QueueSeries:
         series = self._queues.get(label)
         if series is None:
@@ -524,107 +425,32 @@ class Metrics:
     def _agent_label(self, interface: str | None, name: str | None) -> str | None:
         if not (interface or name):
             return None
-        display = name or self._agent_names.get(interface or "") or interface or ""
-        return self.caps["agent"](display)
-
-    def _remember(self, call_id: str, recent: _Recent) -> None:
-        self._recent.remember(call_id, recent)
-
-    def _event_now(self) -> float:
-        return self._now
-
-    def _expire(self) -> None:
-        before = self._now - self.memory_seconds
-        for memory in (self._recent, self._linked_queue, self._linked_call, self._personal_joined):
-            memory.expire(before)
+        return self.caps["agent"](name or interface or "")
 
     # ----------------------------------------------------------------- effect handlers
-    def _call_started(self, effect: CallStarted) -> None:
-        if not is_personal_queue(effect.queue):
-            self._resolve_linked(effect.linkedid, self.caps["queue"](effect.queue))
-
     def _affinity_decided(self, effect: AffinityDecided) -> None:
         """Count the decision (``mode=shadow`` when it was only recorded, so an operator can compare
-        before enabling); routing names the shared queue a caller asked for, so personal legs of
-        that call fold into it."""
+        before enabling)."""
         if is_personal_queue(effect.queue):
             return
         label = self.caps["queue"](effect.queue)
         reason = effect.reason if effect.reason in AFFINITY_RESULTS else OTHER
         self.affinity_decisions.labels(label, reason, "shadow" if effect.shadow else "live").inc()
-        for key in (effect.linkedid, effect.uniqueid):
-            if key:
-                self._resolve_linked(key, label)
 
-    def _resolve_linked(self, linkedid: str, label: str) -> None:
-        """The customer call's shared queue is now known: count what waited for it."""
-        self._linked_queue.remember(linkedid, label)
-        pending = self._personal_joined.get(linkedid)
-        if pending is not None and pending[1] is not None:
-            self.affinity_wait_seconds.labels(label, "fallback").observe(pending[1])
-            self._personal_joined[linkedid] = (pending[0], None)
-        rec = self._unresolved.pop(linkedid, None)
-        if rec is None:
-            return
-        if rec.wait_seconds is not None:
-            self.affinity_wait_seconds.labels(label, "answered").observe(rec.wait_seconds)
-        recent = self._recent.get(rec.id)
-        if recent is None:
-            recent = _Recent(label, rec.agent_name or rec.agent, rec.agent)
-        recent.queue = label
-        agent = self._agent_label(rec.agent, rec.agent_name) if self.per_agent else None
-        self._count_volume(rec, self._series(label), label, recent, agent, rec.wait_seconds)
-
-    def _call_finished(self, effect: CallFinished) -> None:
+    def _leg(self, effect: LegSettled) -> None:
+        """One queue entry, counted once where the core says it counts (module docstring)."""
         rec = effect.record
-        personal = is_personal_queue(rec.queue)
-        label = self._queue_label(rec.queue, rec.linkedid, rec.callback_of)
-        if rec.agent and rec.agent_name:
-            self._agent_names.remember(rec.agent, rec.agent_name)
-        agent = self._agent_label(rec.agent, rec.agent_name) if self.per_agent else None
-        recent = _Recent(label, rec.agent_name or rec.agent, rec.agent)
-        if rec.callback_of is not None:
-            original = self._recent.get(rec.callback_of)
-            recent.original_agent = original.agent if original is not None else None
-        self._remember(rec.id, recent)
-        if not personal and label is not None:
-            self._linked_queue.remember(rec.linkedid, label)
-        if rec.outcome == "answered":
-            self._linked_call.remember(rec.linkedid, rec.id)
-        wait = rec.wait_seconds
-        if personal:
-            if rec.outcome != "answered":
-                if label is not None and wait is not None:
-                    self.affinity_wait_seconds.labels(label, "fallback").observe(wait)
-                pending = None if label is not None else wait
-                self._personal_joined.remember(rec.linkedid, (rec.joined_at, pending))
-                return
-            if label is None:  # counted once the customer call's shared queue is known
-                self._unresolved.remember(rec.linkedid, rec)
-                return
-            if wait is not None:
-                self.affinity_wait_seconds.labels(label, "answered").observe(wait)
-        else:
-            first = self._personal_joined.pop(rec.linkedid, None)
-            if first is not None:
-                if first[1] is not None and label is not None:
-                    self.affinity_wait_seconds.labels(label, "fallback").observe(first[1])
-                if rec.joined_at >= first[0] and wait is not None:
-                    wait += rec.joined_at - first[0]
-        if label is None:
+        if is_personal_queue(effect.queue):
+            return  # its shared queue was never learned: no queue label to count it under
+        label = self.caps["queue"](effect.queue)
+        s = self._series(label)
+        wait = effect.wait_seconds
+        if is_personal_queue(rec.queue) and rec.wait_seconds is not None:
+            result = "answered" if rec.outcome == "answered" else "fallback"
+            self.affinity_wait_seconds.labels(label, result).observe(rec.wait_seconds)
+        if not effect.counted:
             return
-        self._count_volume(rec, self._series(label), label, recent, agent, wait)
-
-    def _count_volume(
-        self,
-        rec: CallRecord,
-        s: _QueueSeries,
-        label: str,
-        recent: _Recent,
-        agent: str | None,
-        wait: float | None,
-    ) -> None:
-        """Count one leg; ``wait`` runs from the customer call's first arrival (affinity wait included)."""
+        agent = self._agent_label(rec.agent, rec.agent_name) if self.per_agent else None
         s.offered.inc()
         if rec.partial:
             s.partial.inc()
@@ -632,60 +458,48 @@ class Metrics:
             s.repeats.inc()
         if rec.callback_of is not None:
             s.callbacks.inc()
+            if effect.callback_result is not None:
+                self.callback_results.labels(label, effect.callback_result).inc()
         outcome = rec.outcome
         if outcome == "answered":
             s.answered.inc()
             if wait is not None:  # unknown (adopted): out of ASA and service level
                 s.wait["answered"].observe(wait)
+                if wait <= s.settings.service_level_seconds:
+                    s.answered_in_sl.inc()
             s.talk.observe(rec.talk_seconds)
-            if wait is not None and wait <= s.settings.service_level_seconds:
-                s.answered_in_sl.inc()
-            s.ended[rec.ended_by if rec.ended_by is not None else "unknown"].inc()
             side = rec.ended_by if rec.ended_by is not None else "unknown"
+            s.ended[side].inc()
+            short = rec.agent_released_short and not rec.cut_off
             if rec.cut_off:
-                klass = cause_class(rec.cause, rec.partial, rec.agent_released_short)
+                klass = cause_class(rec.cause, rec.partial, "agent_released_short" in rec.cut_off_reasons)
                 self.cutoffs.labels(label, side, klass).inc()
-            if rec.agent_released_short:
+            if short:
                 s.agent_released_short.inc()
             if agent is not None:
                 self.agent_answered.labels(agent).inc()
                 self.agent_talk.labels(agent).inc(rec.talk_seconds)
                 if rec.cut_off:
                     self.agent_cutoffs.labels(agent, side).inc()
-                if rec.agent_released_short:
+                if short:
                     self.agent_released_short.labels(agent).inc()
-            if rec.callback_of is not None:
-                self._callback_answered(label, recent, agent)
+                if effect.callback_result in ("original_agent", "other_agent"):
+                    original = "yes" if effect.callback_result == "original_agent" else "no"
+                    self.agent_callbacks.labels(agent, original).inc()
         elif outcome == "abandoned":
             short = wait is not None and wait < s.settings.short_abandon_seconds  # by the leg's wait
             (s.abandoned_short if short else s.abandoned_long).inc()
             if wait is not None:
                 s.wait["abandoned"].observe(wait)
-            if rec.callback_of is not None:
-                self.callback_results.labels(label, "abandoned").inc()
         else:
             reason = rec.exit_reason if rec.exit_reason in EXIT_REASONS else OTHER
             s.exited[reason or OTHER].inc()
             if wait is not None:
                 s.wait["exited"].observe(wait)
-            if rec.callback_of is not None:
-                self.callback_results.labels(label, "exited").inc()
-
-    def _callback_answered(self, label: str, recent: _Recent, agent: str | None) -> None:
-        if recent.original_agent is None:
-            result = "original_unknown"
-        elif recent.original_agent == recent.agent:
-            result = "original_agent"
-        else:
-            result = "other_agent"
-        self.callback_results.labels(label, result).inc()
-        if agent is not None and result != "original_unknown":
-            self.agent_callbacks.labels(agent, "yes" if result == "original_agent" else "no").inc()
 
     def _member_state(self, effect: MemberStateChanged) -> None:
         if is_personal_queue(effect.queue):
             return
-        self._agent_names.remember(effect.agent, effect.name)
         key = (effect.queue, effect.agent)
         if effect.state == "wrapup":
             self._wrapup_since[key] = effect.at
@@ -705,52 +519,7 @@ class Metrics:
             self._wrapup_since.pop((effect.queue, effect.agent), None)
 
     def _outcome(self, effect: OutcomeReported) -> None:
-        # The outcome names a channel (its first entry's id) or a customer call (Linkedid): the
-        # entry it is about is the latest answered entry of that customer call when there is one.
-        recent = None
-        if effect.linkedid is not None:
-            latest = self._linked_call.get(effect.linkedid)
-            recent = self._recent.get(latest) if latest is not None else None
-        if recent is None and effect.call_uniqueid is not None:
-            recent = self._recent.get(effect.call_uniqueid)
-        label = recent.queue if recent is not None else None
-        if label is None and effect.linkedid is not None:
-            label = self._linked_queue.get(effect.linkedid)
-        label = label if label is not None else "unknown"
-        disposition = effect.disposition if effect.disposition in self._dispositions else None
-        self.dispositions.labels(label, disposition or (OTHER if effect.disposition else "none")).inc()
-        self.outcomes.labels(label).inc()
-        empty = not (effect.notes and effect.notes.strip())
-        if empty:
-            self.outcomes_notes_empty.labels(label).inc()
-        resolved = "unknown" if effect.resolved is None else ("yes" if effect.resolved else "no")
-        self.outcomes_resolved.labels(label, resolved).inc()
-        closer_name = recent.agent if recent is not None else None
-        if closer_name is None and effect.agent is not None:
-            closer_name = self._agent_names.get(effect.agent, effect.agent)
-        if self.per_agent and closer_name is not None:
-            closer = self.caps["agent"](closer_name)
-            self.agent_outcomes.labels(closer).inc()
-            if empty:
-                self.agent_notes_empty.labels(closer).inc()
-        if effect.points:
-            original = recent.original_agent if recent is not None else None
-            self._credit(effect.points, original, closer_name)
-
-    def _credit(self, points: float, original: str | None, closer: str | None) -> None:
-        shares: list[tuple[str, str | None, float]]
-        if original is None or original == closer:
-            shares = [("own", closer, points)]
-        elif self.settings.credit_policy == "original":
-            shares = [("original", original, points)]
-        elif self.settings.credit_policy == "closer":
-            shares = [("closer", closer, points)]
-        else:
-            shares = [("original", original, points / 2), ("closer", closer, points / 2)]
-        for attribution, who, amount in shares:
-            self.credit_points.labels(attribution).inc(amount)
-            if self.per_agent and who is not None:
-                self.agent_credit.labels(self.caps["agent"](who), attribution).inc(amount)
+        self.outcome_writes.inc()
 
     def _gap(self, effect: GapRecorded) -> None:
         self.gaps.labels(self.caps["gap_reason"](effect.reason)).inc()

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from acd.core.config import CoreConfig
+from acd.core.customer import CustomerCalls
+from acd.core.definitions import is_personal_queue
 from acd.core.effects import (
     AffinityDecided,
     Anomaly,
@@ -59,14 +62,16 @@ def record(
     queue: str,
     *,
     outcome: str = "answered",
-    wait: float = 5.0,
+    wait: float | None = 5.0,
     talk: float = 60.0,
     agent: int | None = 0,
     at: float = 1_700_000_000.0,
     **overrides: Any,
 ) -> CallRecord:
-    """A finished call record with sensible defaults; ``overrides`` replace any field."""
+    """A finished call record with sensible defaults; ``overrides`` replace any field. ``wait``
+    None: a call whose wait Asterisk never told (adopted in a resync)."""
     answered = outcome == "answered"
+    waited = wait if wait is not None else 0.0
     fields: dict[str, object] = {
         "id": call_id,
         "uniqueid": call_id.split("#")[0],
@@ -77,12 +82,12 @@ def record(
         "caller_name": None,
         "caller_key": "5550100",
         "joined_at": at,
-        "ended_at": at + wait + (talk if answered else 0.0),
+        "ended_at": at + waited + (talk if answered else 0.0),
         "outcome": outcome,
         "exit_reason": None,
         "agent": agent_interface(agent) if answered and agent is not None else None,
         "agent_name": f"Agent {agent}" if answered and agent is not None else None,
-        "answered_at": at + wait if answered else None,
+        "answered_at": at + waited if answered else None,
         "wait_seconds": wait,
         "talk_seconds": talk if answered else 0.0,
         "ended_by": "caller" if answered else None,
@@ -110,7 +115,21 @@ def synthetic_day(
     seed: int = 1,
     start: float = 1_700_000_000.0,
 ) -> Iterator[Effect]:
-    """A day's effects: member logins and state changes, calls with every outcome, outcomes, health."""
+    """A day's effects: member logins and state changes, calls with every outcome, outcomes, health,
+    and what the core's customer-call stage makes of the calls (customer calls, settled legs)."""
+    stage = CustomerCalls(CoreConfig(), channels_live=lambda _: True)
+    for effect in _day(agents=agents, queues=queues, calls=calls, seed=seed, start=start):
+        yield effect
+        if isinstance(effect, CallStarted):
+            yield from stage.observe([effect], effect.at)
+        elif isinstance(effect, CallFinished):
+            rec = effect.record
+            yield from stage.observe([effect], rec.ended_at)
+            if not is_personal_queue(rec.queue) or rec.outcome == "answered":
+                yield from stage.channels_gone([rec.linkedid], rec.ended_at)  # its last entry
+
+
+def _day(*, agents: int, queues: int, calls: int, seed: int, start: float) -> Iterator[Effect]:
     rng = random.Random(seed)
     names = [f"q{i:02d}" for i in range(queues)]
     for a in range(agents):
@@ -243,13 +262,19 @@ def synthetic_kpis(*, agents: int = 500, queues: int = 20, seed: int = 1, at: fl
         out = {}
         for w in WINDOWS:
             repeat = rng.uniform(0.05, 0.3)
+            answered = rng.randrange(50, 5000)
+            sales = rng.randrange(0, answered // 5 + 1)
             out[w] = WindowKpi(
-                answered=rng.randrange(50, 5000),
+                answered=answered,
                 service_level=rng.uniform(0.6, 0.95),
                 repeat_contact_ratio=repeat,
                 fcr=1 - repeat,
                 cutoff_ratio=rng.uniform(0, 0.05),
                 notes_completeness=rng.uniform(0.5, 1.0),
+                resolved_ratio=rng.uniform(0.4, 0.9),
+                dispositions={"sale": sales, "resolved": answered // 2, "none": answered // 10},
+                credit={"own_call": sales * 4.0, "original": 10.0, "closer": 10.0, "intermediate": 0.0},
+                credit_disputed=rng.randrange(0, 3),
             )
         return out
 
