@@ -166,9 +166,6 @@ class PagesSettings(BaseModel):
     login_attempts_per_minute: int = Field(
         10, ge=1, description="sign-in attempts allowed per client address and minute"
     )
-    review_notes_min_chars: int = Field(
-        12, ge=0, description="notes shorter than this are flagged for review as trivial ('ok' is no note)"
-    )
 
 
 class AffinitySettings(BaseModel):

@@ -265,7 +265,7 @@ async def test_call_detail_groups_entries_and_folds_personal_queue(api: Any) -> 
     assert data["routing"]["reason"] == "fallback_busy_timeout" and data["routing"]["preferred_agent"] == A
     cb = await (await client.get("/api/v1/calls/c2.0", headers=SUP)).json()
     assert (
-        cb["callback_of"] == "c1.1" and cb["original"]["agent"] == A and cb["original"]["call_id"] == "c1.0"
+        cb["callback_of"] == "c1.0" and cb["original"]["agent"] == A and cb["original"]["call_id"] == "c1.0"
     )
     assert cb["entries"][0]["offers"][0]["result"] == "answered"
 

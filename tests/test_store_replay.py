@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from acd.core.config import CoreConfig
 from acd.core.effects import CallFinished, Effect
+from acd.reads.summary import load_report
 from acd.replay import iter_messages, replay
-from acd.reporting.load import load_report
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
 from acd.store.models import Call, Offer, table_of

@@ -23,9 +23,10 @@ from acd.api.livecalls import LiveCalls
 from acd.api.openapi import openapi_document
 from acd.api.outcome_write import OutcomeWriter, Refused
 from acd.api.payloads import BadInput, parse_outcome, parse_time
-from acd.api.queries import caller_history, customer_call, list_calls
+from acd.api.records import records_routes
 from acd.core.effects import OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
+from acd.reads.calls import caller_history, customer_call, list_calls
 from acd.settings import HttpSettings, Settings
 from acd.store.engine import is_contention
 from acd.store.outcomes import resolve_linkedid
@@ -104,6 +105,7 @@ def build_app(
             web.get("/api/v1/calls/{call_id}", get_call),
             web.get("/api/v1/calls", get_calls),
             web.get(r"/api/v1/agents/{agent:.+}/now", agent_now),
+            *records_routes(settings, engine, clock),
             *extra_routes,
         ]
     )

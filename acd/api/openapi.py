@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from acd import __version__
+from acd.reads.review import REASONS
 
 __all__ = ["openapi_document"]
 
@@ -38,6 +39,28 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
     }
     created = _responses("outcome stored", 401, 403, 404, 409, 422, 503)
     created["201"] = created.pop("200")
+    adjusted = _responses("shares adjusted", 401, 403, 404, 422, 503)
+    adjusted["201"] = adjusted.pop("200")
+    agent_param = {
+        "name": "agent",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "state interface (URL-encoded)",
+    }
+    period = [
+        {
+            "name": n,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": d,
+        }
+        for n, d in (
+            ("from", "ISO 8601 or epoch seconds, inclusive (default: 24 h before to)"),
+            ("to", "ISO 8601 or epoch seconds, exclusive (default: now)"),
+        )
+    ]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -63,6 +86,48 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
                         "notes": {"type": ["string", "null"], "maxLength": 20000},
                         "points": {"type": ["number", "null"], "minimum": 0},
                         "agent": {"type": ["string", "null"], "description": "supervisors only: for whom"},
+                        "order": {"oneOf": [{"$ref": "#/components/schemas/Order"}, {"type": "null"}]},
+                    },
+                },
+                "Order": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["ref", "status"],
+                    "description": "an order this outcome leaves open (with what is left) or closes; the "
+                    "sale's credit is settled when it is closed",
+                    "properties": {
+                        "ref": {"type": "string", "maxLength": 128},
+                        "status": {"type": "string", "enum": ["open", "closed"]},
+                        "left": {"type": ["string", "null"], "maxLength": 2000},
+                    },
+                },
+                "CreditBody": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["shares", "reason"],
+                    "properties": {
+                        "shares": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["agent", "points"],
+                                "properties": {
+                                    "agent": {"type": "string"},
+                                    "points": {"type": "number", "minimum": 0},
+                                },
+                            },
+                        },
+                        "reason": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "kept in the audit trail",
+                        },
+                        "sale": {
+                            "type": ["string", "null"],
+                            "description": "default: the chain's latest sale",
+                        },
                     },
                 },
             },
@@ -109,6 +174,50 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
                         )
                     ],
                     "responses": _responses("calls, newest first", 401, 403, 422, 503),
+                }
+            },
+            "/api/v1/calls/{call_id}/chain": {
+                "get": {
+                    "summary": "The call's callback chain: each call, its ending and notes, what called it "
+                    "back, the open order, the sales and their credit shares, adjustments",
+                    "parameters": [call_id],
+                    "responses": _responses("the chain", 401, 404, 503),
+                }
+            },
+            "/api/v1/calls/{call_id}/credit": {
+                "post": {
+                    "summary": "Adjust the shares of a sale of the call's chain (supervisors; audited)",
+                    "parameters": [call_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/CreditBody"}}
+                        },
+                    },
+                    "responses": adjusted,
+                }
+            },
+            "/api/v1/agents/{agent}/summary": {
+                "get": {
+                    "summary": "One rep's numbers over [from, to): exactly their row of acd report",
+                    "parameters": [agent_param, *period],
+                    "responses": _responses("the summary", 401, 403, 422, 503),
+                }
+            },
+            "/api/v1/review": {
+                "get": {
+                    "summary": "Calls worth a look, with their reasons (agents: their own)",
+                    "parameters": [
+                        *period,
+                        {"name": "agent", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {
+                            "name": "reason",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": list(REASONS)},
+                        },
+                    ],
+                    "responses": _responses("flagged calls, newest first", 401, 403, 422, 503),
                 }
             },
             "/api/v1/agents/{agent}/now": {

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api.auth import Principal
 from acd.api.payloads import OutcomeBody
-from acd.api.queries import answered_by, customer_call, unanswered_reason
 from acd.core.effects import OutcomeReported
+from acd.reads.calls import answered_by, customer_call, unanswered_reason
 from acd.settings import Settings
 from acd.store.engine import retry_contention
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
@@ -88,6 +88,9 @@ class OutcomeWriter:
                         written_by=who.written_by,
                         written_at=written_at,
                         source="api",
+                        order_ref=body.order.ref if body.order is not None else None,
+                        order_status=body.order.status if body.order is not None else None,
+                        order_left=body.order.left if body.order is not None else None,
                     ),
                 )
                 call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)

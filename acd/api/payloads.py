@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["BadInput", "OutcomeBody", "parse_outcome", "parse_time"]
+_M = TypeVar("_M", bound=BaseModel)
+
+__all__ = [
+    "BadInput",
+    "CreditBody",
+    "OrderBody",
+    "OutcomeBody",
+    "parse_credit",
+    "parse_outcome",
+    "parse_time",
+]
 
 
 class BadInput(Exception):
@@ -19,6 +29,16 @@ class BadInput(Exception):
         self.detail = detail
 
 
+class OrderBody(BaseModel):
+    """An order the outcome leaves open (``open``: reference and what is left) or closes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ref: str = Field(min_length=1, max_length=128)
+    status: Literal["open", "closed"]
+    left: str | None = Field(None, max_length=2000)
+
+
 class OutcomeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -27,22 +47,71 @@ class OutcomeBody(BaseModel):
     notes: str | None = Field(None, max_length=20_000)
     points: float | None = Field(None, ge=0, le=1_000_000)
     agent: str | None = Field(None, min_length=1, max_length=160, description="supervisors: for whom")
+    order: OrderBody | None = None
 
 
-def parse_outcome(data: Any, dispositions: list[str]) -> OutcomeBody:
+class ShareBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    agent: str = Field(min_length=1, max_length=160)
+    points: float = Field(ge=0, le=1_000_000)
+
+
+class CreditBody(BaseModel):
+    """A supervisor's adjustment of a sale's shares; the reason is kept in the audit trail."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    shares: list[ShareBody] = Field(min_length=1, max_length=50)
+    reason: str = Field(min_length=1, max_length=2000)
+    sale: str | None = Field(None, min_length=1, max_length=80, description="default: the chain's latest")
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say why")
+        return value.strip()
+
+    @field_validator("shares")
+    @classmethod
+    def _one_each(cls, value: list[ShareBody]) -> list[ShareBody]:
+        agents = [s.agent for s in value]
+        if len(set(agents)) != len(agents):
+            raise ValueError("one share per agent")
+        return value
+
+
+def _numbers(data: Any) -> Any:
+    """JSON integers where floats are expected (``"points": 40``), never booleans."""
+    if isinstance(data, dict):
+        return {k: float(v) if k == "points" and type(v) is int else _numbers(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_numbers(v) for v in data]
+    return data
+
+
+def _validate(model: type[_M], data: Any) -> _M:
     if not isinstance(data, dict):
         raise BadInput("body", "expected a JSON object")
-    if isinstance(data.get("points"), int) and not isinstance(data.get("points"), bool):
-        data = {**data, "points": float(data["points"])}
     try:
-        body = OutcomeBody.model_validate(data)
+        return model.model_validate(_numbers(data))
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BadInput(field, first["msg"]) from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise BadInput(field, message) from None
+
+
+def parse_outcome(data: Any, dispositions: list[str]) -> OutcomeBody:
+    body = _validate(OutcomeBody, data)
     if body.disposition not in dispositions:
         raise BadInput("disposition", f"must be one of {dispositions}")
     return body
+
+
+def parse_credit(data: Any) -> CreditBody:
+    return _validate(CreditBody, data)
 
 
 def parse_time(field: str, value: str | None) -> float | None:

@@ -13,7 +13,8 @@ Rules:
   entry once the call is final (the caller hung up there) is a leg of its own.
 * **Shared queue of a personal entry** (and of a customer call seen only in a personal queue): the
   queue its caller's routing decision names, else the customer call's shared entries' (the next
-  one, else the one before), else that of the cut-off call it calls back.
+  one, else the one before), else that of the cut-off call it calls back, else the personal
+  queue's agent's own shared queue (``home_queue``: the engine knows whose queue it is).
 * **Leg wait**, from the first arrival of the entries folded into the leg: the entry's own wait
   (Asterisk's HoldTime restarts in each queue) plus the time since the first folded entry arrived.
   ``None`` when Asterisk never told (a call acd adopted without a Wait or HoldTime): such a leg is
@@ -83,6 +84,7 @@ class _Call:
     chain_seq: int = 0
     original_agent: str | None = None
     original_queue: str | None = None
+    home_queue: str | None = None
     asked_queue: str | None = None
     routing: str | None = None
     live: dict[str, str] = field(default_factory=dict)  # entry id -> queue, while in a queue or connected
@@ -107,9 +109,15 @@ class CustomerCalls:
     """Feed it every engine effect (:meth:`observe`), the routing decisions, and the Linkedids whose
     channels all hung up (:meth:`channels_gone`); it returns the customer-call effects."""
 
-    def __init__(self, config: CoreConfig, channels_live: Callable[[str], bool] = lambda _: False) -> None:
+    def __init__(
+        self,
+        config: CoreConfig,
+        channels_live: Callable[[str], bool] = lambda _: False,
+        home_queue: Callable[[str], str | None] = lambda _: None,
+    ) -> None:
         self.config = config
         self._channels_live = channels_live
+        self._home_queue = home_queue
         self.open: dict[str, _Call] = {}
         self._by_uniqueid: dict[str, str] = {}  # caller channel -> Linkedid, for routing decisions
         self._live_uniqueid: dict[str, str] = {}  # live entry id -> its caller channel
@@ -214,6 +222,8 @@ class CustomerCalls:
         call = self._call(e.linkedid, e.at)
         call.live[e.id] = e.queue
         self._live_uniqueid[e.id] = e.uniqueid
+        if call.home_queue is None and is_personal_queue(e.queue):
+            call.home_queue = self._home_queue(e.queue)
         call.caller_key = call.caller_key or e.caller_key
         call.caller_num = call.caller_num or e.caller_num
         call.caller_name = call.caller_name or e.caller_name
@@ -245,6 +255,8 @@ class CustomerCalls:
         call.caller_num = call.caller_num or rec.caller_num
         call.caller_name = call.caller_name or rec.caller_name
         call.account = call.account or rec.account
+        if call.home_queue is None and is_personal_queue(rec.queue):
+            call.home_queue = self._home_queue(rec.queue)
         self._link(call, rec.callback_of, None)
         if call.repeat_of is None and rec.repeat_of is not None:
             earlier = self._known.get(rec.repeat_of)
@@ -338,12 +350,12 @@ def _shared_queue(call: _Call) -> tuple[str | None, bool]:
     for queue in [*(r.queue for r in call.entries), *call.live.values()]:
         if not is_personal_queue(queue):
             return queue, True
-    return call.original_queue, call.final
+    return call.original_queue or call.home_queue, call.final
 
 
 def _callback_result(call: _Call, rec: CallRecord | None) -> str | None:
     """original_agent, other_agent, original_unknown (answered); abandoned, exited (not)."""
-    if call.callback_of is None or rec is None:
+    if rec is None or (call.callback_of is None and rec.callback_of is None):
         return None
     if rec.outcome != "answered":
         return rec.outcome

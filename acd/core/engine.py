@@ -102,7 +102,9 @@ class Core:
         self.routed = RoutedCalls()  # routing answers, confirmed and followed
         self.live_linked: dict[str, set[str]] = {}  # Linkedid -> its channels not yet hung up
         self._gone: list[str] = []  # Linkedids whose last channel hung up during this input
-        self.customers = CustomerCalls(self.config, lambda linkedid: linkedid in self.live_linked)
+        self.customers = CustomerCalls(
+            self.config, lambda linkedid: linkedid in self.live_linked, home_queue=self._home_queue
+        )
         self.timers: list[tuple[float, int, str, str]] = []  # (when, seq, kind, key)
         self._timer_seq = 0
         self.events_seen = 0
@@ -328,9 +330,7 @@ class Core:
         self.entry_seq[e.uniqueid] = n
         chan = self.channels.get(e.uniqueid)
         if chan is None:
-            chan = self._add_channel(
-                Channel(e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name)
-            )
+            chan = self._add_channel(Channel(e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name))
         account = chan.account
         partner = self.channels.get(chan.partner) if chan.partner else None
         if account is None and partner is not None:
@@ -1236,6 +1236,15 @@ class Core:
         if not per_queue:
             return "logged_out", {}
         return min(per_queue.values(), key=_STATE_ORDER.__getitem__), per_queue
+
+    def _home_queue(self, personal: str) -> str | None:
+        """The shared queue of a personal queue's agent (the first, when they are in several)."""
+        for (queue, _), member in self.members.items():
+            if queue == personal:
+                agent = self.agents.get(member.agent)
+                shared = sorted(q for q, _ in agent.members if not is_personal_queue(q)) if agent else []
+                return shared[0] if shared else None
+        return None
 
     def load_history(self, calls: list[PastCall]) -> None:
         """Seed caller history from storage (oldest first), so a restart forgets no cut-off."""

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.config import CoreConfig
 from acd.core.customer import CustomerCalls
-from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS
+from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, is_personal_queue
 from acd.core.effects import AffinityDecided, CallFinished, CallRecord, Effect
 from acd.store.history import named_past_calls
-from acd.store.models import Call, CustomerCallRow, RoutingDecision, table_of
+from acd.store.models import AgentSession, Call, CustomerCallRow, RoutingDecision, table_of
 from acd.store.sink import Store
 
 __all__ = ["BackfillResult", "backfill", "unfilled_count"]
@@ -34,6 +34,7 @@ __all__ = ["BackfillResult", "backfill", "unfilled_count"]
 calls = table_of(Call)
 customer_calls = table_of(CustomerCallRow)
 decisions = table_of(RoutingDecision)
+sessions = table_of(AgentSession)
 _CHUNK = 500
 
 
@@ -122,7 +123,10 @@ async def _batch(
         named = sorted(
             {n for r in records for n in (r.callback_of, r.repeat_of) if n} - {r.id for r in records}
         )
-        stage = CustomerCalls(config, channels_live=lambda _: True)
+        homes = await _home_queues(
+            conn, server_id, sorted({r.queue for r in records if is_personal_queue(r.queue)})
+        )
+        stage = CustomerCalls(config, channels_live=lambda _: True, home_queue=homes.get)
         stage.remember(await named_past_calls(conn, server_id, named))
         uniqueids = sorted({r.uniqueid for r in records})
         routed: list[AffinityDecided] = []
@@ -149,6 +153,36 @@ async def _batch(
         purged = [r.linkedid for r in records if r.caller_key is None and r.account is None]
         await _frozen(conn, server_id, sorted(set(purged)))
     return len(records), len(linkedids)
+
+
+async def _home_queues(conn: AsyncConnection, server_id: str, personal: list[str]) -> dict[str, str]:
+    """Each personal queue's agent's shared queue, from their recorded logins (the engine's rule:
+    the first of the agent's shared queues)."""
+    homes: dict[str, str] = {}
+    for queue in personal:
+        owner = (
+            await conn.execute(
+                select(sessions.c.agent)
+                .where(sessions.c.server_id == server_id, sessions.c.queue == queue)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if owner is None:
+            continue
+        shared = sorted(
+            q
+            for q in (
+                await conn.execute(
+                    select(sessions.c.queue)
+                    .where(sessions.c.server_id == server_id, sessions.c.agent == owner)
+                    .distinct()
+                )
+            ).scalars()
+            if not is_personal_queue(q)
+        )
+        if shared:
+            homes[queue] = shared[0]
+    return homes
 
 
 async def _frozen(conn: AsyncConnection, server_id: str, linkedids: list[str]) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.api.access import may_read_call
 from acd.api.auth import Principal
-from acd.api.queries import caller_history, customer_call
 from acd.core.effects import CallStarted
+from acd.reads.calls import caller_history, customer_call
 from acd.store.models import Call, table_of
 from acd.store.outcomes import resolve_linkedid
 from acd.web.app import Pages

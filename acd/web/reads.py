@@ -101,8 +101,6 @@ class Shared(Generic[K, V]):
         return value
 
 
-def _to_original(by_routing: dict[str, int]) -> int:
-    return by_routing.get("original_agent", 0) + by_routing.get("reached_original", 0)
 
 
 class DayFigures:
@@ -132,16 +130,14 @@ class DayFigures:
         now = self.clock()
         since = self.face.day_start(now)
         today = await load_report(self.engine, self.settings, since, now, now)
-        # FCR 24 h is decided only for calls whose 24 h are over: those that ended 24-48 h ago.
-        base = (now - 2 * DAY, now - DAY)
-        earlier = await load_report(self.engine, self.settings, base[0], base[1], now)
+        # FCR 24 h of today's period: the calls that ended 24 h before it (the report's rule).
+        base = (since - DAY, now - DAY)
         queues: dict[str, QueueDay] = {}
-        for name in sorted(set(today.queues) | set(earlier.queues)):
-            q: dict[str, Any] = today.queues.get(name, {})
-            e: dict[str, Any] = earlier.queues.get(name, {})
-            answered_calls = q.get("answered", 0)
+        for name in sorted(today.queues):
+            q: dict[str, Any] = today.queues[name]
+            answered_calls = q.get("answered_calls", 0)
             without = q.get("without_notes", 0)
-            repeats = e.get("repeat_contacts", {}).get("24h", {})
+            repeats = q.get("repeat_contacts", {}).get("24h", {})
             queues[name] = QueueDay(
                 offered=q.get("offered", 0),
                 answered=q.get("answered", 0),
@@ -152,12 +148,12 @@ class DayFigures:
                 or self.settings.queue(name).service_level_seconds,
                 cut_offs=q.get("cut_offs", 0),
                 callbacks=q.get("callbacks", 0),
-                callbacks_to_original=_to_original(q.get("callbacks_by_routing", {})),
+                callbacks_to_original=q.get("callbacks_by_result", {}).get("original_agent", 0),
                 answered_calls=answered_calls,
                 notes_complete=None if not answered_calls else 1.0 - without / answered_calls,
-                fcr_24h=e.get("fcr", {}).get("24h"),
+                fcr_24h=q.get("fcr", {}).get("24h"),
                 fcr_decided=repeats.get("decided", 0),
-                fcr_pending=q.get("repeat_contacts", {}).get("24h", {}).get("pending", 0),
+                fcr_pending=repeats.get("pending", 0),
             )
         return Day(now, since, base, queues)
 
@@ -211,6 +207,7 @@ class PeriodReports:
             return AgentPeriod(since)
         repeats = stats["repeat_contacts"]["24h"]
         answered = int(stats["answered"])
+        closed = int(stats["answered_calls"])
         without = int(stats["without_notes"])
         return AgentPeriod(
             since=since,
@@ -224,7 +221,7 @@ class PeriodReports:
             decided_24h=int(repeats["decided"]),
             pending_24h=int(repeats["pending"]),
             fcr_24h=stats["fcr"]["24h"],
-            notes_complete=None if not answered else 1.0 - without / answered,
+            notes_complete=None if not closed else 1.0 - without / closed,
             without_notes=without,
             credit_points=float(stats["credit_points"]),
         )
@@ -287,7 +284,7 @@ async def team(periods: PeriodReports, since: float) -> list[TeamRow]:
     """Every rep who answered or was rung since ``since``."""
     report = await periods.report(since)
     rung = await rings(periods.engine, periods.settings.server_id, since)
-    agents: dict[str, str] = {a["agent"]: name for name, a in report.agents.items() if a.get("agent")}
+    agents: dict[str, str] = {agent: a["name"] or agent for agent, a in report.agents.items()}
     for agent, (name, _, _) in rung.items():
         agents.setdefault(agent, name)
     rows = []

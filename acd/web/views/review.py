@@ -33,6 +33,5 @@ async def review(request: web.Request) -> web.StreamResponse:
             "agent": agent,
             "reps": reps,
             "since": since,
-            "minimum": pages.settings.pages.review_notes_min_chars,
         },
     )

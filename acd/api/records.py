@@ -1,0 +1,146 @@
+"""The API's reads of the records and the supervisor's credit adjustment: a rep's summary over a
+period (exactly their row of ``acd report`` for it), a call's chain, the review queue, and
+``POST /api/v1/calls/{id}/credit``.
+
+Each handler checks who asks first (403), then the input (422 naming the field), then the call
+(404); nothing is written unless every check passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.api.auth import json_error, principal_of
+from acd.api.payloads import BadInput, parse_credit, parse_time
+from acd.reads.calls import chain_view, may_read_notes
+from acd.reads.review import REASONS, review_flags
+from acd.reads.summary import agent_summary
+from acd.settings import Settings
+from acd.store.engine import retry_contention
+from acd.store.outcomes import AdjustmentInput, NotInChain, UnknownSale, adjust_credit, resolve_linkedid
+from acd.store.sales import CreditRules
+
+__all__ = ["records_routes"]
+
+DAY = 86400.0
+
+
+def _period(request: web.Request, clock: Callable[[], float]) -> tuple[float, float]:
+    """``from``/``to`` (ISO 8601 or epoch seconds; default the last 24 h), ``from`` before ``to``."""
+    until = parse_time("to", request.query.get("to"))
+    since = parse_time("from", request.query.get("from"))
+    until = clock() if until is None else until
+    since = until - DAY if since is None else since
+    if until <= since:
+        raise BadInput("to", "must be after from")
+    return since, until
+
+
+def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], float]) -> list[web.RouteDef]:
+    server_id = settings.server_id
+    rules = CreditRules(settings.credit_policy, settings.credit_original_share)
+
+    async def summary(request: web.Request) -> web.Response:
+        who = principal_of(request)
+        agent = request.match_info["agent"]
+        if not who.is_supervisor and agent != who.agent:
+            return json_error(403, "agents may read their own summary only", field="agent")
+        since, until = _period(request, clock)
+        async with engine.connect() as conn:
+            stats = await agent_summary(conn, settings, agent, since, until, now=clock())
+        return web.json_response({"agent": agent, "period": {"from": since, "to": until}, "summary": stats})
+
+    async def chain(request: web.Request) -> web.Response:
+        who = principal_of(request)
+        async with engine.connect() as conn:
+            linkedid = await resolve_linkedid(conn, server_id, request.match_info["call_id"])
+            if linkedid is None:
+                return json_error(404, "unknown call")
+            show = who.is_supervisor or await may_read_notes(conn, server_id, who.agent, None, linkedid)
+            view = await chain_view(conn, server_id, linkedid, show_notes=show, now=clock())
+        if view is None:
+            return json_error(404, "no customer call recorded for this call yet")
+        return web.json_response(view)
+
+    async def review(request: web.Request) -> web.Response:
+        who = principal_of(request)
+        agent = request.query.get("agent") or None
+        if not who.is_supervisor:
+            if agent is not None and agent != who.agent:
+                return json_error(403, "agents may read their own review flags only", field="agent")
+            agent = who.agent
+        reason = request.query.get("reason") or None
+        if reason is not None and reason not in REASONS:
+            raise BadInput("reason", f"must be one of {list(REASONS)}")
+        since, until = _period(request, clock)
+        async with engine.connect() as conn:
+            found = await review_flags(conn, server_id, since, until, now=clock(), agent=agent, reason=reason)
+        items: list[dict[str, Any]] = []
+        for f in found:
+            item = dict(vars(f))
+            if not who.is_supervisor:
+                item["notes"] = None  # the rep's own calls: they know their notes; the API shows flags
+            items.append(item)
+        return web.json_response({"period": {"from": since, "to": until}, "calls": items})
+
+    async def credit(request: web.Request) -> web.Response:
+        who = principal_of(request)
+        if not who.is_supervisor:
+            return json_error(403, "only a supervisor may adjust credit")
+        try:
+            data = await request.json()
+        except (ValueError, RecursionError):
+            raise BadInput("body", "not valid JSON") from None
+        body = parse_credit(data)
+        shares = tuple((s.agent, s.points) for s in body.shares)
+
+        async def transaction() -> web.Response:
+            async with engine.begin() as conn:
+                linkedid = await resolve_linkedid(conn, server_id, request.match_info["call_id"])
+                if linkedid is None:
+                    return json_error(404, "unknown call")
+                try:
+                    sale, before = await adjust_credit(
+                        conn,
+                        server_id,
+                        rules,
+                        AdjustmentInput(linkedid, body.sale, shares, body.reason, who.written_by, clock()),
+                    )
+                except UnknownSale:  # raised before anything was written
+                    if body.sale is not None:
+                        return json_error(404, "no such sale on this call's chain", field="sale")
+                    return json_error(404, "this call's chain has no sale to adjust")
+                except NotInChain as missing:  # raised before anything was written
+                    index = next(i for i, (agent, _) in enumerate(shares) if agent == missing.agent)
+                    return json_error(
+                        422,
+                        f"{missing.agent} had no call in this sale's chain",
+                        field=f"shares.{index}.agent",
+                    )
+            return web.json_response(
+                {
+                    "call_id": linkedid,
+                    "sale_id": sale.sale_id,
+                    "before": before,
+                    "after": [
+                        {"agent": s.agent, "points": s.points, "attribution": s.attribution}
+                        for s in sale.shares
+                    ],
+                    "reason": body.reason,
+                    "by": who.written_by,
+                },
+                status=201,
+            )
+
+        return await retry_contention(transaction)
+
+    return [
+        web.get(r"/api/v1/agents/{agent:.+}/summary", summary),
+        web.get("/api/v1/calls/{call_id}/chain", chain),
+        web.post("/api/v1/calls/{call_id}/credit", credit),
+        web.get("/api/v1/review", review),
+    ]
