@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from acd.cli import build_parser, main
-from acd.reporting.compute import Report
+from acd.reads.summary import Report
 from acd.reporting.render import to_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
@@ -149,9 +149,10 @@ def test_report_table_fits_120_columns_even_with_long_names() -> None:
     stats = {
         "offered": 12345, "answered": 12000, "abandoned": 300, "abandoned_short": 45, "exited": 0,
         "service_level": 0.812, "asa_seconds": 14.2, "aht_seconds": 241.0, "cut_offs": 37,
-        "callbacks_by_routing": {"reached_original": 20, "other_agent": 9}, "without_notes": 120,
-        "credit_points": 4250.0, "agent_released_short": 4, "callbacks_taken": 14,
-        "callbacks_of_own_cut_offs": 9,
+        "callbacks": 29, "callbacks_by_result": {"original_agent": 20, "other_agent": 9},
+        "callbacks_by_routing": {"original_agent": 18, "not_routed": 11}, "without_notes": 120,
+        "resolved": 9000, "credit_points": 4250.0, "credit_adjusted": 1, "credit_disputed": 0,
+        "agent_released_short": 4, "callbacks_taken": 14, "callbacks_of_own_cut_offs": 9, "name": None,
         "repeat_contacts": {w: {"repeats": 812, "decided": 11000, "pending": 1000, "rate": 0.07}
                             for w in ("24h", "7d", "30d")},
         "fcr": {"24h": 0.926, "7d": 0.9, "30d": None},
@@ -166,9 +167,9 @@ def test_report_table_fits_120_columns_even_with_long_names() -> None:
     table = to_table(report)
     assert max(len(line) for line in table.splitlines()) <= 120, table
     assert "legend: " in table and "customer-su~" in table and "812/11000 +1000" in table
-    assert "(too wide for 120 columns: no notes; --wide shows them)" in table
+    assert "(too wide for 120 columns: resolved, no notes; --wide shows them)" in table
     wide = to_table(report, wide=True)
-    assert "customer-support-escalations-north-america" in wide and "reached_original 20" in wide
+    assert "customer-support-escalations-north-america" in wide and "original_agent 20" in wide
 
 
 def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:

@@ -205,8 +205,9 @@ def test_fcr_is_pending_or_no_data_never_zero() -> None:
 
     empty = {"repeats": 0, "decided": 0, "pending": 0, "rate": None}
     queue = {**EXPECTED_SUPPORT, "repeat_contacts": {"24h": no_repeats(3), "7d": empty, "30d": empty}}
-    table = to_table(Report(T, T + DAY, T + DAY, {"support": queue}, {}))
+    table = to_table(Report(T, T + DAY, T + DAY, {"support": queue}, {}), wide=True)
     assert "pending 3 / no data / no data" in table
+    assert "pending 3" in to_table(Report(T, T + DAY, T + DAY, {"support": queue}, {}))
 
 
 def test_outputs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,7 +34,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Print the database's schema revision and this acd's; exit 1 unless they match.",
     )
     fill = actions.add_parser(
-        "backfill", help="build customer calls for rows written before they were recorded (resumable)"
+        "backfill",
+        help="build customer calls for rows written before they were recorded (resumable)",
+        description="After an upgrade that added customer calls: build them, with the very stage the "
+        "daemon runs, for the queue entries an older acd recorded. Runs in batches (one transaction "
+        "each) and prints its progress; stopped, it resumes where it was. Safe while acd runs.",
     )
     fill.add_argument("--batch", type=int, default=5000, help="entries per transaction (default 5000)")
     parser.set_defaults(func=main)

@@ -300,6 +300,7 @@ async def _credit(
         inside = _between(sc.c.at, p.since, p.until)
         columns += [
             _total(inside, sc.c.points, f"points_{n}"),
+            _count(inside, f"shares_{n}"),
             _count(and_(inside, sc.c.adjusted == true()), f"adjusted_{n}"),
         ]
     span = and_(sc.c.at >= min(p.since for p in periods), sc.c.at < max(p.until for p in periods))
@@ -311,14 +312,15 @@ async def _credit(
     for row in await conn.execute(query):
         m = row._mapping
         for n, folds in enumerate(into):
-            folds.credit(
-                m["queue"],
-                m["agent"],
-                m["agent_name"],
-                m["attribution"],
-                float(m[f"points_{n}"] or 0.0),
-                int(m[f"adjusted_{n}"] or 0),
-            )
+            if m[f"shares_{n}"]:  # a 0 share (an intermediate rep's) is on the record too
+                folds.credit(
+                    m["queue"],
+                    m["agent"],
+                    m["agent_name"],
+                    m["attribution"],
+                    float(m[f"points_{n}"] or 0.0),
+                    int(m[f"adjusted_{n}"] or 0),
+                )
     # Disputed sales: per queue once; per agent for every rep with a share in one.
     s = sales
     joined = sc.join(s, and_(s.c.server_id == sc.c.server_id, s.c.sale_id == sc.c.sale_id))
@@ -410,8 +412,6 @@ class _Folds:
         points: float,
         adjusted: int,
     ) -> None:
-        if not points and not adjusted:
-            return
         for target in self._targets(queue, agent, name):
             target["credit"][attribution] = target["credit"].get(attribution, 0.0) + points
             target["credit_adjusted"] += adjusted

@@ -163,7 +163,9 @@ LEGEND = (
     "part of FCR). callbacks (N own): callbacks taken, N of them of the agent's own cut-off calls. "
     "credit * adjusted by a supervisor, ! disputed (different points posted for one sale)."
 )
-WIDE_HINT = "--wide shows every column (7 d and 30 d windows, callbacks by result and routing, credit by queue)."
+WIDE_HINT = (
+    "--wide shows every column (7 d and 30 d windows, callbacks by result and routing, credit by queue)."
+)
 
 SEP = "  "
 MIN_NAME = 12
