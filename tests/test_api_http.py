@@ -44,13 +44,6 @@ def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 class World:
     """The live picture the app reads; tests change it."""
 

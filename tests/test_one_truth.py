@@ -123,13 +123,6 @@ def scenario(center: Center) -> dict[str, str]:
     return ids
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 class World:
     def __init__(
         self, settings: Settings, engine: AsyncEngine, client: TestClient[Any, Any], ids: dict[str, str]

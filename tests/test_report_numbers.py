@@ -142,13 +142,6 @@ def report_settings(url: str, tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 async def seeded(url: str, tmp_path: Path) -> tuple[Settings, AsyncEngine]:
     settings = report_settings(url, tmp_path)
     engine = await prepare_database(settings)

@@ -29,6 +29,14 @@ def _responses(ok: str, *codes: int) -> dict[str, Any]:
     return out
 
 
+def _query(*params: tuple[str, str]) -> list[dict[str, Any]]:
+    """Optional string query parameters, (name, description) each."""
+    return [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+        for n, d in params
+    ]
+
+
 def openapi_document(dispositions: list[str]) -> dict[str, Any]:
     call_id = {
         "name": "call_id",
@@ -48,19 +56,10 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
         "schema": {"type": "string"},
         "description": "state interface (URL-encoded)",
     }
-    period = [
-        {
-            "name": n,
-            "in": "query",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": d,
-        }
-        for n, d in (
-            ("from", "ISO 8601 or epoch seconds, inclusive (default: 24 h before to)"),
-            ("to", "ISO 8601 or epoch seconds, exclusive (default: now)"),
-        )
-    ]
+    period = _query(
+        ("from", "ISO 8601 or epoch seconds, inclusive (default: 24 h before to)"),
+        ("to", "ISO 8601 or epoch seconds, exclusive (default: now)"),
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -157,22 +156,13 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
             "/api/v1/calls": {
                 "get": {
                     "summary": "Customer calls by agent, queue and time (agents: their own)",
-                    "parameters": [
-                        {
-                            "name": n,
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                            "description": d,
-                        }
-                        for n, d in (
-                            ("agent", "state interface of the agent who answered"),
-                            ("queue", "queue name"),
-                            ("since", "ISO 8601 or epoch seconds, inclusive"),
-                            ("until", "ISO 8601 or epoch seconds, exclusive"),
-                            ("limit", "at most this many calls (default 100, max 1000)"),
-                        )
-                    ],
+                    "parameters": _query(
+                        ("agent", "state interface of the agent who answered"),
+                        ("queue", "queue name"),
+                        ("since", "ISO 8601 or epoch seconds, inclusive"),
+                        ("until", "ISO 8601 or epoch seconds, exclusive"),
+                        ("limit", "at most this many calls (default 100, max 1000)"),
+                    ),
                     "responses": _responses("calls, newest first", 401, 403, 422, 503),
                 }
             },
