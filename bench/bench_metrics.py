@@ -126,13 +126,17 @@ async def kpi_run(m: Metrics, days: int, agents: int, queues: int, calls_per_day
     from acd.metrics import KpiRefresher
     from acd.metrics.sql import SqlKpiSource
     from acd.store.engine import make_engine
-    from bench.kpi_db import build_database  # local helper: writes N days of calls with sqlite3
+    from bench.kpi_db import build_database  # local helper: writes N days of records in bulk
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "kpi.db"
         t = time.perf_counter()
         rows, now = await build_database(
-            path, days=days, agents=agents, queues=queues, calls_per_day=calls_per_day
+            f"sqlite+aiosqlite:///{path}",
+            days=days,
+            agents=agents,
+            queues=queues,
+            calls_per_day=calls_per_day,
         )
         print(f"database: {rows} call rows over {days} days written in {time.perf_counter() - t:.1f} s")
         engine = make_engine(f"sqlite+aiosqlite:///{path}")

@@ -100,7 +100,7 @@ async def test_queue_kpis_match_hand_computed_numbers(engine: AsyncEngine) -> No
 
 
 async def test_every_gauge_is_the_report_over_its_window(engine: AsyncEngine) -> None:
-    settings = Settings(server_id=SERVER)
+    settings = Settings(server_id=SERVER, metrics_per_agent=True)
     kpis = await SqlKpiSource(engine, settings).compute(NOW)
     for window, width in WINDOWS.items():
         report = await load_report(engine, settings, NOW - width, NOW, NOW)
@@ -111,7 +111,8 @@ async def test_every_gauge_is_the_report_over_its_window(engine: AsyncEngine) ->
 
 
 async def test_agent_kpis(engine: AsyncEngine) -> None:
-    kpis = await SqlKpiSource(engine, Settings(server_id=SERVER)).compute(NOW)
+    assert (await SqlKpiSource(engine, Settings(server_id=SERVER)).compute(NOW)).agents == {}  # opt-in
+    kpis = await SqlKpiSource(engine, Settings(server_id=SERVER, metrics_per_agent=True)).compute(NOW)
     ann, bob = kpis.agents["Agent 1000"]["24h"], kpis.agents["Agent 1001"]["24h"]
     assert ann.answered == 5 and ann.repeat_contact_ratio == pytest.approx(1.0)  # a f#2 g h2 i2; h again
     assert bob.answered == 1 and bob.cutoff_ratio == pytest.approx(1.0)

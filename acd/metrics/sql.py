@@ -66,7 +66,14 @@ class SqlKpiSource:
     async def compute(self, now: float) -> Kpis:
         periods = {window: Period(now - width, now) for window, width in self.windows.items()}
         async with self.engine.connect() as conn:
-            reports = await summarize(conn, self.settings, periods, now=now, server_id=self.server_id)
+            reports = await summarize(
+                conn,
+                self.settings,
+                periods,
+                now=now,
+                server_id=self.server_id,
+                agents=self.settings.metrics_per_agent,
+            )
         queues: dict[str, dict[str, WindowKpi]] = defaultdict(dict)
         agents: dict[str, dict[str, WindowKpi]] = defaultdict(dict)
         for window, report in reports.items():

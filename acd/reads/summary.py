@@ -35,9 +35,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import WINDOWS
@@ -143,8 +144,130 @@ def _total(condition: ColumnElement[bool], value: ColumnElement[Any], label: str
     return func.sum(case((condition, value), else_=0.0)).label(label)
 
 
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return case((condition, 1), else_=0)
+
+
+class _Buckets:
+    """The time line cut at every boundary of the periods asked for: each row is placed in one
+    bucket by one CASE (not tested against every period), and a period is the sum of its buckets."""
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = sorted(set(bounds))
+
+    def of(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        edges = self.bounds[1:-1]
+        if not edges:
+            return literal(0)
+        return case(*((column < edge, i) for i, edge in enumerate(edges)), else_=len(edges))
+
+    def within(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        return and_(column >= self.bounds[0], column < self.bounds[-1])
+
+    def inside(self, bucket: int, since: float, until: float) -> bool:
+        return since <= self.bounds[bucket] and self.bounds[bucket + 1] <= until
+
+
+async def _grouped(
+    conn: AsyncConnection,
+    *,
+    queue: ColumnElement[Any],
+    agent: ColumnElement[Any],
+    name: ColumnElement[Any],
+    bucket: ColumnElement[Any],
+    measures: Sequence[tuple[str, ColumnElement[Any]]],
+    extra: Sequence[tuple[str, ColumnElement[Any]]],
+    where: Sequence[ColumnElement[bool]],
+    agents: bool,
+) -> list[Any]:
+    """One pass over the rows, grouped by queue, agent and bucket (and ``extra``), then folded in
+    SQL to rows per queue and per agent: a few thousand rows reach Python, never one per pair.
+    Without ``agents`` the rows are grouped by queue only (sorting by agent is most of the cost)."""
+    if not agents:
+        query = (
+            select(
+                literal("queue").label("kind"),
+                queue.label("key"),
+                bucket.label("bucket"),
+                *(value.label(label) for label, value in extra),
+                literal(None).label("name"),
+                *(func.sum(value).label(label) for label, value in measures),
+            )
+            .where(*where)
+            .group_by(queue, bucket, *(value for _, value in extra))
+        )
+        return list(await conn.execute(query))
+    inner = (
+        select(
+            queue.label("queue"),
+            agent.label("agent"),
+            bucket.label("bucket"),
+            *(value.label(label) for label, value in extra),
+            func.max(name).label("name"),
+            *(func.sum(value).label(label) for label, value in measures),
+        )
+        .where(*where)
+        .group_by(queue, agent, bucket, *(value for _, value in extra))
+        .cte("grouped")
+        .prefix_with("MATERIALIZED")
+    )
+    keys = [inner.c[label] for label, _ in extra]
+    sums = [func.sum(inner.c[label]).label(label) for label, _ in measures]
+    by_queue = select(
+        literal("queue").label("kind"), inner.c.queue.label("key"), inner.c.bucket, *keys,
+        func.max(inner.c.name).label("name"), *sums,
+    ).group_by(inner.c.queue, inner.c.bucket, *keys)  # fmt: skip
+    by_agent = (
+        select(
+            literal("agent").label("kind"), inner.c.agent.label("key"), inner.c.bucket, *keys,
+            func.max(inner.c.name).label("name"), *sums,
+        )
+        .where(inner.c.agent.is_not(None))
+        .group_by(inner.c.agent, inner.c.bucket, *keys)
+    )  # fmt: skip
+    return list(await conn.execute(union_all(by_queue, by_agent)))
+
+
+def _period_buckets(periods: Sequence[Period]) -> _Buckets:
+    return _Buckets([t for p in periods for t in (p.since, p.until)])
+
+
+def _number(value: Any) -> int | float:
+    """A SQL sum as Python: PostgreSQL returns sums of integers as exact decimals."""
+    if value is None:
+        return 0
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _fold(
+    rows: Sequence[Any],
+    buckets: _Buckets,
+    periods: Sequence[Period],
+    into: list[_Folds],
+    names: Sequence[str],
+) -> list[tuple[Any, list[int]]]:
+    """Each row's sums added to every period holding its bucket; returns (row, periods) pairs."""
+    placed = []
+    for row in rows:
+        m = row._mapping
+        hit = [n for n, p in enumerate(periods) if buckets.inside(m["bucket"], p.since, p.until)]
+        queue, agent = (m["key"], None) if m["kind"] == "queue" else (None, m["key"])
+        sums = {k: _number(m[k]) for k in names}
+        for n in hit:
+            into[n].add(queue, agent, m["name"], sums)
+        placed.append((row, hit))
+    return placed
+
+
 async def _legs(
-    conn: AsyncConnection, settings: Settings, server_id: str, periods: Sequence[Period], into: list[_Folds]
+    conn: AsyncConnection,
+    settings: Settings,
+    server_id: str,
+    periods: Sequence[Period],
+    into: list[_Folds],
+    agents: bool,
 ) -> None:
     c = calls
     filled = c.c.leg_counted.is_not(None)
@@ -152,138 +275,134 @@ async def _legs(
     wait = case((filled, c.c.leg_wait), else_=c.c.wait_seconds)
     counted = or_(c.c.leg_counted == true(), and_(~filled, or_(~c.c.personal, c.c.outcome == "answered")))
     answered = c.c.outcome == "answered"
+    known = wait.is_not(None)
     short = and_(
-        c.c.outcome == "abandoned",
-        wait.is_not(None),
-        wait < _per_queue(settings, queue, "short_abandon_seconds"),
+        c.c.outcome == "abandoned", known, wait < _per_queue(settings, queue, "short_abandon_seconds")
     )
-    in_sl = and_(answered, wait.is_not(None), wait <= _per_queue(settings, queue, "service_level_seconds"))
-    columns: list[Any] = [queue.label("queue"), c.c.agent, func.max(c.c.agent_name).label("agent_name")]
-    for n, p in enumerate(periods):
-        inside = _between(c.c.joined_at, p.since, p.until)
-        columns += [
-            _count(inside, f"offered_{n}"),
-            _count(and_(inside, answered), f"answered_{n}"),
-            _count(and_(inside, c.c.outcome == "abandoned", ~short), f"abandoned_{n}"),
-            _count(and_(inside, short), f"abandoned_short_{n}"),
-            _count(and_(inside, c.c.outcome == "exited"), f"exited_{n}"),
-            _count(and_(inside, wait.is_not(None)), f"wait_known_{n}"),
-            _count(and_(inside, wait.is_(None)), f"wait_unknown_{n}"),
-            _count(and_(inside, in_sl), f"answered_in_sl_{n}"),
-            _total(and_(inside, answered, wait.is_not(None)), wait, f"wait_sum_{n}"),
-            _count(and_(inside, answered, wait.is_not(None)), f"wait_n_{n}"),
-            _total(and_(inside, answered), c.c.talk_seconds, f"talk_seconds_{n}"),
-            _count(and_(inside, answered, c.c.cut_off == true()), f"cut_offs_{n}"),
-            _count(
-                and_(inside, answered, c.c.agent_released_short == true(), c.c.cut_off != true()),
-                f"agent_released_short_{n}",
-            ),
-        ]
-    query = (
-        select(*columns)
-        .where(
-            c.c.server_id == server_id,
-            counted,
-            c.c.joined_at >= min(p.since for p in periods),
-            c.c.joined_at < max(p.until for p in periods),
-        )
-        .group_by(queue, c.c.agent)
+    in_sl = and_(answered, known, wait <= _per_queue(settings, queue, "service_level_seconds"))
+    buckets = _period_buckets(periods)
+    measures: list[tuple[str, ColumnElement[Any]]] = [
+        ("offered", literal(1)),
+        ("answered", _flag(answered)),
+        ("abandoned", _flag(and_(c.c.outcome == "abandoned", ~short))),
+        ("abandoned_short", _flag(short)),
+        ("exited", _flag(c.c.outcome == "exited")),
+        ("wait_known", _flag(known)),
+        ("wait_unknown", _flag(~known)),
+        ("answered_in_sl", _flag(in_sl)),
+        ("wait_sum", case((and_(answered, known), wait), else_=0.0)),
+        ("wait_n", _flag(and_(answered, known))),
+        ("talk_seconds", case((answered, c.c.talk_seconds), else_=0.0)),
+        ("cut_offs", _flag(and_(answered, c.c.cut_off == true()))),
+        (
+            "agent_released_short",
+            _flag(and_(answered, c.c.agent_released_short == true(), c.c.cut_off != true())),
+        ),
+    ]
+    rows = await _grouped(
+        conn,
+        queue=queue,
+        agent=c.c.agent,
+        name=c.c.agent_name,
+        bucket=buckets.of(c.c.joined_at),
+        measures=measures,
+        extra=(),
+        where=(c.c.server_id == server_id, counted, buckets.within(c.c.joined_at)),
+        agents=agents,
     )
-    for row in await conn.execute(query):
-        m = row._mapping
-        for n, folds in enumerate(into):
-            folds.add(m["queue"], m["agent"], m["agent_name"], {k: m[f"{k}_{n}"] for k in _LEG_SUMS})
+    _fold(rows, buckets, periods, into, _LEG_SUMS)
 
 
 async def _customer_calls(
-    conn: AsyncConnection, server_id: str, periods: Sequence[Period], into: list[_Folds]
+    conn: AsyncConnection, server_id: str, periods: Sequence[Period], into: list[_Folds], agents: bool
 ) -> None:
     cc = customer_calls
     answered = cc.c.outcome == "answered"
     callback = cc.c.callback_of.is_not(None)
-    columns: list[Any] = [cc.c.queue, cc.c.agent, func.max(cc.c.agent_name).label("agent_name")]
-    for n, p in enumerate(periods):
-        inside = _between(cc.c.joined_at, p.since, p.until)
-        columns += [
-            _count(and_(inside, answered), f"answered_calls_{n}"),
-            _count(
-                and_(inside, answered, or_(cc.c.notes_state.is_(None), cc.c.notes_state == "empty")),
-                f"without_notes_{n}",
-            ),
-            _count(and_(inside, answered, cc.c.notes_state == "trivial"), f"trivial_notes_{n}"),
-            _count(and_(inside, answered, cc.c.resolved == true()), f"resolved_{n}"),
-            _count(and_(inside, callback), f"callbacks_{n}"),
-            _count(and_(inside, callback, answered), f"callbacks_taken_{n}"),
-            _count(and_(inside, cc.c.callback_result == "original_agent"), f"callbacks_of_own_cut_offs_{n}"),
-        ]
-    ended = and_(
-        cc.c.server_id == server_id,
-        cc.c.ended_at.is_not(None),
-        cc.c.joined_at >= min(p.since for p in periods),
-        cc.c.joined_at < max(p.until for p in periods),
-    )
-    for row in await conn.execute(select(*columns).where(ended).group_by(cc.c.queue, cc.c.agent)):
-        m = row._mapping
-        for n, folds in enumerate(into):
-            folds.add(m["queue"], m["agent"], m["agent_name"], {k: m[f"{k}_{n}"] for k in _CALL_SUMS})
-    # The small breakdowns: callbacks by result and by routing, dispositions of answered calls.
-    kinds = (
-        ("callbacks_by_result", callback, func.coalesce(cc.c.callback_result, "unknown")),
-        ("callbacks_by_routing", callback, func.coalesce(cc.c.routing, "not_routed")),
+    buckets = _period_buckets(periods)
+    measures: list[tuple[str, ColumnElement[Any]]] = [
+        ("answered_calls", _flag(answered)),
         (
-            "dispositions",
-            answered,
-            func.coalesce(cc.c.disposition, "none"),
+            "without_notes",
+            _flag(and_(answered, or_(cc.c.notes_state.is_(None), cc.c.notes_state == "empty"))),
         ),
+        ("trivial_notes", _flag(and_(answered, cc.c.notes_state == "trivial"))),
+        ("resolved", _flag(and_(answered, cc.c.resolved == true()))),
+        ("callbacks", _flag(callback)),
+        ("callbacks_taken", _flag(and_(callback, answered))),
+        ("callbacks_of_own_cut_offs", _flag(cc.c.callback_result == "original_agent")),
+    ]
+    # The breakdowns ride along as extra group columns (NULL where they do not apply).
+    extra: list[tuple[str, ColumnElement[Any]]] = [
+        ("disposition", case((answered, func.coalesce(cc.c.disposition, "none")), else_=None)),
+        ("result", case((callback, func.coalesce(cc.c.callback_result, "unknown")), else_=None)),
+        ("routing", case((callback, func.coalesce(cc.c.routing, "not_routed")), else_=None)),
+    ]
+    rows = await _grouped(
+        conn,
+        queue=cc.c.queue,
+        agent=cc.c.agent,
+        name=cc.c.agent_name,
+        bucket=buckets.of(cc.c.joined_at),
+        measures=measures,
+        extra=extra,
+        where=(cc.c.server_id == server_id, cc.c.ended_at.is_not(None), buckets.within(cc.c.joined_at)),
+        agents=agents,
     )
-    for breakdown, condition, value in kinds:
-        sums = [_count(_between(cc.c.joined_at, p.since, p.until), f"n_{n}") for n, p in enumerate(periods)]
-        query = (
-            select(cc.c.queue, cc.c.agent, value.label("value"), *sums)
-            .where(ended, condition)
-            .group_by(cc.c.queue, cc.c.agent, value)
-        )
-        for row in await conn.execute(query):
-            m = row._mapping
-            for n, folds in enumerate(into):
-                folds.tally(m["queue"], m["agent"], breakdown, str(m["value"]), int(m[f"n_{n}"] or 0))
+    for row, hit in _fold(rows, buckets, periods, into, _CALL_SUMS):
+        m = row._mapping
+        queue, agent = (m["key"], None) if m["kind"] == "queue" else (None, m["key"])
+        for n in hit:
+            if m["disposition"] is not None:
+                into[n].tally(queue, agent, "dispositions", m["disposition"], int(m["answered_calls"] or 0))
+            if m["result"] is not None:
+                into[n].tally(queue, agent, "callbacks_by_result", m["result"], int(m["callbacks"] or 0))
+                into[n].tally(queue, agent, "callbacks_by_routing", m["routing"], int(m["callbacks"] or 0))
 
 
 async def _repeats(
-    conn: AsyncConnection, server_id: str, periods: Sequence[Period], into: list[_Folds]
+    conn: AsyncConnection, server_id: str, periods: Sequence[Period], into: list[_Folds], agents: bool
 ) -> None:
     cc = customer_calls
-    columns: list[Any] = [cc.c.queue, cc.c.agent, func.max(cc.c.agent_name).label("agent_name")]
-    for n, p in enumerate(periods):
-        for window, width in WINDOWS.items():
-            base = _between(cc.c.ended_at, p.since - width, p.until - width)
-            again = and_(cc.c.next_contact_at.is_not(None), cc.c.next_contact_at <= cc.c.ended_at + width)
-            columns += [
-                _count(and_(base, again), f"r_{n}_{window}"),
-                _count(base, f"d_{n}_{window}"),
-                _count(_between(cc.c.ended_at, p.until - width, p.until), f"p_{n}_{window}"),
-            ]
-    longest = max(WINDOWS.values())
-    query = (
-        select(*columns)
-        .where(
+    ranges = {
+        (n, window): (p.since - width, p.until - width, p.until)
+        for n, p in enumerate(periods)
+        for window, width in WINDOWS.items()
+    }
+    buckets = _Buckets([t for edges in ranges.values() for t in edges])
+    measures: list[tuple[str, ColumnElement[Any]]] = [("calls", literal(1))]
+    for window, width in WINDOWS.items():
+        again = and_(cc.c.next_contact_at.is_not(None), cc.c.next_contact_at <= cc.c.ended_at + width)
+        measures.append((f"again_{window}", _flag(again)))
+    rows = await _grouped(
+        conn,
+        queue=cc.c.queue,
+        agent=cc.c.agent,
+        name=cc.c.agent_name,
+        bucket=buckets.of(cc.c.ended_at),
+        measures=measures,
+        extra=(),
+        where=(
             cc.c.server_id == server_id,
             cc.c.outcome == "answered",
             cc.c.keyed == true(),
             or_(cc.c.repeat_exempt.is_(None), cc.c.repeat_exempt != true()),
-            cc.c.ended_at >= min(p.since for p in periods) - longest,
-            cc.c.ended_at < max(p.until for p in periods),
-        )
-        .group_by(cc.c.queue, cc.c.agent)
+            buckets.within(cc.c.ended_at),
+        ),
+        agents=agents,
     )
-    for row in await conn.execute(query):
+    for row in rows:
         m = row._mapping
-        for n, folds in enumerate(into):
-            counts = {
-                w: (int(m[f"r_{n}_{w}"] or 0), int(m[f"d_{n}_{w}"] or 0), int(m[f"p_{n}_{w}"] or 0))
-                for w in WINDOWS
-            }
-            folds.repeats(m["queue"], m["agent"], m["agent_name"], counts)
+        queue, agent = (m["key"], None) if m["kind"] == "queue" else (None, m["key"])
+        counts: dict[int, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+        for (n, window), (start, cut, stop) in ranges.items():
+            calls_n = int(m["calls"] or 0)
+            if buckets.inside(m["bucket"], start, cut):
+                counts[n][window] = (int(m[f"again_{window}"] or 0), calls_n, 0)
+            elif buckets.inside(m["bucket"], cut, stop):
+                counts[n][window] = (0, 0, calls_n)
+        for n, windows in counts.items():
+            into[n].repeats(queue, agent, m["name"], windows)
 
 
 async def _credit(
@@ -363,15 +482,16 @@ async def _unfilled(conn: AsyncConnection, server_id: str, periods: Sequence[Per
 class _Folds:
     """One period's rows folded into per-queue and per-agent stats."""
 
-    def __init__(self) -> None:
+    def __init__(self, agents: bool = True) -> None:
         self.queues: dict[str, dict[str, Any]] = defaultdict(_queue_stats)
         self.agents: dict[str, dict[str, Any]] = defaultdict(_queue_stats)
+        self.with_agents = agents
 
     def _targets(self, queue: str | None, agent: str | None, name: str | None = None) -> list[dict[str, Any]]:
         out = []
         if queue is not None:
             out.append(self.queues[queue])
-        if agent is not None:
+        if agent is not None and self.with_agents:
             a = self.agents[agent]
             a["name"] = a["name"] or name
             out.append(a)
@@ -484,15 +604,18 @@ async def summarize(
     *,
     now: float,
     server_id: str | None = None,
+    agents: bool = True,
 ) -> dict[str, Report]:
-    """Every period's report, from one pass over each table (see the module docstring)."""
+    """Every period's report, from one pass over each table (see the module docstring).
+    ``agents=False``: queues only (the per-queue figures are the same; the window KPIs skip the
+    agents unless per-agent series are on)."""
     server = server_id or settings.server_id
     names = list(periods)
     spans = [periods[n] for n in names]
-    folds = [_Folds() for _ in spans]
-    await _legs(conn, settings, server, spans, folds)
-    await _customer_calls(conn, server, spans, folds)
-    await _repeats(conn, server, spans, folds)
+    folds = [_Folds(agents) for _ in spans]
+    await _legs(conn, settings, server, spans, folds, agents)
+    await _customer_calls(conn, server, spans, folds, agents)
+    await _repeats(conn, server, spans, folds, agents)
     await _credit(conn, server, spans, folds)
     unfilled = await _unfilled(conn, server, spans)
     reports: dict[str, Report] = {}
@@ -504,10 +627,10 @@ async def summarize(
                 **_finish(stats, rules.wrapup_seconds),
                 "service_level_seconds": rules.service_level_seconds,
             }
-        agents = {
+        reps = {
             agent: {"agent": agent, **_finish(stats, None)} for agent, stats in sorted(fold.agents.items())
         }
-        reports[name] = Report(span.since, span.until, now, queues, agents, missing)
+        reports[name] = Report(span.since, span.until, now, queues, reps, missing)
     return reports
 
 

@@ -29,7 +29,7 @@ from acd.store.history import named_past_calls
 from acd.store.models import AgentSession, Call, CustomerCallRow, RoutingDecision, table_of
 from acd.store.sink import Store
 
-__all__ = ["BackfillResult", "backfill", "unfilled_count"]
+__all__ = ["BackfillResult", "backfill", "link_all", "unfilled_count"]
 
 calls = table_of(Call)
 customer_calls = table_of(CustomerCallRow)
@@ -219,7 +219,7 @@ async def _frozen(conn: AsyncConnection, server_id: str, linkedids: list[str]) -
             )
 
 
-async def _link_all(conn: AsyncConnection, server_id: str) -> None:
+async def link_all(conn: AsyncConnection, server_id: str) -> None:
     """Next contacts and exemptions for every customer call still without them (one statement each)."""
     later = customer_calls.alias("later")
     following = (
@@ -295,7 +295,7 @@ async def backfill(
             if progress is not None:
                 progress(done, total)
         async with engine.begin() as conn:
-            await _link_all(conn, server_id)
+            await link_all(conn, server_id)
     async with engine.connect() as conn:
         remaining = await unfilled_count(conn)
     return BackfillResult(done, made, remaining)

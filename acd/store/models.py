@@ -36,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -83,6 +84,14 @@ class Call(Base):
         Index(None, "joined_at"),
         Index(None, "agent", "joined_at"),
         Index(None, "caller_key", "joined_at"),
+        # Rows not yet filled by the customer-call stage (acd db backfill's work list): empty once done.
+        Index(
+            "ix_calls_unfilled",
+            "server_id",
+            "joined_at",
+            sqlite_where=text("leg_counted IS NULL"),
+            postgresql_where=text("leg_counted IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -24,6 +24,14 @@ def upgrade() -> None:
     op.add_column("calls", sa.Column("leg_counted", sa.Boolean(), nullable=True))
     op.add_column("calls", sa.Column("leg_wait", sa.Double(), nullable=True))
     op.add_column("calls", sa.Column("leg_closing", sa.Boolean(), nullable=True))
+    op.create_index(
+        "ix_calls_unfilled",
+        "calls",
+        ["server_id", "joined_at"],
+        unique=False,
+        sqlite_where=sa.text("leg_counted IS NULL"),
+        postgresql_where=sa.text("leg_counted IS NULL"),
+    )
     op.add_column("outcomes", sa.Column("order_ref", sa.String(length=128), nullable=True))
     op.add_column("outcomes", sa.Column("order_status", sa.String(length=8), nullable=True))
     op.add_column("outcomes", sa.Column("order_left", sa.Text(), nullable=True))
@@ -170,6 +178,7 @@ def downgrade() -> None:
         batch_op.drop_column("order_left")
         batch_op.drop_column("order_status")
         batch_op.drop_column("order_ref")
+    op.drop_index("ix_calls_unfilled", table_name="calls")
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_column("leg_closing")
         batch_op.drop_column("leg_wait")

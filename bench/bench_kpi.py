@@ -1,0 +1,169 @@
+"""The window KPI refresh and ``acd report --since 30d``, before and after acd recorded customer calls,
+on SQLite and PostgreSQL, and how they grow with the rows.
+
+    .venv/bin/python bench/bench_kpi.py [--rows 1200000] [--growth 5000000] [--postgres URL] [--no-before]
+
+For each database (a SQLite file, and PostgreSQL: ``--postgres URL`` of an empty database, else a
+throwaway cluster started as the tests start theirs) it loads N entry rows as the daemon writes
+them (bench/kpi_db.py: SQLite executemany, PostgreSQL COPY), then times, in one run:
+
+  before  the KPI query and the report as they were (bench/legacy.py: correlated sub-queries that
+          fold personal legs and find closing legs at read time; every entry loaded and folded in
+          Python for the report);
+  after   the KPI refresh (acd.metrics.sql: the three windows as three periods of one pass of plain
+          GROUP BYs) and ``acd report --since 30d`` (acd.reads.summary, then the table);
+
+and prints seconds and the ratio. ``--growth`` repeats "after" on a second database of that many
+rows. Numbers, not assertions: machines here are noisy; only ratios within one run mean much.
+Targets: the KPI refresh at least 5x faster than before (the issue measured 5.2 s at 1.2M rows);
+KPIs over ~5M rows <= 2 s on PostgreSQL; the report <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from acd.metrics.sql import SqlKpiSource  # noqa: E402
+from acd.reads.summary import load_report  # noqa: E402
+from acd.reporting.render import to_table  # noqa: E402
+from acd.settings import Settings  # noqa: E402
+from acd.store.engine import make_engine  # noqa: E402
+from bench import legacy  # noqa: E402
+from bench.kpi_db import build_database  # noqa: E402
+
+AGENTS, QUEUES, DAYS = 2000, 20, 30
+MONTH = 30 * 86400.0
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str | None]:
+    """An empty PostgreSQL database on a cluster of our own, or None when there is no server."""
+    try:
+        from tests.pg_fixtures import PgServer, _find_bin, _free_port
+    except ImportError:
+        yield None
+        return
+    initdb = _find_bin("initdb")
+    if initdb is None:
+        yield None
+        return
+    import os
+
+    base = Path(tempfile.mkdtemp(prefix="acd-bench-pg-", dir="/tmp"))
+    base.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+    bindir = str(Path(initdb).parent)
+    server = PgServer("127.0.0.1", _free_port(), "postgres", base / "data", base, bindir, owned=True)
+    server._run(f"{bindir}/initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres", "--no-sync")
+    server.start()
+    try:
+        yield server.url(server.create_database())
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def timed(what: str, run: object) -> float:
+    started = time.perf_counter()
+    await run  # type: ignore[misc]
+    took = time.perf_counter() - started
+    print(f"    {what:<40} {took:8.2f} s", flush=True)
+    return took
+
+
+async def measure(url: str, rows: int, *, before: bool) -> dict[str, float]:
+    settings = Settings(database={"url": url})  # type: ignore[arg-type]
+    per_day = rows // DAYS
+    started = time.perf_counter()
+    written, now = await build_database(url, days=DAYS, agents=AGENTS, queues=QUEUES, calls_per_day=per_day)
+    print(
+        f"  {written} entry rows over {DAYS} days loaded in {time.perf_counter() - started:.0f} s", flush=True
+    )
+    engine = make_engine(url, timeout=600)
+    out: dict[str, float] = {}
+    try:
+        if before:
+            out["kpi_before"] = await timed(
+                "KPI refresh, before", legacy.LegacyKpiSource(engine, settings).compute(now)
+            )
+            out["report_before"] = await timed(
+                "acd report --since 30d, before", legacy.load_report(engine, settings, now - MONTH, now, now)
+            )
+        out["kpi_after"] = await timed("KPI refresh, after", SqlKpiSource(engine, settings).compute(now))
+
+        async def report() -> None:
+            to_table(await load_report(engine, settings, now - MONTH, now, now))
+
+        out["report_after"] = await timed("acd report --since 30d, after", report())
+    finally:
+        await engine.dispose()
+    if before:
+        print(
+            f"  ratios: KPI refresh {out['kpi_before'] / out['kpi_after']:.1f}x faster,"
+            f" report {out['report_before'] / out['report_after']:.1f}x faster",
+            flush=True,
+        )
+    return out
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_200_000, help="entry rows for before/after (default 1.2M)")
+    ap.add_argument("--growth", type=int, default=5_000_000, help="entry rows for the growth run (0: none)")
+    ap.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database (default: start one)")
+    ap.add_argument("--no-before", action="store_true", help="skip the old reads (slow on big tables)")
+    ap.add_argument("--sqlite-only", action="store_true")
+    args = ap.parse_args()
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in [args.rows, *([args.growth] if args.growth else [])]:
+            print(f"SQLite, {size} rows:", flush=True)
+            url = f"sqlite+aiosqlite:///{Path(tmp) / f'kpi-{size}.db'}"
+            results.setdefault("sqlite", {})[size] = await measure(
+                url, size, before=size == args.rows and not args.no_before
+            )
+            (Path(tmp) / f"kpi-{size}.db").unlink()
+    if not args.sqlite_only:
+        for size in [args.rows, *([args.growth] if args.growth else [])]:
+            with contextlib.ExitStack() as stack:
+                url = (
+                    args.postgres
+                    if args.postgres and size == args.rows
+                    else stack.enter_context(throwaway_postgres())
+                )
+                if url is None:
+                    print("PostgreSQL: no server (install postgresql or give --postgres URL)")
+                    break
+                print(f"PostgreSQL, {size} rows:", flush=True)
+                results.setdefault("postgresql", {})[size] = await measure(
+                    url, size, before=size == args.rows and not args.no_before
+                )
+    print("\nsummary (seconds):")
+    for backend, sizes in results.items():
+        for size, figures in sizes.items():
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
+            print(f"  {backend:<10} {size:>9} rows: {shown}")
+        if len(sizes) == 2:
+            (small, a), (big, b) = sorted(sizes.items())
+            kpi, report = b["kpi_after"] / a["kpi_after"], b["report_after"] / a["report_after"]
+            print(
+                f"  {backend:<10} growth {small} -> {big} rows ({big / small:.1f}x):"
+                f" KPI refresh {kpi:.1f}x, report {report:.1f}x"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
