@@ -346,7 +346,10 @@ class Model:
 
     def _ctx(self, call: Call, q: Queue, **extra: object) -> dict[str, object]:
         now = self.sched.now
-        hold = int(now) - int(call.joined_at)
+        # HoldTime is the wait: until now while the caller waits, until the answer once connected
+        # (app_queue's AgentComplete says callstart - holdstart; the captures agree).
+        connected = call.connected_at if call.connected_at >= call.joined_at > 0 else now
+        hold = int(connected) - int(call.joined_at)
         ctx: dict[str, object] = {
             "_ts": self._ts(),
             "c_ch1": call.ch1,
