@@ -101,7 +101,7 @@ async def test_backfill_gives_what_the_daemon_writes(urls: tuple[str, str]) -> N
     old = make_engine(old_url)
     new = make_engine(new_url)
     try:
-        await migrate.upgrade(old, "0002")
+        await migrate.upgrade(old, "0003")
         await Store(old, "asterisk", "split").write(history())  # entries only, as before
         await migrate.upgrade(old)
         await outcomes(old, raw=True)
@@ -142,7 +142,7 @@ async def test_backfill_gives_what_the_daemon_writes(urls: tuple[str, str]) -> N
 async def test_backfill_keeps_the_frozen_repeat_flags_of_purged_calls(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
     try:
-        await migrate.upgrade(engine, "0002")
+        await migrate.upgrade(engine, "0003")
         await Store(engine, "asterisk", "split").write(
             [
                 finished("p1", caller_key="K9", joined_at=BASE),
