@@ -20,6 +20,7 @@ import pytest
 from acd.daemon import Daemon
 from acd.reads.calls import customer_call, list_calls
 from acd.sim import SimConfig, Simulator
+from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
 
 SPEED = 10.0
@@ -39,13 +40,13 @@ async def test_calls_in_progress_when_acd_starts_are_recorded_right(tmp_path: Pa
     sim = Simulator(
         SimConfig(
             port=0, speed=SPEED, seed=1, rate_per_min=12.0, max_calls=90, start_epoch=1.8e9, agents=6,
-            talk_mean=60.0, patience_mean=120.0, cutoff_share=0.1, callback_share=0.5,
+            talk_mean=60.0, patience_mean=120.0, cutoff_share=0.1, callback_share=0.5, **login(),
         )
     )  # fmt: skip
     _host, port = await sim.start()
     settings = daemon_settings(tmp_path, port, speed=SPEED)
     try:
-        await asyncio.sleep(20.0 / SPEED * 10)  # 20 s of wall time at 10x: calls are under way
+        await asyncio.sleep(2.0)  # 20 simulated seconds at 10x: calls are under way
         daemon = Daemon(settings)
         await daemon.start()
         try:
@@ -98,8 +99,7 @@ async def test_calls_in_progress_when_acd_starts_are_recorded_right(tmp_path: Pa
         assert detail is not None
         for key in ("wait_seconds", "outcome", "agent", "talk_seconds", "cut_off", "queue", "ended_by"):
             assert item[key] == detail[key], (linkedid, key, item[key], detail[key])
-    unknown = [r for r in adopted if r["leg_wait"] is None]
-    known = [r for r in adopted if r["leg_wait"] is not None]
-    assert known, "a waiting caller's Wait or the final HoldTime gives most adopted calls their wait"
-    assert not any(r["answered_at"] is not None and r["leg_wait"] is None and r["outcome"] != "answered"
-                   for r in unknown)  # fmt: skip
+    # Every adopted call here ended with an AgentComplete (or its caller was waiting, with a Wait):
+    # Asterisk told each wait, so none may be unknown (the unknown case is a core test).
+    assert [r["call_id"] for r in adopted if r["leg_wait"] is None] == []
+    assert any(r["outcome"] == "answered" and r["answered_at"] is not None for r in adopted)

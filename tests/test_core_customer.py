@@ -212,3 +212,57 @@ def test_stale_calls_are_finalized() -> None:
     out = stage.tick(record("s.2").ended_at + 200)
     assert [e.call.final for e in out if isinstance(e, CustomerCallUpdated)] == [True]
     assert stage.open == {}
+
+
+def adopt_bridged(feed: Feed, uid: str, agent_uid: str, age: str) -> None:
+    """acd starts while ``uid`` talks to Alice: the resync's snapshot is all it knows of the call."""
+    feed.core.begin_resync(feed.now)
+    feed(
+        {**member("QueueMember", "support", "PJSIP/1001", "Alice"), "Name": "Alice", "Location": "PJSIP/1001"},
+        {"Event": "QueueStatusComplete"},
+        {"Event": "CoreShowChannel", "Channel": f"PJSIP/trunk-{uid}", "Uniqueid": uid, "Linkedid": uid,
+         "CallerIDNum": "5553333", "Application": "Queue", "ApplicationData": "support,t", "BridgeId": "b-" + uid,
+         "Duration": age},
+        {"Event": "CoreShowChannel", "Channel": "PJSIP/1001-00000009", "Uniqueid": agent_uid, "Linkedid": uid,
+         "Application": "AppQueue", "ApplicationData": "(Outgoing Line)", "BridgeId": "b-" + uid,
+         "Duration": age},
+        {"Event": "CoreShowChannelsComplete"},
+    )  # fmt: skip
+
+
+def test_an_adopted_call_takes_its_wait_and_times_from_the_final_agent_complete(feed: Feed) -> None:
+    adopt_bridged(feed, "9.1", "9.2", "00:01:30")  # the channel is 90 s old: not the wait
+    feed(
+        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1001", "MemberName": "Alice",
+         "Uniqueid": "9.1", "Linkedid": "9.1", "HoldTime": "4", "TalkTime": "100", "Reason": "caller"},
+        dt=20,
+    )  # fmt: skip
+    completed = feed.now
+    feed(
+        {"Event": "Hangup", "Uniqueid": "9.1", "Linkedid": "9.1", "Cause": "16"},
+        {"Event": "Hangup", "Uniqueid": "9.2", "Linkedid": "9.1", "Cause": "16"},
+    )  # fmt: skip
+    (rec,) = feed.records()
+    assert rec.partial and rec.wait_seconds == 4.0 and rec.talk_seconds == 100.0
+    assert rec.answered_at == completed - 100 and rec.joined_at == completed - 104
+    assert rec.inferred == () and rec.ended_by == "caller"
+    row = last(feed, "9.1")
+    assert row.final and row.partial and row.wait_seconds == 4.0 and row.joined_at == completed - 104
+    assert updates(feed, "9.1")[-1].legs[0].wait_seconds == 4.0
+
+
+def test_an_adopted_call_that_ends_without_agent_complete_has_no_wait(feed: Feed) -> None:
+    """Asterisk never told its wait (no AgentComplete): unknown, left out of ASA and service level."""
+    adopt_bridged(feed, "9.5", "9.6", "00:01:30")
+    feed(
+        {"Event": "Hangup", "Uniqueid": "9.5", "Linkedid": "9.5", "Cause": "16"},
+        {"Event": "Hangup", "Uniqueid": "9.6", "Linkedid": "9.5", "Cause": "16"},
+        dt=20,
+    )  # fmt: skip
+    feed.now += feed.core.config.stale_call_seconds  # no AgentComplete ever came: closed as stale
+    feed.effects.extend(feed.core.tick(feed.now))
+    (rec,) = feed.records()
+    assert rec.partial and rec.wait_seconds is None  # never the channel's age
+    assert "answered_at" in rec.inferred
+    row = last(feed, "9.5")
+    assert row.final and row.wait_seconds is None and updates(feed, "9.5")[-1].legs[0].wait_seconds is None

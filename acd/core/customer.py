@@ -88,6 +88,7 @@ class _Call:
     asked_queue: str | None = None
     routing: str | None = None
     live: dict[str, str] = field(default_factory=dict)  # entry id -> queue, while in a queue or connected
+    started: dict[str, float] = field(default_factory=dict)  # live entry id -> when it joined
     entries: list[CallRecord] = field(default_factory=list)
     settled: set[str] = field(default_factory=set)
     channels_gone: bool = False
@@ -221,6 +222,7 @@ class CustomerCalls:
     def _started(self, e: CallStarted, now: float) -> _Call:
         call = self._call(e.linkedid, e.at)
         call.live[e.id] = e.queue
+        call.started[e.id] = e.at
         self._live_uniqueid[e.id] = e.uniqueid
         if call.home_queue is None and is_personal_queue(e.queue):
             call.home_queue = self._home_queue(e.queue)
@@ -239,18 +241,18 @@ class CustomerCalls:
 
     def _finished(self, rec: CallRecord, now: float) -> _Call:
         call = self._call(rec.linkedid, rec.joined_at)
+        call.started.pop(rec.id, None)
+        self._live_uniqueid.pop(rec.id, None)
         if call.live.pop(rec.id, None) is None:
             # queue_log told the entry's true number after acd adopted it under another
-            self._live_uniqueid.pop(rec.id, None)
             for entry_id, queue in list(call.live.items()):
                 if queue == rec.queue and self._live_uniqueid.get(entry_id) == rec.uniqueid:
-                    del call.live[entry_id]
-                    del self._live_uniqueid[entry_id]
-        else:
-            self._live_uniqueid.pop(rec.id, None)
+                    del call.live[entry_id], self._live_uniqueid[entry_id], call.started[entry_id]
         call.entries = [e for e in call.entries if e.id != rec.id]
         call.entries.append(rec)
         call.entries.sort(key=lambda r: (r.joined_at, r.entry))
+        # An entry's record may correct its start (an adopted call, once Asterisk told its times).
+        call.joined_at = min([r.joined_at for r in call.entries] + list(call.started.values()))
         call.caller_key = call.caller_key or rec.caller_key
         call.caller_num = call.caller_num or rec.caller_num
         call.caller_name = call.caller_name or rec.caller_name

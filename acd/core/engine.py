@@ -531,6 +531,13 @@ class Core:
         )
         if e.hold_time is not None and entry.hold_time is None:
             entry.hold_time = float(e.hold_time)
+        if "answered_at" in entry.inferred and e.talk_time is not None:
+            # Adopted in a resync (its times were the channel's age): Asterisk's own now.
+            entry.answered_at = now - entry.talk_time
+            entry.inferred.discard("answered_at")
+            if "joined_at" in entry.inferred and entry.hold_time is not None:
+                entry.joined_at = entry.answered_at - entry.hold_time
+                entry.inferred.discard("joined_at")
         entry.reason = e.reason or entry.reason
         entry.state = "completed"
         done = self.agents.get(entry.agent) if entry.agent else None
@@ -813,6 +820,8 @@ class Core:
         entry.caller_num, entry.caller_name, entry.key = c.caller_num, c.caller_name, caller_key(c.caller_num)
         entry.state = "connected"
         entry.answered_at = now - talk
+        # The channel's age, not the queue's times: the final AgentComplete tells them.
+        entry.inferred.update(("joined_at", "answered_at"))
         self._attach_bridge_agent(entry, c, peers, now, out)
 
     def _attach_bridge_agent(

@@ -334,6 +334,7 @@ def _merge_live(core: Core, entry: Entry, q: QlEntry, *, saw_start: bool) -> Non
     assert q.entered is not None
     if not saw_start:
         entry.joined_at = float(q.entered)
+        entry.inferred.discard("joined_at")
         if q.position is not None:
             entry.position = q.position
         if q.number is not None and q.number != entry.number:
@@ -345,6 +346,7 @@ def _merge_live(core: Core, entry: Entry, q: QlEntry, *, saw_start: bool) -> Non
         entry.hold_time = float(q.hold)
     if q.connected_at is not None:
         entry.answered_at = float(q.connected_at)
+        entry.inferred.discard("answered_at")
     if entry.agent is None and q.agent_name:
         entry.agent_name = q.agent_name
     entry.partial = False
@@ -368,6 +370,11 @@ def _merged_record(record: CallRecord, q: QlEntry, *, saw_start: bool) -> CallRe
         position=q.position if q.position is not None else record.position,
         partial=False,
         source="merged",
+        inferred=tuple(
+            f
+            for f in record.inferred
+            if not (f == "joined_at" and not saw_start) and not (f == "answered_at" and q.connected_at)
+        ),
     )
 
 
