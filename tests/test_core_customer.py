@@ -218,14 +218,15 @@ def adopt_bridged(feed: Feed, uid: str, agent_uid: str, age: str) -> None:
     """acd starts while ``uid`` talks to Alice: the resync's snapshot is all it knows of the call."""
     feed.core.begin_resync(feed.now)
     feed(
-        {**member("QueueMember", "support", "PJSIP/1001", "Alice"), "Name": "Alice", "Location": "PJSIP/1001"},
+        {**member("QueueMember", "support", "PJSIP/1001", "Alice"), "Name": "Alice",
+         "Location": "PJSIP/1001"},
         {"Event": "QueueStatusComplete"},
-        {"Event": "CoreShowChannel", "Channel": f"PJSIP/trunk-{uid}", "Uniqueid": uid, "Linkedid": uid,
-         "CallerIDNum": "5553333", "Application": "Queue", "ApplicationData": "support,t", "BridgeId": "b-" + uid,
-         "Duration": age},
-        {"Event": "CoreShowChannel", "Channel": "PJSIP/1001-00000009", "Uniqueid": agent_uid, "Linkedid": uid,
-         "Application": "AppQueue", "ApplicationData": "(Outgoing Line)", "BridgeId": "b-" + uid,
-         "Duration": age},
+        {"Event": "CoreShowChannel", "Channel": f"PJSIP/trunk-{uid}", "Uniqueid": uid,
+         "Linkedid": uid, "CallerIDNum": "5553333", "Application": "Queue",
+         "ApplicationData": "support,t", "BridgeId": "b-" + uid, "Duration": age},
+        {"Event": "CoreShowChannel", "Channel": "PJSIP/1001-00000009", "Uniqueid": agent_uid,
+         "Linkedid": uid, "Application": "AppQueue", "ApplicationData": "(Outgoing Line)",
+         "BridgeId": "b-" + uid, "Duration": age},
         {"Event": "CoreShowChannelsComplete"},
     )  # fmt: skip
 
