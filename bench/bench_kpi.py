@@ -15,7 +15,7 @@ them (bench/kpi_db.py: SQLite executemany, PostgreSQL COPY), then times, in one 
 
 and prints seconds and the ratio. ``--growth`` repeats "after" on a second database of that many
 rows. Numbers, not assertions: machines here are noisy; only ratios within one run mean much.
-Targets: the KPI refresh at least 5x faster than before (the issue measured 5.2 s at 1.2M rows);
+Targets: the KPI refresh at least 5x faster than before (5.2 s at 1.2M rows was measured before);
 KPIs over ~5M rows <= 2 s on PostgreSQL; the report <= 5 s.
 """
 
