@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "db": "acd.commands.db:register",
     "report": "acd.commands.report:register",
     "purge": "acd.commands.purge:register",
+    "import": "acd.commands.importer:register",
     "asterisk-config": "acd.commands.asterisk_config:register",
 }
 

@@ -39,7 +39,7 @@ from acd.core.queuelog import EXIT_REASONS, QlEntry, QueueLogFacts
 if TYPE_CHECKING:
     from acd.core.engine import Core
 
-__all__ = ["RESTART_SECONDS", "GapFill", "entry_from_queue_log"]
+__all__ = ["RESTART_SECONDS", "GapFill", "end_of", "entry_from_queue_log"]
 
 RESTART_SECONDS = 5.0
 TOLERANCE = 1.0
@@ -131,7 +131,7 @@ class GapFill:
         for parked in self.parked.values():
             entry = parked.entry
             told = _match(by_key, entry, used, by_number=not parked.was_partial)
-            end = _end_of(told, restarts) if told is not None else None
+            end = end_of(told, restarts) if told is not None else None
             if told is not None and end is not None and end >= entry.joined_at - TOLERANCE:
                 _close_from_queue_log(core, entry, told, restarts, saw_start=not parked.was_partial)
                 core._finish(entry, float(end), out, detached=True)
@@ -164,7 +164,7 @@ class GapFill:
                 call_id = q.callid if q.number == 1 else f"{q.callid}#{q.number}"
                 if call_id in self._recent or call_id in core.entries:
                     continue  # acd recorded it, or has it live
-                end = _end_of(q, restarts)
+                end = end_of(q, restarts)
                 if end is None or end < gap.started_at - TOLERANCE:
                     continue  # still open (then AMI shows it), or over before the gap
                 done.append((float(end), entry_from_queue_log(core, q, restarts)))
@@ -225,7 +225,7 @@ def _restart_after(at: int, restarts: tuple[int, ...]) -> int | None:
     return next((r for r in restarts if r >= at), None)
 
 
-def _end_of(q: QlEntry, restarts: tuple[int, ...]) -> int | None:
+def end_of(q: QlEntry, restarts: tuple[int, ...]) -> int | None:
     """When the entry ended: its last line, or the restart that took it while still open."""
     if q.ended_at is not None:
         return q.ended_at
@@ -235,7 +235,7 @@ def _end_of(q: QlEntry, restarts: tuple[int, ...]) -> int | None:
 
 def _taken_by_restart(q: QlEntry, restarts: tuple[int, ...]) -> bool:
     if q.ended_at is None:
-        return _end_of(q, restarts) is not None
+        return end_of(q, restarts) is not None
     nxt = _restart_after(q.ended_at, restarts)
     return nxt is not None and nxt - q.ended_at <= RESTART_SECONDS
 

@@ -81,6 +81,10 @@ class History:
         if call.agent and call.agent_name:
             self._agents[call.agent_name] = call.agent
 
+    def note_agent(self, name: str, agent: str) -> None:
+        """A display name the agent is known by (from storage), for queue_log's member names."""
+        self._agents[name] = agent
+
     def agent_named(self, name: str) -> str | None:
         """The agent whose calls carried this display name (queue_log names members by it)."""
         return self._agents.get(name)
