@@ -280,7 +280,7 @@ class Core:
             uid = entry.uniqueid
             if entry.state == "waiting" and uid not in snap["entries"]:
                 chan = channels.get(uid)
-                if chan is not None and chan.bridge_id:
+                if chan is not None and chan.bridge_id and chan.application == "Queue":
                     # Answered while acd was not looking: connected now, to the agent in its bridge.
                     entry.partial = True
                     entry.state = "connected"
@@ -293,6 +293,10 @@ class Core:
             elif entry.state in ("connected", "completed") and uid not in channels:
                 self._vanished(entry, lost, now, out)
                 reconciled += 1
+            elif entry.state in ("connected", "completed") and not entry.signals:
+                # Still up, but how it ends may have begun in the gap (a hang-up request, a
+                # shutdown): the first end signal acd sees need not be the first there was.
+                entry.unknown.update(("ended_by", "cut_off"))
         for uid in [u for u in self.channels if u not in channels and u not in self.by_uniqueid]:
             self._channel_ended(uid)  # gone while acd was not looking
             del self.channels[uid]
@@ -630,7 +634,12 @@ class Core:
             entry, side = watched
             cause = None if kind == "SoftHangupRequest" else e.cause
             entry.signals.append(Signal(kind, side, e.cause if kind == "SoftHangupRequest" else cause))
-            if kind == "Hangup" and entry.state == "completed" and self._all_hung_up(entry):
+            if (
+                kind == "Hangup"
+                and self._all_hung_up(entry)
+                and (entry.state == "completed" or (entry.partial and entry.state == "connected"))
+            ):
+                # A call acd picked up after a gap may have had its AgentComplete in it.
                 self._finish(entry, now, out)
         elif kind != "BridgeLeave":
             if kind == "SoftHangupRequest" and e.cause == SHUTDOWN_FLAG:

@@ -139,12 +139,18 @@ class GapFill:
             else:
                 core._finish(entry, gap.ended_at, out, detached=True)
 
-        for entry in list(self.adopted.values()):
+        adopted = list(self.adopted.values())
+        self.adopted.clear()  # from here their records go out, not held back
+        for entry in adopted:
             held = self.held.pop(entry.id, None)
             # A call still going is the entry queue_log has still open; one that ended, the entry
             # that ended then.
             ended = held[1].ended_at if held is not None else None
             start = _match(by_key, entry, used, by_number=False, ended=ended)
+            if start is None and held is None:
+                # Still live for acd, but queue_log has it over already (its hang-ups are on the
+                # way, its end may have been in the gap): the entry that ended.
+                start = _match(by_key, entry, used, by_number=False, ended=float("inf"))
             if start is None or start.entered is None:
                 if held is not None:
                     out.append(CallFinished(held[1]))
@@ -152,9 +158,14 @@ class GapFill:
             merged += 1
             saw_start = entry.id in self.seen_start
             if held is not None:
-                out.append(CallFinished(_merged_record(held[1], start, saw_start=saw_start)))
+                out.append(CallFinished(_merged_record(core, held[1], start, saw_start=saw_start)))
             elif entry.id in core.entries:
                 _merge_live(core, entry, start, saw_start=saw_start)
+                if start.ended_at is not None and entry.talk_time is None:
+                    # queue_log saw its end: close it so (AgentComplete may have been in the gap)
+                    _apply_outcome(core, entry, start, restarts, had_signals=bool(entry.signals))
+                    if core._detach(entry, now, out):
+                        core._finish(entry, float(start.ended_at), out, detached=True)
 
         if gap.started_at is not None:
             done: list[tuple[float, Entry]] = []
@@ -165,6 +176,12 @@ class GapFill:
                 if call_id in self._recent or call_id in core.entries:
                     continue  # acd recorded it, or has it live
                 end = end_of(q, restarts)
+                if end is None and q.connected_at is not None and q.callid in core.channels:
+                    # Answered in the gap and still going, outside a queue bridge now (the caller
+                    # was redirected on): app_queue reports its end later; acd takes it up.
+                    _adopt_open(core, entry_from_queue_log(core, q, restarts), q)
+                    recovered += 1
+                    continue
                 if end is None or end < gap.started_at - TOLERANCE:
                     continue  # still open (then AMI shows it), or over before the gap
                 done.append((float(end), entry_from_queue_log(core, q, restarts)))
@@ -213,7 +230,7 @@ def _match(
         else:
             if q.ended_at is None:
                 continue
-            gap = abs(q.ended_at - ended)
+            gap = abs(q.ended_at - ended) if ended != float("inf") else -q.ended_at  # latest first
         if gap < best_gap:
             best, best_gap = q, gap
     if best is not None:
@@ -294,14 +311,17 @@ def _apply_outcome(
         if q.talk is not None:
             entry.talk_time = float(q.talk)
         entry.unknown.add("cause")
+        if restart and q.end not in ("BLINDTRANSFER", "ATTENDEDTRANSFER"):
+            entry.shutdown, entry.lost = True, "asterisk_restart"
+            entry.inferred.update(("ended_by", "cut_off"))
+            entry.unknown.discard("cut_off")
+            entry.unknown.discard("ended_by")
+            return
+        entry.unknown.add("cut_off")
         if q.end in ("BLINDTRANSFER", "ATTENDEDTRANSFER"):
             entry.transferred = True
             entry.transfer_target = "BlindTransfer" if q.end == "BLINDTRANSFER" else "AttendedTransfer"
-        elif restart:
-            entry.shutdown, entry.lost = True, "asterisk_restart"
-            entry.inferred.update(("ended_by", "cut_off"))
         else:
-            entry.unknown.add("cut_off")
             if q.end == "COMPLETEAGENT":
                 entry.reason = "agent"
             elif not had_signals:
@@ -313,7 +333,9 @@ def _apply_outcome(
         entry.reason, entry.lost = None, "asterisk_restart"
         entry.inferred.add("outcome")
     elif q.end == "ABANDON":
+        # A hang-up while waiting, or an AMI Redirect out of Queue(): Asterisk logs both so.
         entry.reason = "abandoned"
+        entry.unknown.update(("outcome", "ended_by"))
     else:
         entry.reason = "exited"
         entry.exit_hint = EXIT_REASONS.get(q.end or "", "timeout")
@@ -347,20 +369,52 @@ def _merge_live(core: Core, entry: Entry, q: QlEntry, *, saw_start: bool) -> Non
     if q.connected_at is not None:
         entry.answered_at = float(q.connected_at)
         entry.inferred.discard("answered_at")
-    if entry.agent is None and q.agent_name:
-        entry.agent_name = q.agent_name
+    if q.agent_name and (entry.agent is None or not saw_start):
+        # Who answered is queue_log's CONNECT: a snapshot's bridge may already hold the party the
+        # call was transferred to.
+        _set_agent(core, entry, q)
     entry.partial = False
     entry.source = "merged"
 
 
-def _merged_record(record: CallRecord, q: QlEntry, *, saw_start: bool) -> CallRecord:
+def _set_agent(core: Core, entry: Entry, q: QlEntry) -> None:
+    assert q.agent_name is not None
+    agent = _agent_of(core, q.queue, q.agent_name)
+    if agent is None:
+        entry.unknown.add("agent")
+    new = agent or q.agent_name
+    if new == entry.agent:
+        entry.agent_name = q.agent_name
+        return
+    old = core.agents.get(entry.agent) if entry.agent else None
+    if old is not None and entry.id in old.calls:
+        old.calls.discard(entry.id)
+        core._agent_changed(old, entry.joined_at, [])
+    if entry.interface and core.by_member.get((entry.queue, entry.interface)) is entry:
+        del core.by_member[(entry.queue, entry.interface)]
+    entry.agent, entry.agent_name = new, q.agent_name
+    member = next((m for m in core.members.values() if m.agent == new and m.queue == entry.queue), None)
+    entry.interface = member.interface if member is not None else None
+    if entry.interface:
+        core.by_member[(entry.queue, entry.interface)] = entry
+    now_agent = core.agents.get(new)
+    if now_agent is not None and entry.state == "connected":
+        now_agent.calls.add(entry.id)
+
+
+def _merged_record(core: Core, record: CallRecord, q: QlEntry, *, saw_start: bool) -> CallRecord:
     """An adopted call that ended before the fill: its record with queue_log's start."""
     assert q.entered is not None
     number = record.entry if saw_start else (q.number or record.entry)
     answered_at = float(q.connected_at) if q.connected_at is not None else record.answered_at
     wait = float(q.hold) if q.hold is not None else record.wait_seconds
+    agent, agent_name = record.agent, record.agent_name
+    if not saw_start and q.agent_name:
+        agent, agent_name = _agent_of(core, q.queue, q.agent_name) or q.agent_name, q.agent_name
     return replace(
         record,
+        agent=agent,
+        agent_name=agent_name,
         id=record.uniqueid if number == 1 else f"{record.uniqueid}#{number}",
         entry=number,
         joined_at=record.joined_at if saw_start else float(q.entered),
@@ -397,6 +451,38 @@ def _renumber(core: Core, entry: Entry, number: int) -> None:
     for when, _, kind, key in list(core.timers):
         if key == old:
             core._timer(when, kind, new)
+
+
+def _adopt_open(core: Core, entry: Entry, q: QlEntry) -> None:
+    """Make a queue_log entry still open a live entry of the core's, so AMI's end completes it."""
+    uid = entry.uniqueid
+    chan = core.channels.get(uid)
+    if chan is not None:
+        entry.linkedid = chan.linkedid or entry.linkedid
+        entry.unknown.discard("linkedid")
+        if chan.partner:
+            entry.caller_uids.add(chan.partner)
+    entry.caller_uids.add(uid)
+    entry.state = "connected"
+    entry.reason = None
+    entry.talk_time = None
+    entry.unknown.update(("ended_by", "cut_off"))
+    if q.agent_uid and q.agent_uid in core.channels:
+        entry.agent_uniqueid = q.agent_uid
+        entry.agent_uids.add(q.agent_uid)
+        partner = core.channels[q.agent_uid].partner
+        if partner:
+            entry.agent_uids.add(partner)
+    core.entries[entry.id] = entry
+    core.by_uniqueid[uid] = entry
+    core.entry_seq[uid] = max(core.entry_seq.get(uid, 0), entry.number)
+    for side, uids in (("caller", entry.caller_uids), ("agent", entry.agent_uids)):
+        for u in uids:
+            core.watch[u] = (entry, side)
+    core.by_linkedid[entry.linkedid] = entry
+    agent = core.agents.get(entry.agent) if entry.agent else None
+    if agent is not None:
+        agent.calls.add(entry.id)
 
 
 def entry_from_queue_log(core: Core, q: QlEntry, restarts: tuple[int, ...]) -> Entry:
