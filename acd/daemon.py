@@ -487,6 +487,7 @@ class Daemon:
             "ami_connected": self.ami.connected,
             "events": self.stats.events,
             "queue": len(self.queue),
+            "calls_in_progress": len(self.core.entries),
             "write_backlog": self.writer.stats().backlog if self.writer is not None else None,
             "journal": self.writer.journal.state if self.writer is not None else None,
         }

@@ -32,6 +32,20 @@ def _share(text: str) -> float:
     return v
 
 
+FAULTS = ("drop", "drop-mid", "silent", "unsilent", "malformed", "restart")
+
+
+def _fault(text: str) -> tuple[str, float, float]:
+    kind, _, rest = text.partition("@")
+    when, _, arg = rest.partition(":")
+    if kind not in FAULTS:
+        raise argparse.ArgumentTypeError(f"unknown fault {kind!r} (one of {', '.join(FAULTS)})")
+    try:
+        return kind, float(when), float(arg) if arg else 0.5
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KIND@SECONDS[:ARG], got {text!r}") from None
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "sim",
@@ -80,6 +94,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=0.1,
         help="share of callers who call again about the same matter (default 0.1)",
     )
+    p.add_argument(
+        "--transfer-share",
+        type=_share,
+        default=0.05,
+        help="share of answered calls (not cut off) ended by a transfer (default 0.05)",
+    )
+    p.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="KIND@SECONDS[:ARG]",
+        help="play a fault SECONDS (simulated) after traffic starts: drop, drop-mid, silent, "
+        "unsilent, malformed, restart (ARG: wall seconds the port stays closed); repeatable",
+    )
     p.add_argument("--calls", type=int, help="stop placing calls after N")
     p.add_argument("--duration", type=float, help="stop placing calls after this many simulated seconds")
     p.add_argument(
@@ -124,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         queues=[q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None,
         rate_per_min=args.rate,
         cutoff_share=args.cutoff_share,
+        transfer_share=args.transfer_share,
+        faults=args.fault,
         callback_share=args.callback_share,
         repeat_share=args.repeat_share,
         max_calls=args.calls,

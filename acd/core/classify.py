@@ -7,8 +7,8 @@ Who ended a call (DESIGN.md, checked against every capture in tests/fixtures/ami
   ``HangupRequest`` or ``Hangup`` on any of the call's channels (Local ``;2`` halves included)
   names the side that ended it. Exceptions, in order:
   1. a transfer event (``BlindTransfer``/``AttendedTransfer``) or ``Reason: transfer`` -> transfer;
-  2. the first signal is a ``SoftHangupRequest`` with the shutdown flag (Cause 4), or Asterisk sent
-     ``Shutdown`` -> system;
+  2. a ``SoftHangupRequest`` with the shutdown flag (Cause 4) came before any hang-up (the agent
+     leaving the bridge to consult is no hang-up), or Asterisk sent ``Shutdown`` -> system;
   3. the caller's channel left the bridge first and then started a new leg before any hang-up on
      its side: the caller was redirected elsewhere (AMI Redirect out of the bridge) -> transfer;
   4. nothing was seen after the connect (acd attached late) -> fall back to ``Reason``.
@@ -57,6 +57,11 @@ def ended_by(
     """Apply the rule above. ``signals`` are in arrival order, starting after AgentConnect."""
     if transferred or reason == "transfer":
         return "transfer"
+    for s in signals:  # the shutdown reached the call before anyone hung up (a hold is no end)
+        if s.kind == "SoftHangupRequest" and s.cause == SHUTDOWN_FLAG:
+            return "system"
+        if s.kind in _HANGUPS:
+            break
     first = next((s for s in signals if s.kind != "NewLeg"), None)
     if first is None:
         if shutdown:

@@ -184,6 +184,7 @@ class SimConfig:
     queues: list[str] | None = None  # which queues get agents and traffic (default: all)
     rate_per_min: float = 2.0  # Poisson arrivals over all queues; 0 = no traffic
     cutoff_share: float = 0.08
+    transfer_share: float = 0.05  # of the answered calls not cut off: ended by a transfer
     callback_share: float = 0.6
     repeat_share: float = 0.1
     max_calls: int | None = None
@@ -197,3 +198,6 @@ class SimConfig:
     action_latency: float = 0.0  # simulated seconds an action takes (races with ringing become real)
     hold_until_login: bool = False  # start agents and traffic when the first client logs in
     boot_seconds: float = 0.2  # after a restart, FullyBooted comes this long after the listener opens
+    # Faults played at set simulated times: (kind, seconds after traffic starts, argument), kinds as
+    # Simulator.schedule_fault (drop, drop-mid, silent, unsilent, malformed, restart).
+    faults: list[tuple[str, float, float]] = field(default_factory=list)

@@ -1147,6 +1147,9 @@ class Model:
     def restart_hangup_all(self) -> None:
         """Asterisk is restarting: every call is torn down (SoftHangupRequest Cause 4)."""
         for call in list(self.calls.values()):
+            if call.state == "consulting":  # an attended transfer under way dies with Asterisk too
+                call.cancel_timers()
+                call.state = "bridged"
             if call.state == "bridged":
                 self.end_call(call, "restart")
             elif call.state in ("waiting", "ringing"):

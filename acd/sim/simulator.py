@@ -162,6 +162,8 @@ class Simulator:
         if not self._traffic_started:
             self._traffic_started = True
             self.traffic.start()
+            for kind, at, arg in self.cfg.faults:  # timed from the first call on
+                self.sched.after(at, self.schedule_fault, kind, arg)
             self._notify()
 
     async def stop(self) -> None:
@@ -524,6 +526,7 @@ class Simulator:
         ``down_seconds`` (wall time), listen again; counters restart and FullyBooted follows the
         login once booted, as in the restart capture."""
         self.restarting = True
+        self.traffic.held = True
         if self.interp is not None:
             self.interp.stop()
         self.model.restart_hangup_all()
@@ -538,6 +541,7 @@ class Simulator:
         self.booted = False
         self.boot_time = self.now()
         self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")
+        self.traffic.held = False
         await self.server.listen(self.server.host, self.server.port)
         self.restarting = False
         await asyncio.sleep(self.cfg.boot_seconds)

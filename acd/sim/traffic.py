@@ -128,6 +128,7 @@ class Traffic:
         self.placed = 0
         self.done = 0
         self.stopped = False
+        self.held = False  # Asterisk is down (restarting): callers cannot reach it meanwhile
         self.started_at = sched.now
         self._numbers: set[str] = set()
         model.on_call_done = self._call_done
@@ -164,6 +165,9 @@ class Traffic:
     def _arrive(self) -> None:
         if self._limit_reached():
             return
+        if self.held:  # nobody reaches a PBX that is restarting: this caller tries again shortly
+            self.sched.after(1.0, self._arrive)
+            return
         self.place(self._new_number())
         self._schedule_arrival()
 
@@ -189,11 +193,12 @@ class Traffic:
             talk = max(3.0, talk * r.random())
         else:
             x = r.random()
-            if x < 0.65:
+            keep = (1.0 - self.cfg.transfer_share) / 0.95  # the other endings keep their proportions
+            if x < 0.65 * keep:
                 ending = Ending("caller", 16)
-            elif x < 0.90:
+            elif x < 0.90 * keep:
                 ending = Ending("agent", 16)
-            elif x < 0.95:
+            elif x < 0.95 * keep:
                 ending = Ending("agent_ami", 16)
             elif r.random() < 0.5:
                 ending = Ending("transfer", 16, after_transfer=10.0 + r.random() * 60)
@@ -234,6 +239,9 @@ class Traffic:
 
     def _again(self, number: str) -> None:
         if self._limit_reached():
+            return
+        if self.held:
+            self.sched.after(1.0, self._again, number)
             return
         self.place(number)
 

@@ -213,7 +213,9 @@ class Journal:
         segments deleted, legacy spool moved in) and start the journal thread. Blocking file I/O:
         call it once at start-up. Returns the number of records waiting for the database."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        # Read-only: a descriptor open for writing would keep the file system from being
+        # remounted read-only (an operator's move the journal must survive).
+        self._lock_fd = os.open(self.directory / LOCK, os.O_RDONLY | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
