@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.effects import AgentOffer, CallStarted, GapRecorded, MemberSession, OutcomeReported
 from acd.settings import Settings
+from acd.store import journal as journal_mod
 from acd.store.codec import StoredEffect
 from acd.store.engine import make_engine
 from acd.store.migrate import prepare_database
@@ -395,6 +397,31 @@ async def test_unreadable_spool_segment_is_set_aside_not_lost(engine: AsyncEngin
     assert await count(engine, Call) == 10
     assert [p.name for p in spool.glob("*.bad")] == [f"{0:020d}.bad"]
     assert not list(spool.glob("*.jsonl"))
+
+
+async def test_a_journal_record_this_version_cannot_read_is_counted_and_passed(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = make_settings(str(engine.url), tmp_path)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    store.down = True
+    writer = Writer(settings, store=store)
+    for effect in many(5):
+        writer.submit(effect)
+    await writer.close(0.05)
+    (segment,) = (tmp_path / "spool").glob("*.wal")
+    payload = b'{"seq":6,"effect":{"type":"FromTheFuture"}}'
+    with segment.open("ab") as fh:  # last in the journal: the writer must not spin on it
+        fh.write(journal_mod._HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    again = Writer(settings, engine)
+    task = await run_writer(again)
+    assert await again.drain(10)
+    again.submit(many(1, "17901")[0])
+    assert await again.drain(10)
+    await again.close(5)
+    await task
+    assert await count(engine, Call) == 6
+    assert again.stats().journal.dropped == 1  # type: ignore[union-attr]
 
 
 def decision(uniqueid: str, reason: str, queue: str = "support") -> Any:

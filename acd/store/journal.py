@@ -85,7 +85,7 @@ class JournalStats:
     on_disk: int  # of those, records durable in the journal
     in_memory_only: int  # of those, records the journal could not write yet
     bytes: int  # size of the journal's segments
-    dropped: int  # records that could neither be written nor kept in memory (since start)
+    dropped: int  # records that could neither be written nor kept in memory, or not read back (since start)
     commits: int
     failures: int  # failed write or fsync attempts
     state: State
@@ -106,30 +106,50 @@ def _frame(seq: int, effect: StoredEffect) -> bytes:
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def _scan(path: Path, stop_after: int | None = None) -> tuple[list[Item], int, bool]:
-    """Frames of one segment: (records, bytes of valid frames, whether it ended cleanly)."""
-    items: list[Item] = []
+def _seq_of(payload: bytes) -> int:
+    """The sequence number of a frame without decoding its effect (the codec's line starts with it)."""
+    if payload.startswith(b'{"seq":'):
+        end = payload.find(b",", 7)
+        if end > 7:
+            return int(payload[7:end])
+    return int(json.loads(payload)["seq"])
+
+
+def _frames(
+    path: Path, stop_after: int | None = None, start: int = 0
+) -> tuple[list[tuple[int, bytes]], int, bool]:
+    """Frames of one segment from byte ``start``, undecoded: ((seq, payload) pairs, the byte after
+    the last valid one, whether the segment ended cleanly there)."""
+    frames: list[tuple[int, bytes]] = []
     with path.open("rb") as fh:
+        if start:
+            fh.seek(start)
         data = fh.read()
     pos = 0
     end = len(data)
     while pos + _HEADER.size <= end:
         length, crc = _HEADER.unpack_from(data, pos)
-        start = pos + _HEADER.size
-        if length > _MAX_FRAME or start + length > end:
-            return items, pos, False
-        payload = data[start : start + length]
+        begin = pos + _HEADER.size
+        if length > _MAX_FRAME or begin + length > end:
+            return frames, start + pos, False
+        payload = data[begin : begin + length]
         if zlib.crc32(payload) != crc:
-            return items, pos, False
+            return frames, start + pos, False
         try:
-            item = loads(payload.decode())
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            return items, pos, False
-        items.append(item)
-        pos = start + length
-        if stop_after is not None and item[0] >= stop_after:
-            return items, pos, True
-    return items, pos, pos == end
+            seq = _seq_of(payload)
+        except (ValueError, KeyError, TypeError):
+            return frames, start + pos, False
+        frames.append((seq, payload))
+        pos = begin + length
+        if stop_after is not None and seq >= stop_after:
+            return frames, start + pos, True
+    return frames, start + pos, pos == end
+
+
+def _scan(path: Path, stop_after: int | None = None) -> tuple[list[Item], int, bool]:
+    """Records of one segment: (records, bytes of valid frames, whether it ended cleanly)."""
+    frames, pos, clean = _frames(path, stop_after)
+    return [loads(payload.decode()) for _, payload in frames], pos, clean
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -189,6 +209,7 @@ class Journal:
         self._acked = 0
         self._durable = 0  # highest seq known durable (set on the loop from the thread's reports)
         self._dropped = 0
+        self._unreadable: set[int] = set()  # records on disk this version cannot decode
         self._grown: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -204,6 +225,7 @@ class Journal:
         self._last_seen: float | None = None  # from the checkpoint: the previous run's covered time
         self._degraded_since: float | None = None
         self._lock_fd: int | None = None
+        self._cursor: tuple[Path | None, int, int] = (None, 0, 0)  # reader: (segment, seq, byte after it)
         self._on_state: list[Callable[[State], None]] = []
 
     # ------------------------------------------------------------------ opening and closing
@@ -229,7 +251,7 @@ class Journal:
                 first = int(path.stem)
             except ValueError:
                 continue
-            items, size, clean = _scan(path)
+            items, size, clean = _frames(path)
             if not clean:
                 log.warning("journal.torn_tail", segment=path.name, kept=len(items))
             last = items[-1][0] if items else first - 1
@@ -396,14 +418,23 @@ class Journal:
     async def read(self, after: int, limit: int) -> list[Item]:
         """Up to ``limit`` records with a sequence number above ``after``, in order."""
         out: list[Item] = []
+        after = start = max(after, self._acked)  # acknowledged records are gone
         while after < self._disk_only_upto and len(out) < limit:
             upto = min(self._disk_only_upto, after + limit - len(out))
-            out += await asyncio.to_thread(self._read_disk, after, upto)
+            items, unreadable = await asyncio.to_thread(self._read_disk, after, upto)
+            out += items
+            for seq, error in unreadable:
+                if seq not in self._unreadable:  # counted and logged once, however often read
+                    self._unreadable.add(seq)
+                    self._dropped += 1
+                    log.error("journal.record_unreadable", seq=seq, error=error)
             after = upto  # a sequence number no segment holds (corruption) is skipped, logged
         mem = self._mem
         if len(out) < limit and mem:
-            start = max(0, after + 1 - mem[0][0])
-            out += [mem[i] for i in range(start, min(len(mem), start + limit - len(out)))]
+            first = max(0, after + 1 - mem[0][0])
+            out += [mem[i] for i in range(first, min(len(mem), first + limit - len(out)))]
+        if not out and after > start:
+            self.ack(after)  # nothing readable there: those records can never be written
         return out
 
     async def wait_for_more(self, after: int, timeout: float | None = None) -> bool:
@@ -425,6 +456,8 @@ class Journal:
         if seq <= self._acked:
             return
         self._acked = seq
+        if self._unreadable:
+            self._unreadable = {s for s in self._unreadable if s > seq}
         mem = self._mem
         while mem and mem[0][0] <= seq:
             mem.popleft()
@@ -706,26 +739,36 @@ class Journal:
 
     # ------------------------------------------------------------------ reading from disk
 
-    def _read_disk(self, after: int, upto: int) -> list[Item]:
-        """Records with after < seq <= upto from the segments (reader thread)."""
+    def _read_disk(self, after: int, upto: int) -> tuple[list[Item], list[tuple[int, str]]]:
+        """Records with after < seq <= upto from the segments (reader thread), and how many frames
+        there could not be decoded (skipped, logged, counted as dropped). The writer reads in
+        order, so where the last read stopped is remembered: each frame is read once."""
         with self._index_lock:
             segments = [s for s in self._segments if s.last > after and s.first <= upto]
         out: list[Item] = []
+        unreadable: list[tuple[int, str]] = []
         seen = after
         for segment in segments:
+            path, cursor_seq, cursor_pos = self._cursor
+            start = cursor_pos if path == segment.path and cursor_seq <= seen else 0
             try:
-                items, _, clean = _scan(segment.path, stop_after=upto)
+                frames, pos, clean = _frames(segment.path, stop_after=upto, start=start)
             except FileNotFoundError:
                 continue
-            if not clean and (not items or items[-1][0] < min(segment.last, upto)):
-                log.error("journal.corrupt_segment", segment=segment.path.name, readable=len(items))
-            for seq, effect in items:
+            if not clean and (not frames or frames[-1][0] < min(segment.last, upto)):
+                log.error("journal.corrupt_segment", segment=segment.path.name, readable=len(frames))
+            if frames:
+                self._cursor = (segment.path, frames[-1][0], pos)
+            for seq, payload in frames:
                 if seen < seq <= upto:
-                    out.append((seq, effect))
+                    try:
+                        out.append(loads(payload.decode()))
+                    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                        unreadable.append((seq, f"{segment.path.name}: {exc}"))
                     seen = seq
             if seen >= upto:
                 break
-        return out
+        return out, unreadable
 
     # ------------------------------------------------------------------ checkpoint
 

@@ -141,6 +141,9 @@ class Writer:
             if self._closing and time.monotonic() >= self._stop_at:
                 return  # close()'s deadline: the rest waits in the journal
             batch = await journal.read(cursor, self._batch_size)
+            if not batch and journal.acked > cursor:
+                cursor = journal.acked  # the journal let go of records it could not read
+                continue
             if not batch:
                 if self._closing:
                     return
