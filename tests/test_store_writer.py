@@ -379,14 +379,20 @@ def test_engine_urls_get_async_drivers() -> None:
     assert make_engine("postgresql://u@h/db").url.drivername == "postgresql+asyncpg"
 
 
-async def test_unreadable_spool_segment_is_set_aside_not_lost(engine: AsyncEngine, tmp_path: Path) -> None:
+async def left_in_the_journal(engine: AsyncEngine, tmp_path: Path, n: int) -> Settings:
+    """``n`` records a writer could not write (its database down) before it stopped."""
     settings = make_settings(str(engine.url), tmp_path)
     store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
     store.down = True
     writer = Writer(settings, store=store)
-    for effect in many(10):
+    for effect in many(n):
         writer.submit(effect)
     await writer.close(0.05)
+    return settings
+
+
+async def test_unreadable_spool_segment_is_set_aside_not_lost(engine: AsyncEngine, tmp_path: Path) -> None:
+    settings = await left_in_the_journal(engine, tmp_path, 10)
     spool = tmp_path / "spool"
     (spool / f"{0:020d}.jsonl").write_text('{"seq": 0, "effect": {"type": "Mystery"}}\n')
     again = Writer(settings, engine)
@@ -402,13 +408,7 @@ async def test_unreadable_spool_segment_is_set_aside_not_lost(engine: AsyncEngin
 async def test_a_journal_record_this_version_cannot_read_is_counted_and_passed(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    settings = make_settings(str(engine.url), tmp_path)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
-    store.down = True
-    writer = Writer(settings, store=store)
-    for effect in many(5):
-        writer.submit(effect)
-    await writer.close(0.05)
+    settings = await left_in_the_journal(engine, tmp_path, 5)
     (segment,) = (tmp_path / "spool").glob("*.wal")
     payload = b'{"seq":6,"effect":{"type":"FromTheFuture"}}'
     with segment.open("ab") as fh:  # last in the journal: the writer must not spin on it
