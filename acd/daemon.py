@@ -170,6 +170,11 @@ class Daemon:
         self._last_status = 0.0
         self._events_at_status = 0
 
+    def add_sink(self, sink: Callable[[Effect], None]) -> None:
+        """Also hand every effect to ``sink`` (after the metrics; it must be quick and not raise:
+        it runs on the consumer's path). ``acd demo`` counts what happens this way."""
+        self._sinks.append(sink)
+
     # -- AMI edge callbacks (run inside the socket read: enqueue only) -------------------------------
 
     # -- commands from edges (any thread): on the same queue, in order with the events ------------

@@ -6,30 +6,39 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
 def _speed(text: str) -> float:
     if text in ("max", "inf"):
         return float("inf")
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    v = _number(text)
     if v < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return v
 
 
-def _share(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return v
+def _between(low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        v = _number(text)
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}{unit}")
+        return v
+
+    return parse
+
+
+_share = _between(0.0, 1.0)
+_callback_delay = _between(20.0, 3000.0, " seconds")
 
 
 FAULTS = ("drop", "drop-mid", "silent", "unsilent", "malformed", "restart")
@@ -109,6 +118,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="play a fault SECONDS (simulated) after traffic starts: drop, drop-mid, silent, "
         "unsilent, malformed, restart (ARG: wall seconds the port stays closed); repeatable",
     )
+    p.add_argument(
+        "--callback-delay",
+        type=_callback_delay,
+        metavar="SECONDS",
+        help="mean time a cut-off caller takes to call back (default: evenly 1 to 26 minutes)",
+    )
+    p.add_argument(
+        "--slow-agents",
+        type=_share,
+        default=0.1,
+        metavar="SHARE",
+        help="share of agents slow to answer, whose rings sometimes time out (default 0.1)",
+    )
+    p.add_argument(
+        "--callers",
+        type=Path,
+        metavar="FILE",
+        help="callers to place once the traffic starts: lines 'SECONDS NUMBER' (seconds after the start)",
+    )
     p.add_argument("--calls", type=int, help="stop placing calls after N")
     p.add_argument("--duration", type=float, help="stop placing calls after this many simulated seconds")
     p.add_argument(
@@ -136,6 +164,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.secret:
             print("acd sim: --secret -: nothing on standard input", file=sys.stderr)
             return 2
+    try:
+        callers = _callers(args.callers) if args.callers is not None else []
+    except ValueError as err:
+        print(f"acd sim: --callers {args.callers}: {err}", file=sys.stderr)
+        return 2
     cfg = SimConfig(
         host=args.host,
         port=args.port,
@@ -155,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
         cutoff_share=args.cutoff_share,
         transfer_share=args.transfer_share,
         faults=args.fault,
+        callback_delay_mean=args.callback_delay,
+        slow_agent_share=args.slow_agents,
+        callers=callers,
         callback_share=args.callback_share,
         repeat_share=args.repeat_share,
         max_calls=args.calls,
@@ -171,6 +207,26 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(sim, args.calls is not None or args.duration is not None))
     except KeyboardInterrupt:
         return 130
+
+
+def _callers(path: Path) -> list[tuple[float, str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(err.strerror or str(err)) from None
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            delay = float(parts[0])
+        except (ValueError, IndexError):
+            delay = -1.0
+        if len(parts) != 2 or delay < 0 or not parts[1].isdigit():
+            raise ValueError(f"line {lineno}: expected 'SECONDS NUMBER', got {line.strip()!r}")
+        out.append((delay, parts[1]))
+    return out
 
 
 async def _serve(sim: object, bounded: bool) -> int:

@@ -194,6 +194,8 @@ class SimConfig:
     patience_mean: float = 90.0
     talk_mean: float = 120.0
     pause_share: float = 0.05  # chance an agent takes a short break after a call
+    slow_agent_share: float = 0.1  # agents slow to answer (8-14 s: a ring sometimes times out)
+    callback_delay_mean: float | None = None  # cut-off callers redial after ~this (None: 1-26 min)
     timestampevents: bool | None = None  # None: manager.conf's, forced on when speed != 1
     action_latency: float = 0.0  # simulated seconds an action takes (races with ringing become real)
     hold_until_login: bool = False  # start agents and traffic when the first client logs in

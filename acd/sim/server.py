@@ -150,6 +150,9 @@ class AmiServer:
         self._server: asyncio.Server | None = None
         self.host = "127.0.0.1"
         self.port = 0
+        # In-process readers (Simulator.add_reader): the read classes they may see, and where to
+        # hand the wire bytes.
+        self.readers: list[tuple[frozenset[str], Callable[[bytes], None]]] = []
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
@@ -167,6 +170,10 @@ class AmiServer:
     def broadcast(self, outs: list[Out]) -> None:
         if not outs or self.silent:
             return
+        for mask, read in self.readers:
+            data = b"".join(d for cls, d in outs if not cls or cls in mask)
+            if data:
+                read(data)
         for s in list(self.sessions):
             if s.user is None or not s.events_on:
                 continue

@@ -144,8 +144,9 @@ class Traffic:
             )
             dev = self.model.device(iface)
             dev.behaviour = AgentBehaviour(answer_after=1.0 + self.rng.random() * 3.0, answer_jitter=2.0)
-            if self.rng.random() < 0.1:
-                dev.behaviour.answer_after = 8.0 + self.rng.random() * 20.0  # a slow one: some rings time out
+            if self.rng.random() < self.cfg.slow_agent_share:
+                # a slow one: answers after 8 to 16 s, so a ring sometimes times out (15 s)
+                dev.behaviour.answer_after = 8.0 + self.rng.random() * 6.0
             for q in self.queues:
                 self.model.add_member(q, iface, name)
         if self.cfg.rate_per_min > 0:
@@ -223,7 +224,7 @@ class Traffic:
         if self.stopped:
             return
         if t.get("cut_off") and r.random() < self.cfg.callback_share:
-            self.sched.after(60.0 + r.random() * 1500.0, self._again, call.number)
+            self.sched.after(self._callback_delay(), self._again, call.number)
         else:
             share = self.cfg.repeat_share * (2.0 if t.get("talk_seconds", 0) < 60 else 1.0)
             if r.random() < share:
@@ -233,6 +234,15 @@ class Traffic:
             iface = leg.iface
             self.model.pause(iface, True, "break")
             self.sched.after(30.0 + r.random() * 240.0, self._unpause, iface)
+
+    def _callback_delay(self) -> float:
+        """How long a cut-off caller takes to redial: 1 to 26 minutes, or (``callback_delay_mean``)
+        mostly soon after, as people do when a call drops mid-sentence: 20 s at least, within the
+        hour."""
+        mean = self.cfg.callback_delay_mean
+        if mean is None:
+            return 60.0 + self.rng.random() * 1500.0
+        return min(20.0 + self.rng.expovariate(1.0 / max(mean - 20.0, 0.1)), CALLBACK_WINDOW - 60.0)
 
     def _unpause(self, iface: str) -> None:
         self.model.pause(iface, False)

@@ -1,0 +1,217 @@
+"""The demo's earlier days: traffic recorded before the live run, dated in the past.
+
+Why it exists: repeat contacts, FCR and the 24 h / 7 d / 30 d windows are judged over calls whose
+windows have closed. A center that starts now has none, so every such figure would read "pending"
+for a day and "no data" for a month. The demo records ``days`` days of earlier traffic first.
+
+How, so the figures are acd's own and not a second implementation of them: the simulator runs the
+same center (the same reps, queues and queues.conf) in this process on a manual clock starting
+``days`` days ago, as fast as the code runs; its AMI events go through acd's framing and core,
+and the core's effects through the daemon's writer (journal, then the store), exactly as live
+traffic would. The reps' outcomes come back the way a phone's wrap-up code does
+(``UserEvent: CallOutcome``), written by the same personas as the live reps (acd/demo/personas.py).
+Everything is dated by the events' own timestamps, so each record lands on its day, and the daemon
+that starts afterwards loads the caller history from the database as it does at any start:
+customers who called last week are last week's callers, not today's.
+
+The earlier traffic is quieter than the live run (``calls_per_day``), so a month is recorded in
+seconds: each rep gets a few calls a day, enough for every window and rep to have decided figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from acd.ami.codec import Framer
+from acd.core.config import CoreConfig, is_personal_queue
+from acd.core.effects import CallFinished, Effect
+from acd.core.engine import Core
+from acd.core.events import PARSERS
+from acd.demo.center import QUEUES, Center
+from acd.demo.personas import CallSeen, Decision, Previous, decide
+from acd.replay import ReplayClock
+from acd.settings import Settings
+from acd.sim.clock import Scheduler
+
+__all__ = ["HistoryResult", "seed_history"]
+
+CALLS_PER_DAY = 45
+STEP_SECONDS = 60.0  # the core's timers run once per simulated minute
+WRAPUP_SECONDS = 20.0  # a rep posts the outcome this long after the call
+READ = ("system", "call", "agent", "user")  # what acd's manager user reads
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryResult:
+    days: int
+    calls: int  # queue entries recorded
+    outcomes: int
+    seconds: float  # wall time it took
+    skipped: str | None = None  # why nothing was recorded
+
+
+async def seed_history(
+    center: Center,
+    settings: Settings,
+    files: dict[str, Path],
+    *,
+    days: int,
+    now: float,
+    seed: int | None = None,
+    calls_per_day: float = CALLS_PER_DAY,
+    progress: Callable[[float], None] | None = None,
+) -> HistoryResult:
+    """Record ``days`` days of traffic ending at ``now`` into the database of ``settings``.
+    Nothing is recorded into a database that already holds calls (an earlier demo's, or real
+    ones): history is only ever the past of an empty center."""
+    from acd.sim import SimConfig, Simulator
+    from acd.store.migrate import prepare_database
+    from acd.store.writer import open_writer
+
+    started = time.monotonic()
+    engine = await prepare_database(settings)
+    try:
+        existing = await _calls_stored(engine)
+        if existing:
+            return HistoryResult(
+                days, 0, 0, time.monotonic() - started, skipped=f"{existing} calls already recorded"
+            )
+        writer = await open_writer(settings, engine)
+        task = asyncio.create_task(writer.run(), name="acd-demo-history-writer")
+        begin = now - days * 86400.0
+        sim = Simulator(
+            SimConfig(
+                port=0,
+                speed=0,
+                seed=seed,
+                start_epoch=begin,
+                manager_conf=files["manager.conf"],
+                queues_conf=files["queues.conf"],
+                queues=list(QUEUES),
+                agents=len(center.reps),
+                rate_per_min=calls_per_day / 1440.0,
+                duration=days * 86400.0 - 1800.0,  # the last callers are done before ``now``
+                slow_agent_share=0.0,
+                callback_delay_mean=150.0,
+                cutoff_share=0.08,
+                callback_share=0.8,
+                timestampevents=True,
+            )
+        )
+        recorder = _Recorder(center, settings, writer.submit, random.Random(seed), sim.sched)
+        sim.add_reader(READ, recorder.feed)
+        await sim.start()
+        try:
+            t = begin
+            steps = 0
+            while t < now:
+                # From one simulator timer to the next; while calls are up, the core's own timers
+                # (wrap-ups, routing settles) run at least once a simulated minute.
+                due = sim.sched.next_time()
+                t = min(due if due is not None else now, now)
+                if sim.model.calls or recorder.core.entries:
+                    t = min(t, sim.sched.now + STEP_SECONDS)
+                await sim.advance(max(t - sim.sched.now, 0.0))
+                recorder.tick(t)
+                steps += 1
+                if steps % 200 == 0 and progress is not None:
+                    progress((t - begin) / (now - begin))
+        finally:
+            await sim.stop()
+        await writer.drain(600.0)
+        await writer.close()
+        await task
+        return HistoryResult(days, recorder.calls, recorder.outcomes, time.monotonic() - started)
+    finally:
+        await engine.dispose()
+
+
+async def _calls_stored(engine: object) -> int:
+    from sqlalchemy import func, select
+
+    from acd.store.models import Call, table_of
+
+    calls = table_of(Call)
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        return int((await conn.execute(select(func.count()).select_from(calls))).scalar_one())
+
+
+class _Recorder:
+    """AMI bytes in, the core in the middle, effects to the writer; outcomes scheduled back in."""
+
+    def __init__(
+        self,
+        center: Center,
+        settings: Settings,
+        submit: Callable[[Effect], None],
+        rng: random.Random,
+        sched: Scheduler,
+    ) -> None:
+        self.core = Core(CoreConfig.from_settings(settings))
+        self.framer = Framer(expect_banner=False, keep=frozenset(PARSERS))
+        self.clock = ReplayClock()
+        self.submit = submit
+        self.rng = rng
+        self.sched = sched
+        self.personas = {r.interface: r.persona for r in center.reps}
+        self.posted: dict[str, Previous] = {}  # linkedid -> what its rep posted (for callbacks)
+        self.linkedid_of: dict[str, str] = {}  # entry id -> linkedid
+        self.calls = 0
+        self.outcomes = 0
+
+    def feed(self, data: bytes) -> None:
+        apply, clock = self.core.apply, self.clock
+        for headers in self.framer.feed(data):
+            if "Event" in headers:
+                self._effects(apply(headers, clock(headers)))
+
+    def tick(self, now: float) -> None:
+        self._effects(self.core.tick(now))
+
+    def _effects(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            self.submit(effect)
+            if isinstance(effect, CallFinished):
+                self.calls += 1
+                self._finished(effect)
+
+    def _finished(self, effect: CallFinished) -> None:
+        rec = effect.record
+        self.linkedid_of[rec.id] = rec.linkedid
+        if rec.outcome != "answered" or rec.agent is None or is_personal_queue(rec.queue):
+            return
+        previous = None
+        if rec.callback_of is not None:
+            previous = self.posted.get(self.linkedid_of.get(rec.callback_of, ""))
+        seen = CallSeen(rec.linkedid, rec.queue, rec.cut_off, rec.talk_seconds, previous)
+        decision = decide(self.personas.get(rec.agent, "steady"), rec.agent, seen, self.rng)
+        self.posted[rec.linkedid] = Previous(rec.agent, decision.points, decision.order)
+        self.sched.after(
+            WRAPUP_SECONDS * (0.5 + self.rng.random()), self._post, rec.linkedid, rec.agent, decision
+        )
+
+    def _post(self, linkedid: str, agent: str, d: Decision) -> None:
+        """The rep's wrap-up code, as the phone sends it (``UserEvent: CallOutcome``)."""
+        at = max(self.sched.now, self.clock.now + 0.001)
+        headers = {
+            "Event": "UserEvent",
+            "Privilege": "user,all",
+            "Timestamp": f"{at:.6f}",
+            "UserEvent": "CallOutcome",
+            "Linkedid": linkedid,
+            "Agent": agent,
+            "Outcome": d.disposition,
+        }
+        if d.resolved is not None:
+            headers["Resolved"] = "yes" if d.resolved else "no"
+        if d.notes:
+            headers["Notes"] = d.notes
+        if d.points is not None:
+            headers["Points"] = f"{d.points:g}"
+        self._effects(self.core.apply(headers, self.clock(headers)))
+        self.outcomes += 1

@@ -1,0 +1,342 @@
+"""One demo run: Asterisk files, history, the simulator child, the daemon, the reps, and what the
+user reads (banner, a status line every 10 s, a summary at the end).
+
+Order matters: the history is written before the daemon starts, so the daemon loads it as it
+loads any caller history at start (a customer cut off an hour ago is a callback now, nobody "called
+just now"); the reps start once the daemon serves HTTP; at stop the reps go first (no request in
+flight while the daemon drains), then the daemon (records flushed), then the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from acd.demo.center import INBOUND_CONTEXT, QUEUES, Center, write_asterisk_files
+from acd.demo.history import HistoryResult, seed_history
+from acd.demo.reps import RepDriver, RepStats
+from acd.demo.tally import Tally
+from acd.settings import Settings
+
+__all__ = ["DemoOptions", "run_demo"]
+
+STATUS_SECONDS = 10.0
+CUTOFF_SHARE = 0.08  # of answered calls: dropped lines, a mobile out of coverage
+CALLBACK_SHARE = 0.8  # of those, the customers who call back
+CALLBACK_DELAY_SECONDS = 150.0
+
+
+@dataclass
+class DemoOptions:
+    seconds: float | None = None
+    history_days: int = 31
+    seed: int | None = None
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+class _Stopped(Exception):
+    """The simulator could not start: the reason was printed."""
+
+
+async def run_demo(center: Center, settings: Settings, options: DemoOptions) -> int:
+    with tempfile.TemporaryDirectory(prefix="acd-demo-") as private:
+        files = write_asterisk_files(center, settings, Path(private))
+        # The history first: the simulator's clock starts when it does, right after it.
+        history = await _history(center, settings, files, options)
+        try:
+            sim = await _start_simulator(center, files, options.seed)
+        except _Stopped:
+            return 1
+        try:
+            return await _run(center, settings, options, sim, history)
+        finally:
+            await _stop_simulator(sim)
+
+
+async def _history(
+    center: Center, settings: Settings, files: dict[str, Path], options: DemoOptions
+) -> HistoryResult | None:
+    """The earlier days, recorded before the daemon starts (it loads them as caller history)."""
+    if not options.history_days:
+        return None
+    out = options.out
+    tty = out.isatty()
+
+    def progress(done: float) -> None:
+        if tty:
+            out.write(f"\racd demo: recording {options.history_days} earlier days of traffic... {done:4.0%}")
+            out.flush()
+
+    if not tty:
+        out.write(f"acd demo: recording {options.history_days} earlier days of traffic...\n")
+        out.flush()
+    result = await seed_history(
+        center,
+        settings,
+        files,
+        days=options.history_days,
+        now=time.time(),
+        seed=options.seed,
+        progress=progress,
+    )
+    if tty:
+        out.write("\r\033[K")
+    return result
+
+
+async def _run(
+    center: Center,
+    settings: Settings,
+    options: DemoOptions,
+    sim: asyncio.subprocess.Process,
+    history: HistoryResult | None,
+) -> int:
+    from acd.daemon import CannotListen, Daemon
+
+    out = options.out
+    daemon = Daemon(settings)
+    tally = Tally()
+    daemon.add_sink(tally.observe)
+    stop = asyncio.Event()
+    presses = 0
+
+    def on_signal() -> None:
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            os._exit(1)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    code = 0
+    reps: RepDriver | None = None
+    started = time.monotonic()
+    sim_started = time.time()
+    try:
+        try:
+            await daemon.start()
+        except CannotListen as err:
+            print(f"acd demo: cannot listen: {err}", file=sys.stderr)
+            return 2
+        base_url = f"http://{settings.http.host}:{daemon.http_port}"
+        await _logged_in(daemon)  # the simulator's reps and callers start at acd's login
+        sim_started = daemon.clock.now()
+        reps = RepDriver(center, base_url, since=sim_started, seed=options.seed)
+        await reps.start()
+        _banner(out, center, settings, base_url, options, history)
+        status = asyncio.ensure_future(_status_loop(out, daemon, tally, reps.stats, sim_started))
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(daemon.wait())]
+        if options.seconds:
+            waiters.append(asyncio.ensure_future(asyncio.sleep(options.seconds)))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w in [*waiters, status]:
+            w.cancel()
+        if daemon.failed is not None:
+            code = 1
+    finally:
+        if reps is not None:
+            await reps.close()
+        await daemon.stop()
+    stats = reps.stats if reps is not None else RepStats()
+    _summary(out, tally, stats, time.monotonic() - started, daemon.clock.now() - sim_started)
+    return code
+
+
+async def _logged_in(daemon: Any, deadline: float = 20.0) -> None:
+    """Until the daemon has read the simulator's state once (or ``deadline`` seconds)."""
+    end = time.monotonic() + deadline
+    while daemon.stats.resyncs < 1 and time.monotonic() < end and daemon.failed is None:
+        await asyncio.sleep(0.05)
+
+
+async def _start_simulator(
+    center: Center, files: dict[str, Path], seed: int | None
+) -> asyncio.subprocess.Process:
+    cmd = [
+        sys.executable,
+        "-m",
+        "acd.cli",
+        "sim",
+        "--port",
+        str(center.ami_port),
+        "--speed",
+        f"{center.speed:g}",
+        "--rate",
+        f"{center.rate:g}",
+        "--agents",
+        str(len(center.reps)),
+        "--queues",
+        ",".join(QUEUES),
+        "--manager-conf",
+        str(files["manager.conf"]),
+        "--queues-conf",
+        str(files["queues.conf"]),
+        "--dialplan",
+        str(files["extensions.conf"]),
+        "--dialplan-context",
+        INBOUND_CONTEXT,
+        # Reps log in and callers start calling once acd is logged in: its routing lookup
+        # listens by then, so no caller meets a closed port.
+        "--hold",
+        # Every rep answers (no rep the queue rings in vain), and a caller cut off mid-call
+        # redials within a few minutes, as people do.
+        "--slow-agents",
+        "0",
+        "--callback-delay",
+        f"{CALLBACK_DELAY_SECONDS:g}",
+        "--cutoff-share",
+        f"{CUTOFF_SHARE:g}",
+        "--callback-share",
+        f"{CALLBACK_SHARE:g}",
+    ]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    sim = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, env=dict(os.environ)
+    )
+    assert sim.stdout is not None
+    try:
+        line = await asyncio.wait_for(sim.stdout.readline(), 20)
+    except TimeoutError:
+        line = b"(nothing within 20 s)"
+    if b"AMI on" not in line:
+        print(
+            f"acd demo: the simulator did not start: {line.decode(errors='replace').strip()}", file=sys.stderr
+        )
+        await _stop_simulator(sim)
+        raise _Stopped
+    return sim
+
+
+async def _stop_simulator(sim: asyncio.subprocess.Process) -> None:
+    if sim.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            sim.send_signal(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sim.wait(), 10)
+    if sim.returncode is None:
+        sim.kill()
+        await sim.wait()
+
+
+def _banner(
+    out: TextIO,
+    center: Center,
+    settings: Settings,
+    base: str,
+    options: DemoOptions,
+    history: HistoryResult | None,
+) -> None:
+    width = max(len(r.name) for r in center.reps)
+    lines = [
+        "",
+        f"acd demo: {len(center.reps)} reps answer {center.rate:g} calls a minute on a simulated Asterisk "
+        f"({center.speed:g}x speed), every caller routed by acd",
+        f"  history: {_history_words(history)}",
+        "",
+        f"  wallboard  {base}/wallboard          sign in with the wallboard or supervisor token",
+        f"  rep desk   {base}/desk               sign in as a rep (their token below)",
+        f"  review     {base}/review             supervisor",
+        f"  metrics    {base}/metrics",
+        "",
+        "  sign-ins (tokens made for this run):",
+        f"    {'supervisor':<{width + 14}} {center.supervisor_token}",
+        f"    {'wallboard':<{width + 14}} {center.wallboard_token}",
+    ]
+    for rep in center.reps:
+        label = f"{rep.name} ({rep.exten})"
+        lines.append(
+            f"    {label:<{width + 14}} {rep.token}   {_PERSONA_WORDS.get(rep.persona, '')}".rstrip()
+        )
+    lines += [
+        "",
+        "  try the API:",
+        f"    curl -s -H 'Authorization: Bearer {center.supervisor_token}' '{base}/api/v1/calls?limit=3'",
+        "",
+        f"  records go to {_database_words(settings)}; Ctrl-C stops the demo.",
+        "",
+    ]
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+
+
+def _history_words(history: HistoryResult | None) -> str:
+    if history is None:
+        return "none (--history 0)"
+    if history.skipped:
+        return f"none recorded: the database already has records ({history.skipped})"
+    return (
+        f"{history.days} earlier days, {history.calls:,} calls and {history.outcomes:,} outcomes "
+        f"recorded in {history.seconds:.1f} s"
+    )
+
+
+_PERSONA_WORDS = {
+    "careful": "writes careful notes",
+    "rushed": 'rushes: notes empty or "ok"',
+    "early_release": "releases some calls early",
+    "closer": "closes orders other reps' cut-offs left open",
+    "haggler": "quotes their own price on a sale someone else started",
+}
+
+
+def _database_words(settings: Settings) -> str:
+    url = settings.database.url
+    prefix = "sqlite+aiosqlite:///"
+    return url[len(prefix) :] if url.startswith(prefix) else "the database (ACD_DATABASE__URL)"
+
+
+async def _status_loop(out: TextIO, daemon: Any, tally: Tally, reps: RepStats, sim_started: float) -> None:
+    while True:
+        await asyncio.sleep(STATUS_SECONDS)
+        out.write(_status_line(daemon, tally, reps) + "\n")
+        out.flush()
+
+
+def _status_line(daemon: Any, tally: Tally, reps: RepStats) -> str:
+    now = daemon.clock.now()
+    snapshot = daemon.core.live(now)
+    waiting = sum(q.waiting for q in snapshot.queues) if snapshot is not None else 0
+    stamp = time.strftime("%H:%M:%S", time.localtime(now))
+    return (
+        f"{stamp}  calls {tally.calls}  waiting {waiting}  cut-offs {tally.cut_offs}  "
+        f"callbacks {tally.routed_callbacks} (to their rep {tally.to_their_rep}, "
+        f"fallback {tally.fallbacks})  outcomes {reps.posted} ({reps.without_notes} without notes)"
+    )
+
+
+def _summary(out: TextIO, tally: Tally, reps: RepStats, wall: float, simulated: float) -> None:
+    out.write(
+        "\n"
+        f"acd demo: stopped after {_duration(wall)} ({_duration(simulated)} simulated)\n"
+        f"  calls {tally.calls}, answered {tally.answered}, cut off {tally.cut_offs}\n"
+        f"  callbacks {tally.routed_callbacks}: {tally.to_their_rep} reached their rep, "
+        f"{tally.fallbacks} fell back\n"
+        f"  outcomes {reps.posted} posted by the reps: {reps.without_notes} without real notes, "
+        f"{reps.sales} sales, {reps.released_early} calls released early\n"
+        "  what was recorded: acd report --since 24h\n"
+    )
+    out.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+_unused: Callable[..., Any] | None = None
