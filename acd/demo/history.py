@@ -14,8 +14,12 @@ Everything is dated by the events' own timestamps, so each record lands on its d
 that starts afterwards loads the caller history from the database as it does at any start:
 customers who called last week are last week's callers, not today's.
 
-The earlier traffic is quieter than the live run (``calls_per_day``), so a month is recorded in
-seconds: each rep gets a few calls a day, enough for every window and rep to have decided figures.
+Its shape keeps the cost to seconds: the older days are quiet (``calls_per_day``, every rep a
+few calls a day, enough for every window and every rep to have decided figures), the last
+``busy_hours`` before the demo run at the live rate with the live team (today's figures, and a
+center busy enough for callbacks to fall back and sales to change hands), and the last minutes
+before the start are a lull, so no call is left half-way. The history is seeded (the same past
+for every run unless ``--seed`` says otherwise): whatever it shows, it always shows.
 """
 
 from __future__ import annotations
@@ -28,19 +32,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acd.ami.codec import Framer
+from acd.core.affinity import personal_queue_name
 from acd.core.config import CoreConfig, is_personal_queue
 from acd.core.effects import CallFinished, Effect
 from acd.core.engine import Core
 from acd.core.events import PARSERS
-from acd.demo.center import QUEUES, Center
+from acd.demo.center import INBOUND_CONTEXT, QUEUES, Center
 from acd.demo.personas import CallSeen, Decision, Previous, decide
 from acd.replay import ReplayClock
+from acd.routing.answer import parse_request
+from acd.routing.service import RoutingService
 from acd.settings import Settings
 from acd.sim.clock import Scheduler
 
 __all__ = ["HistoryResult", "seed_history"]
 
-CALLS_PER_DAY = 45
+CALLS_PER_DAY = 20
+BUSY_HOURS = 1.0
+LULL_SECONDS = 600.0
+SEED = 2026  # the demo center's past, the same every run unless --seed gives another
 STEP_SECONDS = 60.0  # the core's timers run once per simulated minute
 WRAPUP_SECONDS = 20.0  # a rep posts the outcome this long after the call
 READ = ("system", "call", "agent", "user")  # what acd's manager user reads
@@ -64,6 +74,7 @@ async def seed_history(
     now: float,
     seed: int | None = None,
     calls_per_day: float = CALLS_PER_DAY,
+    busy_hours: float = BUSY_HOURS,
     progress: Callable[[float], None] | None = None,
 ) -> HistoryResult:
     """Record ``days`` days of traffic ending at ``now`` into the database of ``settings``.
@@ -84,6 +95,8 @@ async def seed_history(
         writer = await open_writer(settings, engine)
         task = asyncio.create_task(writer.run(), name="acd-demo-history-writer")
         begin = now - days * 86400.0
+        busy_from = now - busy_hours * 3600.0
+        seed = SEED if seed is None else seed
         sim = Simulator(
             SimConfig(
                 port=0,
@@ -92,10 +105,12 @@ async def seed_history(
                 start_epoch=begin,
                 manager_conf=files["manager.conf"],
                 queues_conf=files["queues.conf"],
+                dialplan=files["extensions.conf"],
+                dialplan_context=INBOUND_CONTEXT,
                 queues=list(QUEUES),
                 agents=len(center.reps),
                 rate_per_min=calls_per_day / 1440.0,
-                duration=days * 86400.0 - 1800.0,  # the last callers are done before ``now``
+                duration=now - LULL_SECONDS - begin,  # the last callers are done before ``now``
                 slow_agent_share=0.0,
                 callback_delay_mean=150.0,
                 cutoff_share=0.08,
@@ -105,15 +120,26 @@ async def seed_history(
         )
         recorder = _Recorder(center, settings, writer.submit, random.Random(seed), sim.sched)
         sim.add_reader(READ, recorder.feed)
+        sim.http = recorder.lookup
         await sim.start()
+        # What acd's routing edge does at each login (QueueAdd to the rep's personal queue), done
+        # on the simulator directly: there is no AMI session in between here.
+        for rep in center.reps:
+            personal = personal_queue_name(rep.interface)
+            if personal is not None:
+                sim.model.add_member(personal, rep.interface, rep.name)
         try:
             t = begin
             steps = 0
+            busy = False
             while t < now:
+                if not busy and sim.sched.now >= busy_from:
+                    busy = True
+                    sim.traffic.set_rate(center.rate)
                 # From one simulator timer to the next; while calls are up, the core's own timers
                 # (wrap-ups, routing settles) run at least once a simulated minute.
                 due = sim.sched.next_time()
-                t = min(due if due is not None else now, now)
+                t = min(due if due is not None else now, now, busy_from if not busy else now)
                 if sim.model.calls or recorder.core.entries:
                     t = min(t, sim.sched.now + STEP_SECONDS)
                 await sim.advance(max(t - sim.sched.now, 0.0))
@@ -163,6 +189,19 @@ class _Recorder:
         self.linkedid_of: dict[str, str] = {}  # entry id -> linkedid
         self.calls = 0
         self.outcomes = 0
+        self.routing = RoutingService(settings, lambda: self.core.view.current, lambda: self.sched.now)
+        self.lookup_at = f"127.0.0.1:{settings.routing.port}"
+
+    def lookup(self, where: str, target: str) -> bytes | None:
+        """The dialplan's ``CURL()`` of acd's routing lookup, answered by acd's routing service
+        here; its decision goes to the core as the lookup server would hand it over."""
+        if where != self.lookup_at:
+            return None
+        request = parse_request(f"GET {target} HTTP/1.1\r\nHost: {where}\r\n\r\n".encode())
+        reply = self.routing.answer(request)
+        if reply.command is not None:
+            self._effects(self.core.command(reply.command, self.sched.now))
+        return reply.body.encode()
 
     def feed(self, data: bytes) -> None:
         apply, clock = self.core.apply, self.clock

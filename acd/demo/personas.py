@@ -8,7 +8,8 @@ quality review is there to see:
 - ``rushed``: notes left empty or "ok";
 - ``early_release``: hangs up on some customers early (acd/demo/reps.py does that on the phone);
   writes short notes;
-- ``closer``: finishes the orders other reps' cut-offs left open when the customer calls back;
+- ``closer``: always finishes the orders other reps' cut-offs left open when the customer calls
+  back (the others do half the time, and leave the rest open for the rep who took it);
 - ``haggler``: quotes their own price when closing a sale someone else started, so the chain's
   two posts disagree (a disputed sale for the review queue);
 - ``steady``: everyone else: decent notes, now and then none.
@@ -113,7 +114,7 @@ def _finish_order(
 ) -> Decision:
     mine = prev.agent == me
     quoted = prev.points
-    if mine or persona == "closer" or (persona == "haggler" and quoted is not None):
+    if mine or persona in ("closer", "haggler") or rng.random() < 0.5:
         points = quoted
         if persona == "haggler" and not mine and quoted is not None:
             points = quoted + rng.choice((10.0, 15.0, 25.0))  # their own price: the chain disagrees
@@ -121,7 +122,7 @@ def _finish_order(
             persona, (f"customer called back; order {order.ref} completed ({order.left} taken)",), rng
         )
         return Decision("sale", True, notes, points, Order(order.ref, "closed"))
-    # Someone else's order: answered the customer's question, left the order to its owner.
+    # Someone else's order, half the time: answered the question, left the order to its owner.
     notes = _notes(persona, (f"callback about {order.ref}; order still open, {order.left} missing",), rng)
     return Decision("follow_up", False, notes, None, None)
 

@@ -325,7 +325,7 @@ def _summary(out: TextIO, tally: Tally, reps: RepStats, wall: float, simulated: 
         f"{tally.fallbacks} fell back\n"
         f"  outcomes {reps.posted} posted by the reps: {reps.without_notes} without real notes, "
         f"{reps.sales} sales, {reps.released_early} calls released early\n"
-        "  what was recorded: acd report --since 24h\n"
+        "  what was recorded: acd report --since 7d\n"
     )
     out.flush()
 

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -174,8 +174,16 @@ def _trim_blanks(text: str) -> str:
     return text[:end]
 
 
-async def fetch(url: str, post: str | None, options: Mapping[str, str]) -> CurlResult:
-    """One ``CURL()`` call."""
+# An HTTP server living in the simulator's own process: (host:port, request target) -> the
+# response body, or None when nothing listens there (Simulator.http).
+Transport = Callable[[str, str], bytes | None]
+
+
+async def fetch(
+    url: str, post: str | None, options: Mapping[str, str], transport: Transport | None = None
+) -> CurlResult:
+    """One ``CURL()`` call; with ``transport``, a GET is answered in-process instead of over a
+    socket (no time passes, as on a manual clock)."""
     started = time.monotonic()
 
     def done(body: bytes, warning: str | None) -> CurlResult:
@@ -205,6 +213,15 @@ async def fetch(url: str, post: str | None, options: Mapping[str, str]) -> CurlR
     except ValueError:
         return done(b"", f"Could not resolve host: {host} ('{url}')")
     port = parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if transport is not None and post is None:
+        answer = transport(f"{host}:{port}", target)
+        if answer is None:
+            return done(
+                b"",
+                f"Failed to connect to {host} port {port} after 0 ms: Could not connect to server ('{url}')",
+            )
+        return done(answer, None)
     total_ms = int(options.get("httptimeout", DEFAULT_TIMEOUT_MS))
     connect_ms = int(options.get("conntimeout", DEFAULT_CONNECT_MS))
     total = total_ms / 1000.0 if total_ms > 0 else DEFAULT_TIMEOUT_MS / 1000.0
@@ -219,7 +236,6 @@ async def fetch(url: str, post: str | None, options: Mapping[str, str]) -> CurlR
         ms = int((time.monotonic() - started) * 1000)
         reason = "Could not connect to server" if isinstance(err, ConnectionRefusedError) else str(err)
         return done(b"", f"Failed to connect to {host} port {port} after {ms} ms: {reason} ('{url}')")
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     method = "POST" if post is not None else "GET"
     head = [
         f"{method} {target} HTTP/1.1",

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from acd.sim import actions
+from acd.sim import actions, curl
 from acd.sim.config import (
     CLASSES,
     DEFAULT_MANAGER_CONF,
@@ -78,6 +78,9 @@ class Simulator:
             self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")  # Asterisk's logger at boot
         self.traffic = Traffic(self.model, self.sched, self.rng, cfg)
         self.asterisk_log: deque[tuple[str, str]] = deque(maxlen=1000)
+        # CURL()'s GETs answered in this process instead of over a socket (curl.Transport): a
+        # manual-clock bulk run then routes its callers without waiting on the wall clock.
+        self.http: curl.Transport | None = None
         self.interp: Interpreter | None = None
         if cfg.dialplan is not None:
             self.interp = Interpreter(self, load_dialplan(cfg.dialplan))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from acd.sim.config import SimConfig
+from acd.sim.clock import Timer
 from acd.sim.model import AgentBehaviour, Call, CallScript, Ending, Model, Scheduler
 
 AGENT_NAMES = (
@@ -131,6 +132,8 @@ class Traffic:
         self.held = False  # Asterisk is down (restarting): callers cannot reach it meanwhile
         self.started_at = sched.now
         self._numbers: set[str] = set()
+        self._next_arrival: Timer | None = None
+        self.started = False
         model.on_call_done = self._call_done
         # how a new caller enters: straight into the queue, or through a dialplan (simulator)
         self.launch: Callable[[str, str, CallScript], Call | None] = self._launch_direct
@@ -149,6 +152,7 @@ class Traffic:
                 dev.behaviour.answer_after = 8.0 + self.rng.random() * 6.0
             for q in self.queues:
                 self.model.add_member(q, iface, name)
+        self.started = True
         if self.cfg.rate_per_min > 0:
             self._schedule_arrival()
 
@@ -161,7 +165,17 @@ class Traffic:
 
     def _schedule_arrival(self) -> None:
         gap = self.rng.expovariate(self.cfg.rate_per_min / 60.0)
-        self.sched.after(gap, self._arrive)
+        self._next_arrival = self.sched.after(gap, self._arrive)
+
+    def set_rate(self, per_min: float) -> None:
+        """Callers arrive at ``per_min`` from now on (a busy hour after a quiet night); 0 stops
+        new arrivals, callbacks and repeats still come."""
+        self.cfg.rate_per_min = per_min
+        if self._next_arrival is not None:
+            self._next_arrival.cancel()
+            self._next_arrival = None
+        if per_min > 0 and self.started and not self._limit_reached():
+            self._schedule_arrival()
 
     def _arrive(self) -> None:
         if self._limit_reached():

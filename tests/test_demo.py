@@ -1,0 +1,295 @@
+"""``acd demo`` as a newcomer meets it: the product in miniature, run for real.
+
+One run of ``acd demo --speed 20 --seconds 30`` (a subprocess, as typed): while it runs, a real
+Prometheus scrapes it and every dashboard query must return series, every page answers 200 for
+its role, the curl example works as printed; afterwards the run must have been quiet (no warning
+or error line), the database must hold callbacks routed to their rep and fallbacks, outcomes
+without notes, split and disputed sale credit, and ``acd report`` must show a decided FCR for
+every rep. The parts without a process (staffing, the Asterisk files, the personas) are tested
+directly below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from acd.demo.center import HANDLE_SECONDS, make_center, write_asterisk_files
+from acd.demo.personas import CallSeen, Order, Previous, decide
+from acd.demo.staffing import erlang_c, reps_for, service_level
+from acd.settings import Settings
+from acd.sim import SimConfig, Simulator
+from tests.test_grafana_prometheus_e2e import (
+    api_async,
+    dashboard_queries,
+    expected_labels,
+    free_port,
+    start_prometheus,
+    substitute,
+)
+
+ACD = [sys.executable, "-m", "acd.cli"]
+PROMETHEUS = shutil.which("prometheus")
+WARNING = re.compile(r"\b(warning|error|critical|traceback|exception)\b", re.IGNORECASE)
+
+
+# -- the parts, directly ---------------------------------------------------------------------------
+
+
+def test_erlang_c_matches_the_textbook() -> None:
+    # 2 Erlangs on 3 servers: P(wait) = 4/9 (the classic worked example).
+    assert erlang_c(2.0, 3) == pytest.approx(4 / 9)
+    assert erlang_c(5.0, 5) == 1.0
+    # 6 calls a minute of 128 s each need 16 reps for 80% within 20 s; 15 are not enough.
+    assert reps_for(6.0, HANDLE_SECONDS, 20.0, 0.8) == 16
+    assert service_level(6.0, HANDLE_SECONDS, 15, 20.0) < 0.8 <= service_level(6.0, HANDLE_SECONDS, 16, 20.0)
+
+
+def test_the_demo_center_runs_the_files_acd_generates(tmp_path: Path) -> None:
+    """The simulator loads the demo's Asterisk files: personal queues for every rep, acd-route,
+    the least-privilege acd user with a random secret, timestampevents on."""
+    center = make_center(rate=6.0, speed=5.0, reps=None, ami_port=5038, lookup_port=8081)
+    settings = Settings(**center.settings_overrides(Settings()))
+    files = write_asterisk_files(center, settings, tmp_path)
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in files.values())
+    manager = files["manager.conf"].read_text()
+    assert f"secret = {center.ami_secret}" in manager and "CHANGE-ME" not in manager
+    sim = Simulator(
+        SimConfig(
+            manager_conf=files["manager.conf"],
+            queues_conf=files["queues.conf"],
+            dialplan=files["extensions.conf"],
+            dialplan_context="demo-inbound",
+            queues=["sales", "support"],
+            agents=len(center.reps),
+        )
+    )
+    assert sim.timestamps
+    assert sim.users["acd"].read == frozenset({"system", "call", "agent", "user"})
+    assert {f"acd-agent-{r.exten}" for r in center.reps} <= set(sim.qconf.queues)
+    assert "acd-route" in sim.interp.dp.contexts if sim.interp else False
+    assert [r.persona for r in center.reps[:6]] == [
+        "careful",
+        "rushed",
+        "early_release",
+        "closer",
+        "haggler",
+        "haggler",
+    ]
+
+
+def _call(queue: str = "sales", cut_off: bool = False, previous: Previous | None = None) -> CallSeen:
+    return CallSeen("1.1", queue, cut_off, 90.0, previous)
+
+
+def test_personas_write_what_a_quality_review_looks_for() -> None:
+    rng = random.Random(3)
+    rushed = [decide("rushed", "Local/1002@agents", _call("support"), rng).notes for _ in range(40)]
+    assert set(rushed) == {None, "ok"}
+    careful = [decide("careful", "Local/1001@agents", _call("support"), rng).notes for _ in range(40)]
+    assert all(n and len(n) > 40 for n in careful)
+    cut = [decide("steady", "Local/1007@agents", _call(cut_off=True), rng) for _ in range(40)]
+    opened = [d for d in cut if d.order is not None]
+    assert opened and all(d.order and d.order.status == "open" and d.points for d in opened)
+    left = Previous("Local/1007@agents", 50.0, Order("ORD-1", "open", "ID check"))
+    closer = decide("closer", "Local/1004@agents", _call(previous=left), rng)
+    assert (closer.disposition, closer.points, closer.order) == ("sale", 50.0, Order("ORD-1", "closed"))
+    haggler = decide("haggler", "Local/1005@agents", _call(previous=left), rng)
+    assert haggler.points is not None and haggler.points > 50.0 and haggler.order == Order("ORD-1", "closed")
+    owner = decide("steady", "Local/1007@agents", _call(previous=left), rng)
+    assert owner.points == 50.0 and owner.order == Order("ORD-1", "closed")
+
+
+# -- the whole demo ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Banner:
+    base: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)  # supervisor, wallboard, rep names
+    reps: dict[str, str] = field(default_factory=dict)  # rep name -> interface
+    curl: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+_SIGN_IN = re.compile(r"^\s{4}(\w+)(?: \((\d+)\))?\s+([A-Za-z0-9_-]{20,})\b")
+
+
+async def _read_banner(stdout: asyncio.StreamReader, deadline: float) -> Banner:
+    banner = Banner()
+    while True:
+        raw = await asyncio.wait_for(stdout.readline(), max(0.1, deadline - time.monotonic()))
+        if not raw:
+            raise AssertionError(f"acd demo ended before its banner: {banner.lines}")
+        line = raw.decode().rstrip("\n")
+        banner.lines.append(line)
+        if m := re.search(r"(http://127\.0\.0\.1:\d+)/wallboard", line):
+            banner.base = banner.base or m.group(1)
+        if m := _SIGN_IN.match(line):
+            banner.tokens[m.group(1)] = m.group(3)
+            if m.group(2):
+                banner.reps[m.group(1)] = f"Local/{m.group(2)}@agents"
+        if line.strip().startswith("curl "):
+            banner.curl = line.strip()
+        if "Ctrl-C stops the demo" in line:
+            return banner
+
+
+async def _sign_in(session: aiohttp.ClientSession, base: str, token: str) -> None:
+    async with session.get(f"{base}/login") as resp:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+    assert csrf is not None
+    async with session.post(
+        f"{base}/login", data={"csrf": csrf.group(1), "token": token, "next": "/"}, allow_redirects=False
+    ) as resp:
+        assert resp.status in (302, 303), resp.status
+
+
+async def _pages(banner: Banner) -> list[str]:
+    """Every page for each role that may open it: 200 (a signed-in browser, as a person would)."""
+    problems: list[str] = []
+    base = banner.base
+    alice = banner.reps["Alice"]
+    headers = {"Authorization": f"Bearer {banner.tokens['Alice']}"}
+    async with aiohttp.ClientSession() as api:
+        async with api.get(f"{base}/api/v1/calls?limit=5", headers=headers) as resp:
+            calls = (await resp.json())["calls"]
+    mine = next((c["call_id"] for c in calls if c.get("agent") == alice), None)
+    pages = {
+        "wallboard": ["/", "/wallboard"],
+        "Alice": ["/", "/wallboard", "/desk"] + ([f"/desk/call/{mine}", f"/pop/{mine}"] if mine else []),
+        "supervisor": ["/", "/wallboard", "/desk", "/review", "/agents", "/agents.csv"],
+    }
+    if mine is None:
+        problems.append("Alice has no call to open on her desk")
+    for who, paths in pages.items():
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+            await _sign_in(browser, base, banner.tokens[who])
+            for path in paths:
+                async with browser.get(base + path, allow_redirects=False) as resp:
+                    if resp.status != 200:
+                        problems.append(f"{who} {path}: {resp.status}")
+    return problems
+
+
+async def _dashboards(prom: str, until: float) -> list[str]:
+    """Each dashboard query returns series with its labels (asked again until ``until``: counters
+    that need two scrapes, or a callback that needs a few minutes, may come late)."""
+    waiting = {where: (expr, legend) for where, expr, legend, _ in dashboard_queries()}
+    problems: dict[str, str] = {}
+    while waiting and time.monotonic() < until:
+        for where, (expr, legend) in list(waiting.items()):
+            result = (await api_async(prom, "/api/v1/query", query=substitute(expr)))["result"]
+            if not result:
+                problems[where] = f"{where}: no series for {substitute(expr)}"
+                continue
+            want = expected_labels(expr, legend)
+            lacking = [sorted(want - set(s["metric"])) for s in result if want - set(s["metric"])]
+            problems.pop(where, None)
+            if lacking:
+                problems[where] = f"{where}: series lack labels {lacking[0]}"
+            del waiting[where]
+        if waiting:
+            await asyncio.sleep(1.0)
+    return sorted(problems.values())
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("ACD_")}
+    env["ACD_HTTP__PORT"] = "0"  # another demo may hold 8080 on a shared machine
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.prometheus
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)")
+async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *ACD,
+        "demo",
+        "--speed",
+        "20",
+        "--seconds",
+        "30",
+        cwd=tmp_path,
+        env=_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    prom_dir = tmp_path / "prometheus"
+    prom_dir.mkdir()
+    prometheus: subprocess.Popen[bytes] | None = None
+    try:
+        banner = await _read_banner(proc.stdout, started + 40)
+        live_from = time.monotonic()
+        assert banner.base and banner.curl, banner.lines
+        assert {"supervisor", "wallboard", "Alice", "Bob", "Carol", "Dave", "Erin", "Frank"} <= set(banner.tokens)
+        rest = asyncio.ensure_future(proc.stdout.read())
+        port = free_port()
+        prometheus = start_prometheus(prom_dir, port, int(banner.base.rsplit(":", 1)[1]))
+        curl = await asyncio.to_thread(
+            subprocess.run, shlex.split(banner.curl), capture_output=True, text=True, timeout=20
+        )
+        assert curl.returncode == 0, curl.stderr
+        assert json.loads(curl.stdout)["calls"] is not None
+        page_problems = await _pages(banner)
+        dashboard_problems = await _dashboards(f"http://127.0.0.1:{port}", live_from + 27)
+        out = (await asyncio.wait_for(rest, 60)).decode()
+        err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
+        code = await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+        if prometheus is not None:
+            prometheus.send_signal(signal.SIGTERM)
+            prometheus.wait(timeout=15)
+    elapsed = time.monotonic() - started
+    stdout = "\n".join(banner.lines) + "\n" + out
+    assert code == 0, err
+    assert elapsed < 60, f"acd demo --seconds 30 took {elapsed:.0f} s of wall time"
+    noisy = [line for line in (stdout + "\n" + err).splitlines() if WARNING.search(line)]
+    assert noisy == []
+    assert page_problems == []
+    assert dashboard_problems == []
+    status = [line for line in out.splitlines() if re.match(r"\d\d:\d\d:\d\d  calls \d+", line)]
+    assert len(status) >= 2, out  # one every 10 s
+    assert "acd report" in out.splitlines()[-1]
+
+    db = sqlite3.connect(tmp_path / "acd.db")
+    reasons = dict(db.execute("select reason, count(*) from routing_decisions group by reason").fetchall())
+    assert reasons.get("original_agent", 0) > 0, reasons
+    assert sum(n for r, n in reasons.items() if r.startswith("fallback_")) > 0, reasons
+    empty = db.execute("select count(*) from outcomes where notes is null or trim(notes) in ('', 'ok')")
+    assert empty.fetchone()[0] > 0
+    split = db.execute("select count(*) from credits where reason like 'split%' and points > 0")
+    assert split.fetchone()[0] > 0
+
+    report = subprocess.run(
+        [*ACD, "report", "--since", "7d", "--json"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert report.returncode == 0, report.stderr
+    found = json.loads(report.stdout)["agents"]
+    agents: list[dict[str, Any]] = list(found.values()) if isinstance(found, dict) else found
+    assert {a["agent"] for a in agents} >= set(banner.reps.values())
+    undecided = [a["agent"] for a in agents if a["fcr"]["24h"] is None]
+    assert undecided == []
