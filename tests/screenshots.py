@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from acd.store.migrate import prepare_database
 from acd.store.sink import Store
 from tests.store_records import record
 from tests.support.browser import Browser, LiveCenter, browser_missing, new_token
+from tests.support.demo import read_banner, start_demo
 
 REPS = [("1001", "Alice Martin"), ("1002", "Bob Keller"), ("1003", "Chen Wei"), ("1004", "Dana Ruiz")]
 SALES = """
@@ -149,6 +151,48 @@ def desk_and_pop(center: LiveCenter, out: Path, alice_token: str, bob_token: str
             browser.close()
 
 
+def demo_wallboard(out: Path, seconds: float = 40.0) -> list[Path]:
+    """The wallboard while ``acd demo`` runs (README "Try it"): the demo started as a user starts
+    it, its wallboard token from its banner. Its output goes to stderr, for the README's excerpt."""
+    import signal
+
+    out.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> list[Path]:
+        with tempfile.TemporaryDirectory(prefix="acd-screenshots-demo-") as tmp:
+            proc = await start_demo(Path(tmp))
+            assert proc.stdout is not None
+            try:
+                banner = await read_banner(proc.stdout, time.monotonic() + 120)
+                lines = list(banner.lines)
+                until = time.monotonic() + seconds
+                while time.monotonic() < until:
+                    with contextlib.suppress(TimeoutError):
+                        raw = await asyncio.wait_for(proc.stdout.readline(), until - time.monotonic())
+                        lines.append(raw.decode().rstrip("\n"))
+                board = Browser(banner.base, "screenshots-demo", width=1920, height=1080)
+                try:
+                    board.sign_in(banner.tokens["wallboard"], "/wallboard")
+                    board.wait_text("support", "table.board")
+                    time.sleep(2)
+                    target = out / "demo-wallboard.png"
+                    board.driver.save_screenshot(str(target))
+                finally:
+                    board.close()
+                proc.send_signal(signal.SIGINT)
+                rest, _ = await asyncio.wait_for(proc.communicate(), 60)
+                lines += rest.decode().splitlines()
+                # what the README's excerpt is taken from (the tokens are this run's, gone now)
+                sys.stderr.write("\n".join(lines) + "\n")
+                return [target]
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+
+    return asyncio.run(run())
+
+
 def make(out: Path) -> list[Path]:
     missing = browser_missing()
     if missing:
@@ -190,14 +234,17 @@ def make(out: Path) -> list[Path]:
                 board.close()
         finally:
             center.stop()
+    made += demo_wallboard(out)
     return made
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default="docs/pages", type=Path)
+    parser.add_argument("--demo-only", action="store_true", help="only the wallboard during acd demo")
     args = parser.parse_args(argv)
-    for path in make(args.out):
+    made = demo_wallboard(args.out) if args.demo_only else make(args.out)
+    for path in made:
         print(path)
     return 0
 

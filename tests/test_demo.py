@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import re
 import shlex
@@ -21,9 +20,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,7 @@ from acd.demo.personas import CallSeen, Order, Previous, decide
 from acd.demo.staffing import erlang_c, reps_for, service_level
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
+from tests.support.demo import ACD, Banner, demo_env, read_banner, start_demo
 from tests.test_grafana_prometheus_e2e import (
     api_async,
     dashboard_queries,
@@ -44,7 +42,6 @@ from tests.test_grafana_prometheus_e2e import (
     substitute,
 )
 
-ACD = [sys.executable, "-m", "acd.cli"]
 PROMETHEUS = shutil.which("prometheus")
 WARNING = re.compile(r"\b(warning|error|critical|traceback|exception)\b", re.IGNORECASE)
 
@@ -65,7 +62,7 @@ def test_the_demo_center_runs_the_files_acd_generates(tmp_path: Path) -> None:
     """The simulator loads the demo's Asterisk files: personal queues for every rep, acd-route,
     the least-privilege acd user with a random secret, timestampevents on."""
     center = make_center(rate=6.0, speed=5.0, reps=None, ami_port=5038, lookup_port=8081)
-    settings = Settings(**center.settings_overrides(Settings()))
+    settings = Settings.model_validate(center.settings_overrides(Settings()))
     files = write_asterisk_files(center, settings, tmp_path)
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in files.values())
     manager = files["manager.conf"].read_text()
@@ -119,38 +116,6 @@ def test_personas_write_what_a_quality_review_looks_for() -> None:
 # -- the whole demo ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Banner:
-    base: str = ""
-    tokens: dict[str, str] = field(default_factory=dict)  # supervisor, wallboard, rep names
-    reps: dict[str, str] = field(default_factory=dict)  # rep name -> interface
-    curl: str = ""
-    lines: list[str] = field(default_factory=list)
-
-
-_SIGN_IN = re.compile(r"^\s{4}(\w+)(?: \((\d+)\))?\s+([A-Za-z0-9_-]{20,})\b")
-
-
-async def _read_banner(stdout: asyncio.StreamReader, deadline: float) -> Banner:
-    banner = Banner()
-    while True:
-        raw = await asyncio.wait_for(stdout.readline(), max(0.1, deadline - time.monotonic()))
-        if not raw:
-            raise AssertionError(f"acd demo ended before its banner: {banner.lines}")
-        line = raw.decode().rstrip("\n")
-        banner.lines.append(line)
-        if m := re.search(r"(http://127\.0\.0\.1:\d+)/wallboard", line):
-            banner.base = banner.base or m.group(1)
-        if m := _SIGN_IN.match(line):
-            banner.tokens[m.group(1)] = m.group(3)
-            if m.group(2):
-                banner.reps[m.group(1)] = f"Local/{m.group(2)}@agents"
-        if line.strip().startswith("curl "):
-            banner.curl = line.strip()
-        if "Ctrl-C stops the demo" in line:
-            return banner
-
-
 async def _sign_in(session: aiohttp.ClientSession, base: str, token: str) -> None:
     async with session.get(f"{base}/login") as resp:
         csrf = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
@@ -167,9 +132,11 @@ async def _pages(banner: Banner) -> list[str]:
     base = banner.base
     alice = banner.reps["Alice"]
     headers = {"Authorization": f"Bearer {banner.tokens['Alice']}"}
-    async with aiohttp.ClientSession() as api:
-        async with api.get(f"{base}/api/v1/calls?limit=5", headers=headers) as resp:
-            calls = (await resp.json())["calls"]
+    async with (
+        aiohttp.ClientSession() as api,
+        api.get(f"{base}/api/v1/calls?limit=5", headers=headers) as resp,
+    ):
+        calls = (await resp.json())["calls"]
     mine = next((c["call_id"] for c in calls if c.get("agent") == alice), None)
     pages = {
         "wallboard": ["/", "/wallboard"],
@@ -211,38 +178,23 @@ async def _dashboards(prom: str, until: float) -> list[str]:
     return sorted(problems.values())
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("ACD_")}
-    env["ACD_HTTP__PORT"] = "0"  # another demo may hold 8080 on a shared machine
-    return env
-
-
 @pytest.mark.slow
 @pytest.mark.prometheus
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)")
 async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path) -> None:
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *ACD,
-        "demo",
-        "--speed",
-        "20",
-        "--seconds",
-        "30",
-        cwd=tmp_path,
-        env=_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_demo(tmp_path, "--speed", "20", "--seconds", "30")
     assert proc.stdout is not None and proc.stderr is not None
     prom_dir = tmp_path / "prometheus"
     prom_dir.mkdir()
     prometheus: subprocess.Popen[bytes] | None = None
     try:
-        banner = await _read_banner(proc.stdout, started + 40)
+        banner = await read_banner(proc.stdout, started + 40)
         live_from = time.monotonic()
         assert banner.base and banner.curl, banner.lines
-        assert {"supervisor", "wallboard", "Alice", "Bob", "Carol", "Dave", "Erin", "Frank"} <= set(banner.tokens)
+        assert {"supervisor", "wallboard", "Alice", "Bob", "Carol", "Dave", "Erin", "Frank"} <= set(
+            banner.tokens
+        )
         rest = asyncio.ensure_future(proc.stdout.read())
         port = free_port()
         prometheus = start_prometheus(prom_dir, port, int(banner.base.rsplit(":", 1)[1]))
@@ -285,7 +237,12 @@ async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path)
     assert split.fetchone()[0] > 0
 
     report = subprocess.run(
-        [*ACD, "report", "--since", "7d", "--json"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60
+        [*ACD, "report", "--since", "7d", "--json"],
+        cwd=tmp_path,
+        env=demo_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert report.returncode == 0, report.stderr
     found = json.loads(report.stdout)["agents"]

@@ -53,7 +53,7 @@ async def run_demo(center: Center, settings: Settings, options: DemoOptions) -> 
         # The history first: the simulator's clock starts when it does, right after it.
         history = await _history(center, settings, files, options)
         try:
-            sim = await _start_simulator(center, files, options.seed)
+            sim = await _start_simulator(center, settings, files, options.seed)
         except _Stopped:
             return 1
         try:
@@ -161,7 +161,7 @@ async def _logged_in(daemon: Any, deadline: float = 20.0) -> None:
 
 
 async def _start_simulator(
-    center: Center, files: dict[str, Path], seed: int | None
+    center: Center, settings: Settings, files: dict[str, Path], seed: int | None
 ) -> asyncio.subprocess.Process:
     cmd = [
         sys.executable,
@@ -189,6 +189,9 @@ async def _start_simulator(
         # Reps log in and callers start calling once acd is logged in: its routing lookup
         # listens by then, so no caller meets a closed port.
         "--hold",
+        # Asterisk's queue_log, beside acd.db: acd fills its gaps from it, as in production.
+        "--queue-log",
+        settings.queue_log.path,
         # Every rep answers (no rep the queue rings in vain), and a caller cut off mid-call
         # redials within a few minutes, as people do.
         "--slow-agents",
