@@ -90,7 +90,11 @@ async def seed_history(
         existing = await _calls_stored(engine)
         if existing:
             return HistoryResult(
-                days, 0, 0, time.monotonic() - started, skipped=f"{existing} calls already recorded"
+                days,
+                0,
+                0,
+                time.monotonic() - started,
+                skipped=f"the database already holds {existing:,} calls",
             )
         writer = await open_writer(settings, engine)
         task = asyncio.create_task(writer.run(), name="acd-demo-history-writer")
@@ -132,6 +136,8 @@ async def seed_history(
             t = begin
             steps = 0
             busy = False
+            if progress is not None:
+                progress(0.0)
             while t < now:
                 if not busy and sim.sched.now >= busy_from:
                     busy = True

@@ -70,15 +70,18 @@ async def _history(
         return None
     out = options.out
     tty = out.isatty()
+    said = False
 
     def progress(done: float) -> None:
+        nonlocal said
+        words = f"acd demo: recording {options.history_days} earlier days of traffic..."
         if tty:
-            out.write(f"\racd demo: recording {options.history_days} earlier days of traffic... {done:4.0%}")
-            out.flush()
-
-    if not tty:
-        out.write(f"acd demo: recording {options.history_days} earlier days of traffic...\n")
+            out.write(f"\r{words} {done:4.0%}")
+        elif not said:
+            out.write(words + "\n")
+        said = True
         out.flush()
+
     result = await seed_history(
         center,
         settings,
@@ -88,7 +91,7 @@ async def _history(
         seed=options.seed,
         progress=progress,
     )
-    if tty:
+    if tty and said:
         out.write("\r\033[K")
     return result
 
@@ -251,6 +254,7 @@ def _banner(
         f"  wallboard  {base}/wallboard          sign in with the wallboard or supervisor token",
         f"  rep desk   {base}/desk               sign in as a rep (their token below)",
         f"  review     {base}/review             supervisor",
+        f"  scorecards {base}/agents             supervisor",
         f"  metrics    {base}/metrics",
         "",
         "  sign-ins (tokens made for this run):",
@@ -278,7 +282,7 @@ def _history_words(history: HistoryResult | None) -> str:
     if history is None:
         return "none (--history 0)"
     if history.skipped:
-        return f"none recorded: the database already has records ({history.skipped})"
+        return f"none added: {history.skipped} (an empty directory gives a fresh demo)"
     return (
         f"{history.days} earlier days, {history.calls:,} calls and {history.outcomes:,} outcomes "
         f"recorded in {history.seconds:.1f} s"
