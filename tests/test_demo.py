@@ -250,3 +250,34 @@ async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path)
     assert {a["agent"] for a in agents} >= set(banner.reps.values())
     undecided = [a["agent"] for a in agents if a["fcr"]["24h"] is None]
     assert undecided == []
+
+
+async def test_history_is_recorded_through_the_writer_dated_in_the_past(tmp_path: Path) -> None:
+    """Two quiet days and a busy half hour, recorded as live traffic would be: every call ended
+    before the demo starts, callers were routed by acd (the lookup answered in-process), the reps'
+    outcomes came in as wrap-up codes; a database that already has calls gets nothing more."""
+    from acd.demo.history import seed_history
+
+    center = make_center(rate=6.0, speed=5.0, reps=None, ami_port=5038, lookup_port=8081)
+    overrides = center.settings_overrides(Settings())
+    overrides["database"] = {"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}", "spool_dir": str(tmp_path)}
+    settings = Settings.model_validate(overrides)
+    files = write_asterisk_files(center, settings, tmp_path)
+    now = 1.8e9
+    seen: list[float] = []
+    result = await seed_history(
+        center, settings, files, days=2, now=now, calls_per_day=40, busy_hours=0.5, progress=seen.append
+    )
+    assert result.skipped is None and result.calls > 150 and result.outcomes > 100
+    assert seen and seen[0] == 0.0 and all(0.0 <= p <= 1.0 for p in seen)
+    db = sqlite3.connect(tmp_path / "acd.db")
+    first, last = db.execute("select min(joined_at), max(ended_at) from calls").fetchone()
+    assert now - 2 * 86400 <= first and last < now
+    reasons = dict(db.execute("select reason, count(*) from routing_decisions group by reason").fetchall())
+    assert reasons.get("no_history", 0) > 100 and reasons.get("original_agent", 0) > 0
+    sources = {r[0] for r in db.execute("select distinct source from outcomes")}
+    assert sources == {"ami"}
+    agents = {r[0] for r in db.execute("select distinct agent from calls where agent is not null")}
+    assert {r.interface for r in center.reps} <= agents  # every rep has a past
+    again = await seed_history(center, settings, files, days=2, now=now + 60)
+    assert again.calls == 0 and again.skipped is not None and "already holds" in again.skipped
