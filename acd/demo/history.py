@@ -76,6 +76,7 @@ async def seed_history(
     calls_per_day: float = CALLS_PER_DAY,
     busy_hours: float = BUSY_HOURS,
     progress: Callable[[float], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> HistoryResult:
     """Record ``days`` days of traffic ending at ``now`` into the database of ``settings``.
     Nothing is recorded into a database that already holds calls (an earlier demo's, or real
@@ -138,7 +139,7 @@ async def seed_history(
             busy = False
             if progress is not None:
                 progress(0.0)
-            while t < now:
+            while t < now and not (stop is not None and stop()):
                 if not busy and sim.sched.now >= busy_from:
                     busy = True
                     sim.traffic.set_rate(center.rate)

@@ -47,23 +47,55 @@ class _Stopped(Exception):
     """The simulator could not start: the reason was printed."""
 
 
+class _Stop:
+    """Ctrl-C (SIGINT) or SIGTERM: the first asks for a clean stop, wherever the demo is; a second
+    one ends the process at once, the simulator child with it (it runs in a session of its own,
+    so a terminal's Ctrl-C reaches only the demo, which stops everything in order)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.presses = 0
+        self.child: asyncio.subprocess.Process | None = None
+
+    def __call__(self) -> None:
+        self.presses += 1
+        if self.presses > 1:
+            if self.child is not None and self.child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.child.kill()
+            os._exit(1)
+        self.event.set()
+
+    @property
+    def asked(self) -> bool:
+        return self.event.is_set()
+
+
 async def run_demo(center: Center, settings: Settings, options: DemoOptions) -> int:
+    stop = _Stop()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
     with tempfile.TemporaryDirectory(prefix="acd-demo-") as private:
         files = write_asterisk_files(center, settings, Path(private))
         # The history first: the simulator's clock starts when it does, right after it.
-        history = await _history(center, settings, files, options)
+        history = await _history(center, settings, files, options, stop)
+        if stop.asked:
+            options.out.write("acd demo: stopped while recording the earlier days (acd.db keeps them)\n")
+            return 130
         try:
             sim = await _start_simulator(center, settings, files, options.seed)
         except _Stopped:
             return 1
+        stop.child = sim
         try:
-            return await _run(center, settings, options, sim, history)
+            return await _run(center, settings, options, sim, history, stop)
         finally:
             await _stop_simulator(sim)
 
 
 async def _history(
-    center: Center, settings: Settings, files: dict[str, Path], options: DemoOptions
+    center: Center, settings: Settings, files: dict[str, Path], options: DemoOptions, stop: _Stop
 ) -> HistoryResult | None:
     """The earlier days, recorded before the daemon starts (it loads them as caller history)."""
     if not options.history_days:
@@ -90,6 +122,7 @@ async def _history(
         now=time.time(),
         seed=options.seed,
         progress=progress,
+        stop=lambda: stop.asked,
     )
     if tty and said:
         out.write("\r\033[K")
@@ -102,6 +135,7 @@ async def _run(
     options: DemoOptions,
     sim: asyncio.subprocess.Process,
     history: HistoryResult | None,
+    stop: _Stop,
 ) -> int:
     from acd.daemon import CannotListen, Daemon
 
@@ -109,19 +143,6 @@ async def _run(
     daemon = Daemon(settings)
     tally = Tally()
     daemon.add_sink(tally.observe)
-    stop = asyncio.Event()
-    presses = 0
-
-    def on_signal() -> None:
-        nonlocal presses
-        presses += 1
-        if presses > 1:
-            os._exit(1)
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
     code = 0
     reps: RepDriver | None = None
     started = time.monotonic()
@@ -139,7 +160,7 @@ async def _run(
         await reps.start()
         _banner(out, center, settings, base_url, options, history)
         status = asyncio.ensure_future(_status_loop(out, daemon, tally, reps.stats, sim_started))
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(daemon.wait())]
+        waiters = [asyncio.ensure_future(stop.event.wait()), asyncio.ensure_future(daemon.wait())]
         if options.seconds:
             waiters.append(asyncio.ensure_future(asyncio.sleep(options.seconds)))
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -209,7 +230,11 @@ async def _start_simulator(
     if seed is not None:
         cmd += ["--seed", str(seed)]
     sim = await asyncio.create_subprocess_exec(
-        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, env=dict(os.environ)
+        *cmd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        env=dict(os.environ),
+        start_new_session=True,  # a terminal's Ctrl-C is the demo's to handle, in order
     )
     assert sim.stdout is not None
     try:
