@@ -16,7 +16,6 @@ import json
 import random
 import re
 import shlex
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -34,6 +33,7 @@ from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from tests.support.demo import ACD, Banner, demo_env, read_banner, start_demo
 from tests.test_grafana_prometheus_e2e import (
+    PROMETHEUS,
     api_async,
     dashboard_queries,
     expected_labels,
@@ -42,7 +42,6 @@ from tests.test_grafana_prometheus_e2e import (
     substitute,
 )
 
-PROMETHEUS = shutil.which("prometheus")
 WARNING = re.compile(r"\b(warning|error|critical|traceback|exception)\b", re.IGNORECASE)
 
 

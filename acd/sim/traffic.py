@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from acd.sim.config import SimConfig
 from acd.sim.clock import Timer
+from acd.sim.config import SimConfig
 from acd.sim.model import AgentBehaviour, Call, CallScript, Ending, Model, Scheduler
 
 AGENT_NAMES = (
