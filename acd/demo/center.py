@@ -47,6 +47,11 @@ TALK_SECONDS = 120.0  # the simulator's mean talk time
 # What one call costs a rep: talk, about 3 s of ringing, the wrap-up.
 HANDLE_SECONDS = TALK_SECONDS + 3.0 + WRAPUP_SECONDS
 SL_TARGET = 0.8
+# The center's callers (live and history alike): a call in 12 is cut off (a dropped mobile line,
+# a flaky trunk), 8 in 10 of those customers call back, after about 5 minutes on average.
+CUTOFF_SHARE = 0.08
+CALLBACK_SHARE = 0.8
+CALLBACK_DELAY_SECONDS = 300.0
 INBOUND_CONTEXT = "demo-inbound"
 PHONES_USER = "demo-phones"
 

@@ -28,7 +28,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from acd.ami.codec import Framer
@@ -37,7 +37,14 @@ from acd.core.config import CoreConfig, is_personal_queue
 from acd.core.effects import CallFinished, Effect
 from acd.core.engine import Core
 from acd.core.events import PARSERS
-from acd.demo.center import INBOUND_CONTEXT, QUEUES, Center
+from acd.demo.center import (
+    CALLBACK_DELAY_SECONDS,
+    CALLBACK_SHARE,
+    CUTOFF_SHARE,
+    INBOUND_CONTEXT,
+    QUEUES,
+    Center,
+)
 from acd.demo.personas import CallSeen, Decision, Previous, decide
 from acd.replay import ReplayClock
 from acd.routing.answer import parse_request
@@ -49,7 +56,8 @@ __all__ = ["HistoryResult", "seed_history"]
 
 CALLS_PER_DAY = 20
 BUSY_HOURS = 1.0
-LULL_SECONDS = 600.0
+LULL_SECONDS = 300.0  # no new callers in the last minutes: the calls in progress end
+RUNOFF_SECONDS = 240.0  # and no callbacks in the last ones: they are the live run's first callers
 SEED = 2026  # the demo center's past, the same every run unless --seed gives another
 STEP_SECONDS = 60.0  # the core's timers run once per simulated minute
 WRAPUP_SECONDS = 20.0  # a rep posts the outcome this long after the call
@@ -63,6 +71,9 @@ class HistoryResult:
     outcomes: int
     seconds: float  # wall time it took
     skipped: str | None = None  # why nothing was recorded
+    # Customers cut off near the end who have not called back yet: (seconds after the end of
+    # the history they mean to, number). The live simulator places them (SimConfig.callers).
+    calling_back: list[tuple[float, str]] = field(default_factory=list)
 
 
 async def seed_history(
@@ -115,11 +126,10 @@ async def seed_history(
                 queues=list(QUEUES),
                 agents=len(center.reps),
                 rate_per_min=calls_per_day / 1440.0,
-                duration=now - LULL_SECONDS - begin,  # the last callers are done before ``now``
                 slow_agent_share=0.0,
-                callback_delay_mean=150.0,
-                cutoff_share=0.08,
-                callback_share=0.8,
+                callback_delay_mean=CALLBACK_DELAY_SECONDS,
+                cutoff_share=CUTOFF_SHARE,
+                callback_share=CALLBACK_SHARE,
                 timestampevents=True,
             )
         )
@@ -133,20 +143,25 @@ async def seed_history(
             personal = personal_queue_name(rep.interface)
             if personal is not None:
                 sim.model.add_member(personal, rep.interface, rep.name)
+        # The day's turns: busy from ``busy_from``; no new callers for the last minutes (calls
+        # finish); at the run-off, callers who still mean to call back wait for the live run.
+        turns = [
+            (busy_from, lambda: sim.traffic.set_rate(center.rate)),
+            (now - LULL_SECONDS, lambda: sim.traffic.set_rate(0.0)),
+            (now - RUNOFF_SECONDS, lambda: setattr(sim.traffic, "stopped", True)),
+        ]
         try:
             t = begin
             steps = 0
-            busy = False
             if progress is not None:
                 progress(0.0)
             while t < now and not (stop is not None and stop()):
-                if not busy and sim.sched.now >= busy_from:
-                    busy = True
-                    sim.traffic.set_rate(center.rate)
+                while turns and sim.sched.now >= turns[0][0]:
+                    turns.pop(0)[1]()
                 # From one simulator timer to the next; while calls are up, the core's own timers
                 # (wrap-ups, routing settles) run at least once a simulated minute.
                 due = sim.sched.next_time()
-                t = min(due if due is not None else now, now, busy_from if not busy else now)
+                t = min(due if due is not None else now, now, turns[0][0] if turns else now)
                 if sim.model.calls or recorder.core.entries:
                     t = min(t, sim.sched.now + STEP_SECONDS)
                 await sim.advance(max(t - sim.sched.now, 0.0))
@@ -154,12 +169,19 @@ async def seed_history(
                 steps += 1
                 if steps % 200 == 0 and progress is not None:
                     progress((t - begin) / (now - begin))
+            callers = sim.traffic.calling_back
         finally:
             await sim.stop()
         await writer.drain(600.0)
         await writer.close()
         await task
-        return HistoryResult(days, recorder.calls, recorder.outcomes, time.monotonic() - started)
+        return HistoryResult(
+            days,
+            recorder.calls,
+            recorder.outcomes,
+            time.monotonic() - started,
+            calling_back=[(max(when - now, 0.0), number) for when, number in callers],
+        )
     finally:
         await engine.dispose()
 

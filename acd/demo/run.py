@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from acd.demo.center import INBOUND_CONTEXT, QUEUES, Center, write_asterisk_files
+from acd.demo.center import (
+    CALLBACK_DELAY_SECONDS,
+    CALLBACK_SHARE,
+    CUTOFF_SHARE,
+    INBOUND_CONTEXT,
+    QUEUES,
+    Center,
+    write_asterisk_files,
+)
 from acd.demo.history import HistoryResult, seed_history
 from acd.demo.reps import RepDriver, RepStats
 from acd.demo.tally import Tally
@@ -30,9 +38,6 @@ from acd.settings import Settings
 __all__ = ["DemoOptions", "run_demo"]
 
 STATUS_SECONDS = 10.0
-CUTOFF_SHARE = 0.08  # of answered calls: dropped lines, a mobile out of coverage
-CALLBACK_SHARE = 0.8  # of those, the customers who call back
-CALLBACK_DELAY_SECONDS = 150.0
 
 
 @dataclass
@@ -83,6 +88,8 @@ async def run_demo(center: Center, settings: Settings, options: DemoOptions) -> 
         if stop.asked:
             options.out.write("acd demo: stopped while recording the earlier days (acd.db keeps them)\n")
             return 130
+        if history is not None and history.calling_back:
+            files["callers"] = _callers_file(Path(private), history)
         try:
             sim = await _start_simulator(center, settings, files, options.seed)
         except _Stopped:
@@ -92,6 +99,17 @@ async def run_demo(center: Center, settings: Settings, options: DemoOptions) -> 
             return await _run(center, settings, options, sim, history, stop)
         finally:
             await _stop_simulator(sim)
+
+
+def _callers_file(directory: Path, history: HistoryResult) -> Path:
+    """The customers the history left waiting to call back, as the simulator's --callers file:
+    they call in the live run's first minutes (the ones already due, a few seconds apart)."""
+    path = directory / "callers"
+    lines = [
+        f"{max(delay, 5.0 + 10.0 * i):.1f} {number}" for i, (delay, number) in enumerate(history.calling_back)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 async def _history(
@@ -229,6 +247,8 @@ async def _start_simulator(
     ]
     if seed is not None:
         cmd += ["--seed", str(seed)]
+    if "callers" in files:
+        cmd += ["--callers", str(files["callers"])]
     sim = await asyncio.create_subprocess_exec(
         *cmd,
         stdin=asyncio.subprocess.DEVNULL,

@@ -196,6 +196,9 @@ class SimConfig:
     pause_share: float = 0.05  # chance an agent takes a short break after a call
     slow_agent_share: float = 0.1  # agents slow to answer (8-14 s: a ring sometimes times out)
     callback_delay_mean: float | None = None  # cut-off callers redial after ~this (None: 1-26 min)
+    # Callers placed once the traffic starts: (seconds after its start, number); the customers an
+    # earlier run left waiting to call back (Traffic.calling_back)
+    callers: list[tuple[float, str]] = field(default_factory=list)
     timestampevents: bool | None = None  # None: manager.conf's, forced on when speed != 1
     action_latency: float = 0.0  # simulated seconds an action takes (races with ringing become real)
     hold_until_login: bool = False  # start agents and traffic when the first client logs in

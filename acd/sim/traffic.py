@@ -133,6 +133,7 @@ class Traffic:
         self.started_at = sched.now
         self._numbers: set[str] = set()
         self._next_arrival: Timer | None = None
+        self._calling_back: dict[str, float] = {}
         self.started = False
         model.on_call_done = self._call_done
         # how a new caller enters: straight into the queue, or through a dialplan (simulator)
@@ -153,6 +154,8 @@ class Traffic:
             for q in self.queues:
                 self.model.add_member(q, iface, name)
         self.started = True
+        for delay, number in self.cfg.callers:
+            self.sched.after(delay, self._scheduled, number)
         if self.cfg.rate_per_min > 0:
             self._schedule_arrival()
 
@@ -236,9 +239,13 @@ class Traffic:
         t = call.truth
         r = self.rng
         if self.stopped:
+            if t.get("cut_off") and r.random() < self.cfg.callback_share:
+                self._calling_back[call.number] = self.sched.now + self._callback_delay()
             return
         if t.get("cut_off") and r.random() < self.cfg.callback_share:
-            self.sched.after(self._callback_delay(), self._again, call.number)
+            delay = self._callback_delay()
+            self._calling_back[call.number] = self.sched.now + delay
+            self.sched.after(delay, self._again, call.number)
         else:
             share = self.cfg.repeat_share * (2.0 if t.get("talk_seconds", 0) < 60 else 1.0)
             if r.random() < share:
@@ -263,11 +270,22 @@ class Traffic:
 
     def _again(self, number: str) -> None:
         if self._limit_reached():
-            return
+            return  # the traffic stopped first: still in ``calling_back`` if a callback
         if self.held:
             self.sched.after(1.0, self._again, number)
             return
+        self._calling_back.pop(number, None)
         self.place(number)
+
+    @property
+    def calling_back(self) -> list[tuple[float, str]]:
+        """Cut-off callers who have not called back yet: (when they mean to, number), soonest
+        first. A run that stops hands them to the next (``SimConfig.callers``)."""
+        return sorted((when, number) for number, when in self._calling_back.items())
+
+    def _scheduled(self, number: str) -> None:
+        self._numbers.add(number)
+        self._again(number)
 
     @property
     def idle(self) -> bool:
