@@ -506,3 +506,33 @@ def test_a_call_that_ends_while_the_snapshot_streams_in_is_not_adopted() -> None
         {"Event": "CoreShowChannelsComplete"},
     )
     assert feed.core.entries == {} and feed.records() == []
+
+
+def test_a_wrap_up_code_from_the_phone_may_leave_an_order_open_or_close_it() -> None:
+    """``UserEvent(CallOutcome,...,OrderRef: ...,OrderStatus: open,OrderLeft: ...)`` carries an
+    order as the API's outcome does; a status acd does not know, or a reference longer than the
+    API allows, is an anomaly and the outcome is kept without the order."""
+    from acd.core.effects import Effect, OutcomeReported
+
+    core = Core()
+
+    def wrap_up(**extra: str) -> list[Effect]:
+        headers = {"Event": "UserEvent", "Privilege": "user,all", "UserEvent": "CallOutcome"}
+        headers |= {"Linkedid": "1.1", "Agent": "PJSIP/1001", "Outcome": "sale", "Points": "40", **extra}
+        return core.apply(headers, 100.0)
+
+    opened = wrap_up(OrderRef="ORD-7", OrderStatus="Open", OrderLeft="ID check")
+    [o] = [e for e in opened if isinstance(e, OutcomeReported)]
+    assert (o.order_ref, o.order_status, o.order_left, o.points) == ("ORD-7", "open", "ID check", 40.0)
+    [c] = [e for e in wrap_up(OrderRef="ORD-7", OrderStatus="closed") if isinstance(e, OutcomeReported)]
+    assert (c.order_ref, c.order_status, c.order_left) == ("ORD-7", "closed", None)
+    for bad in (
+        {"OrderRef": "ORD-8", "OrderStatus": "maybe"},
+        {"OrderRef": "x" * 129, "OrderStatus": "open"},
+    ):
+        effects = wrap_up(**bad)
+        [kept] = [e for e in effects if isinstance(e, OutcomeReported)]
+        assert kept.order_ref is None and kept.disposition == "sale"
+        assert [a.kind for a in effects if isinstance(a, Anomaly)] == ["bad_value"]
+    [plain] = [e for e in wrap_up() if isinstance(e, OutcomeReported)]
+    assert plain.order_ref is None and plain.order_status is None

@@ -163,6 +163,31 @@ async def test_outcome_from_ami_is_written_once(engine: AsyncEngine, tmp_path: P
     assert len(rows) == 1 and rows[0].linkedid == "2.0" and rows[0].source == "ami"
 
 
+async def test_an_order_from_the_phone_is_written_through_the_journal(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    writer = Writer(make_settings(str(engine.url), tmp_path), engine)
+    task = await run_writer(writer)
+    writer.submit(finished("4.1", linkedid="4.0"))
+    writer.submit(
+        OutcomeReported(
+            "4.1", None, "Local/1001@agents", "sale", False, "line dropped", 40.0, BASE + 100,
+            order_ref="ORD-9", order_status="open", order_left="ID check",
+        )
+    )  # fmt: skip
+    assert await writer.drain(10)
+    await writer.close(5)
+    await task
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(table_of(Outcome)))).one()
+    assert (row.order_ref, row.order_status, row.order_left, row.source) == (
+        "ORD-9",
+        "open",
+        "ID check",
+        "ami",
+    )
+
+
 class SwitchableStore(Store):
     """A real Store whose writes fail while ``down`` is set (a database outage on SQLite)."""
 

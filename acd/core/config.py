@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the core never imports pydantic at run time
 
 __all__ = ["PERSONAL_QUEUE_PREFIX", "CoreConfig", "QueueRules", "is_personal_queue"]
 
+
 @dataclass(frozen=True, slots=True)
 class QueueRules:
     service_level_seconds: float = 20.0

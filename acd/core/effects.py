@@ -155,6 +155,11 @@ class OutcomeReported:
     points: float | None
     at: float
     headers: tuple[tuple[str, str], ...] = ()
+    # An order the outcome leaves open ("open", with what is left) or closes ("closed"), as the
+    # API's outcome can; from the phone: OrderRef/OrderStatus/OrderLeft headers.
+    order_ref: str | None = None
+    order_status: Literal["open", "closed"] | None = None
+    order_left: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

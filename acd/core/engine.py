@@ -944,6 +944,12 @@ class Core:
         except ValueError:
             points = None
             self._anomaly(out, "bad_value", "UserEvent", f"Points={points_raw!r}", now)
+        order_ref = h.get("OrderRef", "").strip() or None
+        order_status = h.get("OrderStatus", "").strip().lower() or None
+        if order_ref is not None and (order_status not in ("open", "closed") or len(order_ref) > 128):
+            # the API's limits (acd/api/payloads.py): anything else is kept in headers, not as an order
+            self._anomaly(out, "bad_value", "UserEvent", f"order {order_ref[:40]!r} {order_status!r}", now)
+            order_ref = None
         out.append(
             OutcomeReported(
                 call_uniqueid=call_id,
@@ -955,6 +961,9 @@ class Core:
                 points=points,
                 at=now,
                 headers=tuple((k, v) for k, v in h.items() if k not in ("Event", "Privilege")),
+                order_ref=order_ref,
+                order_status=("open" if order_status == "open" else "closed") if order_ref else None,
+                order_left=(h.get("OrderLeft", "")[:2000] or None) if order_ref else None,
             )
         )
 

@@ -54,7 +54,7 @@ from acd.sim.clock import Scheduler
 
 __all__ = ["HistoryResult", "seed_history"]
 
-CALLS_PER_DAY = 20
+CALLS_PER_DAY = 12
 BUSY_HOURS = 1.0
 LULL_SECONDS = 300.0  # no new callers in the last minutes: the calls in progress end
 RUNOFF_SECONDS = 240.0  # and no callbacks in the last ones: they are the live run's first callers

@@ -399,6 +399,9 @@ class Store:
             written_by=effect.agent or "dialplan",
             written_at=effect.at,
             source="ami",
+            order_ref=effect.order_ref,
+            order_status=effect.order_status,
+            order_left=effect.order_left,
         )
         await save_outcome(conn, self.server_id, self.credit, data)
 

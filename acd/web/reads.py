@@ -101,8 +101,6 @@ class Shared(Generic[K, V]):
         return value
 
 
-
-
 class DayFigures:
     def __init__(
         self,
