@@ -232,8 +232,15 @@ async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path)
     assert sum(n for r, n in reasons.items() if r.startswith("fallback_")) > 0, reasons
     empty = db.execute("select count(*) from outcomes where notes is null or trim(notes) in ('', 'ok')")
     assert empty.fetchone()[0] > 0
-    split = db.execute("select count(*) from credits where reason like 'split%' and points > 0")
+    split = db.execute(
+        "select count(*) from sales s where s.policy = 'split' and s.settled and (select count(*) "
+        "from sale_credits c where c.sale_id = s.sale_id and c.points > 0) = 2"
+    )
     assert split.fetchone()[0] > 0
+    assert db.execute("select count(*) from sales where disputed").fetchone()[0] > 0
+    opened = db.execute("select count(*) from outcomes where order_status = 'open'").fetchone()[0]
+    closed = db.execute("select count(*) from outcomes where order_status = 'closed'").fetchone()[0]
+    assert opened > 0 and closed > 0  # sales left open across a cut-off, and finished later
 
     report = subprocess.run(
         [*ACD, "report", "--since", "7d", "--json"],

@@ -58,7 +58,7 @@ CALLS_PER_DAY = 12
 BUSY_HOURS = 1.0
 LULL_SECONDS = 300.0  # no new callers in the last minutes: the calls in progress end
 RUNOFF_SECONDS = 240.0  # and no callbacks in the last ones: they are the live run's first callers
-SEED = 2026  # the demo center's past, the same every run unless --seed gives another
+SEED = 4  # the demo center's past: a month that shows every case (a disputed sale among them)
 STEP_SECONDS = 60.0  # the core's timers run once per simulated minute
 WRAPUP_SECONDS = 20.0  # a rep posts the outcome this long after the call
 READ = ("system", "call", "agent", "user")  # what acd's manager user reads
@@ -281,5 +281,10 @@ class _Recorder:
             headers["Notes"] = d.notes
         if d.points is not None:
             headers["Points"] = f"{d.points:g}"
+        if d.order is not None:
+            headers["OrderRef"] = d.order.ref
+            headers["OrderStatus"] = d.order.status
+            if d.order.left:
+                headers["OrderLeft"] = d.order.left
         self._effects(self.core.apply(headers, self.clock(headers)))
         self.outcomes += 1

@@ -9,7 +9,8 @@ quality review is there to see:
 - ``early_release``: hangs up on some customers early (acd/demo/reps.py does that on the phone);
   writes short notes;
 - ``closer``: always finishes the orders other reps' cut-offs left open when the customer calls
-  back (the others do half the time, and leave the rest open for the rep who took it);
+  back (the others mostly do, a quarter of them at a discount the customer asked for, and leave
+  the rest open for the rep who took it);
 - ``haggler``: quotes their own price when closing a sale someone else started, so the chain's
   two posts disagree (a disputed sale for the review queue);
 - ``steady``: everyone else: decent notes, now and then none.
@@ -100,7 +101,7 @@ def decide(persona: str, me: str, call: CallSeen, rng: random.Random) -> Decisio
 def _cut_off(persona: str, call: CallSeen, rng: random.Random) -> Decision:
     """The line dropped mid-call: a sale in progress stays open on the chain for whoever takes
     the customer's callback."""
-    if call.queue == "sales" and rng.random() < 0.7:
+    if call.queue == "sales" and rng.random() < 0.9:
         ref = f"ORD-{rng.randrange(10_000, 100_000)}"
         left = rng.choice(_OPEN_LEFT)
         notes = None if persona == "rushed" else f"line dropped while taking the order; still needed: {left}"
@@ -114,15 +115,18 @@ def _finish_order(
 ) -> Decision:
     mine = prev.agent == me
     quoted = prev.points
-    if mine or persona in ("closer", "haggler") or rng.random() < 0.5:
+    if mine or persona in ("closer", "haggler") or rng.random() < 0.7:
         points = quoted
-        if persona == "haggler" and not mine and quoted is not None:
-            points = quoted + rng.choice((10.0, 15.0, 25.0))  # their own price: the chain disagrees
+        if not mine and quoted is not None:
+            if persona == "haggler":
+                points = quoted + rng.choice((10.0, 15.0, 25.0))  # their own price: the chain disagrees
+            elif rng.random() < 0.25:
+                points = max(quoted - rng.choice((5.0, 10.0)), 5.0)  # the customer asked for a discount
         notes = _notes(
             persona, (f"customer called back; order {order.ref} completed ({order.left} taken)",), rng
         )
         return Decision("sale", True, notes, points, Order(order.ref, "closed"))
-    # Someone else's order, half the time: answered the question, left the order to its owner.
+    # Someone else's order, now and then: answered the question, left the order to its owner.
     notes = _notes(persona, (f"callback about {order.ref}; order still open, {order.left} missing",), rng)
     return Decision("follow_up", False, notes, None, None)
 
