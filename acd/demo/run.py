@@ -376,10 +376,14 @@ def _summary(out: TextIO, tally: Tally, reps: RepStats, wall: float, simulated: 
         f"  callbacks {tally.routed_callbacks}: {tally.to_their_rep} reached their rep, "
         f"{tally.fallbacks} fell back\n"
         f"  outcomes {reps.posted} posted by the reps: {reps.without_notes} without real notes, "
-        f"{reps.sales} sales, {reps.released_early} calls released early\n"
+        f"{_count(reps.sales, 'sale')}, {_count(reps.released_early, 'call')} released early\n"
         "  what was recorded: acd report --since 7d\n"
     )
     out.flush()
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _duration(seconds: float) -> str:
