@@ -5,21 +5,26 @@ windows have closed. A center that starts now has none, so every such figure wou
 for a day and "no data" for a month. The demo records ``days`` days of earlier traffic first.
 
 How, so the figures are acd's own and not a second implementation of them: the simulator runs the
-same center (the same reps, queues and queues.conf) in this process on a manual clock starting
-``days`` days ago, as fast as the code runs; its AMI events go through acd's framing and core,
-and the core's effects through the daemon's writer (journal, then the store), exactly as live
-traffic would. The reps' outcomes come back the way a phone's wrap-up code does
-(``UserEvent: CallOutcome``), written by the same personas as the live reps (acd/demo/personas.py).
-Everything is dated by the events' own timestamps, so each record lands on its day, and the daemon
-that starts afterwards loads the caller history from the database as it does at any start:
-customers who called last week are last week's callers, not today's.
+same center (the same reps, queues.conf and dialplan) in this process on a manual clock starting
+``days`` days ago, as fast as the code runs. Its callers go through ``acd-route``; their
+``CURL()`` is answered in-process by acd's own routing service, reading the core's routing view,
+with the decision handed to the core as the lookup server hands it over. Its AMI events go through
+acd's framing and core, and the core's effects through the daemon's writer (journal, then the
+store), exactly as live traffic would. The reps' outcomes come back the way a phone's wrap-up
+code does (``UserEvent: CallOutcome``, orders included), written by the same personas as the live
+reps (acd/demo/personas.py). Everything is dated by the events' own timestamps, so each record
+lands on its day, and the daemon that starts afterwards loads the caller history from the
+database as it does at any start: customers who called last week are last week's callers, not
+today's.
 
-Its shape keeps the cost to seconds: the older days are quiet (``calls_per_day``, every rep a
-few calls a day, enough for every window and every rep to have decided figures), the last
-``busy_hours`` before the demo run at the live rate with the live team (today's figures, and a
-center busy enough for callbacks to fall back and sales to change hands), and the last minutes
-before the start are a lull, so no call is left half-way. The history is seeded (the same past
-for every run unless ``--seed`` says otherwise): whatever it shows, it always shows.
+Its shape keeps the cost to seconds: the older days are quiet (``calls_per_day``: every rep has
+calls within any week, enough for every window and rep to have decided figures), the last
+``busy_hours`` before the start run at the live rate with the live team (today's figures, and a
+center busy enough for callbacks to fall back and sales to change hands). In the last minutes no
+new callers come, so calls finish; in the very last ones no callbacks either: the customers who
+still mean to call back are handed to the live simulator (``calling_back``), and call in the live
+run's first minutes. The past is seeded (the same for every run unless ``--seed`` says
+otherwise): whatever it shows, it always shows.
 """
 
 from __future__ import annotations
