@@ -225,6 +225,11 @@ async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path)
     status = [line for line in out.splitlines() if re.match(r"\d\d:\d\d:\d\d  calls \d+", line)]
     assert len(status) >= 2, out  # one every 10 s
     assert "acd report" in out.splitlines()[-1]
+    # Live, not only in the recorded past: a customer cut off before the start reaches their rep
+    # within the run's first (simulated) minute, as the summary says.
+    # (Past a minute the summary would say "the first 1 min 5 s in", which does not match.)
+    reached = re.search(r"callbacks \d+: (\d+) reached their rep \(the first \d+ s in\)", out)
+    assert reached is not None and int(reached.group(1)) > 0, out
 
     db = sqlite3.connect(tmp_path / "acd.db")
     reasons = dict(db.execute("select reason, count(*) from routing_decisions group by reason").fetchall())

@@ -16,7 +16,6 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -173,11 +172,11 @@ async def _run(
             return 2
         base_url = f"http://{settings.http.host}:{daemon.http_port}"
         await _logged_in(daemon)  # the simulator's reps and callers start at acd's login
-        sim_started = daemon.clock.now()
+        sim_started = tally.since = daemon.clock.now()
         reps = RepDriver(center, base_url, since=sim_started, seed=options.seed)
         await reps.start()
         _banner(out, center, settings, base_url, options, history)
-        status = asyncio.ensure_future(_status_loop(out, daemon, tally, reps.stats, sim_started))
+        status = asyncio.ensure_future(_status_loop(out, daemon, tally, reps.stats))
         waiters = [asyncio.ensure_future(stop.event.wait()), asyncio.ensure_future(daemon.wait())]
         if options.seconds:
             waiters.append(asyncio.ensure_future(asyncio.sleep(options.seconds)))
@@ -349,7 +348,7 @@ def _database_words(settings: Settings) -> str:
     return url[len(prefix) :] if url.startswith(prefix) else "the database (ACD_DATABASE__URL)"
 
 
-async def _status_loop(out: TextIO, daemon: Any, tally: Tally, reps: RepStats, sim_started: float) -> None:
+async def _status_loop(out: TextIO, daemon: Any, tally: Tally, reps: RepStats) -> None:
     while True:
         await asyncio.sleep(STATUS_SECONDS)
         out.write(_status_line(daemon, tally, reps) + "\n")
@@ -373,13 +372,19 @@ def _summary(out: TextIO, tally: Tally, reps: RepStats, wall: float, simulated: 
         "\n"
         f"acd demo: stopped after {_duration(wall)} ({_duration(simulated)} simulated)\n"
         f"  calls {tally.calls}, answered {tally.answered}, cut off {tally.cut_offs}\n"
-        f"  callbacks {tally.routed_callbacks}: {tally.to_their_rep} reached their rep, "
+        f"  callbacks {tally.routed_callbacks}: {tally.to_their_rep} reached their rep{_first(tally)}, "
         f"{tally.fallbacks} fell back\n"
         f"  outcomes {reps.posted} posted by the reps: {reps.without_notes} without real notes, "
         f"{_count(reps.sales, 'sale')}, {_count(reps.released_early, 'call')} released early\n"
         "  what was recorded: acd report --since 7d\n"
     )
     out.flush()
+
+
+def _first(tally: Tally) -> str:
+    if tally.first_to_their_rep is None:
+        return ""
+    return f" (the first {_duration(tally.first_to_their_rep)} in)"
 
 
 def _count(n: int, word: str) -> str:
@@ -393,6 +398,3 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-
-
-_unused: Callable[..., Any] | None = None

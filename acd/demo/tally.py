@@ -24,6 +24,8 @@ class Tally:
     cut_offs: int = 0
     callbacks: int = 0  # calls recognised as a callback of a cut-off
     routed: Counter[str] = field(default_factory=Counter)  # routing decisions by reason
+    since: float = 0.0  # when the live run began (the daemon's clock): what "in" counts from
+    first_to_their_rep: float | None = None  # seconds after ``since`` a callback first reached its rep
     _seen: set[str] = field(default_factory=set, repr=False)
     _answered: set[str] = field(default_factory=set, repr=False)
 
@@ -31,6 +33,9 @@ class Tally:
         if isinstance(effect, AffinityDecided):
             if not effect.shadow:
                 self.routed[effect.reason] += 1
+                if effect.reason == "original_agent" and self.first_to_their_rep is None:
+                    # The moment the headline feature first shows: a newcomer looks for it.
+                    self.first_to_their_rep = max(0.0, effect.decided_at - self.since)
             return
         if not isinstance(effect, CallFinished):
             return
