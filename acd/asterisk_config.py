@@ -4,7 +4,7 @@ Pure text rendering from the settings and a list of agents; ``acd asterisk-confi
 deploy/asterisk/ holds its output for an example center (a test keeps the two in sync). Nothing
 here is written by hand in production: an agent added to the center is a regenerated file.
 
-Why this shape (DESIGN.md, "Delivering affinity on Asterisk"; tests/fixtures/ami/weighted-queues):
+Why this shape (docs/asterisk.md, "Personal queues"; tests/fixtures/ami/weighted-queues):
 
 - Every call stays inside app_queue, so Asterisk's own events and queue_log stay complete.
 - Each agent has a one-member personal queue ``acd-agent-<id>`` with ``weight=10``, heavier than

@@ -1,4 +1,4 @@
-"""The daemon's one clock (DESIGN.md, One clock).
+"""The daemon's one clock (docs/architecture.md, "One clock").
 
 Event time is Asterisk's ``Timestamp`` header when present, else the time the event was read.
 Between events the clock runs at ``speed`` times the wall clock from the last stamp it saw: when the

@@ -9,7 +9,7 @@ at once and are answered: tens of thousands of events in a few seconds. The daem
 process with its SQLite writer; a probe measures how late a 10 ms timer fires on its event loop.
 
 Printed: events, resync size, disconnects seen by the daemon, loop stall p50/p99/max.
-Targets (DESIGN.md): no disconnect; stall p99 <= 20 ms.
+Targets (docs/architecture.md, "Performance targets"): no disconnect; stall p99 <= 20 ms.
 """
 
 from __future__ import annotations

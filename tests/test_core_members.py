@@ -51,7 +51,7 @@ def test_ringing_in_call_wrapup_available() -> None:
 
 
 def test_in_call_ignores_queue_member_status_incall_zero() -> None:
-    """DESIGN.md: QueueMemberStatus showed InCall 0 while the agent talked; AgentConnect wins."""
+    """docs/asterisk.md: QueueMemberStatus showed InCall 0 while the agent talked; AgentConnect wins."""
     feed = Feed()
     feed(member("QueueMemberAdded", "support", "PJSIP/1001", "Alice"))
     call = Call("1.1")

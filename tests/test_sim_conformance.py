@@ -41,7 +41,7 @@ NOT_SIMULATED: dict[tuple[str, str], str] = {}
 # The events that make a call's skeleton, in an order Asterisk kept in every capture. The
 # dialplan noise (Newexten, VarSet...) and the teardown (hangups, AgentComplete, BridgeLeave) are
 # interleaved by Asterisk's threads differently from run to run: those are compared as counts,
-# and the teardown by the side that started it (DESIGN.md: who ended a call).
+# and the teardown by the side that started it (docs/asterisk.md: who ended a call).
 SKELETON = {
     "Newchannel",
     "LocalBridge",

@@ -1,6 +1,6 @@
 """Pure classifiers for a finished queue call: who ended it, and was it a cut-off.
 
-Who ended a call (DESIGN.md, checked against every capture in tests/fixtures/ami):
+Who ended a call (docs/asterisk.md, checked against every capture in tests/fixtures/ami):
   ``AgentComplete``'s ``Reason`` is not trusted alone. When the agent's bridged channel is hung up
   over AMI, Asterisk says ``Reason: caller`` (and queue_log COMPLETECALLER) although the agent side
   ended it. What holds: after ``AgentConnect``, the FIRST ``BridgeLeave``, ``SoftHangupRequest``,
@@ -13,7 +13,7 @@ Who ended a call (DESIGN.md, checked against every capture in tests/fixtures/ami
      its side: the caller was redirected elsewhere (AMI Redirect out of the bridge) -> transfer;
   4. nothing was seen after the connect (acd attached late) -> fall back to ``Reason``.
 
-Cut-off (DESIGN.md domain words): an answered call that ended abnormally: a Q.850 cause outside the
+Cut-off (docs/architecture.md, "The words"): an answered call that ended abnormally: a Q.850 cause outside the
 operator's "normal" set (default 16 normal clearing, 17 busy, 19 no answer, 21 rejected) on either
 leg, or the call lost to an Asterisk restart or an AMI gap. Cause 0 (Unknown, what a cancelled or
 torn-down Local half reports) is never a cut-off by itself. A normally cleared call the agent

@@ -12,7 +12,7 @@ Calls
   within ``exit_decision_seconds`` after it); otherwise exited: ``withdraw`` when acd pulled the
   caller itself, ``redirect`` when the channel left for another dialplan context, else ``timeout``.
   (A personal affinity queue's timeout shows on AMI as QueueCallerAbandon + QueueCallerLeave.)
-- ``AgentComplete`` may lack Channel/Uniqueid (DESIGN.md): matched by queue + member interface.
+- ``AgentComplete`` may lack Channel/Uniqueid (docs/asterisk.md): matched by queue + member interface.
 - Who ended it and whether it was a cut-off: classify.py.
 
 Members and agents

@@ -86,7 +86,7 @@ class AgentEvent:
     """AgentCalled / AgentConnect / AgentComplete / AgentRingNoAnswer / AgentDump.
 
     ``uniqueid`` may be empty: about one AgentComplete in 13 carries only Queue, Interface,
-    MemberName and the times (DESIGN.md); the core then matches by queue + interface.
+    MemberName and the times (docs/asterisk.md); the core then matches by queue + interface.
     """
 
     kind: str

@@ -6,8 +6,9 @@ per-agent series on) of pure Python, which in the loop would delay every AMI eve
 much; in a thread the loop keeps running, preempted only at the interpreter's switch
 interval (bench/bench_metrics.py measures both). prometheus_client guards its values with locks, so
 the consumer keeps counting meanwhile. The classic text format (0.0.4) is what every Prometheus
-2.x, Debian's 2.42 included, negotiates. Scraping needs no token (issue 4: metrics scraping is
-unauthenticated).
+2.x, Debian's 2.42 included, negotiates. Scraping needs no token: like
+every Prometheus exporter, ``/metrics`` is left to the network to protect (bind it to loopback or
+a scrape network), and it carries no caller numbers or notes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """acd's Asterisk stand-in: an AMI server driven by an app_queue model (``acd sim``).
 
-It shares only the wire codec with the daemon (DESIGN.md: the simulator is Asterisk's stand-in,
-not the daemon's twin); its reference is the captures in tests/fixtures/ami.
+It shares only the wire codec with the daemon (docs/architecture.md: the simulator is Asterisk's
+stand-in, not the daemon's twin); its reference is the captures in tests/fixtures/ami.
 
 Layout (one job per module):
 

@@ -2,7 +2,7 @@
 
 Clock modes (``SimConfig.speed``):
 - ``> 0`` and finite: simulated time runs ``speed`` times faster than the wall clock; events carry
-  a ``Timestamp`` in simulated time when ``speed != 1`` (DESIGN.md, One clock);
+  a ``Timestamp`` in simulated time when ``speed != 1`` (docs/architecture.md, "One clock");
 - ``inf``: as fast as the clients read (bulk runs, benchmarks): time jumps from timer to timer and
   waits while a client's buffer is full instead of applying ``writetimeout``;
 - ``0``: manual: time moves only when a test calls :meth:`Simulator.advance` (deterministic

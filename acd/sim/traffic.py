@@ -67,7 +67,7 @@ REPEAT_WINDOW = 86400.0
 
 
 class Truth:
-    """The simulator's own call records, linked as DESIGN.md defines callbacks and repeats."""
+    """The simulator's own call records, linked as docs/architecture.md defines callbacks and repeats."""
 
     def __init__(self, path: Path | None = None):
         # kept in memory only without a file (tests, the Python API); a file run may last days
@@ -78,7 +78,7 @@ class Truth:
         self._fh: IO[str] | None = path.open("w", encoding="utf-8") if path else None
 
     def record(self, rec: dict[str, Any]) -> None:
-        """Link the finished entry to this number's history, as DESIGN.md defines the words:
+        """Link the finished entry to this number's history, as docs/architecture.md defines the words:
         a repeat contact is an *answered* call followed by another call from the same number
         within 24 h; a callback is a new call within 60 min of an answered call's cut-off end.
         Only the most recent answered earlier call counts (unanswered ones are skipped)."""

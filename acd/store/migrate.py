@@ -1,6 +1,6 @@
 """Schema versions: upgrade, inspect, and the start-up check the daemon runs.
 
-Rules (issue 4): an empty database is migrated automatically so a first start and the demo just
+Rules: an empty database is migrated automatically so a first start and the demo just
 work; a database at an older revision is left alone and the daemon stops with a message telling
 the operator to run ``acd db upgrade`` (upgrades are an operator's decision: back up first); a
 database at a revision this acd does not know (written by a newer acd) is refused.
