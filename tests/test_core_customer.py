@@ -252,6 +252,31 @@ def test_an_adopted_call_takes_its_wait_and_times_from_the_final_agent_complete(
     assert updates(feed, "9.1")[-1].legs[0].wait_seconds == 4.0
 
 
+def test_an_adopted_call_whose_caller_hung_up_takes_its_wait_from_the_agent_complete_after(
+    feed: Feed,
+) -> None:
+    """When the caller hangs up, Asterisk sends AgentComplete after the caller's Hangup and without
+    its channel headers (the captures): the adopted call waits for it instead of closing unknown."""
+    adopt_bridged(feed, "9.3", "9.4", "00:01:30")
+    feed(
+        {"Event": "Hangup", "Uniqueid": "9.4", "Linkedid": "9.3", "Cause": "16"},
+        {"Event": "Hangup", "Uniqueid": "9.3", "Linkedid": "9.3", "Cause": "16"},
+        dt=20,
+    )  # fmt: skip
+    ended = feed.now
+    assert feed.records() == [] and feed.states("PJSIP/1001")[-1] == "available"  # free at once
+    feed(
+        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1001", "MemberName": "Alice",
+         "HoldTime": "4", "TalkTime": "100", "Reason": "caller"},
+    )  # fmt: skip
+    (rec,) = feed.records()
+    assert rec.partial and rec.wait_seconds == 4.0 and rec.talk_seconds == 100.0
+    assert rec.ended_at == ended and rec.answered_at == ended - 100 and rec.joined_at == ended - 104
+    assert not [e for e in feed.effects if getattr(e, "kind", None) == "unknown_call"]
+    row = last(feed, "9.3")
+    assert row.final and row.wait_seconds == 4.0
+
+
 def test_an_adopted_call_that_ends_without_agent_complete_has_no_wait(feed: Feed) -> None:
     """Asterisk never told its wait (no AgentComplete): unknown, left out of ASA and service level."""
     adopt_bridged(feed, "9.5", "9.6", "00:01:30")
@@ -260,10 +285,11 @@ def test_an_adopted_call_that_ends_without_agent_complete_has_no_wait(feed: Feed
         {"Event": "Hangup", "Uniqueid": "9.6", "Linkedid": "9.5", "Cause": "16"},
         dt=20,
     )  # fmt: skip
-    feed.now += feed.core.config.stale_call_seconds  # no AgentComplete ever came: closed as stale
-    feed.effects.extend(feed.core.tick(feed.now))
+    ended = feed.now
+    feed.tick(feed.core.config.complete_wait_seconds)  # its AgentComplete fell in the gap: none comes
     (rec,) = feed.records()
     assert rec.partial and rec.wait_seconds is None  # never the channel's age
+    assert rec.ended_at == ended  # when it ended, not when acd stopped waiting
     assert "answered_at" in rec.inferred
     row = last(feed, "9.5")
     assert row.final and row.wait_seconds is None and updates(feed, "9.5")[-1].legs[0].wait_seconds is None

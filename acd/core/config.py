@@ -32,6 +32,7 @@ class CoreConfig:
     finish_grace_seconds: float = 10.0  # wait this long after AgentComplete for the last hangups
     exit_decision_seconds: float = 1.0  # a caller who leaves and hangs up within this abandoned
     connect_wait_seconds: float = 5.0  # a leave with no QueueCallerAbandon waits this for AgentConnect
+    complete_wait_seconds: float = 2.0  # an adopted call all hung up waits this for its AgentComplete
     stale_call_seconds: float = 6 * 3600.0  # a call older than this with no news is closed as partial
     sticky_window_seconds: float = 0.0  # sticky affinity looks back this far (0: sticky mode off)
 

@@ -634,13 +634,11 @@ class Core:
             entry, side = watched
             cause = None if kind == "SoftHangupRequest" else e.cause
             entry.signals.append(Signal(kind, side, e.cause if kind == "SoftHangupRequest" else cause))
-            if (
-                kind == "Hangup"
-                and self._all_hung_up(entry)
-                and (entry.state == "completed" or (entry.partial and entry.state == "connected"))
-            ):
-                # A call acd picked up after a gap may have had its AgentComplete in it.
-                self._finish(entry, now, out)
+            if kind == "Hangup" and self._all_hung_up(entry):
+                if entry.state == "completed":
+                    self._finish(entry, now, out)
+                elif entry.partial and entry.state == "connected" and entry.hung_up_at is None:
+                    self._await_complete(entry, now, out)
         elif kind != "BridgeLeave":
             if kind == "SoftHangupRequest" and e.cause == SHUTDOWN_FLAG:
                 queued = self.by_uniqueid.get(uid)
@@ -658,6 +656,19 @@ class Core:
                 self._settle_exit(waiting, now, out, hung_up=True)
         if kind == "Hangup":
             self._forget_channel(uid)
+
+    def _await_complete(self, entry: Entry, now: float, out: list[Effect]) -> None:
+        """An adopted call's channels all hung up before its AgentComplete. When the caller hangs
+        up, Asterisk sends the AgentComplete just after the caller's Hangup (without the caller's
+        channel headers: the captures show it); when it fell in the gap acd was not looking, none
+        comes. The call ended now either way: its agent is free at once, and the entry waits a
+        moment for the AgentComplete that tells its wait, then closes without it."""
+        entry.hung_up_at = now
+        agent = self.agents.get(entry.agent) if entry.agent else None
+        if agent is not None and entry.id in agent.calls:
+            agent.calls.discard(entry.id)
+            self._agent_changed(agent, now, out)
+        self._timer(now + self.config.complete_wait_seconds, "complete", entry.id)
 
     def _add_channel(self, chan: Channel) -> Channel:
         self.channels[chan.uniqueid] = chan
@@ -1043,6 +1054,8 @@ class Core:
     def _record(self, entry: Entry, now: float, out: list[Effect]) -> None:
         """The finished entry's record (its channels' causes read now), out through the gap fill."""
         answered = entry.agent is not None
+        # An adopted call that waited for its AgentComplete ended at its last hang-up.
+        now = entry.hung_up_at if entry.hung_up_at is not None else now
         rules = self.config.queue(entry.queue)
         caller_causes = self._side_causes(entry.caller_uids)
         agent_causes = self._side_causes(entry.agent_uids)
@@ -1200,6 +1213,10 @@ class Core:
                     and entry.finish_deadline is not None
                     and entry.finish_deadline <= now
                 ):
+                    self._finish(entry, now, out)
+            elif kind == "complete":
+                entry = self.entries.get(key)
+                if entry is not None and entry.state == "connected" and entry.hung_up_at is not None:
                     self._finish(entry, now, out)
             elif kind == "wrapup":
                 agent = self.agents.get(key)

@@ -92,6 +92,7 @@ class Entry:
     shutdown: bool = False
     lost: str | None = None
     finish_deadline: float | None = None
+    hung_up_at: float | None = None  # an adopted call's last hang-up, while its AgentComplete may follow
     source: str = "ami"  # "ami" | "queue_log" (recovered from it) | "merged" (both told part)
     unknown: set[str] = field(default_factory=set)  # fields the source could not tell
     inferred: set[str] = field(default_factory=set)  # fields deduced, not seen (a restart's toll)
