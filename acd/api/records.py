@@ -15,14 +15,14 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api.auth import json_error, principal_of
+from acd.api.credit_write import CreditWriter
+from acd.api.outcome_write import Refused
 from acd.api.payloads import BadInput, parse_credit, parse_time
 from acd.reads.calls import chain_view, may_read_notes
 from acd.reads.review import REASONS, review_flags
 from acd.reads.summary import agent_summary
 from acd.settings import Settings
-from acd.store.engine import retry_contention
-from acd.store.outcomes import AdjustmentInput, NotInChain, UnknownSale, adjust_credit, resolve_linkedid
-from acd.store.sales import CreditRules
+from acd.store.outcomes import resolve_linkedid
 
 __all__ = ["records_routes"]
 
@@ -42,7 +42,6 @@ def _period(request: web.Request, clock: Callable[[], float]) -> tuple[float, fl
 
 def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], float]) -> list[web.RouteDef]:
     server_id = settings.server_id
-    rules = CreditRules(settings.credit_policy, settings.credit_original_share)
 
     async def summary(request: web.Request) -> web.Response:
         who = principal_of(request)
@@ -87,6 +86,8 @@ def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], 
             items.append(item)
         return web.json_response({"period": {"from": since, "to": until}, "calls": items})
 
+    credit_writer = CreditWriter(settings, engine, clock)
+
     async def credit(request: web.Request) -> web.Response:
         who = principal_of(request)
         if not who.is_supervisor:
@@ -96,47 +97,13 @@ def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], 
         except (ValueError, RecursionError):
             raise BadInput("body", "not valid JSON") from None
         body = parse_credit(data)
-        shares = tuple((s.agent, s.points) for s in body.shares)
-
-        async def transaction() -> web.Response:
-            async with engine.begin() as conn:
-                linkedid = await resolve_linkedid(conn, server_id, request.match_info["call_id"])
-                if linkedid is None:
-                    return json_error(404, "unknown call")
-                try:
-                    sale, before = await adjust_credit(
-                        conn,
-                        server_id,
-                        rules,
-                        AdjustmentInput(linkedid, body.sale, shares, body.reason, who.written_by, clock()),
-                    )
-                except UnknownSale:  # raised before anything was written
-                    if body.sale is not None:
-                        return json_error(404, "no such sale on this call's chain", field="sale")
-                    return json_error(404, "this call's chain has no sale to adjust")
-                except NotInChain as missing:  # raised before anything was written
-                    index = next(i for i, (agent, _) in enumerate(shares) if agent == missing.agent)
-                    return json_error(
-                        422,
-                        f"{missing.agent} had no call in this sale's chain",
-                        field=f"shares.{index}.agent",
-                    )
-            return web.json_response(
-                {
-                    "call_id": linkedid,
-                    "sale_id": sale.sale_id,
-                    "before": before,
-                    "after": [
-                        {"agent": s.agent, "points": s.points, "attribution": s.attribution}
-                        for s in sale.shares
-                    ],
-                    "reason": body.reason,
-                    "by": who.written_by,
-                },
-                status=201,
-            )
-
-        return await retry_contention(transaction)
+        try:
+            done = await credit_writer.write(who, request.match_info["call_id"], body)
+        except Refused as refused:
+            if refused.field:
+                return json_error(refused.status, refused.message, field=refused.field)
+            return json_error(refused.status, refused.message)
+        return web.json_response(done, status=201)
 
     return [
         web.get(r"/api/v1/agents/{agent:.+}/summary", summary),

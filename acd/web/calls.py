@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.api.access import may_read_call
 from acd.api.auth import Principal
 from acd.core.effects import CallStarted
-from acd.reads.calls import caller_history, customer_call
+from acd.reads.calls import caller_history, chain_view, customer_call
 from acd.store.models import Call, table_of
 from acd.store.outcomes import resolve_linkedid
 from acd.web.app import Pages
@@ -87,6 +87,8 @@ class CallView:
     credits: list[dict[str, Any]] = field(default_factory=list)
     later: list[Later] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    open_order: dict[str, Any] | None = None  # ref, left, opened_at, sale_id: work left on the chain
+    sales: list[dict[str, Any]] = field(default_factory=list)  # the chain's sales and shares
 
 
 def _from_key(key: str | None) -> tuple[str | None, str | None]:
@@ -291,6 +293,18 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
         )
         if call is not None:
             view.later = await _later(conn, server_id, [e["id"] for e in call["entries"] if e["cut_off"]])
+        # The chain's open order and sales: this call's chain once it is recorded, else (a callback
+        # still ringing) the chain of the call it follows.
+        for member in (linkedid, earlier_id):
+            chain = (
+                await chain_view(conn, server_id, member, show_notes=True, now=pages.clock())
+                if member
+                else None
+            )
+            if chain is not None:
+                view.open_order = chain["open_order"]
+                view.sales = chain["sales"]
+                break
         if key is not None:
             since = pages.clock() - HISTORY_SECONDS
             history = await caller_history(

@@ -69,11 +69,15 @@ def _form_for(
         return None
     pages = request.app[PAGES]
     record = view.outcome or {}
+    order = view.open_order or {}
     start = {
         "disposition": record.get("disposition") or "",
         "notes": record.get("notes") or "",
         "points": "" if record.get("points") is None else f"{record['points']:g}",
         "resolved": bool(record.get("resolved")),
+        "order_status": "",
+        "order_ref": order.get("ref") or "",
+        "order_left": order.get("left") or "",
     }
     return {
         "dispositions": list(pages.settings.dispositions),
@@ -95,6 +99,16 @@ def _body(form: Any) -> dict[str, Any]:
             data["points"] = float(points_text.replace(",", "."))
         except ValueError:
             raise BadInput("points", "a number, such as 40 or 12.5") from None
+    status = str(form.get("order_status", ""))
+    if status in ("open", "closed"):
+        ref = str(form.get("order_ref", "")).strip()
+        if not ref:
+            raise BadInput("order reference", "name the order (its reference) to leave it open or close it")
+        data["order"] = {
+            "ref": ref,
+            "status": status,
+            "left": str(form.get("order_left", "")).strip() or None,
+        }
     return data
 
 
@@ -123,6 +137,9 @@ async def post_outcome(request: web.Request) -> web.StreamResponse:
         "notes": str(form.get("notes", "")),
         "points": str(form.get("points", "")),
         "resolved": form.get("resolved") == "yes",
+        "order_status": str(form.get("order_status", "")),
+        "order_ref": str(form.get("order_ref", "")),
+        "order_left": str(form.get("order_left", "")),
     }
     back = str(form.get("back", "desk"))
     problem: str | None = None
