@@ -123,15 +123,33 @@ def ended(browser: Browser, timeout: float = 15.0) -> None:
 
 
 def fill_outcome(
-    browser: Browser, disposition: str, notes: str, points: str = "", resolved: bool = False
+    browser: Browser,
+    disposition: str,
+    notes: str,
+    points: str = "",
+    resolved: bool = False,
+    *,
+    order: str = "",
+    order_ref: str = "",
+    order_left: str = "",
 ) -> None:
-    """Fill the desk's outcome form for the current call, as a rep does while still talking."""
+    """Fill the desk's outcome form for the current call, as a rep does while still talking.
+    ``order``: "open" leaves an order open, "closed" completes one (a reference already in the
+    form, the open order's, is kept unless ``order_ref`` names another)."""
     Select(browser.find("#current select[name=disposition]")).select_by_value(disposition)
     browser.find("#current textarea[name=notes]").send_keys(notes)
     if points:
         browser.find("#current input[name=points]").send_keys(points)
     if resolved:
         browser.find("#current input[name=resolved]").click()
+    if order:
+        browser.find(f"#current input[name=order_status][value={order}]").click()
+    if order_ref:
+        field = browser.find("#current input[name=order_ref]")
+        field.clear()
+        field.send_keys(order_ref)
+    if order_left:
+        browser.find("#current input[name=order_left]").send_keys(order_left)
 
 
 def save_outcome(browser: Browser) -> None:
@@ -302,3 +320,114 @@ def test_review_queue_lists_thin_notes_and_an_early_release(
     ] == [linkedid]
     boss.open("/agents?period=today", "agents")
     assert "Alice" in boss.text("table.team")
+
+
+ORDER_CUSTOMER = "4917612121"
+ORDER_REF = "DSL-4471"
+ORDER_LEFT = "add the phone line, confirm the porting date"
+ORDER_NOTES = "changing DSL-only to phone+DSL, order half written"
+ORIGINAL_SHARE = 0.25  # not the default half: the pages must show what the store's rule gave
+
+
+@pytest.fixture
+def order_center(tmp_path: Path, people: People) -> Iterator[LiveCenter]:
+    live = LiveCenter(
+        tmp_path, people.tokens(), routed=True, credit_policy="split", credit_original_share=ORIGINAL_SHARE
+    )
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def stored_shares(center: LiveCenter) -> dict[str, tuple[float, str]]:
+    """agent -> (points, attribution) of every credit row the store holds."""
+    assert center.daemon is not None
+    from sqlalchemy import text
+
+    async with center.daemon.engine.connect() as conn:
+        rows = (await conn.execute(text("select agent, points, attribution from sale_credits"))).all()
+    return {str(r[0]): (float(r[1]), str(r[2])) for r in rows}
+
+
+def test_an_open_order_across_a_cut_off_is_finished_by_the_callbacks_rep(
+    order_center: LiveCenter, people: People
+) -> None:
+    center = order_center
+    assert center.sim is not None
+    sim = center.sim
+    center.call(sim.add_agent, "support", "1001", "Alice", answer_after=1.0)
+    center.call(sim.add_agent, "support", "1002", "Bob", answer_after=1.0, paused=True, reason="training")
+    opened: list[Browser] = []
+    try:
+        # Alice is writing an order when the network drops the customer; she leaves it open.
+        alice = open_browser(opened, center, "order-alice")
+        alice.sign_in(people.alice)
+        desk_live(alice)
+        first = center.call(
+            sim.place_call, ORDER_CUSTOMER, "support", talk=3.0, ending="caller_cut", cause=38, context=ROUTED
+        )
+        alice.wait_text(ORDER_CUSTOMER, "#current", timeout=10)
+        when_bridged(center, first)
+        ended(alice)
+        fill_outcome(
+            alice, "follow_up", ORDER_NOTES, order="open", order_ref=ORDER_REF, order_left=ORDER_LEFT
+        )
+        alice.shot("order-left-open")
+        save_outcome(alice)
+        alice.shot("order-saved")
+
+        # Alice goes on her break, Bob comes back; the callback lands on Bob.
+        center.call(sim.model.pause, ALICE, True, "break")
+        center.call(sim.model.pause, BOB, False)
+        bob = open_browser(opened, center, "order-bob")
+        bob.sign_in(people.bob)
+        desk_live(bob)
+        callback = center.call(sim.place_call, ORDER_CUSTOMER, "support", talk=5.0, context=ROUTED)
+        answered = when_bridged(center, callback)
+        bob.wait_for(
+            lambda: ORDER_REF in bob.text("#current .order"), 5.0, what="Alice's open order on Bob's desk"
+        )
+        latency = time.monotonic() - answered
+        measured(f"the callback's pop with the open order was on the desk {latency:+.2f} s after the answer")
+        bob.shot("order-on-bobs-desk")
+        panel = bob.text("#current")
+        assert "Alice had this customer" in panel and ORDER_NOTES in panel, panel
+        order = bob.text("#current .order")
+        assert f"Alice's open order {ORDER_REF}" in order and ORDER_LEFT in order, order
+        assert bob.find("#current input[name=order_ref]").get_attribute("value") == ORDER_REF
+        assert f"closes {ORDER_REF}" in bob.text("#current form.outcome")
+
+        # Bob completes the order: the sale is settled, and credit follows the store's rule.
+        fill_outcome(
+            bob, "sale", "ported the number, phone line added", points="60", resolved=True, order="closed"
+        )
+        ended(bob, 20)
+        save_outcome(bob)
+        bob.shot("order-closed")
+        callback_id = center.run(stored_linkedid(center, ORDER_CUSTOMER))
+        shares = center.run(stored_shares(center))
+        assert shares == {
+            ALICE: (60 * ORIGINAL_SHARE, "original"),
+            BOB: (60 * (1 - ORIGINAL_SHARE), "closer"),
+        }, shares
+        pop = open_browser(opened, center, "order-pop")
+        pop.sign_in(people.bob)
+        pop.open(f"/pop/{callback_id}", "order-pop-closed")
+        text = pop.text()
+        assert "open order" not in text, "a completed order is no longer shown as open"
+        assert "Alice: 15 points (original)" in text and "Bob: 45 points (closer)" in text, text
+
+        # The callback's pop, as a softphone would open it once the order is done; Bob's credit, call
+        # by call; Alice's cut-off customer: called back, Bob finished, her share.
+        bob.open("/desk", "order-bob-desk-after")
+        assert "45" in bob.text("#credited") and "closer" in bob.text("#credited"), bob.text("#credited")
+        alice.open("/desk", "order-alice-desk-after")
+        row = alice.text("#cutoffs")
+        assert "yes" in row and "Bob: sale" in row, row
+        assert row.rstrip().endswith("15"), row
+
+    finally:
+        for browser in opened:
+            browser.close()

@@ -197,6 +197,16 @@ async def _later(conn: AsyncConnection, server_id: str, entry_ids: list[str]) ->
     return found
 
 
+def _order_opener(chain_calls: list[dict[str, Any]], ref: str | None) -> str | None:
+    """The rep whose outcome left the order ``ref`` open (the earliest such call of the chain)."""
+    for c in chain_calls:
+        order = (c["outcome_record"] or {}).get("order") or {}
+        if order.get("ref") == ref and order.get("status") == "open":
+            name = c["agent_name"] or c["agent"]
+            return str(name) if name else None
+    return None
+
+
 def _phase(pages: Pages, entry: CallStarted | None) -> str:
     """Where the live call is: waiting in the queue, ringing a rep, connected; else ended."""
     if entry is None:
@@ -304,6 +314,8 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
             if chain is not None:
                 view.open_order = chain["open_order"]
                 view.sales = chain["sales"]
+                if view.open_order is not None:
+                    view.open_order["by"] = _order_opener(chain["calls"], view.open_order["ref"])
                 break
         if key is not None:
             since = pages.clock() - HISTORY_SECONDS
