@@ -428,6 +428,29 @@ def test_an_open_order_across_a_cut_off_is_finished_by_the_callbacks_rep(
         assert "yes" in row and "Bob: sale" in row, row
         assert row.rstrip().endswith("15"), row
 
+        # A supervisor finds Alice did most of the work: an audited adjustment on the review page.
+        boss = open_browser(opened, center, "order-supervisor")
+        boss.sign_in(people.boss)
+        boss.open(f"/review/call/{callback_id}", "review-call")
+        assert "Sale 1: 60 points" in boss.text("#credit"), boss.text("#credit")
+        for agent, points in ((ALICE, "30"), (BOB, "30")):
+            field = boss.find(f"form.credit tr[data-agent='{agent}'] input[name=points]")
+            field.clear()
+            field.send_keys(points)
+        boss.find("form.credit button").click()
+        assert boss.path.startswith(f"/review/call/{callback_id}"), "a reason is required before it is sent"
+        assert center.run(stored_shares(center))[ALICE][0] == 15
+        boss.find("form.credit textarea[name=reason]").send_keys("Alice wrote most of the order")
+        boss.shot("review-credit-filled")
+        boss.find("form.credit button").click()
+        boss.wait_text("Credit adjusted")
+        boss.shot("review-credit-adjusted")
+        audit = boss.text("#audit")
+        assert "Alice 15, Bob 45" in audit and "Alice 30, Bob 30" in audit, audit
+        assert "Alice wrote most of the order" in audit
+        assert center.run(stored_shares(center)) == {ALICE: (30.0, "original"), BOB: (30.0, "closer")}
+        alice.open("/desk", "order-alice-desk-adjusted")
+        assert alice.text("#cutoffs").rstrip().endswith("30"), alice.text("#cutoffs")
     finally:
         for browser in opened:
             browser.close()

@@ -3,7 +3,8 @@
 ``setup_pages`` adds the session cookie machinery, the pages' middleware (sign-in, roles, CSRF,
 HTML error pages), the security headers every response carries, the templates and the static
 files. Pages read through :mod:`acd.web.reads` and the API's own reads, and write through the
-API's :class:`~acd.api.outcome_write.OutcomeWriter`: the web layer computes no domain number.
+API's :class:`~acd.api.outcome_write.OutcomeWriter` and :class:`~acd.api.credit_write.CreditWriter`:
+the web layer computes no domain number.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd import __version__
 from acd.api.auth import Principal
+from acd.api.credit_write import CreditWriter
 from acd.api.livecalls import LiveCalls
 from acd.api.outcome_write import OutcomeWriter
 from acd.core.live import LiveSnapshot
@@ -76,6 +78,7 @@ class Pages:
     live_calls: LiveCalls | None
     clock: Callable[[], float]
     writer: OutcomeWriter
+    credit: CreditWriter
     feed: LiveFeed
     face: fmt.Clockface
     day: DayFigures
@@ -121,6 +124,7 @@ def setup_pages(
         live_calls=live_calls,
         clock=clock,
         writer=writer,
+        credit=CreditWriter(settings, engine, clock),
         feed=feed,
         face=face,
         day=DayFigures(settings, engine, face, clock),

@@ -1,12 +1,18 @@
-"""The review queue's page data: the calls :func:`acd.reads.review.review_flags` flags, and the
-words each reason is shown in."""
+"""The review pages' data: the calls :func:`acd.reads.review.review_flags` flags, the words each
+reason is shown in, and one call's chain (:func:`acd.reads.calls.chain_view`) arranged as the
+credit adjustment's forms."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
+from acd.reads.calls import chain_view
 from acd.reads.review import Flagged, review_flags
 from acd.web.app import Pages
+from acd.web.format import points
 
-__all__ = ["REASONS", "flagged_calls"]
+__all__ = ["REASONS", "CreditForm", "credit_forms", "flagged_calls", "read_chain", "rep_names"]
 
 REASONS = {
     "notes": "notes empty or too short",
@@ -27,3 +33,76 @@ async def flagged_calls(
         return await review_flags(
             conn, pages.settings.server_id, since, now + 1.0, now=now, agent=agent, reason=reason, limit=limit
         )
+
+
+async def read_chain(pages: Pages, linkedid: str) -> dict[str, Any] | None:
+    """The chain the call belongs to, notes shown (the review pages are a supervisor's)."""
+    async with pages.engine.connect() as conn:
+        return await chain_view(conn, pages.settings.server_id, linkedid, show_notes=True, now=pages.clock())
+
+
+@dataclass
+class ShareField:
+    agent: str
+    name: str
+    role: str  # the rep's current attribution on the sale, or "no share yet"
+    value: str  # what the points field holds
+
+
+@dataclass
+class CreditForm:
+    """One sale of the chain and the adjustment form for it: a points field for every rep of the
+    chain (those with a share prefilled with it)."""
+
+    sale_id: str
+    seq: int
+    points: float | None
+    settled: bool
+    disputed: bool
+    adjusted: bool
+    order: dict[str, Any] | None
+    shares: list[dict[str, Any]]
+    fields: list[ShareField] = field(default_factory=list)
+    reason: str = ""
+
+
+def rep_names(chain: dict[str, Any]) -> dict[str, str]:
+    """agent -> name of every rep who had a call of the chain, in chain order."""
+    reps: dict[str, str] = {}
+    for call in chain["calls"]:
+        if call["agent"] and call["agent"] not in reps:
+            reps[call["agent"]] = call["agent_name"] or call["agent"]
+    return reps
+
+
+def credit_forms(chain: dict[str, Any], typed: dict[str, Any] | None = None) -> list[CreditForm]:
+    """One form per sale of ``chain``; ``typed`` (sale, points by agent, reason) refills the form a
+    refused adjustment came from."""
+    reps = rep_names(chain)
+    forms = []
+    for n, sale in enumerate(chain["sales"], 1):
+        current = {s["agent"]: s for s in sale["shares"]}
+        again = typed is not None and typed.get("sale") == sale["sale_id"]
+        form = CreditForm(
+            sale_id=sale["sale_id"],
+            seq=n,
+            points=sale["points"],
+            settled=sale["settled"],
+            disputed=sale["credit_disputed"],
+            adjusted=sale["adjusted"],
+            order=sale["order"],
+            shares=sale["shares"],
+            reason=str(typed.get("reason", "")) if typed is not None and again else "",
+        )
+        names = dict(reps)
+        for agent, share in current.items():
+            names.setdefault(agent, share["agent_name"] or agent)
+        for agent, name in names.items():
+            share = current.get(agent)
+            value = points(share["points"]) if share is not None else ""
+            if again and typed is not None:
+                value = typed.get("points", {}).get(agent, value)
+            role = share["attribution"].replace("_", " ") if share is not None else "no share yet"
+            form.fields.append(ShareField(agent, name, role, value))
+        forms.append(form)
+    return forms

@@ -21,6 +21,8 @@ def table() -> list[web.RouteDef]:
         web.post("/desk/outcome/{call}", calls.post_outcome),
         web.get("/pop/{call}", calls.pop),
         web.get("/review", review.review),
+        web.get("/review/call/{call}", review.review_call),
+        web.post("/review/credit/{call}", review.post_credit),
         web.get("/agents", agents.agents),
         web.get("/agents.csv", agents.agents_csv),
     ]

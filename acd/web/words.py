@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["cause_words", "ending", "routing_reason"]
+__all__ = ["cause_words", "credit_rule", "ending", "routing_reason"]
 
 _CAUSES = {
     1: "number unknown",
@@ -96,3 +96,15 @@ def routing_reason(
     if reason == "ineligible":
         return "Callback routing does not apply to this call (anonymous caller, or routing is off)."
     return None
+
+
+def credit_rule(policy: str, original_share: float) -> str:
+    """The center's credit policy for a callback chain's sale, in words."""
+    if policy == "original":
+        return "all points to the rep who first had the customer"
+    if policy == "closer":
+        return "all points to the rep who closed the sale"
+    return (
+        f"the rep who first had the customer gets {original_share:.0%} of the points, "
+        "the rep who closed the sale the rest"
+    )

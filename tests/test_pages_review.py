@@ -1,0 +1,157 @@
+"""The review pages over HTTP (no browser): one call's page with its chain's credit, and the
+supervisor's audited credit adjustment as a form (the same write as the API's)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from acd.store.models import CreditAdjustment, table_of
+from acd.store.sink import Store
+from tests.store_records import BASE, finished, with_customer_calls
+from tests.support.pages import Client, csrf_in, sign_in
+
+SUPER, ALICE_TOKEN, BOB_TOKEN = "super-token-c0ff", "agent-token-a11c", "agent-token-b0b0"
+A, B, C = "PJSIP/1001", "PJSIP/1002", "PJSIP/1003"
+TOKENS = [
+    {"token": SUPER, "role": "supervisor"},
+    {"token": ALICE_TOKEN, "role": "agent", "agent": A},
+    {"token": BOB_TOKEN, "role": "agent", "agent": B},
+]
+CUT, CALLBACK = "c1.0", "c2.0"
+
+
+async def post_json(client: Client, token: str, path: str, body: dict[str, Any]) -> Any:
+    response = await client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status in (200, 201), (response.status, await response.text())
+    return await response.json()
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> Any:
+    from tests.support.pages import pages_app
+
+    async with pages_app(tmp_path, TOKENS, clock=BASE + 3600) as made:
+        client, _, engine = made
+        await Store(engine, "asterisk", "split").write(
+            with_customer_calls([
+                # Alice's call is cut off; Bob takes the callback; Carol has another caller.
+                finished("c1.1", linkedid=CUT, agent=A, agent_name="Alice", cut_off=True,
+                         cut_off_reasons=("caller_cause_38",)),
+                finished("c2.1", linkedid=CALLBACK, agent=B, agent_name="Bob", joined_at=BASE + 600,
+                         callback_of="c1.1"),
+                finished("d1.1", linkedid="d1.0", agent=C, agent_name="Carol", caller_key="5559999",
+                         joined_at=BASE + 60),
+            ])
+        )  # fmt: skip
+        await post_json(client, ALICE_TOKEN, f"/api/v1/calls/{CUT}/outcome", {
+            "disposition": "follow_up", "notes": "phone+DSL order half written",
+            "order": {"ref": "O-1", "status": "open", "left": "porting date"},
+        })  # fmt: skip
+        await post_json(client, BOB_TOKEN, f"/api/v1/calls/{CALLBACK}/outcome", {
+            "disposition": "sale", "points": 40, "notes": "order completed",
+            "order": {"ref": "O-1", "status": "closed"},
+        })  # fmt: skip
+        yield made
+
+
+async def adjustments_made(engine: Any) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (await conn.execute(select(func.count()).select_from(table_of(CreditAdjustment)))).scalar_one()
+        )
+
+
+def form_fields(html: str, sale: str) -> dict[str, Any]:
+    """What the browser would send from the sale's adjustment form, as the page fills it."""
+    block = html.split(f'<div class="sale" data-sale="{sale}">', 1)[1].split("</form>", 1)[0]
+    return {
+        "csrf": csrf_in(block),
+        "sale": sale,
+        "agent": re.findall(r'name="agent" value="([^"]*)"', block),
+        "name": re.findall(r'name="name" value="([^"]*)"', block),
+        "points": re.findall(r'name="points" inputmode="decimal" size="6" value="([^"]*)"', block),
+    }
+
+
+def as_form(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = [("csrf", fields["csrf"]), ("sale", fields["sale"]), ("reason", fields.get("reason", ""))]
+    for agent, name, points in zip(fields["agent"], fields["name"], fields["points"], strict=True):
+        pairs += [("agent", agent), ("name", name), ("points", points)]
+    return pairs
+
+
+async def test_the_call_page_shows_the_chain_and_its_credit(app: Any) -> None:
+    client, _, _ = app
+    await sign_in(client, SUPER)
+    page = await client.get(f"/review/call/{CALLBACK}")
+    html = await page.text()
+    assert page.status == 200
+    assert "Sale 1: 40 points" in html and "No adjustments" in html
+    fields = form_fields(html, CUT)
+    assert fields["agent"] == [A, B] and fields["points"] == ["20", "20"], fields
+    assert "gets 50% of the points" in html  # the center's rule, in words
+
+
+async def test_a_supervisor_adjusts_credit_with_a_reason_and_it_is_audited(app: Any) -> None:
+    client, _, engine = app
+    await sign_in(client, SUPER)
+    fields = form_fields(await (await client.get(f"/review/call/{CALLBACK}")).text(), CUT)
+
+    fields["points"] = ["30", "10"]
+    blank = await client.post(f"/review/credit/{CALLBACK}", data=as_form(fields | {"reason": "  "}))
+    assert blank.status == 422 and "reason: say why" in await blank.text()
+    assert 'value="30"' in await blank.text(), "the typed points are kept"
+    assert await adjustments_made(engine) == 0
+
+    bad = await client.post(f"/review/credit/{CALLBACK}", data=as_form(fields | {"points": ["3O", "10"]}))
+    assert bad.status == 422 and "points for Alice: a number" in await bad.text()
+
+    done = await client.post(
+        f"/review/credit/{CALLBACK}",
+        data=as_form(fields | {"reason": "Bob only confirmed the <b>address</b>"}),
+        allow_redirects=False,
+    )
+    assert done.status == 303 and done.headers["Location"].startswith(f"/review/call/{CALLBACK}?adjusted=")
+    assert await adjustments_made(engine) == 1
+    html = await (await client.get(done.headers["Location"])).text()
+    audit = html.split('id="audit"', 1)[1]
+    assert "Alice 20, Bob 20" in audit and "Alice 30, Bob 10" in audit
+    assert "Bob only confirmed the &lt;b&gt;address&lt;/b&gt;" in audit, "the reason is shown as text"
+    assert "adjusted by a supervisor" in html
+
+    # the API reads the same shares
+    chain = await client.get(f"/api/v1/calls/{CUT}/chain", headers={"Authorization": f"Bearer {SUPER}"})
+    shares = {s["agent"]: s["points"] for s in (await chain.json())["sales"][0]["shares"]}
+    assert shares == {A: 30.0, B: 10.0}
+
+
+async def test_a_rep_outside_the_chain_is_refused_and_nothing_written(app: Any) -> None:
+    client, _, engine = app
+    await sign_in(client, SUPER)
+    fields = form_fields(await (await client.get(f"/review/call/{CALLBACK}")).text(), CUT)
+    fields |= {"agent": [A, C], "name": ["Alice", "Carol"], "points": ["20", "20"], "reason": "Carol helped"}
+    refused = await client.post(f"/review/credit/{CALLBACK}", data=as_form(fields))
+    assert refused.status == 422 and "had no call in this sale&#39;s chain" in await refused.text()
+    assert await adjustments_made(engine) == 0
+
+
+async def test_only_a_supervisor_may_open_or_post_it(app: Any) -> None:
+    client, _, engine = app
+    await sign_in(client, SUPER)
+    fields = form_fields(await (await client.get(f"/review/call/{CALLBACK}")).text(), CUT)
+    await client.post("/logout", data={"csrf": fields["csrf"]})
+    await sign_in(client, BOB_TOKEN)
+    assert (await client.get(f"/review/call/{CALLBACK}")).status == 403
+    csrf = csrf_in(await (await client.get("/desk")).text())
+    posted = await client.post(
+        f"/review/credit/{CALLBACK}",
+        data=as_form(fields | {"csrf": csrf, "reason": "mine"}),
+        allow_redirects=False,
+    )
+    assert posted.status == 403 and "Not for this sign-in" in await posted.text()
+    assert await adjustments_made(engine) == 0
