@@ -167,6 +167,21 @@ def when_bridged(center: LiveCenter, call: object, timeout: float = 15.0) -> flo
     raise AssertionError("the call was not answered")
 
 
+def callback_while_alice_is_on_break(
+    center: LiveCenter, people: People, opened: list[Browser], name: str, number: str, talk: float
+) -> tuple[Browser, float]:
+    """Alice goes on her break and Bob is back; Bob's desk is open when the customer calls back.
+    Returns Bob's browser and when the callback was answered (monotonic)."""
+    assert center.sim is not None
+    center.call(center.sim.model.pause, ALICE, True, "break")
+    center.call(center.sim.model.pause, BOB, False)
+    bob = open_browser(opened, center, name)
+    bob.sign_in(people.bob)
+    desk_live(bob)
+    callback = center.call(center.sim.place_call, number, "support", talk=talk, context=ROUTED)
+    return bob, when_bridged(center, callback)
+
+
 def test_cut_off_and_callback_seen_from_both_desks(
     center: LiveCenter, people: People, browsers: list[Browser]
 ) -> None:
@@ -199,13 +214,7 @@ def test_cut_off_and_callback_seen_from_both_desks(
     assert "Cut off" in alice.text("#current"), "the desk says how the call ended"
 
     # Alice goes on a break; Bob is back from training; the customer calls back.
-    center.call(sim.model.pause, ALICE, True, "break")
-    center.call(sim.model.pause, BOB, False)
-    bob = open_browser(browsers, center, "bob")
-    bob.sign_in(people.bob)
-    desk_live(bob)
-    callback = center.call(sim.place_call, CUSTOMER, "support", talk=6.0, context=ROUTED)
-    answered = when_bridged(center, callback)
+    bob, answered = callback_while_alice_is_on_break(center, people, browsers, "bob", CUSTOMER, 6.0)
     bob.wait_for(lambda: ALICE_NOTES in bob.text("#current"), 5.0, what="Alice's notes on Bob's desk")
     latency = time.monotonic() - answered
     log.info("pop shown on the desk %.2f s after the answer (negative: already while ringing)", latency)
@@ -379,13 +388,9 @@ def test_an_open_order_across_a_cut_off_is_finished_by_the_callbacks_rep(
         alice.shot("order-saved")
 
         # Alice goes on her break, Bob comes back; the callback lands on Bob.
-        center.call(sim.model.pause, ALICE, True, "break")
-        center.call(sim.model.pause, BOB, False)
-        bob = open_browser(opened, center, "order-bob")
-        bob.sign_in(people.bob)
-        desk_live(bob)
-        callback = center.call(sim.place_call, ORDER_CUSTOMER, "support", talk=5.0, context=ROUTED)
-        answered = when_bridged(center, callback)
+        bob, answered = callback_while_alice_is_on_break(
+            center, people, opened, "order-bob", ORDER_CUSTOMER, 5.0
+        )
         bob.wait_for(
             lambda: ORDER_REF in bob.text("#current .order"), 5.0, what="Alice's open order on Bob's desk"
         )
