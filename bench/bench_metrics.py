@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/bench_metrics.py [--agents 500] [--queues 20] [--calls 40000] [--db-days 0]
 
 What it does:
-1. Feeds a synthetic day (``acd.metrics.synthetic``: every outcome, cut-offs, callbacks, outcomes,
+1. Feeds a synthetic day (``tests.support.synthetic``: every outcome, cut-offs, callbacks, outcomes,
    personal affinity legs) into a fresh ``Metrics``, with per-agent series off (the default) and on,
    and prints the cost per effect.
 2. Renders the exposition N times in the calling thread (live snapshot of 500 agents x 20 queues
@@ -36,8 +36,8 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 from acd.metrics import Metrics, metrics_route
-from acd.metrics.synthetic import synthetic_day, synthetic_snapshot
 from acd.settings import Settings
+from tests.support.synthetic import synthetic_day, synthetic_snapshot
 
 
 def fill(per_agent: bool, agents: int, queues: int, calls: int) -> tuple[Metrics, float, float, int]:

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from acd.metrics.synthetic import sample_metrics
 from acd.settings import Settings
+from tests.support.synthetic import sample_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "grafana"

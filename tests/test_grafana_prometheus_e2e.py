@@ -33,7 +33,8 @@ from aiohttp import web
 from acd.core.effects import AffinityDecided
 from acd.metrics import KpiRefresher, Metrics, metrics_route
 from acd.metrics.durability import DurabilityCollector
-from acd.metrics.synthetic import (
+from acd.settings import Settings
+from tests.support.synthetic import (
     FixedKpiSource,
     sample_pipeline,
     sample_writer_stats,
@@ -41,7 +42,6 @@ from acd.metrics.synthetic import (
     synthetic_kpis,
     synthetic_snapshot,
 )
-from acd.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = shutil.which("prometheus")

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from acd.core.engine import Core
 from acd.daemon import Daemon
 from acd.metrics import Metrics
-from acd.metrics.synthetic import synthetic_snapshot
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from tests.support.credentials import login
+from tests.support.synthetic import synthetic_snapshot
 from tests.test_e2e_daemon import daemon_settings
 
 LIVE = {"acd_queue_callers_waiting", "acd_queue_longest_wait_seconds", "acd_queue_agents", "acd_agents"}

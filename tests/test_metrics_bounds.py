@@ -60,7 +60,7 @@ def test_labels_bounded_over_many_random_records() -> None:
         live=lambda: snap,
         max_queues=MAX_QUEUES,
     )
-    from acd.metrics.synthetic import record
+    from tests.support.synthetic import record
 
     stage = CustomerCalls(CoreConfig())
 
@@ -120,8 +120,8 @@ def test_metrics_keep_no_call_model() -> None:
     import tracemalloc
 
     from acd.metrics import Metrics
-    from acd.metrics.synthetic import record
     from acd.settings import Settings
+    from tests.support.synthetic import record
 
     m = Metrics(Settings())
     stage = CustomerCalls(CoreConfig())

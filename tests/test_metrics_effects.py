@@ -22,8 +22,8 @@ from acd.core.effects import (
     ResyncDone,
 )
 from acd.metrics import Metrics
-from acd.metrics.synthetic import record
 from acd.settings import Settings
+from tests.support.synthetic import record
 
 
 def decided(queue: str, reason: str, shadow: bool = False, uid: str = "9.1") -> AffinityDecided:

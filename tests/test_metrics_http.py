@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from acd.core.live import LiveSnapshot
 from acd.metrics import KpiRefresher, Kpis, Metrics, WindowKpi, metrics_route
-from acd.metrics.synthetic import synthetic_day, synthetic_snapshot
 from acd.settings import Settings
+from tests.support.synthetic import synthetic_day, synthetic_snapshot
 
 
 class OneKpi:

@@ -30,10 +30,10 @@ def test_ruff_is_clean() -> None:
 
 
 def test_mypy_strict_is_clean() -> None:
-    # scripts/machine.py runs before the virtualenv exists, with the system's Python: checked too.
-    out = subprocess.run(
-        [_tool("mypy"), "--strict", "acd", "scripts/machine.py"], cwd=ROOT, capture_output=True, text=True
-    )
+    # scripts/machine.py runs before the virtualenv exists, with the system's Python: checked too;
+    # so are the tools that moved out of the package (the template generator, the metrics' data).
+    paths = ["acd", "scripts/machine.py", "scripts/gen_templates.py", "tests/support/synthetic.py"]
+    out = subprocess.run([_tool("mypy"), "--strict", *paths], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

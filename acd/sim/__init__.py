@@ -11,8 +11,8 @@ Layout (one job per module):
 - ``model``      app_queue: who rings when, endings, transfers, Dial, queue join/leave
 - ``entities``   the records the model moves; ``clock`` the simulated-time scheduler
 - ``traffic``    Poisson callers, agents, endings, callbacks, repeats; the truth file
-- ``emit``       wire rendering; ``templates_data`` the call phases cut from the captures by
-  ``gen_templates`` (regenerate after a new capture lands)
+- ``emit``       wire rendering; ``templates.json`` the call phases cut from the captures by
+  scripts/gen_templates.py (regenerate after a new capture lands)
 - ``dialplan``   extensions.conf subset and ``${}``/``$[]``; ``interp`` runs it (FastAGI too)
 - ``simulator``  the facade tying them to one clock
 

@@ -7,10 +7,19 @@ a 50,000-event burst or a 10,000-member QueueStatus costs one format per message
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Iterable, Mapping
+from importlib.resources import files
 
-from acd.sim.templates_data import PHASES
+# name -> [[event, class, format string, flags], ...], cut from tests/fixtures/ami by
+# scripts/gen_templates.py (tests/test_sim_templates.py checks the file is what the captures give).
+PHASES: dict[str, list[tuple[str, str, str, str]]] = {
+    name: [(ev, cls, fmt, flags) for ev, cls, fmt, flags in temps]
+    for name, temps in json.loads(
+        files("acd.sim").joinpath("templates.json").read_text(encoding="utf-8")
+    ).items()
+}
 
 Out = tuple[str, bytes]  # (event class for read filtering, encoded message); class "" = always
 

@@ -8,7 +8,9 @@
 - :mod:`tests.support.fake_ami`: a real TCP stand-in for Asterisk's manager interface;
 - :mod:`tests.support.browser`: the pages' browser harness: the simulator and the daemon on a
   thread of their own, a headless Chromium that screenshots every page it visits;
-- :mod:`tests.support.pages`: the pages over HTTP without a browser (sign-in, CSRF tokens).
+- :mod:`tests.support.pages`: the pages over HTTP without a browser (sign-in, CSRF tokens);
+- :mod:`tests.support.synthetic`: plausible effects, live snapshots and KPIs at call-center scale
+  for the metrics tests, the dashboard checks and bench/bench_metrics.py.
 
 (What the test command may change on the machine, and the check that it changed nothing, is
 scripts/machine.py: it runs before this package's virtualenv exists.)

@@ -9,14 +9,16 @@ member rings, when the caller gives up); the templates decide *how it looks on t
 
 Run from the repository root after a new capture lands::
 
-    python -m acd.sim.gen_templates tests/fixtures/ami > /tmp/t.py && mv /tmp/t.py acd/sim/templates_data.py
-    ruff format acd/sim/templates_data.py
+    .venv/bin/python scripts/gen_templates.py tests/fixtures/ami > acd/sim/templates.json
 
-The simulator never reads the captures at run time; it imports the generated module.
+The simulator never reads the captures at run time; it loads the generated JSON (package data,
+``acd/sim/templates.json``). tests/test_sim_templates.py regenerates it from the captures and
+compares, so the file in the package is always what the captures give.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -555,22 +557,26 @@ def build(root: Path) -> dict[str, list[Template]]:
     return phases
 
 
+def dumps(phases: dict[str, list[Template]]) -> str:
+    """The JSON file: ``{phase: [[event, class, format string, flags], ...]}``, one template a line
+    so a new capture shows as a readable diff."""
+    lines = ["{"]
+    names = list(phases)
+    for i, name in enumerate(names):
+        lines.append(f"  {json.dumps(name)}: [")
+        temps = phases[name]
+        for j, t in enumerate(temps):
+            comma = "," if j < len(temps) - 1 else ""
+            lines.append(f"    {json.dumps(list(t), ensure_ascii=False)}{comma}")
+        lines.append("  ]" + ("," if i < len(names) - 1 else ""))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     root = Path(args[0] if args else "tests/fixtures/ami")
-    phases = build(root)
-    print('"""Call-phase templates cut from tests/fixtures/ami by acd.sim.gen_templates. Do not edit."""')
-    print()
-    print("# ruff: noqa: E501")
-    print()
-    print("# name -> ((event, class, format string, flags), ...)")
-    print("PHASES: dict[str, tuple[tuple[str, str, str, str], ...]] = {")
-    for name, temps in phases.items():
-        print(f"    {name!r}: (")
-        for t in temps:
-            print(f"        {t!r},")
-        print("    ),")
-    print("}")
+    sys.stdout.write(dumps(build(root)))
     return 0
 
 
