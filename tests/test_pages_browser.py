@@ -327,6 +327,21 @@ def test_review_queue_lists_thin_notes_and_an_early_release(
         r.get_attribute("data-call")
         for r in boss.driver.find_elements(By.CSS_SELECTOR, "table.review tbody tr")
     ] == [linkedid]
+
+    # The supervisor looks at the thin-notes call and marks it reviewed with a comment.
+    boss.open(f"/review/call/{thin_id}", "review-thin-call")
+    assert "notes empty or too short" in boss.text("#review")
+    boss.find("#review-comment").send_keys("Talked to Alice: notes say what was done, not just ok")
+    boss.find("form.mark button").click()
+    boss.wait_text("Marked reviewed")
+    boss.shot("review-after-marking")
+    still = [
+        r.get_attribute("data-call")
+        for r in boss.driver.find_elements(By.CSS_SELECTOR, "table.review tbody tr")
+    ]
+    assert thin_id not in still and linkedid in still, still
+    boss.open("/review?status=reviewed", "review-reviewed")
+    assert "Talked to Alice" in boss.text("table.review")
     boss.open("/agents?period=today", "agents")
     assert "Alice" in boss.text("table.team")
 

@@ -155,3 +155,79 @@ async def test_only_a_supervisor_may_open_or_post_it(app: Any) -> None:
     )
     assert posted.status == 403 and "Not for this sign-in" in await posted.text()
     assert await adjustments_made(engine) == 0
+
+
+async def reviews_made(engine: Any) -> list[Any]:
+    from acd.store.models import CallReview
+
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(table_of(CallReview)))).all())
+
+
+def listed(html: str) -> list[str]:
+    return re.findall(r'<tr data-call="([^"]+)"', html)
+
+
+async def test_mark_reviewed_with_a_comment_takes_the_call_off_the_list(app: Any) -> None:
+    client, _, engine = app
+    await sign_in(client, SUPER)
+    assert "d1.0" in listed(await (await client.get("/review")).text())  # no outcome: no notes
+    page = await (await client.get("/review/call/d1.0")).text()
+    assert 'data-reason="notes"' in page.split('id="review"', 1)[1].split("</section>", 1)[0]
+    csrf = csrf_in(page)
+
+    blank = await client.post("/review/mark/d1.0", data={"csrf": csrf, "comment": "   "})
+    assert blank.status == 422 and "comment: say what you found" in await blank.text()
+    assert await reviews_made(engine) == []
+
+    done = await client.post(
+        "/review/mark/d1.0",
+        data={"csrf": csrf, "comment": "Carol forgot the form; <i>talked</i> to her"},
+        allow_redirects=False,
+    )
+    assert done.status == 303 and done.headers["Location"] == "/review?reviewed=d1.0"
+    [row] = await reviews_made(engine)
+    assert (row.linkedid, row.reviewed_by, row.reasons) == ("d1.0", "supervisor", '["notes"]')
+    assert row.reviewed_at == BASE + 3600  # the pages' clock
+
+    assert "d1.0" not in listed(await (await client.get("/review")).text()), "reviewed: off the list"
+    reviewed = await (await client.get("/review?status=reviewed")).text()
+    assert listed(reviewed) == ["d1.0"] and "&lt;i&gt;talked&lt;/i&gt;" in reviewed
+    assert "d1.0" in listed(await (await client.get("/review?status=all")).text())
+    page = await (await client.get("/review/call/d1.0")).text()
+    assert "Carol forgot the form" in page.split('id="review"', 1)[1]
+
+    # the API's review queue reads the same
+    api = await client.get("/api/v1/review?status=open&from=0", headers={"Authorization": f"Bearer {SUPER}"})
+    assert "d1.0" not in [c["call_id"] for c in (await api.json())["calls"]]
+    api = await client.get(
+        "/api/v1/review?status=reviewed&from=0", headers={"Authorization": f"Bearer {SUPER}"}
+    )
+    [item] = (await api.json())["calls"]
+    assert item["reviewed"] and item["review"]["comment"].startswith("Carol forgot")
+
+
+async def test_a_review_for_other_reasons_leaves_the_call_on_the_list(app: Any) -> None:
+    """A review covers the reasons the call had then: flagged for something new, it is back."""
+    client, _, engine = app
+    from acd.store.reviews import mark_reviewed
+
+    async with engine.begin() as conn:
+        await mark_reviewed(
+            conn, "asterisk", "d1.0", by="supervisor", at=BASE, comment="ok", reasons=["short"]
+        )
+    await sign_in(client, SUPER)
+    html = await (await client.get("/review")).text()
+    assert "d1.0" in listed(html)
+    assert 'data-reviewed="before"' in html
+
+
+async def test_an_agent_may_not_mark_a_call_reviewed(app: Any) -> None:
+    client, _, engine = app
+    await sign_in(client, BOB_TOKEN)
+    csrf = csrf_in(await (await client.get("/desk")).text())
+    posted = await client.post(
+        "/review/mark/d1.0", data={"csrf": csrf, "comment": "fine"}, allow_redirects=False
+    )
+    assert posted.status == 403
+    assert await reviews_made(engine) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from acd import __version__
-from acd.reads.review import REASONS
+from acd.reads.review import REASONS, STATUSES
 
 __all__ = ["openapi_document"]
 
@@ -205,6 +205,13 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
                             "in": "query",
                             "required": False,
                             "schema": {"type": "string", "enum": list(REASONS)},
+                        },
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "description": "open: not reviewed for every reason it has; reviewed: the rest",
+                            "schema": {"type": "string", "enum": list(STATUSES)},
                         },
                     ],
                     "responses": _responses("flagged calls, newest first", 401, 403, 422, 503),

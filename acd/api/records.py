@@ -19,7 +19,7 @@ from acd.api.credit_write import CreditWriter
 from acd.api.outcome_write import Refused
 from acd.api.payloads import BadInput, parse_credit, parse_time
 from acd.reads.calls import chain_view, may_read_notes
-from acd.reads.review import REASONS, review_flags
+from acd.reads.review import REASONS, STATUSES, review_flags
 from acd.reads.summary import agent_summary
 from acd.settings import Settings
 from acd.store.outcomes import resolve_linkedid
@@ -75,9 +75,14 @@ def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], 
         reason = request.query.get("reason") or None
         if reason is not None and reason not in REASONS:
             raise BadInput("reason", f"must be one of {list(REASONS)}")
+        status = request.query.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise BadInput("status", f"must be one of {list(STATUSES)}")
         since, until = _period(request, clock)
         async with engine.connect() as conn:
-            found = await review_flags(conn, server_id, since, until, now=clock(), agent=agent, reason=reason)
+            found = await review_flags(
+                conn, server_id, since, until, now=clock(), agent=agent, reason=reason, status=status
+            )
         items: list[dict[str, Any]] = []
         for f in found:
             item = dict(vars(f))

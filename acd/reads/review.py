@@ -12,7 +12,9 @@ Reasons (words defined in acd/core/definitions.py):
 * ``credit_disputed``: different points were posted for one sale of its chain (flagged on the call
   whose outcome settles the sale, else the latest one posted).
 
-A call is listed once, with all of its reasons; newest first.
+A call is listed once, with all of its reasons; newest first. Each carries its latest review
+(:mod:`acd.store.reviews`); it counts as ``reviewed`` while that review covers every reason it has
+now, and ``status`` ("open" or "reviewed") keeps one side.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from acd.core.definitions import OPEN_ORDER_REVIEW_SECONDS, RESOLVED_REPEAT_REVI
 from acd.reads.calls import latest_outcomes
 from acd.store.models import CustomerCallRow, Outcome, table_of
 from acd.store.models import Sale as SaleRow
+from acd.store.reviews import latest_reviews
 
-__all__ = ["REASONS", "Flagged", "review_flags"]
+__all__ = ["REASONS", "STATUSES", "Flagged", "review_flags"]
 
 customer_calls = table_of(CustomerCallRow)
 outcomes = table_of(Outcome)
 sales = table_of(SaleRow)
 
 REASONS = ("notes", "short", "repeat_after_resolved", "open_order", "credit_disputed")
+STATUSES = ("open", "reviewed")
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Flagged:
     again_call: str | None = None
     order: dict[str, Any] | None = None  # ref, left, opened_at, sale_id for open_order
     sale_id: str | None = None  # the disputed sale
+    review: dict[str, Any] | None = None  # the latest review: by, at, comment, reasons
+    reviewed: bool = False  # that review covers every reason the call has now
 
 
 async def review_flags(
@@ -67,10 +73,13 @@ async def review_flags(
     now: float,
     agent: str | None = None,
     reason: str | None = None,
+    status: str | None = None,
+    linkedid: str | None = None,
     limit: int = 200,
 ) -> list[Flagged]:
     """Flagged customer calls that began in [since, until) (an open order or a disputed sale: whose
-    call began then), optionally of one agent or for one reason."""
+    call began then), optionally of one agent, for one reason, still to review (``status`` "open")
+    or reviewed, or the one call ``linkedid``."""
     cc = customer_calls
     flagged: dict[str, Flagged] = {}
 
@@ -95,6 +104,8 @@ async def review_flags(
     period = [cc.c.server_id == server_id, cc.c.joined_at >= since, cc.c.joined_at < until]
     if agent is not None:
         period.append(cc.c.agent == agent)
+    if linkedid is not None:
+        period.append(cc.c.linkedid == linkedid)
     answered = and_(cc.c.outcome == "answered", cc.c.ended_at.is_not(None))
     notes = and_(answered, or_(cc.c.notes_state.is_(None), cc.c.notes_state.in_(("empty", "trivial"))))
     short = and_(answered, cc.c.agent_released_short == true(), cc.c.cut_off != true())
@@ -130,6 +141,12 @@ async def review_flags(
     if reason in (None, "open_order", "credit_disputed"):
         await _sales(conn, server_id, period, now, reason, item)
     found = [f for f in flagged.values() if f.reasons]
+    reviews = await latest_reviews(conn, server_id, [f.call_id for f in found])
+    for f in found:
+        f.review = reviews.get(f.call_id)
+        f.reviewed = f.review is not None and set(f.reasons) <= set(f.review["reasons"])
+    if status is not None:
+        found = [f for f in found if f.reviewed == (status == "reviewed")]
     found.sort(key=lambda f: f.at, reverse=True)
     found = found[:limit]
     latest = await latest_outcomes(conn, server_id, [f.call_id for f in found])

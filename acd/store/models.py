@@ -423,6 +423,22 @@ class CreditAdjustment(Base):
     after: Mapped[str] = mapped_column(Text)
 
 
+class CallReview(Base):
+    """A supervisor marked a flagged call reviewed: who, when, their comment, and the reasons it was
+    flagged for then (JSON list; a reason that appears later puts the call back on the list)."""
+
+    __tablename__ = "call_reviews"
+    __table_args__ = (Index(None, "server_id", "linkedid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_id: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    reviewed_by: Mapped[str] = mapped_column(String(160))
+    reviewed_at: Mapped[float] = mapped_column(Double)
+    comment: Mapped[str] = mapped_column(Text)
+    reasons: Mapped[str] = mapped_column(Text)
+
+
 def table_of(model: type[Base]) -> Table:
     """The model's Core table, typed as such (mypy sees ``__table__`` as a generic FromClause)."""
     return cast(Table, model.__table__)

@@ -9,10 +9,21 @@ from typing import Any
 
 from acd.reads.calls import chain_view
 from acd.reads.review import Flagged, review_flags
+from acd.store.reviews import reviews_of
 from acd.web.app import Pages
 from acd.web.format import points
 
-__all__ = ["REASONS", "CreditForm", "credit_forms", "flagged_calls", "read_chain", "rep_names"]
+__all__ = [
+    "REASONS",
+    "STATUSES",
+    "CreditForm",
+    "call_flags",
+    "call_reviews",
+    "credit_forms",
+    "flagged_calls",
+    "read_chain",
+    "rep_names",
+]
 
 REASONS = {
     "notes": "notes empty or too short",
@@ -21,18 +32,49 @@ REASONS = {
     "open_order": "order still open after a day",
     "credit_disputed": "different points posted for one sale",
 }
+STATUSES = {"open": "still to review", "reviewed": "reviewed", "all": "all"}
 
 
 async def flagged_calls(
-    pages: Pages, since: float, *, agent: str | None = None, reason: str | None = None, limit: int = 200
+    pages: Pages,
+    since: float,
+    *,
+    agent: str | None = None,
+    reason: str | None = None,
+    status: str | None = None,
+    limit: int = 200,
 ) -> list[Flagged]:
     """Flagged customer calls that began since ``since``, newest first (the page is a supervisor's:
-    notes shown)."""
+    notes shown); ``status`` "open" or "reviewed" keeps one side."""
     now = pages.clock()
     async with pages.engine.connect() as conn:
         return await review_flags(
-            conn, pages.settings.server_id, since, now + 1.0, now=now, agent=agent, reason=reason, limit=limit
+            conn,
+            pages.settings.server_id,
+            since,
+            now + 1.0,
+            now=now,
+            agent=agent,
+            reason=reason,
+            status=status,
+            limit=limit,
         )
+
+
+async def call_flags(pages: Pages, linkedid: str) -> Flagged | None:
+    """The call's reasons for a look now, with its latest review; None when it is not flagged."""
+    now = pages.clock()
+    async with pages.engine.connect() as conn:
+        found = await review_flags(
+            conn, pages.settings.server_id, 0.0, now + 1.0, now=now, linkedid=linkedid, limit=1
+        )
+    return found[0] if found else None
+
+
+async def call_reviews(pages: Pages, linkedid: str) -> list[dict[str, Any]]:
+    """Every review of the call, oldest first."""
+    async with pages.engine.connect() as conn:
+        return await reviews_of(conn, pages.settings.server_id, linkedid)
 
 
 async def read_chain(pages: Pages, linkedid: str) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ def table() -> list[web.RouteDef]:
         web.get("/review", review.review),
         web.get("/review/call/{call}", review.review_call),
         web.post("/review/credit/{call}", review.post_credit),
+        web.post("/review/mark/{call}", review.post_review),
         web.get("/agents", agents.agents),
         web.get("/agents.csv", agents.agents_csv),
     ]

@@ -12,8 +12,19 @@ from aiohttp import web
 
 from acd.api.outcome_write import Refused
 from acd.api.payloads import BadInput, parse_credit
+from acd.store.engine import retry_contention
+from acd.store.reviews import COMMENT_MAX, mark_reviewed
 from acd.web.app import PAGES, error_page, render, visitor
-from acd.web.review import REASONS, credit_forms, flagged_calls, read_chain, rep_names
+from acd.web.review import (
+    REASONS,
+    STATUSES,
+    call_flags,
+    call_reviews,
+    credit_forms,
+    flagged_calls,
+    read_chain,
+    rep_names,
+)
 from acd.web.signin import roles
 from acd.web.views.calls import _view_or_page
 from acd.web.words import credit_rule
@@ -31,9 +42,13 @@ async def review(request: web.Request) -> web.StreamResponse:
     reason = request.query.get("reason") or None
     if reason not in REASONS:
         reason = None
+    status = request.query.get("status") or "open"
+    if status not in STATUSES:
+        status = "open"
     since = pages.face.day_start(pages.clock()) - (DAYS - 1) * DAY
-    items = await flagged_calls(pages, since, agent=agent, reason=reason)
-    everyone = await flagged_calls(pages, since) if agent or reason else items
+    chosen = None if status == "all" else status
+    items = await flagged_calls(pages, since, agent=agent, reason=reason, status=chosen)
+    everyone = await flagged_calls(pages, since) if agent or reason or chosen else items
     reps = sorted({(i.agent, i.agent_name or i.agent) for i in everyone if i.agent}, key=lambda a: str(a[1]))
     return await render(
         request,
@@ -45,6 +60,9 @@ async def review(request: web.Request) -> web.StreamResponse:
             "agent": agent,
             "reps": reps,
             "since": since,
+            "status": status,
+            "statuses": STATUSES,
+            "reviewed_call": request.query.get("reviewed"),
         },
     )
 
@@ -54,6 +72,8 @@ async def _call_page(
     *,
     problem: str | None = None,
     values: dict[str, Any] | None = None,
+    review_problem: str | None = None,
+    comment: str = "",
     status: int = 200,
 ) -> web.StreamResponse:
     """The review page of one call; ``values``: a refused adjustment's form, shown again as typed."""
@@ -75,6 +95,11 @@ async def _call_page(
             "problem": problem,
             "problem_sale": (values or {}).get("sale"),
             "adjusted": request.query.get("adjusted"),
+            "flags": await call_flags(pages, found.call_id),
+            "reviews": await call_reviews(pages, found.call_id),
+            "reasons": REASONS,
+            "review_problem": review_problem,
+            "comment": comment,
             "policy_words": credit_rule(pages.settings.credit_policy, pages.settings.credit_original_share),
         },
         status=status,
@@ -143,3 +168,40 @@ async def post_credit(request: web.Request) -> web.StreamResponse:
     pages.periods.forget()
     log.info("pages.credit_adjusted", call=done["call_id"], sale=done["sale_id"], by=done["by"])
     raise web.HTTPSeeOther(f"/review/call/{done['call_id']}?adjusted={done['sale_id']}#audit")
+
+
+@roles("supervisor")
+async def post_review(request: web.Request) -> web.StreamResponse:
+    """Mark the call reviewed with a comment, for the reasons it is flagged for now."""
+    pages = request.app[PAGES]
+    who = visitor(request)
+    form = await request.post()
+    comment = str(form.get("comment", "")).strip()
+    problem = None
+    if not comment:
+        problem = "comment: say what you found or did (it is kept with the review)"
+    elif len(comment) > COMMENT_MAX:
+        problem = f"comment: at most {COMMENT_MAX} characters"
+    if problem is not None:
+        return await _call_page(request, review_problem=problem, comment=comment, status=422)
+    found = await _view_or_page(request, request.match_info["call"])
+    if isinstance(found, web.Response):
+        return found
+    flags = await call_flags(pages, found.call_id)
+    reasons = flags.reasons if flags is not None else []
+
+    async def transaction() -> int:
+        async with pages.engine.begin() as conn:
+            return await mark_reviewed(
+                conn,
+                pages.settings.server_id,
+                found.call_id,
+                by=who.principal.written_by,
+                at=pages.clock(),
+                comment=comment,
+                reasons=reasons,
+            )
+
+    await retry_contention(transaction)
+    log.info("pages.call_reviewed", call=found.call_id, reasons=reasons, by=who.principal.written_by)
+    raise web.HTTPSeeOther(f"/review?reviewed={found.call_id}")
