@@ -38,7 +38,16 @@ from aiohttp import web
 from acd import __version__
 from acd.ami.actions import AmiNotConnected
 from acd.ami.backoff import Backoff
-from acd.ami.connection import AmiClient, AuthFailed, ConnectionEvent, Disconnected, FullyBooted, LoggedIn
+from acd.ami.connection import (
+    AmiClient,
+    AuthFailed,
+    Connected,
+    ConnectFailed,
+    ConnectionEvent,
+    Disconnected,
+    FullyBooted,
+    LoggedIn,
+)
 from acd.ami.resync import resync
 from acd.clock import EventClock
 from acd.consumer import Consumer
@@ -65,6 +74,7 @@ _ABORT = "resync-abort"
 _DISCONNECTED = "disconnected"
 _QUEUE_LOG = "queue-log-read"
 TICK_SECONDS = 1.0
+BOOTED_FALLBACK = 10.0  # seconds after the login without FullyBooted before resyncing anyway
 _HTTP_WHAT = "HTTP API and /metrics"
 _HTTP_HINT = "ACD_HTTP__PORT chooses another port"
 KPI_SECONDS = 60.0  # window KPIs (24 h / 7 d / 30 d) are recomputed from the database this often
@@ -135,13 +145,14 @@ class Daemon:
         self.stats = DaemonStats(self.consumer)
         # booted_fallback: a manager user without read class "system" never sees FullyBooted; resync
         # anyway after this long rather than never.
+        self.ami_booted_fallback = BOOTED_FALLBACK
         # keep_events: the core's events only; the rest (VarSet, Newexten...) are counted, not parsed.
         self.ami = AmiClient(
             settings.ami,
             on_message=self.consumer.put,
             on_state=self._on_state,
             sleep=sleep,
-            booted_fallback=10.0,
+            booted_fallback=BOOTED_FALLBACK,
             keep_events=CORE_EVENTS,
         )
         # Asterisk's Timestamp is comparable with this machine's clock only at speed 1.
@@ -187,11 +198,23 @@ class Daemon:
         self.consumer.wake_from_thread()
 
     def _on_state(self, notice: ConnectionEvent) -> None:
+        """What the AMI client reports, acted on and logged here, once each."""
+        ami = self.settings.ami
         if isinstance(notice, FullyBooted):
             self.metrics.set_ami_connected(True)
+            if notice.synthetic:
+                log.warning(
+                    "ami_fully_booted_missing",
+                    waited=self.ami_booted_fallback,
+                    effect="resyncing without it",
+                    fix="give the manager user read class system",
+                )
             if self._resync_task is None or self._resync_task.done():
                 self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+        elif isinstance(notice, Connected):
+            log.info("ami_connected", ami=f"{ami.host}:{ami.port}", banner=notice.banner)
         elif isinstance(notice, LoggedIn):
+            log.info("ami_logged_in", user=ami.username)
             if self.ami.stats.reconnects:
                 self.metrics.ami_reconnected()
         elif isinstance(notice, Disconnected):
@@ -202,10 +225,26 @@ class Daemon:
                 self.consumer.put(_DISCONNECTED, notice.at)
             if notice.reason == "closed":  # our own clean stop
                 log.info("ami_disconnected", reason=notice.reason)
-            else:
+            elif notice.was_logged_in:
                 log.warning("ami_disconnected", reason=notice.reason)
+            else:  # no session began: ConnectFailed or AuthFailed says why, once
+                log.debug("ami_disconnected", reason=notice.reason)
         elif isinstance(notice, AuthFailed):
-            log.error("ami_login_refused", message=notice.message, retry_in=notice.retry_in)
+            log.error(
+                "ami_login_refused",
+                user=ami.username,
+                ami=f"{ami.host}:{ami.port}",
+                message=notice.message,
+                retry_in=round(notice.retry_in, 1),
+            )
+        elif isinstance(notice, ConnectFailed):
+            log.warning(
+                "ami_unreachable",
+                ami=f"{ami.host}:{ami.port}",
+                error=notice.error,
+                attempt=notice.attempt,
+                retry_in=round(notice.retry_in, 2),
+            )
         self._status(force=isinstance(notice, (FullyBooted, Disconnected, AuthFailed)))
 
     async def _resync(self) -> None:

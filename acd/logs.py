@@ -48,9 +48,10 @@ LEVELS: Mapping[str, int] = {
     "critical": logging.CRITICAL,
 }
 
-# Libraries that log once per request or message at INFO/DEBUG: kept at WARNING unless the operator
-# asks for debug, so the daemon's log is not one line per scrape or per AMI packet.
-_CHATTY = ("aiohttp.access", "asyncio")
+# Libraries that log once per request or message at INFO/DEBUG (and Alembic, a few lines of
+# migration chatter at every start): kept at WARNING unless the operator asks for debug, so the
+# daemon's log is not one line per scrape or per AMI packet.
+_CHATTY = ("aiohttp.access", "asyncio", "alembic")
 
 # Key names whose values are secrets. Matched case-insensitively as substrings, so AMI's
 # ``Secret``, a ``db_password``, ``api_token`` and HTTP ``Authorization`` are all caught.
@@ -191,12 +192,18 @@ def configure_logging(
     fmt: Literal["auto", "json", "console"] = "auto",
     level: str = "info",
     stream: TextIO | None = None,
+    *,
+    cache: bool = True,
 ) -> None:
     """Send acd's and the libraries' logs to ``stream`` (default: stderr) as JSON or console lines.
 
     stderr, not stdout, so commands that print data (``acd replay --json``, ``acd check --json``)
     keep their stdout clean; under systemd both end up in the journal. ``level`` is one of
     debug/info/warning/error (case-insensitive); a bad value raises ``ValueError``.
+
+    ``cache``: each logger keeps the configuration it first logged with (fast, and right for a
+    process configured once); a process that configures again (the tests, at other levels) passes
+    False so every logger follows the latest configuration.
     """
     out: TextIO = stream if stream is not None else sys.stderr
     numeric = _resolve_level(level)
@@ -223,5 +230,5 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.stdlib.LoggerFactory(),
         context_class=dict,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )

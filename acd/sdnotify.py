@@ -16,14 +16,15 @@ A notification never raises: losing a status line is better than losing the daem
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 
+import structlog
+
 __all__ = ["Notifier", "watchdog_loop"]
 
-_log = logging.getLogger(__name__)
+_log = structlog.get_logger("acd.sdnotify")
 
 
 class Notifier:
@@ -44,7 +45,9 @@ class Notifier:
             if address.startswith("@"):
                 address = "\0" + address[1:]
             elif not address.startswith("/"):
-                _log.warning("NOTIFY_SOCKET %r is neither a path nor an abstract socket; ignored", address)
+                _log.warning(
+                    "notify_socket_ignored", address=address, why="neither a path nor an abstract socket"
+                )
                 return
             self._address = address
 
@@ -65,7 +68,7 @@ class Notifier:
             self._sock.sendto(payload, self._address)
         except OSError as err:
             # systemd gone (shutdown) or its queue full: drop the notification, keep running.
-            _log.debug("sd_notify failed: %s", err)
+            _log.debug("sd_notify_failed", error=str(err))
             return False
         self.sent += 1
         return True

@@ -10,7 +10,6 @@ tests run on a simulated clock and count exactly.
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 import ssl
 import subprocess
@@ -24,6 +23,7 @@ from acd.ami.connection import (
     AmiClient,
     AuthFailed,
     Connected,
+    ConnectFailed,
     ConnectionEvent,
     Disconnected,
     FullyBooted,
@@ -42,6 +42,7 @@ from tests.support.fake_ami import (
     make_client,
     settings,
 )
+from tests.support.logs import captured_logs
 from tests.support.waiting import DEADLINE, until
 
 
@@ -381,10 +382,7 @@ async def test_asterisk_restart_reconnects_after_refused_period(fake: FakeAmi, c
     await client.close()
 
 
-async def test_wrong_secret_clear_error_slow_retry_never_a_tight_loop(
-    clock: FakeClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
+async def test_wrong_secret_clear_error_slow_retry_never_a_tight_loop(clock: FakeClock) -> None:
     fake = await FakeAmi(clock=clock).start()
     client, rec = make_client(
         fake,
@@ -395,39 +393,62 @@ async def test_wrong_secret_clear_error_slow_retry_never_a_tight_loop(
         **PATIENT,
     )
     try:
-        await client.start()
-        for attempts in range(1, 5):
-            await until(lambda a=attempts: len(rec.notices(AuthFailed)) == a)  # type: ignore[misc]
-            await sleeping(clock, 1)
-            if attempts < 4:
-                await clock.advance(0.25)
+        with captured_logs("debug") as logs:
+            await client.start()
+            for attempts in range(1, 5):
+                await until(lambda a=attempts: len(rec.notices(AuthFailed)) == a)  # type: ignore[misc]
+                await sleeping(clock, 1)
+                if attempts < 4:
+                    await clock.advance(0.25)
         # One refused login per auth_retry of simulated time, never a tight loop.
         assert len(fake.login_attempts) == 4
         gaps = [b - a for a, b in zip(fake.login_attempts, fake.login_attempts[1:], strict=False)]
         assert gaps == [0.25, 0.25, 0.25]
+        # Each refusal is reported once, with Asterisk's words and the delay; the owner logs it
+        # (the daemon: tests/test_commands.py), the client does not.
         failed = rec.notices(AuthFailed)
-        assert failed[0].message == "Authentication failed" and failed[0].retry_in == 0.25
-        errors = [
-            r for r in caplog.records if r.levelno == logging.ERROR and "login refused" in r.getMessage()
-        ]
-        assert len(errors) == 4
-        assert "'acd'" in errors[0].getMessage() and "Authentication failed" in errors[0].getMessage()
+        assert [(f.message, f.retry_in) for f in failed] == [("Authentication failed", 0.25)] * 4
+        assert logs.at("warning", "error") == []
         assert client.stats.auth_failures == 4 and not client.connected
-        text = "\n".join(r.getMessage() for r in caplog.records) + repr(client) + str(client.stats)
+        text = logs.stream.getvalue() + repr(client) + str(client.stats) + repr(failed)
         assert "wrong-secret-XYZ" not in text
     finally:
         await client.close()
         await fake.close()
 
 
-async def test_secret_never_in_logs_or_repr_on_success(
-    fake: FakeAmi, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    client, _ = await connect(fake)
-    await client.send_action({"Action": "Ping"})
-    await client.close()
-    text = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+async def test_unreachable_asterisk_is_reported_once_per_attempt(clock: FakeClock) -> None:
+    fake = await FakeAmi(clock=clock).start()
+    port = fake.port
+    await fake.close()  # nothing listens there now
+    rec = Recorder()
+    client = AmiClient(
+        settings(port, **PATIENT),
+        on_message=rec.on_message,
+        on_state=rec.on_state,
+        clock=clock,
+        sleep=clock.sleep,
+        uniform=lambda low, high: (low + high) / 2,
+    )
+    try:
+        with captured_logs("debug") as logs:
+            await client.start()
+            await until(lambda: len(rec.notices(ConnectFailed)) == 1)
+            await sleeping(clock, 1)
+        failed = rec.notices(ConnectFailed)
+        assert failed[0].attempt == 1 and failed[0].retry_in > 0 and failed[0].error
+        assert rec.notices(Disconnected) == []  # no session began, so none ended
+        assert logs.at("warning", "error") == []  # reported, not logged: the owner decides
+    finally:
+        await client.close()
+
+
+async def test_secret_never_in_logs_or_repr_on_success(fake: FakeAmi) -> None:
+    with captured_logs("debug") as logs:
+        client, _ = await connect(fake)
+        await client.send_action({"Action": "Ping"})
+        await client.close()
+    text = logs.stream.getvalue()
     assert SECRET not in text and SECRET not in repr(client) and SECRET not in repr(client._settings)
     assert fake.actions[0]["Secret"] == SECRET  # it was sent, to Asterisk only
 

@@ -17,6 +17,7 @@ import pytest
 from acd.cli import build_parser, main
 from acd.reads.summary import Report
 from acd.reporting.render import to_table
+from acd.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
 CAPTURE = FIXTURES / "answered_call.ami.log"
@@ -208,6 +209,67 @@ async def test_clean_stop_logs_no_warning(tmp_path: Path) -> None:
     events = [(r["event"], r.get("reason")) for r in logs.records()]
     assert ("ami_disconnected", "closed") in events, events
     assert logs.at("warning", "error") == []
+
+
+def _daemon_settings(tmp_path: Path, **ami: object) -> Settings:
+    return Settings(
+        ami=ami,  # type: ignore[arg-type]
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}", "spool_dir": str(tmp_path / "s")},  # type: ignore[arg-type]
+        http={"port": 0},  # type: ignore[arg-type]
+        routing={"port": 0},  # type: ignore[arg-type]
+        affinity={"enabled": False},  # type: ignore[arg-type]
+        queue_log={"path": ""},  # type: ignore[arg-type]
+    )
+
+
+async def test_a_refused_login_is_logged_once_by_the_daemon(tmp_path: Path) -> None:
+    """The AMI client reports; the daemon logs each refusal once (one line, the user and
+    Asterisk's words, never the secret), and not again as a disconnect."""
+    from acd.daemon import Daemon
+    from tests.support.fake_ami import FakeAmi
+    from tests.support.logs import captured_logs
+    from tests.support.waiting import until
+
+    fake = await FakeAmi().start()
+    settings = _daemon_settings(tmp_path, port=fake.port, secret="not-the-secret-123", auth_retry=3600)
+    with captured_logs("debug") as logs:
+        daemon = Daemon(settings)
+        try:
+            await daemon.start()
+            await until(lambda: any(r["event"] == "ami_login_refused" for r in logs.records()))
+            await until(lambda: any(r["event"] == "ami_disconnected" for r in logs.records()))
+        finally:
+            await daemon.stop()
+            await fake.close()
+    problems = logs.at("warning", "error")
+    assert [r["event"] for r in problems] == ["ami_login_refused"], problems
+    refused = problems[0]
+    assert refused["user"] == "acd" and refused["message"] == "Authentication failed"
+    assert refused["ami"] == f"127.0.0.1:{fake.port}" and refused["retry_in"] > 60
+    assert "not-the-secret-123" not in logs.stream.getvalue()
+
+
+async def test_an_unreachable_asterisk_is_logged_once_per_attempt(tmp_path: Path) -> None:
+    from acd.daemon import Daemon
+    from tests.support.logs import captured_logs
+    from tests.support.waiting import until
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = _daemon_settings(
+        tmp_path, port=port, secret="s3cret-value", reconnect_min=3600, reconnect_max=3600
+    )
+    with captured_logs("debug") as logs:
+        daemon = Daemon(settings)
+        try:
+            await daemon.start()
+            await until(lambda: daemon.ami.stats.connect_attempts >= 1 and logs.at("warning", "error") != [])
+        finally:
+            await daemon.stop()
+    problems = logs.at("warning", "error")
+    assert [r["event"] for r in problems] == ["ami_unreachable"], problems
+    assert problems[0]["attempt"] == 1 and problems[0]["ami"] == f"127.0.0.1:{port}"
 
 
 def test_run_with_the_lookup_port_taken_is_one_line_and_exit_2(taken_port: int, tmp_path: Path) -> None:

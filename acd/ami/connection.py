@@ -25,10 +25,16 @@ What this client does instead, each with a test in tests/test_ami_connection.py:
 
 Beyond panoramisk: reconnect with jittered exponential backoff between ``reconnect_min`` and
 ``reconnect_max`` (reset once a session stayed up ``reconnect_max`` seconds), a refused login
-logged once per attempt and retried only after ``auth_retry``, and pending reads (and only reads,
+retried only after ``auth_retry``, and pending reads (and only reads,
 :data:`acd.ami.actions.SAFE_TO_REPEAT`) written again after a reconnect, once Asterisk is
 fully booted. The secret is sent in the Login action and nowhere else: it is never logged, and
 ``repr`` of the client does not show it.
+
+What happened to the connection (connected, logged in, booted, a refused login, a failed connect,
+the loss) is reported to ``on_state`` as a notice and never logged here: the owner decides what
+it means and logs it once (the daemon, acd/daemon.py). The client logs only what no notice
+carries: a handler that raised, malformed bytes (both rate-limited), a read written again after
+a reconnect, and a bug in the session loop itself.
 
 Hot path: ``data_received`` feeds the framer once per read, reads the clock once per read, and per
 message does one ``dict.get``, one truth test and one guarded call. Responses and list items take
@@ -39,14 +45,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
+
+import structlog
 
 from acd.ami.actions import (
     SAFE_TO_REPEAT,
@@ -72,6 +79,7 @@ __all__ = [
     "AmiStats",
     "AmiTimeout",
     "AuthFailed",
+    "ConnectFailed",
     "Connected",
     "ConnectionEvent",
     "Disconnected",
@@ -80,7 +88,7 @@ __all__ = [
     "WireAnomaly",
 ]
 
-log = logging.getLogger("acd.ami")
+log = structlog.get_logger("acd.ami")
 
 _T = TypeVar("_T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -139,6 +147,17 @@ class AuthFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectFailed:
+    """A connection attempt failed before a session began (refused, unreachable, no banner, TLS);
+    the next attempt is ``retry_in`` away. ``attempt`` counts the failures since the last session."""
+
+    error: str
+    at: float
+    retry_in: float
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class WireAnomaly:
     """Bytes that were not well-formed AMI: ``kind`` is the codec's (bad_line, lf_framing, oversized,
     bad_banner) or ``truncated`` (a message cut by a disconnect). Counted and skipped, never fatal."""
@@ -148,7 +167,7 @@ class WireAnomaly:
     at: float
 
 
-ConnectionEvent = Connected | LoggedIn | FullyBooted | Disconnected | AuthFailed | WireAnomaly
+ConnectionEvent = Connected | LoggedIn | FullyBooted | Disconnected | AuthFailed | ConnectFailed | WireAnomaly
 
 
 @dataclass(slots=True)
@@ -325,6 +344,7 @@ class AmiClient:
         self._booted = False
         self._closing = False
         self._last_warned: dict[str, float] = {}
+        self._auth_delay = settings.auth_retry
 
     def __repr__(self) -> str:
         s = self._settings
@@ -392,33 +412,29 @@ class AmiClient:
     async def _run(self) -> None:
         s = self._settings
         backoff = Backoff(s.reconnect_min, s.reconnect_max, uniform=self._uniform)
+        failures = 0  # failed attempts since the last session began
         while not self._closing:
             try:
                 stable = await self._session()
+                failures = 0
                 if stable:
                     backoff.reset()
                 delay = backoff.next_delay()
-            except _AuthRefused:
-                delay = s.auth_retry * self._uniform(0.9, 1.1)
+            except _AuthRefused:  # reported as AuthFailed, with its retry delay
+                failures = 0
+                delay = self._auth_delay
             except (OSError, TimeoutError, _Dropped) as exc:
                 self.stats.last_error = _describe(exc)
                 delay = backoff.next_delay()
-                self._warn(
-                    "connect",
-                    "AMI %s:%s unreachable (%s); retrying in %.2fs",
-                    s.host,
-                    s.port,
-                    self.stats.last_error,
-                    delay,
-                )
+                failures += 1
+                self._notify(ConnectFailed(self.stats.last_error, self._clock(), delay, failures))
             except Exception as exc:  # a bug in one session must not end reconnecting for good
                 self.stats.last_error = _describe(exc)
                 delay = backoff.next_delay()
-                log.exception("AMI session failed unexpectedly; retrying in %.2fs", delay)
+                log.exception("ami_session_failed", retry_in=round(delay, 2))
             else:
                 if self._stopped():  # the session ended because close() logged off
                     return
-                log.info("AMI session ended; reconnecting in %.2fs", delay)
             await self._sleep(delay)
 
     def _stopped(self) -> bool:
@@ -464,18 +480,13 @@ class AmiClient:
                     lost.result() if lost.done() else f"no AMI banner within {s.connect_timeout:g}s"
                 )
             self._banner_text = banner.result()
-            log.info("AMI connected to %s:%s (%s)", s.host, s.port, self._banner_text)
             self._notify(Connected(self._banner_text, self._clock()))
             await self._login(proto, lost)
             up_since = self._clock()
             self._watchdog = loop.create_task(self._ping_loop(proto), name="acd-ami-ping")
             if self._booted_fallback is not None and not self._booted:
                 self._boot_timer = loop.create_task(self._boot_wait(proto), name="acd-ami-boot")
-            reason = await lost
-            if reason == "closed":
-                log.info("AMI disconnected: %s", reason)
-            else:
-                log.warning("AMI disconnected: %s", reason)
+            await lost  # the loss itself is reported as Disconnected (_on_lost)
             return self._clock() - up_since >= s.reconnect_max
         finally:
             await self._teardown(proto, lost)
@@ -496,16 +507,8 @@ class AmiClient:
         except AmiActionError as exc:
             self.stats.auth_failures += 1
             self.stats.last_error = f"login refused: {exc.message or 'no reason given'}"
-            retry = s.auth_retry
-            log.error(
-                "AMI login refused for user %r at %s:%s: %s; retrying in about %.1fs",
-                s.username,
-                s.host,
-                s.port,
-                exc.message or "no reason given",
-                retry,
-            )
-            self._notify(AuthFailed(exc.message, self._clock(), retry))
+            self._auth_delay = s.auth_retry * self._uniform(0.9, 1.1)
+            self._notify(AuthFailed(exc.message or "no reason given", self._clock(), self._auth_delay))
             proto.drop("login refused")
             raise _AuthRefused from None
         except AmiNotConnected:  # lost after the write (AmiConnectionLost) or before it
@@ -533,7 +536,6 @@ class AmiClient:
         if self.stats.logins > 1:
             self.stats.reconnects += 1
         self.stats.last_error = None
-        log.info("AMI logged in as %r", self._settings.username)
         self._notify(LoggedIn(self._clock()))
 
     def _resend_reads(self) -> None:
@@ -549,7 +551,7 @@ class AmiClient:
             except AmiNotConnected:
                 break
             self.stats.actions_resent += 1
-            log.info("AMI re-sent %s (%s) after reconnect", pending.name, pending.action_id)
+            log.info("ami_action_resent", action=pending.name, action_id=pending.action_id)
 
     async def _ping_loop(self, proto: _AmiProtocol) -> None:
         s = self._settings
@@ -561,7 +563,6 @@ class AmiClient:
                 continue  # an answer, even an error, proves the peer alive
             except AmiTimeout:
                 self.stats.ping_timeouts += 1
-                log.warning("AMI Ping unanswered within %gs: dropping the connection", s.ping_timeout)
                 proto.drop(f"no answer to Ping within {s.ping_timeout:g}s")
                 return
             except AmiNotConnected:
@@ -576,11 +577,6 @@ class AmiClient:
         self._boot_timer = None
         if proto is self._proto and self._logged_in and not self._booted:
             self._booted = True
-            log.warning(
-                "AMI: no FullyBooted within %gs of login (does the manager user lack read class "
-                "'system'?); resyncing without it",
-                self._booted_fallback,
-            )
             self._resend_reads()
             self._notify(FullyBooted({}, self._clock(), synthetic=True))
 
@@ -676,37 +672,26 @@ class AmiClient:
 
     def _handler_failed(self, exc: BaseException, where: str) -> None:
         self.stats.handler_errors += 1
-        self._warn(
-            "handler",
-            "AMI handler raised on %s (%d so far); the connection stays up",
-            where,
-            self.stats.handler_errors,
-            exc_info=exc,
-        )
+        self._warn("ami_handler_failed", where=where, errors=self.stats.handler_errors, exc_info=exc)
 
     def _wire_anomalies(self, anomalies: list[FrameAnomaly], now: float) -> None:
         self.stats.anomalies += len(anomalies)
         for anomaly in anomalies:
             self._notify(WireAnomaly(anomaly.kind, anomaly.detail, now))
         first = anomalies[0]
-        self._warn(
-            "wire",
-            "AMI wire anomaly %s: %s (%d so far)",
-            first.kind,
-            first.detail[:120],
-            self.stats.anomalies,
-        )
+        detail = first.detail[:120]
+        self._warn("ami_wire_anomaly", kind=first.kind, detail=detail, anomalies=self.stats.anomalies)
 
-    def _warn(self, kind: str, msg: str, *args: object, exc_info: BaseException | None = None) -> None:
-        """Log at WARNING at most once per ``_LOG_EVERY`` seconds per kind: a storm of bad input
-        must not cost more in logging than in parsing."""
+    def _warn(self, event: str, *, exc_info: BaseException | None = None, **fields: Any) -> None:
+        """Log at WARNING at most once per ``_LOG_EVERY`` seconds per event: a storm of bad input
+        must not cost more in logging than in parsing (the rest go to DEBUG)."""
         now = time.monotonic()
-        last = self._last_warned.get(kind)
+        last = self._last_warned.get(event)
         if last is not None and now - last < _LOG_EVERY:
-            log.debug(msg, *args)
+            log.debug(event, **fields)
             return
-        self._last_warned[kind] = now
-        log.warning(msg, *args, exc_info=exc_info)
+        self._last_warned[event] = now
+        log.warning(event, exc_info=exc_info, **fields)
 
 
 def _header(action: Mapping[str, str], name: str) -> str | None:

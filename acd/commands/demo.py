@@ -106,8 +106,5 @@ def run(args: argparse.Namespace) -> int:
         register_secret(secret)
     for rep in center.reps:
         register_secret(rep.token)
-    import logging
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     options = DemoOptions(seconds=args.seconds, history_days=args.history, seed=args.seed)
     return asyncio.run(run_demo(center, settings, options))

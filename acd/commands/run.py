@@ -21,7 +21,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import faulthandler
-    import logging
 
     from acd.daemon import run_daemon
     from acd.logs import configure_logging, register_secret
@@ -31,7 +30,6 @@ def run(args: argparse.Namespace) -> int:
     require_ami_secret(settings)
     faulthandler.enable()  # the watchdog's SIGABRT then leaves a traceback in the journal
     configure_logging(settings.log_format, settings.log_level)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at every start
     register_secret(settings.ami.secret)
     for token in settings.api_tokens:
         register_secret(token.token)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -29,7 +29,7 @@ from acd.metrics.labels import OTHER, LabelCap
 
 __all__ = ["WINDOWS", "KpiCollector", "KpiRefresher", "KpiSource", "Kpis", "WindowKpi"]
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("acd.metrics.kpi")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +229,9 @@ class KpiRefresher:
             raise
         except Exception:
             self.failures += 1
-            log.exception("window KPI computation failed; keeping the previous values")
+            log.exception(
+                "kpi_refresh_failed", effect="the previous values stay exported", failures=self.failures
+            )
             return False
         finally:
             self.last_duration = time.perf_counter() - started

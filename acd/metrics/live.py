@@ -9,11 +9,11 @@ While acd is out of step with Asterisk (AMI down, not yet resynced) nothing live
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import get_args
 
+import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,7 +25,7 @@ __all__ = ["MEMBER_STATES", "LiveCollector"]
 
 MEMBER_STATES: tuple[str, ...] = get_args(MemberState)
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("acd.metrics.live")
 
 
 class LiveCollector(Collector):
@@ -55,7 +55,7 @@ class LiveCollector(Collector):
             return self.source()
         except Exception:
             self.errors += 1
-            log.exception("live snapshot failed at scrape time")
+            log.exception("live_snapshot_failed", errors=self.errors)
             return None
 
     @contextlib.contextmanager

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import structlog
 
 from acd.sim import actions, curl
 from acd.sim.config import (
@@ -40,7 +41,7 @@ from acd.sim.server import AmiServer, Session, reply
 from acd.sim.traffic import Traffic, Truth
 
 FOREVER = 10.0**9
-log = logging.getLogger("acd.sim")
+log = structlog.get_logger("acd.sim")
 
 
 class Simulator:
@@ -222,13 +223,13 @@ class Simulator:
         self._notify()
 
     def log_error(self, text: str) -> None:
-        log.error("dialplan error: %s", text)
+        log.error("dialplan_error", detail=text)
 
     def log_asterisk(self, level: str, text: str) -> None:
         """A line Asterisk itself would log (a failed CURL() at WARNING with its URL...): kept in
         ``asterisk_log`` (the last 1000) and logged."""
         self.asterisk_log.append((level, text))
-        log.log(logging.ERROR if level == "ERROR" else logging.WARNING, "asterisk %s: %s", level, text)
+        (log.error if level == "ERROR" else log.warning)("asterisk_log", asterisk_level=level, detail=text)
 
     def _launch_dialplan(self, number: str, queue: str, script: CallScript) -> Call | None:
         """Traffic with a dialplan: the caller's channel runs it from the incoming context;

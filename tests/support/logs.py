@@ -35,7 +35,7 @@ def captured_logs(level: str = "info") -> Iterator[Captured]:
     root = logging.getLogger()
     handlers, old_level = list(root.handlers), root.level
     captured = Captured()
-    configure_logging("json", level, captured.stream)
+    configure_logging("json", level, captured.stream, cache=False)  # the level may differ next time
     try:
         yield captured
     finally:
