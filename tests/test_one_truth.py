@@ -350,3 +350,63 @@ async def test_the_chain_view_and_the_review_queue(world: World) -> None:
     assert "notes" in reasons[w.ids["k8"]]  # "ok"
     assert "credit_disputed" in reasons[w.ids["k6c"]]
     assert w.ids["k2"] not in reasons or "short" not in reasons[w.ids["k2"]]  # a cut-off is never short
+
+
+async def test_the_desk_and_the_wallboard_show_the_reports_numbers(
+    world: World, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pages read the same numbers: a rep's desk figures are their row of ``acd report`` and of
+    the API's summary, the calls listed behind them add up to them, and the wallboard's queue
+    figures are the report's queue row."""
+    from acd.web.app import PAGES
+    from acd.web.calls import credited_calls, cut_off_customers
+
+    w = world
+    await outcomes_and_adjustment(w)
+    report = await report_cli(db_url, T0, T1, capsys)
+    pages = w.client.server.app[PAGES]
+    w.now = T1
+    for agent, row in report["agents"].items():
+        api = await w.client.get(f"/api/v1/agents/{agent}/summary", params={"from": str(T0), "to": str(T1)},
+                                 headers=SUP)  # fmt: skip
+        summary = (await api.json())["summary"]
+        assert summary == row
+        desk = await pages.periods.agent(agent, T0)
+        repeats = row["repeat_contacts"]["24h"]
+        assert (desk.answered, desk.talk_seconds, desk.cut_offs, desk.agent_released_short) == (
+            row["answered"], row["talk_seconds"], row["cut_offs"], row["agent_released_short"]
+        ), agent  # fmt: skip
+        assert (desk.callbacks_taken, desk.callbacks_of_own_cut_offs) == (
+            row["callbacks_taken"], row["callbacks_of_own_cut_offs"]
+        ), agent  # fmt: skip
+        assert (desk.repeats_24h, desk.decided_24h, desk.pending_24h, desk.fcr_24h) == (
+            repeats["repeats"], repeats["decided"], repeats["pending"], row["fcr"]["24h"]
+        ), agent  # fmt: skip
+        assert desk.notes_complete == row["notes_complete"], agent
+        assert desk.without_notes == row["without_notes"], agent
+        assert desk.credit_points == row["credit_points"], agent
+        # the lists behind the figures add up to them
+        credited = await credited_calls(pages, agent, T0)
+        assert sum(c["points"] for c in credited) == pytest.approx(row["credit_points"]), agent
+        cut = await cut_off_customers(pages, agent, T0)
+        assert len(cut) == row["cut_offs"], agent  # one cut-off leg per customer call here
+    assert report["agents"][C]["cut_offs"] == 1
+    (carol,) = await cut_off_customers(pages, C, T0)  # K6: D took the callback, A closed it
+    assert carol.call_id == w.ids["k6"] and [later.agent for later in carol.later] == [D]
+    assert carol.my_share == 25.0
+
+    day = await pages.day.figures(T0, T1)
+    for name, q in report["queues"].items():
+        board = day.queues[name]
+        repeats = q["repeat_contacts"]["24h"]
+        assert (board.offered, board.answered, board.abandoned, board.abandoned_short) == (
+            q["offered"], q["answered"], q["abandoned"], q["abandoned_short"]
+        )  # fmt: skip
+        assert (board.service_level, board.cut_offs, board.callbacks) == (
+            q["service_level"], q["cut_offs"], q["callbacks"]
+        )  # fmt: skip
+        assert board.callbacks_to_original == q["callbacks_by_result"].get("original_agent", 0)
+        assert board.notes_complete == q["notes_complete"]
+        assert (board.fcr_24h, board.fcr_decided, board.fcr_pending) == (
+            q["fcr"]["24h"], repeats["decided"], repeats["pending"]
+        )  # fmt: skip

@@ -96,6 +96,8 @@ EXPECTED_SALES = {
     "without_notes": 6, "trivial_notes": 0, "resolved": 3, "dispositions": {"none": 5, "sale": 3},
     "callbacks": 2, "callbacks_taken": 2, "callbacks_of_own_cut_offs": 1,
     "callbacks_by_result": {"original_agent": 1, "other_agent": 1}, "callbacks_by_routing": {"not_routed": 2},
+    # cut-offs 2 / answered 8; notes 2 of 8 calls; resolved 3 of 8
+    "cut_off_rate": 0.25, "agent_released_short_rate": 0.0, "notes_complete": 0.25, "resolved_rate": 0.375,
     # judged over [T, T + 1 d): nothing ended W before it; the day's answered calls are pending
     "repeat_contacts": {"24h": no_repeats(5), "7d": no_repeats(5), "30d": no_repeats(5)},
     "fcr": {"24h": None, "7d": None, "30d": None},
@@ -109,6 +111,7 @@ EXPECTED_SUPPORT = {
     "without_notes": 1, "trivial_notes": 0, "resolved": 1, "dispositions": {"sale": 1},
     "callbacks": 0, "callbacks_taken": 0, "callbacks_of_own_cut_offs": 0,
     "callbacks_by_result": {}, "callbacks_by_routing": {},
+    "cut_off_rate": 0.0, "agent_released_short_rate": 0.0, "notes_complete": 0.0, "resolved_rate": 1.0,
     "repeat_contacts": {"24h": no_repeats(1), "7d": no_repeats(1), "30d": no_repeats(1)},
     "fcr": {"24h": None, "7d": None, "30d": None},
     "credit_points": 0.0, "credit": {}, "credit_adjusted": 0, "credit_disputed": 0,

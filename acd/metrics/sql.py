@@ -22,22 +22,17 @@ from acd.settings import Settings
 __all__ = ["SqlKpiSource", "attach_sql_kpis", "window_kpi"]
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return None if denominator <= 0 else numerator / denominator
-
-
 def window_kpi(stats: Mapping[str, Any], window: str) -> WindowKpi:
     """One queue's or agent's report row over the window's period, as the gauges show it."""
     repeats = stats["repeat_contacts"][window]
-    closed = stats["answered_calls"]
     return WindowKpi(
         answered=int(stats["answered"]),
         service_level=stats.get("service_level"),
         repeat_contact_ratio=repeats["rate"],
         fcr=stats["fcr"][window],
-        cutoff_ratio=_ratio(stats["cut_offs"], stats["answered"]),
-        notes_completeness=_ratio(closed - stats["without_notes"], closed),
-        resolved_ratio=_ratio(stats["resolved"], closed),
+        cutoff_ratio=stats["cut_off_rate"],
+        notes_completeness=stats["notes_complete"],
+        resolved_ratio=stats["resolved_rate"],
         dispositions=dict(stats["dispositions"]),
         credit=dict(stats["credit"]),
         credit_disputed=int(stats["credit_disputed"]),

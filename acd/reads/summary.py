@@ -46,7 +46,7 @@ from acd.settings import Settings
 from acd.store.models import Call, CustomerCallRow, SaleCredit, table_of
 from acd.store.models import Sale as SaleRow
 
-__all__ = ["Period", "Report", "agent_summary", "load_report", "summarize"]
+__all__ = ["Period", "Report", "agent_summary", "leg_rules", "load_report", "summarize"]
 
 calls = table_of(Call)
 customer_calls = table_of(CustomerCallRow)
@@ -261,6 +261,17 @@ def _fold(
     return placed
 
 
+def leg_rules() -> tuple[ColumnElement[bool], ColumnElement[Any], ColumnElement[Any]]:
+    """Which entry rows count as legs, the queue each is reported under and its wait: a filled row
+    by the core's leg columns, an older one on its own (see the module docstring)."""
+    c = calls
+    filled = c.c.leg_counted.is_not(None)
+    queue = func.coalesce(c.c.leg_queue, c.c.queue)
+    wait = case((filled, c.c.leg_wait), else_=c.c.wait_seconds)
+    counted = or_(c.c.leg_counted == true(), and_(~filled, or_(~c.c.personal, c.c.outcome == "answered")))
+    return counted, queue, wait
+
+
 async def _legs(
     conn: AsyncConnection,
     settings: Settings,
@@ -270,10 +281,7 @@ async def _legs(
     agents: bool,
 ) -> None:
     c = calls
-    filled = c.c.leg_counted.is_not(None)
-    queue = func.coalesce(c.c.leg_queue, c.c.queue)
-    wait = case((filled, c.c.leg_wait), else_=c.c.wait_seconds)
-    counted = or_(c.c.leg_counted == true(), and_(~filled, or_(~c.c.personal, c.c.outcome == "answered")))
+    counted, queue, wait = leg_rules()
     answered = c.c.outcome == "answered"
     known = wait.is_not(None)
     short = and_(
@@ -578,6 +586,13 @@ def _finish(stats: dict[str, Any], wrapup: float | None) -> dict[str, Any]:
         callbacks_of_own_cut_offs=int(stats["callbacks_of_own_cut_offs"]),
         callbacks_by_result=dict(sorted(stats["callbacks_by_result"].items())),
         callbacks_by_routing=dict(sorted(stats["callbacks_by_routing"].items())),
+    )
+    # The rates every reader shows beside the counts ("no data", None, over an empty base).
+    out.update(
+        cut_off_rate=_ratio(stats["cut_offs"], stats["answered"]),
+        agent_released_short_rate=_ratio(stats["agent_released_short"], stats["answered"]),
+        notes_complete=_ratio(stats["answered_calls"] - stats["without_notes"], stats["answered_calls"]),
+        resolved_rate=_ratio(stats["resolved"], stats["answered_calls"]),
     )
     repeat_contacts: dict[str, dict[str, Any]] = {}
     fcr: dict[str, float | None] = {}

@@ -11,21 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.api.access import may_read_call
 from acd.api.auth import Principal
 from acd.core.effects import CallStarted
 from acd.reads.calls import caller_history, chain_view, customer_call
-from acd.store.models import Call, table_of
+from acd.reads.rep_calls import callbacks_of, cut_off_legs
+from acd.reads.rep_calls import credited_calls as rep_credited_calls
 from acd.store.outcomes import resolve_linkedid
 from acd.web.app import Pages
 from acd.web.words import ending, routing_reason
 
 __all__ = ["CallView", "Earlier", "Forbidden", "Later", "NotFound", "call_view"]
 
-calls = table_of(Call)
 HISTORY_SECONDS = 30 * 86400.0
 
 
@@ -164,37 +163,18 @@ async def _earlier(
 
 
 async def _later(conn: AsyncConnection, server_id: str, entry_ids: list[str]) -> list[Later]:
-    if not entry_ids:
-        return []
-    rows = (
-        await conn.execute(
-            select(calls.c.linkedid, calls.c.joined_at)
-            .where(calls.c.server_id == server_id, calls.c.callback_of.in_(entry_ids))
-            .order_by(calls.c.joined_at)
+    return [
+        Later(
+            call_id=call["call_id"],
+            at=call["joined_at"],
+            agent=call["agent"],
+            agent_name=call["agent_name"],
+            answered=call["outcome"] == "answered",
+            disposition=(call["outcome_record"] or {}).get("disposition"),
+            credits=call["credits"],
         )
-    ).all()
-    seen: list[str] = []
-    for row in rows:
-        if row.linkedid not in seen:
-            seen.append(row.linkedid)
-    found = []
-    for linkedid in seen[:5]:
-        call = await customer_call(conn, server_id, linkedid, reader_agent=None, supervisor=True)
-        if call is None:
-            continue
-        record = call["outcome_record"] or {}
-        found.append(
-            Later(
-                call_id=linkedid,
-                at=call["joined_at"],
-                agent=call["agent"],
-                agent_name=call["agent_name"],
-                answered=call["outcome"] == "answered",
-                disposition=record.get("disposition"),
-                credits=call["credits"],
-            )
-        )
-    return found
+        for call in await callbacks_of(conn, server_id, entry_ids)
+    ]
 
 
 def _order_opener(chain_calls: list[dict[str, Any]], ref: str | None) -> str | None:
@@ -339,32 +319,23 @@ class CutOffCustomer:
 
 
 async def cut_off_customers(pages: Pages, agent: str, since: float) -> list[CutOffCustomer]:
-    """The rep's cut-off calls since ``since``, newest first, each with its callbacks."""
+    """The rep's cut-off calls since ``since`` (the legs their ``cut_offs`` counts, one line per
+    customer call), newest first, each with its callbacks."""
     server_id = pages.settings.server_id
     found: list[CutOffCustomer] = []
     async with pages.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(calls.c.linkedid)
-                .where(
-                    calls.c.server_id == server_id,
-                    calls.c.agent == agent,
-                    calls.c.cut_off.is_(True),
-                    calls.c.joined_at >= since,
-                )
-                .order_by(calls.c.joined_at.desc())
-                .limit(50)
-            )
-        ).all()
+        legs = await cut_off_legs(conn, server_id, agent, since, pages.clock())
         seen: list[str] = []
-        for row in rows:
-            if row.linkedid not in seen:
-                seen.append(row.linkedid)
+        for leg in legs:
+            if leg["call_id"] not in seen:
+                seen.append(leg["call_id"])
         for linkedid in seen:
             call = await customer_call(conn, server_id, linkedid, reader_agent=agent, supervisor=True)
             if call is None:
                 continue
-            later = await _later(conn, server_id, [e["id"] for e in call["entries"] if e["cut_off"]])
+            later = await _later(
+                conn, server_id, [leg["entry"] for leg in legs if leg["call_id"] == linkedid]
+            )
             shares = [c["points"] for item in later for c in item.credits if c["agent"] == agent]
             found.append(
                 CutOffCustomer(
@@ -380,21 +351,7 @@ async def cut_off_customers(pages: Pages, agent: str, since: float) -> list[CutO
 
 
 async def credited_calls(pages: Pages, agent: str, since: float) -> list[dict[str, Any]]:
-    """The calls behind a rep's credit since ``since`` (sales dated in the period): call, points and
-    the rep's part in the sale."""
-    from acd.store.models import SaleCredit
-
-    credits = table_of(SaleCredit)
-    server_id = pages.settings.server_id
+    """The calls behind a rep's credit since ``since`` (their shares of the sales dated then, the
+    rows their ``credit_points`` adds up): call, points and the rep's part in the sale."""
     async with pages.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(credits.c.linkedid, credits.c.points, credits.c.attribution, credits.c.at)
-                .where(credits.c.server_id == server_id, credits.c.agent == agent, credits.c.at >= since)
-                .order_by(credits.c.at.desc())
-                .limit(100)
-            )
-        ).all()
-    return [
-        {"call_id": r.linkedid, "points": r.points, "attribution": r.attribution, "at": r.at} for r in rows
-    ]
+        return await rep_credited_calls(conn, pages.settings.server_id, agent, since, pages.clock())

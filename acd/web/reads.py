@@ -126,15 +126,17 @@ class DayFigures:
 
     async def _read(self, _key: int) -> Day:
         now = self.clock()
-        since = self.face.day_start(now)
+        return await self.figures(self.face.day_start(now), now)
+
+    async def figures(self, since: float, now: float) -> Day:
+        """The queues' figures over [since, now): the report's queue rows, as the wallboard shows
+        them (uncached)."""
         today = await load_report(self.engine, self.settings, since, now, now)
         # FCR 24 h of today's period: the calls that ended 24 h before it (the report's rule).
         base = (since - DAY, now - DAY)
         queues: dict[str, QueueDay] = {}
         for name in sorted(today.queues):
             q: dict[str, Any] = today.queues[name]
-            answered_calls = q.get("answered_calls", 0)
-            without = q.get("without_notes", 0)
             repeats = q.get("repeat_contacts", {}).get("24h", {})
             queues[name] = QueueDay(
                 offered=q.get("offered", 0),
@@ -147,8 +149,8 @@ class DayFigures:
                 cut_offs=q.get("cut_offs", 0),
                 callbacks=q.get("callbacks", 0),
                 callbacks_to_original=q.get("callbacks_by_result", {}).get("original_agent", 0),
-                answered_calls=answered_calls,
-                notes_complete=None if not answered_calls else 1.0 - without / answered_calls,
+                answered_calls=q.get("answered_calls", 0),
+                notes_complete=q.get("notes_complete"),
                 fcr_24h=q.get("fcr", {}).get("24h"),
                 fcr_decided=repeats.get("decided", 0),
                 fcr_pending=repeats.get("pending", 0),
@@ -174,6 +176,9 @@ class AgentPeriod:
     notes_complete: float | None = None
     without_notes: int = 0
     credit_points: float = 0.0
+    cut_off_rate: float | None = None
+    short_rate: float | None = None  # agent-released short calls / answered
+    aht_seconds: float | None = None
 
 
 class PeriodReports:
@@ -204,12 +209,9 @@ class PeriodReports:
         if stats is None:
             return AgentPeriod(since)
         repeats = stats["repeat_contacts"]["24h"]
-        answered = int(stats["answered"])
-        closed = int(stats["answered_calls"])
-        without = int(stats["without_notes"])
         return AgentPeriod(
             since=since,
-            answered=answered,
+            answered=int(stats["answered"]),
             talk_seconds=float(stats["talk_seconds"]),
             cut_offs=int(stats["cut_offs"]),
             agent_released_short=int(stats["agent_released_short"]),
@@ -219,9 +221,12 @@ class PeriodReports:
             decided_24h=int(repeats["decided"]),
             pending_24h=int(repeats["pending"]),
             fcr_24h=stats["fcr"]["24h"],
-            notes_complete=None if not closed else 1.0 - without / closed,
-            without_notes=without,
+            notes_complete=stats["notes_complete"],
+            without_notes=int(stats["without_notes"]),
             credit_points=float(stats["credit_points"]),
+            cut_off_rate=stats["cut_off_rate"],
+            short_rate=stats["agent_released_short_rate"],
+            aht_seconds=stats["aht_seconds"],
         )
 
     async def report(self, since: float) -> Any:
@@ -245,15 +250,15 @@ class TeamRow:
 
     @property
     def cut_off_rate(self) -> float | None:
-        return None if not self.period.answered else self.period.cut_offs / self.period.answered
+        return self.period.cut_off_rate
 
     @property
     def short_rate(self) -> float | None:
-        return None if not self.period.answered else self.period.agent_released_short / self.period.answered
+        return self.period.short_rate
 
     @property
     def aht_seconds(self) -> float | None:
-        return None if not self.period.answered else self.period.talk_seconds / self.period.answered
+        return self.period.aht_seconds
 
 
 async def rings(engine: AsyncEngine, server_id: str, since: float) -> dict[str, tuple[str, int, int]]:
