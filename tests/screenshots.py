@@ -127,6 +127,9 @@ def desk_and_pop(center: LiveCenter, out: Path, alice_token: str, bob_token: str
             "Changing DSL-only to phone+DSL. Order half written: phone number port from the old "
             "provider still to confirm, router swap agreed for Thursday."
         )
+        alice.find("#current input[name=order_status][value=open]").click()
+        alice.find("#current input[name=order_ref]").send_keys("DSL-4471")
+        alice.find("#current input[name=order_left]").send_keys("confirm the port; router swap Thursday")
         alice.find("#current form.outcome button").click()
         alice.wait_text("Outcome saved")
         center.call(sim.model.pause, "Local/1001@agents", True, "break")
