@@ -45,7 +45,7 @@ from acd.asterisk_config import ConfigInputError, lookup_base, lookup_url_host
 from acd.ports import bind_problem
 from acd.queuelog.check import check_queue_log, mark_queue_log
 from acd.routing.answer import PING_BODY
-from acd.settings import ConfigError, Settings, load_settings, require_ami_secret
+from acd.settings import ConfigError, Settings, load_settings, require_ami_secret, shown_url
 
 __all__ = [
     "READ_NEEDS",
@@ -583,18 +583,9 @@ async def _probe_lookup(
 # ---------------------------------------------------------------------------------------------
 
 
-def _safe_url(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable URL>"
-
-
 async def check_database(settings: Settings) -> CheckResult:
     url = settings.database.url
-    shown = _safe_url(url)
+    shown = shown_url(url)
     try:
         from sqlalchemy.engine import make_url
 
@@ -690,7 +681,7 @@ def check_config(load: Callable[[], Settings] = load_settings) -> tuple[Settings
     return settings, CheckResult(
         "config",
         "OK",
-        f"valid (AMI {ami.username}@{ami.host}:{ami.port}, database {_safe_url(settings.database.url)})",
+        f"valid (AMI {ami.username}@{ami.host}:{ami.port}, database {shown_url(settings.database.url)})",
     )
 
 

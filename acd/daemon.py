@@ -62,7 +62,7 @@ from acd.metrics.metrics import Metrics
 from acd.metrics.pipeline import PipelineMetrics
 from acd.routing import RoutingHandle, start_routing
 from acd.sdnotify import Notifier, watchdog_loop
-from acd.settings import Settings
+from acd.settings import Settings, shown_url
 
 __all__ = ["CannotListen", "Daemon", "run_daemon"]
 
@@ -478,7 +478,7 @@ class Daemon:
             "started",
             http=f"{self.settings.http.host}:{self.http_port}",
             ami=f"{self.settings.ami.host}:{self.settings.ami.port}",
-            database=_safe_url(self.settings),
+            database=shown_url(self.settings.database.url),
         )
 
     def _check_ports(self) -> None:
@@ -522,9 +522,9 @@ class Daemon:
         except OSError as exc:
             why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
             raise CannotListen(f"{_HTTP_WHAT} on {http.host}:{http.port}: {why}; {_HTTP_HINT}") from None
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http.port
+        # The port actually bound (the configured one, or the kernel's pick for port 0).
+        addresses = self.runner.addresses
+        self.http_port = int(addresses[0][1]) if addresses else http.port
 
     async def _health(self, request: web.Request) -> web.Response:
         body = {
@@ -607,15 +607,6 @@ def _cannot_listen(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
         return str(exc)  # asyncio's own words name the address
     return None
-
-
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(settings.database.url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable url>"
 
 
 async def run_daemon(settings: Settings, *, ready: Callable[[Daemon], None] | None = None) -> int:

@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -111,6 +119,16 @@ def check_database_url(url: str) -> str:
             "postgresql+asyncpg://USER:PASSWORD@HOST/NAME (PostgreSQL)"
         )
     return url
+
+
+def shown_url(url: str) -> str:
+    """A database URL as it may be shown (logs, ``acd check``, errors): the password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
 
 
 class HttpSettings(BaseModel):
@@ -247,7 +265,8 @@ class Settings(BaseSettings):
         "", description="the center's time zone on pages (IANA name such as Europe/Berlin; empty: the host's)"
     )
     queue_defaults: QueueSettings = Field(default_factory=QueueSettings)  # type: ignore[arg-type]
-    queues: dict[str, dict[str, Any]] = Field(
+    # Given as overrides of queue_defaults; held as each queue's complete settings, validated once.
+    queues: dict[str, QueueSettings] = Field(
         default_factory=dict, description='per-queue overrides, JSON: {"sales": {"wrapup_seconds": 15}}'
     )
     cutoff_normal_causes: frozenset[int] = Field(
@@ -288,21 +307,31 @@ class Settings(BaseSettings):
                 raise ValueError("not a known time zone (an IANA name such as Europe/Berlin)") from None
         return value
 
-    @field_validator("queues")
+    @field_validator("queues", mode="before")
     @classmethod
-    def _queues_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _queues_over_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        """Each queue's overrides on top of ``queue_defaults`` (validated before this field), so
+        every queue's settings are complete, typed and checked once, here."""
+        if not isinstance(value, dict):
+            return value  # pydantic names what is wrong with it
+        defaults = info.data.get("queue_defaults")
+        base = defaults.model_dump() if isinstance(defaults, QueueSettings) else {}
         fields = set(QueueSettings.model_fields)
+        out: dict[Any, Any] = {}
         for name, override in value.items():
+            if not isinstance(override, dict):
+                out[name] = override  # a QueueSettings already, or pydantic's error
+                continue
             unknown = set(override) - fields
             if unknown:
                 raise ValueError(f"queue {name!r}: unknown setting(s) {sorted(unknown)}")
             try:
-                QueueSettings.model_validate(override)
+                out[name] = QueueSettings.model_validate({**base, **override})
             except ValidationError as err:
                 first = err.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"queue {name!r}: {where}: {first['msg'].lower()}") from None
-        return value
+        return out
 
     @classmethod
     def settings_customise_sources(
@@ -318,10 +347,7 @@ class Settings(BaseSettings):
 
     def queue(self, name: str) -> QueueSettings:
         """Settings for one queue: the defaults with that queue's overrides on top."""
-        override = self.queues.get(name)
-        if not override:
-            return self.queue_defaults
-        return QueueSettings.model_validate({**self.queue_defaults.model_dump(), **override})
+        return self.queues.get(name, self.queue_defaults)
 
 
 def _from_credentials() -> dict[str, Any]:
@@ -366,10 +392,7 @@ def load_settings(**overrides: Any) -> Settings:
     _warn_unknown(dict(os.environ))
     try:
         creds = _from_credentials()
-        settings = Settings(**creds, **overrides)
-        for name in settings.queues:
-            settings.queue(name)
-        return settings
+        return Settings(**creds, **overrides)
     except ValidationError as err:
         raise ConfigError(describe_error(Settings, err)) from None
     except SettingsError as err:  # a nested section given as a whole, not as JSON

@@ -26,7 +26,9 @@ class QueueLive:
 class AgentLive:
     agent: str  # state interface
     name: str
-    state: MemberState  # across all queues: in_call beats ringing beats wrapup beats available
+    # across all queues, the first of in_call, ringing, paused, unavailable, wrapup, available
+    # (the engine's _STATE_ORDER)
+    state: MemberState
     queues: tuple[str, ...]
     paused_reason: str | None = None
     current_call: str | None = None  # call id while ringing/in a call

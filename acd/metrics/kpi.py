@@ -37,7 +37,8 @@ class WindowKpi:
     """One group's (queue's or agent's) KPIs over one window. ``None``: not defined (no calls yet,
     or the window has not closed for any call), and then not exported rather than exported as 0.
 
-    - ``service_level``: answered within the queue's threshold / (answered + long abandons).
+    - ``service_level``: answered within the queue's threshold / (legs whose wait is known - short
+      abandons), as ``acd report`` counts it (acd/reads/summary.py).
     - ``repeat_contact_ratio``: answered customer calls with a known caller key followed by another
       call from the same key within the window / such answered calls whose window has closed;
       charged to the queue and agent of the leg that closed the first call. ``fcr`` is

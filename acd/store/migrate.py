@@ -20,7 +20,7 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.settings import Settings
+from acd.settings import Settings, shown_url
 from acd.store.engine import make_engine
 
 __all__ = [
@@ -122,7 +122,7 @@ async def open_existing(settings: Settings) -> AsyncEngine:
     ``acd purge``): a missing SQLite file or a database without acd's tables is a
     :class:`NoDatabase` that says where it looked, never a new empty database made by mistake."""
     url = settings.database.url
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = shown_url(url)
     hint = "point --database URL or ACD_DATABASE__URL at acd's database"
     path = _sqlite_file(url)
     if path is not None and not path.exists():
