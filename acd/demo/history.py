@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acd.ami.codec import Framer
 from acd.core.affinity import personal_queue_name
@@ -56,6 +57,9 @@ from acd.routing.answer import parse_request
 from acd.routing.service import RoutingService
 from acd.settings import Settings
 from acd.sim.clock import Scheduler
+
+if TYPE_CHECKING:
+    from acd.store.writer import Writer
 
 __all__ = ["HistoryResult", "seed_history"]
 
@@ -114,7 +118,6 @@ async def seed_history(
                 skipped=f"the database already holds {existing:,} calls",
             )
         writer = await open_writer(settings, engine)
-        task = asyncio.create_task(writer.run(), name="acd-demo-history-writer")
         begin = now - days * 86400.0
         busy_from = now - busy_hours * 3600.0
         seed = SEED if seed is None else seed
@@ -173,11 +176,15 @@ async def seed_history(
                 recorder.tick(t)
                 steps += 1
                 if steps % 200 == 0 and progress is not None:
-                    progress((t - begin) / (now - begin))
+                    progress(0.5 * (t - begin) / (now - begin))
             callers = sim.traffic.calling_back
         finally:
             await sim.stop()
-        await writer.drain(600.0)
+        # Written once the month is simulated, not while: the simulator runs flat out on the event
+        # loop, and a write sharing it with the simulator would take many times as long (past the
+        # writer's timeout on a busy machine, and a warning on a clean start).
+        task = asyncio.create_task(writer.run(), name="acd-demo-history-writer")
+        await _written(writer, progress, stop)
         await writer.close()
         await task
         return HistoryResult(
@@ -189,6 +196,20 @@ async def seed_history(
         )
     finally:
         await engine.dispose()
+
+
+async def _written(
+    writer: Writer, progress: Callable[[float], None] | None, stop: Callable[[], bool] | None
+) -> None:
+    """Until the database has every record (the second half of ``progress``), or a stop: what is
+    left then waits in the journal, where the daemon's writer finds it."""
+    total = max(writer.journal.depth, 1)
+    while writer.journal.depth and not (stop is not None and stop()):
+        if progress is not None:
+            progress(0.5 + 0.5 * (1.0 - writer.journal.depth / total))
+        await asyncio.sleep(0.1)
+    if progress is not None:
+        progress(1.0)
 
 
 async def _calls_stored(engine: object) -> int:
