@@ -61,7 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run a simulated Asterisk (AMI) with a live call center",
         description="A stand-in for Asterisk on loopback: a real AMI server (manager.conf users, "
         "queues.conf, optionally a dialplan) and a simulated call center placing calls to its "
-        "queues, with the true record of every call on request (--truth). `acd demo` runs it for you.",
+        "queues, with the true record of every call on request (--truth). `acd demo` runs it for you. "
+        "SIGINT or SIGTERM stops it; SIGUSR1 stops placing calls (the calls in progress go on).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5038, help="AMI port (default 5038; 0: a free one)")
@@ -244,6 +245,7 @@ async def _serve(sim: object, bounded: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, sim.stop_traffic)
     waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
     if bounded:
         waiters.append(asyncio.create_task(sim.wait_calls_done()))

@@ -170,9 +170,15 @@ class Simulator:
                 self.sched.after(at, self.schedule_fault, kind, arg)
             self._notify()
 
+    def stop_traffic(self) -> None:
+        """Closing time: no new callers (nor callbacks) from now on; the calls in progress go on.
+        Lets whatever the dialplan's lookup asks stop before the callers do, without a caller
+        meeting a closed port."""
+        self.traffic.stopped = True
+
     async def stop(self) -> None:
         self._running = False
-        self.traffic.stopped = True
+        self.stop_traffic()
         if self._wake is not None:
             self._wake.set()
         if self._runner is not None:
