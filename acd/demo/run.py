@@ -186,6 +186,10 @@ async def _run(
         if daemon.failed is not None:
             code = 1
     finally:
+        # Closing time first (SIGUSR1: no new callers), so no caller asks acd's routing lookup
+        # while the daemon stops: Asterisk would log each such lookup as a warning.
+        with contextlib.suppress(ProcessLookupError):
+            sim.send_signal(signal.SIGUSR1)
         if reps is not None:
             await reps.close()
         await daemon.stop()
@@ -384,7 +388,7 @@ def _summary(out: TextIO, tally: Tally, reps: RepStats, wall: float, simulated: 
 def _first(tally: Tally) -> str:
     if tally.first_to_their_rep is None:
         return ""
-    return f" (the first {_duration(tally.first_to_their_rep)} in)"
+    return f" (the first called back {_duration(tally.first_to_their_rep)} in)"
 
 
 def _count(n: int, word: str) -> str:

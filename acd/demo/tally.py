@@ -25,7 +25,8 @@ class Tally:
     callbacks: int = 0  # calls recognised as a callback of a cut-off
     routed: Counter[str] = field(default_factory=Counter)  # routing decisions by reason
     since: float = 0.0  # when the live run began (the daemon's clock): what "in" counts from
-    first_to_their_rep: float | None = None  # seconds after ``since`` a callback first reached its rep
+    # when (seconds after ``since``) the first callback that went on to reach its rep called
+    first_to_their_rep: float | None = None
     _seen: set[str] = field(default_factory=set, repr=False)
     _answered: set[str] = field(default_factory=set, repr=False)
 
