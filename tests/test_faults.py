@@ -80,9 +80,9 @@ class Acd:
         except OSError:
             return 0, ""
 
-    def post_outcome(self) -> int:
+    def post_outcome(self, call_id: str) -> int:
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.http}/api/v1/calls/none.1/outcome",
+            f"http://127.0.0.1:{self.http}/api/v1/calls/{call_id}/outcome",
             data=json.dumps({"disposition": "resolved"}).encode(),
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
             method="POST",
@@ -190,11 +190,16 @@ class Bench:
     def drain(self, acd: Acd, timeout: float = 60) -> None:
         """Everything the core finished is in the database, and nothing is left in the core."""
 
-        def idle() -> bool:
-            h = acd.health()
-            return h.get("queue") == 0 and h.get("calls_in_progress") == 0 and h.get("write_backlog") == 0
+        last: dict[str, Any] = {}
 
-        until(idle, timeout, "acd to finish every call and write it")
+        def idle() -> bool:
+            last.update(acd.health())
+            return all(last.get(k) == 0 for k in ("queue", "calls_in_progress", "write_backlog"))
+
+        try:
+            until(idle, timeout, "acd to finish every call and write it")
+        except AssertionError as err:
+            raise AssertionError(f"{err}; /healthz last said {last}") from None
 
     def rows(self) -> dict[str, dict[str, Any]]:
         import psycopg
@@ -203,6 +208,19 @@ class Bench:
         dsn = self.url.replace("postgresql+asyncpg", "postgresql")
         with psycopg.connect(dsn, row_factory=dict_row) as conn:
             return {r["call_id"]: dict(r) for r in conn.execute("select * from calls")}
+
+    def answered_call(self) -> str:
+        """A call of this run a rep answered and acd stored: an outcome posted on it is refused or
+        taken for what acd can promise, never for the id."""
+        answered: list[str] = []
+
+        def stored() -> bool:
+            rows = self.rows().items()
+            answered[:] = sorted(c for c, r in rows if r["answered_at"] is not None and r["agent"])
+            return bool(answered)
+
+        until(stored, 60, "an answered call in the database")
+        return answered[0]
 
     def gaps(self) -> list[dict[str, Any]]:
         import psycopg
@@ -253,9 +271,11 @@ def _postgres_running(pg: PgServer) -> bool:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A small tmpfs of our own for the journal (skipped where mounting is not allowed)."""
-    where = tmp_path / "small-disk"
+def tmpfs(bench: Bench) -> Iterator[Path]:
+    """A small tmpfs of our own for the journal (skipped where mounting is not allowed). Its
+    processes are stopped before it is unmounted, and it is never left mounted: a mount left in
+    pytest's temporary directory would break every later run's clean-up on this machine."""
+    where = bench.tmp / "small-disk"
     where.mkdir()
     made = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], capture_output=True, text=True
@@ -266,11 +286,14 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     try:
         yield where
     finally:
+        bench.close()  # acd's journal lives here: it goes first
         subprocess.run(["mount", "-o", "remount,rw", str(where)], capture_output=True)
         for _ in range(50):
             if subprocess.run(["umount", str(where)], capture_output=True).returncode == 0:
                 break
             time.sleep(0.1)
+        else:
+            subprocess.run(["umount", "--lazy", str(where)], capture_output=True)
 
 
 def metric(acd: Acd, name: str) -> float | None:
@@ -294,17 +317,27 @@ def test_disk_full_keeps_running_and_recovers(bench: Bench, tmpfs: Path) -> None
     bench.start_sim(70, seed=101)
     acd = bench.start_acd("full")
     until(lambda: bench.calls_done() >= 5, 60, "traffic")
-    with contextlib.suppress(OSError), filler.open("wb") as fh:  # fill the disk to the last byte
-        while True:
-            fh.write(b"\0" * 4096)
-            fh.flush()
-    until(lambda: journal_state(acd) == "disk_full", 60, "the journal to notice the full disk")
+    call = bench.answered_call()
+
+    def full() -> bool:
+        """The disk has no byte left, not even what the journal gave back by deleting segments
+        the database had taken (it does so while it cannot write)."""
+        with contextlib.suppress(OSError), filler.open("ab") as fh:
+            while True:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+        return journal_state(acd) == "disk_full" and metric(acd, "acd_journal_bytes") == 0.0
+
+    until(full, 60, "the journal to notice the full disk and give back its space")
+    assert full(), "the journal keeps saying disk_full while the disk is full"
     assert acd.alive(), "acd must keep running on a full disk"
     assert metric(acd, "acd_journal_up") == 0.0
-    assert acd.post_outcome() == 503, "outcomes wait while nothing can be made durable"
+    assert acd.post_outcome(call) == 503, "outcomes wait while nothing can be made durable"
     time.sleep(1.5)  # calls go on meanwhile: kept in memory, written to the database
+    assert journal_state(acd) == "disk_full", "no recovery is declared while the disk is still full"
     filler.unlink()
     until(lambda: journal_state(acd) == "ok", 60, "the journal to recover by itself")
+    assert acd.post_outcome(call) == 201, "once the journal writes again, the outcome is taken"
     bench.wait_sim()
     bench.drain(acd)
     assert metric(acd, "acd_journal_dropped_records_total") == 0.0
@@ -319,6 +352,7 @@ def test_read_only_file_system_keeps_running_and_recovers(bench: Bench, tmpfs: P
     bench.start_sim(70, seed=102)
     acd = bench.start_acd("ro")
     until(lambda: bench.calls_done() >= 5, 60, "traffic")
+    call = bench.answered_call()
 
     def remount(mode: str) -> bool:
         done = subprocess.run(["mount", "-o", f"remount,{mode}", str(tmpfs)], capture_output=True)
@@ -326,10 +360,12 @@ def test_read_only_file_system_keeps_running_and_recovers(bench: Bench, tmpfs: P
 
     until(lambda: remount("ro"), 30, "the remount read-only (acd holds no file open for writing)")
     until(lambda: journal_state(acd) == "read_only", 60, "the journal to notice the read-only disk")
-    assert acd.alive() and acd.post_outcome() == 503
+    assert acd.alive() and acd.post_outcome(call) == 503
     time.sleep(1.5)
+    assert journal_state(acd) == "read_only", "no recovery is declared while the disk is read-only"
     until(lambda: remount("rw"), 30, "the remount read-write")
     until(lambda: journal_state(acd) == "ok", 60, "the journal to recover by itself")
+    assert acd.post_outcome(call) == 201
     bench.wait_sim()
     bench.drain(acd)
     assert acd.stop() == 0

@@ -222,7 +222,7 @@ async def test_memory_full_while_the_disk_fails_drops_and_counts(
     j.attach(asyncio.get_running_loop())
     j.mark(100.0)
     await settle(j, lambda: j._covered_at == 100.0)
-    FailingDisk(monkeypatch, errno.ENOSPC)
+    disk = FailingDisk(monkeypatch, errno.ENOSPC)
     kept = [j.append(rec(i)) for i in range(25)]  # type: ignore[arg-type]
     await settle(j, lambda: j.state == "disk_full")
     late = [j.append(rec(i)) for i in range(25, 40)]  # type: ignore[arg-type]
@@ -232,6 +232,10 @@ async def test_memory_full_while_the_disk_fails_drops_and_counts(
     # The database takes what memory kept: nothing is at risk any more, but the gap the next start
     # fills from queue_log still begins before the first dropped record.
     j.ack(25)
+    await asyncio.sleep(0.2)
+    # Nothing waits to be written, but the disk is still full: no recovery is declared.
+    assert j.state == "disk_full" and not j.healthy and j.stats().failures >= 2
+    disk.failing = False
     await settle(j, lambda: j.healthy)
     await asyncio.sleep(0.05)
     assert j._covered_at == 100.0

@@ -560,10 +560,10 @@ class Journal:
                     else:
                         delay = RETRY_MIN
                         self._recovered()
-                elif self._state != "ok":
-                    self._recovered()  # the database took everything the disk could not
                 self._cover()
                 self._delete_acknowledged(everything=stopping)
+                if not batch and self._state != "ok":
+                    failed = not self._probe()
                 now = time.monotonic()
                 state = (self._acked, self._covered_at)
                 if state != checkpointed and (stopping or now - last_checkpoint >= CHECKPOINT_EVERY):
@@ -687,6 +687,24 @@ class Journal:
         if changed:
             self._notify_loop(self._thread_durable, state)
 
+    def _probe(self) -> bool:
+        """Nothing waits to be written (the database took it all from memory), so whether the
+        journal can write again is learnt without a record: its size under the bound, or a
+        checkpoint written and synced. (Declaring recovery just because nothing waits would say
+        "ok" on a disk that is still full, and flap with every record.)"""
+        if self._state == "bound":
+            with self._index_lock:
+                if sum(s.size for s in self._segments) >= self.max_bytes:
+                    return False
+        else:
+            try:
+                self._write_checkpoint(self._acked, self._covered_at)
+            except OSError as exc:
+                self._failed(exc)
+                return False
+        self._recovered()
+        return True
+
     def _recovered(self) -> None:
         if self._state == "ok":
             return
@@ -791,7 +809,7 @@ class Journal:
         body = json.dumps({"acked": acked, "covered_at": covered_at}).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, body)
+            _write_all(fd, body)
             os.fsync(fd)
         finally:
             os.close(fd)
