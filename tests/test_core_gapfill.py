@@ -199,6 +199,72 @@ def test_an_adopted_call_gets_its_true_start_and_entry(feed: Feed) -> None:
     assert len(feed.records()) == 2
 
 
+def test_a_call_transferred_in_the_gap_whose_caller_lives_on_is_closed_from_queue_log(feed: Feed) -> None:
+    """Connected before the gap, transferred in it: the caller's channel is still up (talking to the
+    transfer's target), so the resync keeps the call; its AgentComplete went out in the gap."""
+    call = Call("7.1", number="5557777")
+    connect(feed, call, hold=4)
+    joined = feed.now
+    feed.core.disconnected(feed.now + 10)
+    feed.now += 100
+    resync(
+        feed,
+        {"Event": "CoreShowChannel", "Channel": call.channel, "Uniqueid": "7.1", "Linkedid": "7.1",
+         "CallerIDNum": "5557777", "Application": "Dial", "ApplicationData": "PJSIP/2000",
+         "BridgeId": "b7", "Duration": "00:01:40"},
+        {"Event": "CoreShowChannel", "Channel": "PJSIP/2000-00000009", "Uniqueid": "7.5", "Linkedid": "7.1",
+         "Application": "AppDial", "ApplicationData": "(Outgoing Line)", "BridgeId": "b7",
+         "Duration": "00:00:50"},
+    )  # fmt: skip
+    assert feed.records() == [] and "7.1" in feed.core.entries
+    out = fill(
+        feed,
+        [
+            ql(joined, "7.1", "NONE", "ENTERQUEUE", "", "5557777", 1),
+            ql(joined, "7.1", "Alice", "CONNECT", 4, "7.19", 1),
+            ql(joined + 50, "7.1", "Alice", "BLINDTRANSFER", "2000", "xfer", 4, 50, 1),
+        ],
+    )
+    (r,) = feed.records()
+    assert (r.id, r.outcome, r.agent, r.ended_by, r.source) == (
+        "7.1",
+        "answered",
+        "PJSIP/1001",
+        "transfer",
+        "merged",
+    )
+    assert r.ended_at == pytest.approx(int(joined) + 50) and r.talk_seconds == 50.0 and not r.partial
+    assert feed.core.entries == {} and gap_of(out).calls_merged == 1
+    assert feed.core.agents["PJSIP/1001"].calls == set(), "Alice is free again"
+    feed(call.signal("Hangup", "caller", 16), dt=30)  # the transferred call ends later: no second row
+    assert len(feed.records()) == 1
+
+
+def test_a_call_connected_across_the_gap_and_still_going_is_left_to_ami(feed: Feed) -> None:
+    call = Call("8.1")
+    connect(feed, call, hold=2)
+    joined = feed.now
+    feed.core.disconnected(feed.now + 10)
+    feed.now += 60
+    resync(
+        feed,
+        {"Event": "CoreShowChannel", "Channel": call.channel, "Uniqueid": "8.1", "Linkedid": "8.1",
+         "CallerIDNum": "5551234", "Application": "Queue", "ApplicationData": "support",
+         "BridgeId": "b8", "Duration": "00:01:00"},
+        {"Event": "CoreShowChannel", "Channel": "PJSIP/1001-00000008", "Uniqueid": "8.19", "Linkedid": "8.1",
+         "Application": "AppQueue", "ApplicationData": "(Outgoing Line)", "BridgeId": "b8",
+         "Duration": "00:00:58"},
+    )  # fmt: skip
+    fill(
+        feed,
+        [
+            ql(joined, "8.1", "NONE", "ENTERQUEUE", "", "5551234", 1),
+            ql(joined, "8.1", "Alice", "CONNECT", 2, "8.19", 1),
+        ],
+    )
+    assert feed.records() == [] and "8.1" in feed.core.entries
+
+
 def test_an_adopted_call_that_ends_before_the_read_is_held_then_merged(feed: Feed) -> None:
     feed.core.gap_started = feed.now - 60
     resync(

@@ -140,6 +140,7 @@ class GapFill:
                 core._finish(entry, gap.ended_at, out, detached=True)
 
         adopted = list(self.adopted.values())
+        adopted_ids = set(self.adopted)
         self.adopted.clear()  # from here their records go out, not held back
         for entry in adopted:
             held = self.held.pop(entry.id, None)
@@ -166,6 +167,8 @@ class GapFill:
                     _apply_outcome(core, entry, start, restarts, had_signals=bool(entry.signals))
                     if core._detach(entry, now, out):
                         core._finish(entry, float(start.ended_at), out, detached=True)
+
+        merged += _close_ended_across(core, by_key, used, restarts, adopted_ids, gap.ended_at, now, out)
 
         if gap.started_at is not None:
             done: list[tuple[float, Entry]] = []
@@ -198,6 +201,37 @@ class GapFill:
         self.held.clear()
         self.requested = False
         return out
+
+
+def _close_ended_across(
+    core: Core,
+    by_key: dict[tuple[str, str], list[QlEntry]],
+    used: set[int],
+    restarts: tuple[int, ...],
+    adopted: set[str],
+    resynced_at: float,
+    now: float,
+    out: list[Effect],
+) -> int:
+    """Calls acd had connected across the gap whose channels live on (a caller transferred or
+    redirected on) but whose queue entry queue_log says ended in it: app_queue's AgentComplete
+    went out while acd was not listening and will not come again, so they are closed as
+    queue_log tells. Returns how many."""
+    closed = 0
+    for entry in list(core.entries.values()):
+        if entry.id in adopted or entry.state != "connected" or entry.joined_at > resynced_at:
+            continue
+        told = _match(by_key, entry, used, by_number=not entry.partial)
+        end = end_of(told, restarts) if told is not None else None
+        if told is None or end is None or end < entry.joined_at - TOLERANCE:
+            if told is not None:
+                used.discard(id(told))  # still open: nothing taken from queue_log
+            continue
+        _close_from_queue_log(core, entry, told, restarts, saw_start=not entry.partial)
+        if core._detach(entry, now, out):
+            core._finish(entry, float(end), out, detached=True)
+            closed += 1
+    return closed
 
 
 # -- matching and applying ---------------------------------------------------------------------
