@@ -534,6 +534,10 @@ class Daemon:
             "calls_in_progress": len(self.core.entries),
             "write_backlog": self.writer.stats().backlog if self.writer is not None else None,
             "journal": self.writer.journal.state if self.writer is not None else None,
+            # A stretch acd did not see and has not yet filled from queue_log (AMI down, or the
+            # resync's read still under way): rows for calls in it may still come.
+            "gap_pending": not self.core.synced
+            or (self.core.gapfill is not None and self.core.gapfill.pending),
         }
         return web.json_response(body, status=200)
 

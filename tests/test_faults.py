@@ -125,16 +125,19 @@ class Bench:
     truth: Path
     sim: subprocess.Popen[bytes] | None = None
     sim_port: int = 0
+    calls: int = 0
     acds: list[Acd] = field(default_factory=list)
 
     def start_sim(self, calls: int, seed: int, extra: tuple[str, ...] = ()) -> None:
         cred = login()
+        self.calls = calls
         self.sim_port = free_port()
         self.sim = subprocess.Popen(
             [
                 sys.executable, "-m", "acd.cli", "sim", "--port", str(self.sim_port),
                 "--speed", str(SPEED), "--seed", str(seed), "--rate", "30", "--agents", "6",
-                "--calls", str(calls), "--hold", "--truth", str(self.truth), "--queue-log", str(self.qlog),
+                "--calls", str(calls), "--hold", "--linger", "--truth", str(self.truth),
+                "--queue-log", str(self.qlog),
                 "--username", cred["username"], "--secret", cred["secret"], "--cutoff-share", "0.12",
                 *extra,
             ],
@@ -184,8 +187,11 @@ class Bench:
         return sum(1 for line in self.truth.read_text().splitlines() if line.strip())
 
     def wait_sim(self, timeout: float = 180) -> None:
+        """Every call of the run has ended. The simulated PBX stays up afterwards, as a real one
+        does: an acd started late (a slow database start) still connects and fills its gap."""
         assert self.sim is not None
-        self.sim.wait(timeout)
+        until(lambda: self.calls_done() >= self.calls or self.sim.poll() is not None, timeout, "the calls")
+        assert self.sim.poll() is None, "the simulator ended early"
 
     def drain(self, acd: Acd, timeout: float = 60) -> None:
         """Everything the core finished is in the database, and nothing is left in the core."""
@@ -194,7 +200,8 @@ class Bench:
 
         def idle() -> bool:
             last.update(acd.health())
-            return all(last.get(k) == 0 for k in ("queue", "calls_in_progress", "write_backlog"))
+            busy = ("queue", "calls_in_progress", "write_backlog")
+            return all(last.get(k) == 0 for k in busy) and last.get("gap_pending") is False
 
         try:
             until(idle, timeout, "acd to finish every call and write it")

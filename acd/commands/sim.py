@@ -144,6 +144,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--hold", action="store_true", help="start agents and traffic when the first client logs in"
     )
     p.add_argument(
+        "--linger",
+        action="store_true",
+        help="with --calls or --duration: keep serving AMI after the last call, as an idle PBX "
+        "does, until stopped (SIGTERM or Ctrl-C)",
+    )
+    p.add_argument(
         "--action-latency",
         type=float,
         default=0.01,
@@ -205,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"acd sim: {err}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(sim, args.calls is not None or args.duration is not None))
+        bounded = (args.calls is not None or args.duration is not None) and not args.linger
+        return asyncio.run(_serve(sim, bounded))
     except KeyboardInterrupt:
         return 130
 
