@@ -52,6 +52,29 @@ def ql(at: float, callid: str, agent: str, event: str, *data: object) -> str:
     return "|".join([str(int(at)), callid, "support", agent, event, *map(str, data)])
 
 
+def bridged(call: Call, other: str, other_uid: str, *, caller_app: tuple[str, str]) -> list[dict[str, str]]:
+    """CoreShowChannels of ``call``'s caller in a bridge with ``other`` (an agent, or whoever the
+    call was transferred to)."""
+    app, data = caller_app
+    common = {"Event": "CoreShowChannel", "Linkedid": call.linkedid, "BridgeId": f"b-{call.uid}"}
+    return [
+        {**common, "Channel": call.channel, "Uniqueid": call.uid, "CallerIDNum": call.number,
+         "Application": app, "ApplicationData": data, "Duration": "00:01:00"},
+        {**common, "Channel": other, "Uniqueid": other_uid, "ApplicationData": "(Outgoing Line)",
+         "Application": "AppQueue" if app == "Queue" else "AppDial", "Duration": "00:00:50"},
+    ]  # fmt: skip
+
+
+def connected_then_a_gap(feed: Feed, call: Call, *, hold: int, seen_until: float, gap: float) -> float:
+    """``call`` answered, then AMI lost ``seen_until`` seconds later, and the clock ``gap`` on: when
+    it joined."""
+    connect(feed, call, hold=hold)
+    joined = feed.now
+    feed.core.disconnected(feed.now + seen_until)
+    feed.now += gap
+    return joined
+
+
 def gap_of(out: list[object]) -> GapRecorded:
     (gap,) = [e for e in out if isinstance(e, GapRecorded)]
     return gap
@@ -59,10 +82,7 @@ def gap_of(out: list[object]) -> GapRecorded:
 
 def test_a_call_that_ended_in_the_gap_is_closed_with_its_true_end(feed: Feed) -> None:
     call = Call("1.1")
-    connect(feed, call, hold=3)
-    joined = feed.now
-    feed.core.disconnected(feed.now + 5)
-    feed.now += 100
+    joined = connected_then_a_gap(feed, call, hold=3, seen_until=5, gap=100)
     resync(feed)  # its channels are gone
     assert feed.records() == []  # kept aside until queue_log says how it ended
     out = fill(
@@ -203,19 +223,8 @@ def test_a_call_transferred_in_the_gap_whose_caller_lives_on_is_closed_from_queu
     """Connected before the gap, transferred in it: the caller's channel is still up (talking to the
     transfer's target), so the resync keeps the call; its AgentComplete went out in the gap."""
     call = Call("7.1", number="5557777")
-    connect(feed, call, hold=4)
-    joined = feed.now
-    feed.core.disconnected(feed.now + 10)
-    feed.now += 100
-    resync(
-        feed,
-        {"Event": "CoreShowChannel", "Channel": call.channel, "Uniqueid": "7.1", "Linkedid": "7.1",
-         "CallerIDNum": "5557777", "Application": "Dial", "ApplicationData": "PJSIP/2000",
-         "BridgeId": "b7", "Duration": "00:01:40"},
-        {"Event": "CoreShowChannel", "Channel": "PJSIP/2000-00000009", "Uniqueid": "7.5", "Linkedid": "7.1",
-         "Application": "AppDial", "ApplicationData": "(Outgoing Line)", "BridgeId": "b7",
-         "Duration": "00:00:50"},
-    )  # fmt: skip
+    joined = connected_then_a_gap(feed, call, hold=4, seen_until=10, gap=100)
+    resync(feed, *bridged(call, "PJSIP/2000-00000009", "7.5", caller_app=("Dial", "PJSIP/2000")))
     assert feed.records() == [] and "7.1" in feed.core.entries
     out = fill(
         feed,
@@ -242,19 +251,8 @@ def test_a_call_transferred_in_the_gap_whose_caller_lives_on_is_closed_from_queu
 
 def test_a_call_connected_across_the_gap_and_still_going_is_left_to_ami(feed: Feed) -> None:
     call = Call("8.1")
-    connect(feed, call, hold=2)
-    joined = feed.now
-    feed.core.disconnected(feed.now + 10)
-    feed.now += 60
-    resync(
-        feed,
-        {"Event": "CoreShowChannel", "Channel": call.channel, "Uniqueid": "8.1", "Linkedid": "8.1",
-         "CallerIDNum": "5551234", "Application": "Queue", "ApplicationData": "support",
-         "BridgeId": "b8", "Duration": "00:01:00"},
-        {"Event": "CoreShowChannel", "Channel": "PJSIP/1001-00000008", "Uniqueid": "8.19", "Linkedid": "8.1",
-         "Application": "AppQueue", "ApplicationData": "(Outgoing Line)", "BridgeId": "b8",
-         "Duration": "00:00:58"},
-    )  # fmt: skip
+    joined = connected_then_a_gap(feed, call, hold=2, seen_until=10, gap=60)
+    resync(feed, *bridged(call, "PJSIP/1001-00000008", "8.19", caller_app=("Queue", "support")))
     fill(
         feed,
         [
