@@ -13,8 +13,12 @@ __all__ = ["AMI_SECRET", "AMI_USER", "login", "random_secret"]
 
 
 def random_secret() -> str:
-    """A fresh secret, safe in a manager.conf line and an environment variable."""
-    return secrets.token_urlsafe(18)
+    """A fresh secret, safe in a manager.conf line, an environment variable and a command line
+    (never starting with "-", which argparse would take for an option: one session in 64 failed
+    every test that passes ``--secret`` so)."""
+    while (secret := secrets.token_urlsafe(18)).startswith("-"):
+        pass
+    return secret
 
 
 # One per test session, for helpers that build a simulator and a daemon in separate places.
