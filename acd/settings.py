@@ -234,6 +234,12 @@ class ApiToken(BaseModel):
     token: SecretStr
     role: Literal["agent", "supervisor", "wallboard"]
     agent: str | None = Field(None, description="state interface of the agent this token speaks for")
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=160,
+        description="who holds the token (a supervisor's name): recorded as who made an adjustment or review",
+    )
 
     @model_validator(mode="after")
     def _agent_needs_identity(self) -> ApiToken:

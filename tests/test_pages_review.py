@@ -18,7 +18,7 @@ from tests.support.pages import Client, csrf_in, sign_in
 SUPER, ALICE_TOKEN, BOB_TOKEN = "super-token-c0ff", "agent-token-a11c", "agent-token-b0b0"
 A, B, C = "PJSIP/1001", "PJSIP/1002", "PJSIP/1003"
 TOKENS = [
-    {"token": SUPER, "role": "supervisor"},
+    {"token": SUPER, "role": "supervisor", "name": "Maria"},
     {"token": ALICE_TOKEN, "role": "agent", "agent": A},
     {"token": BOB_TOKEN, "role": "agent", "agent": B},
 ]
@@ -121,6 +121,7 @@ async def test_a_supervisor_adjusts_credit_with_a_reason_and_it_is_audited(app: 
     html = await (await client.get(done.headers["Location"])).text()
     audit = html.split('id="audit"', 1)[1]
     assert "Alice 20, Bob 20" in audit and "Alice 30, Bob 10" in audit
+    assert "<td>Maria</td>" in audit, "the token's holder is named in the audit trail"
     assert "Bob only confirmed the &lt;b&gt;address&lt;/b&gt;" in audit, "the reason is shown as text"
     assert "adjusted by a supervisor" in html
 
@@ -187,7 +188,7 @@ async def test_mark_reviewed_with_a_comment_takes_the_call_off_the_list(app: Any
     )
     assert done.status == 303 and done.headers["Location"] == "/review?reviewed=d1.0"
     [row] = await reviews_made(engine)
-    assert (row.linkedid, row.reviewed_by, row.reasons) == ("d1.0", "supervisor", '["notes"]')
+    assert (row.linkedid, row.reviewed_by, row.reasons) == ("d1.0", "Maria", '["notes"]')
     assert row.reviewed_at == BASE + 3600  # the pages' clock
 
     assert "d1.0" not in listed(await (await client.get("/review")).text()), "reviewed: off the list"

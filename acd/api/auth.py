@@ -27,6 +27,7 @@ Role = Literal["agent", "supervisor", "wallboard"]
 class Principal:
     role: Role
     agent: str | None  # state interface for agent tokens
+    name: str | None = None  # who holds the token, when configured (kept in audit trails)
 
     @property
     def is_supervisor(self) -> bool:
@@ -34,7 +35,8 @@ class Principal:
 
     @property
     def written_by(self) -> str:
-        return self.agent if self.agent else "supervisor"
+        """Who a write is recorded as: the agent, else the token's holder, else the role."""
+        return self.agent or self.name or "supervisor"
 
 
 _REQUEST_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
@@ -56,7 +58,9 @@ class TokenBook:
     """The configured tokens; :meth:`find` compares against every one in constant time."""
 
     def __init__(self, tokens: Sequence[ApiToken]) -> None:
-        self._known = [(t.token.get_secret_value().encode(), Principal(t.role, t.agent)) for t in tokens]
+        self._known = [
+            (t.token.get_secret_value().encode(), Principal(t.role, t.agent, t.name)) for t in tokens
+        ]
 
     def find(self, offered: str) -> Principal | None:
         value = offered.encode()

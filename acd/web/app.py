@@ -113,7 +113,7 @@ def setup_pages(
         log.info(
             "pages.session_key_random", hint="set ACD_PAGES__SESSION_SECRET to keep sign-ins across restarts"
         )
-    tokens = [(t.token.get_secret_value(), Principal(t.role, t.agent)) for t in settings.api_tokens]
+    tokens = [(t.token.get_secret_value(), Principal(t.role, t.agent, t.name)) for t in settings.api_tokens]
     face = fmt.Clockface(fmt.center_zone(settings.time_zone))
     feed = LiveFeed(live_provider)
     if live_calls is not None:
