@@ -28,7 +28,7 @@ import pytest
 
 from acd.demo.center import HANDLE_SECONDS, make_center, write_asterisk_files
 from acd.demo.history import SEED
-from acd.demo.personas import CallSeen, Order, Previous, decide
+from acd.demo.personas import CallSeen, EarlyRelease, Order, Previous, decide
 from acd.demo.staffing import erlang_c, reps_for, service_level
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
@@ -111,6 +111,19 @@ def test_personas_write_what_a_quality_review_looks_for() -> None:
     assert haggler.points is not None and haggler.points > 50.0 and haggler.order == Order("ORD-1", "closed")
     owner = decide("steady", "Local/1007@agents", _call(previous=left), rng)
     assert owner.points == 50.0 and owner.order == Order("ORD-1", "closed")
+
+
+def test_the_early_release_rep_hangs_up_on_every_second_call_from_the_first() -> None:
+    habit = EarlyRelease({"Local/1003@agents"}, random.Random(1))
+
+    def connect(iface: str, n: int) -> dict[str, str]:
+        return {"Event": "AgentConnect", "Interface": iface, "DestChannel": f"Local/x@agents-{n:08x};1"}
+
+    mine = [habit.hang_up(connect("Local/1003@agents", n)) for n in range(5)]
+    assert [m is not None for m in mine] == [True, False, True, False, True]
+    assert all(m[0].endswith(";2") and 4.0 <= m[1] <= 20.0 for m in mine if m is not None)
+    assert habit.hang_up(connect("Local/1001@agents", 9)) is None
+    assert habit.hang_up({"Event": "AgentComplete", "Interface": "Local/1003@agents"}) is None
 
 
 # -- the whole demo ----------------------------------------------------------------------------------
@@ -296,5 +309,10 @@ async def test_history_is_recorded_through_the_writer_dated_in_the_past(tmp_path
     assert sources == {"ami"}
     agents = {r[0] for r in db.execute("select distinct agent from calls where agent is not null")}
     assert {r.interface for r in center.reps} <= agents  # every rep has a past
+    released = db.execute(
+        "select agent, count(*) from calls where agent_released_short group by agent order by 2 desc"
+    ).fetchall()
+    early = next(r.interface for r in center.reps if r.persona == "early_release")
+    assert released and released[0][0] == early, released  # the habit shows in the past too
     again = await seed_history(center, settings, files, days=2, now=now + 60)
     assert again.calls == 0 and again.skipped is not None and "already holds" in again.skipped

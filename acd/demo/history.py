@@ -51,7 +51,7 @@ from acd.demo.center import (
     QUEUES,
     Center,
 )
-from acd.demo.personas import CallSeen, Decision, Previous, decide
+from acd.demo.personas import CallSeen, Decision, EarlyRelease, Previous, decide
 from acd.replay import ReplayClock
 from acd.routing.answer import parse_request
 from acd.routing.service import RoutingService
@@ -67,7 +67,7 @@ CALLS_PER_DAY = 12
 BUSY_HOURS = 1.0
 LULL_SECONDS = 300.0  # no new callers in the last minutes: the calls in progress end
 RUNOFF_SECONDS = 240.0  # and no callbacks in the last ones: they are the live run's first callers
-SEED = 4  # the demo center's past: a month that shows every case (a disputed sale among them)
+SEED = 1  # the demo center's past: a month that shows every case (a disputed sale among them)
 STEP_SECONDS = 60.0  # the core's timers run once per simulated minute
 WRAPUP_SECONDS = 20.0  # a rep posts the outcome this long after the call
 READ = ("system", "call", "agent", "user")  # what acd's manager user reads
@@ -141,7 +141,9 @@ async def seed_history(
                 timestampevents=True,
             )
         )
-        recorder = _Recorder(center, settings, writer.submit, random.Random(seed), sim.sched)
+        recorder = _Recorder(
+            center, settings, writer.submit, random.Random(seed), sim.sched, sim.model.hangup_channel
+        )
         sim.add_reader(READ, recorder.feed)
         sim.http = recorder.lookup
         await sim.start()
@@ -232,6 +234,7 @@ class _Recorder:
         submit: Callable[[Effect], None],
         rng: random.Random,
         sched: Scheduler,
+        hang_up: Callable[[str, int | None], bool],
     ) -> None:
         self.core = Core(CoreConfig.from_settings(settings))
         self.framer = Framer(expect_banner=False, keep=frozenset(PARSERS))
@@ -240,6 +243,10 @@ class _Recorder:
         self.rng = rng
         self.sched = sched
         self.personas = {r.interface: r.persona for r in center.reps}
+        # The early-release rep's phone, as live (AMI's Hangup does the same in the simulator).
+        self.hang_up = hang_up
+        early = {r.interface for r in center.reps if r.persona == "early_release"}
+        self.early_release = EarlyRelease(early, random.Random(rng.random()))
         self.posted: dict[str, Previous] = {}  # linkedid -> what its rep posted (for callbacks)
         self.linkedid_of: dict[str, str] = {}  # entry id -> linkedid
         self.calls = 0
@@ -263,9 +270,14 @@ class _Recorder:
         for headers in self.framer.feed(data):
             if "Event" in headers:
                 self._effects(apply(headers, clock(headers)))
+                if (early := self.early_release.hang_up(headers)) is not None:
+                    self.sched.after(early[1], self._release, early[0])
 
     def tick(self, now: float) -> None:
         self._effects(self.core.tick(now))
+
+    def _release(self, channel: str) -> None:
+        self.hang_up(channel, 16)  # the call may have ended meanwhile: nothing to do then
 
     def _effects(self, effects: list[Effect]) -> None:
         for effect in effects:

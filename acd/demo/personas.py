@@ -6,8 +6,9 @@ quality review is there to see:
 
 - ``careful``: notes a colleague can act on, every time;
 - ``rushed``: notes left empty or "ok";
-- ``early_release``: hangs up on some customers early (acd/demo/reps.py does that on the phone);
-  writes short notes;
+- ``early_release``: hangs up on every second customer early, the first one included (the
+  phone's part, :class:`EarlyRelease`, is played live by acd/demo/reps.py and in the history by
+  acd/demo/history.py); writes short notes;
 - ``closer``: always finishes the orders other reps' cut-offs left open when the customer calls
   back (the others mostly do, a quarter of them at a discount the customer asked for, and leave
   the rest open for the rep who took it);
@@ -21,9 +22,33 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["CallSeen", "Decision", "Order", "Previous", "decide"]
+__all__ = ["CallSeen", "Decision", "EarlyRelease", "Order", "Previous", "decide"]
 
 SALE_POINTS = (20.0, 35.0, 50.0, 80.0, 120.0)
+EARLY_RELEASE_EVERY = 2  # the habit shows on the scorecard from the rep's first call, not by luck
+EARLY_RELEASE_TALK = (4.0, 20.0)  # simulated seconds of talk before the hang-up
+
+
+class EarlyRelease:
+    """The early-release reps on the phone: which of their calls they hang up on, and when."""
+
+    def __init__(self, interfaces: set[str], rng: random.Random) -> None:
+        self.interfaces = interfaces
+        self.rng = rng
+        self.connects: dict[str, int] = {}
+
+    def hang_up(self, headers: dict[str, str]) -> tuple[str, float] | None:
+        """For an ``AgentConnect``: the rep's channel to hang up and after how many simulated
+        seconds of talk, or None (another rep, or a call the rep lets run)."""
+        iface = headers.get("Interface", "")
+        if headers.get("Event") != "AgentConnect" or iface not in self.interfaces:
+            return None
+        n = self.connects[iface] = self.connects.get(iface, 0) + 1
+        channel = headers.get("DestChannel", "")
+        if (n - 1) % EARLY_RELEASE_EVERY or not channel.endswith(";1"):
+            return None
+        return channel[:-1] + "2", self.rng.uniform(*EARLY_RELEASE_TALK)
+
 
 _SUPPORT_NOTES = (
     "router restarted remotely, line synced at 48 Mbit/s, customer confirmed",

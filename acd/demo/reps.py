@@ -25,17 +25,13 @@ import aiohttp
 import structlog
 
 from acd.demo.center import PHONES_USER, Center, Rep
-from acd.demo.personas import CallSeen, Decision, Order, Previous, decide
+from acd.demo.personas import CallSeen, Decision, EarlyRelease, Order, Previous, decide
 
 __all__ = ["RepDriver", "RepStats"]
 
 log = structlog.get_logger("acd.demo.reps")
 
 POLL_SECONDS = 1.0
-# The early-release rep hangs up on every second call, the first one included: the habit shows on
-# the scorecard from the rep's first call, not by luck.
-EARLY_RELEASE_EVERY = 2
-EARLY_RELEASE_TALK = (4.0, 20.0)  # simulated seconds of talk before the hang-up
 
 
 @dataclass
@@ -196,23 +192,13 @@ class RepDriver:
         from acd.ami.connection import AmiClient
         from acd.settings import AmiSettings
 
-        ifaces = {r.interface for r in reps}
         speed = self.center.speed
-        rng = random.Random(self._rng.random())
-
-        connects: dict[str, int] = {}
+        habit = EarlyRelease({r.interface for r in reps}, random.Random(self._rng.random()))
 
         def on_message(headers: dict[str, str], _at: float) -> None:
-            iface = headers.get("Interface", "")
-            if headers.get("Event") != "AgentConnect" or iface not in ifaces:
-                return
-            connects[iface] = connects.get(iface, 0) + 1
-            if (connects[iface] - 1) % EARLY_RELEASE_EVERY:
-                return
-            channel = headers.get("DestChannel", "")
-            if channel.endswith(";1"):
-                talk = rng.uniform(*EARLY_RELEASE_TALK)
-                task = asyncio.get_running_loop().create_task(self._hang_up(channel[:-1] + "2", talk / speed))
+            if (hang_up := habit.hang_up(headers)) is not None:
+                channel, talk = hang_up
+                task = asyncio.get_running_loop().create_task(self._hang_up(channel, talk / speed))
                 self._tasks.append(task)
 
         settings = AmiSettings.model_validate(
