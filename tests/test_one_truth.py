@@ -29,27 +29,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api import build_app
 from acd.core.definitions import WINDOWS
+from acd.core.effects import CallFinished
 from acd.metrics import Metrics
 from acd.metrics.kpi import KpiRefresher
 from acd.metrics.sql import SqlKpiSource
+from acd.reads.calls import customer_call
+from acd.reads.summary import Period, build_rollups, summarize
 from acd.settings import Settings
 from acd.store.codec import is_stored
 from acd.store.migrate import prepare_database
-from acd.store.models import CreditAdjustment, Outcome, table_of
+from acd.store.models import CreditAdjustment, Outcome, SummaryMark, SummaryRollup, table_of
 from acd.store.sink import Store
 from tests.core_events import Call, Feed, answered_call, member
+from tests.store_records import record, replace, with_customer_calls
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -410,3 +416,126 @@ async def test_the_desk_and_the_wallboard_show_the_reports_numbers(
         assert (board.fcr_24h, board.fcr_decided, board.fcr_pending) == (
             q["fcr"]["24h"], repeats["decided"], repeats["pending"]
         )  # fmt: skip
+
+
+def same(a: Any, b: Any, where: str = "") -> None:
+    """Equal, floats to 1e-9 (a sum of sums may round its last bit differently)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), where
+    else:
+        assert a == b, (where, a, b)
+
+
+async def summaries(settings: Settings, engine: AsyncEngine, *, rollups: bool) -> dict[str, Any]:
+    """The KPI windows at T1, a period with ragged edges, day 0, and the days around it (where
+    day 0's calls are past their repeat windows), per queue and per agent."""
+    sets: dict[str, dict[str, Period]] = {
+        "windows": {w: Period(T1 - width, T1) for w, width in WINDOWS.items()},
+        "ragged": {"p": Period(T0 - 13.5 * HOUR, T1 - 900)},
+        "day": {"p": Period(T0, T1)},
+        "after": {"p": Period(T0 - DAY, T1 + 2 * DAY)},
+    }
+    out: dict[str, Any] = {}
+    async with engine.connect() as conn:
+        for name, periods in sets.items():
+            found = await summarize(conn, settings, periods, now=T1, rollups=rollups)
+            out[name] = {p: r.as_dict() for p, r in found.items()}
+    return out
+
+
+async def test_rollups_never_change_a_figure(world: World) -> None:
+    """With no rollup, all of them, some, or stale ones after each kind of late write (an outcome
+    on an old call, a credit adjustment, a caller back the next day, the callback of a cut-off,
+    other queue settings, a row that moves), or random mixes of current and stale, every summary is
+    the one read from the rows."""
+    w = world
+    await outcomes_and_adjustment(w)
+    store = Store(w.engine, w.settings.server_id, w.settings.credit_policy, w.settings.credit_original_share)
+    later = T1 + 3 * DAY
+
+    async def check(what: str, settings: Settings = w.settings) -> dict[str, Any]:
+        rows = await summaries(settings, w.engine, rollups=False)
+        same(await summaries(settings, w.engine, rollups=True), rows, what)
+        return rows
+
+    late = Center()  # a core of its own: remembers the late calls, so a callback is linked
+
+    async def write_call(at: float, number: str, agent: str, cause: int = 16) -> str:
+        seen = len(late.feed.effects)
+        call = late.call(at, number, agent, cause=cause)
+        late.feed.tick(600)
+        await store.write([e for e in late.feed.effects[seen:] if is_stored(e)])
+        return call
+
+    await check("none built")
+    assert 0 < await build_rollups(w.engine, w.settings, later, budget=math.inf, limit=1) <= 24  # a day
+    await check("some")
+    assert await build_rollups(w.engine, w.settings, later, budget=math.inf) > 0
+    async with w.engine.connect() as conn:
+        n = (await conn.execute(select(func.count()).select_from(table_of(SummaryRollup)))).scalar_one()
+    assert n > 0
+    await check("all")
+    # Everything current: a build only rebuilds the few it sweeps.
+    assert await build_rollups(w.engine, w.settings, later, budget=math.inf, sweep=2) == 2
+
+    # Each late write makes the rollups it touches stale at once (built again in between).
+    await w.post("k4", D, T1 + 60, disposition="other", notes="", resolved=False)
+    await check("an outcome on an old call")
+    await build_rollups(w.engine, w.settings, later, budget=math.inf)
+    response = await w.client.post(
+        f"/api/v1/calls/{w.ids['k6c']}/credit",
+        json={"shares": [{"agent": C, "points": 40}, {"agent": A, "points": 10}], "reason": "review"},
+        headers=SUP,
+    )  # fmt: skip
+    assert response.status == 201, await response.text()
+    await check("a credit adjustment")
+    await build_rollups(w.engine, w.settings, later, budget=math.inf)
+    await write_call(T1 + 3 * HOUR, "5550008", B)  # K8's caller again, in another hour
+    rows = await check("a next contact")
+    assert rows["after"]["p"]["queues"]["sales"]["repeat_contacts"]["24h"]["repeats"] == 4  # K8 now
+    cut = await write_call(T1 + 110 * 60, "5550020", C, cause=41)  # cut off on the caller's side
+    await build_rollups(w.engine, w.settings, later, budget=math.inf)
+    await write_call(T1 + 130 * 60, "5550020", A)  # its callback (next hour): the cut-off is exempt
+    rows = await check("an exemption")
+    async with w.engine.connect() as conn:
+        call = await customer_call(conn, w.settings.server_id, cut, reader_agent=None, supervisor=True)
+    assert call is not None and call["repeat_exempt"]
+    await build_rollups(w.engine, w.settings, later, budget=math.inf)
+    await check("rebuilt")
+
+    # A row that moves: a call first written partial (adopted, its start the channel's age), then
+    # completed with its true start in an earlier hour and day, its customer call with it.
+    moved = record("moved.1", linkedid="moved.1", queue="sales", agent=A, agent_name=NAMES[A],
+                   caller_key="tel:5550030", joined_at=T1 + DAY + 30, partial=True)  # fmt: skip
+    await store.write(with_customer_calls([CallFinished(moved)]))
+    await build_rollups(w.engine, w.settings, later, budget=math.inf)
+    before = await check("a partial row")
+    true_start = replace(moved, joined_at=T1 - 2 * HOUR, answered_at=T1 - 2 * HOUR + 5,
+                         ended_at=T1 - 2 * HOUR + 35, partial=False)  # fmt: skip
+    await store.write(with_customer_calls([CallFinished(true_start)]))
+    rows = await check("the row moved")
+    for period, more in (("day", 1), ("after", 0)):
+        was = before[period]["p"]["queues"]["sales"]["offered"]
+        assert rows[period]["p"]["queues"]["sales"]["offered"] == was + more, period
+
+    # Random mixes: random buckets made stale, then a random number of them built again.
+    marks = table_of(SummaryMark)
+    rng = random.Random(11)
+    for round_ in range(3):
+        async with w.engine.begin() as conn:
+            ids = list((await conn.execute(select(marks.c.id))).scalars())
+            picked = rng.sample(ids, k=min(len(ids), rng.randint(1, 30)))
+            await conn.execute(update(marks).where(marks.c.id.in_(picked)).values(seq=marks.c.seq + 1))
+        await build_rollups(w.engine, w.settings, later, budget=math.inf, limit=rng.randint(0, 20))
+        await check(f"random mix {round_}")
+
+    # Other queue settings: every rollup built under the old ones is stale.
+    other = w.settings.model_copy(update={"queue_defaults": w.settings.queue_defaults.model_copy(
+        update={"service_level_seconds": 5})})  # fmt: skip
+    await check("other settings", other)
+    assert await build_rollups(w.engine, other, later, budget=math.inf) > 2
+    await check("other settings, rebuilt", other)

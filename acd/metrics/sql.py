@@ -1,8 +1,10 @@
 """Window KPIs from the database: for each window W, ``acd report`` over [now - W, now).
 
 The numbers come from :func:`acd.reads.summary.summarize`, the read behind the report and the API's
-agent summary, with the three windows as three periods of one pass over each table: the gauges
-cannot disagree with the report, and nothing here re-derives a figure. The queries run in the
+agent summary, with the three windows as three periods of one read of each part: the gauges
+cannot disagree with the report, and nothing here re-derives a figure. Each refresh first brings
+the summary rollups up to date (acd/reads/rollups.py), within a time budget: the daemon is what
+keeps them, for its own refreshes and for ``acd report``. The queries run in the
 driver's thread (aiosqlite) or on the server (asyncpg); the loop only awaits them.
 """
 
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.metrics.kpi import WINDOWS, KpiRefresher, Kpis, WindowKpi
 from acd.metrics.metrics import Metrics
-from acd.reads.summary import Period, summarize
+from acd.reads.summary import Period, build_rollups, summarize
 from acd.settings import Settings
 
 __all__ = ["SqlKpiSource", "attach_sql_kpis", "window_kpi"]
@@ -49,6 +51,7 @@ class SqlKpiSource:
         *,
         server_id: str | None = None,
         windows: Mapping[str, float] = WINDOWS,
+        build_budget: float = 5.0,
     ) -> None:
         unknown = set(windows) - set(WINDOWS)
         if unknown:
@@ -57,9 +60,14 @@ class SqlKpiSource:
         self.settings = settings
         self.server_id = server_id or settings.server_id
         self.windows = dict(windows)
+        self.build_budget = build_budget
 
     async def compute(self, now: float) -> Kpis:
         periods = {window: Period(now - width, now) for window, width in self.windows.items()}
+        if self.build_budget > 0:
+            await build_rollups(
+                self.engine, self.settings, now, budget=self.build_budget, server_id=self.server_id
+            )
         async with self.engine.connect() as conn:
             reports = await summarize(
                 conn,

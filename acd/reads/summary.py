@@ -38,15 +38,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true, union_all
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import WINDOWS
+from acd.reads.rollups import Part, Reader, Timeline, build, rules_key
 from acd.settings import Settings
 from acd.store.models import Call, CustomerCallRow, SaleCredit, table_of
 from acd.store.models import Sale as SaleRow
 
-__all__ = ["Period", "Report", "agent_summary", "leg_rules", "load_report", "summarize"]
+__all__ = ["Period", "Report", "agent_summary", "build_rollups", "leg_rules", "load_report", "summarize"]
 
 calls = table_of(Call)
 customer_calls = table_of(CustomerCallRow)
@@ -132,133 +133,21 @@ def _per_queue(settings: Settings, queue: ColumnElement[Any], name: str) -> Colu
     return case(overrides, value=queue, else_=literal(default))
 
 
-def _between(column: ColumnElement[Any], since: float, until: float) -> ColumnElement[bool]:
-    return and_(column >= since, column < until)
-
-
-def _count(condition: ColumnElement[bool], label: str) -> Any:
-    return func.sum(case((condition, 1), else_=0)).label(label)
-
-
-def _total(condition: ColumnElement[bool], value: ColumnElement[Any], label: str) -> Any:
-    return func.sum(case((condition, value), else_=0.0)).label(label)
-
-
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return case((condition, 1), else_=0)
 
 
-class _Buckets:
-    """The time line cut at every boundary of the periods asked for: each row is placed in one
-    bucket by one CASE (not tested against every period), and a period is the sum of its buckets."""
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = sorted(set(bounds))
-
-    def of(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
-        edges = self.bounds[1:-1]
-        if not edges:
-            return literal(0)
-        return case(*((column < edge, i) for i, edge in enumerate(edges)), else_=len(edges))
-
-    def within(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
-        return and_(column >= self.bounds[0], column < self.bounds[-1])
-
-    def inside(self, bucket: int, since: float, until: float) -> bool:
-        return since <= self.bounds[bucket] and self.bounds[bucket + 1] <= until
+def _count(condition: ColumnElement[bool], label: str) -> Any:
+    return func.sum(_flag(condition)).label(label)
 
 
-async def _grouped(
-    conn: AsyncConnection,
-    *,
-    queue: ColumnElement[Any],
-    agent: ColumnElement[Any],
-    name: ColumnElement[Any],
-    bucket: ColumnElement[Any],
-    measures: Sequence[tuple[str, ColumnElement[Any]]],
-    extra: Sequence[tuple[str, ColumnElement[Any]]],
-    where: Sequence[ColumnElement[bool]],
-    agents: bool,
-) -> list[Any]:
-    """One pass over the rows, grouped by queue, agent and bucket (and ``extra``), then folded in
-    SQL to rows per queue and per agent: a few thousand rows reach Python, never one per pair.
-    Without ``agents`` the rows are grouped by queue only (sorting by agent is most of the cost)."""
-    if not agents:
-        query = (
-            select(
-                literal("queue").label("kind"),
-                queue.label("key"),
-                bucket.label("bucket"),
-                *(value.label(label) for label, value in extra),
-                literal(None).label("name"),
-                *(func.sum(value).label(label) for label, value in measures),
-            )
-            .where(*where)
-            .group_by(queue, bucket, *(value for _, value in extra))
-        )
-        return list(await conn.execute(query))
-    inner = (
-        select(
-            queue.label("queue"),
-            agent.label("agent"),
-            bucket.label("bucket"),
-            *(value.label(label) for label, value in extra),
-            func.max(name).label("name"),
-            *(func.sum(value).label(label) for label, value in measures),
-        )
-        .where(*where)
-        .group_by(queue, agent, bucket, *(value for _, value in extra))
-        .cte("grouped")
-        .prefix_with("MATERIALIZED")
-    )
-    keys = [inner.c[label] for label, _ in extra]
-    sums = [func.sum(inner.c[label]).label(label) for label, _ in measures]
-    by_queue = select(
-        literal("queue").label("kind"), inner.c.queue.label("key"), inner.c.bucket, *keys,
-        func.max(inner.c.name).label("name"), *sums,
-    ).group_by(inner.c.queue, inner.c.bucket, *keys)  # fmt: skip
-    by_agent = (
-        select(
-            literal("agent").label("kind"), inner.c.agent.label("key"), inner.c.bucket, *keys,
-            func.max(inner.c.name).label("name"), *sums,
-        )
-        .where(inner.c.agent.is_not(None))
-        .group_by(inner.c.agent, inner.c.bucket, *keys)
-    )  # fmt: skip
-    return list(await conn.execute(union_all(by_queue, by_agent)))
-
-
-def _period_buckets(periods: Sequence[Period]) -> _Buckets:
-    return _Buckets([t for p in periods for t in (p.since, p.until)])
-
-
-def _number(value: Any) -> int | float:
-    """A SQL sum as Python: PostgreSQL returns sums of integers as exact decimals."""
-    if value is None:
-        return 0
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value  # type: ignore[no-any-return]
-
-
-def _fold(
-    rows: Sequence[Any],
-    buckets: _Buckets,
-    periods: Sequence[Period],
-    into: list[_Folds],
-    names: Sequence[str],
-) -> list[tuple[Any, list[int]]]:
-    """Each row's sums added to every period holding its bucket; returns (row, periods) pairs."""
-    placed = []
-    for row in rows:
-        m = row._mapping
-        hit = [n for n, p in enumerate(periods) if buckets.inside(m["bucket"], p.since, p.until)]
-        queue, agent = (m["key"], None) if m["kind"] == "queue" else (None, m["key"])
-        sums = {k: _number(m[k]) for k in names}
-        for n in hit:
-            into[n].add(queue, agent, m["name"], sums)
-        placed.append((row, hit))
-    return placed
+def _settings_in_sql(settings: Settings) -> dict[str, Any]:
+    """The queue settings the sums depend on (a rollup built under other values is stale)."""
+    names = ("short_abandon_seconds", "service_level_seconds")
+    return {
+        "defaults": [getattr(settings.queue_defaults, n) for n in names],
+        "queues": {q: [getattr(settings.queue(q), n) for n in names] for q in sorted(settings.queues)},
+    }
 
 
 def leg_rules() -> tuple[ColumnElement[bool], ColumnElement[Any], ColumnElement[Any]]:
@@ -272,208 +161,257 @@ def leg_rules() -> tuple[ColumnElement[bool], ColumnElement[Any], ColumnElement[
     return counted, queue, wait
 
 
-async def _legs(
-    conn: AsyncConnection,
-    settings: Settings,
-    server_id: str,
-    periods: Sequence[Period],
-    into: list[_Folds],
-    agents: bool,
-) -> None:
+def _parts(settings: Settings) -> dict[str, Part]:
+    """The summary's GROUP BYs (the module docstring says what each counts)."""
     c = calls
-    counted, queue, wait = leg_rules()
+    counted, leg_queue, wait = leg_rules()
     answered = c.c.outcome == "answered"
     known = wait.is_not(None)
     short = and_(
-        c.c.outcome == "abandoned", known, wait < _per_queue(settings, queue, "short_abandon_seconds")
+        c.c.outcome == "abandoned", known, wait < _per_queue(settings, leg_queue, "short_abandon_seconds")
     )
-    in_sl = and_(answered, known, wait <= _per_queue(settings, queue, "service_level_seconds"))
-    buckets = _period_buckets(periods)
-    measures: list[tuple[str, ColumnElement[Any]]] = [
-        ("offered", literal(1)),
-        ("answered", _flag(answered)),
-        ("abandoned", _flag(and_(c.c.outcome == "abandoned", ~short))),
-        ("abandoned_short", _flag(short)),
-        ("exited", _flag(c.c.outcome == "exited")),
-        ("wait_known", _flag(known)),
-        ("wait_unknown", _flag(~known)),
-        ("answered_in_sl", _flag(in_sl)),
-        ("wait_sum", case((and_(answered, known), wait), else_=0.0)),
-        ("wait_n", _flag(and_(answered, known))),
-        ("talk_seconds", case((answered, c.c.talk_seconds), else_=0.0)),
-        ("cut_offs", _flag(and_(answered, c.c.cut_off == true()))),
-        (
-            "agent_released_short",
-            _flag(and_(answered, c.c.agent_released_short == true(), c.c.cut_off != true())),
-        ),
-    ]
-    rows = await _grouped(
-        conn,
-        queue=queue,
+    in_sl = and_(answered, known, wait <= _per_queue(settings, leg_queue, "service_level_seconds"))
+    legs = Part(
+        "legs",
+        time=c.c.joined_at,
+        server=c.c.server_id,
+        queue=leg_queue,
         agent=c.c.agent,
-        name=c.c.agent_name,
-        bucket=buckets.of(c.c.joined_at),
-        measures=measures,
-        extra=(),
-        where=(c.c.server_id == server_id, counted, buckets.within(c.c.joined_at)),
-        agents=agents,
-    )
-    _fold(rows, buckets, periods, into, _LEG_SUMS)
-
-
-async def _customer_calls(
-    conn: AsyncConnection, server_id: str, periods: Sequence[Period], into: list[_Folds], agents: bool
-) -> None:
-    cc = customer_calls
-    answered = cc.c.outcome == "answered"
-    callback = cc.c.callback_of.is_not(None)
-    buckets = _period_buckets(periods)
-    measures: list[tuple[str, ColumnElement[Any]]] = [
-        ("answered_calls", _flag(answered)),
-        (
-            "without_notes",
-            _flag(and_(answered, or_(cc.c.notes_state.is_(None), cc.c.notes_state == "empty"))),
+        agent_name=c.c.agent_name,
+        measures=(
+            ("offered", literal(1)),
+            ("answered", _flag(answered)),
+            ("abandoned", _flag(and_(c.c.outcome == "abandoned", ~short))),
+            ("abandoned_short", _flag(short)),
+            ("exited", _flag(c.c.outcome == "exited")),
+            ("wait_known", _flag(known)),
+            ("wait_unknown", _flag(~known)),
+            ("answered_in_sl", _flag(in_sl)),
+            ("wait_sum", case((and_(answered, known), wait), else_=0.0)),
+            ("wait_n", _flag(and_(answered, known))),
+            ("talk_seconds", case((answered, c.c.talk_seconds), else_=0.0)),
+            ("cut_offs", _flag(and_(answered, c.c.cut_off == true()))),
+            (
+                "agent_released_short",
+                _flag(and_(answered, c.c.agent_released_short == true(), c.c.cut_off != true())),
+            ),
         ),
-        ("trivial_notes", _flag(and_(answered, cc.c.notes_state == "trivial"))),
-        ("resolved", _flag(and_(answered, cc.c.resolved == true()))),
-        ("callbacks", _flag(callback)),
-        ("callbacks_taken", _flag(and_(callback, answered))),
-        ("callbacks_of_own_cut_offs", _flag(cc.c.callback_result == "original_agent")),
-    ]
-    # The breakdowns ride along as extra group columns (NULL where they do not apply).
-    extra: list[tuple[str, ColumnElement[Any]]] = [
-        ("disposition", case((answered, func.coalesce(cc.c.disposition, "none")), else_=None)),
-        ("result", case((callback, func.coalesce(cc.c.callback_result, "unknown")), else_=None)),
-        ("routing", case((callback, func.coalesce(cc.c.routing, "not_routed")), else_=None)),
-    ]
-    rows = await _grouped(
-        conn,
+        where=(counted,),
+    )
+    cc = customer_calls
+    answered_call = cc.c.outcome == "answered"
+    callback = cc.c.callback_of.is_not(None)
+    customer = Part(
+        "calls",
+        time=cc.c.joined_at,
+        server=cc.c.server_id,
         queue=cc.c.queue,
         agent=cc.c.agent,
-        name=cc.c.agent_name,
-        bucket=buckets.of(cc.c.joined_at),
-        measures=measures,
-        extra=extra,
-        where=(cc.c.server_id == server_id, cc.c.ended_at.is_not(None), buckets.within(cc.c.joined_at)),
-        agents=agents,
+        agent_name=cc.c.agent_name,
+        measures=(
+            ("answered_calls", _flag(answered_call)),
+            (
+                "without_notes",
+                _flag(and_(answered_call, or_(cc.c.notes_state.is_(None), cc.c.notes_state == "empty"))),
+            ),
+            ("trivial_notes", _flag(and_(answered_call, cc.c.notes_state == "trivial"))),
+            ("resolved", _flag(and_(answered_call, cc.c.resolved == true()))),
+            ("callbacks", _flag(callback)),
+            ("callbacks_taken", _flag(and_(callback, answered_call))),
+            ("callbacks_of_own_cut_offs", _flag(cc.c.callback_result == "original_agent")),
+        ),
+        # The breakdowns ride along as extra group columns (NULL where they do not apply).
+        extras=(
+            ("disposition", case((answered_call, func.coalesce(cc.c.disposition, "none")), else_=None)),
+            ("result", case((callback, func.coalesce(cc.c.callback_result, "unknown")), else_=None)),
+            ("routing", case((callback, func.coalesce(cc.c.routing, "not_routed")), else_=None)),
+        ),
+        where=(cc.c.ended_at.is_not(None),),
     )
-    for row, hit in _fold(rows, buckets, periods, into, _CALL_SUMS):
+    again = [
+        (
+            f"again_{window}",
+            _flag(and_(cc.c.next_contact_at.is_not(None), cc.c.next_contact_at <= cc.c.ended_at + width)),
+        )
+        for window, width in WINDOWS.items()
+    ]
+    repeats = Part(
+        "repeats",
+        time=cc.c.ended_at,
+        server=cc.c.server_id,
+        queue=cc.c.queue,
+        agent=cc.c.agent,
+        agent_name=cc.c.agent_name,
+        measures=(("calls", literal(1)), *again),
+        where=(
+            answered_call,
+            cc.c.keyed == true(),
+            or_(cc.c.repeat_exempt.is_(None), cc.c.repeat_exempt != true()),
+        ),
+    )
+    sc, s = sale_credits, sales
+    credit = Part(
+        "credit",
+        time=sc.c.at,
+        server=sc.c.server_id,
+        queue=sc.c.queue,
+        agent=sc.c.agent,
+        agent_name=sc.c.agent_name,
+        measures=(
+            ("points", sc.c.points),
+            ("shares", literal(1)),
+            ("adjusted", _flag(sc.c.adjusted == true())),
+        ),
+        extras=(("attribution", sc.c.attribution),),
+    )
+    # Disputed sales: per queue once; per agent for every rep with a share in one.
+    disputed_queue = Part(
+        "disputed_q",
+        time=s.c.at,
+        server=s.c.server_id,
+        queue=s.c.queue,
+        agent=None,
+        agent_name=None,
+        measures=(("disputed", literal(1)),),
+        where=(s.c.disputed == true(),),
+    )
+    disputed_agent = Part(
+        "disputed_a",
+        time=sc.c.at,
+        server=sc.c.server_id,
+        queue=None,
+        agent=sc.c.agent,
+        agent_name=sc.c.agent_name,
+        measures=(("disputed", literal(1)),),
+        where=(s.c.disputed == true(),),
+        source=sc.join(s, and_(s.c.server_id == sc.c.server_id, s.c.sale_id == sc.c.sale_id)),
+    )
+    return {p.name: p for p in (legs, customer, repeats, credit, disputed_queue, disputed_agent)}
+
+
+def _fold(
+    rows: Sequence[Any],
+    timeline: Timeline,
+    periods: Sequence[Period],
+    into: list[_Folds],
+    names: Sequence[str],
+) -> list[tuple[Any, list[int]]]:
+    """Each row's sums added to every period holding its piece; returns (row, periods) pairs."""
+    placed = []
+    hits: dict[int, list[int]] = {}  # per piece of the time line (a few), not per row
+    for row in rows:
         m = row._mapping
-        queue, agent = (m["key"], None) if m["kind"] == "queue" else (None, m["key"])
+        piece = int(m["bucket"])
+        hit = hits.get(piece)
+        if hit is None:
+            hit = hits[piece] = [n for n, p in enumerate(periods) if timeline.inside(piece, p.since, p.until)]
+        queue, agent = _who(m)
+        sums = {k: _number(m[k]) for k in names}
+        for n in hit:
+            into[n].add(queue, agent, m["name"], sums)
+        placed.append((row, hit))
+    return placed
+
+
+def _who(m: Any) -> tuple[str | None, str | None]:
+    return (m["key"], None) if m["kind"] == "queue" else (None, m["key"])
+
+
+def _number(value: Any) -> int | float:
+    """A SQL sum as Python: PostgreSQL returns sums of integers as exact decimals; a rollup's sums
+    are stored as doubles (whole numbers stay whole)."""
+    if value is None:
+        return 0
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value  # type: ignore[no-any-return]
+
+
+async def _summed(
+    reader: Reader,
+    parts: Mapping[str, Part],
+    periods: Sequence[Period],
+    into: list[_Folds],
+    levels: Sequence[str],
+) -> None:
+    timeline = Timeline([t for p in periods for t in (p.since, p.until)])
+    _fold(await reader.read(parts["legs"], timeline, levels), timeline, periods, into, _LEG_SUMS)
+    for row, hit in _fold(
+        await reader.read(parts["calls"], timeline, levels), timeline, periods, into, _CALL_SUMS
+    ):
+        m = row._mapping
+        queue, agent = _who(m)
         for n in hit:
             if m["disposition"] is not None:
                 into[n].tally(queue, agent, "dispositions", m["disposition"], int(m["answered_calls"] or 0))
             if m["result"] is not None:
                 into[n].tally(queue, agent, "callbacks_by_result", m["result"], int(m["callbacks"] or 0))
                 into[n].tally(queue, agent, "callbacks_by_routing", m["routing"], int(m["callbacks"] or 0))
+    for row in await reader.read(parts["credit"], timeline, levels):
+        m = row._mapping
+        queue, agent = _who(m)
+        for n, p in enumerate(periods):
+            if timeline.inside(m["bucket"], p.since, p.until) and m["shares"]:
+                # a 0 share (an intermediate rep's) is on the record too
+                into[n].credit(
+                    queue,
+                    agent,
+                    m["name"],
+                    m["attribution"],
+                    float(m["points"] or 0.0),
+                    int(m["adjusted"] or 0),
+                )
+    for part in ("disputed_q", "disputed_a"):
+        for row in await reader.read(parts[part], timeline, levels):
+            m = row._mapping
+            queue, agent = _who(m)
+            for n, p in enumerate(periods):
+                if timeline.inside(m["bucket"], p.since, p.until):
+                    into[n].disputed(queue, agent, int(m["disputed"] or 0))
+    await _repeats(reader, parts["repeats"], periods, into, levels)
 
 
-async def _repeats(
-    conn: AsyncConnection, server_id: str, periods: Sequence[Period], into: list[_Folds], agents: bool
-) -> None:
-    cc = customer_calls
-    ranges = {
+def _repeat_ranges(periods: Sequence[Period]) -> dict[tuple[int, str], tuple[float, float, float]]:
+    """Per period and window W: (from - W, to - W, to): decided base, then pending."""
+    return {
         (n, window): (p.since - width, p.until - width, p.until)
         for n, p in enumerate(periods)
         for window, width in WINDOWS.items()
     }
-    buckets = _Buckets([t for edges in ranges.values() for t in edges])
-    measures: list[tuple[str, ColumnElement[Any]]] = [("calls", literal(1))]
-    for window, width in WINDOWS.items():
-        again = and_(cc.c.next_contact_at.is_not(None), cc.c.next_contact_at <= cc.c.ended_at + width)
-        measures.append((f"again_{window}", _flag(again)))
-    rows = await _grouped(
-        conn,
-        queue=cc.c.queue,
-        agent=cc.c.agent,
-        name=cc.c.agent_name,
-        bucket=buckets.of(cc.c.ended_at),
-        measures=measures,
-        extra=(),
-        where=(
-            cc.c.server_id == server_id,
-            cc.c.outcome == "answered",
-            cc.c.keyed == true(),
-            or_(cc.c.repeat_exempt.is_(None), cc.c.repeat_exempt != true()),
-            buckets.within(cc.c.ended_at),
-        ),
-        agents=agents,
-    )
-    for row in rows:
+
+
+async def _repeats(
+    reader: Reader, part: Part, periods: Sequence[Period], into: list[_Folds], levels: Sequence[str]
+) -> None:
+    ranges = _repeat_ranges(periods)
+    timeline = Timeline([t for edges in ranges.values() for t in edges])
+    # Per piece of the time line: the (period, window) pairs it is decided in, and pending in.
+    roles: dict[int, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = {}
+    for row in await reader.read(part, timeline, levels):
         m = row._mapping
-        queue, agent = (m["key"], None) if m["kind"] == "queue" else (None, m["key"])
+        piece = int(m["bucket"])
+        role = roles.get(piece)
+        if role is None:
+            role = roles[piece] = (
+                [key for key, (start, cut, _) in ranges.items() if timeline.inside(piece, start, cut)],
+                [key for key, (_, cut, stop) in ranges.items() if timeline.inside(piece, cut, stop)],
+            )
+        queue, agent = _who(m)
         counts: dict[int, dict[str, tuple[int, int, int]]] = defaultdict(dict)
-        for (n, window), (start, cut, stop) in ranges.items():
-            calls_n = int(m["calls"] or 0)
-            if buckets.inside(m["bucket"], start, cut):
-                counts[n][window] = (int(m[f"again_{window}"] or 0), calls_n, 0)
-            elif buckets.inside(m["bucket"], cut, stop):
-                counts[n][window] = (0, 0, calls_n)
+        calls_n = int(m["calls"] or 0)
+        for n, window in role[0]:
+            counts[n][window] = (int(m[f"again_{window}"] or 0), calls_n, 0)
+        for n, window in role[1]:
+            counts[n][window] = (0, 0, calls_n)
         for n, windows in counts.items():
             into[n].repeats(queue, agent, m["name"], windows)
 
 
-async def _credit(
-    conn: AsyncConnection, server_id: str, periods: Sequence[Period], into: list[_Folds]
-) -> None:
-    sc = sale_credits
-    columns: list[Any] = [
-        sc.c.queue,
-        sc.c.agent,
-        func.max(sc.c.agent_name).label("agent_name"),
-        sc.c.attribution,
-    ]
-    for n, p in enumerate(periods):
-        inside = _between(sc.c.at, p.since, p.until)
-        columns += [
-            _total(inside, sc.c.points, f"points_{n}"),
-            _count(inside, f"shares_{n}"),
-            _count(and_(inside, sc.c.adjusted == true()), f"adjusted_{n}"),
-        ]
-    span = and_(sc.c.at >= min(p.since for p in periods), sc.c.at < max(p.until for p in periods))
-    query = (
-        select(*columns)
-        .where(sc.c.server_id == server_id, span)
-        .group_by(sc.c.queue, sc.c.agent, sc.c.attribution)
-    )
-    for row in await conn.execute(query):
-        m = row._mapping
-        for n, folds in enumerate(into):
-            if m[f"shares_{n}"]:  # a 0 share (an intermediate rep's) is on the record too
-                folds.credit(
-                    m["queue"],
-                    m["agent"],
-                    m["agent_name"],
-                    m["attribution"],
-                    float(m[f"points_{n}"] or 0.0),
-                    int(m[f"adjusted_{n}"] or 0),
-                )
-    # Disputed sales: per queue once; per agent for every rep with a share in one.
-    s = sales
-    joined = sc.join(s, and_(s.c.server_id == sc.c.server_id, s.c.sale_id == sc.c.sale_id))
-    disputed = [_count(_between(s.c.at, p.since, p.until), f"n_{n}") for n, p in enumerate(periods)]
-    s_span = and_(s.c.at >= min(p.since for p in periods), s.c.at < max(p.until for p in periods))
-    for row in await conn.execute(
-        select(s.c.queue, *disputed)
-        .where(s.c.server_id == server_id, s.c.disputed == true(), s_span)
-        .group_by(s.c.queue)
-    ):
-        m = row._mapping
-        for n, folds in enumerate(into):
-            folds.disputed(m["queue"], None, int(m[f"n_{n}"] or 0))
-    for row in await conn.execute(
-        select(sc.c.agent, *disputed)
-        .select_from(joined)
-        .where(sc.c.server_id == server_id, s.c.disputed == true(), s_span)
-        .group_by(sc.c.agent)
-    ):
-        m = row._mapping
-        for n, folds in enumerate(into):
-            folds.disputed(None, m["agent"], int(m[f"n_{n}"] or 0))
-
-
 async def _unfilled(conn: AsyncConnection, server_id: str, periods: Sequence[Period]) -> list[int]:
-    columns = [_count(_between(calls.c.joined_at, p.since, p.until), f"n_{n}") for n, p in enumerate(periods)]
+    joined = calls.c.joined_at
+    columns = [_count(and_(joined >= p.since, joined < p.until), f"n_{n}") for n, p in enumerate(periods)]
     row = (
         await conn.execute(
             select(*columns).where(
@@ -620,18 +558,21 @@ async def summarize(
     now: float,
     server_id: str | None = None,
     agents: bool = True,
+    rollups: bool = True,
 ) -> dict[str, Report]:
-    """Every period's report, from one pass over each table (see the module docstring).
+    """Every period's report, from one read of each part (see the module docstring).
     ``agents=False``: queues only (the per-queue figures are the same; the window KPIs skip the
-    agents unless per-agent series are on)."""
+    agents unless per-agent series are on). ``rollups=False``: the rows only, never the rollups
+    (the same numbers, slower: what the tests compare the rollups with)."""
     server = server_id or settings.server_id
     names = list(periods)
     spans = [periods[n] for n in names]
     folds = [_Folds(agents) for _ in spans]
-    await _legs(conn, settings, server, spans, folds, agents)
-    await _customer_calls(conn, server, spans, folds, agents)
-    await _repeats(conn, server, spans, folds, agents)
-    await _credit(conn, server, spans, folds)
+    reader = Reader(conn, server, rules_key(_settings_in_sql(settings)), use_rollups=rollups)
+    edges = [t for span in spans for t in (span.since, span.until)]
+    edges += [t for r in _repeat_ranges(spans).values() for t in r]
+    await reader.prepare(min(edges), max(edges))
+    await _summed(reader, _parts(settings), spans, folds, ("queue", "agent") if agents else ("queue",))
     unfilled = await _unfilled(conn, server, spans)
     reports: dict[str, Report] = {}
     for name, span, fold, missing in zip(names, spans, folds, unfilled, strict=True):
@@ -664,3 +605,27 @@ async def load_report(
     """One period's report on its own connection (``acd report``, the pages' day and week)."""
     async with engine.connect() as conn:
         return (await summarize(conn, settings, {"period": Period(since, until)}, now=now))["period"]
+
+
+async def build_rollups(
+    engine: AsyncEngine,
+    settings: Settings,
+    now: float,
+    *,
+    budget: float = 5.0,
+    limit: int | None = None,
+    sweep: int = 2,
+    server_id: str | None = None,
+) -> int:
+    """Bring the summary rollups up to date for at most ``budget`` seconds (acd/reads/rollups.py):
+    the daemon's KPI refresh calls it before each refresh; nothing else writes them."""
+    return await build(
+        engine,
+        list(_parts(settings).values()),
+        server_id or settings.server_id,
+        rules_key(_settings_in_sql(settings)),
+        now,
+        budget=budget,
+        limit=limit,
+        sweep=sweep,
+    )

@@ -26,6 +26,7 @@ from acd.core.customer import CustomerCalls
 from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, is_personal_queue
 from acd.core.effects import AffinityDecided, CallFinished, CallRecord, Effect
 from acd.store.history import named_past_calls
+from acd.store.marks import note, note_span
 from acd.store.models import AgentSession, Call, CustomerCallRow, RoutingDecision, table_of
 from acd.store.sink import Store
 
@@ -217,10 +218,20 @@ async def _frozen(conn: AsyncConnection, server_id: str, linkedids: list[str]) -
                 .where(customer_calls.c.server_id == server_id, customer_calls.c.linkedid == f.linkedid)
                 .values(keyed=True, purged_at=f.purged_at, next_contact_at=edge)
             )
+            await note(conn, server_id, [f.ended_at])
 
 
 async def link_all(conn: AsyncConnection, server_id: str) -> None:
     """Next contacts and exemptions for every customer call still without them (one statement each)."""
+    span = (
+        await conn.execute(
+            select(func.min(customer_calls.c.joined_at), func.max(customer_calls.c.ended_at)).where(
+                customer_calls.c.server_id == server_id
+            )
+        )
+    ).one()
+    if span[0] is not None:
+        await note_span(conn, server_id, span[0], span[1] if span[1] is not None else span[0])
     later = customer_calls.alias("later")
     following = (
         select(func.min(later.c.joined_at))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.credit import Sale
 from acd.store.dialect import upsert_insert
+from acd.store.marks import collecting
 from acd.store.models import Call, CreditAdjustment, CustomerCallRow, Outcome, SaleCredit, table_of
 from acd.store.models import Sale as SaleRow
 from acd.store.sales import CreditRules, chain_of, refresh_outcome_summary, settle_chain_credit
@@ -124,8 +125,9 @@ async def save_outcome(
     row = (await conn.execute(stmt.returning(outcomes.c.id))).first()
     if row is None:
         return None
-    await refresh_outcome_summary(conn, server_id, [data.linkedid])
-    await settle_chain_credit(conn, server_id, await chain_of(conn, server_id, data.linkedid), rules)
+    async with collecting(conn):
+        await refresh_outcome_summary(conn, server_id, [data.linkedid])
+        await settle_chain_credit(conn, server_id, await chain_of(conn, server_id, data.linkedid), rules)
     return int(row[0])
 
 
@@ -177,7 +179,8 @@ async def adjust_credit(
             after=json.dumps([{"agent": a, "points": p} for a, p in data.shares]),
         )
     )
-    settled = await settle_chain_credit(conn, server_id, chain_id, rules)
+    async with collecting(conn):
+        settled = await settle_chain_credit(conn, server_id, chain_id, rules)
     sale = next(s for s in settled if s.sale_id == sale_id)
     return sale, before
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.credit import Adjustment, ChainCall, PostedOutcome, Sale, Share, settle_chain
 from acd.core.definitions import CreditPolicy, notes_state
+from acd.store.marks import note
 from acd.store.models import CreditAdjustment, CustomerCallRow, Outcome, SaleCredit, table_of
 from acd.store.models import Sale as SaleRow
 
@@ -104,6 +105,10 @@ async def settle_chain_credit(
         original_share=rules.original_share,
         adjustments=latest,
     )
+    before = await conn.execute(
+        select(sales.c.at).where(sales.c.server_id == server_id, sales.c.chain_id == chain_id)
+    )
+    await note(conn, server_id, [*before.scalars(), *(sale.at for sale in settled)])
     await conn.execute(
         delete(sale_credits).where(sale_credits.c.server_id == server_id, sale_credits.c.chain_id == chain_id)
     )
@@ -175,6 +180,13 @@ async def refresh_outcome_summary(
             .order_by(outcomes.c.written_at, outcomes.c.id)
         ):
             latest[o.linkedid] = o
+    for i in range(0, len(wanted), _CHUNK):
+        found = await conn.execute(
+            select(customer_calls.c.joined_at).where(
+                customer_calls.c.server_id == server_id, customer_calls.c.linkedid.in_(wanted[i : i + _CHUNK])
+            )
+        )
+        await note(conn, server_id, found.scalars())
     for linkedid, o in latest.items():
         # Notes a purge erased existed: the summary written before the purge said so already.
         state = "written" if o.notes_purged else notes_state(o.notes)

@@ -39,6 +39,7 @@ from acd.core.effects import (
 )
 from acd.store.codec import StoredEffect, is_stored
 from acd.store.dialect import upsert_insert
+from acd.store.marks import collecting, note
 from acd.store.models import (
     AgentSession,
     Call,
@@ -106,6 +107,10 @@ class Store:
     async def _write(
         self, conn: AsyncConnection, batch: Sequence[StoredEffect], *, linking: bool = True
     ) -> None:
+        async with collecting(conn):  # the summary rollups of the times written are stale now
+            await self._write_batch(conn, batch, linking)
+
+    async def _write_batch(self, conn: AsyncConnection, batch: Sequence[StoredEffect], linking: bool) -> None:
         sid = self.server_id
         records: dict[tuple[str, int], CallRecord] = {}
         links: list[dict[str, Any]] = []
@@ -142,14 +147,18 @@ class Store:
                     legs[(leg.uniqueid, leg.entry)] = leg
         call_rows = [call_row(rec, sid) for rec in records.values()]
         offers: list[dict[str, Any]] = []
+        await note(conn, sid, [rec.joined_at for rec in records.values()])
         if call_rows:
             stored = await self._stored_calls(conn, [rec.uniqueid for rec in records.values()])
+            # A row rewritten may move (a partial row completed with its true start): its old
+            # bucket changes too.
+            await note(conn, sid, [stored[key][2] for key in records if key in stored])
             replaced: list[tuple[str, int]] = []
             for key, rec in records.items():
                 was = stored.get(key)
                 if was is None:
                     offers.extend(offer_rows(rec, sid))
-                elif was == (True, False) and not rec.partial:  # partial, not purged: completed now
+                elif was[:2] == (True, False) and not rec.partial:  # partial, not purged: completed now
                     replaced.append(key)
                     offers.extend(offer_rows(rec, sid))
             await self._delete_offers(conn, replaced)
@@ -194,6 +203,8 @@ class Store:
         stmt = stmt.on_conflict_do_update(
             index_elements=["server_id", "linkedid"], set_=set_, where=~table.c.final | stmt.excluded.final
         )
+        await self._note_stored(conn, [row.linkedid for row in rows], legs)
+        await note(conn, sid, [t for row in rows for t in (row.joined_at, row.ended_at)])
         for chunk in _chunks([customer_call_row(row, sid) for row in rows]):
             await conn.execute(stmt, chunk)
         if legs:
@@ -273,25 +284,26 @@ class Store:
                     if nxt is None or (c.next_contact_at is not None and c.next_contact_at <= nxt.joined_at):
                         continue  # nothing came after it, or what it has is as early
                     changes.append({"b_id": c.id, "b_at": nxt.joined_at, "b_call": nxt.linkedid})
+                    await note(conn, sid, [c.ended_at])
             if changes:
                 await conn.execute(_SET_NEXT_CONTACT, changes)
         called_back = sorted({r.callback_of for r in rows if r.callback_of})
         cut = sorted({r.linkedid for r in rows if r.final and r.cut_off and r.ended_by in EXEMPT_ENDED_BY})
-        exempt: set[int] = set()
+        exempt: dict[int, float | None] = {}
         for chunk in _chunks(called_back):
             found = await conn.execute(
-                select(table.c.id).where(
+                select(table.c.id, table.c.ended_at).where(
                     table.c.server_id == sid,
                     table.c.linkedid.in_(chunk),
                     table.c.cut_off == true(),
                     table.c.ended_by.in_(EXEMPT_ENDED_BY),
                 )
             )
-            exempt.update(found.scalars())
+            exempt.update({row[0]: row[1] for row in found})
         for chunk in _chunks(cut):
             back = table.alias("back")
             found = await conn.execute(
-                select(table.c.id)
+                select(table.c.id, table.c.ended_at)
                 .select_from(
                     table.join(
                         back,
@@ -300,25 +312,45 @@ class Store:
                 )
                 .where(table.c.server_id == sid, table.c.linkedid.in_(chunk))
             )
-            exempt.update(found.scalars())
+            exempt.update({row[0]: row[1] for row in found})
         if exempt:
             await conn.execute(_SET_EXEMPT, [{"b_id": i} for i in sorted(exempt)])
+            await note(conn, sid, exempt.values())
 
     async def _stored_calls(
         self, conn: AsyncConnection, uniqueids: list[str]
-    ) -> dict[tuple[str, int], tuple[bool, bool]]:
-        """(partial, purged) of the rows already stored for these calls, by (uniqueid, entry)."""
+    ) -> dict[tuple[str, int], tuple[bool, bool, float]]:
+        """(partial, purged, joined_at) of the rows already stored for these calls, by
+        (uniqueid, entry)."""
         calls = table_of(Call)
-        found: dict[tuple[str, int], tuple[bool, bool]] = {}
+        found: dict[tuple[str, int], tuple[bool, bool, float]] = {}
         for chunk in _chunks(sorted(set(uniqueids))):
             result = await conn.execute(
-                select(calls.c.uniqueid, calls.c.entry, calls.c.partial, calls.c.purged_at).where(
-                    calls.c.server_id == self.server_id, calls.c.uniqueid.in_(chunk)
+                select(
+                    calls.c.uniqueid, calls.c.entry, calls.c.partial, calls.c.purged_at, calls.c.joined_at
+                ).where(calls.c.server_id == self.server_id, calls.c.uniqueid.in_(chunk))
+            )
+            for uniqueid, entry, partial, purged_at, joined_at in result:
+                found[(uniqueid, entry)] = (bool(partial), purged_at is not None, joined_at)
+        return found
+
+    async def _note_stored(self, conn: AsyncConnection, linkedids: list[str], legs: list[LegFacts]) -> None:
+        """The summary rollups of where these customer calls and leg rows lie now are stale (read
+        before an upsert: a row it moves changes its old bucket too)."""
+        sid = self.server_id
+        table, calls = table_of(CustomerCallRow), table_of(Call)
+        for chunk in _chunks(sorted(set(linkedids))):
+            found = await conn.execute(
+                select(table.c.joined_at, table.c.ended_at).where(
+                    table.c.server_id == sid, table.c.linkedid.in_(chunk)
                 )
             )
-            for uniqueid, entry, partial, purged_at in result:
-                found[(uniqueid, entry)] = (bool(partial), purged_at is not None)
-        return found
+            await note(conn, sid, [t for row in found for t in row])
+        for uids in _chunks(sorted({leg.uniqueid for leg in legs})):
+            found = await conn.execute(
+                select(calls.c.joined_at).where(calls.c.server_id == sid, calls.c.uniqueid.in_(uids))
+            )
+            await note(conn, sid, found.scalars())
 
     async def _delete_offers(self, conn: AsyncConnection, keys: list[tuple[str, int]]) -> None:
         offers = table_of(Offer)

@@ -1,0 +1,438 @@
+"""Summary rollups: the sums of each part of a summary per closed bucket of time, read instead of
+the rows wherever they are current. How a summary stays a plain GROUP BY and still reads 30 days
+of a big center in well under a second.
+
+A summary (acd/reads/summary.py) is a few *parts*, each one GROUP BY over one table: sums of
+``measures`` per queue or per agent (the *level*), per ``extras`` (breakdown values), over the rows
+whose ``time`` falls in a stretch of the time line. A sum over a stretch is the sum of the sums
+over its pieces, so the daemon keeps, per closed bucket (an hour per queue, a day per agent: see
+acd/store/marks.py), each part's sums in ``summary_rollups``. A summary then reads:
+
+* the rollups of the buckets lying wholly inside one of its stretches whose mark says they are
+  current (built from the rows as they are now, under the same queue settings), and
+* the rows themselves for the rest: the ragged edges of its periods, the bucket still open, and
+  every bucket not built yet or changed since (a late outcome, a link to a later call).
+
+So a rollup never changes a figure: with none built, or all of them, or any mix, a summary gives
+the same numbers (the tests build them at random and compare). Only how fast.
+
+:func:`build` runs in the daemon's KPI refresh (the readers never write): within a time budget it
+builds the buckets of the last ``HORIZON`` that are missing or stale, newest first, and rebuilds
+a few current ones each time as well (oldest built first), so a mark missed by some future writer
+could not leave a wrong sum for long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import FromClause
+
+from acd.core.definitions import WINDOWS
+from acd.store.dialect import upsert_insert
+from acd.store.engine import retry_contention
+from acd.store.marks import LEVELS, bucket_of
+from acd.store.models import MEASURES, SummaryMark, SummaryRollup, table_of
+
+__all__ = ["HORIZON", "Part", "Reader", "Timeline", "build", "rules_key"]
+
+rollups = table_of(SummaryRollup)
+marks = table_of(SummaryMark)
+EXTRAS = 3
+# Rollups are kept for what the window KPIs and a 30-day report read: periods up to the longest
+# window, and the calls a window before them (repeat contacts), plus a day.
+HORIZON = 2 * max(WINDOWS.values()) + 86400.0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One GROUP BY of a summary. ``queue``/``agent`` None: the part has no such level."""
+
+    name: str
+    time: ColumnElement[Any]
+    server: ColumnElement[Any]
+    queue: ColumnElement[Any] | None
+    agent: ColumnElement[Any] | None
+    agent_name: ColumnElement[Any] | None
+    measures: tuple[tuple[str, ColumnElement[Any]], ...]
+    extras: tuple[tuple[str, ColumnElement[Any]], ...] = ()
+    where: tuple[ColumnElement[bool], ...] = ()
+    source: FromClause | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.measures) > MEASURES or len(self.extras) > EXTRAS:
+            raise ValueError(f"summary part {self.name}: too many measures or breakdowns for a rollup")
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return tuple(
+            level for level, key in (("queue", self.queue), ("agent", self.agent)) if key is not None
+        )
+
+    def key(self, level: str) -> ColumnElement[Any]:
+        key = self.queue if level == "queue" else self.agent
+        assert key is not None
+        return key
+
+
+def rules_key(settings: Mapping[str, Any]) -> str:
+    """A fingerprint of the settings a part's sums depend on (a rollup built under others is stale)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Timeline:
+    """The time line cut at every edge a summary needs: each row goes to one piece by one CASE."""
+
+    def __init__(self, edges: Sequence[float]) -> None:
+        self.edges = sorted(set(edges))
+
+    def of(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        inner = self.edges[1:-1]
+        if not inner:
+            return literal(0)
+        return case(*((column < edge, i) for i, edge in enumerate(inner)), else_=len(inner))
+
+    def inside(self, piece: int, since: float, until: float) -> bool:
+        return since <= self.edges[piece] and self.edges[piece + 1] <= until
+
+    def plan(self, width: float, current: set[float]) -> tuple[list[tuple[float, float]], ...]:
+        """(ranges read from the rollups, ranges read from the rows): current buckets lying wholly
+        inside one piece come from the rollups, everything else from the rows."""
+        rolled: list[tuple[float, float]] = []
+        raw: list[tuple[float, float]] = []
+        for a, b in zip(self.edges, self.edges[1:], strict=False):
+            start = math.ceil(a / width) * width
+            if start + width > b:
+                _add(raw, a, b)
+                continue
+            _add(raw, a, start)
+            while start + width <= b:
+                _add(rolled if start in current else raw, start, start + width)
+                start += width
+            _add(raw, start, b)
+        return rolled, raw
+
+
+def _add(ranges: list[tuple[float, float]], a: float, b: float) -> None:
+    if b <= a:
+        return
+    if ranges and ranges[-1][1] == a:
+        ranges[-1] = (ranges[-1][0], b)
+    else:
+        ranges.append((a, b))
+
+
+def _within(column: ColumnElement[Any], ranges: Sequence[tuple[float, float]]) -> ColumnElement[bool]:
+    return or_(*(and_(column >= a, column < b) for a, b in ranges))
+
+
+def _level_query(
+    part: Part, level: str, bucket: ColumnElement[Any], where: Sequence[ColumnElement[bool]]
+) -> Any:
+    key = part.key(level)
+    name: Any = func.max(part.agent_name) if level == "agent" and part.agent_name is not None else null()
+    query = (
+        select(
+            literal(level).label("kind"),
+            key.label("key"),
+            bucket.label("bucket"),
+            *(value.label(label) for label, value in part.extras),
+            name.label("name"),
+            *(func.sum(value).label(label) for label, value in part.measures),
+        )
+        .where(*part.where, *where, *([key.is_not(None)] if level == "agent" else []))
+        .group_by(key, bucket, *(value for _, value in part.extras))
+    )
+    return query.select_from(part.source) if part.source is not None else query
+
+
+def _both_query(part: Part, bucket: ColumnElement[Any], where: Sequence[ColumnElement[bool]]) -> Any:
+    """Both levels from one pass over the rows: grouped by queue, agent and piece, then folded in
+    SQL to rows per queue and per agent (a few thousand rows reach Python, never one per pair)."""
+    assert part.queue is not None and part.agent is not None
+    inner = select(
+        part.queue.label("queue"),
+        part.agent.label("agent"),
+        bucket.label("bucket"),
+        *(value.label(label) for label, value in part.extras),
+        func.max(part.agent_name if part.agent_name is not None else null()).label("name"),
+        *(func.sum(value).label(label) for label, value in part.measures),
+    ).where(*part.where, *where)
+    if part.source is not None:
+        inner = inner.select_from(part.source)
+    grouped = (
+        inner.group_by(part.queue, part.agent, bucket, *(value for _, value in part.extras))
+        .cte(f"grouped_{part.name}")
+        .prefix_with("MATERIALIZED")
+    )
+    keys = [grouped.c[label] for label, _ in part.extras]
+    sums = [func.sum(grouped.c[label]).label(label) for label, _ in part.measures]
+    by_queue = select(
+        literal("queue").label("kind"), grouped.c.queue.label("key"), grouped.c.bucket, *keys,
+        null().label("name"), *sums,
+    ).group_by(grouped.c.queue, grouped.c.bucket, *keys)  # fmt: skip
+    by_agent = (
+        select(
+            literal("agent").label("kind"), grouped.c.agent.label("key"), grouped.c.bucket, *keys,
+            func.max(grouped.c.name).label("name"), *sums,
+        )
+        .where(grouped.c.agent.is_not(None))
+        .group_by(grouped.c.agent, grouped.c.bucket, *keys)
+    )  # fmt: skip
+    return union_all(by_queue, by_agent)
+
+
+def _rollup_query(
+    part: Part, level: str, server_id: str, timeline: Timeline, ranges: Sequence[tuple[float, float]]
+) -> Any:
+    r = rollups.c
+    bucket = timeline.of(r.start)
+    keys = [r[f"k{i + 1}"] for i in range(len(part.extras))]
+    return (
+        select(
+            literal(level).label("kind"),
+            r.key.label("key"),
+            bucket.label("bucket"),
+            *(k.label(label) for k, (label, _) in zip(keys, part.extras, strict=True)),
+            func.max(r.name).label("name"),
+            *(func.sum(r[f"m{i + 1}"]).label(label) for i, (label, _) in enumerate(part.measures)),
+        )
+        .where(r.server_id == server_id, r.level == level, r.part == part.name, _within(r.start, ranges))
+        .group_by(r.key, bucket, *keys)
+    )
+
+
+class Reader:
+    """Reads a part over a timeline: rollups where current, rows elsewhere (module docstring).
+    ``use_rollups=False`` reads the rows only (the reference the tests compare with)."""
+
+    def __init__(
+        self, conn: AsyncConnection, server_id: str, rules: str, *, use_rollups: bool = True
+    ) -> None:
+        self.conn = conn
+        self.server_id = server_id
+        self.rules = rules
+        self.use_rollups = use_rollups
+        self._current: dict[str, set[float]] = {}
+        self._span: tuple[float, float] | None = None
+
+    async def prepare(self, since: float, until: float) -> None:
+        """Which buckets of [since, until) are current, per level: one small read per level."""
+        self._span = (since, until)
+        if not self.use_rollups:
+            return
+        for level, width in LEVELS.items():
+            rows = await self.conn.execute(
+                select(marks.c.start).where(
+                    marks.c.server_id == self.server_id,
+                    marks.c.level == level,
+                    marks.c.start >= bucket_of(since, width),
+                    marks.c.start < until,
+                    marks.c.built == marks.c.seq,
+                    marks.c.rules == self.rules,
+                )
+            )
+            self._current[level] = set(rows.scalars())
+
+    async def read(self, part: Part, timeline: Timeline, levels: Sequence[str]) -> list[Any]:
+        levels = [level for level in levels if level in part.levels]
+        server = part.server == self.server_id
+        bucket = timeline.of(part.time)
+        out: list[Any] = []
+        raw: dict[str, list[tuple[float, float]]] = {}
+        for level in levels:
+            rolled, raw[level] = timeline.plan(LEVELS[level], self._current.get(level, set()))
+            if rolled:
+                query = _rollup_query(part, level, self.server_id, timeline, rolled)
+                out.extend(await self.conn.execute(query))
+        if len(levels) == 2 and raw[levels[0]] == raw[levels[1]]:
+            if raw[levels[0]]:
+                query = _both_query(part, bucket, [server, _within(part.time, raw[levels[0]])])
+                out.extend(await self.conn.execute(query))
+            return out
+        for level in levels:
+            if raw[level]:
+                query = _level_query(part, level, bucket, [server, _within(part.time, raw[level])])
+                out.extend(await self.conn.execute(query))
+        return out
+
+
+async def build(
+    engine: AsyncEngine,
+    parts: Sequence[Part],
+    server_id: str,
+    rules: str,
+    now: float,
+    *,
+    budget: float = 5.0,
+    sweep: int = 2,
+    limit: int | None = None,
+) -> int:
+    """Build the stale and missing rollups of closed buckets of the last HORIZON (newest first)
+    and ``sweep`` current ones (oldest built first), for at most ``budget`` seconds of wall time
+    and about ``limit`` buckets. Returns how many were built; contention leaves them for later."""
+    started = time.perf_counter()
+    stale: list[tuple[str, float]] = []
+    current: list[tuple[float, str, float]] = []
+    async with engine.connect() as conn:
+        for level, width in LEVELS.items():
+            first = bucket_of(now - HORIZON, width)
+            state = {
+                row.start: row
+                for row in await conn.execute(
+                    select(marks.c.start, marks.c.seq, marks.c.built, marks.c.rules, marks.c.built_at).where(
+                        marks.c.server_id == server_id,
+                        marks.c.level == level,
+                        marks.c.start >= first,
+                        marks.c.start < now,
+                    )
+                )
+            }
+            start = bucket_of(now, width) - width  # the newest closed bucket
+            while start >= first:
+                mark = state.get(start)
+                if mark is None or mark.built != mark.seq or mark.rules != rules:
+                    stale.append((level, start))
+                else:
+                    current.append((mark.built_at or 0.0, level, start))
+                start -= width
+    stale.sort(key=lambda item: -item[1])
+    chunks = _chunks(stale) + [(level, [start]) for _, level, start in sorted(current)[:sweep]]
+    built = 0
+    for level, starts in chunks:
+        if time.perf_counter() - started > budget or (limit is not None and built >= limit):
+            break
+
+        async def one(level: str = level, starts: list[float] = starts) -> None:
+            await _build_chunk(engine, parts, server_id, rules, level, starts, now)
+
+        try:
+            await retry_contention(one)
+        except DBAPIError:
+            continue
+        built += len(starts)
+    return built
+
+
+def _chunks(stale: Sequence[tuple[str, float]]) -> list[tuple[str, list[float]]]:
+    """Runs of adjacent buckets of one level, newest first, each within a day: one transaction
+    each (a day of rows: short enough not to hold up the writer)."""
+    out: list[tuple[str, list[float]]] = []
+    for level, start in stale:
+        width = LEVELS[level]
+        if out and out[-1][0] == level:
+            run = out[-1][1]
+            if run[-1] - width == start and (run[0] + width) - start <= 86400.0:
+                run.append(start)
+                continue
+        out.append((level, [start]))
+    return out
+
+
+async def _build_chunk(
+    engine: AsyncEngine,
+    parts: Sequence[Part],
+    server_id: str,
+    rules: str,
+    level: str,
+    starts: Sequence[float],
+    now: float,
+) -> None:
+    """Some adjacent buckets' rollups, in one transaction: written first (SQLite then holds the
+    write lock, so the rows read are the rows as they are), the marks read, the rows summed per
+    bucket, and each mark set to what was read; a write in between bumps it again, and that bucket
+    is built anew next time."""
+    width = LEVELS[level]
+    low, high = min(starts), max(starts) + width
+    timeline = Timeline([low + i * width for i in range(round((high - low) / width) + 1)])
+    async with engine.begin() as conn:
+        await conn.execute(
+            delete(rollups).where(
+                rollups.c.server_id == server_id,
+                rollups.c.level == level,
+                rollups.c.start >= low,
+                rollups.c.start < high,
+            )
+        )
+        seqs = {
+            row.start: row.seq
+            for row in await conn.execute(
+                select(marks.c.start, marks.c.seq).where(
+                    marks.c.server_id == server_id,
+                    marks.c.level == level,
+                    marks.c.start >= low,
+                    marks.c.start < high,
+                )
+            )
+        }
+        rows: list[dict[str, Any]] = []
+        for part in parts:
+            if level not in part.levels:
+                continue
+            where = [part.server == server_id, part.time >= low, part.time < high]
+            for row in await conn.execute(_level_query(part, level, timeline.of(part.time), where)):
+                m = row._mapping
+                values: dict[str, Any] = {
+                    "server_id": server_id,
+                    "level": level,
+                    "part": part.name,
+                    "start": timeline.edges[int(m["bucket"])],
+                    "key": m["key"],
+                    "name": m["name"],
+                }
+                for i in range(EXTRAS):
+                    values[f"k{i + 1}"] = m[part.extras[i][0]] if i < len(part.extras) else None
+                for i in range(MEASURES):
+                    values[f"m{i + 1}"] = (
+                        float(m[part.measures[i][0]] or 0) if i < len(part.measures) else None
+                    )
+                rows.append(values)
+        for i in range(0, len(rows), 500):
+            await conn.execute(rollups.insert(), rows[i : i + 500])
+        done = {"rules": rules, "built_at": now}
+        fresh = [
+            {"server_id": server_id, "level": level, "start": start, "seq": 0, "built": 0, **done}
+            for start in timeline.edges[:-1]
+            if start not in seqs
+        ]
+        if fresh:
+            stmt = upsert_insert(conn, marks).on_conflict_do_nothing(
+                index_elements=["server_id", "level", "start"]
+            )
+            await conn.execute(stmt, fresh)
+        if seqs:
+            await conn.execute(
+                update(marks)
+                .where(
+                    marks.c.server_id == server_id,
+                    marks.c.level == level,
+                    marks.c.start == bindparam("b_start"),
+                    marks.c.seq == bindparam("b_seq"),
+                )
+                .values(built=bindparam("b_seq2"), **done),
+                # in the order the writers take these locks (acd/store/marks.py): no deadlock
+                [{"b_start": start, "b_seq": seq, "b_seq2": seq} for start, seq in sorted(seqs.items())],
+            )
