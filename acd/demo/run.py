@@ -340,7 +340,7 @@ def _history_words(history: HistoryResult | None) -> str:
 _PERSONA_WORDS = {
     "careful": "writes careful notes",
     "rushed": 'rushes: notes empty or "ok"',
-    "early_release": "releases some calls early",
+    "early_release": "hangs up early on every second call",
     "closer": "closes orders other reps' cut-offs left open",
     "haggler": "quotes their own price on a sale someone else started",
 }
