@@ -232,3 +232,27 @@ async def test_an_agent_may_not_mark_a_call_reviewed(app: Any) -> None:
     )
     assert posted.status == 403
     assert await reviews_made(engine) == []
+
+
+async def test_retention_erases_review_comments_and_keeps_the_review(app: Any) -> None:
+    """A comment may name the customer: the purge that erases the call's notes empties it too."""
+    client, _, engine = app
+    from acd.store.purge import purge
+    from acd.store.reviews import mark_reviewed
+
+    async with engine.begin() as conn:
+        await mark_reviewed(
+            conn,
+            "asterisk",
+            "d1.0",
+            by="Maria",
+            at=BASE,
+            comment="customer Jane D. was upset",
+            reasons=["notes"],
+        )
+    await purge(engine, "asterisk", BASE + 86400, BASE + 86400)
+    [row] = await reviews_made(engine)
+    assert (row.comment, row.reviewed_by, row.reasons) == ("", "Maria", '["notes"]')
+    await sign_in(client, SUPER)
+    page = await (await client.get("/review/call/d1.0")).text()
+    assert "comment erased by retention" in page and "Jane D." not in page

@@ -1,5 +1,6 @@
-"""Retention: erase personal data (caller numbers, names, keys, accounts, variables, notes) of
-calls older than a date, keeping every count a report makes.
+"""Retention: erase personal data (caller numbers, names, keys, accounts, variables, notes, and
+the comments supervisors wrote reviewing them) of calls older than a date, keeping every count a
+report makes (a review keeps who, when and for which reasons; its comment is emptied).
 
 Repeat contacts are judged from each customer call's stored next contact (``next_contact_at``)
 and ``keyed`` flag, which a purge keeps, so the report is the same before and after. Entry rows an
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.core.definitions import WINDOWS
 from acd.settings import Settings
-from acd.store.models import Call, CustomerCallRow, Outcome, table_of
+from acd.store.models import Call, CallReview, CustomerCallRow, Outcome, table_of
 
 __all__ = ["PurgeResult", "purge", "run_retention"]
 
@@ -32,6 +33,7 @@ log = structlog.get_logger("acd.store.purge")
 calls = table_of(Call)
 customer_calls = table_of(CustomerCallRow)
 outcomes = table_of(Outcome)
+call_reviews = table_of(CallReview)
 _CHUNK = 500
 
 
@@ -143,6 +145,15 @@ async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) 
                 .values(notes=None, notes_purged=func.trim(outcomes.c.notes) != "")
             )
             notes += result.rowcount
+            await conn.execute(
+                update(call_reviews)
+                .where(
+                    call_reviews.c.server_id == server_id,
+                    call_reviews.c.linkedid.in_(linkedids[i : i + _CHUNK]),
+                    call_reviews.c.comment != "",
+                )
+                .values(comment="")
+            )
         return PurgeResult(erased.rowcount, notes)
 
 
