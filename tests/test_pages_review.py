@@ -256,3 +256,29 @@ async def test_retention_erases_review_comments_and_keeps_the_review(app: Any) -
     await sign_in(client, SUPER)
     page = await (await client.get("/review/call/d1.0")).text()
     assert "comment erased by retention" in page and "Jane D." not in page
+
+
+async def test_the_api_marks_a_call_reviewed_the_same_way(app: Any) -> None:
+    client, _, engine = app
+    sup = {"Authorization": f"Bearer {SUPER}"}
+    path = "/api/v1/calls/d1.0/review"
+    for body, headers, status, field in [
+        ({"comment": "  "}, sup, 422, "comment"),
+        ({"comment": 3}, sup, 422, "comment"),
+        ({"comment": "x", "extra": 1}, sup, 422, "comment"),
+        ({"comment": "fine"}, {"Authorization": f"Bearer {BOB_TOKEN}"}, 403, None),
+    ]:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status == status, (body, await response.text())
+        assert (await response.json()).get("field") == field
+    missing = await client.post("/api/v1/calls/nope/review", json={"comment": "x"}, headers=sup)
+    assert missing.status == 404
+    assert await reviews_made(engine) == []
+    done = await client.post(path, json={"comment": "Talked to Carol"}, headers=sup)
+    assert done.status == 201
+    assert await done.json() == {
+        "call_id": "d1.0", "reasons": ["notes"], "by": "Maria", "at": BASE + 3600,
+        "comment": "Talked to Carol",
+    }  # fmt: skip
+    listed_open = await client.get("/api/v1/review?status=open&from=0", headers=sup)
+    assert "d1.0" not in [c["call_id"] for c in (await listed_open.json())["calls"]]

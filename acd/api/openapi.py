@@ -49,6 +49,8 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
     created["201"] = created.pop("200")
     adjusted = _responses("shares adjusted", 401, 403, 404, 422, 503)
     adjusted["201"] = adjusted.pop("200")
+    reviewed = _responses("marked reviewed", 401, 403, 404, 422, 503)
+    reviewed["201"] = reviewed.pop("200")
     agent_param = {
         "name": "agent",
         "in": "path",
@@ -185,6 +187,29 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
                         },
                     },
                     "responses": adjusted,
+                }
+            },
+            "/api/v1/calls/{call_id}/review": {
+                "post": {
+                    "summary": "Mark the call reviewed with a comment, for the reasons it is flagged for now "
+                    "(supervisors)",
+                    "parameters": [call_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["comment"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "comment": {"type": "string", "minLength": 1, "maxLength": 2000}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": reviewed,
                 }
             },
             "/api/v1/agents/{agent}/summary": {

@@ -1,6 +1,6 @@
-"""The API's reads of the records and the supervisor's credit adjustment: a rep's summary over a
-period (exactly their row of ``acd report`` for it), a call's chain, the review queue, and
-``POST /api/v1/calls/{id}/credit``.
+"""The API's reads of the records and the supervisor's writes on them: a rep's summary over a
+period (exactly their row of ``acd report`` for it), a call's chain, the review queue,
+``POST /api/v1/calls/{id}/credit`` and ``POST /api/v1/calls/{id}/review``.
 
 Each handler checks who asks first (403), then the input (422 naming the field), then the call
 (404); nothing is written unless every check passed.
@@ -8,16 +8,17 @@ Each handler checks who asks first (403), then the input (422 naming the field),
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.api.auth import json_error, principal_of
+from acd.api.auth import Principal, json_error, principal_of
 from acd.api.credit_write import CreditWriter
 from acd.api.outcome_write import Refused
 from acd.api.payloads import BadInput, parse_credit, parse_time
+from acd.api.review_write import ReviewWriter
 from acd.reads.calls import chain_view, may_read_notes
 from acd.reads.review import REASONS, STATUSES, review_flags
 from acd.reads.summary import agent_summary
@@ -38,6 +39,28 @@ def _period(request: web.Request, clock: Callable[[], float]) -> tuple[float, fl
     if until <= since:
         raise BadInput("to", "must be after from")
     return since, until
+
+
+SupervisorWrite = Callable[[Principal, str, Any], Awaitable[dict[str, Any]]]
+
+
+async def _supervisor_write(request: web.Request, refusal: str, write: SupervisorWrite) -> web.Response:
+    """A supervisor's write on a call: 403 for anyone else (before the body is read), 422 for a
+    body that is not JSON, the write's refusal as the API's JSON error, else 201 with its answer."""
+    who = principal_of(request)
+    if not who.is_supervisor:
+        return json_error(403, refusal)
+    try:
+        data = await request.json()
+    except (ValueError, RecursionError):
+        raise BadInput("body", "not valid JSON") from None
+    try:
+        done = await write(who, request.match_info["call_id"], data)
+    except Refused as refused:
+        if refused.field:
+            return json_error(refused.status, refused.message, field=refused.field)
+        return json_error(refused.status, refused.message)
+    return web.json_response(done, status=201)
 
 
 def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], float]) -> list[web.RouteDef]:
@@ -92,26 +115,29 @@ def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], 
         return web.json_response({"period": {"from": since, "to": until}, "calls": items})
 
     credit_writer = CreditWriter(settings, engine, clock)
+    review_writer = ReviewWriter(settings, engine, clock)
 
     async def credit(request: web.Request) -> web.Response:
-        who = principal_of(request)
-        if not who.is_supervisor:
-            return json_error(403, "only a supervisor may adjust credit")
-        try:
-            data = await request.json()
-        except (ValueError, RecursionError):
-            raise BadInput("body", "not valid JSON") from None
-        body = parse_credit(data)
-        try:
-            done = await credit_writer.write(who, request.match_info["call_id"], body)
-        except Refused as refused:
-            if refused.field:
-                return json_error(refused.status, refused.message, field=refused.field)
-            return json_error(refused.status, refused.message)
-        return web.json_response(done, status=201)
+        async def write(who: Principal, call_id: str, data: Any) -> dict[str, Any]:
+            return await credit_writer.write(who, call_id, parse_credit(data))
+
+        return await _supervisor_write(request, "only a supervisor may adjust credit", write)
+
+    async def mark(request: web.Request) -> web.Response:
+        async def write(who: Principal, call_id: str, data: Any) -> dict[str, Any]:
+            if (
+                not isinstance(data, dict)
+                or set(data) - {"comment"}
+                or not isinstance(data.get("comment"), str)
+            ):
+                raise BadInput("comment", 'expected {"comment": "..."}')
+            return await review_writer.write(who, call_id, data["comment"])
+
+        return await _supervisor_write(request, "only a supervisor may mark calls reviewed", write)
 
     return [
         web.get(r"/api/v1/agents/{agent:.+}/summary", summary),
+        web.post("/api/v1/calls/{call_id}/review", mark),
         web.get("/api/v1/calls/{call_id}/chain", chain),
         web.post("/api/v1/calls/{call_id}/credit", credit),
         web.get("/api/v1/review", review),

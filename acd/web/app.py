@@ -29,6 +29,7 @@ from acd.api.auth import Principal
 from acd.api.credit_write import CreditWriter
 from acd.api.livecalls import LiveCalls
 from acd.api.outcome_write import OutcomeWriter
+from acd.api.review_write import ReviewWriter
 from acd.core.live import LiveSnapshot
 from acd.settings import Settings
 from acd.web import format as fmt
@@ -79,6 +80,7 @@ class Pages:
     clock: Callable[[], float]
     writer: OutcomeWriter
     credit: CreditWriter
+    review: ReviewWriter
     feed: LiveFeed
     face: fmt.Clockface
     day: DayFigures
@@ -125,6 +127,7 @@ def setup_pages(
         clock=clock,
         writer=writer,
         credit=CreditWriter(settings, engine, clock),
+        review=ReviewWriter(settings, engine, clock),
         feed=feed,
         face=face,
         day=DayFigures(settings, engine, face, clock),

@@ -12,8 +12,6 @@ from aiohttp import web
 
 from acd.api.outcome_write import Refused
 from acd.api.payloads import BadInput, parse_credit
-from acd.store.engine import retry_contention
-from acd.store.reviews import COMMENT_MAX, mark_reviewed
 from acd.web.app import PAGES, error_page, render, visitor
 from acd.web.review import (
     REASONS,
@@ -172,36 +170,19 @@ async def post_credit(request: web.Request) -> web.StreamResponse:
 
 @roles("supervisor")
 async def post_review(request: web.Request) -> web.StreamResponse:
-    """Mark the call reviewed with a comment, for the reasons it is flagged for now."""
+    """Mark the call reviewed with a comment (the API's own write)."""
     pages = request.app[PAGES]
     who = visitor(request)
     form = await request.post()
-    comment = str(form.get("comment", "")).strip()
-    problem = None
-    if not comment:
-        problem = "comment: say what you found or did (it is kept with the review)"
-    elif len(comment) > COMMENT_MAX:
-        problem = f"comment: at most {COMMENT_MAX} characters"
-    if problem is not None:
-        return await _call_page(request, review_problem=problem, comment=comment, status=422)
-    found = await _view_or_page(request, request.match_info["call"])
-    if isinstance(found, web.Response):
-        return found
-    flags = await call_flags(pages, found.call_id)
-    reasons = flags.reasons if flags is not None else []
-
-    async def transaction() -> int:
-        async with pages.engine.begin() as conn:
-            return await mark_reviewed(
-                conn,
-                pages.settings.server_id,
-                found.call_id,
-                by=who.principal.written_by,
-                at=pages.clock(),
-                comment=comment,
-                reasons=reasons,
-            )
-
-    await retry_contention(transaction)
-    log.info("pages.call_reviewed", call=found.call_id, reasons=reasons, by=who.principal.written_by)
-    raise web.HTTPSeeOther(f"/review?reviewed={found.call_id}")
+    comment = str(form.get("comment", ""))
+    try:
+        done = await pages.review.write(who.principal, request.match_info["call"], comment)
+    except Refused as refused:
+        if refused.status == 404:
+            return await error_page(request, 404, "No such call", refused.message)
+        problem = f"{refused.field}: {refused.message}" if refused.field else refused.message
+        return await _call_page(
+            request, review_problem=problem, comment=comment.strip(), status=refused.status
+        )
+    log.info("pages.call_reviewed", call=done["call_id"], reasons=done["reasons"], by=done["by"])
+    raise web.HTTPSeeOther(f"/review?reviewed={done['call_id']}")
