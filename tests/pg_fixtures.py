@@ -16,7 +16,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
+
 __all__ = ["PgServer", "pg_server", "pg_url"]
 
 
@@ -36,12 +37,6 @@ def _find_bin(name: str) -> str | None:
         if path.is_file() and os.access(path, os.X_OK):
             return str(path)
     return shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -124,7 +119,7 @@ def pg_server() -> Iterator[PgServer]:
     base.chmod(0o755)
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
-    server = PgServer("127.0.0.1", _free_port(), "postgres", base / "data", base, bindir, owned=True)
+    server = PgServer("127.0.0.1", free_port(), "postgres", base / "data", base, bindir, owned=True)
     server._run(f"{bindir}/initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres", "--no-sync")
     server.start()
     try:

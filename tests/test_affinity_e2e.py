@@ -31,6 +31,7 @@ from acd.sim import SimConfig, Simulator
 from tests.lookup_client import lookup
 from tests.sim_helpers import AmiClient, get
 from tests.support.credentials import login
+from tests.support.waiting import until
 from tests.test_e2e_daemon import daemon_settings
 from tests.test_e2e_signals import Daemon as DaemonProcess
 
@@ -94,10 +95,8 @@ class Center:
         await self.cli.read_for(0.02)
 
     async def until(self, check: Any, seconds: float = 5.0) -> None:
-        for _ in range(int(seconds / 0.05)):
-            if check():
-                return
-            await asyncio.sleep(0.05)
+        """Wait up to ``seconds`` for ``check``; the test's asserts judge what came of it."""
+        await until(check, seconds, interval=0.05, fail=False)
 
     def cut_off_before(self, number: str = CALLER, agent: str = ALICE, ago: float = 120.0) -> None:
         """A cut-off call of this caller with this agent, as the database would give it at start."""

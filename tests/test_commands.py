@@ -252,11 +252,10 @@ async def test_a_refused_login_is_logged_once_by_the_daemon(tmp_path: Path) -> N
 async def test_an_unreachable_asterisk_is_logged_once_per_attempt(tmp_path: Path) -> None:
     from acd.daemon import Daemon
     from tests.support.logs import captured_logs
+    from tests.support.ports import free_port
     from tests.support.waiting import until
 
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings = _daemon_settings(
         tmp_path, port=port, secret="s3cret-value", reconnect_min=3600, reconnect_max=3600
     )

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,17 +28,11 @@ from typing import Any
 import pytest
 
 from tests.support.credentials import random_secret
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 ACD = [sys.executable, "-m", "acd.cli"]
 SECRET = random_secret()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

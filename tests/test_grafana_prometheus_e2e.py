@@ -7,33 +7,33 @@ dashboard (Grafana macros substituted) must return series carrying the labels it
 ``by`` clauses name, with finite, plausible values; every alert rule must evaluate without error,
 every metric an alert names must have series, and AMI down must fire.
 
-What this does not cover (yet): the daemon against the simulator instead of synthetic effects.
+The daemon against the simulator, with the same checks: tests/test_prometheus_daemon_e2e.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import urllib.parse
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 
 from acd.core.effects import AffinityDecided
 from acd.metrics import KpiRefresher, Metrics, metrics_route
 from acd.metrics.durability import DurabilityCollector
 from acd.settings import Settings
+from tests.support.ports import free_port
+from tests.support.prometheus import (
+    PROMETHEUS,
+    alert_metric_problems,
+    ami_down_firing,
+    api_async,
+    panel_problems,
+    start_prometheus,
+    stop_prometheus,
+)
 from tests.support.synthetic import (
     FixedKpiSource,
     sample_pipeline,
@@ -42,42 +42,13 @@ from tests.support.synthetic import (
     synthetic_kpis,
     synthetic_snapshot,
 )
+from tests.support.waiting import eventually
 
-ROOT = Path(__file__).resolve().parents[1]
-PROMETHEUS = shutil.which("prometheus")
 pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"),
 ]
-MACROS = {
-    "$__rate_interval": "10s", "$__range": "1m", "$__interval": "1s", "$queue": ".*", "$agent": ".*",
-    "$window": "7d",
-}  # fmt: skip
 AGENTS, QUEUES = 30, 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def substitute(expr: str) -> str:
-    for macro, value in MACROS.items():
-        expr = expr.replace(macro, value)
-    return expr
-
-
-def api(base: str, path: str, **params: str) -> Any:
-    url = f"{base}{path}?{urllib.parse.urlencode(params)}"
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        body = json.load(resp)
-    assert body["status"] == "success", body
-    return body["data"]
-
-
-async def api_async(base: str, path: str, **params: str) -> Any:
-    return await asyncio.to_thread(api, base, path, **params)
 
 
 @pytest.fixture
@@ -132,80 +103,6 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     yield tmp_path, free_port()
 
 
-def start_prometheus(tmp_path: Path, port: int, target_port: int) -> subprocess.Popen[bytes]:
-    assert PROMETHEUS is not None
-    rules = (ROOT / "deploy" / "prometheus" / "acd-rules.yml").read_text()
-    # The AMI-down alert waits 1 minute in production; 2 s here so the real fault fires in the test.
-    rules = rules.replace("expr: acd_ami_up == 0\n        for: 1m", "expr: acd_ami_up == 0\n        for: 2s")
-    (tmp_path / "acd-rules.yml").write_text(rules)
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": ["acd-rules.yml"],
-        "scrape_configs": [
-            {
-                "job_name": "acd",
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
-            }
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = (tmp_path / "prometheus.log").open("wb")
-    return subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def dashboard_queries() -> list[tuple[str, str, str, str]]:
-    out = []
-    for path in sorted((ROOT / "grafana" / "dashboards").glob("*.json")):
-        dash = json.loads(path.read_text())
-        for panel in dash["panels"]:
-            if panel["type"] == "row":
-                continue
-            unit = panel["fieldConfig"]["defaults"].get("unit", "short")
-            for t in panel["targets"]:
-                out.append(
-                    (
-                        f"{path.stem} / {panel['title']} / {t['refId']}",
-                        t["expr"],
-                        t.get("legendFormat", ""),
-                        unit,
-                    )
-                )
-    return out
-
-
-def expected_labels(expr: str, legend: str) -> set[str]:
-    labels = set(re.findall(r"\{\{(\w+)\}\}", legend))
-    outer = re.match(r"\s*(?:topk\(\d+,\s*)?(?:sum|max|avg|min|count) by \(([^)]*)\)", expr)
-    if outer:
-        labels |= {x.strip() for x in outer.group(1).split(",")}
-    return labels
-
-
-async def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except OSError:
-            pass
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
 async def test_every_panel_and_alert_against_real_prometheus(
     acd_metrics: tuple[Metrics, int], prometheus: tuple[Path, int]
 ) -> None:
@@ -221,25 +118,9 @@ async def test_every_panel_and_alert_against_real_prometheus(
             )
             return bool(data["result"]) and min(float(r["value"][1]) for r in data["result"]) >= 8
 
-        await wait_for(scraped_enough, 40, "8 scrapes of acd")
+        await eventually(scraped_enough, 40, what="8 scrapes of acd")
 
-        problems: list[str] = []
-        for where, expr, legend, unit in dashboard_queries():
-            data = await api_async(base, "/api/v1/query", query=substitute(expr))
-            result = data["result"]
-            if not result:
-                problems.append(f"{where}: no series for {substitute(expr)}")
-                continue
-            want = expected_labels(expr, legend)
-            for series in result:
-                missing = want - set(series["metric"])
-                if missing:
-                    problems.append(f"{where}: series {series['metric']} lacks labels {sorted(missing)}")
-                value = float(series["value"][1])
-                if not math.isfinite(value) or value < 0:
-                    problems.append(f"{where}: implausible value {value} for {series['metric']}")
-                elif unit == "percentunit" and value > 1.0 + 1e-9:
-                    problems.append(f"{where}: ratio {value} above 1 for {series['metric']}")
+        problems = await panel_problems(base)
         for var in ("queue", "agent"):
             values = await api_async(base, f"/api/v1/label/{var}/values")
             if not values:
@@ -247,10 +128,7 @@ async def test_every_panel_and_alert_against_real_prometheus(
         assert not problems, "\n".join(problems)
 
         # Every alert evaluates without error, and every metric it names has series.
-        rules_text = (ROOT / "deploy" / "prometheus" / "acd-rules.yml").read_text()
-        for metric in sorted(set(re.findall(r"\b(acd_[a-z0-9_]+)", rules_text))):
-            data = await api_async(base, "/api/v1/query", query=f"count({metric})")
-            assert data["result"], f"alert metric {metric} has no series"
+        assert await alert_metric_problems(base) == []
 
         async def rules_healthy() -> list[dict[str, Any]]:
             groups = (await api_async(base, "/api/v1/rules"))["groups"]
@@ -260,7 +138,7 @@ async def test_every_panel_and_alert_against_real_prometheus(
             ]
             return rules if len(evaluated) == len(rules) else []
 
-        rules = await wait_for(rules_healthy, 20, "every rule evaluated")
+        rules = await eventually(rules_healthy, 20, what="every rule evaluated")
         assert len(rules) >= 7
         for rule in rules:
             assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
@@ -268,17 +146,6 @@ async def test_every_panel_and_alert_against_real_prometheus(
         # A real fault: AMI drops, the AMI-down alert fires in this Prometheus.
         metrics.set_ami_connected(False)
 
-        async def ami_down_firing() -> bool:
-            data = await api_async(
-                base, "/api/v1/query", query='ALERTS{alertname="AcdAmiDown",alertstate="firing"}'
-            )
-            return bool(data["result"])
-
-        await wait_for(ami_down_firing, 20, "AcdAmiDown firing")
+        await eventually(lambda: ami_down_firing(base), 20, what="AcdAmiDown firing")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_prometheus(proc)

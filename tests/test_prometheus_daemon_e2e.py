@@ -11,10 +11,7 @@ away) must make AcdAmiDown fire.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
-import re
-import signal
 import subprocess
 import sys
 import time
@@ -28,17 +25,18 @@ from acd.daemon import Daemon
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from tests.support.credentials import login
-from tests.test_grafana_prometheus_e2e import (
+from tests.support.ports import free_port
+from tests.support.prometheus import (
     PROMETHEUS,
     ROOT,
+    alert_metric_problems,
+    ami_down_firing,
     api_async,
-    dashboard_queries,
-    expected_labels,
-    free_port,
+    panel_problems,
     start_prometheus,
-    substitute,
-    wait_for,
+    stop_prometheus,
 )
+from tests.support.waiting import eventually
 
 pytestmark = [
     pytest.mark.prometheus,
@@ -218,42 +216,24 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
                     return False
             return True
 
-        await wait_for(enough_traffic, 180, "answered callbacks, an affinity wait, outcomes and 10 scrapes")
+        await eventually(
+            enough_traffic, 180, what="answered callbacks, an affinity wait, outcomes and 10 scrapes"
+        )
 
-        async def panel_problems() -> list[str]:
+        async def problems_now() -> list[str]:
             await daemon.kpis.refresh_once()
-            problems: list[str] = []
-            for where, expr, legend, unit in dashboard_queries():
-                data = await api_async(base, "/api/v1/query", query=substitute(expr))
-                result = data["result"]
-                if not result:
-                    problems.append(f"{where}: no series for {substitute(expr)}")
-                    continue
-                want = expected_labels(expr, legend)
-                for series in result:
-                    missing = want - set(series["metric"])
-                    if missing:
-                        problems.append(f"{where}: series {series['metric']} lacks labels {sorted(missing)}")
-                    value = float(series["value"][1])
-                    if not math.isfinite(value) or value < 0:
-                        problems.append(f"{where}: implausible value {value} for {series['metric']}")
-                    elif unit == "percentunit" and value > 1.0 + 1e-9:
-                        problems.append(f"{where}: ratio {value} above 1 for {series['metric']}")
-            return problems
+            return await panel_problems(base)
 
         # Traffic is random and machines differ in speed: a panel whose events have not happened
         # yet gets until the deadline, and the last check's problems are what fails the test.
         deadline = time.monotonic() + 90
-        problems = await panel_problems()
+        problems = await problems_now()
         while problems and time.monotonic() < deadline:
             await asyncio.sleep(3)
-            problems = await panel_problems()
+            problems = await problems_now()
         assert not problems, "\n".join(problems)
 
-        rules_text = (ROOT / "deploy" / "prometheus" / "acd-rules.yml").read_text()
-        for metric in sorted(set(re.findall(r"\b(acd_[a-z0-9_]+)", rules_text))):
-            data = await api_async(base, "/api/v1/query", query=f"count({metric})")
-            assert data["result"], f"alert metric {metric} has no series"
+        assert await alert_metric_problems(base) == []
         groups = (await api_async(base, "/api/v1/rules"))["groups"]
         for rule in (r for g in groups for r in g["rules"]):
             assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
@@ -263,18 +243,8 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
         stop.set()
         await sim.stop()
 
-        async def ami_down_firing() -> bool:
-            data = await api_async(
-                base, "/api/v1/query", query='ALERTS{alertname="AcdAmiDown",alertstate="firing"}'
-            )
-            return bool(data["result"])
-
-        await wait_for(ami_down_firing, 30, "AcdAmiDown firing")
+        await eventually(lambda: ami_down_firing(base), 30, what="AcdAmiDown firing")
     finally:
         stop.set()
         poster.cancel()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_prometheus(proc)

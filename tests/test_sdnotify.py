@@ -15,6 +15,7 @@ import pytest
 
 from acd.sdnotify import Notifier, watchdog_loop
 from tests.support.clock import FakeClock, settle
+from tests.support.waiting import until, wait_until
 
 
 class Systemd:
@@ -44,9 +45,8 @@ class Systemd:
         return [m for _, m in self.received]
 
     def wait_for(self, count: int, timeout: float = 2.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.005)
+        """The messages once ``count`` arrived, or all there are after ``timeout`` (the test judges)."""
+        wait_until(lambda: len(self.received) >= count, timeout, interval=0.005, fail=False)
         return self.messages()
 
     def close(self) -> None:
@@ -224,23 +224,19 @@ async def test_daemon_notifies_ready_status_watchdog_and_stopping(systemd: Syste
         await daemon.start()
         assert notifier.at_ready == {"http_listening": True, "database_exists": True}
 
-        async def until(predicate: Callable[[list[str]], bool], timeout: float) -> list[str]:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if predicate(systemd.messages()):
-                    break
-                await asyncio.sleep(0.02)
+        async def messages_once(predicate: Callable[[list[str]], bool], timeout: float) -> list[str]:
+            await until(lambda: predicate(systemd.messages()), timeout, interval=0.02, fail=False)
             return systemd.messages()
 
-        got = await until(lambda m: any("AMI connected" in x for x in m), 5)
+        got = await messages_once(lambda m: any("AMI connected" in x for x in m), 5)
         assert [m for m in got if m.startswith("READY=1")], got
         assert any(m.startswith("STATUS=") and "AMI connected" in m for m in got), got
-        got = await until(lambda m: m.count("WATCHDOG=1") >= 3, 3)
+        got = await messages_once(lambda m: m.count("WATCHDOG=1") >= 3, 3)
         assert got.count("WATCHDOG=1") >= 3, got
 
         await fake.refuse()
         fake.drop_all()
-        got = await until(lambda m: any("AMI reconnecting" in x for x in m), 8)
+        got = await messages_once(lambda m: any("AMI reconnecting" in x for x in m), 8)
         assert any("AMI reconnecting" in x for x in got), got
     finally:
         await daemon.stop()
