@@ -1,12 +1,11 @@
-"""`acd check` against a fake Asterisk that enforces manager.conf read/write classes.
-
-tests/fake_ami.py has no notion of classes, so this file carries its own small server modelled on
-Asterisk's manager.c: ListCommands lists only the actions the user's write classes allow (with
-their ``(Priv: ...)``), other actions answer ``Permission denied``, events reach a session only
-when its read classes include the event's class, the login's FullyBooted is written straight to a
-session with read ``system`` (no Timestamp), broadcast events carry ``Timestamp`` only with
-``timestampevents``, and a wrong secret is answered ``Authentication failed`` after ~1 s, then the
-connection is closed. The wording is checked against the real captures below.
+"""`acd check` against the tests' fake Asterisk enforcing manager.conf read/write classes
+(tests/support/fake_ami.py, modelled on Asterisk's manager.c): ListCommands lists only the actions
+the user's write classes allow (with their ``(Priv: ...)``), other actions answer ``Permission
+denied``, events reach a session only when its read classes include the event's class, the login's
+FullyBooted is written straight to a session with read ``system`` (no Timestamp), broadcast events
+carry ``Timestamp`` only with ``timestampevents``, and a wrong secret is answered ``Authentication
+failed`` after ~1 s, then the connection is closed. The wording is checked against the real
+captures below.
 """
 
 from __future__ import annotations
@@ -15,10 +14,7 @@ import asyncio
 import json
 import socket
 import sqlite3
-import threading
 import time
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,254 +33,15 @@ from acd.check import (
 )
 from acd.cli import main
 from acd.settings import Settings
+from tests.support.fake_ami import (
+    AUTH_ACCEPTED,
+    AUTH_FAILED,
+    PERMISSION_DENIED,
+    FakeAsterisk,
+    User,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
-ALL_CLASSES = frozenset(
-    [
-        "system",
-        "call",
-        "log",
-        "verbose",
-        "command",
-        "agent",
-        "user",
-        "config",
-        "dtmf",
-        "reporting",
-        "cdr",
-        "dialplan",
-        "originate",
-        "agi",
-        "cc",
-        "aoc",
-        "test",
-        "security",
-        "message",
-    ]
-)
-# manager.c / app_queue.c / db.c registrations (Asterisk 22): action -> classes (empty: anyone)
-AUTHORITY: dict[str, frozenset[str]] = {
-    "Ping": frozenset(),
-    "Logoff": frozenset(),
-    "ListCommands": frozenset(),
-    "Events": frozenset(),
-    "QueueStatus": frozenset(),
-    "QueueSummary": frozenset(),
-    "CoreShowChannels": frozenset({"system", "reporting"}),
-    "CoreSettings": frozenset({"system", "reporting"}),
-    "QueueAdd": frozenset({"agent"}),
-    "QueueRemove": frozenset({"agent"}),
-    "QueuePause": frozenset({"agent"}),
-    "QueueWithdrawCaller": frozenset({"agent"}),
-    "UserEvent": frozenset({"user"}),
-    "Originate": frozenset({"originate"}),
-    "Command": frozenset({"command"}),
-    "DBPut": frozenset({"system"}),
-    "DBGet": frozenset({"system", "reporting"}),
-    "Hangup": frozenset({"system", "call"}),
-    "Redirect": frozenset({"call"}),
-    "Setvar": frozenset({"call"}),
-    "Getvar": frozenset({"call", "reporting"}),
-}
-PERMISSION_DENIED = "Permission denied"
-AUTH_FAILED = "Authentication failed"
-AUTH_ACCEPTED = "Authentication accepted"
-# What an idle-but-not-dead PBX sends now and then, by class.
-TRAFFIC = {
-    "agent": [("Event", "QueueMemberStatus"), ("Privilege", "agent,all"), ("Queue", "support")],
-    "call": [("Event", "Newchannel"), ("Privilege", "call,all"), ("Channel", "PJSIP/1001-0000002a")],
-    "dialplan": [("Event", "VarSet"), ("Privilege", "dialplan,all"), ("Variable", "X")],
-}
-
-
-def _classes(spec: str) -> frozenset[str]:
-    names = {c.strip() for c in spec.split(",") if c.strip()}
-    if "all" in names:
-        return ALL_CLASSES
-    return frozenset(names - {"none"})
-
-
-@dataclass
-class User:
-    secret: str
-    read: str
-    write: str
-
-
-@dataclass
-class _Session:
-    writer: asyncio.StreamWriter
-    user: User | None = None
-
-
-@dataclass
-class FakeAsterisk:
-    """Runs in a thread with its own loop, so the code under test can use asyncio.run()."""
-
-    users: dict[str, User]
-    timestampevents: bool = False
-    auth_delay: float = 1.0
-    traffic: tuple[str, ...] = ()  # classes of background events to emit every 50 ms
-    func_curl: bool = True  # CURL() loaded: Getvar of it fetches the URL (else: an empty value)
-    banner: str = "Asterisk Call Manager/11.0.0"
-    port: int = 0
-    actions: list[dict[str, str]] = field(default_factory=list)
-    _sessions: list[_Session] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> FakeAsterisk:
-        self._thread.start()
-        assert self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        self._loop.run_until_complete(self._main())
-        self._loop.close()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        ticker = asyncio.create_task(self._tick())
-        self._ready.set()
-        await self._stop.wait()
-        ticker.cancel()
-        server.close()
-        for session in self._sessions:
-            session.writer.transport.abort()
-        await server.wait_closed()
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(0.05)
-            for cls in self.traffic:
-                self._broadcast(cls, TRAFFIC[cls])
-
-    @staticmethod
-    def _send(session: _Session, pairs: list[tuple[str, str]]) -> None:
-        if not session.writer.is_closing():
-            session.writer.write(("".join(f"{k}: {v}\r\n" for k, v in pairs) + "\r\n").encode())
-
-    def _broadcast(self, cls: str, pairs: list[tuple[str, str]]) -> None:
-        if self.timestampevents:
-            pairs = [*pairs[:2], ("Timestamp", f"{time.time():.6f}"), *pairs[2:]]
-        for session in self._sessions:
-            if session.user is not None and cls in _classes(session.user.read):
-                self._send(session, pairs)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = _Session(writer)
-        self._sessions.append(session)
-        writer.write(f"{self.banner}\r\n".encode())
-        try:
-            while True:
-                block = await reader.readuntil(b"\r\n\r\n")
-                action = dict(line.split(": ", 1) for line in block.decode().split("\r\n") if ": " in line)
-                self.actions.append(action)
-                if not await self._answer(session, action):
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self._sessions.remove(session)
-            writer.close()
-
-    async def _answer(self, session: _Session, action: dict[str, str]) -> bool:
-        name = action.get("Action", "")
-        aid = [("ActionID", action["ActionID"])] if "ActionID" in action else []
-        if name.lower() == "login":
-            user = self.users.get(action.get("Username", ""))
-            if user is None or user.secret != action.get("Secret"):
-                await asyncio.sleep(self.auth_delay)
-                self._send(session, [("Response", "Error"), *aid, ("Message", AUTH_FAILED)])
-                await session.writer.drain()
-                return False
-            session.user = user
-            self._send(session, [("Response", "Success"), *aid, ("Message", AUTH_ACCEPTED)])
-            if "system" in _classes(user.read):
-                self._send(
-                    session,
-                    [
-                        ("Event", "FullyBooted"),
-                        ("Privilege", "system,all"),
-                        ("Uptime", "374"),
-                        ("LastReload", "374"),
-                        ("Status", "Fully Booted"),
-                    ],
-                )
-            self._broadcast("security", [("Event", "SuccessfulAuth"), ("Privilege", "security,all")])
-            return True
-        canonical = next((a for a in AUTHORITY if a.lower() == name.lower()), None)
-        if session.user is None or canonical is None:
-            message = PERMISSION_DENIED if session.user is None else f"Invalid/unknown command: {name}."
-            self._send(session, [("Response", "Error"), *aid, ("Message", message)])
-            return True
-        granted = _classes(session.user.write)
-        needed = AUTHORITY[canonical]
-        if needed and not needed & granted:
-            self._send(session, [("Response", "Error"), *aid, ("Message", PERMISSION_DENIED)])
-            self._broadcast("security", [("Event", "RequestNotAllowed"), ("Privilege", "security,all")])
-            return True
-        if canonical == "ListCommands":
-            listed = [
-                (a, f"Synopsis of {a}. (Priv: {','.join(sorted(c)) + ',all' if c else '<none>'})")
-                for a, c in AUTHORITY.items()
-                if not c or c & granted
-            ]
-            self._send(session, [("Response", "Success"), *aid, *listed])
-        elif canonical == "Ping":
-            self._send(
-                session,
-                [("Response", "Success"), *aid, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")],
-            )
-        elif canonical == "UserEvent":
-            self._send(session, [("Response", "Success"), *aid])
-            custom = [(k, v) for k, v in action.items() if k not in ("Action", "ActionID", "UserEvent")]
-            self._broadcast(
-                "user",
-                [
-                    ("Event", "UserEvent"),
-                    ("Privilege", "user,all"),
-                    ("UserEvent", action.get("UserEvent", "")),
-                    *aid,
-                    *custom,
-                ],
-            )
-        elif canonical == "Getvar":
-            variable = action.get("Variable", "")
-            value = ""
-            if self.func_curl and variable.startswith("CURL(") and variable.endswith(")"):
-                value = await asyncio.get_running_loop().run_in_executor(None, _fetch, variable[5:-1])
-            self._send(session, [("Response", "Success"), *aid, ("Variable", variable), ("Value", value)])
-        elif canonical == "Logoff":
-            self._send(session, [("Response", "Goodbye"), *aid, ("Message", "Thanks for all the fish.")])
-            await session.writer.drain()
-            return False
-        else:
-            self._send(session, [("Response", "Success"), *aid, ("Message", "ok")])
-        return True
-
-    def sent_actions(self) -> list[str]:
-        return [a.get("Action", "") for a in self.actions]
-
-
-def _fetch(url: str) -> str:
-    """func_curl's result: the body, or nothing when the server cannot be reached."""
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as resp:
-            return str(resp.read().decode())
-    except OSError:
-        return ""
-
-
 GOOD = User("good-secret", read="system,call,agent,user", write="reporting,agent,user")
 READ_ONLY = User("ro-secret", read="all", write="none")
 BROAD = User("all-secret", read="all", write="all")

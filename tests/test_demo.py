@@ -33,12 +33,12 @@ from acd.demo.staffing import erlang_c, reps_for, service_level
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from tests.support.demo import ACD, Banner, demo_env, read_banner, start_demo
-from tests.test_grafana_prometheus_e2e import (
+from tests.support.ports import free_port
+from tests.support.prometheus import (
     PROMETHEUS,
     api_async,
     dashboard_queries,
     expected_labels,
-    free_port,
     start_prometheus,
     substitute,
 )

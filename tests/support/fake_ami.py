@@ -1,9 +1,20 @@
-"""A small, real asyncio TCP stand-in for Asterisk's manager interface, for the AMI edge tests.
+"""The tests' one fake Asterisk manager interface: a small, real asyncio TCP server.
 
 It speaks the wire as the captures in tests/fixtures/ami show it (banner line, CRLF framing, login
 answers, EventList lists) and can misbehave on demand: refuse the login, go silent while keeping the
 socket open, drop every connection, refuse connections (listener closed), answer late or never, and
 write raw bytes in chosen pieces (a UTF-8 character split over two reads).
+
+Given ``users`` (manager.conf users with read and write classes) it also enforces the classes as
+Asterisk's manager.c does: an action is allowed when the user's write classes share any class with
+the ones the action is registered with (:data:`AUTHORITY`), else ``Permission denied`` and a
+``RequestNotAllowed`` security event; ``ListCommands`` lists only the allowed actions with their
+``(Priv: ...)``; events reach a session only when its read classes include the event's class; the
+login's FullyBooted is written straight to a session with read ``system`` (no Timestamp); broadcast
+events carry ``Timestamp`` only with ``timestampevents``; ``Getvar`` of ``CURL(url)`` fetches the
+URL when ``func_curl`` is loaded. ``acd check``'s tests use it so (tests/test_check.py checks the
+wording against the real captures). :class:`FakeAsterisk` runs it on a loop of its own, for code
+under test that calls ``asyncio.run()``.
 
 The server side is deliberately independent of acd.ami: it parses actions and writes messages with
 its own few lines, so a bug in acd's codec cannot hide itself here. Binds 127.0.0.1 on a free port
@@ -16,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import threading
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +41,81 @@ from tests.support.credentials import AMI_SECRET
 from tests.support.waiting import until
 
 BANNER = "Asterisk Call Manager/11.0.0"
+PERMISSION_DENIED = "Permission denied"
+AUTH_FAILED = "Authentication failed"
+AUTH_ACCEPTED = "Authentication accepted"
+ALL_CLASSES = frozenset(
+    [
+        "system",
+        "call",
+        "log",
+        "verbose",
+        "command",
+        "agent",
+        "user",
+        "config",
+        "dtmf",
+        "reporting",
+        "cdr",
+        "dialplan",
+        "originate",
+        "agi",
+        "cc",
+        "aoc",
+        "test",
+        "security",
+        "message",
+    ]
+)
+# manager.c / app_queue.c / db.c registrations (Asterisk 22): action -> classes (empty: anyone)
+AUTHORITY: dict[str, frozenset[str]] = {
+    "Ping": frozenset(),
+    "Logoff": frozenset(),
+    "ListCommands": frozenset(),
+    "Events": frozenset(),
+    "QueueStatus": frozenset(),
+    "QueueSummary": frozenset(),
+    "CoreShowChannels": frozenset({"system", "reporting"}),
+    "CoreSettings": frozenset({"system", "reporting"}),
+    "QueueAdd": frozenset({"agent"}),
+    "QueueRemove": frozenset({"agent"}),
+    "QueuePause": frozenset({"agent"}),
+    "QueueWithdrawCaller": frozenset({"agent"}),
+    "UserEvent": frozenset({"user"}),
+    "Originate": frozenset({"originate"}),
+    "Command": frozenset({"command"}),
+    "DBPut": frozenset({"system"}),
+    "DBGet": frozenset({"system", "reporting"}),
+    "Hangup": frozenset({"system", "call"}),
+    "Redirect": frozenset({"call"}),
+    "Setvar": frozenset({"call"}),
+    "Getvar": frozenset({"call", "reporting"}),
+}
+# What an idle-but-not-dead PBX sends now and then, by class.
+TRAFFIC = {
+    "agent": [("Event", "QueueMemberStatus"), ("Privilege", "agent,all"), ("Queue", "support")],
+    "call": [("Event", "Newchannel"), ("Privilege", "call,all"), ("Channel", "PJSIP/1001-0000002a")],
+    "dialplan": [("Event", "VarSet"), ("Privilege", "dialplan,all"), ("Variable", "X")],
+}
+
+
+def classes(spec: str) -> frozenset[str]:
+    """manager.conf's ``read =``/``write =`` value as a set of classes (``all``, ``none``)."""
+    names = {c.strip() for c in spec.split(",") if c.strip()}
+    if "all" in names:
+        return ALL_CLASSES
+    return frozenset(names - {"none"})
+
+
+@dataclass(frozen=True)
+class User:
+    """A manager.conf user: its secret and its read and write classes."""
+
+    secret: str
+    read: str
+    write: str
+
+
 SECRET = AMI_SECRET
 Headers = Sequence[tuple[str, str]] | dict[str, str]
 # A handler gets the action's headers and returns the messages to answer with (None: no answer).
@@ -56,6 +144,7 @@ class FakeClient:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     logged_in: bool = False
+    user: User | None = None  # with users: who logged in on this connection
     actions: list[dict[str, str]] = field(default_factory=list)
 
     def write(self, data: bytes) -> None:
@@ -111,7 +200,10 @@ class FakeAmi:
     - ``fully_booted``: send FullyBooted right after a successful login (False: the test sends it);
     - ``silent``: read actions but answer none (a hung or half-open Asterisk);
     - ``handlers``: action name (lower case) -> :data:`Handler`, overriding the defaults;
-    - ``members``/``channels``: what QueueStatus and CoreShowChannels list.
+    - ``members``/``channels``: what QueueStatus and CoreShowChannels list;
+    - ``users`` (then ``username``/``secret`` are not used), ``timestampevents``, ``traffic`` (the
+      classes of background events sent every 50 ms), ``func_curl``: manager.conf's classes as
+      Asterisk enforces them (the module's docstring).
     """
 
     def __init__(
@@ -121,15 +213,25 @@ class FakeAmi:
         secret: str = SECRET,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
+        users: dict[str, User] | None = None,
+        timestampevents: bool = False,
+        traffic: tuple[str, ...] = (),
+        func_curl: bool = True,
+        banner: str = BANNER,
+        auth_delay: float = 0.0,
     ):
         self.clock = clock  # what login_attempts are stamped with (a test's simulated clock)
         self.username = username
         self.secret = secret
         self.ssl_context = ssl_context
-        self.auth_delay = 0.0
+        self.auth_delay = auth_delay
         self.fully_booted = True
         self.silent = False
-        self.banner = BANNER
+        self.banner = banner
+        self.users = users
+        self.timestampevents = timestampevents
+        self.traffic = traffic
+        self.func_curl = func_curl
         self.handlers: dict[str, Handler] = {}
         self.members: list[tuple[str, str, str]] = [("support", "Alice", "Local/1001@agents")]
         self.channels: list[str] = ["Local/1001@agents-00000001;1"]
@@ -141,10 +243,17 @@ class FakeAmi:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._action_seen = asyncio.Condition()
+        self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> FakeAmi:
         await self._listen(0)
+        if self.traffic:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
         return self
+
+    def sent_actions(self) -> list[str]:
+        """The name of every action received, all connections, in order."""
+        return [a.get("Action", "") for a in self.actions]
 
     async def _listen(self, port: int) -> None:
         self._server = await asyncio.start_server(
@@ -168,6 +277,10 @@ class FakeAmi:
             client.abort()
 
     async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
         await self.refuse()
         self.drop_all()
         for task in list(self._tasks):
@@ -242,6 +355,9 @@ class FakeAmi:
         if name == "login":
             self.login_attempts.append(self.clock())
         if self.silent:
+            return
+        if self.users is not None:
+            await self._answer_by_class(client, action)
             return
         action_id = action.get("ActionID", "")
         handler = self.handlers.get(name)
@@ -373,6 +489,140 @@ class FakeAmi:
                 ("ListItems", str(len(self.channels))),
             ]
         )
+
+    # --- manager.conf classes (with ``users``) ---
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            for cls in self.traffic:
+                self._broadcast(cls, TRAFFIC[cls])
+
+    def _broadcast(self, cls: str, pairs: list[tuple[str, str]]) -> None:
+        if self.timestampevents:
+            pairs = [*pairs[:2], ("Timestamp", f"{time.time():.6f}"), *pairs[2:]]
+        for client in self.clients:
+            if client.user is not None and cls in classes(client.user.read):
+                client.send(pairs)
+
+    async def _answer_by_class(self, client: FakeClient, action: dict[str, str]) -> None:
+        assert self.users is not None
+        name = action.get("Action", "")
+        aid = [("ActionID", action["ActionID"])] if "ActionID" in action else []
+        if name.lower() == "login":
+            user = self.users.get(action.get("Username", ""))
+            if user is None or user.secret != action.get("Secret"):
+                await asyncio.sleep(self.auth_delay)
+                client.send([("Response", "Error"), *aid, ("Message", AUTH_FAILED)])
+                with contextlib.suppress(ConnectionError):
+                    await client.writer.drain()
+                client.writer.close()
+                return
+            client.user, client.logged_in = user, True
+            client.send([("Response", "Success"), *aid, ("Message", AUTH_ACCEPTED)])
+            if "system" in classes(user.read):
+                client.send(
+                    [
+                        ("Event", "FullyBooted"),
+                        ("Privilege", "system,all"),
+                        ("Uptime", "374"),
+                        ("LastReload", "374"),
+                        ("Status", "Fully Booted"),
+                    ]
+                )
+            self._broadcast("security", [("Event", "SuccessfulAuth"), ("Privilege", "security,all")])
+            return
+        canonical = next((a for a in AUTHORITY if a.lower() == name.lower()), None)
+        if client.user is None or canonical is None:
+            message = PERMISSION_DENIED if client.user is None else f"Invalid/unknown command: {name}."
+            client.send([("Response", "Error"), *aid, ("Message", message)])
+            return
+        granted = classes(client.user.write)
+        needed = AUTHORITY[canonical]
+        if needed and not needed & granted:  # any shared class allows it, as in manager.c
+            client.send([("Response", "Error"), *aid, ("Message", PERMISSION_DENIED)])
+            self._broadcast("security", [("Event", "RequestNotAllowed"), ("Privilege", "security,all")])
+            return
+        if canonical == "ListCommands":
+            listed = [
+                (a, f"Synopsis of {a}. (Priv: {','.join(sorted(c)) + ',all' if c else '<none>'})")
+                for a, c in AUTHORITY.items()
+                if not c or c & granted
+            ]
+            client.send([("Response", "Success"), *aid, *listed])
+        elif canonical == "Ping":
+            client.send(
+                [("Response", "Success"), *aid, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")]
+            )
+        elif canonical == "UserEvent":
+            client.send([("Response", "Success"), *aid])
+            custom = [(k, v) for k, v in action.items() if k not in ("Action", "ActionID", "UserEvent")]
+            self._broadcast(
+                "user",
+                [
+                    ("Event", "UserEvent"),
+                    ("Privilege", "user,all"),
+                    ("UserEvent", action.get("UserEvent", "")),
+                    *aid,
+                    *custom,
+                ],
+            )
+        elif canonical == "Getvar":
+            variable = action.get("Variable", "")
+            value = ""
+            if self.func_curl and variable.startswith("CURL(") and variable.endswith(")"):
+                value = await asyncio.get_running_loop().run_in_executor(None, _fetch, variable[5:-1])
+            client.send([("Response", "Success"), *aid, ("Variable", variable), ("Value", value)])
+        elif canonical == "Logoff":
+            client.send([("Response", "Goodbye"), *aid, ("Message", "Thanks for all the fish.")])
+            with contextlib.suppress(ConnectionError):
+                await client.writer.drain()
+            client.writer.close()
+        else:
+            client.send([("Response", "Success"), *aid, ("Message", "ok")])
+
+
+def _fetch(url: str) -> str:
+    """func_curl's result: the body, or nothing when the server cannot be reached."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return ""
+
+
+class FakeAsterisk:
+    """:class:`FakeAmi` with ``users``, on a loop of its own in a thread, so the code under test
+    may call ``asyncio.run()``. ``with FakeAsterisk(users, ...) as pbx:``; ``pbx`` is the FakeAmi.
+    A wrong secret is refused after ``auth_delay`` (1 s, as Asterisk does)."""
+
+    def __init__(self, users: dict[str, User], *, auth_delay: float = 1.0, **options: Any) -> None:
+        self._options: dict[str, Any] = {"users": users, "auth_delay": auth_delay, **options}
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._fake: FakeAmi | None = None
+
+    def __enter__(self) -> FakeAmi:
+        self._thread.start()
+        assert self._ready.wait(5)
+        assert self._fake is not None
+        return self._fake
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        self._fake = await FakeAmi(**self._options).start()
+        self._ready.set()
+        await self._stop.wait()
+        await self._fake.close()
 
 
 # --- client-side helpers shared by the AMI edge tests ---------------------------------------------
