@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from acd.ami.codec import Framer, parse_pairs
+from acd.sim import Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
 Pairs = list[tuple[str, str]]
@@ -150,3 +151,52 @@ class AmiClient:
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
+
+
+# The shared queue beside the personal affinity queues, as the weighted-queues lab configured it
+# (tests/fixtures/ami/weighted-queues/queues.conf).
+SHARED_QUEUES = """
+[general]
+shared_lastcall = yes
+
+[support]
+strategy = rrmemory
+timeout = 15
+retry = 1
+ringinuse = no
+weight = 0
+"""
+
+
+async def drive(
+    sim: Simulator, cli: AmiClient, seconds: float, *, polls: int = 1, pause: float = 0.0, read: float = 0.02
+) -> None:
+    """Move a manual-time simulator ``seconds`` on in ``polls`` steps (``pause`` of wall time after
+    each, for the simulated dialplan's own tasks and anyone else on loopback), then read what came."""
+    for _ in range(polls):
+        await sim.advance(seconds / polls)
+        if pause:
+            await asyncio.sleep(pause)
+    await cli.read_for(read)
+
+
+class Driven:
+    """A simulator in manual time and a raw AMI client on it."""
+
+    def __init__(
+        self, sim: Simulator, cli: AmiClient, *, polls: int = 1, pause: float = 0.0, read: float = 0.02
+    ):
+        self.sim, self.cli = sim, cli
+        self._polls, self._pause, self._read = polls, pause, read
+
+    async def step(self, seconds: float, polls: int | None = None) -> None:
+        await drive(
+            self.sim, self.cli, seconds, polls=polls or self._polls, pause=self._pause, read=self._read
+        )
+
+    def called(self) -> list[tuple[str, str]]:
+        """(caller number, member name) of every AgentCalled so far."""
+        return [(get(p, "CallerIDNum"), get(p, "MemberName")) for p in self.cli.events("AgentCalled")]
+
+    def user_events(self, name: str) -> list[Pairs]:
+        return [p for p in self.cli.events("UserEvent") if get(p, "UserEvent") == name]

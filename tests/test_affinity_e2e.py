@@ -29,7 +29,7 @@ from acd.daemon import Daemon
 from acd.routing import RoutingHandle
 from acd.sim import SimConfig, Simulator
 from tests.lookup_client import lookup
-from tests.sim_helpers import AmiClient, get
+from tests.sim_helpers import SHARED_QUEUES, AmiClient, drive, get
 from tests.support.credentials import login
 from tests.support.waiting import until
 from tests.test_e2e_daemon import daemon_settings
@@ -40,17 +40,6 @@ ALICE = "Local/1001@agents"
 PERSONAL = "acd-agent-1001"
 CALLER = "5551100"
 
-SHARED_QUEUES = """
-[general]
-shared_lastcall = yes
-
-[support]
-strategy = rrmemory
-timeout = 15
-retry = 1
-ringinuse = no
-weight = 0
-"""
 
 INBOUND = """
 [acd-test-in]
@@ -89,10 +78,7 @@ class Center:
     ami_port: int = 0
 
     async def step(self, seconds: float, polls: int = 4) -> None:
-        for _ in range(polls):
-            await self.sim.advance(seconds / polls)
-            await asyncio.sleep(0.02)
-        await self.cli.read_for(0.02)
+        await drive(self.sim, self.cli, seconds, polls=polls, pause=0.02)
 
     async def until(self, check: Any, seconds: float = 5.0) -> None:
         """Wait up to ``seconds`` for ``check``; the test's asserts judge what came of it."""

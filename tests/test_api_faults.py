@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from acd.api import app as app_module
 from acd.api import build_app
@@ -24,6 +24,7 @@ from acd.store import engine as engine_module
 from acd.store.engine import make_engine
 from acd.store.migrate import prepare_database
 from tests.store_records import BASE
+from tests.support.http import serving
 from tests.test_api_http import SUP, make_settings, seed
 
 
@@ -38,13 +39,8 @@ async def sqlite_app(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any]
     engine = make_engine(settings.database.url, timeout=0.1)
     state: dict[str, Any] = {"accepting": True}
     app = build_app(settings, engine, lambda: None, clock=lambda: BASE, accepting=lambda: state["accepting"])
-    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    try:
+    async with serving(app, engine) as client:
         yield client, db, state
-    finally:
-        await client.close()
-        await engine.dispose()
 
 
 async def test_deeply_nested_json_is_422(sqlite_app: Any) -> None:

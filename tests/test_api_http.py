@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.api import LiveCalls, build_app
+from acd.api import build_app
 from acd.core.effects import AffinityDecided, AgentOffer, CallStarted, OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
 from acd.settings import Settings
@@ -22,6 +22,7 @@ from acd.store.engine import make_engine
 from acd.store.migrate import prepare_database
 from acd.store.sink import Store
 from tests.store_records import BASE, finished, with_customer_calls
+from tests.support.http import World, serving
 
 A, B, C = "Local/1001@agents", "Local/1002@agents", "PJSIP/1003"
 TOKENS = [
@@ -42,14 +43,6 @@ def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
         api_tokens=TOKENS,  # type: ignore[arg-type]
         **extra,
     )
-
-
-class World:
-    """The live picture the app reads; tests change it."""
-
-    def __init__(self) -> None:
-        self.snapshot: LiveSnapshot | None = None
-        self.calls = LiveCalls()
 
 
 async def seed(engine: AsyncEngine, settings: Settings) -> None:
@@ -93,13 +86,8 @@ async def api(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any
         extra_routes=[web.get("/metrics", metrics)],
         clock=lambda: BASE + 5000,
     )
-    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    try:
+    async with serving(app, engine) as client:
         yield client, world, engine
-    finally:
-        await client.close()
-        await engine.dispose()
 
 
 async def test_tokens_are_required_on_api_routes_only(api: Any) -> None:

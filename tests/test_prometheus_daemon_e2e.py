@@ -24,23 +24,16 @@ import pytest
 from acd.daemon import Daemon
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
+from tests.support import prometheus as prom
 from tests.support.credentials import login
 from tests.support.ports import free_port
-from tests.support.prometheus import (
-    PROMETHEUS,
-    ROOT,
-    alert_metric_problems,
-    ami_down_firing,
-    api_async,
-    panel_problems,
-    start_prometheus,
-    stop_prometheus,
-)
 from tests.support.waiting import eventually
 
 pytestmark = [
     pytest.mark.prometheus,
-    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"),
+    pytest.mark.skipif(
+        prom.PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"
+    ),
     pytest.mark.timeout(420),  # its waits are bounded: traffic 180 s, panels 90 s, the alert 30 s
 ]
 TOKEN = "e2e-supervisor-token"
@@ -115,7 +108,7 @@ def routed_center_files(tmp_path: Path, lookup_port: int) -> tuple[Path, Path]:
     )
     queues = tmp_path / "queues.conf"
     queues.write_text(
-        (ROOT / "acd" / "sim" / "queues.conf").read_text() + "\n" + (out / "queues-acd.conf").read_text()
+        (prom.ROOT / "acd" / "sim" / "queues.conf").read_text() + "\n" + (out / "queues-acd.conf").read_text()
     )
     dialplan = tmp_path / "extensions.conf"
     routing = (
@@ -196,7 +189,7 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
 ) -> None:
     sim, daemon = center
     port = free_port()
-    proc = start_prometheus(tmp_path, port, daemon.http_port or 0)
+    proc = prom.start_prometheus(tmp_path, port, daemon.http_port or 0)
     base = f"http://127.0.0.1:{port}"
     stop = asyncio.Event()
     poster = asyncio.create_task(post_outcomes(daemon, stop))
@@ -211,7 +204,7 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
                 ("count_over_time(acd_ami_up[1m])", 10),
                 ("sum(acd_outcome_writes_total)", 10),
             ):
-                data = await api_async(base, "/api/v1/query", query=query)
+                data = await prom.api_async(base, "/api/v1/query", query=query)
                 if not data["result"] or float(data["result"][0]["value"][1]) < least:
                     return False
             return True
@@ -222,7 +215,7 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
 
         async def problems_now() -> list[str]:
             await daemon.kpis.refresh_once()
-            return await panel_problems(base)
+            return await prom.panel_problems(base)
 
         # Traffic is random and machines differ in speed: a panel whose events have not happened
         # yet gets until the deadline, and the last check's problems are what fails the test.
@@ -233,8 +226,8 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
             problems = await problems_now()
         assert not problems, "\n".join(problems)
 
-        assert await alert_metric_problems(base) == []
-        groups = (await api_async(base, "/api/v1/rules"))["groups"]
+        assert await prom.alert_metric_problems(base) == []
+        groups = (await prom.api_async(base, "/api/v1/rules"))["groups"]
         for rule in (r for g in groups for r in g["rules"]):
             assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
 
@@ -243,8 +236,8 @@ async def test_every_panel_and_alert_against_the_daemon_on_the_simulator(
         stop.set()
         await sim.stop()
 
-        await eventually(lambda: ami_down_firing(base), 30, what="AcdAmiDown firing")
+        await eventually(lambda: prom.ami_down_firing(base), 30, what="AcdAmiDown firing")
     finally:
         stop.set()
         poster.cancel()
-        stop_prometheus(proc)
+        prom.stop_prometheus(proc)

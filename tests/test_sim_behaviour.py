@@ -15,7 +15,7 @@ import pytest
 from acd.sim import SimConfig, Simulator
 from acd.sim.conf import ConfError, parse_conf
 from acd.sim.config import load_queues_conf
-from tests.sim_helpers import FIXTURES, AmiClient, get
+from tests.sim_helpers import FIXTURES, AmiClient, Driven, get
 
 QUEUES = """
 [general]
@@ -44,22 +44,8 @@ weight = 10
 """
 
 
-class Harness:
-    def __init__(self, sim: Simulator, cli: AmiClient):
-        self.sim = sim
-        self.cli = cli
-
-    async def step(self, seconds: float) -> None:
-        await self.sim.advance(seconds)
-        await self.cli.read_for(0.01)
-
-    def called(self) -> list[tuple[str, str]]:
-        """(caller number, member name) of every AgentCalled so far."""
-        return [(get(p, "CallerIDNum"), get(p, "MemberName")) for p in self.cli.events("AgentCalled")]
-
-
 @pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+async def h(tmp_path: Path) -> AsyncIterator[Driven]:
     conf = tmp_path / "queues.conf"
     conf.write_text(QUEUES)
     sim = Simulator(SimConfig(port=0, speed=0, traffic=False, queues_conf=conf, start_epoch=1.8e9, seed=1))
@@ -67,13 +53,13 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
     cli = await AmiClient.connect(host, port)
     await cli.login()
     try:
-        yield Harness(sim, cli)
+        yield Driven(sim, cli, read=0.01)
     finally:
         await cli.close()
         await sim.stop()
 
 
-async def test_paused_member_is_never_rung(h: Harness) -> None:
+async def test_paused_member_is_never_rung(h: Driven) -> None:
     h.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
     h.sim.add_agent("support", "1002", "Bob", answer_after=1.0, paused=True, reason="lunch")
     for i in range(4):
@@ -82,7 +68,7 @@ async def test_paused_member_is_never_rung(h: Harness) -> None:
     assert h.called() and all(name == "Alice" for _, name in h.called())
 
 
-async def test_member_in_a_call_is_not_rung_with_ringinuse_no(h: Harness) -> None:
+async def test_member_in_a_call_is_not_rung_with_ringinuse_no(h: Driven) -> None:
     h.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
     h.sim.add_agent("support", "1002", "Bob", answer_after=1.0)
     h.sim.place_call("5550001", "support")  # talks until hung up
@@ -97,7 +83,7 @@ async def test_member_in_a_call_is_not_rung_with_ringinuse_no(h: Harness) -> Non
     assert [get(p, "CallerIDNum") for p in h.cli.events("QueueCallerAbandon")] == ["5550003"]
 
 
-async def test_rrmemory_rotates(h: Harness) -> None:
+async def test_rrmemory_rotates(h: Driven) -> None:
     for ext, name in (("1001", "Alice"), ("1002", "Bob"), ("1003", "Carol")):
         h.sim.add_agent("support", ext, name, answer_after=1.0)
     for i in range(5):
@@ -106,7 +92,7 @@ async def test_rrmemory_rotates(h: Harness) -> None:
     assert [name for _, name in h.called()] == ["Alice", "Bob", "Carol", "Alice", "Bob"]
 
 
-async def test_ringall_rings_all_and_cancels_the_others(h: Harness) -> None:
+async def test_ringall_rings_all_and_cancels_the_others(h: Driven) -> None:
     h.sim.add_agent("ring", "1001", "Alice", answer_after=3.0)
     h.sim.add_agent("ring", "1002", "Bob", answer_after=1.0)
     h.sim.add_agent("ring", "1003", "Carol", answer_after=None)
@@ -120,7 +106,7 @@ async def test_ringall_rings_all_and_cancels_the_others(h: Harness) -> None:
     assert not h.cli.events("AgentRingNoAnswer")
 
 
-async def test_heavier_queue_wins_a_shared_member(h: Harness) -> None:
+async def test_heavier_queue_wins_a_shared_member(h: Driven) -> None:
     h.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
     h.sim.add_agent("vip", "1001", "Alice", answer_after=1.0)
     first = h.sim.place_call("5553000", "support", talk=10.0)
@@ -133,7 +119,7 @@ async def test_heavier_queue_wins_a_shared_member(h: Harness) -> None:
     assert h.called()[:2] == [("5553000", "Alice"), ("5553002", "Alice")]
 
 
-async def test_abandon_only_while_waiting(h: Harness) -> None:
+async def test_abandon_only_while_waiting(h: Driven) -> None:
     h.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
     h.sim.place_call("5554000", "support", patience=5.0, talk=20.0)
     await h.step(30.0)
@@ -141,7 +127,7 @@ async def test_abandon_only_while_waiting(h: Harness) -> None:
     assert [get(p, "Reason") for p in h.cli.events("AgentComplete")] == ["caller"]
 
 
-async def test_ring_no_answer_then_retry_next_member(h: Harness) -> None:
+async def test_ring_no_answer_then_retry_next_member(h: Driven) -> None:
     h.sim.add_agent("support", "1001", "Alice", answer_after=None)
     h.sim.add_agent("support", "1002", "Bob", answer_after=1.0)
     h.sim.place_call("5555000", "support", talk=3.0)
@@ -154,7 +140,7 @@ async def test_ring_no_answer_then_retry_next_member(h: Harness) -> None:
     assert [get(p, "MemberName") for p in h.cli.events("AgentConnect")] == ["Bob"]
 
 
-async def test_queuestatus_shows_waiting_caller_and_busy_member(h: Harness) -> None:
+async def test_queuestatus_shows_waiting_caller_and_busy_member(h: Driven) -> None:
     h.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
     h.sim.place_call("5556000", "support")
     await h.step(2.0)
@@ -167,7 +153,7 @@ async def test_queuestatus_shows_waiting_caller_and_busy_member(h: Harness) -> N
     assert [(get(p, "Name"), get(p, "Status"), get(p, "InCall")) for p in members] == [("Alice", "2", "1")]
 
 
-async def test_listcommands_follows_write_classes(h: Harness) -> None:
+async def test_listcommands_follows_write_classes(h: Driven) -> None:
     ro = await AmiClient.connect(h.sim.server.host, h.sim.server.port)
     await ro.login("ro", "rosecret")
     got = await ro.action("ListCommands")

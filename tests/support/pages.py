@@ -10,23 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestClient, TestServer
 
-from acd.api import LiveCalls, build_app
-from acd.core.live import LiveSnapshot
+from acd.api import build_app
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
+from tests.support.http import Client, World, serving
 
-Client = TestClient[Any, Any]
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-class World:
-    """The live picture the app reads; tests change it."""
-
-    def __init__(self) -> None:
-        self.snapshot: LiveSnapshot | None = None
-        self.calls = LiveCalls()
 
 
 @asynccontextmanager
@@ -48,13 +38,8 @@ async def pages_app(
         live_calls=world.calls,
         clock=lambda: clock,
     )
-    client: Client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=aiohttp.CookieJar(unsafe=True))
-    await client.start_server()
-    try:
+    async with serving(app, engine, cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
         yield client, world, engine
-    finally:
-        await client.close()
-        await engine.dispose()
 
 
 def csrf_in(html: str) -> str:

@@ -35,6 +35,7 @@ from acd.metrics.durability import DurabilityCollector
 from acd.metrics.kpi import WINDOWS, KpiRefresher, Kpis, WindowKpi
 from acd.metrics.metrics import AFFINITY_RESULTS, Metrics
 from acd.settings import Settings
+from tests import store_records
 
 if TYPE_CHECKING:
     from acd.store.writer import WriterStats
@@ -71,40 +72,26 @@ def record(
     """A finished call record with sensible defaults; ``overrides`` replace any field. ``wait``
     None: a call whose wait Asterisk never told (adopted in a resync)."""
     answered = outcome == "answered"
-    waited = wait if wait is not None else 0.0
-    fields: dict[str, object] = {
-        "id": call_id,
+    interface = agent_interface(agent) if answered and agent is not None else None
+    fields: dict[str, Any] = {
         "uniqueid": call_id.split("#")[0],
-        "entry": 1,
         "linkedid": call_id.split("#")[0],
+        "entry": 1,
+        "id": call_id,
         "queue": queue,
-        "caller_num": "5550100",
         "caller_name": None,
-        "caller_key": "5550100",
         "joined_at": at,
-        "ended_at": at + waited + (talk if answered else 0.0),
         "outcome": outcome,
-        "exit_reason": None,
-        "agent": agent_interface(agent) if answered and agent is not None else None,
-        "agent_name": f"Agent {agent}" if answered and agent is not None else None,
-        "answered_at": at + waited if answered else None,
+        "agent": interface,
+        "agent_name": f"Agent {agent}" if interface is not None else None,
         "wait_seconds": wait,
-        "talk_seconds": talk if answered else 0.0,
+        "talk_seconds": talk,
         "ended_by": "caller" if answered else None,
         "cause": 16 if answered else None,
-        "caller_cause": 16,
-        "agent_cause": 16 if answered else None,
-        "cut_off": False,
-        "cut_off_reasons": (),
-        "agent_released_short": False,
-        "transfer_target": None,
-        "callback_of": None,
-        "repeat_of": None,
-        "partial": False,
-        "position": 1,
+        "offers": (),
+        **overrides,
     }
-    fields.update(overrides)
-    return CallRecord(**fields)  # type: ignore[arg-type]
+    return store_records.record(**fields)
 
 
 def synthetic_day(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["DEADLINE", "eventually", "until", "wait_until"]
 
@@ -18,50 +18,54 @@ T = TypeVar("T")
 DEADLINE = 10.0  # seconds; reached only when the awaited thing is broken
 
 
-def _fail(what: str, timeout: float, describe: Callable[[], object] | None) -> AssertionError:
-    detail = f": {describe()}" if describe is not None else ""
-    return AssertionError(f"{what} did not happen within {timeout:g}s{detail}")
+class _Poll:
+    """One wait's deadline and verdict: ``done()`` is True once the predicate holds, False (or an
+    AssertionError, with ``fail``) once the deadline passed, None while it is worth looking again."""
+
+    def __init__(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = DEADLINE,
+        *,
+        what: str = "the condition",
+        describe: Callable[[], object] | None = None,
+        fail: bool = True,
+    ) -> None:
+        self.predicate = predicate
+        self.timeout, self.what, self.describe, self.fail = timeout, what, describe, fail
+        self.deadline = time.monotonic() + timeout
+
+    def done(self) -> bool | None:
+        if self.predicate():
+            return True
+        if time.monotonic() <= self.deadline:
+            return None
+        if not self.fail:
+            return False
+        detail = f": {self.describe()}" if self.describe is not None else ""
+        raise AssertionError(f"{self.what} did not happen within {self.timeout:g}s{detail}")
 
 
 async def until(
-    predicate: Callable[[], bool],
-    timeout: float = DEADLINE,
-    *,
-    what: str = "the condition",
-    describe: Callable[[], object] | None = None,
-    interval: float = 0.005,
-    fail: bool = True,
+    predicate: Callable[[], bool], timeout: float = DEADLINE, *, interval: float = 0.005, **how: Any
 ) -> bool:
-    """Return True as soon as ``predicate()`` holds; after ``timeout`` seconds of wall time fail,
-    or with ``fail=False`` return False (for a wait the test's own asserts judge afterwards)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            if not fail:
-                return False
-            raise _fail(what, timeout, describe)
+    """Return True as soon as ``predicate()`` holds; after ``timeout`` seconds of wall time fail
+    (``what`` and ``describe`` say what did not happen), or with ``fail=False`` return False (for
+    a wait the test's own asserts judge afterwards)."""
+    poll = _Poll(predicate, timeout, **how)
+    while (verdict := poll.done()) is None:
         await asyncio.sleep(interval)
-    return True
+    return verdict
 
 
 def wait_until(
-    predicate: Callable[[], bool],
-    timeout: float = DEADLINE,
-    *,
-    what: str = "the condition",
-    describe: Callable[[], object] | None = None,
-    interval: float = 0.05,
-    fail: bool = True,
+    predicate: Callable[[], bool], timeout: float = DEADLINE, *, interval: float = 0.05, **how: Any
 ) -> bool:
     """The same for code outside an event loop (processes, sockets polled from the test)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            if not fail:
-                return False
-            raise _fail(what, timeout, describe)
+    poll = _Poll(predicate, timeout, **how)
+    while (verdict := poll.done()) is None:
         time.sleep(interval)
-    return True
+    return verdict
 
 
 async def eventually(
