@@ -36,6 +36,7 @@ from typing import Any
 
 from acd.ami.connection import AmiClient, ConnectionEvent
 from acd.settings import AmiSettings
+from acd.sim.config import CLASSES as MANAGER_CLASSES
 from tests.support.clock import FakeClock
 from tests.support.credentials import AMI_SECRET
 from tests.support.waiting import until
@@ -44,29 +45,7 @@ BANNER = "Asterisk Call Manager/11.0.0"
 PERMISSION_DENIED = "Permission denied"
 AUTH_FAILED = "Authentication failed"
 AUTH_ACCEPTED = "Authentication accepted"
-ALL_CLASSES = frozenset(
-    [
-        "system",
-        "call",
-        "log",
-        "verbose",
-        "command",
-        "agent",
-        "user",
-        "config",
-        "dtmf",
-        "reporting",
-        "cdr",
-        "dialplan",
-        "originate",
-        "agi",
-        "cc",
-        "aoc",
-        "test",
-        "security",
-        "message",
-    ]
-)
+ALL_CLASSES = frozenset(MANAGER_CLASSES)  # Asterisk's, as the simulator knows them
 # manager.c / app_queue.c / db.c registrations (Asterisk 22): action -> classes (empty: anyone)
 AUTHORITY: dict[str, frozenset[str]] = {
     "Ping": frozenset(),
