@@ -13,7 +13,7 @@ import pytest
 from acd.daemon import Daemon
 from acd.sim import SimConfig, Simulator
 from acd.sim.emit import event
-from tests.sim_helpers import AmiClient, get
+from tests.sim_helpers import AmiClient, drive, get
 from tests.support.credentials import login
 from tests.support.logs import Captured, captured_logs
 from tests.test_e2e_daemon import daemon_settings
@@ -37,8 +37,7 @@ class Run:
         for _ in range(int(seconds / 0.05)):
             if check():
                 return True
-            await self.sim.advance(0.05)
-            await self.cli.read_for(0.02)
+            await drive(self.sim, self.cli, 0.05)
         return bool(check())
 
 
