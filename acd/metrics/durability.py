@@ -61,7 +61,8 @@ class DurabilityCollector(Collector):
         yield GaugeMetricFamily("acd_journal_bytes", "Size of the journal's segments on disk", value=j.bytes)
         yield CounterMetricFamily(
             "acd_journal_dropped_records",
-            "Records acd could not keep: the journal could not write them and memory was full",
+            "Records acd could not keep: the journal could not write them and memory was full, "
+            "or could not read them back",
             value=j.dropped,
         )
         yield CounterMetricFamily(
