@@ -231,6 +231,13 @@ def test_health_counters() -> None:
     m.observe_db_write(0.02, 50)
     m.observe(ResyncDone(1.0, 2, 3, 4, 5))
     m.observe(GapRecorded(10.0, 40.0, "disconnect", 2))
+    assert val(m, "acd_gap_queue_log_reads_total", result="unreadable") == 0  # there from the start
+    m.observe(GapRecorded(50.0, 60.0, "ami_disconnect", 0, 3, 4, "read"))
+    m.observe(GapRecorded(70.0, 80.0, "ami_disconnect", 1, queue_log="unreadable"))
+    assert val(m, "acd_gap_queue_log_reads_total", result="read") == 1
+    assert val(m, "acd_gap_queue_log_reads_total", result="unreadable") == 1
+    assert val(m, "acd_gap_calls_from_queue_log_total", how="recovered") == 3
+    assert val(m, "acd_gap_calls_from_queue_log_total", how="merged") == 4
     m.observe(Anomaly("unknown_channel", "Hangup", "x", 1.0))
     m.observe(MemberSession("pause", "sales", "PJSIP/1", "Ann", "lunch", 1.0))
     m.observe(MemberSession("login", "acd-agent-1", "PJSIP/1", "Ann", None, 1.0))
@@ -247,13 +254,13 @@ def test_health_counters() -> None:
     assert val(m, "acd_db_backlog_records") == 9
     assert val(m, "acd_resyncs_total") == 1
     assert val(m, "acd_gaps_total", reason="disconnect") == 1
-    assert val(m, "acd_gap_seconds_total") == 30
-    assert val(m, "acd_gap_calls_reconciled_total") == 2
+    assert val(m, "acd_gap_seconds_total") == 50
+    assert val(m, "acd_gap_calls_reconciled_total") == 3
     assert val(m, "acd_anomalies_total", kind="unknown_channel") == 1
     assert val(m, "acd_pauses_total", reason="lunch") == 1
     assert val(m, "acd_member_sessions_total", kind="pause") == 1
     assert val(m, "acd_member_sessions_total", kind="login") is None  # personal queue: plumbing
-    assert val(m, "acd_effects_total", type="GapRecorded") == 1
+    assert val(m, "acd_effects_total", type="GapRecorded") == 3
     assert val(m, "acd_build_info", version="9.9", python=__import__("platform").python_version()) == 1
     m.set_ami_connected(False)
     assert val(m, "acd_ami_up") == 0

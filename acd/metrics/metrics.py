@@ -297,6 +297,23 @@ class Metrics:
         self.gaps = counter("acd_gaps", "Times acd could not see Asterisk, by reason", ("reason",))
         self.gap_seconds = counter("acd_gap_seconds", "Seconds acd could not see Asterisk")
         self.gap_calls = counter("acd_gap_calls_reconciled", "Calls reconciled after a gap")
+        self.gap_queue_log = counter(
+            "acd_gap_queue_log_reads",
+            "Gaps filled from Asterisk's queue_log, by result: read, or unreadable (the calls that "
+            "began or ended in that gap may be missing)",
+            ("result",),
+        )
+        self.gap_calls_filled = counter(
+            "acd_gap_calls_from_queue_log",
+            "Calls of gaps queue_log told about: recovered (acd saw nothing of them) or merged "
+            "(closed or completed with what queue_log said)",
+            ("how",),
+        )
+        # From the start at zero: the alert on an unreadable queue_log must see the first one.
+        for result in ("read", "unreadable"):
+            self.gap_queue_log.labels(result)
+        for how in ("recovered", "merged"):
+            self.gap_calls_filled.labels(how)
         self.anomalies = counter("acd_anomalies", "Expected oddities in the event stream", ("kind",))
         self.db_write_seconds = Histogram(
             "acd_db_write_seconds", "Duration of one database write batch", buckets=_DB_BUCKETS, registry=reg
@@ -527,6 +544,12 @@ class Metrics:
             self.gap_seconds.inc(effect.ended_at - effect.started_at)
         if effect.calls_reconciled > 0:
             self.gap_calls.inc(effect.calls_reconciled)
+        if effect.queue_log in ("read", "unreadable"):
+            self.gap_queue_log.labels(effect.queue_log).inc()
+        if effect.calls_recovered:
+            self.gap_calls_filled.labels("recovered").inc(effect.calls_recovered)
+        if effect.calls_merged:
+            self.gap_calls_filled.labels("merged").inc(effect.calls_merged)
 
     def _resync(self, effect: ResyncDone) -> None:
         self.resyncs.inc()
