@@ -56,6 +56,7 @@ from acd.core.effects import (
     WithdrawRequested,
 )
 from acd.core.live import LiveSnapshot
+from acd.metrics.exposition import Exposition
 from acd.metrics.health import HealthCollector
 from acd.metrics.kpi import KpiCollector, KpiRefresher
 from acd.metrics.labels import OTHER, LabelCap, cause_class
@@ -160,6 +161,9 @@ class Metrics:
         # no dashboard or alert reads; prometheus_client only offers this process-wide switch.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
+        # Every series says its server and this node's role; a standby shows only its health.
+        self.role = "leader"
+        self.exposition = Exposition(self.registry, settings.server_id, lambda: self.role)
         self.per_agent = self.settings.metrics_per_agent
         self.caps: dict[str, LabelCap] = {
             "queue": LabelCap(max_queues),
@@ -320,6 +324,12 @@ class Metrics:
         )
         self.db_rows_written = counter("acd_db_rows_written", "Rows written to the database")
         self.effects = counter("acd_effects", "Effects observed, by type", ("type",))
+        self.history_lag = Histogram(
+            "acd_history_lag_seconds",
+            "From another acd process committing a call to this core knowing it (shared history)",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=reg,
+        )
         build = gauge("acd_build_info", "acd version and Python version", ("version", "python"))
         build.labels(version or _version(), platform.python_version()).set(1)
 
@@ -396,7 +406,7 @@ class Metrics:
         """The text exposition, with ``snapshot`` as the live state. Safe in a worker thread: it
         reads prometheus_client's values under their locks and never calls into the core."""
         with self.live.using(snapshot):
-            return bytes(generate_latest(self.registry))
+            return bytes(generate_latest(self.exposition))
 
     def observe(self, effect: Effect) -> None:
         """Count one effect. Unknown effect types are ignored (a newer core must not break metrics)."""
@@ -412,6 +422,10 @@ class Metrics:
     def handler_error(self, handler: str) -> None:
         """Count an exception caught in a handler (``handler``: a code-defined name, bounded)."""
         self.health.handler_error(handler)
+
+    def set_role(self, role: str) -> None:
+        """This node leads its server ("leader") or stands by ("standby": health only)."""
+        self.role = role
 
     def set_ami_connected(self, up: bool) -> None:
         self.ami_up.set(1 if up else 0)

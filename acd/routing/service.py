@@ -14,6 +14,8 @@ one ring when the agent is free), ``prio``; and ``route`` (``agent`` or ``queue`
 
 Every bad input gets a shared-queue answer that records nothing: a request acd cannot read, a
 queue Asterisk does not have, more lookups per second than ``max_lookups_per_second`` (a flood).
+So does a lookup that reaches a node that may not act (``gate``: an HA node between losing its
+lock and closing its listener, or back from a stall and not yet confirmed).
 """
 
 from __future__ import annotations
@@ -79,8 +81,10 @@ class RoutingService:
         now: Callable[[], float],
         *,
         limit: RateLimit | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.gate = gate
         self.view = view
         self.now = now
         rate = settings.routing.max_lookups_per_second
@@ -136,6 +140,8 @@ class RoutingService:
             return Reply(shared_queue("bad_request"), "bad_request")
         if not self.limit.allow():
             return Reply(shared_queue("overload"), "overload")
+        if self.gate is not None and not self.gate():
+            return Reply(shared_queue("not_leading"), "not_leading")
         view = self.view()
         if view.queues_known and request.queue not in view.queues:
             return Reply(shared_queue("unknown_queue"), "unknown_queue")

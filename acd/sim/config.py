@@ -180,6 +180,7 @@ class SimConfig:
     speed: float = 1.0  # simulated seconds per wall second; float('inf') = as fast as clients read
     truth: Path | None = None
     queue_log: Path | None = None  # write Asterisk's queue_log here (as app_queue does)
+    action_log: Path | None = None  # every action a client sends: JSON lines (wall time, user, action)
     agents: int = 6
     queues: list[str] | None = None  # which queues get agents and traffic (default: all)
     rate_per_min: float = 2.0  # Poisson arrivals over all queues; 0 = no traffic

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import random
 import time
@@ -275,6 +276,8 @@ class Simulator:
 
     def handle_action(self, s: Session, msg: dict[str, str]) -> None:
         self._to_the_present()
+        if self.cfg.action_log is not None:
+            self._log_action(s, msg)
         delay = self.cfg.action_latency
         if delay > 0 and msg.get("Action", "").lower() not in ("login", "challenge", "logoff"):
             # Asterisk works an action off on its own thread: calls keep moving meanwhile, so an
@@ -283,6 +286,14 @@ class Simulator:
         else:
             actions.dispatch(self, s, msg)
         self._notify()
+
+    def _log_action(self, s: Session, msg: dict[str, str]) -> None:
+        """Who sent what, when (wall clock): the HA tests check a deposed node sends nothing."""
+        assert self.cfg.action_log is not None
+        user = s.user.name if s.user is not None else msg.get("Username", "")
+        line = {"at": time.time(), "user": user, "action": msg.get("Action", ""), "session": s.session_id}
+        with self.cfg.action_log.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
 
     def _dispatch_later(self, s: Session, msg: dict[str, str]) -> None:
         if not s.closing:

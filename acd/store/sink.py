@@ -14,15 +14,26 @@ caller key whose next contact it is get ``next_contact_at``/``next_contact_call`
 final, its own next contact is looked up; a callback makes the cut-off it calls back
 ``repeat_exempt`` when the rep did not cause that cut-off (acd/core/definitions.py). A final
 customer call that already has outcomes gets its outcome summary and its chain's credit settled.
+
+Fencing (several nodes of one server, acd/ha): call records, sessions, gaps and outcomes are facts,
+merged by their keys, so a late write from a node that no longer leads is harmless. Routing
+decisions are not: they are written only under the current fencing token, read in the same
+transaction (``FOR SHARE``, so a takeover waits for the transaction or the transaction sees it);
+from a node whose token is no longer current (or that does not lead) they are refused and counted.
+
+On PostgreSQL every call row written is announced to the other acd processes in the same
+transaction (``NOTIFY acd_history``, acd/store/history_feed.py): shared caller history.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, select, true, update
+import structlog
+from sqlalchemy import and_, bindparam, case, delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, CreditPolicy
@@ -40,6 +51,7 @@ from acd.core.effects import (
 from acd.store.codec import StoredEffect, is_stored
 from acd.store.dialect import upsert_insert
 from acd.store.marks import collecting, note
+from acd.store.history_feed import CHANNEL, encode
 from acd.store.models import (
     AgentSession,
     Call,
@@ -49,6 +61,7 @@ from acd.store.models import (
     Offer,
     Outcome,
     RoutingDecision,
+    ServerLease,
     table_of,
 )
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
@@ -65,6 +78,8 @@ from acd.store.rows import (
 from acd.store.sales import CreditRules, refresh_outcome_summary, settle_chain_credit
 
 __all__ = ["Store"]
+
+log = structlog.get_logger("acd.store")
 
 CALL_KEY = ["server_id", "uniqueid", "entry"]
 CHUNK = 100
@@ -93,6 +108,13 @@ class Store:
         self.engine = engine
         self.server_id = server_id
         self.credit = CreditRules(credit_policy, original_share)
+        # The fencing token this node writes under (None: it does not lead); unset: no fencing
+        # (SQLite, one node).
+        self.fence: Callable[[], int | None] | None = None
+        self.fenced = 0  # decisions refused: written by a node whose token was not current
+        # PostgreSQL: every call row written is announced to the other acd processes (history);
+        # ``sender`` lets this process's own listener skip its own writes.
+        self.sender = ""
 
     async def write(self, batch: Sequence[StoredEffect]) -> None:
         """All of ``batch`` in one transaction, or nothing (the exception propagates)."""
@@ -148,6 +170,7 @@ class Store:
         call_rows = [call_row(rec, sid) for rec in records.values()]
         offers: list[dict[str, Any]] = []
         await note(conn, sid, [rec.joined_at for rec in records.values()])
+        written: list[CallRecord] = []
         if call_rows:
             stored = await self._stored_calls(conn, [rec.uniqueid for rec in records.values()])
             # A row rewritten may move (a partial row completed with its true start): its old
@@ -158,9 +181,11 @@ class Store:
                 was = stored.get(key)
                 if was is None:
                     offers.extend(offer_rows(rec, sid))
+                    written.append(rec)
                 elif was[:2] == (True, False) and not rec.partial:  # partial, not purged: completed now
                     replaced.append(key)
                     offers.extend(offer_rows(rec, sid))
+                    written.append(rec)
             await self._delete_offers(conn, replaced)
             stmt = upsert_insert(conn, table_of(Call))
             stmt = stmt.on_conflict_do_update(
@@ -179,6 +204,10 @@ class Store:
             conn, table_of(AgentSession), sessions, ["server_id", "agent", "queue", "kind", "at"]
         )
         await self._insert_ignore(conn, table_of(Gap), gaps, ["server_id", "ended_at", "reason"])
+        if decisions and self.fence is not None and not await self._token_current(conn):
+            self.fenced += len(decisions)
+            log.warning("store.decisions_fenced", refused=len(decisions), fence=self.fence())
+            decisions = []
         if decisions:
             await self._decisions(conn, decisions)
         if call_rows:
@@ -188,6 +217,26 @@ class Store:
             await self._customer_calls(conn, rows, list(legs.values()), linking)
         for outcome in reported:
             await self._outcome(conn, outcome)
+        if written and conn.dialect.name == "postgresql":
+            await self._announce(conn, written)
+
+    async def _announce(self, conn: AsyncConnection, written: list[CallRecord]) -> None:
+        """Tell the other processes on this database (delivered when, and if, this commits)."""
+        for payload in encode(written, self.server_id, self.sender, time.time()):
+            await conn.execute(select(func.pg_notify(CHANNEL, payload)))
+
+    async def _token_current(self, conn: AsyncConnection) -> bool:
+        """This node's token is the server's current one (locked for the transaction)."""
+        assert self.fence is not None
+        token = self.fence()
+        if token is None:
+            return False
+        servers = table_of(ServerLease)
+        query = select(servers.c.token).where(servers.c.server_id == self.server_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        current = (await conn.execute(query)).scalar_one_or_none()
+        return current is not None and int(current) == token
 
     async def _customer_calls(
         self, conn: AsyncConnection, rows: list[CustomerCall], legs: list[LegFacts], linking: bool
