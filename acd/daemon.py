@@ -70,7 +70,7 @@ from acd.core.linking import PastCall
 from acd.ha import Change, Leadership, LockNotPermitted, SoleNode
 from acd.ha.coverage import Coverage
 from acd.metrics.durability import DurabilityCollector
-from acd.metrics.ha import HaCollector, HaState
+from acd.metrics.ha import HaState
 from acd.metrics.http import metrics_route
 from acd.metrics.metrics import Metrics
 from acd.metrics.pipeline import PipelineMetrics
@@ -210,7 +210,7 @@ class Daemon:
         self._resync_task: asyncio.Task[None] | None = None
         self._last_status = 0.0
         self._events_at_status = 0
-        self.metrics.registry.register(HaCollector(self._ha_state))
+        self.metrics.attach_ha(self._ha_state)
 
     def add_sink(self, sink: Callable[[Effect], None]) -> None:
         """Also hand every effect to ``sink`` (after the metrics; it must be quick and not raise:

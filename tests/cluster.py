@@ -148,9 +148,7 @@ def start_sim(
     line = proc.stdout.readline().decode()
     assert "AMI on" in line, line + (dir / "sim.log").read_text()
     port = int(line.split("AMI on ")[1].split()[0].rsplit(":", 1)[1])
-    return Sim(
-        dir, port, proc, secrets, dir / "queue_log", dir / "truth.jsonl", dir / "actions.jsonl"
-    )
+    return Sim(dir, port, proc, secrets, dir / "queue_log", dir / "truth.jsonl", dir / "actions.jsonl")
 
 
 @dataclass
@@ -199,7 +197,9 @@ class Node:
             }
         )
         fh = self.log.open("ab")
-        self.proc = subprocess.Popen([*ACD, "run"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
+        self.proc = subprocess.Popen(
+            [*ACD, "run"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=self.dir
+        )
         fh.close()
         return self
 

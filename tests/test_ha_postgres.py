@@ -252,3 +252,34 @@ async def test_decisions_are_written_only_under_the_current_token(db: str) -> No
         await engine.dispose()
         await one.lead.stop()
     assert written == ["1.1"] and store.fenced == 2
+
+
+async def test_status_shows_the_leader_the_standby_and_the_last_takeover(db: str) -> None:
+    from acd.commands.status import render
+    from acd.ha.status import read_status
+
+    one, two = make_node(db, "one"), make_node(db, "two")
+    for n in (one, two):
+        await n.lead.start()
+        await n.turn()
+    engine = make_engine(db)
+    try:
+        (server,) = await read_status(engine)
+        assert server.leader == "one" and server.standbys == ["two"] and server.healthy
+        assert server.heartbeat_age is not None and server.heartbeat_age < 5
+        one.lead.conn.close()  # the leader dies
+        await two.turn()
+        (server,) = await read_status(engine)
+        assert server.leader == "two" and server.takeovers == 1 and server.last_takeover_from == "one"
+        table = render([server], zone="UTC")
+        assert table.splitlines()[0].split()[:3] == ["SERVER", "LEADER", "STANDBY"]
+        assert "two" in table and "from one (1 in all)" in table
+    finally:
+        await engine.dispose()
+        await two.lead.stop()
+    engine = make_engine(db)
+    try:
+        (server,) = await read_status(engine)
+    finally:
+        await engine.dispose()
+    assert server.leader is None and not server.healthy  # stopped cleanly: nobody leads now

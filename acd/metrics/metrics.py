@@ -57,6 +57,7 @@ from acd.core.effects import (
 )
 from acd.core.live import LiveSnapshot
 from acd.metrics.exposition import Exposition
+from acd.metrics.ha import HaCollector, HaState
 from acd.metrics.health import HealthCollector
 from acd.metrics.kpi import KpiCollector, KpiRefresher
 from acd.metrics.labels import OTHER, LabelCap, cause_class
@@ -335,6 +336,12 @@ class Metrics:
 
         self.health = HealthCollector(self.caps, db_backlog)
         reg.register(self.health)
+        # Leadership (acd/ha): a sole node leads until the daemon attaches its leadership.
+        sole = HaState(
+            node="", leader=True, heartbeat_age=0.0, takeovers=0, stalls=0, failures=0, kpi_exporter=True
+        )
+        self.ha = HaCollector(lambda: sole)
+        reg.register(self.ha)
         self.routing = RoutingMetrics(reg)
         self.live = LiveCollector(
             live,
@@ -422,6 +429,10 @@ class Metrics:
     def handler_error(self, handler: str) -> None:
         """Count an exception caught in a handler (``handler``: a code-defined name, bounded)."""
         self.health.handler_error(handler)
+
+    def attach_ha(self, state: Callable[[], HaState]) -> None:
+        """Read the node's leadership at scrape time (acd.metrics.ha)."""
+        self.ha.state = state
 
     def set_role(self, role: str) -> None:
         """This node leads its server ("leader") or stands by ("standby": health only)."""

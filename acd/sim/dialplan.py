@@ -391,7 +391,7 @@ async def call_function(name: str, arg: str, env: Env, where: str) -> str:
     if bound is not None:
         return await bound(arg)
     if name == "STRFTIME":
-        return strftime(arg, env.clock())
+        return strftime(arg, time.time())
     if name == "URIENCODE":
         return uri_encode(arg)
     if name == "URIDECODE":
@@ -420,8 +420,9 @@ async def call_function(name: str, arg: str, env: Env, where: str) -> str:
 
 def strftime(arg: str, now: float) -> str:
     """``STRFTIME(epoch,timezone,format)``: strftime(3) in UTC (the timezone argument is not
-    simulated), with Asterisk's ``%[n]q`` for fractions of a second; an empty epoch is now (the
-    simulator's clock, like ``${EPOCH}``)."""
+    simulated), with Asterisk's ``%[n]q`` for fractions of a second. An empty epoch is now on the
+    wall clock, not the simulated one: what a dialplan measures with it is how long something that
+    runs in wall time took (``CURL()``, as on a real Asterisk), whatever the simulation's speed."""
     parts = separate_args(arg, limit=3)
     epoch_text = parts[0].strip() if parts else ""
     fmt = parts[2] if len(parts) > 2 else "%c"
