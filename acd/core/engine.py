@@ -1185,7 +1185,7 @@ class Core:
                 answered,
                 cut,
                 now,
-                "cut_off" not in entry.unknown,
+                cut_off_known="cut_off" not in entry.unknown,
             )
             self.history.add(past)
             self.view.remember(past)
@@ -1308,6 +1308,7 @@ class Core:
         for call in calls:
             self.history.learn(call)
             self.view.learn(call)
+        self.customers.remember(calls)
 
 
 def _worst(causes: list[int | None], normal: frozenset[int]) -> int | None:

@@ -40,7 +40,7 @@ MAX_PAYLOAD = 7500
 VERSION = 1
 
 
-def _entry(rec: CallRecord) -> list[Any]:
+def _entry(rec: CallRecord, chain: tuple[str, int] | None) -> list[Any]:
     return [
         rec.id,
         rec.linkedid,
@@ -52,11 +52,20 @@ def _entry(rec: CallRecord) -> list[Any]:
         1 if rec.cut_off else 0,
         rec.ended_at,
         0 if "cut_off" in rec.unknown else 1,
+        chain[0] if chain is not None else None,
+        chain[1] if chain is not None else 0,
     ]
 
 
-def encode(records: Iterable[CallRecord], server: str, sender: str, sent: float) -> list[str]:
-    """Notification payloads for the records that have a caller key (others never match)."""
+def encode(
+    records: Iterable[CallRecord],
+    server: str,
+    sender: str,
+    sent: float,
+    chains: dict[str, tuple[str, int]] | None = None,
+) -> list[str]:
+    """Notification payloads for the records that have a caller key (others never match);
+    ``chains``: linkedid -> (callback chain, position), where the batch knew it."""
     head = {"v": VERSION, "s": server, "n": sender, "t": round(sent, 6)}
     base = len(json.dumps({**head, "c": []}, separators=(",", ":")))
     out: list[str] = []
@@ -65,7 +74,7 @@ def encode(records: Iterable[CallRecord], server: str, sender: str, sent: float)
     for rec in records:
         if rec.caller_key is None:
             continue
-        entry = _entry(rec)
+        entry = _entry(rec, (chains or {}).get(rec.linkedid))
         length = len(json.dumps(entry, separators=(",", ":"))) + 1
         if batch and size + length > MAX_PAYLOAD:
             out.append(json.dumps({**head, "c": batch}, separators=(",", ":")))
@@ -94,6 +103,8 @@ def decode(payload: str) -> tuple[str, str, float, tuple[PastCall, ...]]:
             cut_off=bool(c[7]),
             ended_at=float(c[8]),
             cut_off_known=bool(c[9]),
+            chain_id=c[10],
+            chain_seq=int(c[11]),
         )
         for c in data["c"]
     )

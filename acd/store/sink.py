@@ -218,11 +218,14 @@ class Store:
         for outcome in reported:
             await self._outcome(conn, outcome)
         if written and conn.dialect.name == "postgresql":
-            await self._announce(conn, written)
+            chains = {k: (u.call.chain_id, u.call.chain_seq) for k, u in customers.items()}
+            await self._announce(conn, written, chains)
 
-    async def _announce(self, conn: AsyncConnection, written: list[CallRecord]) -> None:
+    async def _announce(
+        self, conn: AsyncConnection, written: list[CallRecord], chains: dict[str, tuple[str, int]]
+    ) -> None:
         """Tell the other processes on this database (delivered when, and if, this commits)."""
-        for payload in encode(written, self.server_id, self.sender, time.time()):
+        for payload in encode(written, self.server_id, self.sender, time.time(), chains):
             await conn.execute(select(func.pg_notify(CHANNEL, payload)))
 
     async def _token_current(self, conn: AsyncConnection) -> bool:
