@@ -17,17 +17,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.support.credentials import random_secret
+from tests.support.ports import free_port, healthz
 from tests.support.waiting import wait_until
 
 __all__ = ["ACD", "Node", "Sim", "free_port", "pg_rows", "start_sim"]
@@ -43,13 +42,6 @@ exten => _X.,1,Answer()
 """
 # Actions any AMI session sends to stay up: a node that does not lead may send these, no other.
 KEEPALIVE = frozenset({"login", "logoff", "ping", "challenge"})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def agents(n: int) -> list[str]:
@@ -204,12 +196,7 @@ class Node:
         return self
 
     def health(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz", timeout=1) as resp:
-                body: dict[str, Any] = json.loads(resp.read())
-                return body
-        except OSError:
-            return None
+        return healthz(self.http)
 
     def role(self) -> str | None:
         health = self.health()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ from acd.sim import SimConfig, Simulator
 from tests.lookup_client import lookup
 from tests.sim_helpers import SHARED_QUEUES, AmiClient, drive, get
 from tests.support.credentials import login
+from tests.support.ports import free_port
 from tests.support.waiting import until
 from tests.test_e2e_daemon import daemon_settings
 from tests.test_e2e_signals import Daemon as DaemonProcess
@@ -59,13 +59,6 @@ exten => cid,1,Answer()
 """
 BOUND = 0.5  # the shipped dialplan's CURLOPT(httptimeout): ACD_ROUTING__TIMEOUT_SECONDS's default
 SHIPPED_LOOKUP = "http://127.0.0.1:8081/"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

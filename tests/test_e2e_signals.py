@@ -20,7 +20,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.support.credentials import random_secret
-from tests.support.ports import free_port
+from tests.support.ports import free_port, healthz
 from tests.support.waiting import wait_until
 
 ACD = [sys.executable, "-m", "acd.cli"]
@@ -80,12 +79,7 @@ class Daemon:
         )
 
     def health(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz", timeout=1) as resp:
-                body: dict[str, Any] = json.loads(resp.read())
-                return body
-        except OSError:
-            return None
+        return healthz(self.http)
 
     def wait_connected(self, timeout: float = 30) -> None:
         def connected() -> bool:

@@ -26,16 +26,10 @@ from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from tests.sim_helpers import AmiClient, get
 from tests.support.credentials import login
+from tests.support.ports import free_port
 from tests.test_affinity_e2e import INBOUND, SHARED_QUEUES
 
 BOUND = 0.5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
