@@ -102,6 +102,7 @@ class AsteriskConfig:
     queue_options: str = "t"
     shared_queues: tuple[tuple[str, int, int], ...] = (("support", 0, 20),)  # (name, wrap-up, SL)
     other_lookup: str = ""  # the other HA node's lookup, host:port as in a URL ('' = none)
+    server_id: str = ""  # set when several servers share the database: asterisk.conf's systemname
 
 
 def resolve_agents(agents: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -156,6 +157,12 @@ def other_lookup(address: str) -> str:
         ) from None
 
 
+def configured_agents(settings: Settings) -> list[str]:
+    """The agents the settings name: this server's lines of the reps mapping, else
+    ``ACD_AFFINITY__AGENTS``."""
+    return settings.reps().interfaces(settings.server_id) or list(settings.affinity.agents)
+
+
 def from_settings(settings: Settings, agents: Sequence[str], queue_options: str = "t") -> AsteriskConfig:
     return AsteriskConfig(
         agents=resolve_agents(agents),
@@ -175,7 +182,26 @@ def from_settings(settings: Settings, agents: Sequence[str], queue_options: str 
             for name in (sorted(settings.queues) or ["support"])
         ),
         other_lookup=other_lookup(settings.routing.other_node),
+        server_id=settings.server_id if len({r.server for r in settings.reps().lines}) > 1 else "",
     )
+
+
+def render_asterisk_options(cfg: AsteriskConfig) -> str:
+    """asterisk.conf's systemname, for a server that shares the database with others: Asterisk
+    then starts every Uniqueid and Linkedid with it, so no two servers' calls share an id (a
+    callback through another server names the cut-off by its id)."""
+    lines = _header(
+        "the systemname this server needs in asterisk.conf (several servers, one database)",
+        "not an include file: merge into the [options] section of asterisk.conf, then restart Asterisk",
+    )
+    lines += [
+        "; Each server sharing acd's database needs its own systemname; acd's ACD_SERVER_ID is a",
+        "; good choice. Asterisk then names its calls <systemname>-<epoch>.<n>.",
+        "[options]",
+        f"systemname = {cfg.server_id}",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _header(what: str, include: str) -> list[str]:
@@ -429,4 +455,7 @@ def render(cfg: AsteriskConfig) -> dict[str, str]:
         render_manager_general(cfg),
         render_queues_example(cfg),
     )
-    return dict(zip(FILES, texts, strict=True))
+    files = dict(zip(FILES, texts, strict=True))
+    if cfg.server_id:
+        files["asterisk.conf.example"] = render_asterisk_options(cfg)
+    return files

@@ -39,7 +39,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -597,8 +597,8 @@ class Daemon:
 
     def _learned(self, server: str, sent: float, calls: tuple[PastCall, ...]) -> None:
         """A notification from another process: into the core, in order with the events."""
-        if server != self.settings.server_id:
-            return  # other servers' history: not shared yet
+        if server == self.settings.server_id:
+            calls = tuple(replace(c, server="") for c in calls)  # this server's other node
         self.consumer.put(HistoryLearned(calls, sent), time.time())
 
     async def _catch_up(self, since: float) -> None:

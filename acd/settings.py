@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from acd.core.reps import RepDirectory, RepMapError, parse_reps
 from acd.envvars import ListFormEnvSource, describe_error, unknown_variables
 
 __all__ = [
@@ -356,6 +357,20 @@ class Settings(BaseSettings):
     metrics_max_agents: int = Field(
         1000, ge=1, description="per-agent series cap; extra agents become 'other'"
     )
+    reps_file: Path | None = Field(
+        None, description="who is who on several servers: lines `server interface rep [name]`"
+    )
+
+    @field_validator("reps_file")
+    @classmethod
+    def _reps_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_reps(value)
+        return value
+
+    def reps(self) -> RepDirectory:
+        """The rep mapping (empty without ``ACD_REPS_FILE``): checked at start, read again here."""
+        return read_reps(self.reps_file) if self.reps_file is not None else RepDirectory()
 
     @field_validator("time_zone")
     @classmethod
@@ -410,6 +425,18 @@ class Settings(BaseSettings):
     def queue(self, name: str) -> QueueSettings:
         """Settings for one queue: the defaults with that queue's overrides on top."""
         return self.queues.get(name, self.queue_defaults)
+
+
+def read_reps(path: Path) -> RepDirectory:
+    """The reps file parsed; ValueError names the file and the line."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        return parse_reps(text)
+    except RepMapError as err:
+        raise ValueError(f"{path} {err}") from None
 
 
 def _from_credentials() -> dict[str, Any]:

@@ -155,6 +155,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "does, until stopped (SIGTERM or Ctrl-C)",
     )
     p.add_argument(
+        "--systemname",
+        default="",
+        help="asterisk.conf's systemname: call ids become <name>-<epoch>.<n> (several servers, one database)",
+    )
+    p.add_argument(
         "--action-latency",
         type=float,
         default=0.01,
@@ -210,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         duration=args.duration,
         hold_until_login=args.hold,
         action_latency=args.action_latency,
+        systemname=args.systemname,
     )
     try:
         sim = Simulator(cfg)

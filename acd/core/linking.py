@@ -57,6 +57,7 @@ class PastCall:
     chain_id: str | None = None  # its customer call's callback chain (from storage; None: its own)
     chain_seq: int = 0
     cut_off_known: bool = True  # False: recorded from queue_log, which has no hang-up cause
+    server: str = ""  # the server that recorded it, when another ("": this server)
 
 
 def link_unknown(repeat_of: PastCall | None, now: float, callback_window: float) -> bool:

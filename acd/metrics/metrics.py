@@ -74,6 +74,7 @@ AFFINITY_RESULTS: frozenset[str] = frozenset(
         "fallback_busy_timeout",
         "fallback_unavailable",
         "fallback_no_answer",
+        "fallback_other_server",
         "no_history",
         "ineligible",
         "abandoned",

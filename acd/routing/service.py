@@ -90,6 +90,7 @@ class RoutingService:
         rate = settings.routing.max_lookups_per_second
         self.limit = limit or RateLimit(rate, max(10.0, rate / 5))
         self._policies: dict[str, AffinityPolicy] = {}
+        self.reps = settings.reps()
         self.base_url = http_base_url(settings)
         # Decision ids: a random prefix per run and a counter. Unique, and made without a system
         # call (each one would hand the GIL to a busy loop and cost a switch interval).
@@ -122,13 +123,17 @@ class RoutingService:
     def decide(self, request: LookupRequest, view: RoutingView) -> AffinityDecision:
         key = caller_key(request.caller, request.account or None)
         past = view.answers.get(key) if key else None
-        agent = view.agents.get(past.agent) if past is not None and past.agent else None
+        elsewhere = None
+        if past is not None:
+            past, elsewhere = self.reps.localize(past, self.settings.server_id)
+        agent = view.agents.get(past.agent) if past is not None and past.agent and not elsewhere else None
         return decide(
             CallbackRequest(request.queue, key, request.account or None),
             past,
             agent,
             self.policy(request.queue),
             self.now(),
+            elsewhere=elsewhere,
         )
 
     def answer(self, request: LookupRequest) -> Reply:

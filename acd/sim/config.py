@@ -201,6 +201,9 @@ class SimConfig:
     # earlier run left waiting to call back (Traffic.calling_back)
     callers: list[tuple[float, str]] = field(default_factory=list)
     timestampevents: bool | None = None  # None: manager.conf's, forced on when speed != 1
+    # asterisk.conf's systemname: Uniqueids and Linkedids become "<systemname>-<epoch>.<n>", so the
+    # calls of several servers sharing one database never share an id.
+    systemname: str = ""
     action_latency: float = 0.0  # simulated seconds an action takes (races with ringing become real)
     hold_until_login: bool = False  # start agents and traffic when the first client logs in
     boot_seconds: float = 0.2  # after a restart, FullyBooted comes this long after the listener opens

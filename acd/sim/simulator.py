@@ -74,7 +74,9 @@ class Simulator:
         self.truth = Truth(cfg.truth)
         self.server = AmiServer(self, users)
         self.server.paced_by_readers = math.isinf(cfg.speed)
-        self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
+        self.model = Model(
+            self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record, cfg.systemname
+        )
         if cfg.queue_log is not None:
             self.model.qlog = QueueLogFile(cfg.queue_log)
             self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")  # Asterisk's logger at boot

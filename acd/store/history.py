@@ -42,6 +42,7 @@ def _past_calls() -> Select[Any]:
         calls.c.unknown_fields,
         customer_calls.c.chain_id,
         customer_calls.c.chain_seq,
+        calls.c.server_id,
     ).select_from(
         calls.outerjoin(
             customer_calls,
@@ -52,7 +53,7 @@ def _past_calls() -> Select[Any]:
     )
 
 
-def _past(r: Row[Any]) -> PastCall:
+def _past(r: Row[Any], here: str) -> PastCall:
     return PastCall(
         id=r.call_id,
         linkedid=r.linkedid,
@@ -66,14 +67,15 @@ def _past(r: Row[Any]) -> PastCall:
         chain_id=r.chain_id,
         chain_seq=r.chain_seq or 0,
         cut_off_known="cut_off" not in json.loads(r.unknown_fields or "[]"),
+        server="" if r.server_id == here else r.server_id,
     )
 
 
 async def load_past_calls(engine: AsyncEngine, server_id: str, now: float, horizon: float) -> list[PastCall]:
+    """Every server's calls: a caller cut off on one server may call back through another."""
     query = (
         _past_calls()
         .where(
-            calls.c.server_id == server_id,
             calls.c.caller_key.is_not(None),
             calls.c.ended_at >= now - horizon,
         )
@@ -81,7 +83,7 @@ async def load_past_calls(engine: AsyncEngine, server_id: str, now: float, horiz
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [_past(r) for r in rows]
+    return [_past(r, server_id) for r in rows]
 
 
 async def named_past_calls(conn: AsyncConnection, server_id: str, entry_ids: Sequence[str]) -> list[PastCall]:
@@ -90,7 +92,7 @@ async def named_past_calls(conn: AsyncConnection, server_id: str, entry_ids: Seq
     for i in range(0, len(entry_ids), _CHUNK):
         chunk = entry_ids[i : i + _CHUNK]
         query = _past_calls().where(calls.c.server_id == server_id, calls.c.call_id.in_(chunk))
-        found.extend(_past(r) for r in await conn.execute(query))
+        found.extend(_past(r, server_id) for r in await conn.execute(query))
     return found
 
 

@@ -105,6 +105,7 @@ def decode(payload: str) -> tuple[str, str, float, tuple[PastCall, ...]]:
             cut_off_known=bool(c[9]),
             chain_id=c[10],
             chain_seq=int(c[11]),
+            server=str(data["s"]),
         )
         for c in data["c"]
     )

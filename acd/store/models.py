@@ -87,6 +87,7 @@ class Call(Base):
         Index(None, "joined_at"),
         Index(None, "agent", "joined_at"),
         Index(None, "caller_key", "joined_at"),
+        Index(None, "call_id"),  # a callback names a cut-off another server may have recorded
         # Rows not yet filled by the customer-call stage (acd db backfill's work list): empty once done.
         Index(
             "ix_calls_unfilled",
@@ -308,6 +309,9 @@ class CustomerCallRow(Base):
         Index(None, "server_id", "chain_id"),
         Index(None, "server_id", "callback_of"),
         Index(None, "server_id", "agent", "ended_at"),
+        # A caller's contacts and callbacks across every server (repeats, FCR, exemptions).
+        Index(None, "caller_key", "joined_at"),
+        Index(None, "callback_of"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

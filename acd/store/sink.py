@@ -12,7 +12,9 @@ columns; their entries' ``leg_*`` columns follow. Writing one also links it to t
 calls, in both directions so the order of writes does not matter: the earlier calls of the same
 caller key whose next contact it is get ``next_contact_at``/``next_contact_call``; once it is
 final, its own next contact is looked up; a callback makes the cut-off it calls back
-``repeat_exempt`` when the rep did not cause that cut-off (acd/core/definitions.py). A final
+``repeat_exempt`` when the rep did not cause that cut-off (acd/core/definitions.py). These links
+cross servers (a caller's next contact, or callback, may come through another server sharing the
+database): each server's Asterisk ``systemname`` keeps the ids apart. A final
 customer call that already has outcomes gets its outcome summary and its chain's credit settled.
 
 Fencing (several nodes of one server, acd/ha): call records, sessions, gaps and outcomes are facts,
@@ -33,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import and_, bindparam, case, delete, func, select, true, update
+from sqlalchemy import bindparam, case, delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, CreditPolicy
@@ -319,9 +321,8 @@ class Store:
                         table.c.ended_at,
                         table.c.next_contact_at,
                         table.c.next_contact_call,
-                    ).where(
-                        table.c.server_id == sid, table.c.caller_key.in_(chunk), table.c.joined_at >= floor
-                    )
+                        table.c.server_id,
+                    ).where(table.c.caller_key.in_(chunk), table.c.joined_at >= floor)  # every server's
                 ):
                     known[c.caller_key].append(c)
             changes = []
@@ -336,22 +337,21 @@ class Store:
                     if nxt is None or (c.next_contact_at is not None and c.next_contact_at <= nxt.joined_at):
                         continue  # nothing came after it, or what it has is as early
                     changes.append({"b_id": c.id, "b_at": nxt.joined_at, "b_call": nxt.linkedid})
-                    await note(conn, sid, [c.ended_at])
+                    await note(conn, c.server_id, [c.ended_at])  # the row's server's summary
             if changes:
                 await conn.execute(_SET_NEXT_CONTACT, changes)
         called_back = sorted({r.callback_of for r in rows if r.callback_of})
         cut = sorted({r.linkedid for r in rows if r.final and r.cut_off and r.ended_by in EXEMPT_ENDED_BY})
-        exempt: dict[int, float | None] = {}
+        exempt: dict[int, tuple[str, float | None]] = {}
         for chunk in _chunks(called_back):
             found = await conn.execute(
-                select(table.c.id, table.c.ended_at).where(
-                    table.c.server_id == sid,
-                    table.c.linkedid.in_(chunk),
+                select(table.c.id, table.c.ended_at, table.c.server_id).where(
+                    table.c.linkedid.in_(chunk),  # a cut-off on another server, called back here
                     table.c.cut_off == true(),
                     table.c.ended_by.in_(EXEMPT_ENDED_BY),
                 )
             )
-            exempt.update({row[0]: row[1] for row in found})
+            exempt.update({row[0]: (row[2], row[1]) for row in found})
         for chunk in _chunks(cut):
             back = table.alias("back")
             found = await conn.execute(
@@ -359,15 +359,16 @@ class Store:
                 .select_from(
                     table.join(
                         back,
-                        and_(back.c.server_id == table.c.server_id, back.c.callback_of == table.c.linkedid),
+                        back.c.callback_of == table.c.linkedid,  # the callback may be another server's
                     )
                 )
                 .where(table.c.server_id == sid, table.c.linkedid.in_(chunk))
             )
-            exempt.update({row[0]: row[1] for row in found})
+            exempt.update({row[0]: (sid, row[1]) for row in found})
         if exempt:
             await conn.execute(_SET_EXEMPT, [{"b_id": i} for i in sorted(exempt)])
-            await note(conn, sid, exempt.values())
+            for server in sorted({where for where, _ in exempt.values()}):
+                await note(conn, server, [at for where, at in exempt.values() if where == server])
 
     async def _stored_calls(
         self, conn: AsyncConnection, uniqueids: list[str]
