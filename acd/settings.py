@@ -361,6 +361,11 @@ class Settings(BaseSettings):
         None, description="who is who on several servers: lines `server interface rep [name]`"
     )
 
+    @field_validator("reps_file", mode="before")
+    @classmethod
+    def _reps_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # ACD_REPS_FILE= (empty): no mapping
+
     @field_validator("reps_file")
     @classmethod
     def _reps_readable(cls, value: Path | None) -> Path | None:
