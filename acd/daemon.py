@@ -197,6 +197,7 @@ class Daemon:
         self.engine: Any = None
         self.writer: Any = None
         self.kpis: Any = None  # window KPIs from the database, refreshed in the background
+        self.center_kpis: Any = None  # the center's (every server's), while this node exports them
         self.routing: RoutingHandle | None = None  # callback routing: the lookup Asterisk asks
         self.queue_log: Any = None  # Asterisk's queue_log, read after every gap (acd.queuelog.feed)
         self.runner: web.AppRunner | None = None
@@ -483,7 +484,7 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from acd.metrics.sql import attach_sql_kpis
+        from acd.metrics.sql import attach_center_kpis, attach_sql_kpis
         from acd.store.migrate import prepare_database
         from acd.store.purge import run_retention
         from acd.store.writer import open_writer
@@ -509,6 +510,10 @@ class Daemon:
         self._spawn(self.writer.run(), "writer")
         self.kpis = attach_sql_kpis(self.metrics, self.engine, clock=self.clock.now, interval=KPI_SECONDS)
         self.kpis.start()
+        self.center_kpis = attach_center_kpis(
+            self.metrics, self.engine, clock=self.clock.now, active=self._exports_center, interval=KPI_SECONDS
+        )
+        self.center_kpis.start()
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
@@ -611,6 +616,11 @@ class Daemon:
             self.engine, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
         )
         self.consumer.put(HistoryLearned(tuple(calls), time.time()), time.time())
+
+    def _exports_center(self) -> bool:
+        """The center's KPIs come from one daemon: the leader holding the "kpi" lock (with
+        SQLite, the one daemon there is: ``SoleNode`` always holds it)."""
+        return self._leading and bool(self.leadership.kpi_held)
 
     def _write_token(self) -> int | None:
         """The fencing token the writer's fenced rows carry (None: this node does not lead)."""
@@ -862,6 +872,8 @@ class Daemon:
             await self.runner.cleanup()
         if self.kpis is not None:
             await self.kpis.stop()
+        if self.center_kpis is not None:
+            await self.center_kpis.stop()
         if self.history_feed is not None:
             await self.history_feed.close()
         if self.engine is not None:

@@ -25,6 +25,7 @@ from acd.asterisk_config import configured_agents, from_settings, render
 from acd.core.effects import AffinityDecided
 from acd.daemon import Daemon
 from acd.ha.postgres import asyncpg_params
+from acd.reads.summary import ALL_SERVERS, load_report
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from acd.web.app import PAGES
@@ -33,7 +34,7 @@ from tests.sim_helpers import AmiClient, get
 from tests.support.credentials import login
 from tests.support.ports import free_port
 from tests.test_affinity_e2e import INBOUND, SHARED_QUEUES
-from tests.test_e2e_daemon import daemon_settings
+from tests.test_e2e_daemon import compare, daemon_settings, sim_config
 
 pytestmark = pytest.mark.postgres
 
@@ -45,6 +46,7 @@ b         Local/2001@agents  alice
 b         Local/1001@agents  bob     Bob Stone
 """
 SUPERVISOR = "servers-test-supervisor"
+CALLS = 120  # per server
 EPOCH = 1.8e9
 
 
@@ -282,9 +284,83 @@ async def test_a_callback_through_another_server_reaches_the_same_person_or_says
     assert view.earlier is not None
     assert (view.earlier.call_id, view.earlier.server, view.earlier.agent) == (alice_call, "a", alice_agent)
     assert view.earlier.notes == "Wants the blue model; call back about delivery"
-    async with aiohttp.ClientSession() as http, http.get(
-        f"{b.http}/api/v1/calls/{back}", headers={"Authorization": f"Bearer {SUPERVISOR}"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{b.http}/api/v1/calls/{back}", headers={"Authorization": f"Bearer {SUPERVISOR}"}) as resp,
+    ):
         body = await resp.json()
     assert body["callback_of"] == alice_call
     assert (body["original"]["server"], body["original"]["agent"]) == ("a", alice_agent)
+
+
+VOLUME = ("offered", "answered", "abandoned", "abandoned_short", "exited", "cut_offs", "answered_calls")
+
+
+async def test_the_centers_numbers_are_its_servers_truths_added_nothing_doubled(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Two servers with random traffic on one database: every call of each simulator's truth is one
+    row under its server; `acd report` gives the center as the sum of the servers, each server as
+    its own truth; the center's KPI gauges come from the one daemon holding the kpi lock and equal
+    the center's report."""
+    sims: dict[str, Simulator] = {}
+    daemons: dict[str, Daemon] = {}
+    try:
+        for name, seed in (("a", 21), ("b", 22)):
+            sims[name] = Simulator(sim_config(CALLS, seed, systemname=name, hold_traffic=True))
+            _host, port = await sims[name].start()
+            (tmp_path / name).mkdir()
+            settings = daemon_settings(tmp_path / name, port, pg_url, server_id=name, ha={"node": f"{name}1"})
+            daemons[name] = Daemon(settings)
+            await daemons[name].start()
+        for d in daemons.values():
+            await until(lambda d=d: d._leading and d.stats.resyncs >= 1, 30.0, "both servers led")
+        for s in sims.values():
+            s.start_traffic()
+        await asyncio.gather(*(s.wait_calls_done(300) for s in sims.values()))
+        for d in daemons.values():
+            await until(lambda d=d: not d.queue and not d.core.entries, 60.0, "the daemons caught up")
+            await d.writer.drain(120)
+        exporters = [n for n, d in daemons.items() if d._exports_center()]
+        assert len(exporters) == 1, "exactly one daemon exports the center's KPIs"
+        center_kpis = daemons[exporters[0]].center_kpis
+        await center_kpis.refresh_once()
+        scraped = {n: d.metrics.render(None).decode() for n, d in daemons.items()}
+        now = max(d.clock.now() for d in daemons.values())
+        report = await load_report(
+            daemons["a"].engine, daemons["a"].settings, EPOCH - 1, now + 1, now, server_id=ALL_SERVERS
+        )
+    finally:
+        for d in daemons.values():
+            await d.stop()
+        for s in sims.values():
+            await s.stop()
+
+    for name, sim in sims.items():
+        stored = {
+            r["call_id"]: dict(r)
+            for r in await rows(pg_url, "SELECT * FROM calls WHERE server_id = $1", name)
+        }
+        assert compare(sim.truth.records, stored) == [], name
+        truth = [t for t in sim.truth.records if not t["queue"].startswith("acd-agent-")]
+        mine = report.servers[name].queues
+        assert sum(q["answered"] for q in mine.values()) == sum(
+            1 for t in truth if t["outcome"] == "answered"
+        )
+        assert sum(q["cut_offs"] for q in mine.values()) == sum(1 for t in truth if t["cut_off"])
+    assert set(report.servers) == {"a", "b"}
+    for queue, whole in report.queues.items():
+        parts = [s.queues.get(queue, {}) for s in report.servers.values()]
+        for figure in VOLUME:
+            assert whole[figure] == sum(p.get(figure, 0) for p in parts), (queue, figure)
+    # The same interface on two servers is two agents until the reps mapping says otherwise.
+    assert {a.rpartition("@")[2] for a in report.agents} == {"a", "b"}
+
+    kpis = center_kpis.kpis
+    assert kpis is not None
+    for name, text in scraped.items():
+        center = [line for line in text.splitlines() if 'scope="center"' in line]
+        assert bool(center) == (name == exporters[0]), name
+        assert all("server=" not in line for line in center)  # the center's belong to no server
+    for queue, whole in report.queues.items():
+        assert kpis.queues[queue]["24h"].answered == whole["answered"]

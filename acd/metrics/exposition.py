@@ -11,13 +11,13 @@ that renders the text, so nothing on the hot path changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-__all__ = ["HEALTH_PREFIXES", "Exposition", "is_health"]
+__all__ = ["HEALTH_PREFIXES", "KPI_PREFIXES", "Exposition", "is_health"]
 
 # Families a standby exports (its health); everything else is the leader's alone.
 HEALTH_PREFIXES = (
@@ -37,6 +37,11 @@ HEALTH_PREFIXES = (
     "acd_history_",
     "acd_metrics_label_overflow",
 )
+
+
+# Window KPIs from the database: each leader's for its server (scope="server"), and the center's
+# from the one node holding the "kpi" lock (scope="center", no server label: they belong to none).
+KPI_PREFIXES = ("acd_kpi_", "acd_agent_kpi_")
 
 
 def is_health(name: str) -> bool:
@@ -60,20 +65,33 @@ class Exposition:
         self.server = server
         self.role = role
         self.unlabelled = unlabelled
+        # The center-wide window KPIs, while this node exports them (the holder of the "kpi"
+        # lock): families named like this server's, merged into them with scope="center".
+        self.center: Callable[[], Iterable[Metric]] | None = None
 
     def collect(self) -> Iterator[Metric]:
         role = self.role()
         standby = role != "leader"
         extra = {"server": self.server, "role": role}
         unlabelled = self.unlabelled
+        center = {f.name: f for f in self.center()} if self.center is not None and not standby else {}
         for family in self.registry.collect():
             if standby and not is_health(family.name):
                 continue
             if unlabelled is not None and unlabelled(family.name):
                 yield family
                 continue
-            family.samples = [
-                Sample(s.name, {**extra, **s.labels}, s.value, s.timestamp, s.exemplar)
-                for s in family.samples
+            scoped = family.name.startswith(KPI_PREFIXES)
+            mine = {**extra, "scope": "server"} if scoped else extra
+            samples = [
+                Sample(s.name, {**mine, **s.labels}, s.value, s.timestamp, s.exemplar) for s in family.samples
             ]
+            whole = center.get(family.name)
+            if whole is not None:
+                ours = {"role": role, "scope": "center"}
+                samples += [
+                    Sample(s.name, {**ours, **s.labels}, s.value, s.timestamp, s.exemplar)
+                    for s in whole.samples
+                ]
+            family.samples = samples
             yield family

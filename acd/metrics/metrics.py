@@ -410,6 +410,18 @@ class Metrics:
         )
         self.registry.register(self._kpi_collector)
 
+    def attach_center_kpis(self, refresher: KpiRefresher, active: Callable[[], bool]) -> None:
+        """Export the center's window KPIs (every server sharing the database) beside this
+        server's, with scope="center", while ``active()`` (this node holds the "kpi" lock)."""
+        collector = KpiCollector(
+            refresher,
+            per_agent=self.per_agent,
+            agent_cap=self.caps["agent"],
+            queue_cap=self.caps["queue"],
+            dispositions=frozenset(self.settings.dispositions),
+        )
+        self.exposition.center = lambda: collector.collect() if active() else ()
+
     def render(self, snapshot: LiveSnapshot | None) -> bytes:
         """The text exposition, with ``snapshot`` as the live state. Safe in a worker thread: it
         reads prometheus_client's values under their locks and never calls into the core."""

@@ -206,6 +206,7 @@ class SimConfig:
     systemname: str = ""
     action_latency: float = 0.0  # simulated seconds an action takes (races with ringing become real)
     hold_until_login: bool = False  # start agents and traffic when the first client logs in
+    hold_traffic: bool = False  # start traffic only when Simulator.start_traffic() is called
     boot_seconds: float = 0.2  # after a restart, FullyBooted comes this long after the listener opens
     # Faults played at set simulated times: (kind, seconds after traffic starts, argument), kinds as
     # Simulator.schedule_fault (drop, drop-mid, silent, unsilent, malformed, restart).

@@ -160,10 +160,14 @@ class Simulator:
         self._running = True
         host, port = await self.server.listen(self.cfg.host, self.cfg.port)
         self._traffic_started = False
-        if self.cfg.traffic and not self.cfg.hold_until_login:
+        if self.cfg.traffic and not self.cfg.hold_until_login and not self.cfg.hold_traffic:
             self._start_traffic()
         self._runner = asyncio.create_task(self._run())
         return host, port
+
+    def start_traffic(self) -> None:
+        """Start the calls and agents of ``hold_traffic`` (e.g. once every acd node watching leads)."""
+        self._start_traffic()
 
     def _start_traffic(self) -> None:
         if not self._traffic_started:
@@ -330,7 +334,7 @@ class Simulator:
         s.user = user
         s.set_events(msg.get("Events", "on"))
         reply(s, aid, "Authentication accepted")
-        if self.cfg.traffic and self.cfg.hold_until_login:
+        if self.cfg.traffic and self.cfg.hold_until_login and not self.cfg.hold_traffic:
             asyncio.get_running_loop().call_soon(self._start_traffic)
         if self.booted:
             if "system" in s.mask and s.events_on:

@@ -52,8 +52,8 @@ from acd.core.effects import (
 )
 from acd.store.codec import StoredEffect, is_stored
 from acd.store.dialect import upsert_insert
-from acd.store.marks import collecting, note
 from acd.store.history_feed import CHANNEL, encode
+from acd.store.marks import collecting, note
 from acd.store.models import (
     AgentSession,
     Call,
