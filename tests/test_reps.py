@@ -105,3 +105,19 @@ def test_a_callback_whose_rep_is_not_here_goes_to_the_queue_saying_why() -> None
     assert (d.action, d.reason, d.detail) == ("queue", "fallback_other_server", "server:a")
     assert (d.agent, d.agent_name, d.callback_of, d.cutoff_at) == ("PJSIP/1001", "Alice", "a-1.1", NOW - 300)
     assert d.personal_queue is None  # never a personal queue of another server's interface
+
+
+def test_asterisk_config_takes_this_servers_reps_and_gives_its_systemname(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "reps.txt"
+    path.write_text(MAPPING)
+    monkeypatch.setenv("ACD_REPS_FILE", str(path))
+    monkeypatch.setenv("ACD_SERVER_ID", "b")
+    monkeypatch.setattr(acd.settings, "_warned", set())
+    assert main(["asterisk-config", "--out", str(tmp_path / "out")]) == 0
+    queues = (tmp_path / "out" / "queues-acd.conf").read_text()
+    assert "[acd-agent-2001]" in queues and "[acd-agent-1001]" in queues  # alice and bob on b
+    assert "[acd-agent-1002]" not in queues  # carol works on a only
+    options = (tmp_path / "out" / "asterisk.conf.example").read_text()
+    assert "[options]\nsystemname = b\n" in options
