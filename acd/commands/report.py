@@ -69,15 +69,10 @@ def main(args: argparse.Namespace) -> int:
 async def _run(settings: Settings, args: argparse.Namespace, start: float, end: float, now: float) -> int:
     from acd.reads.summary import ALL_SERVERS, load_report
     from acd.reporting.render import to_csv, to_json, to_table
-    from acd.store.migrate import SchemaError, open_existing
+    from acd.store.migrate import open_for_command
 
-    try:
-        engine = await open_existing(settings)  # a report never creates a database
-    except SchemaError as err:
-        print(f"acd report: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"acd report: cannot reach the database: {err}", file=sys.stderr)
+    engine = await open_for_command("report", settings)  # a report never creates a database
+    if engine is None:
         return 1
     try:
         if not args.now and not args.end:

@@ -42,15 +42,10 @@ def main(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from acd.ha.status import read_status
-    from acd.store.migrate import SchemaError, open_existing
+    from acd.store.migrate import open_for_command
 
-    try:
-        engine = await open_existing(settings)
-    except SchemaError as err:
-        print(f"acd status: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"acd status: cannot reach the database: {err}", file=sys.stderr)
+    engine = await open_for_command("status", settings)
+    if engine is None:
         return 1
     try:
         servers = await read_status(engine)
