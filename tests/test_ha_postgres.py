@@ -60,6 +60,16 @@ def make_node(url: str, name: str, *, server: str = "a", session_timeout: float 
     return Node(lead, clock, changes, ami)
 
 
+async def takes_over(node: Node) -> None:
+    """Turns until ``node`` leads: PostgreSQL ends a dead session's backend, and frees its lock, a
+    moment after the socket closes (a deadline, never a fixed sleep)."""
+    for _ in range(200):
+        await node.turn(advance=0.0)
+        if node.lead.role == "leader":
+            return
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def db(pg_url: str) -> AsyncIterator[str]:
     engine = make_engine(pg_url)
@@ -91,7 +101,7 @@ async def test_one_node_leads_the_other_stands_by_and_a_dead_session_hands_over(
     assert one.lead.may_act()
     # The leader's process dies: its session ends with it (the kernel closes the socket).
     one.lead.conn.close()
-    await two.turn()
+    await takes_over(two)
     assert two.lead.role == "leader" and two.lead.token == (first or 0) + 1
     change = two.changes[-1]
     assert change.reason == "takeover" and change.takeover is not None
@@ -268,7 +278,7 @@ async def test_status_shows_the_leader_the_standby_and_the_last_takeover(db: str
         assert server.leader == "one" and server.standbys == ["two"] and server.healthy
         assert server.heartbeat_age is not None and server.heartbeat_age < 5
         one.lead.conn.close()  # the leader dies
-        await two.turn()
+        await takes_over(two)
         (server,) = await read_status(engine)
         assert server.leader == "two" and server.takeovers == 1 and server.last_takeover_from == "one"
         table = render([server], zone="UTC")
