@@ -310,7 +310,10 @@ async def test_the_centers_numbers_are_its_servers_truths_added_nothing_doubled(
             sims[name] = Simulator(sim_config(CALLS, seed, systemname=name, hold_traffic=True))
             _host, port = await sims[name].start()
             (tmp_path / name).mkdir()
-            settings = daemon_settings(tmp_path / name, port, pg_url, server_id=name, ha={"node": f"{name}1"})
+            settings = daemon_settings(
+                tmp_path / name, port, pg_url, server_id=name, ha={"node": f"{name}1"},
+                api_tokens=[{"token": SUPERVISOR, "role": "supervisor"}],
+            )  # fmt: skip
             daemons[name] = Daemon(settings)
             await daemons[name].start()
         for d in daemons.values():
@@ -330,6 +333,15 @@ async def test_the_centers_numbers_are_its_servers_truths_added_nothing_doubled(
         report = await load_report(
             daemons["a"].engine, daemons["a"].settings, EPOCH - 1, now + 1, now, server_id=ALL_SERVERS
         )
+        async with (  # the API's report is the same, from either server
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"http://127.0.0.1:{daemons['b'].http_port}/api/v1/report",
+                params={"from": str(EPOCH - 1), "to": str(now + 1)},
+                headers={"Authorization": f"Bearer {SUPERVISOR}"},
+            ) as resp,
+        ):
+            api = await resp.json()
     finally:
         for d in daemons.values():
             await d.stop()
@@ -349,6 +361,7 @@ async def test_the_centers_numbers_are_its_servers_truths_added_nothing_doubled(
         )
         assert sum(q["cut_offs"] for q in mine.values()) == sum(1 for t in truth if t["cut_off"])
     assert set(report.servers) == {"a", "b"}
+    assert api["queues"] == report.as_dict()["queues"] and set(api["servers"]) == {"a", "b"}
     for queue, whole in report.queues.items():
         parts = [s.queues.get(queue, {}) for s in report.servers.values()]
         for figure in VOLUME:
