@@ -9,6 +9,7 @@ with a deadline, never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -293,3 +294,29 @@ async def test_status_shows_the_leader_the_standby_and_the_last_takeover(db: str
     finally:
         await engine.dispose()
     assert server.leader is None and not server.healthy  # stopped cleanly: nobody leads now
+
+
+async def test_a_leader_stalled_inside_a_write_does_not_hold_up_the_takeover(db: str) -> None:
+    """A leader stopped (SIGSTOP) in the middle of a write transaction holds its share lock on its
+    server's row, which the next leader's takeover updates: PostgreSQL ends the idle transaction
+    (acd's engines set idle_in_transaction_session_timeout), and the takeover goes through."""
+    one, two = make_node(db, "one"), make_node(db, "two")
+    for n in (one, two):
+        await n.lead.start()
+        await n.turn()
+    assert one.lead.role == "leader"
+    engine = make_engine(db)
+    stalled = await engine.connect()
+    try:
+        await stalled.execute(text("SELECT token FROM servers WHERE server_id = 'a' FOR SHARE"))
+        one.lead.conn.close()  # then its lease session dies too (idle_session_timeout, here at once)
+        started = asyncio.get_running_loop().time()
+        await takes_over(two)
+        took = asyncio.get_running_loop().time() - started
+        assert two.lead.role == "leader", "the takeover waited on the stalled transaction for good"
+        assert took < 10.0, took
+    finally:
+        with contextlib.suppress(Exception):
+            await stalled.close()
+        await engine.dispose()
+        await two.lead.stop()
