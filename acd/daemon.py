@@ -510,10 +510,15 @@ class Daemon:
         self._spawn(self.writer.run(), "writer")
         self.kpis = attach_sql_kpis(self.metrics, self.engine, clock=self.clock.now, interval=KPI_SECONDS)
         self.kpis.start()
-        self.center_kpis = attach_center_kpis(
-            self.metrics, self.engine, clock=self.clock.now, active=self._exports_center, interval=KPI_SECONDS
-        )
-        self.center_kpis.start()
+        if self.engine.dialect.name == "sqlite":
+            # One server is the whole center: its KPIs are the center's, computed once.
+            self.metrics.attach_center_kpis(self.kpis, self._exports_center)
+        else:
+            self.center_kpis = attach_center_kpis(
+                self.metrics, self.engine, clock=self.clock.now, active=self._exports_center,
+                interval=KPI_SECONDS,
+            )  # fmt: skip
+            self.center_kpis.start()
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
