@@ -9,7 +9,9 @@ epoch, stepped together; their ``systemname`` keeps their call ids apart, as ast
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import pytest
 
 from acd.api.auth import Principal
 from acd.asterisk_config import configured_agents, from_settings, render
+from acd.commands import report as report_cmd
 from acd.core.effects import AffinityDecided
 from acd.daemon import Daemon
 from acd.ha.postgres import asyncpg_params
@@ -297,7 +300,7 @@ VOLUME = ("offered", "answered", "abandoned", "abandoned_short", "exited", "cut_
 
 
 async def test_the_centers_numbers_are_its_servers_truths_added_nothing_doubled(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two servers with random traffic on one database: every call of each simulator's truth is one
     row under its server; `acd report` gives the center as the sum of the servers, each server as
@@ -377,3 +380,29 @@ async def test_the_centers_numbers_are_its_servers_truths_added_nothing_doubled(
         assert all("server=" not in line for line in center)  # the center's belong to no server
     for queue, whole in report.queues.items():
         assert kpis.queues[queue]["24h"].answered == whole["answered"]
+
+    # The command line says the same: the center, then each server.
+    capsys.readouterr()  # the daemons' logs so far
+    parser = argparse.ArgumentParser()
+    report_cmd.register(parser.add_subparsers())
+    period = ["--database", pg_url, "--from", str(EPOCH - 1), "--to", str(now + 1), "--now", str(now)]
+    assert await asyncio.to_thread(report_cmd.main, parser.parse_args(["report", *period, "--json"])) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["queues"] == api["queues"] and set(data["servers"]) == {"a", "b"}
+    assert await asyncio.to_thread(report_cmd.main, parser.parse_args(["report", *period, "--csv"])) == 0
+    rows_out = capsys.readouterr().out.splitlines()
+    assert rows_out[0].startswith("server,kind,name,") and {r.split(",")[0] for r in rows_out[1:]} == {
+        "all",
+        "a",
+        "b",
+    }
+    assert await asyncio.to_thread(report_cmd.main, parser.parse_args(["report", *period])) == 0
+    table = capsys.readouterr().out
+    assert "all servers (a, b)" in table and "\nserver a\n" in table and "\nserver b\n" in table
+    assert (
+        await asyncio.to_thread(
+            report_cmd.main, parser.parse_args(["report", *period, "--server", "b", "--json"])
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["queues"] == report.servers["b"].as_dict()["queues"]
