@@ -4,16 +4,16 @@ Several servers share one database; a caller cut off on one may call back throug
 repeat contact counts wherever it lands. These indexes serve the lookups by caller key, by
 callback and by entry id that no longer name a server.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
