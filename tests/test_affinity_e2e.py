@@ -31,7 +31,7 @@ from tests.lookup_client import lookup
 from tests.sim_helpers import SHARED_QUEUES, AmiClient, drive, get
 from tests.support.credentials import login
 from tests.support.ports import free_port
-from tests.support.waiting import until
+from tests.support.waiting import eventually, until
 from tests.test_e2e_daemon import daemon_settings
 from tests.test_e2e_signals import Daemon as DaemonProcess
 
@@ -94,6 +94,19 @@ class Center:
         self.daemon.core.load_history([call])
 
     async def call_in(self, exten: str = CALLER, **variables: str) -> None:
+        """Call in and wait (in wall time, the simulated clock still) until the caller joined a
+        queue: the dialplan's lookup runs in wall time, and simulated time moved on before the
+        caller is queued would shift every later ring and answer of the test."""
+        before = len(self.cli.events("QueueCallerJoin"))
+        await self.originate(exten, **variables)
+
+        async def joined() -> bool:
+            await self.cli.read_for(0.01)
+            return len(self.cli.events("QueueCallerJoin")) > before
+
+        await eventually(joined, what=f"{exten} joining a queue", interval=0.0)
+
+    async def originate(self, exten: str = CALLER, **variables: str) -> None:
         extra = {"Variable": ",".join(f"{k}={v}" for k, v in variables.items())} if variables else {}
         await self.cli.action(
             "Originate",
@@ -109,7 +122,7 @@ class Center:
         not within ``seconds``), with the simulated clock still."""
         before = len([n for _, n, _ in self.joins() if n == exten])
         started = time.monotonic()
-        await self.call_in(exten)
+        await self.originate(exten)
         while time.monotonic() - started < seconds:
             await self.cli.read_for(0.01)
             mine = [q for q, n, _ in self.joins() if n == exten]
