@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import shutil
 import sys
 import tempfile
 import time
@@ -82,6 +83,7 @@ async def _daemon(url: str, server: str, rate: float | None, seconds: float, cal
     await writer.close(10)
     await task
     await engine.dispose()
+    shutil.rmtree(spool, ignore_errors=True)
     lags = sorted(store.committed[k] - v for k, v in submitted.items() if k in store.committed)
     return {"rows": len(lags), "seconds": took, "lags": lags}
 
@@ -158,9 +160,11 @@ def main() -> int:
 
 async def _prepare(url: str) -> None:
     """Migrate once, before the daemons start (each would otherwise race to create the tables)."""
-    settings = Settings(database={"url": url, "spool_dir": tempfile.mkdtemp()})  # type: ignore[arg-type]
+    spool = tempfile.mkdtemp(prefix="acd-bench-migrate-")
+    settings = Settings(database={"url": url, "spool_dir": spool})  # type: ignore[arg-type]
     engine = await prepare_database(settings)
     await engine.dispose()
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 if __name__ == "__main__":
