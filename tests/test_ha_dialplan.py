@@ -39,8 +39,10 @@ class Pair:
     first: int
     second: int
 
-    async def call(self, number: str, within: float = 3.0) -> float | None:
-        """Wall seconds until the caller joins a queue (the simulated clock stands still)."""
+    async def call(self, number: str, within: float = 10.0) -> bool:
+        """Whether the caller joined a queue (within a deadline; the simulated clock stands still).
+        What moved them on, an answer, a refusal or CURL()'s time-out, the asterisk log says
+        (``lookups``): wall seconds would measure how late a loaded machine runs the test."""
         started = time.monotonic()
         await self.cli.action(
             "Originate", Channel=f"Local/{number}@caller-sim", Context="acd-test-in", Exten=number, Priority=1
@@ -48,8 +50,14 @@ class Pair:
         while time.monotonic() - started < within:
             await self.cli.read_for(0.01)
             if any(get(p, "CallerIDNum") == number for p in self.cli.events("QueueCallerJoin")):
-                return time.monotonic() - started
-        return None
+                return True
+        return False
+
+    def lookups(self, number: str) -> list[str]:
+        """Asterisk's warnings about this caller's lookups: one per failed attempt."""
+        return [
+            text for level, text in self.sim.asterisk_log if level == "WARNING" and f"caller={number}" in text
+        ]
 
     def routed(self) -> list[str]:
         """The decision ids the dialplan confirmed (which node answered)."""
@@ -112,30 +120,33 @@ def frozen(port: int) -> Iterator[None]:
 
 async def test_the_leader_answers_and_the_other_node_is_never_asked(pair: Pair) -> None:
     with node(pair.first, "from-first") as first, node(pair.second, "from-second") as second:
-        took = await pair.call("5551001")
-    assert took is not None and len(first) == 1 and second == []
+        joined = await pair.call("5551001")
+    assert joined and len(first) == 1 and second == []
     assert pair.routed() == ["from-first"]
 
 
 async def test_a_refused_first_node_sends_the_lookup_to_the_other(pair: Pair) -> None:
     with node(pair.second, "from-second") as second:  # the first port is closed: a standby
-        took = await pair.call("5551002")
-    assert took is not None and took < BOUND, "a refusal costs no bound"
+        joined = await pair.call("5551002")
+    assert joined
+    failed = pair.lookups("5551002")
+    assert len(failed) == 1 and "Failed to connect" in failed[0], failed  # a refusal costs no bound
     assert len(second) == 1 and pair.routed() == ["from-second"]
 
 
 async def test_a_frozen_first_node_costs_one_bound_and_the_other_is_not_asked(pair: Pair) -> None:
     with frozen(pair.first), node(pair.second, "from-second") as second:
-        took = await pair.call("5551003")
-    assert took is not None and BOUND * 0.9 <= took < 2 * BOUND, took
+        joined = await pair.call("5551003")
+    assert joined
+    failed = pair.lookups("5551003")
+    assert len(failed) == 1 and "timed out after" in failed[0], failed  # one bound, never two
     assert second == [] and pair.routed() == []  # straight to the shared queue
-    warnings = [text for level, text in pair.sim.asterisk_log if level == "WARNING"]
-    assert any("timed out" in w for w in warnings)
 
 
 async def test_both_refused_the_caller_goes_to_the_shared_queue_at_once(pair: Pair) -> None:
-    took = await pair.call("5551004")
-    assert took is not None and took < BOUND
+    assert await pair.call("5551004")
+    failed = pair.lookups("5551004")
+    assert len(failed) == 2 and all("Failed to connect" in w for w in failed), failed  # no bound
     assert pair.routed() == []
     joins = [get(p, "Queue") for p in pair.cli.events("QueueCallerJoin")]
     assert joins == ["support"]
