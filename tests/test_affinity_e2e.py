@@ -31,7 +31,7 @@ from tests.lookup_client import lookup
 from tests.sim_helpers import SHARED_QUEUES, AmiClient, drive, get
 from tests.support.credentials import login
 from tests.support.ports import free_port
-from tests.support.waiting import eventually, until
+from tests.support.waiting import DEADLINE, eventually, until
 from tests.test_e2e_daemon import daemon_settings
 from tests.test_e2e_signals import Daemon as DaemonProcess
 
@@ -72,7 +72,7 @@ class Center:
     async def step(self, seconds: float, polls: int = 4) -> None:
         await drive(self.sim, self.cli, seconds, polls=polls, pause=0.02)
 
-    async def until(self, check: Any, seconds: float = 5.0) -> None:
+    async def until(self, check: Any, seconds: float = DEADLINE) -> None:
         """Wait up to ``seconds`` for ``check``; the test's asserts judge what came of it."""
         await until(check, seconds, interval=0.05, fail=False)
 
@@ -250,7 +250,7 @@ async def hang_up(c: Center, number: str = CALLER) -> None:
 
 
 async def settled(c: Center, count: int = 1) -> None:
-    await c.until(lambda: len(c.records) >= count, 3.0)
+    await c.until(lambda: len(c.records) >= count)
 
 
 async def test_free_agent_gets_the_callback(center: Center) -> None:
@@ -469,7 +469,7 @@ async def test_two_callbacks_for_the_same_agent(center: Center) -> None:
     assert connected == [CALLER]
     await center.step(16.0)  # she stays busy: the second one's wait runs out, on to the shared queue
     assert (("support", "5551200", "1")) in center.joins()
-    await center.until(lambda: len(center.records) >= 1, 3.0)
+    await center.until(lambda: len(center.records) >= 1)
     assert ("wait_for_agent", "fallback_busy_timeout") in center.reasons()
 
 
@@ -634,7 +634,7 @@ async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> 
         await c.step(8.0)
         assert c.connects() == [("support", "Alice")]
         assert c.daemon is not None and c.routing is not None
-        await c.until(lambda: c.daemon is not None and not c.daemon.core.entries, 3.0)
+        await c.until(lambda: c.daemon is not None and not c.daemon.core.entries)
         await c.daemon.stop()  # the cut-off call's row is flushed on the way out
         settings = c.daemon.settings
         c.daemon = Daemon(settings)
