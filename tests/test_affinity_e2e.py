@@ -538,6 +538,19 @@ class AcdProcess(DaemonProcess):
     def ask(self) -> dict[str, str]:
         return lookup(self.lookup_port, queue="support", caller=CALLER, timeout=1.0).fields
 
+    def frozen(self) -> bool:
+        """Every thread stopped. SIGSTOP reaches a process with several threads (the lookup's
+        workers) one thread at a time: on a loaded machine a worker still answers a lookup some
+        milliseconds after kill() returned, until the group stop reaches it."""
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue  # a thread that ended meanwhile
+            if state not in ("T", "t"):
+                return False
+        return True
+
     def stop_now(self) -> int:
         self.proc.send_signal(signal.SIGCONT)
         return self.stop()
@@ -576,6 +589,7 @@ async def test_acd_frozen_during_a_callback_holds_no_caller_beyond_the_bound(tmp
         else:
             raise AssertionError("acd never recognised the callback:\n" + acd.log.read_text())
         acd.proc.send_signal(signal.SIGSTOP)
+        await until(acd.frozen, what="acd stopped by SIGSTOP")
         queue = await c.call_in_still()
         assert queue == "support" and any("timed out after" in w for w in c.lookup_log()), (
             queue,
