@@ -51,7 +51,6 @@ class Consumer:
         watch: Mapping[str, Callable[[Mapping[str, str]], None]] | None = None,
         probe: Callable[[Mapping[str, str]], bool] | None = None,
         after_batch: Callable[[], None] | None = None,
-        hold: Callable[[], bool] | None = None,
         wall: Callable[[], float] = time.time,
         batch: int = BATCH,
     ) -> None:
@@ -59,9 +58,7 @@ class Consumer:
         applied (as when the reader skips them unparsed). None: every event is applied.
         ``watch``: event name -> a hook called before the core sees it (Reload: resync).
         ``probe``: called with each event until it returns True (learning about the peer once).
-        ``after_batch``: called after each batch (the queue_log reader looks for new lines).
-        ``hold``: asked before each batch; True leaves the queue as it is until :meth:`wake` (a
-        leader back from a stall applies nothing before its lock is confirmed)."""
+        ``after_batch``: called after each batch (the queue_log reader looks for new lines)."""
         self.queue: deque[tuple[Any, float]] = deque()
         self._wake = asyncio.Event()
         self._apply = apply
@@ -74,7 +71,6 @@ class Consumer:
         self._watch = dict(watch or {})
         self._probe = probe
         self._after_batch = after_batch
-        self._hold = hold
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wall = wall
         self._batch = batch
@@ -122,9 +118,9 @@ class Consumer:
         queue = self.queue
         apply, stamp, dispatch = self._apply, self._stamp, self._dispatch
         count_event, on_marker, wall, handled = self._count_event, self._on_marker, self._wall, self._handled
-        watch, hold = self._watch, self._hold
+        watch = self._watch
         while True:
-            if not queue or (hold is not None and hold()):
+            if not queue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue

@@ -16,16 +16,6 @@ Shape:
 
 READY is sent to systemd once the database and the listeners are open, not when AMI is up: an
 Asterisk that is down at boot must not make systemd give up on acd.
-
-Leadership (acd/ha/): with PostgreSQL, the nodes of one server (``ACD_SERVER_ID``) agree through a
-session advisory lock which one leads. Only the leader applies events to its core, answers routing
-lookups (a standby's listener is closed, so the dialplan's first attempt is refused at once) and
-sends AMI actions; each action, and each batch the consumer applies, first asks the fence
-(``may_act``: leader, not stalled, heartbeat confirmed within the step-down bound). A standby keeps
-its AMI session (read-only), counts events for its health and writes what its journal still holds
-(records are facts, merged by their keys). Becoming the leader builds a fresh core from the
-database's history and resyncs; the time since the previous leader's covered mark is a gap
-(reason ``takeover``) that Asterisk's queue_log fills. With SQLite a node always leads alone.
 """
 
 from __future__ import annotations
@@ -39,7 +29,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -61,16 +51,12 @@ from acd.ami.connection import (
 from acd.ami.resync import resync
 from acd.clock import EventClock
 from acd.consumer import Consumer
-from acd.core.commands import Command, HistoryLearned
+from acd.core.commands import Command
 from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, Effect
 from acd.core.engine import Core
 from acd.core.events import PARSERS
-from acd.core.linking import PastCall
-from acd.ha import Change, Leadership, LockNotPermitted, SoleNode
-from acd.ha.coverage import Coverage
 from acd.metrics.durability import DurabilityCollector
-from acd.metrics.ha import HaState
 from acd.metrics.http import metrics_route
 from acd.metrics.metrics import Metrics
 from acd.metrics.pipeline import PipelineMetrics
@@ -101,13 +87,6 @@ RESYNC_RETRY_MAX = 60.0
 
 class CannotListen(Exception):
     """A port acd must listen on is taken or not allowed: the command says so in one line, exit 2."""
-
-
-class NotLeading(Exception):
-    """An AMI action refused by the fence: this node does not lead (or has not confirmed it yet)."""
-
-
-_NO_EFFECTS: list[Effect] = []
 
 
 @dataclass
@@ -150,16 +129,8 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self._sleep = sleep
         self._timestamps_known = False
-        # Leadership: a sole node until start() finds PostgreSQL (then acd/ha decides).
-        self.leadership: Leadership | SoleNode = SoleNode()
-        self._leading = True
-        self._role_generation = 0
-        self._coverage = Coverage()
-        self.fenced: dict[str, int] = {}
-        self.history_feed: Any = None  # PostgreSQL: what other processes record (acd.store.history_feed)
-        self.history_lag: float | None = None  # seconds, the last learned call's
         self.consumer = Consumer(
-            self._apply_event,
+            self.core.apply,
             self.clock.stamp,
             self._dispatch,
             count_event=self.metrics.health.count_event,
@@ -169,7 +140,6 @@ class Daemon:
             watch={"Reload": self._reloaded},
             probe=self._note_timestamps,
             after_batch=self._after_batch,
-            hold=self._hold_events,
         )
         self.queue = self.consumer.queue  # read by health, drain and tests
         self.stats = DaemonStats(self.consumer)
@@ -197,7 +167,6 @@ class Daemon:
         self.engine: Any = None
         self.writer: Any = None
         self.kpis: Any = None  # window KPIs from the database, refreshed in the background
-        self.center_kpis: Any = None  # the center's (every server's), while this node exports them
         self.routing: RoutingHandle | None = None  # callback routing: the lookup Asterisk asks
         self.queue_log: Any = None  # Asterisk's queue_log, read after every gap (acd.queuelog.feed)
         self.runner: web.AppRunner | None = None
@@ -211,7 +180,6 @@ class Daemon:
         self._resync_task: asyncio.Task[None] | None = None
         self._last_status = 0.0
         self._events_at_status = 0
-        self.metrics.attach_ha(self._ha_state)
 
     def add_sink(self, sink: Callable[[Effect], None]) -> None:
         """Also hand every effect to ``sink`` (after the metrics; it must be quick and not raise:
@@ -241,8 +209,7 @@ class Daemon:
                     effect="resyncing without it",
                     fix="give the manager user read class system",
                 )
-            self.leadership.poke()  # a standby whose Asterisk is up may lead now
-            if self._leading and (self._resync_task is None or self._resync_task.done()):
+            if self._resync_task is None or self._resync_task.done():
                 self._resync_task = asyncio.get_running_loop().create_task(self._resync())
         elif isinstance(notice, Connected):
             log.info("ami_connected", ami=f"{ami.host}:{ami.port}", banner=notice.banner)
@@ -320,17 +287,6 @@ class Daemon:
 
     # -- the one consumer (acd/consumer.py) calls back here ----------------------------------------
 
-    def _apply_event(self, headers: Mapping[str, str], now: float) -> list[Effect]:
-        """The leader's core takes the event; a standby only counts it (for its health)."""
-        if self._leading:
-            return self.core.apply(headers, now)
-        return _NO_EFFECTS
-
-    def _hold_events(self) -> bool:
-        """A leader that may not act yet (back from a stall, lock not confirmed) applies nothing:
-        the events wait until the next heartbeat confirms the lock or the node steps down."""
-        return self._leading and not self.leadership.may_act()
-
     def _after_batch(self) -> None:
         if self.queue_log is not None:
             self.queue_log.poll(self._queue_log_read)
@@ -348,11 +304,6 @@ class Daemon:
         log.error("core_failed", event=headers.get("Event"), exc_info=exc)
 
     def _command(self, command: Command) -> None:
-        if not self._leading:
-            return  # a lookup answered before a step-down: its caller is the new leader's
-        if isinstance(command, HistoryLearned):
-            self.history_lag = max(0.0, time.time() - command.sent)
-            self.metrics.history_lag.observe(self.history_lag)
         try:
             effects = self.core.command(command, self.clock.now())
         except Exception:
@@ -367,8 +318,6 @@ class Daemon:
         """Asterisk reloaded (queues may have come or gone): read QueueStatus again."""
         module = event.get("Module", "").lower()
         if module and module != "all" and "queue" not in module:
-            return
-        if not self._leading:
             return
         if self.ami.connected and (self._resync_task is None or self._resync_task.done()):
             self._resync_task = asyncio.get_running_loop().create_task(self._resync())
@@ -423,12 +372,9 @@ class Daemon:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            if self._leading:
-                self._dispatch(self.core.tick(self.clock.now()))
-                self._mark_covered()
-            if self.queue:
-                self.consumer.wake()  # events held while the lock was unconfirmed
+            self._dispatch(self.core.tick(self.clock.now()))
             self._count_skipped()
+            self._mark_covered()
             self._status()
 
     def _mark_covered(self) -> None:
@@ -440,17 +386,7 @@ class Daemon:
             return  # the last gap is not filled yet
         if self.core.resync is not None or not self.ami.connected:
             return
-        now = self.clock.now()
-        self.writer.journal.mark(now)
-        self._coverage.mark(self.writer.journal.last_seq, now)
-
-    def _covered(self) -> float | None:
-        """Event time up to which the database has every record of this server (the heartbeat
-        writes it for the next leader)."""
-        if self.writer is None:
-            return None
-        stats = self.writer.journal.stats()
-        return self._coverage.advance(self.writer.journal.acked, dropped=stats.dropped > 0)
+        self.writer.journal.mark(self.clock.now())
 
     def _count_skipped(self) -> None:
         """Events the reader framed but did not parse still count in acd_ami_events_total."""
@@ -474,8 +410,6 @@ class Daemon:
         )
         self._last_status, self._events_at_status = now, self.stats.events
         ami = "AMI connected" if self.ami.connected else "AMI reconnecting"
-        if isinstance(self.leadership, Leadership):
-            ami = f"{'leader' if self._leading else 'standby'}; {ami}"
         backlog = self.writer.stats().backlog if self.writer is not None else 0
         journal = self.writer.journal.state if self.writer is not None else "ok"
         risk = "" if journal == "ok" else f"; JOURNAL CANNOT WRITE ({journal})"
@@ -484,25 +418,25 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from acd.metrics.sql import attach_center_kpis, attach_sql_kpis
+        from acd.metrics.sql import attach_sql_kpis
+        from acd.store.history import load_past_calls
         from acd.store.migrate import prepare_database
         from acd.store.purge import run_retention
         from acd.store.writer import open_writer
 
         self._check_ports()
         self.engine = await prepare_database(self.settings)
+        # The caller history outlives the process: a restart between a cut-off and its callback
+        # changes nothing.
+        past = await load_past_calls(
+            self.engine, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
+        )
+        self.core.load_history(past)
         self.writer = await open_writer(self.settings, self.engine)
-        if self.engine.dialect.name == "postgresql":
-            self.leadership = self._leadership()
-            await self.leadership.start()  # LockNotPermitted: one line, exit 2 (run_daemon)
-            self._leading = False  # until the lock is ours (once AMI is up)
-            self.writer.fence = self._write_token
-            self.writer.sender = self.leadership.conn.info.instance
-            self.history_feed = self._history_feed(self.writer.sender)
-        else:
-            # The caller history outlives the process: a restart between a cut-off and its
-            # callback changes nothing.
-            self.core, self.queue_log = await self._fresh_core(self.writer.journal.last_seen, "startup")
+        if self.settings.queue_log.path:
+            from acd.queuelog.feed import QueueLogFeed
+
+            self.queue_log = QueueLogFeed(self.settings.queue_log, self.core, self.writer.journal.last_seen)
         self._sinks.append(self.writer.submit)
         self.writer.on_write = self.metrics.observe_db_write
         self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
@@ -510,26 +444,20 @@ class Daemon:
         self._spawn(self.writer.run(), "writer")
         self.kpis = attach_sql_kpis(self.metrics, self.engine, clock=self.clock.now, interval=KPI_SECONDS)
         self.kpis.start()
-        if self.engine.dialect.name == "sqlite":
-            # One server is the whole center: its KPIs are the center's, computed once.
-            self.metrics.attach_center_kpis(self.kpis, self._exports_center)
-        else:
-            self.center_kpis = attach_center_kpis(
-                self.metrics, self.engine, clock=self.clock.now, active=self._exports_center,
-                interval=KPI_SECONDS,
-            )  # fmt: skip
-            self.center_kpis.start()
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
-        if self._leading:
-            self.routing = await self._routing_handle()
-        self._sinks.append(self._routing_observe)
+        self.routing = await start_routing(
+            self.settings,
+            view=lambda: self.core.view.current,
+            now=self.clock.now,
+            put=self.put_command,
+            wake=self.wake,
+            send_action=self.ami.send_action,
+            metrics=self.metrics,
+        )
+        self._sinks.append(self.routing.observe)
         self._spawn(self.consumer.run(), "consumer")
-        if isinstance(self.leadership, Leadership):
-            self._spawn(self.leadership.run(), "leadership")
-        if self.history_feed is not None:
-            self._spawn(self.history_feed.run(), "history-feed")
         self._spawn(self._tick(), "ticker")
         interval = self.notifier.watchdog_interval()
         if interval:
@@ -552,209 +480,6 @@ class Daemon:
             ami=f"{self.settings.ami.host}:{self.settings.ami.port}",
             database=shown_url(self.settings.database.url),
         )
-
-    # -- leadership (acd/ha) ------------------------------------------------------------------------
-
-    def _leadership(self) -> Leadership:
-        from acd.ha import LeaseConnection, LeaseTiming, node_info
-
-        ha = self.settings.ha
-        timing = LeaseTiming(heartbeat=ha.heartbeat_seconds, step_down_after=ha.step_down_seconds)
-        conn = LeaseConnection(
-            self.settings.database.url,
-            node_info(self.settings.server_id, ha.node_name(), __version__),
-            session_timeout=ha.session_timeout_seconds,
-            step_down=ha.step_down_seconds,
-            op_timeout=ha.heartbeat_seconds,
-        )
-        return Leadership(
-            conn,
-            timing,
-            ami_ok=lambda: self.ami.booted,
-            ami_lost_after=ha.ami_lost_seconds,
-            covered=self._covered,
-            history_lag=lambda: self.history_lag,
-            on_change=self._role_changed,
-        )
-
-    def _ha_state(self) -> HaState:
-        lead = self.leadership
-        fenced = dict(self.fenced)
-        if self.writer is not None:
-            fenced["decision"] = self.writer.fenced
-        return HaState(
-            node=self.settings.ha.node_name(),
-            leader=self._leading,
-            heartbeat_age=lead.heartbeat_age() if self._leading else None,
-            takeovers=lead.takeovers,
-            stalls=lead.stalls,
-            failures=getattr(lead, "failures", 0),
-            kpi_exporter=self._leading and lead.kpi_held,
-            stepdowns=lead.stepdowns(),
-            fenced=fenced,
-        )
-
-    def _history_feed(self, sender: str) -> Any:
-        from acd.ha.postgres import asyncpg_params
-        from acd.store.history_feed import HistoryFeed
-
-        return HistoryFeed(
-            asyncpg_params(self.settings.database.url),
-            sender,
-            deliver=self._learned,
-            catch_up=self._catch_up,
-        )
-
-    def _learned(self, server: str, sent: float, calls: tuple[PastCall, ...]) -> None:
-        """A notification from another process: into the core, in order with the events."""
-        if server == self.settings.server_id:
-            calls = tuple(replace(c, server="") for c in calls)  # this server's other node
-        self.consumer.put(HistoryLearned(calls, sent), time.time())
-
-    async def _catch_up(self, since: float) -> None:
-        """After the listening connection dropped: learn again what the database holds."""
-        from acd.store.history import load_past_calls
-
-        if not self._leading:
-            return  # a standby loads the history when it takes over
-        calls = await load_past_calls(
-            self.engine, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
-        )
-        self.consumer.put(HistoryLearned(tuple(calls), time.time()), time.time())
-
-    def _exports_center(self) -> bool:
-        """The center's KPIs come from one daemon: the leader holding the "kpi" lock (with
-        SQLite, the one daemon there is: ``SoleNode`` always holds it)."""
-        return self._leading and bool(self.leadership.kpi_held)
-
-    def _write_token(self) -> int | None:
-        """The fencing token the writer's fenced rows carry (None: this node does not lead)."""
-        return self.leadership.token if self._leading else None
-
-    def _role_changed(self, change: Change) -> None:
-        """Called by the leadership task, on the loop: a step-down takes effect before anything
-        else runs (no event applied, no lookup answered); the rest follows in a task."""
-        self._role_generation += 1
-        generation = self._role_generation
-        self.metrics.set_role(change.role)
-        if self._stopping:
-            self._leading = change.role == "leader" and self._leading
-            return
-        if change.role == "standby":
-            self._leading = False
-            if self._resync_task is not None:
-                self._resync_task.cancel()
-            if self.routing is not None:
-                self.routing.server.close_listener()  # refused from now on: the dialplan moves on
-            self._transition(self._become_standby(generation), "standby")
-        else:
-            self._transition(self._become_leader(change, generation), "leader")
-        self.consumer.wake()
-        self._status(force=True)
-
-    def _transition(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"become-{name}")
-        self._tasks.append(task)
-        task.add_done_callback(self._transition_done)
-
-    def _transition_done(self, task: asyncio.Task[Any]) -> None:
-        with contextlib.suppress(ValueError):
-            self._tasks.remove(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("ha_transition_failed", task=task.get_name(), error=repr(task.exception()))
-
-    async def _become_standby(self, generation: int) -> None:
-        await self._stop_routing()
-        if generation != self._role_generation:
-            return
-        if self.queue_log is not None:
-            await self.queue_log.close()
-            self.queue_log = None
-        # What this core held is the next leader's to see (it adopts the calls in progress).
-        self.core = Core(CoreConfig.from_settings(self.settings))
-
-    async def _become_leader(self, change: Change, generation: int) -> None:
-        takeover = change.takeover
-        covered = takeover.covered_until if takeover is not None else None
-        starts = [t for t in (covered, self.writer.journal.last_seen) if t is not None]
-        reason = "takeover" if takeover is not None and takeover.previous is not None else "startup"
-        try:
-            core, feed = await self._fresh_core(max(starts) if starts else None, reason)
-        except Exception as exc:  # no history from the database: lead without it, say so
-            log.error("ha_history_unavailable", error=str(exc))
-            core, feed = Core(CoreConfig.from_settings(self.settings)), None
-        if generation != self._role_generation:
-            if feed is not None:
-                await feed.close()
-            return
-        old, self.queue_log = self.queue_log, feed
-        if old is not None:
-            await old.close()
-        self.core = core
-        self._leading = True
-        await self._stop_routing()
-        self.routing = await self._routing_handle(required=False)
-        if self.ami.booted and (self._resync_task is None or self._resync_task.done()):
-            self._resync_task = asyncio.get_running_loop().create_task(self._resync())
-        self.consumer.wake()
-
-    async def _fresh_core(self, gap_started: float | None, reason: str) -> tuple[Core, Any]:
-        """A core seeded with the caller history in the database, its gap starting where the
-        records stop (this node's journal, or the previous leader's covered mark)."""
-        from acd.store.history import known_call_ids, load_past_calls
-
-        core = Core(CoreConfig.from_settings(self.settings))
-        past = await load_past_calls(
-            self.engine, self.settings.server_id, self.clock.now(), core.config.history_horizon
-        )
-        core.load_history(past)
-        core.gap_started = gap_started
-        core.gap_reason = reason
-        feed = None
-        if self.settings.queue_log.path:
-            from acd.queuelog.feed import QueueLogFeed
-
-            feed = QueueLogFeed(self.settings.queue_log, core, None)
-            if gap_started is not None and core.gapfill is not None and reason == "takeover":
-                # What the previous leader committed after its mark is not recorded again.
-                since = gap_started - self.settings.queue_log.lookback_seconds
-                core.gapfill.remember(await known_call_ids(self.engine, self.settings.server_id, since))
-        return core, feed
-
-    async def _routing_handle(self, *, required: bool = True) -> RoutingHandle | None:
-        try:
-            return await start_routing(
-                self.settings,
-                view=lambda: self.core.view.current,
-                now=self.clock.now,
-                put=self.put_command,
-                wake=self.wake,
-                send_action=self._send_action,
-                metrics=self.metrics,
-                may_act=self.leadership.may_act,
-            )
-        except OSError as exc:
-            if required:
-                raise
-            log.error("routing_listen_failed", port=self.settings.routing.port, error=str(exc))
-            return None
-
-    async def _stop_routing(self) -> None:
-        routing, self.routing = self.routing, None
-        if routing is not None:
-            await routing.close()
-
-    def _routing_observe(self, effect: Effect) -> None:
-        routing = self.routing
-        if routing is not None:
-            routing.observe(effect)
-
-    async def _send_action(self, action: dict[str, str]) -> object:
-        """Every AMI action acd sends on its own account passes the fence first."""
-        if not self.leadership.may_act():
-            self.fenced["ami_action"] = self.fenced.get("ami_action", 0) + 1
-            raise NotLeading(f"{action.get('Action')}: this node does not lead now; not sent")
-        return await self.ami.send_action(action)
 
     def _check_ports(self) -> None:
         """A taken HTTP or lookup port is found before anything starts (the binds come later)."""
@@ -804,7 +529,6 @@ class Daemon:
     async def _health(self, request: web.Request) -> web.Response:
         body = {
             "ami_connected": self.ami.connected,
-            "role": "leader" if self._leading else "standby",
             "events": self.stats.events,
             "queue": len(self.queue),
             "calls_in_progress": len(self.core.entries),
@@ -852,9 +576,7 @@ class Daemon:
             self._resync_task.cancel()
         consumer = next((t for t in self._tasks if t.get_name() == "consumer"), None)
         for task in self._tasks:
-            # The leader keeps heartbeating while its writer flushes: what it flushes is written
-            # under its token; then it releases the lock cleanly.
-            if task is not consumer and task.get_name() not in ("writer", "leadership"):
+            if task is not consumer and task.get_name() != "writer":
                 task.cancel()
         # Drain what was read through the core, so its effects reach the writer.
         deadline = time.monotonic() + 5.0
@@ -863,13 +585,12 @@ class Daemon:
             await asyncio.sleep(0.01)
         if consumer is not None:
             consumer.cancel()
-        await self._stop_routing()
+        if self.routing is not None:
+            await self.routing.close()
         if self.queue_log is not None:
             await self.queue_log.close()
         if self.writer is not None:
             await self.writer.close(self.settings.database.flush_deadline)
-        if isinstance(self.leadership, Leadership):
-            await self.leadership.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -877,10 +598,6 @@ class Daemon:
             await self.runner.cleanup()
         if self.kpis is not None:
             await self.kpis.stop()
-        if self.center_kpis is not None:
-            await self.center_kpis.stop()
-        if self.history_feed is not None:
-            await self.history_feed.close()
         if self.engine is not None:
             await self.engine.dispose()
         if self._started:  # after a failed start the caller reports why, in one line
@@ -922,9 +639,6 @@ async def run_daemon(settings: Settings, *, ready: Callable[[Daemon], None] | No
         listen = _cannot_listen(exc)
         if listen is not None:
             print(f"acd: cannot listen: {listen}", file=sys.stderr, flush=True)
-            return 2
-        if isinstance(exc, LockNotPermitted):
-            print(f"acd: database: {exc}", file=sys.stderr, flush=True)
             return 2
         log.error("start_failed", error=str(exc))
         return 1

@@ -42,7 +42,7 @@ class ReplayClock:
             for name in _ID_HEADERS:
                 value = headers.get(name)
                 if value:
-                    head = value.rpartition("-")[2].partition(".")[0]  # "<systemname>-" first
+                    head = value.partition(".")[0]
                     if head.isdigit():
                         epoch = float(head)
                         if raw is None or epoch > raw:

@@ -57,8 +57,7 @@ MONTH = 30 * 86400.0
 def throwaway_postgres() -> Iterator[str | None]:
     """An empty PostgreSQL database on a cluster of our own, or None when there is no server."""
     try:
-        from tests.pg_fixtures import PgServer, _find_bin
-        from tests.support.ports import free_port
+        from tests.pg_fixtures import PgServer, _find_bin, _free_port
     except ImportError:
         yield None
         return
@@ -73,7 +72,7 @@ def throwaway_postgres() -> Iterator[str | None]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
     bindir = str(Path(initdb).parent)
-    server = PgServer("127.0.0.1", free_port(), "postgres", base / "data", base, bindir, owned=True)
+    server = PgServer("127.0.0.1", _free_port(), "postgres", base / "data", base, bindir, owned=True)
     server._run(f"{bindir}/initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres", "--no-sync")
     server.start()
     try:

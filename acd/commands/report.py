@@ -27,13 +27,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--from", dest="start", metavar="TIME", help="period start (ISO 8601 or epoch)")
     parser.add_argument("--to", dest="end", metavar="TIME", help="period end, exclusive (default: now)")
     parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)  # the clock's reading (tests)
-    parser.add_argument(
-        "--server",
-        default="all",
-        metavar="NAME",
-        help="one server's numbers (ACD_SERVER_ID); default all: the center's, with each server's "
-        "beside it when several servers share the database",
-    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object")
     fmt.add_argument("--csv", action="store_true", help="CSV, one row per queue and per agent")
@@ -67,18 +60,22 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace, start: float, end: float, now: float) -> int:
-    from acd.reads.summary import ALL_SERVERS, load_report
+    from acd.reads.summary import load_report
     from acd.reporting.render import to_csv, to_json, to_table
-    from acd.store.migrate import open_for_command
+    from acd.store.migrate import SchemaError, open_existing
 
-    engine = await open_for_command("report", settings)  # a report never creates a database
-    if engine is None:
+    try:
+        engine = await open_existing(settings)  # a report never creates a database
+    except SchemaError as err:
+        print(f"acd report: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"acd report: cannot reach the database: {err}", file=sys.stderr)
         return 1
     try:
         if not args.now and not args.end:
             start, end, now = await _follow_records(engine, start, end, now)
-        server = ALL_SERVERS if args.server == "all" else args.server
-        report = await load_report(engine, settings, start, end, now, server_id=server)
+        report = await load_report(engine, settings, start, end, now)
     finally:
         await engine.dispose()
     if args.json:

@@ -41,7 +41,7 @@ from typing import Any
 
 from acd.core import events as ev
 from acd.core.classify import SHUTDOWN_FLAG, Signal, classify_cutoff, ended_by
-from acd.core.commands import Command, HistoryLearned, LookupAnswered
+from acd.core.commands import Command, LookupAnswered
 from acd.core.config import CoreConfig, is_personal_queue
 from acd.core.customer import CustomerCalls
 from acd.core.effects import (
@@ -59,7 +59,7 @@ from acd.core.effects import (
     ResyncDone,
 )
 from acd.core.gapfill import GapFill
-from acd.core.linking import History, PastCall, caller_key, link_unknown
+from acd.core.linking import History, PastCall, caller_key
 from acd.core.live import AgentLive, LiveSnapshot, QueueLive
 from acd.core.model import Agent, Channel, Entry, Member, Ring, interface_of_channel
 from acd.core.queuelog import QueueLogFacts
@@ -160,8 +160,6 @@ class Core:
         out: list[Effect] = []
         if isinstance(command, LookupAnswered):
             self.routed.answered(command, now)
-        elif isinstance(command, HistoryLearned):
-            self.learn(command.calls)
         return out
 
     def _publish(self, out: list[Effect], now: float) -> None:
@@ -305,7 +303,7 @@ class Core:
         for key in [k for k in snap["known_members"] if k in self.members and k not in snap["members"]]:
             member = self.members[key]
             self._remove_member(member, now, out, reason="resync")
-        if self.gap_started is not None or self.gap_reason in ("startup", "takeover"):
+        if self.gap_started is not None or self.gap_reason == "startup":
             gap = GapRecorded(self.gap_started, now, self.gap_reason, reconciled)
             if self.gapfill is not None:  # recorded once queue_log has told what the gap held
                 adopted = [e for i, e in self.entries.items() if e.partial and i not in snap["known_entries"]]
@@ -369,8 +367,6 @@ class Core:
         )
         entry.callback_of = cb.id if cb else None
         entry.repeat_of = rep.id if rep else None
-        if link_unknown(rep, now, rules.callback_window_seconds):
-            entry.unknown.update(("callback_of", "repeat_of"))
         self.entries[entry.id] = entry
         self.by_uniqueid[e.uniqueid] = entry
         out.append(
@@ -1185,7 +1181,6 @@ class Core:
                 answered,
                 cut,
                 now,
-                cut_off_known="cut_off" not in entry.unknown,
             )
             self.history.add(past)
             self.view.remember(past)
@@ -1300,14 +1295,6 @@ class Core:
         for call in calls:
             self.history.add(call)
         self.view.remember_all(calls)
-        self.customers.remember(calls)
-
-    def learn(self, calls: tuple[PastCall, ...] | list[PastCall]) -> None:
-        """Calls recorded elsewhere, as they reach the database (any order; a call learned again
-        replaces what was known of it, e.g. a record from queue_log by the one from AMI)."""
-        for call in calls:
-            self.history.learn(call)
-            self.view.learn(call)
         self.customers.remember(calls)
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from acd.core.effects import AgentOffer, CallFinished, CallRecord, Effect, GapRecorded
-from acd.core.linking import caller_key, link_unknown
+from acd.core.linking import caller_key
 from acd.core.model import Entry
 from acd.core.queuelog import EXIT_REASONS, QlEntry, QueueLogFacts
 
@@ -103,15 +103,6 @@ class GapFill:
             self.held[entry.id] = (entry, record)
             return True
         return False
-
-    def remember(self, ids: list[str]) -> None:
-        """Records another process already made (the leader before a takeover): queue_log never
-        makes them again."""
-        recent = self._recent
-        for call_id in ids:
-            recent[call_id] = None
-        while len(recent) > RECENT:
-            recent.popitem(last=False)
 
     def window(self) -> tuple[float, float | None] | None:
         """(read lines since, gap start or None) for the pending gap, None when none is pending."""
@@ -560,8 +551,6 @@ def entry_from_queue_log(core: Core, q: QlEntry, restarts: tuple[int, ...]) -> E
     )
     entry.callback_of = cb.id if cb else None
     entry.repeat_of = rep.id if rep else None
-    if link_unknown(rep, entry.joined_at, rules.callback_window_seconds):
-        entry.unknown.update(("callback_of", "repeat_of"))
     _apply_outcome(core, entry, q, restarts, had_signals=False)
     entry.offers = _offers(core, q, entry.agent)
     if q.transfer:

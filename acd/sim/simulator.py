@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import random
 import time
@@ -74,9 +73,7 @@ class Simulator:
         self.truth = Truth(cfg.truth)
         self.server = AmiServer(self, users)
         self.server.paced_by_readers = math.isinf(cfg.speed)
-        self.model = Model(
-            self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record, cfg.systemname
-        )
+        self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
         if cfg.queue_log is not None:
             self.model.qlog = QueueLogFile(cfg.queue_log)
             self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")  # Asterisk's logger at boot
@@ -160,14 +157,10 @@ class Simulator:
         self._running = True
         host, port = await self.server.listen(self.cfg.host, self.cfg.port)
         self._traffic_started = False
-        if self.cfg.traffic and not self.cfg.hold_until_login and not self.cfg.hold_traffic:
+        if self.cfg.traffic and not self.cfg.hold_until_login:
             self._start_traffic()
         self._runner = asyncio.create_task(self._run())
         return host, port
-
-    def start_traffic(self) -> None:
-        """Start the calls and agents of ``hold_traffic`` (e.g. once every acd node watching leads)."""
-        self._start_traffic()
 
     def _start_traffic(self) -> None:
         if not self._traffic_started:
@@ -282,8 +275,6 @@ class Simulator:
 
     def handle_action(self, s: Session, msg: dict[str, str]) -> None:
         self._to_the_present()
-        if self.cfg.action_log is not None:
-            self._log_action(s, msg)
         delay = self.cfg.action_latency
         if delay > 0 and msg.get("Action", "").lower() not in ("login", "challenge", "logoff"):
             # Asterisk works an action off on its own thread: calls keep moving meanwhile, so an
@@ -292,14 +283,6 @@ class Simulator:
         else:
             actions.dispatch(self, s, msg)
         self._notify()
-
-    def _log_action(self, s: Session, msg: dict[str, str]) -> None:
-        """Who sent what, when (wall clock): the HA tests check a deposed node sends nothing."""
-        assert self.cfg.action_log is not None
-        user = s.user.name if s.user is not None else msg.get("Username", "")
-        line = {"at": time.time(), "user": user, "action": msg.get("Action", ""), "session": s.session_id}
-        with self.cfg.action_log.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line) + "\n")
 
     def _dispatch_later(self, s: Session, msg: dict[str, str]) -> None:
         if not s.closing:
@@ -334,7 +317,7 @@ class Simulator:
         s.user = user
         s.set_events(msg.get("Events", "on"))
         reply(s, aid, "Authentication accepted")
-        if self.cfg.traffic and self.cfg.hold_until_login and not self.cfg.hold_traffic:
+        if self.cfg.traffic and self.cfg.hold_until_login:
             asyncio.get_running_loop().call_soon(self._start_traffic)
         if self.booted:
             if "system" in s.mask and s.events_on:

@@ -8,7 +8,6 @@ database at a revision this acd does not know (written by a newer acd) is refuse
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -132,18 +131,6 @@ async def open_existing(settings: Settings) -> AsyncEngine:
     return await _open(
         url, empty=NoDatabase(f"{shown} has no acd tables (nothing was ever recorded there): {hint}")
     )
-
-
-async def open_for_command(command: str, settings: Settings) -> AsyncEngine | None:
-    """:func:`open_existing` for a command's run: None once the reason is on stderr, one line
-    (``acd report: ...``), for the command to exit 1."""
-    try:
-        return await open_existing(settings)
-    except SchemaError as err:
-        print(f"acd {command}: {err}", file=sys.stderr)
-    except OSError as err:
-        print(f"acd {command}: cannot reach the database: {err}", file=sys.stderr)
-    return None
 
 
 def _refuse(state: SchemaState) -> None:
