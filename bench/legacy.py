@@ -6,7 +6,6 @@ folded in Python). Not used by acd; kept only so one run measures before and aft
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,12 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.core.definitions import is_personal_queue
+from acd.core.definitions import WINDOWS, is_personal_queue
 from acd.metrics.kpi import Kpis, WindowKpi
 from acd.settings import Settings
 from acd.store.models import Call, Credit, Outcome, RoutingDecision, table_of
-
-WINDOWS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+from acd.store.purge import repeat_flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,22 +156,6 @@ def fold_legs(
     return [
         _make_leg(group, next(e.queue for e in group if not is_personal_queue(e.queue))) for group in groups
     ]
-
-
-def repeat_flags(ended_at: float, later_arrivals: Sequence[float], now: float) -> dict[str, bool | None]:
-    """For one answered call: repeat within each window (True/False), or None while still open.
-    ``later_arrivals`` are the sorted arrival times of the same caller's other calls."""
-    index = bisect.bisect_right(later_arrivals, ended_at)
-    following = later_arrivals[index] if index < len(later_arrivals) else None
-    flags: dict[str, bool | None] = {}
-    for name, width in WINDOWS.items():
-        if following is not None and following - ended_at <= width:
-            flags[name] = True
-        elif now >= ended_at + width:
-            flags[name] = False
-        else:
-            flags[name] = None
-    return flags
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
