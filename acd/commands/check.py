@@ -12,7 +12,8 @@ import json
 import sys
 from collections import Counter
 
-from acd.check import CheckResult, check_config, exit_code, run_checks, to_json
+from acd.preflight.checklist import check_config, run_checks
+from acd.preflight.results import CheckResult, exit_code, to_json
 
 
 def _print_human(results: list[CheckResult]) -> None:

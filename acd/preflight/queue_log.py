@@ -18,10 +18,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from acd.preflight.results import CheckResult
 from acd.settings import Settings
 
 if TYPE_CHECKING:
-    from acd.check import AmiObservation, CheckResult
+    from acd.preflight.ami_verdicts import AmiObservation
 
 __all__ = ["check_queue_log", "mark_queue_log"]
 
@@ -77,8 +78,6 @@ def _tail_has(path: Path, marker: str) -> bool:
 
 
 async def check_queue_log(settings: Settings, obs: AmiObservation) -> CheckResult:
-    from acd.check import CheckResult
-
     raw = settings.queue_log.path
     if not raw:
         return CheckResult(
