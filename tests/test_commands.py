@@ -114,7 +114,7 @@ def test_report_of_an_empty_database_says_nothing_was_recorded_there(
 def test_replay_into_a_database_dates_records_from_the_capture(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from acd.replay import replay_file
+    from acd.capture.replay import replay_file
 
     truth = {r.id: r.joined_at for r in replay_file(CAPTURE).records}
     url = f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from acd.ami.codec import Framer
+from acd.capture.replay import replay, replay_file
 from acd.core.effects import CallRecord
-from acd.replay import replay, replay_file
 from tests.queue_log import parse_queue_log
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
@@ -255,7 +255,7 @@ def test_replay_into_a_database_twice_writes_each_call_once(tmp_path: Path) -> N
 
 
 def test_replay_clock_is_monotonic_and_shifted() -> None:
-    from acd.replay import ReplayClock
+    from acd.capture.reading import ReplayClock
 
     clock = ReplayClock(start=1000.0)
     assert clock({"Event": "FullyBooted"}) == pytest.approx(1000.001)

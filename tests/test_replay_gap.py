@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from acd.ami.codec import Framer
+from acd.capture.replay import SETTLE_SECONDS
 from acd.core.effects import CallFinished, CallRecord
 from acd.core.engine import Core
 from acd.core.gapfill import GapFill
 from acd.core.queuelog import read_facts
-from acd.replay import SETTLE_SECONDS
 from tests.queue_log import parse_queue_log
 from tests.support.snapshot import AsteriskState
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from acd.replay import replay_file, summarize
+from acd.capture.replay import replay_file, summarize
 from acd.sim import SimConfig, Simulator
 
 FIELDS = ("queue", "caller", "agent", "outcome", "ended_by", "cut_off", "cause", "callback_of", "repeat_of")

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from acd.capture.reading import iter_messages
+from acd.capture.replay import replay
 from acd.core.config import CoreConfig
 from acd.core.effects import CallFinished, Effect
 from acd.reads.summary import load_report
-from acd.replay import iter_messages, replay
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
 from acd.store.models import Call, Offer, table_of

@@ -53,16 +53,15 @@ def _progress(total: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from acd.capture.reading import capture_problem
+    from acd.capture.replay import replay_file, replay_into_database, summarize
     from acd.core.config import CoreConfig
-    from acd.replay import replay_file, summarize
     from acd.settings import load_settings, with_database
 
     path: Path = args.file
     if not path.is_file():
         print(f"acd replay: no such file: {path}", file=sys.stderr)
         return 1
-    from acd.replay import capture_problem
-
     problem = capture_problem(path)
     if problem is not None:
         print(f"acd replay: {path}: {problem}", file=sys.stderr)
@@ -76,17 +75,22 @@ def run(args: argparse.Namespace) -> int:
             return 2
     settings = load_settings()
     config = CoreConfig.from_settings(settings)
+    progress = _progress(path.stat().st_size)
     if args.database:
         import asyncio
 
-        from acd.core.engine import Core
-
-        core = Core(config)
-        # Dated as a plain replay dates them (the capture's own clock) unless --start says otherwise:
-        # history imported from a capture lands where it happened, not at the moment of the import.
-        result = asyncio.run(_replay_into(path, core, start, with_database(settings, args.database)))
+        target = with_database(settings, args.database)
+        result, stats = asyncio.run(
+            replay_into_database(path, target, config=config, start=start, progress=progress)
+        )
+        if stats.spooled:
+            print(
+                f"acd replay: {stats.spooled} records could not be written yet; they wait in "
+                f"{target.database.spool_dir} for the next run",
+                file=sys.stderr,
+            )
     else:
-        result = replay_file(path, config=config, start=start, progress=_progress(path.stat().st_size))
+        result = replay_file(path, config=config, start=start, progress=progress)
     doc = summarize(result)
     if args.json:
         json.dump(doc, sys.stdout, indent=1)
@@ -119,28 +123,3 @@ def run(args: argparse.Namespace) -> int:
             f"ended by {c['ended_by'] or '-'}{flags}{link}"
         )
     return 0
-
-
-async def _replay_into(path: Path, core: Any, start: float | None, settings: Any) -> Any:
-    """Replay, then write the effects through the daemon's own writer (acd.store.bulk)."""
-    from acd.ami.codec import Framer
-    from acd.replay import iter_messages, replay
-    from acd.store.bulk import write_effects
-
-    framer = Framer()
-    result = replay(
-        iter_messages(path, framer=framer, progress=_progress(path.stat().st_size)),
-        core=core,
-        start=start,
-        keep_effects=True,
-    )
-    result.banner = framer.banner
-    result.frame_anomalies = len(framer.anomalies)
-    stats = await write_effects(settings, result.effects)
-    if stats.spooled:
-        print(
-            f"acd replay: {stats.spooled} records could not be written yet; they wait in "
-            f"{settings.database.spool_dir} for the next run",
-            file=sys.stderr,
-        )
-    return result

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acd.ami.codec import Framer
+from acd.capture.reading import ReplayClock
 from acd.core.affinity import personal_queue_name
 from acd.core.config import CoreConfig, is_personal_queue
 from acd.core.effects import CallFinished, Effect
@@ -52,7 +53,6 @@ from acd.demo.center import (
     Center,
 )
 from acd.demo.personas import CallSeen, Decision, EarlyRelease, Previous, decide
-from acd.replay import ReplayClock
 from acd.routing.answer import parse_request
 from acd.routing.service import RoutingService
 from acd.settings import Settings
