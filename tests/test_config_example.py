@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from acd.cli import main
-from acd.commands.config import SECRET_PLACEHOLDER, env_vars, render_example
+from acd.envfile import SECRET_PLACEHOLDER, env_vars, render_example
 from acd.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
