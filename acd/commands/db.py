@@ -57,18 +57,13 @@ def main(args: argparse.Namespace) -> int:
 async def _backfill(settings: Settings, batch: int) -> int:
     import time
 
+    from acd.commands.database import open_database
     from acd.core.config import CoreConfig
     from acd.store.backfill import backfill
-    from acd.store.migrate import SchemaError, prepare_database
     from acd.store.sink import Store
 
-    try:
-        engine = await prepare_database(settings)
-    except SchemaError as err:
-        print(f"acd db backfill: {err}", file=sys.stderr)
-        return 1
-    except (OSError, ConnectionError) as err:
-        print(f"acd db backfill: cannot reach the database: {err}", file=sys.stderr)
+    engine = await open_database("db backfill", settings, existing=False)
+    if engine is None:
         return 1
     started = time.monotonic()
 

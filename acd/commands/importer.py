@@ -66,15 +66,13 @@ def _when(at: int | None) -> str:
 
 
 async def _run(settings: object, files: list[Path]) -> int:
+    from acd.commands.database import open_database
     from acd.queuelog.importer import import_queue_log
     from acd.settings import Settings
-    from acd.store.migrate import SchemaError, prepare_database
 
     assert isinstance(settings, Settings)
-    try:
-        engine = await prepare_database(settings)
-    except (SchemaError, OSError) as err:
-        print(f"acd import: {err}", file=sys.stderr)
+    engine = await open_database("import", settings, existing=False)
+    if engine is None:
         return 1
     progress = _Progress()
     try:

@@ -52,13 +52,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, before: float, now: float) -> int:
-    from acd.store.migrate import SchemaError, open_existing
+    from acd.commands.database import open_database
     from acd.store.purge import purge
 
-    try:
-        engine = await open_existing(settings)  # nothing to purge in a database that is not there
-    except (SchemaError, OSError) as err:
-        print(f"acd purge: {err}", file=sys.stderr)
+    engine = await open_database("purge", settings, existing=True)  # nothing to purge in no database
+    if engine is None:
         return 1
     try:
         result = await purge(engine, settings.server_id, before, now)

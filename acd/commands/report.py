@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import sys
 import time
-from typing import Any
 
 from acd.settings import Settings, load_settings, with_database
 
@@ -60,21 +59,25 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace, start: float, end: float, now: float) -> int:
+    from acd.commands.database import open_database
     from acd.reads.summary import load_report
+    from acd.reporting.period import records_ahead
     from acd.reporting.render import to_csv, to_json, to_table
-    from acd.store.migrate import SchemaError, open_existing
 
-    try:
-        engine = await open_existing(settings)  # a report never creates a database
-    except SchemaError as err:
-        print(f"acd report: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"acd report: cannot reach the database: {err}", file=sys.stderr)
+    engine = await open_database("report", settings, existing=True)  # a report never creates one
+    if engine is None:
         return 1
     try:
         if not args.now and not args.end:
-            start, end, now = await _follow_records(engine, start, end, now)
+            ahead = await records_ahead(engine, now)
+            if ahead > 0:
+                print(
+                    "acd report: records run ahead of this clock (a sped-up simulation?); the period "
+                    "ends at the newest record",
+                    file=sys.stderr,
+                )
+                shift = ahead + 1.0
+                start, end, now = start + shift, end + shift, now + shift
         report = await load_report(engine, settings, start, end, now)
     finally:
         await engine.dispose()
@@ -85,24 +88,3 @@ async def _run(settings: Settings, args: argparse.Namespace, start: float, end: 
     else:
         sys.stdout.write(to_table(report, wide=args.wide))
     return 0
-
-
-async def _follow_records(engine: Any, start: float, end: float, now: float) -> tuple[float, float, float]:
-    """Records dated after this machine's clock (a simulator run faster than real time, as in
-    ``acd demo``) would fall outside "the last hour": date the report at the newest record then."""
-    from sqlalchemy import func, select
-
-    from acd.store.models import Call, table_of
-
-    calls = table_of(Call)
-    async with engine.connect() as conn:
-        newest = (await conn.execute(select(func.max(calls.c.ended_at)))).scalar_one_or_none()
-    if newest is None or newest <= now:
-        return start, end, now
-    shift = float(newest) - now + 1.0
-    print(
-        "acd report: records run ahead of this clock (a sped-up simulation?); the period ends at the "
-        "newest record",
-        file=sys.stderr,
-    )
-    return start + shift, end + shift, now + shift
