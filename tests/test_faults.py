@@ -350,7 +350,7 @@ def test_disk_full_keeps_running_and_recovers(bench: Bench, tmpfs: Path) -> None
     assert metric(acd, "acd_journal_dropped_records_total") == 0.0
     assert acd.stop() == 0
     events = {e.get("event") for e in acd.logs()}
-    assert {"journal.cannot_write", "journal.recovered"} <= events
+    assert {"journal_cannot_write", "journal_recovered"} <= events
     bench.tally("disk full")
 
 

@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api.access import may_read_call
 from acd.api.auth import Principal, auth_middleware, json_error, principal_of
+from acd.api.call_write import Refused
 from acd.api.livecalls import LiveCalls
 from acd.api.openapi import openapi_document
-from acd.api.outcome_write import OutcomeWriter, Refused
+from acd.api.outcome_write import OutcomeWriter
 from acd.api.payloads import BadInput, parse_outcome, parse_time
 from acd.api.records import records_routes
 from acd.core.effects import OutcomeReported
@@ -140,9 +141,9 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
         return json_error(422, err.detail, field=err.field)
     except (OperationalError, DBAPIError, OSError, TimeoutError) as err:
         if is_contention(err):
-            log.warning("api.database_busy", path=request.path, error=type(err).__name__)
+            log.warning("api_database_busy", path=request.path, error=type(err).__name__)
             return json_error(503, "database busy; retry", headers={"Retry-After": "1"})
-        log.warning("api.database_unavailable", path=request.path, error=type(err).__name__)
+        log.warning("api_database_unavailable", path=request.path, error=type(err).__name__)
         return json_error(503, "database unavailable")
     except web.HTTPException:
         raise
@@ -150,7 +151,7 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
         if not request.path.startswith("/api/"):
             raise  # the pages render their own error page
         # A bug: logged with its traceback here, never sent to the client.
-        log.exception("api.internal_error", path=request.path, method=request.method)
+        log.exception("api_internal_error", path=request.path, method=request.method)
         return json_error(500, "internal error")
 
 

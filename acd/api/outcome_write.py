@@ -12,37 +12,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.api.auth import Principal
+from acd.api.call_write import CallWrite, Refused
 from acd.api.payloads import OutcomeBody
 from acd.core.effects import OutcomeReported
 from acd.reads.calls import answered_by, customer_call, unanswered_reason
-from acd.settings import Settings
-from acd.store.engine import retry_contention
-from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
+from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.sales import CreditRules
 
-__all__ = ["OutcomeWriter", "Refused"]
+__all__ = ["OutcomeWriter"]
 
 log = structlog.get_logger("acd.api")
 
 
-class Refused(Exception):
-    """The write is not allowed or names no call: ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-
 @dataclass
-class OutcomeWriter:
-    settings: Settings
-    engine: AsyncEngine
-    clock: Callable[[], float]
+class OutcomeWriter(CallWrite):
     on_outcome: Callable[[OutcomeReported], None] | None = None
     accepting: Callable[[], bool] | None = None  # False while the journal cannot write: 503
 
@@ -56,51 +42,48 @@ class OutcomeWriter:
         if body.agent is not None and not who.is_supervisor and body.agent != who.agent:
             raise Refused(403, "an agent token may only write its own outcomes", field="agent")
         if self.accepting is not None and not self.accepting():
-            log.warning("api.outcome_refused", reason="journal cannot write")
+            log.warning("api_outcome_refused", reason="journal cannot write")
             raise Refused(503, "acd cannot make records durable now (its journal cannot write); retry later")
         server_id = self.settings.server_id
         written_at = self.clock()
 
-        async def transaction() -> tuple[str, str | None, int | None, dict[str, Any] | None]:
-            async with self.engine.begin() as conn:
-                linkedid = await resolve_linkedid(conn, server_id, call_id)
-                if linkedid is None:
-                    raise Refused(404, "unknown call")
-                agents = await answered_by(conn, server_id, linkedid)
-                if not who.is_supervisor and who.agent not in agents:
-                    raise Refused(403, "agents may post outcomes for their own calls only")
-                unanswered = await unanswered_reason(conn, server_id, linkedid)
-                if unanswered is not None:
-                    raise Refused(409, unanswered)
-                agent = body.agent or who.agent or (sorted(agents)[0] if len(agents) == 1 else None)
-                outcome_id = await save_outcome(
-                    conn,
-                    server_id,
-                    CreditRules(self.settings.credit_policy, self.settings.credit_original_share),
-                    OutcomeInput(
-                        linkedid=linkedid,
-                        call_id=call_id,
-                        agent=agent,
-                        disposition=body.disposition,
-                        resolved=body.resolved,
-                        notes=body.notes,
-                        points=body.points,
-                        written_by=who.written_by,
-                        written_at=written_at,
-                        source="api",
-                        order_ref=body.order.ref if body.order is not None else None,
-                        order_status=body.order.status if body.order is not None else None,
-                        order_left=body.order.left if body.order is not None else None,
-                    ),
-                )
-                call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
-                return linkedid, agent, outcome_id, call
+        async def record(
+            conn: AsyncConnection, linkedid: str
+        ) -> tuple[str, str | None, int | None, dict[str, Any] | None]:
+            agents = await answered_by(conn, server_id, linkedid)
+            if not who.is_supervisor and who.agent not in agents:
+                raise Refused(403, "agents may post outcomes for their own calls only")
+            unanswered = await unanswered_reason(conn, server_id, linkedid)
+            if unanswered is not None:
+                raise Refused(409, unanswered)
+            agent = body.agent or who.agent or (sorted(agents)[0] if len(agents) == 1 else None)
+            outcome_id = await save_outcome(
+                conn,
+                server_id,
+                CreditRules(self.settings.credit_policy, self.settings.credit_original_share),
+                OutcomeInput(
+                    linkedid=linkedid,
+                    call_id=call_id,
+                    agent=agent,
+                    disposition=body.disposition,
+                    resolved=body.resolved,
+                    notes=body.notes,
+                    points=body.points,
+                    written_by=who.written_by,
+                    written_at=written_at,
+                    source="api",
+                    order_ref=body.order.ref if body.order is not None else None,
+                    order_status=body.order.status if body.order is not None else None,
+                    order_left=body.order.left if body.order is not None else None,
+                ),
+            )
+            call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
+            return linkedid, agent, outcome_id, call
 
-        # Busy (another process holds SQLite's lock): tried again, not reported as an outage.
-        linkedid, agent, outcome_id, call = await retry_contention(transaction)
+        linkedid, agent, outcome_id, call = await self.on_call(call_id, record)
         assert call is not None
         log.info(
-            "api.outcome",
+            "api_outcome",
             call_id=linkedid,
             disposition=body.disposition,
             role=who.role,

@@ -15,10 +15,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api.auth import Principal, json_error, principal_of
-from acd.api.credit_write import CreditWriter
-from acd.api.outcome_write import Refused
+from acd.api.call_write import Refused
 from acd.api.payloads import BadInput, parse_credit, parse_time
-from acd.api.review_write import ReviewWriter
+from acd.api.supervisor_write import CreditWriter, ReviewWriter
 from acd.reads.calls import chain_view, may_read_notes
 from acd.reads.review import REASONS, STATUSES, review_flags
 from acd.reads.summary import agent_summary

@@ -3,7 +3,7 @@
 ``setup_pages`` adds the session cookie machinery, the pages' middleware (sign-in, roles, CSRF,
 HTML error pages), the security headers every response carries, the templates and the static
 files. Pages read through :mod:`acd.web.reads` and the API's own reads, and write through the
-API's :class:`~acd.api.outcome_write.OutcomeWriter` and :class:`~acd.api.credit_write.CreditWriter`:
+API's :class:`~acd.api.outcome_write.OutcomeWriter` and :class:`~acd.api.supervisor_write.CreditWriter`:
 the web layer computes no domain number.
 """
 
@@ -26,10 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd import __version__
 from acd.api.auth import Principal
-from acd.api.credit_write import CreditWriter
 from acd.api.livecalls import LiveCalls
 from acd.api.outcome_write import OutcomeWriter
-from acd.api.review_write import ReviewWriter
+from acd.api.supervisor_write import CreditWriter, ReviewWriter
 from acd.core.live import LiveSnapshot
 from acd.settings import Settings
 from acd.web import format as fmt
@@ -113,7 +112,7 @@ def setup_pages(
     key, configured = session_key(settings)
     if not configured:
         log.info(
-            "pages.session_key_random", hint="set ACD_PAGES__SESSION_SECRET to keep sign-ins across restarts"
+            "pages_session_key_random", hint="set ACD_PAGES__SESSION_SECRET to keep sign-ins across restarts"
         )
     tokens = [(t.token.get_secret_value(), Principal(t.role, t.agent, t.name)) for t in settings.api_tokens]
     face = fmt.Clockface(fmt.center_zone(settings.time_zone))
@@ -234,7 +233,7 @@ async def _pages_middleware(
             request, 403, "Not for this sign-in", f"Signed in as {found.role}, you cannot open this page."
         )
     if request.method == "POST" and not await csrf_ok(request, found.csrf):
-        log.info("pages.csrf_refused", path=request.path, role=found.role)
+        log.info("pages_csrf_refused", path=request.path, role=found.role)
         return await error_page(
             request,
             403,
@@ -244,7 +243,7 @@ async def _pages_middleware(
     try:
         return await handler(request)
     except (OperationalError, DBAPIError, OSError, TimeoutError) as err:
-        log.warning("pages.database_unavailable", path=request.path, error=type(err).__name__)
+        log.warning("pages_database_unavailable", path=request.path, error=type(err).__name__)
         return await error_page(
             request,
             503,
