@@ -99,7 +99,7 @@ class RepDriver:
             try:
                 await self._look(rep, rng, headers, done)
             except (aiohttp.ClientError, TimeoutError) as err:
-                log.debug("rep.request_failed", rep=rep.name, error=str(err))
+                log.debug("rep_request_failed", rep=rep.name, error=str(err))
             await asyncio.sleep(POLL_SECONDS * (0.8 + 0.4 * rng.random()))
 
     async def _look(self, rep: Rep, rng: random.Random, headers: dict[str, str], done: set[str]) -> None:
@@ -153,7 +153,7 @@ class RepDriver:
         ) as resp:
             if resp.status != 201:
                 self.stats.refused += 1
-                log.warning("rep.outcome_refused", rep=rep.name, status=resp.status, body=await resp.text())
+                log.warning("rep_outcome_refused", rep=rep.name, status=resp.status, body=await resp.text())
                 return
         s = self.stats
         s.posted += 1

@@ -60,14 +60,14 @@ class QueueLogFeed:
         try:
             facts = await asyncio.to_thread(load_facts, self.path, since)
         except Exception as exc:  # a bug in reading must not lose the gap: record it unread
-            log.exception("queue_log.read_failed", path=str(self.path), error=str(exc))
+            log.exception("queue_log_read_failed", path=str(self.path), error=str(exc))
             facts = None
         self.reads += 1
         if (facts is not None) != self._readable:
             self._readable = facts is not None
             if facts is None:
                 log.warning(
-                    "queue_log.unreadable",
+                    "queue_log_unreadable",
                     path=str(self.path),
                     hint="calls acd could not see are lost to it; check ACD_QUEUE_LOG__PATH and "
                     "the file's group (see README, Run it in production)",
@@ -83,7 +83,7 @@ class QueueLogFeed:
         effects = self.core.fill_gap(facts, now)
         gap = next((e for e in effects if type(e).__name__ == "GapRecorded"), None)
         log.info(
-            "queue_log.gap_filled",
+            "queue_log_gap_filled",
             lines=facts.lines if facts is not None else None,
             recovered=getattr(gap, "calls_recovered", 0),
             merged=getattr(gap, "calls_merged", 0),

@@ -258,7 +258,7 @@ class Journal:
                 continue
             items, size, clean = _frames(path)
             if not clean:
-                log.warning("journal.torn_tail", segment=path.name, kept=len(items))
+                log.warning("journal_torn_tail", segment=path.name, kept=len(items))
             last = items[-1][0] if items else first - 1
             if items and items[-1][0] <= acked:
                 path.unlink()
@@ -294,7 +294,7 @@ class Journal:
             try:
                 records = read_legacy_segment(path)
             except ValueError as exc:
-                log.error("journal.legacy_spool_unreadable", segment=path.name, error=str(exc))
+                log.error("journal_legacy_spool_unreadable", segment=path.name, error=str(exc))
                 continue
             for _, effect in records:
                 items.append((self._next_seq, effect))
@@ -308,7 +308,7 @@ class Journal:
             if path.exists():
                 path.unlink()
         _fsync_dir(self.directory)
-        log.info("journal.spool_migrated", segments=len(paths), records=moved)
+        log.info("journal_spool_migrated", segments=len(paths), records=moved)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Write what waits, fsync, checkpoint and stop the thread (SIGTERM). What the disk cannot
@@ -327,7 +327,7 @@ class Journal:
             await asyncio.sleep(0)
         unsynced = len(self._pending)
         if unsynced:
-            log.error("journal.lost_at_exit", records=unsynced, state=self._state)
+            log.error("journal_lost_at_exit", records=unsynced, state=self._state)
         self._release()
 
     def _release(self) -> None:
@@ -390,7 +390,7 @@ class Journal:
         try:
             self._write_sync([(seq, effect)])
         except OSError as exc:
-            log.error("journal.late_record_lost", error=str(exc))
+            log.error("journal_late_record_lost", error=str(exc))
             self._drop()
             return None
         self._durable = seq
@@ -408,7 +408,7 @@ class Journal:
         self._dropped += 1
         if self._dropped == 1 or self._dropped % 1000 == 0:
             log.error(
-                "journal.records_dropped",
+                "journal_records_dropped",
                 dropped=self._dropped,
                 state=self._state,
                 kept_in_memory=len(self._mem),
@@ -432,7 +432,7 @@ class Journal:
                 if seq not in self._unreadable:  # counted and logged once, however often read
                     self._unreadable.add(seq)
                     self._dropped += 1
-                    log.error("journal.record_unreadable", seq=seq, error=error)
+                    log.error("journal_record_unreadable", seq=seq, error=error)
             after = upto  # a sequence number no segment holds (corruption) is skipped, logged
         mem = self._mem
         if len(out) < limit and mem:
@@ -529,7 +529,7 @@ class Journal:
             try:
                 callback(state)
             except Exception:  # a metrics hook must not break the journal
-                log.exception("journal.state_callback_failed")
+                log.exception("journal_state_callback_failed")
 
     def _notify_loop(self, durable: int, state: State) -> None:
         loop = self._loop
@@ -683,7 +683,7 @@ class Journal:
         if self._state == "ok":
             self._degraded_since = now
             log.error(
-                "journal.cannot_write",
+                "journal_cannot_write",
                 reason=state,
                 error=f"{type(exc).__name__}: {exc}",
                 waiting_in_memory=self._pending_count(),
@@ -691,7 +691,7 @@ class Journal:
             )
         elif self._failures % 20 == 0:
             log.warning(
-                "journal.still_cannot_write",
+                "journal_still_cannot_write",
                 reason=state,
                 waiting_in_memory=self._pending_count(),
                 dropped=self._dropped,
@@ -726,7 +726,7 @@ class Journal:
         self._state = "ok"
         self._degraded_since = None
         log.warning(
-            "journal.recovered",
+            "journal_recovered",
             after_seconds=round(time.monotonic() - since, 1) if since is not None else None,
             dropped=self._dropped,
         )
@@ -788,7 +788,7 @@ class Journal:
             except FileNotFoundError:
                 continue
             if not clean and (not frames or frames[-1][0] < min(segment.last, upto)):
-                log.error("journal.corrupt_segment", segment=segment.path.name, readable=len(frames))
+                log.error("journal_corrupt_segment", segment=segment.path.name, readable=len(frames))
             if frames:
                 self._cursor = (segment.path, frames[-1][0], pos)
             for seq, payload in frames:
@@ -814,7 +814,7 @@ class Journal:
         except FileNotFoundError:
             return 0, None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
-            log.warning("journal.checkpoint_unreadable", error=str(exc))
+            log.warning("journal_checkpoint_unreadable", error=str(exc))
             return 0, None
 
     def _write_checkpoint(self, acked: int, covered_at: float | None) -> None:

@@ -175,7 +175,7 @@ async def run_retention(
         try:
             result = await purge(engine, settings.server_id, now - days * 86400.0, now)
             if result.calls or result.notes:
-                log.info("retention.purged", calls=result.calls, notes=result.notes, days=days)
+                log.info("retention_purged", calls=result.calls, notes=result.notes, days=days)
         except Exception as exc:  # the database may be down: the next round tries again
-            log.warning("retention.failed", error=type(exc).__name__)
+            log.warning("retention_failed", error=type(exc).__name__)
         await asyncio.sleep(interval)

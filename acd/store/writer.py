@@ -106,7 +106,7 @@ class Writer:
             if is_stored(effect):
                 self.journal.append(effect)  # type: ignore[arg-type]
         except Exception:  # pragma: no cover - defensive: the consumer must never see an error
-            log.exception("writer.submit_failed")
+            log.exception("writer_submit_failed")
 
     def stats(self) -> WriterStats:
         journal = self.journal.stats()
@@ -180,7 +180,7 @@ class Writer:
         self._closed = True
         stats = self.stats()
         log.info(
-            "writer.closed",
+            "writer_closed",
             written=stats.written,
             waiting_in_journal=stats.backlog,
             failures=stats.failures,
@@ -230,12 +230,12 @@ class Writer:
         except Exception as exc:
             self._failures += 1
             if self._db_ok:
-                log.warning("writer.database_unavailable", error=_short(exc), waiting=self.journal.depth)
+                log.warning("writer_database_unavailable", error=_short(exc), waiting=self.journal.depth)
             self._db_ok = False
             return False
         elapsed = time.perf_counter() - started
         if not self._db_ok:
-            log.info("writer.database_back", waiting=self.journal.depth)
+            log.info("writer_database_back", waiting=self.journal.depth)
         self._db_ok = True
         self._written += len(batch)
         self._writes += 1
@@ -257,5 +257,5 @@ async def open_writer(settings: Settings, engine: AsyncEngine) -> Writer:
     journal = Journal(db.spool_dir, max_bytes=db.journal_max_bytes, memory_records=db.queue_size)
     pending = await asyncio.to_thread(journal.open)
     if pending:
-        log.info("writer.journal_recovered", waiting=pending)
+        log.info("writer_journal_recovered", waiting=pending)
     return Writer(settings, engine, journal=journal)

@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 
 from acd.api.auth import Principal
-from acd.api.outcome_write import Refused
+from acd.api.call_write import Refused
 from acd.api.payloads import BadInput, parse_outcome
 from acd.web.app import PAGES, Pages, error_page, render, visitor
 from acd.web.calls import CallView, Forbidden, NotFound, call_view
@@ -158,7 +158,7 @@ async def post_outcome(request: web.Request) -> web.StreamResponse:
             problem = refused.message
     if problem is None:
         pages.periods.forget()
-        log.info("pages.outcome", call=ident, role=who.role, agent=who.agent)
+        log.info("pages_outcome", call=ident, role=who.role, agent=who.agent)
         target = f"/pop/{ident}?saved=1" if back == "pop" else f"/desk?saved={ident}"
         raise web.HTTPSeeOther(target)
     found = await _view_or_page(request, ident)

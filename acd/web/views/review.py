@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from acd.api.outcome_write import Refused
+from acd.api.call_write import Refused
 from acd.api.payloads import BadInput, parse_credit
 from acd.web.app import PAGES, error_page, render, visitor
 from acd.web.review import (
@@ -164,7 +164,7 @@ async def post_credit(request: web.Request) -> web.StreamResponse:
             return await error_page(request, 404, "No such call", refused.message)
         return await _call_page(request, problem=refused.message, values=values, status=refused.status)
     pages.periods.forget()
-    log.info("pages.credit_adjusted", call=done["call_id"], sale=done["sale_id"], by=done["by"])
+    log.info("pages_credit_adjusted", call=done["call_id"], sale=done["sale_id"], by=done["by"])
     raise web.HTTPSeeOther(f"/review/call/{done['call_id']}?adjusted={done['sale_id']}#audit")
 
 
@@ -184,5 +184,5 @@ async def post_review(request: web.Request) -> web.StreamResponse:
         return await _call_page(
             request, review_problem=problem, comment=comment.strip(), status=refused.status
         )
-    log.info("pages.call_reviewed", call=done["call_id"], reasons=done["reasons"], by=done["by"])
+    log.info("pages_call_reviewed", call=done["call_id"], reasons=done["reasons"], by=done["by"])
     raise web.HTTPSeeOther(f"/review?reviewed={done['call_id']}")

@@ -37,7 +37,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     target = safe_next(str(form.get("next", "")) or None)
     wait = pages.limiter.attempt(request.remote or "?")
     if wait > 0:
-        log.info("pages.login_limited", remote=request.remote)
+        log.info("pages_login_limited", remote=request.remote)
         response = await render(
             request,
             "login.html",
@@ -59,13 +59,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     fp = fingerprint(pages.key, token)
     principal = pages.known.get(fp) if token else None
     if principal is None:
-        log.info("pages.login_failed", remote=request.remote)
+        log.info("pages_login_failed", remote=request.remote)
         await csrf_token(request)
         return await render(
             request, "login.html", {"next": target, "problem": "That token is not known to acd."}, status=401
         )
     await start_session(request, fp, pages.wall())
-    log.info("pages.login", role=principal.role, agent=principal.agent)
+    log.info("pages_login", role=principal.role, agent=principal.agent)
     if target == "/":
         target = HOME[principal.role]
     raise web.HTTPSeeOther(target)
@@ -76,5 +76,5 @@ async def logout(request: web.Request) -> web.StreamResponse:
     who = visitor(request)
     session = await get_session(request)
     session.invalidate()
-    log.info("pages.logout", role=who.role, agent=who.agent)
+    log.info("pages_logout", role=who.role, agent=who.agent)
     raise web.HTTPSeeOther("/login")

@@ -106,7 +106,7 @@ async def board(pages: Pages) -> Board:
     try:
         day = await pages.day.get()
     except (SQLAlchemyError, OSError, TimeoutError) as err:
-        log.warning("pages.wallboard_day_unavailable", error=type(err).__name__)
+        log.warning("pages_wallboard_day_unavailable", error=type(err).__name__)
         day, day_error = pages.day.cached(), True
     live_by_name = {q.name: q for q in snapshot.queues} if snapshot is not None else {}
     names = sorted(set(live_by_name) | set(day.queues if day else ()) | set(pages.settings.queues))
