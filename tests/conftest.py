@@ -1,4 +1,4 @@
-from tests.pg_fixtures import db_url, pg_server, pg_url  # noqa: F401
+from tests.pg_fixtures import db_url, owned_pg_server, pg_server, pg_url  # noqa: F401
 
 
 def pytest_terminal_summary(terminalreporter: object) -> None:

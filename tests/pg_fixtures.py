@@ -6,7 +6,8 @@ root), on a free loopback port. ``ACD_TEST_DATABASE_URL`` points the tests at an
 instead (then the tests that stop the server are skipped: they need to own its postmaster).
 Skipped with a clear reason only when no PostgreSQL server binaries exist.
 
-Import into tests/conftest.py: ``from tests.pg_fixtures import pg_server, pg_url  # noqa: F401``.
+Import into tests/conftest.py: ``from tests.pg_fixtures import db_url, owned_pg_server, pg_server,
+pg_url  # noqa: F401``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,15 @@ def pg_server() -> Iterator[PgServer]:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def owned_pg_server(pg_server: PgServer) -> PgServer:
+    """The session's server for a test that kills, stops or restarts it: skipped when the server is
+    not the session's own (ACD_TEST_DATABASE_URL points at someone else's)."""
+    if not pg_server.owned:
+        pytest.skip("needs a PostgreSQL server owned by the test session (ACD_TEST_DATABASE_URL is set)")
+    return pg_server
 
 
 @pytest.fixture

@@ -255,9 +255,8 @@ class Bench:
 
 
 @pytest.fixture
-def bench(tmp_path: Path, pg_server: PgServer, pg_url: str) -> Iterator[Bench]:
-    if not pg_server.owned:
-        pytest.skip("needs a PostgreSQL server owned by the test session (ACD_TEST_DATABASE_URL is set)")
+def bench(tmp_path: Path, owned_pg_server: PgServer, pg_url: str) -> Iterator[Bench]:
+    pg_server = owned_pg_server
     b = Bench(
         tmp_path, pg_server, pg_url, tmp_path / "journal", tmp_path / "queue_log", tmp_path / "truth.jsonl"
     )

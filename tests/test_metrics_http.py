@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -20,6 +21,21 @@ class OneKpi:
         return Kpis(now, {"q00": {"24h": WindowKpi(10, 0.9, 0.1, 0.9, 0.0, 1.0)}})
 
 
+@asynccontextmanager
+async def serving(m: Metrics) -> AsyncIterator[str]:
+    """``/metrics`` of ``m`` on a free loopback port, as the daemon serves it; yields its URL."""
+    app = web.Application()
+    app.add_routes([metrics_route(m)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[str, Metrics]]:
     snap = synthetic_snapshot(agents=50, queues=5)
@@ -29,17 +45,8 @@ async def served() -> AsyncIterator[tuple[str, Metrics]]:
     refresher = KpiRefresher(OneKpi())
     m.attach_kpis(refresher)
     await refresher.refresh_once()
-    app = web.Application()
-    app.add_routes([metrics_route(m)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/metrics", m
-    finally:
-        await runner.cleanup()
+    async with serving(m) as url:
+        yield url, m
 
 
 async def test_scrape_parses_and_has_every_family(served: tuple[str, Metrics]) -> None:
@@ -100,18 +107,8 @@ async def test_snapshot_taken_in_the_loop_thread_rendered_elsewhere() -> None:
         return synthetic_snapshot(agents=3, queues=1)
 
     m = Metrics(Settings(), live=source)
-    app = web.Application()
-    app.add_routes([metrics_route(m)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
-        async with aiohttp.ClientSession() as session, session.get(url) as resp:
-            text = await resp.text()
-    finally:
-        await runner.cleanup()
+    async with serving(m) as url, aiohttp.ClientSession() as session, session.get(url) as resp:
+        text = await resp.text()
     assert takers == [threading.get_ident()]
     assert 'acd_queue_callers_waiting{queue="q00"}' in text
 

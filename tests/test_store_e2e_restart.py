@@ -22,10 +22,9 @@ from tests.test_e2e_daemon import compare, daemon_settings, sim_config
 @pytest.mark.slow
 @pytest.mark.postgres
 async def test_ten_thousand_calls_across_a_postgres_restart(
-    tmp_path: Path, pg_server: PgServer, pg_url: str
+    tmp_path: Path, owned_pg_server: PgServer, pg_url: str
 ) -> None:
-    if not pg_server.owned:
-        pytest.skip("needs a PostgreSQL server owned by the test session (ACD_TEST_DATABASE_URL is set)")
+    pg_server = owned_pg_server
     calls = 10_000
     sim = Simulator(sim_config(calls, seed=5))
     _host, port = await sim.start()

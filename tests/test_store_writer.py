@@ -318,10 +318,9 @@ class KillingStore(Store):
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_postgres_killed_mid_batch_loses_and_doubles_nothing(
-    pg_server: PgServer, pg_url: str, tmp_path: Path
+    owned_pg_server: PgServer, pg_url: str, tmp_path: Path
 ) -> None:
-    if not pg_server.owned:
-        pytest.skip("needs a PostgreSQL server owned by the test session (ACD_TEST_DATABASE_URL is set)")
+    pg_server = owned_pg_server
     settings = make_settings(pg_url, tmp_path, queue_size=100, batch_size=50)
     engine = await prepare_database(settings)
     store = KillingStore(engine, settings.server_id, settings.credit_policy, server=pg_server, kill_at=3)
