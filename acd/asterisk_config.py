@@ -36,6 +36,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from acd.ami.classes import READ_NEEDS, WRITE_NEEDS, in_asterisk_order, least_write_classes
 from acd.core.affinity import personal_queue_name
 from acd.routing.answer import FIELDS
 from acd.settings import Settings
@@ -65,21 +66,6 @@ RETRY_SECONDS = 5
 ROUTE_CONTEXT = "acd-route"
 PREDIAL_CONTEXT = "acd-predial"
 FALLBACK_STATUSES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL", "WITHDRAW")
-
-# What acd needs from AMI, per feature (checked at run time by ``acd check``).
-READ_CLASSES = (
-    ("system", "FullyBooted/Shutdown: resync after every (re)connect and Asterisk restart"),
-    ("call", "Hangup causes and bridges: who ended a call, cut-offs"),
-    ("agent", "queue and member events: calls, agent states, the personal-queue legs"),
-    ("user", "UserEvents from the dialplan: AcdRouted (routing confirmed), CallOutcome (dispositions)"),
-)
-WRITE_CLASSES = (
-    ("reporting", "CoreShowChannels: resync of the calls in progress;"),
-    ("", "Getvar: acd check has Asterisk CURL() acd's lookup (func_curl loaded, acd reachable)"),
-    ("agent", "QueueAdd/QueueRemove/QueuePause: personal queues follow shared-queue logins and pauses;"),
-    ("", "QueueWithdrawCaller: a callback leaves its agent's queue on the first ring without answer"),
-    ("user", "UserEvent AcdCallbackContext: the fallback agent is told who had the call"),
-)
 
 
 class ConfigInputError(ValueError):
@@ -301,9 +287,23 @@ def render_dialplan(cfg: AsteriskConfig) -> str:
     return "\n".join(lines)
 
 
+def _per_class(needs: Iterable[tuple[str, str]]) -> list[str]:
+    """``;   class     what: why`` comment lines, one class's lines together, in table order."""
+    grouped: dict[str, list[str]] = {}
+    for cls, text in needs:
+        grouped.setdefault(cls, []).append(text)
+    lines = []
+    for cls, texts in grouped.items():
+        lines += [f";   {cls if i == 0 else '':<9} {text}" for i, text in enumerate(texts)]
+    return lines
+
+
 def render_manager(cfg: AsteriskConfig) -> str:
-    read = ",".join(c for c, _ in READ_CLASSES)
-    write = ",".join(c for c, _ in WRITE_CLASSES if c)
+    """The manager user, from the one table of what acd needs (:mod:`acd.ami.classes`)."""
+    read_needs = [(c, READ_NEEDS[c]) for c in in_asterisk_order(READ_NEEDS)]
+    read = ",".join(c for c, _ in read_needs)
+    write = ",".join(least_write_classes(["monitoring", "affinity"]))
+    unclassed = ", ".join(n.action for n in WRITE_NEEDS if not n.classes)
     lines = _header(
         "the AMI user acd logs in as (a user stanza only, nothing that changes AMI for others)",
         "#include manager-acd.conf at the end of manager.conf (or copy the stanza in)",
@@ -315,15 +315,16 @@ def render_manager(cfg: AsteriskConfig) -> str:
         "deny = 0.0.0.0/0.0.0.0",
         "permit = 127.0.0.1/255.255.255.255",
         "writetimeout = 1000",
-        "; read classes, per feature:",
+        "; read classes (events acd reads):",
     ]
-    lines += [f";   {c:<9} {why}" for c, why in READ_CLASSES]
+    lines += _per_class(read_needs)
     lines += [
         "; not dialplan: VarSet/Newexten are most of AMI's traffic, and acd needs none of it.",
         f"read = {read}",
     ]
-    lines += ["; write classes (actions acd sends), per feature:"]
-    lines += [f";   {c:<9} {why}" for c, why in WRITE_CLASSES]
+    lines += ["; write classes (actions acd sends):"]
+    lines += _per_class((n.recommended, f"{n.action}: {n.why}") for n in WRITE_NEEDS if n.recommended)
+    lines += [f"; ({unclassed}: allowed to every manager user)"]
     lines += [
         "; Asterisk allows an action when the user has any one of its classes, so a broader class",
         "; grants more than it says (system would also allow GetConfig, which reads manager.conf).",

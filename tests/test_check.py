@@ -22,9 +22,9 @@ import pytest
 
 from acd.ami.codec import Framer
 from acd.cli import main
-from acd.preflight.ami_classes import enabled_features, granted_write_classes, parse_list_commands
 from acd.preflight.checklist import check_port, run_checks
 from acd.preflight.database import check_database
+from acd.preflight.grants import enabled_features, granted_write_classes, parse_list_commands
 from acd.preflight.results import CheckResult, exit_code
 from acd.settings import Settings
 from tests.support.fake_ami import (

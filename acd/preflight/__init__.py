@@ -26,7 +26,6 @@ What the manager user may do (AMI classes):
   suffices). It proves func_curl is loaded and that Asterisk reaches the lookup's address; while
   acd is stopped the check answers on the lookup port itself for the duration.
 
-:data:`acd.preflight.ami_classes.WRITE_NEEDS` is the one table of which actions each feature
-sends; keep it in step when a feature starts sending a new action, and deploy/asterisk's
-manager.conf with it.
+:data:`acd.ami.classes.WRITE_NEEDS` is the one table of which actions each feature sends; the
+manager user ``acd asterisk-config`` writes comes from it too.
 """

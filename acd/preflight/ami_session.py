@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 
 from acd.ami.codec import BANNER_PREFIX, Framer, encode_message
 from acd.asterisk_config import ConfigInputError, lookup_base, lookup_url_host
-from acd.preflight.ami_classes import event_classes, parse_list_commands
 from acd.preflight.ami_verdicts import AmiObservation
+from acd.preflight.grants import event_classes, parse_list_commands
 from acd.preflight.queue_log import mark_queue_log
 from acd.routing.answer import PING_BODY
 from acd.settings import Settings

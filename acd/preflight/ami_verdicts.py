@@ -7,15 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from acd.ami.classes import READ_NEEDS, WRITE_NEEDS
 from acd.ami.codec import BANNER_PREFIX
-from acd.preflight.ami_classes import (
-    READ_NEEDS,
-    WRITE_NEEDS,
-    enabled_features,
-    event_classes,
-    granted_write_classes,
-    parse_list_commands,
-)
+from acd.preflight.grants import enabled_features, event_classes, granted_write_classes, parse_list_commands
 from acd.preflight.results import CheckResult, Verdict
 from acd.routing.answer import PING_BODY
 from acd.settings import Settings
