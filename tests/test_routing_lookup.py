@@ -26,6 +26,7 @@ from acd.routing.service import RateLimit
 from acd.settings import Settings
 from tests.lookup_client import Lookup, lookup, raw, request_line
 from tests.support.logs import captured_logs
+from tests.support.waiting import DEADLINE
 
 IFACE = "Local/1001@agents-desk"
 PERSONAL = "acd-agent-1001"
@@ -328,24 +329,36 @@ async def test_caller_id_cannot_inject_parameters(routed: Harness) -> None:
 
 
 @pytest.mark.parametrize("how", ["sleep", "spin"])
-async def test_answers_in_time_while_the_daemon_loop_is_blocked(routed: Harness, how: str) -> None:
-    routed.member("support")
-    routed.member(PERSONAL)
-    result: list[Lookup] = []
-    client = threading.Thread(
-        target=lambda: result.append(lookup(routed.port, queue="support", caller="5551100", uniqueid=UID))
-    )
-    client.start()
-    if how == "sleep":
-        time.sleep(1.0)  # the daemon's loop does nothing else for a second (GIL released)
-    else:
-        until = time.monotonic() + 1.0
-        while time.monotonic() < until:  # stuck in Python code: the GIL is only handed over
-            pass
-    client.join(2)
-    assert result and result[0].elapsed < BOUND  # within the bound, the loop never ran
-    assert result[0].fields["route"] == "agent"  # decided from the published view
-    assert routed.woken.is_set() and len(routed.commands) == 1  # the loop learns once it runs again
+async def test_answers_while_the_daemon_loop_is_blocked(how: str) -> None:
+    """The lookup answers from the published view on threads of its own: the daemon's loop stays
+    blocked until the caller has the answer, and hears of it once it runs again. How fast it
+    answers on a busy machine is for bench/bench_lookup.py to measure, not for a test: here the
+    bound is the longest the settings allow, so only a lookup that needs the loop can fail."""
+    routed = await harness(routing={"port": 0, "timeout_seconds": 5.0})
+    try:
+        routed.member("support")
+        routed.member(PERSONAL)
+        result: list[Lookup] = []
+        client = threading.Thread(
+            target=lambda: result.append(
+                lookup(routed.port, timeout=DEADLINE, queue="support", caller="5551100", uniqueid=UID)
+            )
+        )
+        client.start()
+        if how == "sleep":
+            client.join(DEADLINE)  # the loop waits in a system call (GIL released) for the answer
+        else:
+            until = time.monotonic() + DEADLINE
+            while client.is_alive() and time.monotonic() < until:  # stuck in Python code: the GIL
+                pass  # is only handed over at the switch interval
+        assert result, "no answer while the daemon's loop was blocked"
+        assert result[0].fields["route"] == "agent"  # decided from the published view
+        assert routed.woken.is_set() and len(routed.commands) == 1  # the loop learns once it runs again
+        routed.drain()
+        assert list(routed.core.routed.waiting) == [result[0].fields["id"]]  # the core has it now
+    finally:
+        assert routed.handle is not None
+        await routed.handle.close()
 
 
 async def test_first_ring_without_answer_withdraws_the_caller(routed: Harness) -> None:

@@ -11,7 +11,9 @@ import pytest
 from acd.ami.codec import Framer
 from acd.sim import SimConfig, Simulator
 from acd.sim.emit import event
+from acd.sim.server import Session
 from tests.sim_helpers import AmiClient, get, is_event
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -107,26 +109,49 @@ async def test_malformed_frames_reach_the_client(sim: Simulator) -> None:
     w.close()
 
 
+def _session_of(sim: Simulator, writer: asyncio.StreamWriter) -> Session:
+    port = writer.get_extra_info("sockname")[1]
+    (found,) = [s for s in sim.server.sessions if s.remote.endswith(f"/{port}")]
+    return found
+
+
 async def test_slow_reader_is_disconnected_fast_one_is_not(sim: Simulator) -> None:
+    """manager.conf ``writetimeout`` (100 ms) in the manual clock's simulated seconds: a client
+    whose buffer stays full that long is cut off; one that reads is not, however long it took."""
     _slow_r, slow_w = await asyncio.open_connection(sim.server.host, sim.server.port)
     slow_w.write(b"Action: Login\r\nUsername: acd\r\nSecret: acdsecret\r\n\r\n")
-    fast = await _client(sim)
-    await asyncio.sleep(0.05)
-    burst = [event("UserEvent", "user", (("UserEvent", "Burst"), ("Pad", "x" * 900)))] * 2000
-    t0 = time.monotonic()
-    dropped = False
-    for _ in range(200):
-        sim.broadcast(burst)  # ~2 MB each round: the slow reader's buffers fill up
-        await fast.read_for(0.01)
-        fast.messages.clear()
-        if len(sim.server.sessions) == 1:
-            dropped = True
-            break
-    assert dropped, "a client that does not read must be cut off (writetimeout)"
-    assert time.monotonic() - t0 < 10
-    assert await fast.read_for(0.05)  # the reading client is still connected
-    slow_w.close()
-    await fast.close()
+    fast_r, fast_w = await asyncio.open_connection(sim.server.host, sim.server.port)
+    fast_w.write(b"Action: Login\r\nUsername: acd\r\nSecret: acdsecret\r\n\r\n")
+    await until(lambda: len(sim.server.sessions) == 2 and all(s.user for s in sim.server.sessions))
+    slow, fast = _session_of(sim, slow_w), _session_of(sim, fast_w)
+    got = bytearray()
+
+    async def read_fast() -> None:
+        while chunk := await fast_r.read(1 << 20):
+            got.extend(chunk)
+            del got[:-4096]  # only the tail matters: the answer to the last action
+
+    reading = asyncio.create_task(read_fast())
+    try:
+        burst = [event("UserEvent", "user", (("UserEvent", "Burst"), ("Pad", "x" * 900)))] * 2000
+        rounds = 0
+        while slow._paused_at is None:  # ~2 MB a round until the kernel's and the simulator's
+            assert rounds < 200, "the slow reader's buffer never filled"  # buffers are full
+            sim.broadcast(burst)
+            rounds += 1
+            await until(lambda: fast._paused_at is None, what="the reading client catching up")
+        await sim.advance(0.09)  # not yet writetimeout
+        await asyncio.sleep(0)
+        assert sim.server.sessions == {slow, fast}
+        await sim.advance(0.02)  # over it: the slow reader's buffer stayed full for 110 ms
+        await until(lambda: sim.server.sessions == {fast}, what="the slow reader cut off")
+        fast_w.write(b"Action: Ping\r\nActionID: still-here\r\n\r\n")
+        await until(lambda: b"ActionID: still-here" in got, what="the reading client's Pong")
+        assert not reading.done()  # still connected
+    finally:
+        reading.cancel()
+        slow_w.close()
+        fast_w.close()
 
 
 async def test_wrong_secret_answers_after_a_second_then_closes(sim: Simulator) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from acd.ami.codec import Framer
+from acd.sim.clock import Timer
 from acd.sim.config import CLASSES, User
 from acd.sim.emit import Out, event, response
 
@@ -46,7 +47,7 @@ class Session(asyncio.Protocol):
         self.local = ""
         self.remote = ""
         self._paused_at: float | None = None
-        self._watch: asyncio.TimerHandle | None = None
+        self._watch: asyncio.TimerHandle | Timer | None = None
         self.await_boot = False
 
     # ---- transport callbacks ----------------------------------------------------------------
@@ -82,8 +83,12 @@ class Session(asyncio.Protocol):
         timeout = (self.user.writetimeout_ms if self.user else 100) / 1000.0
         if self.server.paced_by_readers:
             timeout = max(timeout, PACED_WRITETIMEOUT)
-        loop = asyncio.get_running_loop()
-        self._watch = loop.call_later(timeout, self._check_blocked)
+        if self.server.sim.speed == 0:
+            # Manual clock: writetimeout passes when the test moves time, like every other timer,
+            # so whether a reader is cut off never depends on how busy the machine is.
+            self._watch = self.server.sim.sched.after(timeout, self._check_blocked)
+        else:
+            self._watch = asyncio.get_running_loop().call_later(timeout, self._check_blocked)
 
     def resume_writing(self) -> None:
         self._paused_at = None

@@ -6,7 +6,7 @@ Clock modes (``SimConfig.speed``):
 - ``inf``: as fast as the clients read (bulk runs, benchmarks): time jumps from timer to timer and
   waits while a client's buffer is full instead of applying ``writetimeout``;
 - ``0``: manual: time moves only when a test calls :meth:`Simulator.advance` (deterministic
-  scenario tests).
+  scenario tests); ``writetimeout`` too is counted in these simulated seconds.
 """
 
 from __future__ import annotations
