@@ -30,7 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import math
-import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -48,6 +48,7 @@ from acd.settings import Settings  # noqa: E402
 from acd.store.engine import make_engine  # noqa: E402
 from bench import legacy  # noqa: E402
 from bench.kpi_db import build_database  # noqa: E402
+from tests.pg_fixtures import own_cluster  # noqa: E402
 
 AGENTS, QUEUES, DAYS = 2000, 20, 30
 MONTH = 30 * 86400.0
@@ -55,31 +56,27 @@ MONTH = 30 * 86400.0
 
 @contextlib.contextmanager
 def throwaway_postgres() -> Iterator[str | None]:
-    """An empty PostgreSQL database on a cluster of our own, or None when there is no server."""
-    try:
-        from tests.pg_fixtures import PgServer, _find_bin, _free_port
-    except ImportError:
-        yield None
-        return
-    initdb = _find_bin("initdb")
-    if initdb is None:
-        yield None
-        return
-    import os
+    """An empty PostgreSQL database on a cluster of our own (as the tests start theirs), or None when
+    there is no server. The cluster is stopped on every way out: the end of the block, an
+    exception, Ctrl-C, SIGTERM and SIGHUP."""
+    with interrupted_by_stop_signals(), own_cluster("acd-bench-pg-") as server:
+        yield None if server is None else server.url(server.create_database())
 
-    base = Path(tempfile.mkdtemp(prefix="acd-bench-pg-", dir="/tmp"))
-    base.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    bindir = str(Path(initdb).parent)
-    server = PgServer("127.0.0.1", _free_port(), "postgres", base / "data", base, bindir, owned=True)
-    server._run(f"{bindir}/initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres", "--no-sync")
-    server.start()
+
+@contextlib.contextmanager
+def interrupted_by_stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does: their default would end the process on the
+    spot, with no ``finally`` run and the cluster left behind; a KeyboardInterrupt unwinds it."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        yield server.url(server.create_database())
+        yield
     finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 async def timed(what: str, run: object) -> float:
@@ -205,4 +202,8 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except KeyboardInterrupt as stopped:
+        print(f"interrupted ({str(stopped) or 'SIGINT'}): nothing left running", file=sys.stderr)
+        sys.exit(130)

@@ -29,7 +29,9 @@ import pytest
 
 from tests.support.ports import free_port
 
-__all__ = ["PgServer", "pg_server", "pg_url"]
+__all__ = ["STOP_SIGNALS", "PgServer", "own_cluster", "pg_server", "pg_url"]
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 def _find_bin(name: str) -> str | None:
@@ -103,6 +105,36 @@ class PgServer:
         return name
 
 
+@contextlib.contextmanager
+def own_cluster(prefix: str = "acd-pg-") -> Iterator[PgServer | None]:
+    """A new cluster of our own on a free loopback port (None when there are no server binaries),
+    stopped and removed however the block ends. The stop runs with SIGINT, SIGTERM and SIGHUP held
+    back, so a second Ctrl-C cannot cut it short and leave the postmaster behind."""
+    initdb = _find_bin("initdb")
+    if initdb is None or _find_bin("pg_ctl") is None:
+        yield None
+        return
+    bindir = str(Path(initdb).parent)
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    datadir = base / "data"
+    server = PgServer("127.0.0.1", free_port(), "postgres", datadir, base, bindir, owned=True)
+    try:
+        base.chmod(0o755)
+        if os.geteuid() == 0:
+            shutil.chown(base, "postgres", "postgres")
+        server._run(f"{bindir}/initdb", "-D", str(datadir), "-A", "trust", "-U", "postgres", "--no-sync")
+        server.start()
+        yield server
+    finally:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            if datadir.exists():
+                server.stop()  # also when start() gave up waiting: pg_ctl stop of nothing is harmless
+            shutil.rmtree(base, ignore_errors=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     external = os.environ.get("ACD_TEST_DATABASE_URL")
@@ -112,22 +144,10 @@ def pg_server() -> Iterator[PgServer]:
         parsed = make_url(external)
         yield PgServer(parsed.host or "127.0.0.1", parsed.port or 5432, parsed.username or "postgres")
         return
-    bindir_initdb = _find_bin("initdb")
-    if bindir_initdb is None or _find_bin("pg_ctl") is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; set ACD_TEST_DATABASE_URL")
-    bindir = str(Path(bindir_initdb).parent)
-    base = Path(tempfile.mkdtemp(prefix="acd-pg-", dir="/tmp"))
-    base.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    server = PgServer("127.0.0.1", free_port(), "postgres", base / "data", base, bindir, owned=True)
-    server._run(f"{bindir}/initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres", "--no-sync")
-    server.start()
-    try:
+    with own_cluster() as server:
+        if server is None:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; set ACD_TEST_DATABASE_URL")
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
