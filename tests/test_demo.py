@@ -1,12 +1,12 @@
 """``acd demo`` as a newcomer meets it: the product in miniature, run for real.
 
-One run of ``acd demo --speed 20 --seconds 30`` (a subprocess, as typed): while it runs, a real
-Prometheus scrapes it and every dashboard query must return series, every page answers 200 for
-its role, the curl example works as printed; afterwards the run must have been quiet (no warning
-or error line), the database must hold callbacks routed to their rep and fallbacks, outcomes
-without notes, split and disputed sale credit, and ``acd report`` must show a decided FCR for
-every rep. The parts without a process (staffing, the Asterisk files, the personas) are tested
-directly below.
+One run of ``acd demo --speed 20`` (a subprocess, as typed, stopped with Ctrl-C once everything
+was seen live): while it runs, a real Prometheus scrapes it and every dashboard query must return
+series, every page answers 200 for its role, the curl example works as printed; afterwards the run
+must have been quiet (no warning or error line), the database must hold callbacks routed to their
+rep and fallbacks, outcomes without notes, split and disputed sale credit, and ``acd report`` must
+show a decided FCR for every rep. The parts without a process (staffing, the Asterisk files, the
+personas) are tested directly below.
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ from tests.support.prometheus import (
     start_prometheus,
     substitute,
 )
+from tests.support.waiting import until
 
 WARNING = re.compile(r"\b(warning|error|critical|traceback|exception)\b", re.IGNORECASE)
+# Wall seconds a loaded machine may take for one step of the live run (the demo's start records a
+# month of history first); reached only when something is broken, never part of what is asserted.
+DEMO_DEADLINE = 120.0
 
 
 # -- the parts, directly ---------------------------------------------------------------------------
@@ -169,12 +173,12 @@ async def _pages(banner: Banner) -> list[str]:
     return problems
 
 
-async def _dashboards(prom: str, until: float) -> list[str]:
-    """Each dashboard query returns series with its labels (asked again until ``until``: counters
-    that need two scrapes, or a callback that needs a few minutes, may come late)."""
+async def _dashboards(prom: str, deadline: float) -> list[str]:
+    """Each dashboard query returns series with its labels (asked again until ``deadline``:
+    counters that need two scrapes, or a callback that needs a few minutes, may come late)."""
     waiting = {where: (expr, legend) for where, expr, legend, _ in dashboard_queries()}
     problems: dict[str, str] = {}
-    while waiting and time.monotonic() < until:
+    while waiting and time.monotonic() < deadline:
         for where, (expr, legend) in list(waiting.items()):
             result = (await api_async(prom, "/api/v1/query", query=substitute(expr)))["result"]
             if not result:
@@ -191,39 +195,61 @@ async def _dashboards(prom: str, until: float) -> list[str]:
     return sorted(problems.values())
 
 
+_STATUS = re.compile(r"\d\d:\d\d:\d\d  calls \d+  .* \(to their rep (\d+), .*  outcomes (\d+) ")
+
+
+async def _read_lines(stream: asyncio.StreamReader, lines: list[str]) -> None:
+    while raw := await stream.readline():
+        lines.append(raw.decode().rstrip("\n"))
+
+
+def _seen_live(lines: list[str]) -> bool:
+    """Two status lines (one every 10 s), the last with a callback routed to its rep and outcomes
+    the reps posted through the API."""
+    status = [m for m in map(_STATUS.match, lines) if m is not None]
+    return len(status) >= 2 and int(status[-1].group(1)) > 0 and int(status[-1].group(2)) > 0
+
+
 @pytest.mark.slow
 @pytest.mark.prometheus
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)")
 async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path) -> None:
-    started = time.monotonic()
     # Seeded: the same center every run (live callers included), so whether a cut-off happens in
-    # the run's minutes is not a lottery; the history's own seed is the default one.
-    proc = await start_demo(tmp_path, "--speed", "20", "--seconds", "30", "--seed", str(SEED))
+    # the run's minutes is not a lottery; the history's own seed is the default one. Stopped with
+    # Ctrl-C, as the banner says, once everything was seen live: every wait is on a condition.
+    proc = await start_demo(tmp_path, "--speed", "20", "--seed", str(SEED))
     assert proc.stdout is not None and proc.stderr is not None
+    errors = asyncio.ensure_future(proc.stderr.read())
     prom_dir = tmp_path / "prometheus"
     prom_dir.mkdir()
     prometheus: subprocess.Popen[bytes] | None = None
     try:
-        banner = await read_banner(proc.stdout, started + 40)
-        live_from = time.monotonic()
+        banner = await read_banner(proc.stdout, time.monotonic() + DEMO_DEADLINE)
         assert banner.base and banner.curl, banner.lines
         assert {"supervisor", "wallboard", "Alice", "Bob", "Carol", "Dave", "Erin", "Frank"} <= set(
             banner.tokens
         )
-        rest = asyncio.ensure_future(proc.stdout.read())
+        lines: list[str] = []
+        rest = asyncio.ensure_future(_read_lines(proc.stdout, lines))
         port = free_port()
         prometheus = start_prometheus(prom_dir, port, int(banner.base.rsplit(":", 1)[1]))
         curl = await asyncio.to_thread(
-            subprocess.run, shlex.split(banner.curl), capture_output=True, text=True, timeout=20
+            subprocess.run, shlex.split(banner.curl), capture_output=True, text=True, timeout=60
         )
         assert curl.returncode == 0, curl.stderr
         assert json.loads(curl.stdout)["calls"] is not None
         page_problems = await _pages(banner)
-        dashboard_problems = await _dashboards(f"http://127.0.0.1:{port}", live_from + 27)
-        out = (await asyncio.wait_for(rest, 60)).decode()
-        err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
-        code = await asyncio.wait_for(proc.wait(), 30)
-        elapsed = time.monotonic() - started  # the demo's own wall time, start to exit
+        dashboard_problems = await _dashboards(f"http://127.0.0.1:{port}", time.monotonic() + DEMO_DEADLINE)
+        await until(
+            lambda: _seen_live(lines),
+            DEMO_DEADLINE,
+            what="two status lines, a callback reaching its rep and outcomes posted by the reps",
+            describe=lambda: lines[-1:],
+        )
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        await asyncio.wait_for(rest, DEMO_DEADLINE)
+        err = (await asyncio.wait_for(errors, DEMO_DEADLINE)).decode()
+        code = await asyncio.wait_for(proc.wait(), DEMO_DEADLINE)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -231,16 +257,14 @@ async def test_demo_shows_routing_reps_quality_pages_and_history(tmp_path: Path)
         if prometheus is not None:
             prometheus.send_signal(signal.SIGTERM)
             prometheus.wait(timeout=15)
+    out = "\n".join(lines)
     stdout = "\n".join(banner.lines) + "\n" + out
     assert code == 0, err
-    assert elapsed < 60, f"acd demo --seconds 30 took {elapsed:.0f} s of wall time"
     noisy = [line for line in (stdout + "\n" + err).splitlines() if WARNING.search(line)]
     assert noisy == []
     assert page_problems == []
     assert dashboard_problems == [], "\n".join(dashboard_problems)
-    status = [line for line in out.splitlines() if re.match(r"\d\d:\d\d:\d\d  calls \d+", line)]
-    assert len(status) >= 2, out  # one every 10 s
-    assert "acd report" in out.splitlines()[-1]
+    assert "acd report" in lines[-1]
     # Live, not only in the recorded past: a customer cut off before the start reaches their rep
     # within the run's first (simulated) minute, as the summary says.
     # (Past a minute the summary would say "1 min 5 s in", which does not match.)
