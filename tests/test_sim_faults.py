@@ -13,7 +13,7 @@ from acd.sim import SimConfig, Simulator
 from acd.sim.emit import event
 from acd.sim.server import Session
 from tests.sim_helpers import AmiClient, get, is_event
-from tests.support.waiting import until
+from tests.support.waiting import DEADLINE, until
 
 
 @pytest.fixture
@@ -160,14 +160,13 @@ async def test_wrong_secret_answers_after_a_second_then_closes(sim: Simulator) -
     c.send("Login", Username="acd", Secret="nope")
     assert await c.read_for(0.5)
     assert not c.messages
-    while await c.read_for(0.2):
-        if time.monotonic() - t0 > 3:
-            break
+    while await c.read_for(0.2):  # until the simulator closes the connection
+        assert time.monotonic() - t0 < DEADLINE, "the connection was never closed"
     elapsed = time.monotonic() - t0
     assert [(get(p, "Response"), get(p, "Message")) for p in c.messages] == [
         ("Error", "Authentication failed")
     ]
-    assert 0.9 <= elapsed < 3
+    assert elapsed >= 0.9  # Asterisk's delay: a load can only make it longer
 
 
 async def test_simfault_action_drops_connections(sim: Simulator) -> None:
