@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from acd.sim import SimConfig, Simulator
 from acd.sim.curl import fetch, hashcompat, read_option, uri_decode, uri_encode, write_option
 from acd.sim.dialplan import separate_args
 from acd.sim.interp import hash_write
-from tests.sim_helpers import AmiClient, get
+from tests.sim_helpers import AmiClient, Pairs, get
+from tests.support.waiting import DEADLINE, until
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -196,6 +198,68 @@ async def test_getvar_runs_a_function_over_ami(http: Callable[[Handler], Awaitab
         assert get(answer, "Value") == "acd=ok&end=1"
         empty = await cli.action("Getvar", Variable="CURL(http://127.0.0.1:1/ping)")
         assert get(empty, "Value") == ""
+    finally:
+        await cli.close()
+        await sim.stop()
+
+
+SLOW_DIALPLAN = """
+[in]
+exten => _X.,1,Set(CURLOPT(httptimeout)=5)
+ same => n,UserEvent(Asking)
+ same => n,Set(answer=${CURL(http://127.0.0.1:SLOW/route)})
+ same => n,UserEvent(Answered,Answer: ${answer})
+ same => n,Hangup()
+"""
+
+
+async def test_at_full_speed_time_stands_still_while_a_channel_waits_on_curl(
+    tmp_path: Path, http: Callable[[Handler], Awaitable[int]]
+) -> None:
+    """At speed inf the clock jumps from timer to timer; a lookup's wall-clock wait must not let a
+    minute of simulated time pass (a busy machine did: the answer then came too late to be used)."""
+    answered = asyncio.Event()
+    sim: Simulator | None = None
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        assert sim is not None
+        sim.sched.after(60.0, answered.set)  # something else is due a minute later
+        sim.wake()
+        await asyncio.sleep(0.2)  # the lookup takes its time, in wall seconds
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nroute=agt")
+        await writer.drain()
+        writer.close()
+
+    port = await http(slow)
+    (tmp_path / "extensions.conf").write_text(SLOW_DIALPLAN.replace("SLOW", str(port)))
+    sim = Simulator(
+        SimConfig(
+            port=0,
+            speed=float("inf"),
+            traffic=False,
+            start_epoch=1.8e9,
+            seed=3,
+            timestampevents=True,
+            dialplan=tmp_path / "extensions.conf",
+        )
+    )
+    _host, ami = await sim.start()
+    cli = await AmiClient.connect("127.0.0.1", ami)
+    try:
+        await cli.login()
+        await cli.action(
+            "Originate", Channel="Local/5551100@caller-sim", Context="in", Exten="5551100", Priority=1
+        )
+        by: dict[str, Pairs] = {}
+        deadline = time.monotonic() + DEADLINE
+        while "Answered" not in by:
+            assert time.monotonic() < deadline, "the dialplan never went on after the lookup"
+            await cli.read_for(0.05)
+            by = {get(p, "UserEvent"): p for p in cli.events("UserEvent")}
+        await until(answered.is_set, what="the timer due a minute after the lookup began")
+        assert get(by["Answered"], "Answer") == "route=agt"
+        assert float(get(by["Answered"], "Timestamp")) == float(get(by["Asking"], "Timestamp"))
     finally:
         await cli.close()
         await sim.stop()

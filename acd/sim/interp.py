@@ -576,9 +576,10 @@ def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str
         if not url:
             sim.log_asterisk("WARNING", "CURL requires an argument (URL)")
             return ""
-        result = await curl.fetch(
-            url, parts[1] if len(parts) > 1 else None, {**sim.model.curl_options, **options}, sim.http
-        )
+        with sim.network_wait():
+            result = await curl.fetch(
+                url, parts[1] if len(parts) > 1 else None, {**sim.model.curl_options, **options}, sim.http
+            )
         if result.warning is not None:
             sim.log_asterisk(result.level, result.warning)
         if result.fields is not None:

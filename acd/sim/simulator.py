@@ -4,7 +4,9 @@ Clock modes (``SimConfig.speed``):
 - ``> 0`` and finite: simulated time runs ``speed`` times faster than the wall clock; events carry
   a ``Timestamp`` in simulated time when ``speed != 1`` (docs/architecture.md, "One clock");
 - ``inf``: as fast as the clients read (bulk runs, benchmarks): time jumps from timer to timer and
-  waits while a client's buffer is full instead of applying ``writetimeout``;
+  waits while a client's buffer is full instead of applying ``writetimeout``, and while a channel
+  waits on a ``CURL()`` (on Asterisk the world moves on only the lookup's few milliseconds; here a
+  busy machine could otherwise let minutes of simulated time pass before the answer is used);
 - ``0``: manual: time moves only when a test calls :meth:`Simulator.advance` (deterministic
   scenario tests); ``writetimeout`` too is counted in these simulated seconds.
 """
@@ -17,7 +19,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import structlog
@@ -98,6 +100,7 @@ class Simulator:
         self._running = False
         self.restarting = False
         self._traffic_started = False
+        self.network_waits = 0  # channels in a CURL() right now
 
     # ---- clock ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -116,15 +119,16 @@ class Simulator:
     async def _run(self) -> None:
         assert self._wake is not None
         while self._running:
-            nt = self.sched.next_time()
             if math.isinf(self.speed):
+                await self._backpressure()  # before each jump, not only after one
+                nt = self.sched.next_time()
                 if nt is None:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
                 self.sched.run_due(nt)
-                await self._backpressure()
                 continue
+            nt = self.sched.next_time()
             if self.speed == 0:
                 self._wake.clear()
                 await self._wake.wait()
@@ -139,8 +143,18 @@ class Simulator:
 
     async def _backpressure(self) -> None:
         await asyncio.sleep(0)
-        while any(s._paused_at is not None for s in self.server.sessions):
+        while self.network_waits or any(s._paused_at is not None for s in self.server.sessions):
             await asyncio.sleep(0.002)
+
+    @contextlib.contextmanager
+    def network_wait(self) -> Iterator[None]:
+        """A channel waits on the network in wall time (``CURL()``): at speed ``inf`` simulated time
+        stands still until it is done."""
+        self.network_waits += 1
+        try:
+            yield
+        finally:
+            self.network_waits -= 1
 
     async def advance(self, seconds: float) -> None:
         """Manual clock (speed 0): move simulated time forward, firing due timers, then let
