@@ -497,6 +497,10 @@ class Daemon:
                 "port (and regenerate the dialplan with acd asterisk-config)"
             )
 
+    async def _stored(self, timeout: float) -> bool:
+        """Whether the database holds every record accepted so far (waiting up to ``timeout``)."""
+        return self.writer is None or bool(await self.writer.caught_up(timeout))
+
     async def _start_http(self) -> None:
         from acd.api.app import app_runner, build_app
         from acd.api.livecalls import LiveCalls
@@ -512,6 +516,7 @@ class Daemon:
             clock=self.clock.now,
             on_outcome=self.metrics.observe,
             accepting=lambda: self.writer is None or self.writer.journal.healthy,
+            stored=self._stored,
         )
         self.runner = app_runner(app, self.settings.http)
         await self.runner.setup()

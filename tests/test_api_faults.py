@@ -23,9 +23,10 @@ from acd.settings import HttpSettings
 from acd.store import engine as engine_module
 from acd.store.engine import make_engine
 from acd.store.migrate import prepare_database
-from tests.store_records import BASE
+from acd.store.sink import Store
+from tests.store_records import BASE, finished, with_customer_calls
 from tests.support.http import serving
-from tests.test_api_http import SUP, make_settings, seed
+from tests.test_api_http import AG_A, SUP, A, make_settings, seed
 
 
 @pytest.fixture
@@ -98,6 +99,38 @@ async def test_outcomes_are_refused_while_the_journal_cannot_write(sqlite_app: A
     state["accepting"] = True
     response = await client.post("/api/v1/calls/c1.0/outcome", headers=SUP, json={"disposition": "sale"})
     assert response.status == 201
+
+
+async def test_an_outcome_saved_as_its_call_ends_waits_for_the_calls_record(tmp_path: Path) -> None:
+    """The rep saves the moment the call ends, while acd's database is still behind: the write
+    waits for the finished record (201), and says so (503) if it does not come in time, instead
+    of "not your call"."""
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}")
+    engine = await prepare_database(settings)
+    await seed(engine, settings)
+    state: dict[str, Any] = {"behind": [finished("z1.1", linkedid="z1.0", agent=A, joined_at=BASE + 3000)]}
+
+    async def stored(timeout: float) -> bool:
+        assert timeout > 0
+        if not state.get("behind"):
+            return True
+        if state.get("catch_up"):  # the writer commits what it was given meanwhile
+            await Store(engine, settings.server_id, settings.credit_policy).write(
+                with_customer_calls(state.pop("behind"))
+            )
+            return True
+        return False
+
+    app = build_app(settings, engine, lambda: None, clock=lambda: BASE + 5000, stored=stored)
+    async with serving(app, engine) as client:
+        response = await client.post("/api/v1/calls/z1.0/outcome", headers=AG_A, json={"disposition": "sale"})
+        assert response.status == 503 and "not stored this call yet" in (await response.json())["error"]
+        state["catch_up"] = True
+        response = await client.post("/api/v1/calls/z1.0/outcome", headers=AG_A, json={"disposition": "sale"})
+        assert response.status == 201, await response.text()
+        # caught up, a call that is not theirs is still refused as such
+        response = await client.post("/api/v1/calls/c2.0/outcome", headers=AG_A, json={"disposition": "sale"})
+        assert response.status == 403
 
 
 async def test_a_bug_is_a_plain_500_without_a_traceback(

@@ -29,6 +29,7 @@ from acd.store.sink import Store
 from acd.store.writer import Writer
 from tests.pg_fixtures import PgServer
 from tests.store_records import BASE, finished, record
+from tests.support.waiting import until
 
 calls_t = table_of(Call)
 
@@ -199,6 +200,57 @@ class SwitchableStore(Store):
         if self.down:
             raise ConnectionRefusedError("database down (test)")
         await super().write(batch)
+
+
+class GatedStore(Store):
+    """A real Store whose writes wait until ``gate`` opens (a database that is slow, not down)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Event()
+
+    async def write(self, batch: Sequence[StoredEffect]) -> None:
+        await self.gate.wait()
+        await super().write(batch)
+
+
+async def test_caught_up_waits_for_what_was_accepted_and_gives_up_when_told(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """What an outcome posted the moment its call ended waits for: that call's finished record."""
+    settings = make_settings(str(engine.url), tmp_path)
+    store = GatedStore(engine, settings.server_id, settings.credit_policy)
+    writer = Writer(settings, store=store)
+    task = await run_writer(writer)
+    assert await writer.caught_up(0.0)  # nothing accepted: nothing to wait for
+    writer.submit(finished("1.1"))
+    assert not await writer.caught_up(0.05)  # the database is slow: not within the time given
+    waiting = asyncio.ensure_future(writer.caught_up(60.0))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    store.gate.set()
+    assert await asyncio.wait_for(waiting, 60.0)  # done as soon as the row is committed, not at 60 s
+    assert await count(engine, Call) == 1
+    await writer.close(5)
+    await task
+
+
+async def test_caught_up_does_not_wait_on_a_database_that_is_down(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = make_settings(str(engine.url), tmp_path)
+    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    store.down = True
+    writer = Writer(settings, store=store, retry_min=0.01, retry_max=0.05)
+    task = await run_writer(writer)
+    writer.submit(finished("1.1"))
+    await until(lambda: store.attempts >= 1, what="a failed write")
+    assert not await writer.caught_up(3600.0)  # at once: an hour's wait would end the test first
+    store.down = False
+    await until(lambda: writer.stats().database_ok, what="the database back")
+    assert await writer.caught_up(60.0)
+    await writer.close(5)
+    await task
 
 
 async def test_outage_spools_beyond_the_bound_and_replays_in_order(

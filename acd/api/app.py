@@ -9,7 +9,7 @@ mounted through ``extra_routes`` and need no token.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -71,14 +71,18 @@ def build_app(
     clock: Callable[[], float] = time.time,
     on_outcome: Callable[[OutcomeReported], None] | None = None,
     accepting: Callable[[], bool] | None = None,
+    stored: Callable[[float], Awaitable[bool]] | None = None,
 ) -> web.Application:
     """The API app. ``live_provider`` returns the core's current snapshot (None before the first);
     ``live_calls`` is fed every effect by the daemon for the screen pop; ``clock`` dates outcomes
     (give it the core's clock so simulated time stays consistent); ``accepting`` says whether
-    acd can make records durable now (its journal writes): outcomes are refused with 503 while not."""
+    acd can make records durable now (its journal writes): outcomes are refused with 503 while not;
+    ``stored(seconds)`` waits until the database holds every record acd accepted (an outcome saved
+    the moment its call ends is checked against the call's finished record)."""
     ctx = _Ctx(settings, engine, live_provider, live_calls, clock)
     ctx.writer.on_outcome = on_outcome  # the daemon's metrics see API outcomes as they see AMI ones
     ctx.writer.accepting = accepting
+    ctx.writer.stored = stored
     app = web.Application(middlewares=[_errors_middleware, auth_middleware(settings.api_tokens)])
     app[SETTINGS] = settings
     app[ENGINE] = engine

@@ -19,7 +19,7 @@ def _responses(ok: str, *codes: int) -> dict[str, Any]:
         404: "unknown call or agent",
         409: "nobody answered the call: there is no conversation to record an outcome for",
         422: "invalid input; `field` names it",
-        503: "database unavailable",
+        503: "database unavailable, or behind: the call's record is not stored yet (retry)",
     }
     out: dict[str, Any] = {
         "200": {"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}}

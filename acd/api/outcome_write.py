@@ -7,7 +7,7 @@ HTTP status and the offending field; each caller renders them its own way (JSON 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +22,21 @@ from acd.reads.calls import answered_by, customer_call, unanswered_reason
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.sales import CreditRules
 
-__all__ = ["OutcomeWriter"]
+__all__ = ["STORED_WAIT_SECONDS", "OutcomeWriter"]
 
 log = structlog.get_logger("acd.api")
+
+STORED_WAIT_SECONDS = 5.0  # how long a write or a page waits for acd's records to reach the database
+NOT_STORED_YET = "acd has not stored this call yet (its database is behind); retry in a moment"
 
 
 @dataclass
 class OutcomeWriter(CallWrite):
     on_outcome: Callable[[OutcomeReported], None] | None = None
     accepting: Callable[[], bool] | None = None  # False while the journal cannot write: 503
+    # Waits (up to the seconds given) until the database holds every record acd accepted; False
+    # when it does not by then. None: records are written before anyone asks (tests, tools).
+    stored: Callable[[float], Awaitable[bool]] | None = None
 
     async def write(
         self, who: Principal, call_id: str, body: OutcomeBody, *, source: str = "api"
@@ -46,6 +52,7 @@ class OutcomeWriter(CallWrite):
             raise Refused(503, "acd cannot make records durable now (its journal cannot write); retry later")
         server_id = self.settings.server_id
         written_at = self.clock()
+        behind = self.stored is not None and not await self.stored(STORED_WAIT_SECONDS)
 
         async def record(
             conn: AsyncConnection, linkedid: str
@@ -80,7 +87,13 @@ class OutcomeWriter(CallWrite):
             call = await customer_call(conn, server_id, linkedid, reader_agent=who.agent, supervisor=True)
             return linkedid, agent, outcome_id, call
 
-        linkedid, agent, outcome_id, call = await self.on_call(call_id, record)
+        try:
+            linkedid, agent, outcome_id, call = await self.on_call(call_id, record)
+        except Refused as refused:
+            if behind and refused.status in (403, 404):
+                # a call that ended a moment ago may not be stored whole yet: say so, not "not yours"
+                raise Refused(503, NOT_STORED_YET) from None
+            raise
         assert call is not None
         log.info(
             "api_outcome",

@@ -186,6 +186,19 @@ class Writer:
             failures=stats.failures,
         )
 
+    async def caught_up(self, timeout: float) -> bool:
+        """Wait until the database holds every record accepted so far; False after ``timeout``
+        seconds, or at once while the database is failing (waiting would not help). A rep saves
+        the outcome the moment the call ends: the check that it was theirs must read the call's
+        finished record, not the half stored while it rang."""
+        target = self.journal.last_seq
+        end = time.monotonic() + timeout
+        while self.journal.acked < target:
+            if not self._db_ok or time.monotonic() >= end:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
     async def drain(self, timeout: float) -> bool:
         """Wait until the database has every record (tests, ``acd replay --database``)."""
         end = time.monotonic() + timeout

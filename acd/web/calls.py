@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.api.access import may_read_call
 from acd.api.auth import Principal
+from acd.api.outcome_write import STORED_WAIT_SECONDS
 from acd.core.effects import CallStarted
 from acd.reads.calls import caller_history, chain_view, customer_call
 from acd.reads.rep_calls import callbacks_of, cut_off_legs
@@ -203,6 +204,9 @@ async def call_view(pages: Pages, ident: str, who: Principal) -> CallView:
     ``who`` may see it; raises :class:`NotFound` or :class:`Forbidden`."""
     server_id = pages.settings.server_id
     live = pages.live_calls.find(ident) if pages.live_calls is not None else []
+    if not live and pages.live_calls is not None and pages.live_calls.ended(ident) and pages.writer.stored:
+        # ended a moment ago: show its finished record, not the half stored while it rang
+        await pages.writer.stored(STORED_WAIT_SECONDS)
     mine = pages.feed.agent(who.agent) if who.agent else None
     async with pages.engine.connect() as conn:
         linkedid = await _linkedid(conn, server_id, ident)
