@@ -120,8 +120,10 @@ async def test_refused_fails_at_once_and_bad_urls_are_refused() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     refused = await fetch(f"http://127.0.0.1:{port}/route", None, {"httptimeout": "500"})
-    assert refused.value == "" and refused.fields is None and refused.elapsed < 0.25
+    assert refused.value == "" and refused.fields is None
+    # at once: refused, not timed out after the 500 ms bound
     assert refused.warning is not None and "Failed to connect" in refused.warning
+    assert "Could not connect to server" in refused.warning and "timed out" not in refused.warning
     spaced = await fetch(f"http://127.0.0.1:{port}/route?caller=555 1100", None, {})
     assert spaced.warning is not None and "bad/illegal format" in spaced.warning
     injected = await fetch("http://127.0.0.1:1/route\r\nX: y", None, {})
