@@ -132,6 +132,22 @@ async def test_refused_fails_at_once_and_bad_urls_are_refused() -> None:
     assert named.warning is not None and "Could not resolve host" in named.warning
 
 
+async def _one_caller(sim: Simulator) -> AmiClient:
+    """Start ``sim`` and send one caller into the dialplan's ``[in]`` context; the logged-in
+    client sees what follows."""
+    _host, ami = await sim.start()
+    try:
+        cli = await AmiClient.connect("127.0.0.1", ami)
+        await cli.login()
+        await cli.action(
+            "Originate", Channel="Local/5551100@caller-sim", Context="in", Exten="5551100", Priority=1
+        )
+    except BaseException:
+        await sim.stop()
+        raise
+    return cli
+
+
 DIALPLAN = """
 [in]
 exten => _X.,1,Answer()
@@ -162,13 +178,8 @@ async def test_dialplan_hazards_half_answers_and_stale_keys(
     plan = DIALPLAN.replace("DOWN", str(down)).replace("FULL", str(full)).replace("HALF", str(half))
     (tmp_path / "extensions.conf").write_text(plan)
     sim = Simulator(SimConfig(port=0, speed=0, traffic=False, dialplan=tmp_path / "extensions.conf", seed=3))
-    _host, ami = await sim.start()
-    cli = await AmiClient.connect("127.0.0.1", ami)
+    cli = await _one_caller(sim)
     try:
-        await cli.login()
-        await cli.action(
-            "Originate", Channel="Local/5551100@caller-sim", Context="in", Exten="5551100", Priority=1
-        )
         for _ in range(100):
             await sim.advance(0.1)
             await cli.read_for(0.02)
@@ -246,13 +257,8 @@ async def test_at_full_speed_time_stands_still_while_a_channel_waits_on_curl(
             dialplan=tmp_path / "extensions.conf",
         )
     )
-    _host, ami = await sim.start()
-    cli = await AmiClient.connect("127.0.0.1", ami)
+    cli = await _one_caller(sim)
     try:
-        await cli.login()
-        await cli.action(
-            "Originate", Channel="Local/5551100@caller-sim", Context="in", Exten="5551100", Priority=1
-        )
         by: dict[str, Pairs] = {}
         deadline = time.monotonic() + DEADLINE
         while "Answered" not in by:
