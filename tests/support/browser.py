@@ -253,6 +253,7 @@ class LiveCenter:
                 username=self.user,
                 secret=self.secret,
                 truth=self.tmp_path / "truth.jsonl",
+                queue_log=self.tmp_path / "queue_log",
                 **plan,
             )
         )
@@ -260,10 +261,17 @@ class LiveCenter:
         self.daemon = Daemon(self.settings(port))
         await self.daemon.start()
         daemon = self.daemon
+        # Until the start's gap is filled from queue_log too: the daemon logs from this thread, and
+        # a line logged after the fixture's setup ends and before the test begins is printed
+        # outside any test.
         await until(
-            lambda: daemon.stats.resyncs >= 1 and daemon.ami.connected,
+            lambda: (
+                daemon.stats.resyncs >= 1
+                and daemon.ami.connected
+                and (daemon.core.gapfill is None or not daemon.core.gapfill.pending)
+            ),
             20.0,
-            what="the daemon connecting to the simulator",
+            what="the daemon connecting to the simulator and reading its queue_log",
         )
 
     def settings(self, ami_port: int) -> Settings:
@@ -282,6 +290,7 @@ class LiveCenter:
             },
             http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
             routing={"host": "127.0.0.1", "port": self.lookup_port},  # type: ignore[arg-type]
+            queue_log={"path": str(self.tmp_path / "queue_log")},  # the simulator's, not the machine's
             api_tokens=self.tokens,  # type: ignore[arg-type]
             time_zone="Europe/Berlin",
             **self.extra,
@@ -297,6 +306,10 @@ class LiveCenter:
         self.run(self.sim.stop())
 
     def stop(self) -> None:
+        """Stop the daemon, then the simulator, then the loop. Safe to call again."""
+        if self.loop.is_closed():
+            return
+
         async def _stop() -> None:
             if self.daemon is not None:
                 await self.daemon.stop()
