@@ -26,6 +26,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from itertools import repeat
 from typing import Any
 
 from acd.core.effects import Effect
@@ -85,6 +86,14 @@ class Consumer:
         """Append one item (an AMI message or a marker) read at ``received`` (wall clock)."""
         self.queue.append((item, received))
         if len(self.queue) == 1:
+            self._wake.set()
+
+    def put_many(self, items: list[Any], received: float) -> None:
+        """Append the events of one read, all read at ``received``."""
+        queue = self.queue
+        empty = not queue
+        queue.extend(zip(items, repeat(received)))
+        if empty:
             self._wake.set()
 
     def wake(self) -> None:

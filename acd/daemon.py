@@ -150,6 +150,7 @@ class Daemon:
         self.ami = AmiClient(
             settings.ami,
             on_message=self.consumer.put,
+            on_events=self.consumer.put_many,
             on_state=self._on_state,
             sleep=sleep,
             booted_fallback=BOOTED_FALLBACK,

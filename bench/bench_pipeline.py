@@ -263,7 +263,12 @@ async def run_acd(
         on_error=failed,
         handled=CORE_EVENTS,
     )
-    client = AmiClient(ami, on_message=consumer.put, keep_events=None if parse_all else CORE_EVENTS)
+    client = AmiClient(
+        ami,
+        on_message=consumer.put,
+        on_events=consumer.put_many,
+        keep_events=None if parse_all else CORE_EVENTS,
+    )
     PipelineMetrics(metrics.registry, consumer, lambda: client.stats, lambda: 0, asterisk_clock=True)
 
     async def finished() -> None:

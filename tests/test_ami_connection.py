@@ -148,6 +148,47 @@ async def test_handler_exception_never_drops_the_connection(fake: FakeAmi) -> No
     await client.close()
 
 
+async def test_a_read_of_plain_events_goes_to_on_events_in_one_call(fake: FakeAmi) -> None:
+    """Under load the reader hands a read's events over in one call; whatever the client must see
+    itself (responses, list items of its actions, FullyBooted) still goes message by message, in
+    order, and a raising on_events is counted like any handler, never dropping the link."""
+    rec = Recorder()
+    batches: list[list[str]] = []
+    fail = False
+
+    def on_events(msgs: list[dict[str, str]], at: float) -> None:
+        if fail:
+            raise RuntimeError("handler bug")
+        batches.append([m["Event"] for m in msgs])
+        for msg in msgs:
+            rec.on_message(msg, at)
+
+    client = AmiClient(
+        settings(fake.port), on_message=rec.on_message, on_state=rec.on_state, on_events=on_events
+    )
+    await client.start()
+    await rec.until(lambda: bool(rec.events("FullyBooted")))
+    assert batches == []  # the login's answer and FullyBooted came message by message
+    fake.client.write(b"Event: A\r\nN: 1\r\n\r\nEvent: B\r\nN: 2\r\n\r\nEvent: C\r\n\r\n")
+    await rec.until(lambda: bool(rec.events("C")))
+    assert batches == [["A", "B", "C"]]
+    fake.members = [("support", "Alice", "Local/1001@agents")]
+    result = await client.send_action({"Action": "QueueStatus"})
+    assert [i["Event"] for i in result.items] == ["QueueParams", "QueueMember"]
+    assert [m["Event"] for m, _ in rec.messages if m.get("ActionID") == result.action_id][-1] == (
+        "QueueStatusComplete"
+    )
+    fail = True
+    fake.client.write(b"Event: D\r\n\r\n")
+    await rec.until(lambda: client.stats.handler_errors == 1)
+    fail = False
+    fake.send_event({"Event": "E"})
+    await rec.until(lambda: bool(rec.events("E")))
+    assert client.connected and fake.connections == 1
+    assert not rec.events("D") and [m["Event"] for m, _ in rec.messages][-1] == "E"
+    await client.close()
+
+
 async def test_utf8_split_across_reads_survives(fake: FakeAmi) -> None:
     client, rec = await connect(fake)
     data = "Event: Newchannel\r\nCallerIDName: José Müller\r\n\r\n".encode()

@@ -63,6 +63,22 @@ async def test_events_and_markers_in_arrival_order_a_core_error_loses_nothing_el
     assert consumer.max_depth == 5
 
 
+async def test_a_reads_events_put_at_once_keep_their_place_and_receipt_time() -> None:
+    wall, applied, markers, errors = Wall(), [], [], []  # type: ignore[var-annotated]
+    consumer = make(wall, applied, markers, errors)
+    consumer.put("resync-begin", 999.0)
+    consumer.put_many([{"Event": "A"}, {"Event": "B"}, {"Event": "C"}, {"Event": "D"}], 1000.5)
+    consumer.put("resync-end", 1001.0)
+    assert [received for _, received in consumer.queue] == [999.0, 1000.5, 1000.5, 1000.5, 1000.5, 1001.0]
+    task = asyncio.create_task(consumer.run())
+    await until(lambda: not consumer.queue)
+    assert applied == ["A", "B", "C", "D"] and markers == ["resync-begin", "resync-end"]
+    consumer.put_many([{"Event": "E"}], 1002.0)  # wakes a consumer waiting on an empty queue
+    await until(lambda: applied[-1:] == ["E"])
+    task.cancel()
+    assert consumer.events == 5 and consumer.taken == 7
+
+
 async def test_events_the_core_has_no_handler_for_are_counted_not_applied() -> None:
     counted: list[str] = []
     applied: list[str] = []
