@@ -151,6 +151,7 @@ class Daemon:
             settings.ami,
             on_message=self.consumer.put,
             on_events=self.consumer.put_many,
+            backlog=self.consumer.queue.__len__,
             on_state=self._on_state,
             sleep=sleep,
             booted_fallback=BOOTED_FALLBACK,

@@ -267,6 +267,7 @@ async def run_acd(
         ami,
         on_message=consumer.put,
         on_events=consumer.put_many,
+        backlog=consumer.queue.__len__,
         keep_events=None if parse_all else CORE_EVENTS,
     )
     PipelineMetrics(metrics.registry, consumer, lambda: client.stats, lambda: 0, asterisk_clock=True)

@@ -19,7 +19,11 @@ from typing import Any
 import pytest
 
 from acd.ami.actions import AmiActionError, AmiConnectionLost, AmiNotConnected, AmiTimeout
+from acd.ami.codec import Framer
 from acd.ami.connection import (
+    BEHIND,
+    READ_AHEAD,
+    READ_SIZE,
     AmiClient,
     AuthFailed,
     Connected,
@@ -29,6 +33,7 @@ from acd.ami.connection import (
     FullyBooted,
     LoggedIn,
     WireAnomaly,
+    _AmiProtocol,
 )
 from acd.ami.resync import resync
 from tests.support.clock import FakeClock
@@ -187,6 +192,16 @@ async def test_a_read_of_plain_events_goes_to_on_events_in_one_call(fake: FakeAm
     assert client.connected and fake.connections == 1
     assert not rec.events("D") and [m["Event"] for m, _ in rec.messages][-1] == "E"
     await client.close()
+
+
+async def test_reads_are_small_while_the_consumer_keeps_up_and_big_when_it_is_behind() -> None:
+    waiting = 0
+    client = AmiClient(settings(1), on_message=lambda msg, at: None, backlog=lambda: waiting)
+    loop = asyncio.get_running_loop()
+    proto = _AmiProtocol(client, Framer(), loop.create_future(), loop.create_future())
+    assert len(proto.get_buffer(-1)) == READ_SIZE
+    waiting = BEHIND + 1
+    assert len(proto.get_buffer(-1)) == READ_AHEAD > READ_SIZE
 
 
 async def test_utf8_split_across_reads_survives(fake: FakeAmi) -> None:

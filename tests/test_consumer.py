@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from acd.consumer import Consumer
+from acd.consumer import CHUNK, Consumer
 from acd.core.effects import Effect
 from acd.daemon import Daemon
 from acd.sdnotify import Notifier, watchdog_loop
@@ -42,7 +42,7 @@ def make(wall: Wall, applied: list[str], markers: list[Any], errors: list[str]) 
         apply,
         lambda headers, received: received,
         lambda effects: None,
-        count_event=lambda name: None,
+        count_event=lambda name, n: None,
         on_marker=lambda item, received: markers.append(item),
         on_error=lambda headers, exc: errors.append(str(exc)),
         wall=wall,
@@ -79,25 +79,50 @@ async def test_a_reads_events_put_at_once_keep_their_place_and_receipt_time() ->
     assert consumer.events == 5 and consumer.taken == 7
 
 
-async def test_events_the_core_has_no_handler_for_are_counted_not_applied() -> None:
-    counted: list[str] = []
+async def test_a_turn_of_the_loop_ends_when_its_time_budget_is_spent() -> None:
+    """A burst is handled in short turns, so the loop's timers and reads are never held long: the
+    turn stops at the first look at the (injected) timer past its budget, and the rest waits."""
+    ticks = iter(range(1_000_000))
     applied: list[str] = []
     consumer = Consumer(
         lambda headers, at: applied.append(headers["Event"]) or [],  # type: ignore[func-returns-value]
         lambda headers, received: received,
         lambda effects: None,
-        count_event=counted.append,
+        count_event=lambda name, n: None,
+        on_marker=lambda item, received: None,
+        on_error=lambda headers, exc: None,
+        budget=1.5,  # the timer moves 1 per look: a turn ends after its second chunk
+        timer=lambda: float(next(ticks)),
+    )
+    consumer.put_many([{"Event": f"E{i}"} for i in range(200)], 0.0)
+    turns: list[int] = []
+    consumer.lag_observer = lambda lag: turns.append(len(consumer.queue))
+    task = asyncio.create_task(consumer.run())
+    await until(lambda: not consumer.queue)
+    task.cancel()
+    assert turns == list(range(200, 0, -2 * CHUNK))  # two chunks per turn
+    assert len(applied) == 200 and consumer.events == 200
+
+
+async def test_events_the_core_has_no_handler_for_are_counted_not_applied() -> None:
+    counted: dict[str, int] = {}
+    applied: list[str] = []
+    consumer = Consumer(
+        lambda headers, at: applied.append(headers["Event"]) or [],  # type: ignore[func-returns-value]
+        lambda headers, received: received,
+        lambda effects: None,
+        count_event=lambda name, n: counted.update({name: counted.get(name, 0) + n}),
         on_marker=lambda item, received: None,
         on_error=lambda headers, exc: None,
         handled=frozenset({"Hangup"}),
     )
-    for name in ("VarSet", "Hangup", "Newexten"):
+    for name in ("VarSet", "Hangup", "Newexten", "VarSet"):
         consumer.put({"Event": name}, 0.0)
     task = asyncio.create_task(consumer.run())
     await until(lambda: not consumer.queue)
     task.cancel()
-    assert counted == ["VarSet", "Hangup", "Newexten"] and applied == ["Hangup"]
-    assert consumer.events == 3
+    assert counted == {"VarSet": 2, "Hangup": 1, "Newexten": 1} and applied == ["Hangup"]
+    assert consumer.events == 4
 
 
 async def test_lags_are_sampled_once_per_batch_from_the_oldest_event() -> None:

@@ -99,6 +99,8 @@ Sleep = Callable[[float], Awaitable[None]]
 _SESSION_ACTIONS: Final = frozenset({"login", "logoff", "challenge"})
 _EVENT: Final = repeat("Event")
 READ_SIZE: Final = 32 << 10  # bytes per socket read (about 80 events)
+READ_AHEAD: Final = 256 << 10  # ... while more than BEHIND messages wait to be handled
+BEHIND: Final = 1000
 _LOG_EVERY: Final = 10.0  # seconds between repeated warnings of one kind
 
 
@@ -214,12 +216,15 @@ class _AmiProtocol(asyncio.BufferedProtocol):
     A buffered protocol so that acd chooses the read size: asyncio's plain protocols read up to
     256 KiB at once when Asterisk is ahead, about 700 messages parsed and queued before the first
     is handled, which spills the CPU caches; reads of ``READ_SIZE`` keep a read's messages warm
-    until the consumer has handled them (bench/bench_pipeline.py: 15-25% less CPU per event)."""
+    until the consumer has handled them (bench/bench_pipeline.py: 15-25% less CPU per event).
+    While the client's ``backlog`` says that what was read waits anyway, reads take up to
+    ``READ_AHEAD`` at once: the reader stays ahead of Asterisk, which cuts off a slow client."""
 
     def __init__(
         self, client: AmiClient, framer: Framer, banner: asyncio.Future[str], lost: asyncio.Future[str]
     ):
-        self._view = memoryview(bytearray(READ_SIZE))
+        self._view = memoryview(bytearray(READ_AHEAD))
+        self._small = self._view[:READ_SIZE]
         self._client = client
         self._framer = framer
         self._banner = banner
@@ -247,7 +252,10 @@ class _AmiProtocol(asyncio.BufferedProtocol):
             self.transport.abort()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
+        backlog = self._client._backlog
+        if backlog is not None and backlog() > BEHIND:
+            return self._view
+        return self._small
 
     def buffer_updated(self, nbytes: int) -> None:
         self.data_received(bytes(self._view[:nbytes]))
@@ -334,6 +342,9 @@ class AmiClient:
     case under load, one call instead of one per event. Otherwise every event still goes
     through ``on_message``.
 
+    ``backlog()``, when given, is how many messages the owner has not handled yet: past
+    ``BEHIND`` the socket is read in bigger gulps (see :class:`_AmiProtocol`).
+
     ``keep_events``: when given, only events with these names (and those answering our own
     actions) are parsed and passed on; the others are framed and counted by name in
     :attr:`skipped_events`, never parsed. A user with read=all gets mostly dialplan events
@@ -357,8 +368,10 @@ class AmiClient:
         uniform: Callable[[float, float], float] = random.uniform,
         keep_events: frozenset[str] | None = None,
         on_events: Callable[[list[dict[str, str]], float], None] | None = None,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
         self._on_events = on_events
+        self._backlog = backlog
         self._keep = None if keep_events is None else keep_events | {"FullyBooted", "Shutdown"}
         self.skipped_events: dict[str, int] = {}
         self._settings = settings

@@ -327,7 +327,7 @@ def sample_pipeline(m: Metrics) -> None:
         lambda headers, at: [],
         lambda headers, received: received,
         lambda effects: None,
-        count_event=lambda name: None,
+        count_event=lambda name, n: None,
         on_marker=lambda item, received: None,
         on_error=lambda headers, exc: None,
     )
