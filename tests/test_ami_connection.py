@@ -36,7 +36,7 @@ from acd.ami.connection import (
     _AmiProtocol,
 )
 from acd.ami.resync import resync
-from tests.support.clock import FakeClock
+from tests.support.clock import FakeClock, settle
 from tests.support.fake_ami import (
     FULLY_BOOTED,
     SECRET,
@@ -202,6 +202,23 @@ async def test_reads_are_small_while_the_consumer_keeps_up_and_big_when_it_is_be
     assert len(proto.get_buffer(-1)) == READ_SIZE
     waiting = BEHIND + 1
     assert len(proto.get_buffer(-1)) == READ_AHEAD > READ_SIZE
+
+
+async def test_a_slow_step_of_the_session_times_out_as_a_timeout(clock: FakeClock) -> None:
+    """A connect or banner wait that outlives its timeout is a task being cancelled: the session
+    sees TimeoutError (a failed attempt, retried), never an error about an unset result."""
+    client = AmiClient(settings(1), on_message=lambda msg, at: None, clock=clock, sleep=clock.sleep)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def slow_step() -> None:
+        await never
+
+    waiting = asyncio.ensure_future(client._within(slow_step(), 5.0))
+    await settle()
+    await clock.advance(5.0)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(waiting, DEADLINE)
+    assert never.cancelled()  # the step was cancelled, not left running
 
 
 async def test_utf8_split_across_reads_survives(fake: FakeAmi) -> None:

@@ -696,9 +696,11 @@ class AmiClient:
             if not inner.done():
                 inner.cancel()
             timer.cancel()
+        if not inner.done():
+            # A task (a connect, the banner wait) needs a turn of the loop to finish its
+            # cancellation: let it, so the caller moves on with TimeoutError, not half a connect.
+            await asyncio.wait({inner})
         if inner.cancelled():
-            with contextlib.suppress(asyncio.CancelledError):
-                await inner  # let the cancellation finish before the caller moves on
             raise TimeoutError
         return inner.result()
 
