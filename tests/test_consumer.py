@@ -237,6 +237,8 @@ async def test_the_daemon_exports_its_consumer(tmp_path: Path) -> None:
         fake.client.write(b"Event: Newchannel\r\nthis line has no colon\r\nUniqueid: 1.2\r\n\r\n")
         fake.send_event({"Event": "Newchannel", "Timestamp": "1000.0", "Uniqueid": "1.1", "Channel": "x"})
         await until(lambda: samples(daemon).get(("acd_ami_problems_total", (("kind", "wire_anomaly"),))) == 1)
+        # Counted when read; handled on a later turn of the loop: wait for the consumer too.
+        await until(lambda: daemon.consumer.asterisk_lag is not None and not daemon.queue)
         exported = samples(daemon)
         assert exported[("acd_event_queue_depth", ())] == 0
         assert exported[("acd_event_queue_oldest_seconds", ())] == 0
