@@ -279,6 +279,50 @@ async def test_purge_erases_personal_data_and_keeps_the_numbers(db_url: str, tmp
         await engine.dispose()
 
 
+async def test_purge_drops_rollups_older_than_they_are_kept(db_url: str, tmp_path: Path) -> None:
+    """Rollups built 40 days in, purged 30 days later: the buckets that ended before both the purge's
+    date and the rollups' horizon go with their marks, the rest stay, and no figure changes."""
+    from acd.reads.rollups import HORIZON
+    from acd.reads.summary import build_rollups
+    from acd.store.marks import LEVELS
+    from acd.store.models import SummaryMark, SummaryRollup
+
+    settings, engine = await seeded(db_url, tmp_path)
+    built_at, later = T + 40 * DAY, T + 70 * DAY
+    periods = [(T, T + DAY), (T, T + 40 * DAY), (T + 10 * DAY, T + 20 * DAY)]
+    rollups, marks = table_of(SummaryRollup), table_of(SummaryMark)
+
+    async def starts() -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        async with engine.connect() as conn:
+            found = []
+            for table in (rollups, marks):
+                rows = await conn.execute(select(table.c.level, table.c.start).distinct())
+                per: dict[str, list[float]] = {level: [] for level in LEVELS}
+                for level, start in rows:
+                    per[level].append(start)
+                found.append({level: sorted(v) for level, v in per.items()})
+        return found[0], found[1]
+
+    try:
+        assert await build_rollups(engine, settings, built_at, budget=float("inf")) > 0
+        before = [await load_report(engine, settings, a, b, later) for a, b in periods]
+        had, had_marks = await starts()
+        assert all(had[level] for level in LEVELS)
+        result = await purge(engine, settings.server_id, T + 60 * DAY, later)
+        cut = later - HORIZON  # earlier than the purge's date: the horizon decides
+        left, left_marks = await starts()
+        assert result.rollups > 0
+        for level, width in LEVELS.items():
+            assert left[level] == [s for s in had[level] if s + width > cut], level
+            assert left_marks[level] == [s for s in had_marks[level] if s + width > cut], level
+            assert left[level] and len(left[level]) < len(had[level]), level
+        after = [await load_report(engine, settings, a, b, later) for a, b in periods]
+        assert [r.as_dict() for r in after] == [r.as_dict() for r in before]
+        assert (await purge(engine, settings.server_id, T + 60 * DAY, later)).rollups == 0
+    finally:
+        await engine.dispose()
+
+
 async def test_retention_task_purges_old_personal_data(tmp_path: Path) -> None:
     """Retention 10 days, judged on day 25: everything but a11 (day 20) loses its caller number."""
     from acd.store.purge import run_retention

@@ -62,5 +62,8 @@ async def _run(settings: Settings, before: float, now: float) -> int:
         result = await purge(engine, settings.server_id, before, now)
     finally:
         await engine.dispose()
-    print(f"erased personal data of {result.calls} call entries and notes of {result.notes} outcomes")
+    print(
+        f"erased personal data of {result.calls} call entries and notes of {result.notes} outcomes;"
+        f" dropped {result.rollups} summary rollups older than acd keeps them"
+    )
     return 0

@@ -56,7 +56,7 @@ from acd.store.engine import retry_contention
 from acd.store.marks import LEVELS, bucket_of
 from acd.store.models import MEASURES, SummaryMark, SummaryRollup, table_of
 
-__all__ = ["HORIZON", "Part", "Reader", "Timeline", "build", "rules_key"]
+__all__ = ["HORIZON", "Part", "Reader", "Timeline", "build", "prune", "rules_key"]
 
 rollups = table_of(SummaryRollup)
 marks = table_of(SummaryMark)
@@ -335,6 +335,26 @@ async def build(
             continue
         built += len(starts)
     return built
+
+
+async def prune(conn: AsyncConnection, server_id: str, before: float) -> int:
+    """Drop the rollups and marks of the buckets that ended by ``before``; returns how many rollup
+    rows went. A summary reads the rows of a bucket without a current mark, so this changes no
+    figure: only how fast a period that old is read again. Rollup and mark go in the caller's
+    transaction, together."""
+    dropped = 0
+    for level, width in LEVELS.items():
+        cut = bucket_of(before, width)  # buckets starting before it end by ``before``
+        result = await conn.execute(
+            delete(rollups).where(
+                rollups.c.server_id == server_id, rollups.c.level == level, rollups.c.start < cut
+            )
+        )
+        dropped += result.rowcount
+        await conn.execute(
+            delete(marks).where(marks.c.server_id == server_id, marks.c.level == level, marks.c.start < cut)
+        )
+    return dropped
 
 
 def _chunks(stale: Sequence[tuple[str, float]]) -> list[tuple[str, list[float]]]:

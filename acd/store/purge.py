@@ -7,6 +7,10 @@ and ``keyed`` flag, which a purge keeps, so the report is the same before and af
 older acd wrote and ``acd db backfill`` has not filled yet have no customer call: for those the
 purge first freezes the repeat flags (24 h / 7 d / 30 d) from the data still present, which the
 backfill later turns into a next contact.
+
+The summary rollups (acd/reads/rollups.py) of buckets older than both the purge's date and what the
+daemon keeps them for are dropped too: nothing would keep them current, and without them a summary
+reads the rows, to the same figures.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.core.definitions import WINDOWS
+from acd.reads.rollups import HORIZON, prune
 from acd.settings import Settings
 from acd.store.models import Call, CallReview, CustomerCallRow, Outcome, table_of
 
@@ -57,9 +62,18 @@ def repeat_flags(ended_at: float, later_arrivals: Sequence[float], now: float) -
 class PurgeResult:
     calls: int  # entries whose personal data was erased
     notes: int  # outcomes whose notes were erased
+    rollups: int = 0  # summary rollup rows dropped
 
 
 async def purge(engine: AsyncEngine, server_id: str, before: float, now: float) -> PurgeResult:
+    erased = await _erase(engine, server_id, before, now)
+    async with engine.begin() as conn:
+        # Within HORIZON the daemon rebuilds what it reads: those stay, whatever ``before`` says.
+        dropped = await prune(conn, server_id, min(before, now - HORIZON))
+    return PurgeResult(erased.calls, erased.notes, dropped)
+
+
+async def _erase(engine: AsyncEngine, server_id: str, before: float, now: float) -> PurgeResult:
     async with engine.begin() as conn:
         doomed = (
             await conn.execute(
@@ -174,8 +188,14 @@ async def run_retention(
         now = clock()
         try:
             result = await purge(engine, settings.server_id, now - days * 86400.0, now)
-            if result.calls or result.notes:
-                log.info("retention_purged", calls=result.calls, notes=result.notes, days=days)
+            if result.calls or result.notes or result.rollups:
+                log.info(
+                    "retention_purged",
+                    calls=result.calls,
+                    notes=result.notes,
+                    rollups=result.rollups,
+                    days=days,
+                )
         except Exception as exc:  # the database may be down: the next round tries again
             log.warning("retention_failed", error=type(exc).__name__)
         await asyncio.sleep(interval)
