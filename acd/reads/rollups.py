@@ -9,7 +9,10 @@ over its pieces, so the daemon keeps, per closed bucket (an hour per queue, a da
 acd/store/marks.py), each part's sums in ``summary_rollups``. A summary then reads:
 
 * the rollups of the buckets lying wholly inside one of its stretches whose mark says they are
-  current (built from the rows as they are now, under the same queue settings), and
+  current (built from the rows as they are now, under the same queue settings), the coarse ones
+  first (a day per queue, a week per agent: summed from the finer rollups, never from the rows,
+  so a month of 2,000 reps is a few rollups each), the finer ones where a coarse bucket is cut
+  by an edge or is not current, and
 * the rows themselves for the rest: the ragged edges of its periods, the bucket still open, and
   every bucket not built yet or changed since (a late outcome, a link to a later call).
 
@@ -53,7 +56,7 @@ from sqlalchemy.sql import FromClause
 from acd.core.definitions import WINDOWS
 from acd.store.dialect import upsert_insert
 from acd.store.engine import retry_contention
-from acd.store.marks import LEVELS, bucket_of
+from acd.store.marks import COARSER, LEVELS, bucket_of
 from acd.store.models import MEASURES, SummaryMark, SummaryRollup, table_of
 
 __all__ = ["HORIZON", "Part", "Reader", "Timeline", "build", "prune", "rules_key"]
@@ -64,6 +67,7 @@ EXTRAS = 3
 # Rollups are kept for what the window KPIs and a 30-day report read: periods up to the longest
 # window, and the calls a window before them (repeat contacts), plus a day.
 HORIZON = 2 * max(WINDOWS.values()) + 86400.0
+FINER = {coarse: fine for fine, coarse in COARSER.items()}  # a coarse level's rollups sum these
 
 
 @dataclass(frozen=True)
@@ -118,21 +122,39 @@ class Timeline:
     def inside(self, piece: int, since: float, until: float) -> bool:
         return since <= self.edges[piece] and self.edges[piece + 1] <= until
 
-    def plan(self, width: float, current: set[float]) -> tuple[list[tuple[float, float]], ...]:
-        """(ranges read from the rollups, ranges read from the rows): current buckets lying wholly
-        inside one piece come from the rollups, everything else from the rows."""
-        rolled: list[tuple[float, float]] = []
+    def plan(
+        self, tiers: Sequence[tuple[str, float, set[float]]]
+    ) -> tuple[dict[str, list[tuple[float, float]]], list[tuple[float, float]]]:
+        """({level: ranges read from its rollups}, ranges read from the rows). ``tiers``: (level,
+        bucket width, its current buckets), coarsest first, each width a multiple of the next.
+        A current bucket of the coarsest level lying wholly inside one piece comes from its
+        rollup; the rest of the piece is tried with the next level, and what no level covers
+        comes from the rows."""
+        rolled: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in tiers}
         raw: list[tuple[float, float]] = []
-        for a, b in zip(self.edges, self.edges[1:], strict=False):
+
+        def cover(a: float, b: float, depth: int) -> None:
+            if b <= a:
+                return
+            if depth == len(tiers):
+                _add(raw, a, b)
+                return
+            name, width, current = tiers[depth]
             start = math.ceil(a / width) * width
             if start + width > b:
-                _add(raw, a, b)
-                continue
-            _add(raw, a, start)
+                cover(a, b, depth + 1)
+                return
+            cover(a, start, depth + 1)
             while start + width <= b:
-                _add(rolled if start in current else raw, start, start + width)
+                if start in current:
+                    _add(rolled[name], start, start + width)
+                else:
+                    cover(start, start + width, depth + 1)
                 start += width
-            _add(raw, start, b)
+            cover(start, b, depth + 1)
+
+        for a, b in zip(self.edges, self.edges[1:], strict=False):
+            cover(a, b, 0)
         return rolled, raw
 
 
@@ -206,21 +228,29 @@ def _both_query(part: Part, bucket: ColumnElement[Any], where: Sequence[ColumnEl
 
 
 def _rollup_query(
-    part: Part, level: str, server_id: str, timeline: Timeline, ranges: Sequence[tuple[float, float]]
+    part: Part,
+    kind: str,
+    server_id: str,
+    timeline: Timeline,
+    ranges: Mapping[str, Sequence[tuple[float, float]]],
 ) -> Any:
+    """The rollups of ``ranges`` ({level: ranges}, levels of one kind), summed per piece."""
     r = rollups.c
     bucket = timeline.of(r.start)
     keys = [r[f"k{i + 1}"] for i in range(len(part.extras))]
+    where = or_(
+        *(and_(r.level == level, _within(r.start, spans)) for level, spans in ranges.items() if spans)
+    )
     return (
         select(
-            literal(level).label("kind"),
+            literal(kind).label("kind"),
             r.key.label("key"),
             bucket.label("bucket"),
             *(k.label(label) for k, (label, _) in zip(keys, part.extras, strict=True)),
             func.max(r.name).label("name"),
             *(func.sum(r[f"m{i + 1}"]).label(label) for i, (label, _) in enumerate(part.measures)),
         )
-        .where(r.server_id == server_id, r.level == level, r.part == part.name, _within(r.start, ranges))
+        .where(r.server_id == server_id, r.part == part.name, where)
         .group_by(r.key, bucket, *keys)
     )
 
@@ -264,8 +294,9 @@ class Reader:
         out: list[Any] = []
         raw: dict[str, list[tuple[float, float]]] = {}
         for level in levels:
-            rolled, raw[level] = timeline.plan(LEVELS[level], self._current.get(level, set()))
-            if rolled:
+            tiers = [(name, LEVELS[name], self._current.get(name, set())) for name in (COARSER[level], level)]
+            rolled, raw[level] = timeline.plan(tiers)
+            if any(rolled.values()):
                 query = _rollup_query(part, level, self.server_id, timeline, rolled)
                 out.extend(await self.conn.execute(query))
         if len(levels) == 2 and raw[levels[0]] == raw[levels[1]]:
@@ -300,6 +331,8 @@ async def build(
     async with engine.connect() as conn:
         for level, width in LEVELS.items():
             first = bucket_of(now - HORIZON, width)
+            if level in FINER:  # its first bucket whose finer ones are all built
+                first = math.ceil(bucket_of(now - HORIZON, LEVELS[FINER[level]]) / width) * width
             state = {
                 row.start: row
                 for row in await conn.execute(
@@ -326,14 +359,17 @@ async def build(
         if time.perf_counter() - started > budget or (limit is not None and built >= limit):
             break
 
-        async def one(level: str = level, starts: list[float] = starts) -> None:
+        async def one(level: str = level, starts: list[float] = starts) -> bool:
+            if level in FINER:
+                return await _build_coarse(engine, server_id, rules, level, starts[0], now)
             await _build_chunk(engine, parts, server_id, rules, level, starts, now)
+            return True
 
         try:
-            await retry_contention(one)
+            done = await retry_contention(one)
         except DBAPIError:
             continue
-        built += len(starts)
+        built += len(starts) if done else 0
     return built
 
 
@@ -359,17 +395,91 @@ async def prune(conn: AsyncConnection, server_id: str, before: float) -> int:
 
 def _chunks(stale: Sequence[tuple[str, float]]) -> list[tuple[str, list[float]]]:
     """Runs of adjacent buckets of one level, newest first, each within a day: one transaction
-    each (a day of rows: short enough not to hold up the writer)."""
+    each (a day of rows: short enough not to hold up the writer). A coarse bucket is one alone."""
     out: list[tuple[str, list[float]]] = []
     for level, start in stale:
         width = LEVELS[level]
-        if out and out[-1][0] == level:
+        if out and out[-1][0] == level and level not in FINER:
             run = out[-1][1]
             if run[-1] - width == start and (run[0] + width) - start <= 86400.0:
                 run.append(start)
                 continue
         out.append((level, [start]))
     return out
+
+
+async def _build_coarse(
+    engine: AsyncEngine, server_id: str, rules: str, level: str, start: float, now: float
+) -> bool:
+    """A coarse bucket's rollups summed from its finer buckets' rollups, when every one of those is
+    current (else False: nothing is written, and a later build tries again once they are).
+
+    Its mark is read first: a write that changes a row of the bucket bumps the coarse and the fine
+    mark in one transaction, so a write before that read left a fine bucket stale (seen below),
+    and one after it makes the closing update find another seq: the bucket is built anew later."""
+    finer, width = FINER[level], LEVELS[level]
+    high = start + width
+    fine = round(width / LEVELS[finer])
+    r = rollups.c
+    async with engine.begin() as conn:
+        seq = (
+            await conn.execute(
+                select(marks.c.seq).where(
+                    marks.c.server_id == server_id, marks.c.level == level, marks.c.start == start
+                )
+            )
+        ).scalar_one_or_none()
+        current = (
+            await conn.execute(
+                select(func.count()).where(
+                    marks.c.server_id == server_id,
+                    marks.c.level == finer,
+                    marks.c.start >= start,
+                    marks.c.start < high,
+                    marks.c.built == marks.c.seq,
+                    marks.c.rules == rules,
+                )
+            )
+        ).scalar_one()
+        if current < fine:
+            return False
+        await conn.execute(
+            delete(rollups).where(
+                r.server_id == server_id, r.level == level, r.start >= start, r.start < high
+            )
+        )
+        group = [r.part, r.key, r.k1, r.k2, r.k3]
+        summed = (
+            select(
+                r.server_id, literal(level), *group[:2], literal(start), func.max(r.name), *group[2:],
+                *(func.sum(r[f"m{i}"]) for i in range(1, MEASURES + 1)),
+            )
+            .where(r.server_id == server_id, r.level == finer, r.start >= start, r.start < high)
+            .group_by(r.server_id, *group)
+        )  # fmt: skip
+        columns = ["server_id", "level", "part", "key", "start", "name", "k1", "k2", "k3"]
+        columns += [f"m{i}" for i in range(1, MEASURES + 1)]
+        await conn.execute(rollups.insert().from_select(columns, summed))
+        done = {"rules": rules, "built_at": now}
+        if seq is None:
+            stmt = upsert_insert(conn, marks).on_conflict_do_nothing(
+                index_elements=["server_id", "level", "start"]
+            )
+            await conn.execute(
+                stmt, [{"server_id": server_id, "level": level, "start": start, "seq": 0, "built": 0, **done}]
+            )
+        else:
+            await conn.execute(
+                update(marks)
+                .where(
+                    marks.c.server_id == server_id,
+                    marks.c.level == level,
+                    marks.c.start == start,
+                    marks.c.seq == seq,
+                )
+                .values(built=seq, **done)
+            )
+    return True
 
 
 async def _build_chunk(

@@ -23,11 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.store.dialect import upsert_insert
 from acd.store.models import SummaryMark, table_of
 
-__all__ = ["LEVELS", "bucket_of", "collecting", "flush", "note", "note_span"]
+__all__ = ["COARSER", "LEVELS", "bucket_of", "collecting", "flush", "note", "note_span"]
 
 # Bucket width per level: queues by the hour (a period's ragged edges are read from the rows, an
-# hour at most), agents by the day (2,000 reps by the hour would be as many rollups as calls).
-LEVELS: dict[str, float] = {"queue": 3600.0, "agent": 86400.0}
+# hour at most), agents by the day (2,000 reps by the hour would be as many rollups as calls); and
+# the same sums again by the day per queue (``qday``) and by the week per agent (``aweek``), summed
+# from those, so a month reads about 30 (queues) or 4 (agents) rollups per key, and the finer ones
+# only where a coarse bucket is cut by an edge of the period or is not current. Each coarse width
+# is a whole number of the finer one, from the same origin, so its buckets nest.
+LEVELS: dict[str, float] = {"queue": 3600.0, "agent": 86400.0, "qday": 86400.0, "aweek": 7 * 86400.0}
+COARSER: dict[str, str] = {"queue": "qday", "agent": "aweek"}
 _KEY = "acd_summary_marks"
 
 marks = table_of(SummaryMark)
