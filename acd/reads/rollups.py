@@ -84,10 +84,13 @@ class Part:
     extras: tuple[tuple[str, ColumnElement[Any]], ...] = ()
     where: tuple[ColumnElement[bool], ...] = ()
     source: FromClause | None = None
+    count: str = ""  # the measure counting rows (``literal(1)``): a group whose count sums to 0 has none
 
     def __post_init__(self) -> None:
         if len(self.measures) > MEASURES or len(self.extras) > EXTRAS:
             raise ValueError(f"summary part {self.name}: too many measures or breakdowns for a rollup")
+        if self.count not in dict(self.measures):
+            raise ValueError(f"summary part {self.name}: name the measure that counts its rows")
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -122,40 +125,91 @@ class Timeline:
     def inside(self, piece: int, since: float, until: float) -> bool:
         return since <= self.edges[piece] and self.edges[piece + 1] <= until
 
-    def plan(
-        self, tiers: Sequence[tuple[str, float, set[float]]]
-    ) -> tuple[dict[str, list[tuple[float, float]]], list[tuple[float, float]]]:
-        """({level: ranges read from its rollups}, ranges read from the rows). ``tiers``: (level,
-        bucket width, its current buckets), coarsest first, each width a multiple of the next.
-        A current bucket of the coarsest level lying wholly inside one piece comes from its
-        rollup; the rest of the piece is tried with the next level, and what no level covers
-        comes from the rows."""
-        rolled: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in tiers}
-        raw: list[tuple[float, float]] = []
+    def plan(self, tiers: Sequence[tuple[str, float, set[float]]]) -> Plan:
+        """What to read from which rollups and rows. ``tiers``: (level, bucket width, its current
+        buckets), coarsest first, each width a multiple of the next. A current bucket of the
+        coarsest level lying wholly inside one piece comes from its rollup; the rest of the piece
+        is tried with the next level, and what no level covers comes from the rows.
 
-        def cover(a: float, b: float, depth: int) -> None:
+        A current bucket of the finest level that edges cut (the ragged edge of a period, a day
+        cut by a window) is read as its rollup, credited to its biggest piece, minus the rows of
+        the rest of it, when those are fewer than the rows its pieces would take: a day cut at
+        08:00 reads 8 hours of rows, not 24."""
+        out = Plan({name: [] for name, _, _ in tiers}, [], [], {})
+        finest, width, current = tiers[-1]
+        cut: dict[float, list[tuple[float, float, int]]] = {}  # finest bucket -> its pieces
+
+        def cover(a: float, b: float, depth: int, piece: int) -> None:
             if b <= a:
                 return
-            if depth == len(tiers):
-                _add(raw, a, b)
+            name, size, whole = tiers[depth]
+            if depth == len(tiers) - 1:
+                start = bucket_of(a, size)
+                while start < b:
+                    x, y = max(a, start), min(b, start + size)
+                    if (x, y) != (start, start + size):
+                        cut.setdefault(start, []).append((x, y, piece))
+                    else:
+                        _add(out.rolled[name] if start in whole else out.raw, x, y)
+                    start += size
                 return
-            name, width, current = tiers[depth]
-            start = math.ceil(a / width) * width
-            if start + width > b:
-                cover(a, b, depth + 1)
+            start = math.ceil(a / size) * size
+            if start + size > b:
+                cover(a, b, depth + 1, piece)
                 return
-            cover(a, start, depth + 1)
-            while start + width <= b:
-                if start in current:
-                    _add(rolled[name], start, start + width)
+            cover(a, start, depth + 1, piece)
+            while start + size <= b:
+                if start in whole:
+                    _add(out.rolled[name], start, start + size)
                 else:
-                    cover(start, start + width, depth + 1)
-                start += width
-            cover(start, b, depth + 1)
+                    cover(start, start + size, depth + 1, piece)
+                start += size
+            cover(start, b, depth + 1, piece)
 
-        for a, b in zip(self.edges, self.edges[1:], strict=False):
-            cover(a, b, 0)
-        return rolled, raw
+        for piece, (a, b) in enumerate(zip(self.edges, self.edges[1:], strict=False)):
+            cover(a, b, 0, piece)
+        for start, pieces in sorted(cut.items()):
+            a, b, piece = max(pieces, key=lambda p: p[1] - p[0])
+            outside = width - sum(y - x for x, y, _ in pieces)
+            if start not in current or b - a <= outside:
+                for x, y, _ in pieces:
+                    _add(out.raw, x, y)
+                continue
+            out.moved[start] = piece
+            _add(out.rolled[finest], start, start + width)
+            for x, y, _ in pieces:
+                if (x, y) != (a, b):
+                    _add(out.raw, x, y)
+            for x, y in ((start, a), (b, start + width)):
+                if x < y:
+                    out.minus.append((x, y, piece))
+        out.raw.sort()
+        _merge(out.raw)
+        for ranges in out.rolled.values():
+            ranges.sort()
+            _merge(ranges)
+        return out
+
+
+@dataclass
+class Plan:
+    """How a part is read over a timeline: ``rolled`` {level: ranges of its rollups}, each credited
+    to the piece its start falls in unless ``moved`` names another (a cut bucket's rollup goes to
+    its biggest piece); ``raw``: ranges of rows, each row to its own piece; ``minus``: (from, to,
+    piece) ranges of rows taken off ``piece`` (the rest of a cut bucket credited to it whole)."""
+
+    rolled: dict[str, list[tuple[float, float]]]
+    raw: list[tuple[float, float]]
+    minus: list[tuple[float, float, int]]
+    moved: dict[float, int]
+
+
+def _merge(ranges: list[tuple[float, float]]) -> None:
+    """Sorted ranges, adjacent ones joined (in place)."""
+    merged: list[tuple[float, float]] = []
+    for a, b in ranges:
+        _add(merged, a, b)
+    ranges[:] = merged
 
 
 def _add(ranges: list[tuple[float, float]], a: float, b: float) -> None:
@@ -227,31 +281,66 @@ def _both_query(part: Part, bucket: ColumnElement[Any], where: Sequence[ColumnEl
     return union_all(by_queue, by_agent)
 
 
-def _rollup_query(
-    part: Part,
-    kind: str,
-    server_id: str,
-    timeline: Timeline,
-    ranges: Mapping[str, Sequence[tuple[float, float]]],
-) -> Any:
-    """The rollups of ``ranges`` ({level: ranges}, levels of one kind), summed per piece."""
+def _mixed_query(part: Part, level: str, server_id: str, timeline: Timeline, plan: Plan) -> Any:
+    """One statement for a part at one level: its rollups, its rows and the rows taken off (see
+    :class:`Plan`), summed per key, piece and breakdown. A group whose rows were all taken off is
+    left out, as if read from the rows (``count``: the part's measure counting rows)."""
     r = rollups.c
-    bucket = timeline.of(r.start)
-    keys = [r[f"k{i + 1}"] for i in range(len(part.extras))]
-    where = or_(
-        *(and_(r.level == level, _within(r.start, spans)) for level, spans in ranges.items() if spans)
-    )
+    key = part.key(level)
+    labels = [label for label, _ in part.measures]
+    extras = [label for label, _ in part.extras]
+    name: Any = part.agent_name if level == "agent" and part.agent_name is not None else null()
+    rolled_bucket = timeline.of(r.start)
+    if plan.moved:
+        moved = [(and_(r.level == level, r.start == start), piece) for start, piece in plan.moved.items()]
+        rolled_bucket = case(*moved, else_=rolled_bucket)
+    branches: list[Any] = [
+        select(
+            r.key.label("key"),
+            rolled_bucket.label("bucket"),
+            *(r[f"k{i + 1}"].label(label) for i, label in enumerate(extras)),
+            r.name.label("name"),
+            *(r[f"m{i + 1}"].label(label) for i, label in enumerate(labels)),
+        ).where(
+            r.server_id == server_id,
+            r.part == part.name,
+            or_(
+                *(
+                    and_(r.level == tier, _within(r.start, spans))
+                    for tier, spans in plan.rolled.items()
+                    if spans
+                )
+            ),
+        )
+    ]
+    rows = [part.server == server_id, *part.where, *([key.is_not(None)] if level == "agent" else [])]
+    taken = [(and_(part.time >= a, part.time < b), piece) for a, b, piece in plan.minus]
+    for sign, ranges, bucket in (
+        (1, plan.raw, timeline.of(part.time)),
+        (-1, [(a, b) for a, b, _ in plan.minus], case(*taken, else_=None) if taken else None),
+    ):
+        if not ranges or bucket is None:
+            continue
+        branch = select(
+            key.label("key"),
+            bucket.label("bucket"),
+            *(value.label(label) for label, value in part.extras),
+            name.label("name"),
+            *((value if sign > 0 else -value).label(label) for label, value in part.measures),
+        ).where(*rows, _within(part.time, ranges))
+        branches.append(branch.select_from(part.source) if part.source is not None else branch)
+    u = union_all(*branches).subquery(f"mixed_{part.name}")
     return (
         select(
-            literal(kind).label("kind"),
-            r.key.label("key"),
-            bucket.label("bucket"),
-            *(k.label(label) for k, (label, _) in zip(keys, part.extras, strict=True)),
-            func.max(r.name).label("name"),
-            *(func.sum(r[f"m{i + 1}"]).label(label) for i, (label, _) in enumerate(part.measures)),
+            literal(level).label("kind"),
+            u.c.key,
+            u.c.bucket,
+            *(u.c[label] for label in extras),
+            func.max(u.c.name).label("name"),
+            *(func.sum(u.c[label]).label(label) for label in labels),
         )
-        .where(r.server_id == server_id, r.part == part.name, where)
-        .group_by(r.key, bucket, *keys)
+        .group_by(u.c.key, u.c.bucket, *(u.c[label] for label in extras))
+        .having(func.sum(u.c[part.count]) != 0)
     )
 
 
@@ -288,26 +377,33 @@ class Reader:
             self._current[level] = set(rows.scalars())
 
     async def read(self, part: Part, timeline: Timeline, levels: Sequence[str]) -> list[Any]:
+        """Rows of (kind, key, bucket: the piece, extras, name, measures): one per key, piece and
+        breakdown with rows, whatever mix of rollups and rows gave it."""
         levels = [level for level in levels if level in part.levels]
         server = part.server == self.server_id
         bucket = timeline.of(part.time)
+        plans = {
+            level: timeline.plan(
+                [(name, LEVELS[name], self._current.get(name, set())) for name in (COARSER[level], level)]
+            )
+            for level in levels
+        }
         out: list[Any] = []
-        raw: dict[str, list[tuple[float, float]]] = {}
-        for level in levels:
-            tiers = [(name, LEVELS[name], self._current.get(name, set())) for name in (COARSER[level], level)]
-            rolled, raw[level] = timeline.plan(tiers)
-            if any(rolled.values()):
-                query = _rollup_query(part, level, self.server_id, timeline, rolled)
-                out.extend(await self.conn.execute(query))
-        if len(levels) == 2 and raw[levels[0]] == raw[levels[1]]:
-            if raw[levels[0]]:
-                query = _both_query(part, bucket, [server, _within(part.time, raw[levels[0]])])
-                out.extend(await self.conn.execute(query))
-            return out
-        for level in levels:
-            if raw[level]:
-                query = _level_query(part, level, bucket, [server, _within(part.time, raw[level])])
-                out.extend(await self.conn.execute(query))
+        if all(not any(p.rolled.values()) for p in plans.values()):  # the rows alone
+            raws = {tuple(p.raw) for p in plans.values()}
+            if len(levels) == 2 and len(raws) == 1:
+                if plans[levels[0]].raw:
+                    query = _both_query(part, bucket, [server, _within(part.time, plans[levels[0]].raw)])
+                    out.extend(await self.conn.execute(query))
+                return out
+        for level, plan in plans.items():
+            if any(plan.rolled.values()):
+                query = _mixed_query(part, level, self.server_id, timeline, plan)
+            elif plan.raw:
+                query = _level_query(part, level, bucket, [server, _within(part.time, plan.raw)])
+            else:
+                continue
+            out.extend(await self.conn.execute(query))
         return out
 
 
@@ -353,7 +449,10 @@ async def build(
                     current.append((mark.built_at or 0.0, level, start))
                 start -= width
     stale.sort(key=lambda item: -item[1])
-    chunks = _chunks(stale) + [(level, [start]) for _, level, start in sorted(current)[:sweep]]
+    # Oldest built first; of those built at once, the narrowest (a day of 2,000 reps' rows is the
+    # dearest to rebuild, and a refresh waits for its sweep).
+    swept = sorted(current, key=lambda c: (c[0], LEVELS[c[1]], c[1], c[2]))[:sweep]
+    chunks = _chunks(stale) + [(level, [start]) for _, level, start in swept]
     built = 0
     for level, starts in chunks:
         if time.perf_counter() - started > budget or (limit is not None and built >= limit):

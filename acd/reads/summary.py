@@ -142,9 +142,11 @@ def _count(condition: ColumnElement[bool], label: str) -> Any:
 
 
 def _settings_in_sql(settings: Settings) -> dict[str, Any]:
-    """The queue settings the sums depend on (a rollup built under other values is stale)."""
+    """The queue settings the sums depend on (a rollup built under other values is stale), and
+    the parts' layout (2: customer calls count their rows; rollups built before lack it)."""
     names = ("short_abandon_seconds", "service_level_seconds")
     return {
+        "layout": 2,
         "defaults": [getattr(settings.queue_defaults, n) for n in names],
         "queues": {q: [getattr(settings.queue(q), n) for n in names] for q in sorted(settings.queues)},
     }
@@ -197,6 +199,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
             ),
         ),
         where=(counted,),
+        count="offered",
     )
     cc = customer_calls
     answered_call = cc.c.outcome == "answered"
@@ -219,6 +222,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
             ("callbacks", _flag(callback)),
             ("callbacks_taken", _flag(and_(callback, answered_call))),
             ("callbacks_of_own_cut_offs", _flag(cc.c.callback_result == "original_agent")),
+            ("rows", literal(1)),
         ),
         # The breakdowns ride along as extra group columns (NULL where they do not apply).
         extras=(
@@ -227,6 +231,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
             ("routing", case((callback, func.coalesce(cc.c.routing, "not_routed")), else_=None)),
         ),
         where=(cc.c.ended_at.is_not(None),),
+        count="rows",
     )
     again = [
         (
@@ -248,6 +253,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
             cc.c.keyed == true(),
             or_(cc.c.repeat_exempt.is_(None), cc.c.repeat_exempt != true()),
         ),
+        count="calls",
     )
     sc, s = sale_credits, sales
     credit = Part(
@@ -263,6 +269,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
             ("adjusted", _flag(sc.c.adjusted == true())),
         ),
         extras=(("attribution", sc.c.attribution),),
+        count="shares",
     )
     # Disputed sales: per queue once; per agent for every rep with a share in one.
     disputed_queue = Part(
@@ -274,6 +281,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
         agent_name=None,
         measures=(("disputed", literal(1)),),
         where=(s.c.disputed == true(),),
+        count="disputed",
     )
     disputed_agent = Part(
         "disputed_a",
@@ -285,6 +293,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
         measures=(("disputed", literal(1)),),
         where=(s.c.disputed == true(),),
         source=sc.join(s, and_(s.c.server_id == sc.c.server_id, s.c.sale_id == sc.c.sale_id)),
+        count="disputed",
     )
     return {p.name: p for p in (legs, customer, repeats, credit, disputed_queue, disputed_agent)}
 
