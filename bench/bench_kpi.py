@@ -2,10 +2,13 @@
 on SQLite and PostgreSQL, and how they grow with the rows.
 
     .venv/bin/python bench/bench_kpi.py [--rows 1200000] [--growth 5000000] [--postgres URL] [--no-before]
+                                        [--runs 3]
 
-For each database (a SQLite file, and PostgreSQL: ``--postgres URL`` of an empty database, else a
-throwaway cluster started as the tests start theirs) it loads N entry rows as the daemon writes
-them (bench/kpi_db.py: SQLite executemany, PostgreSQL COPY), then times, in one run:
+For each database (a SQLite file, and PostgreSQL: a throwaway cluster started as the tests start
+theirs, or ``--postgres URL``: a server of yours, where each size gets a database of its own,
+``acd_bench_kpi_<rows>``, kept and reused by the next run, since loading 5M rows takes many minutes)
+it loads N entry rows as the daemon writes them (bench/kpi_db.py: SQLite executemany, PostgreSQL
+COPY, then VACUUM ANALYZE as autovacuum would), then times, in one run:
 
   before  the KPI query and the report as they were (bench/legacy.py: correlated sub-queries that
           fold personal legs and find closing legs at read time; every entry loaded and folded in
@@ -16,7 +19,8 @@ them (bench/kpi_db.py: SQLite executemany, PostgreSQL COPY), then times, in one 
   build   the summary rollups built from nothing (acd/reads/rollups.py: what the daemon's KPI
           refresh does a few seconds at a time after an upgrade);
   after   the same two reads with the rollups current (the daemon's refresh includes its build
-          step, which then only re-checks a couple of buckets), and whether they equal the rows';
+          step, which then only re-checks a couple of buckets), ``--runs`` times each, the median
+          kept, and whether they equal the rows';
 
 and prints seconds and the ratios. ``--growth`` repeats "after" on a second database of that many
 rows. Numbers, not assertions: machines here are noisy; only ratios within one run mean much.
@@ -31,6 +35,7 @@ import asyncio
 import contextlib
 import math
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +45,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from acd.metrics.sql import SqlKpiSource  # noqa: E402
 from acd.reads.summary import build_rollups, load_report  # noqa: E402
@@ -87,14 +94,25 @@ async def timed(what: str, run: object) -> float:
     return took
 
 
-async def measure(url: str, rows: int, *, before: bool) -> dict[str, float]:
+async def measure(
+    url: str, rows: int, *, before: bool, runs: int = 1, kept: bool = False
+) -> dict[str, float]:
+    """``kept``: the database holds this size's records from an earlier run (only its rollups go)."""
     settings = Settings(database={"url": url})  # type: ignore[arg-type]
     per_day = rows // DAYS
     started = time.perf_counter()
-    written, now = await build_database(url, days=DAYS, agents=AGENTS, queues=QUEUES, calls_per_day=per_day)
-    print(
-        f"  {written} entry rows over {DAYS} days loaded in {time.perf_counter() - started:.0f} s", flush=True
-    )
+    if kept:
+        written, now = await _reuse(url)
+        print(f"  {written} entry rows over {DAYS} days kept from an earlier run", flush=True)
+    else:
+        written, now = await build_database(
+            url, days=DAYS, agents=AGENTS, queues=QUEUES, calls_per_day=per_day
+        )
+        print(
+            f"  {written} entry rows over {DAYS} days loaded in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        await _mark_loaded(url, written, now)
     engine = make_engine(url, timeout=600)
     out: dict[str, float] = {}
     try:
@@ -120,8 +138,18 @@ async def measure(url: str, rows: int, *, before: bool) -> dict[str, float]:
         out["rollups_build"] = await timed(
             "rollups built from nothing (once)", build_rollups(engine, settings, now, budget=math.inf)
         )
-        out["kpi_after"] = await timed("KPI refresh, rollups", SqlKpiSource(engine, settings).compute(now))
-        out["report_after"] = await timed("acd report --since 30d, rollups", report("rollups"))
+        kpis, reports = [], []
+        for n in range(runs):
+            kpis.append(
+                await timed(f"KPI refresh, rollups ({n + 1})", SqlKpiSource(engine, settings).compute(now))
+            )
+            reports.append(await timed(f"acd report --since 30d, rollups ({n + 1})", report("rollups")))
+        out["kpi_after"], out["report_after"] = statistics.median(kpis), statistics.median(reports)
+        if runs > 1:
+            print(
+                f"    medians of {runs}: KPI refresh {out['kpi_after']:.2f} s,"
+                f" report {out['report_after']:.2f} s"
+            )
         print(f"  the same figures from the rows and the rollups: {_same(shown['rows'], shown['rollups'])}")
     finally:
         await engine.dispose()
@@ -144,6 +172,59 @@ async def measure(url: str, rows: int, *, before: bool) -> dict[str, float]:
     return out
 
 
+async def _mark_loaded(url: str, written: int, now: float) -> None:
+    """Note in a PostgreSQL database kept for later runs what it holds."""
+    if make_url(url).get_backend_name() != "postgresql":
+        return
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE bench_kpi_loaded (written BIGINT, now DOUBLE PRECISION)")
+            await conn.exec_driver_sql(f"INSERT INTO bench_kpi_loaded VALUES ({written}, {now!r})")
+    finally:
+        await engine.dispose()
+
+
+async def _reuse(url: str) -> tuple[int, float]:
+    """The records a kept database holds, with its rollups and marks dropped (built anew below)."""
+    engine = make_engine(url, timeout=600)
+    try:
+        async with engine.begin() as conn:
+            written, now = (await conn.exec_driver_sql("SELECT written, now FROM bench_kpi_loaded")).one()
+            await conn.exec_driver_sql("TRUNCATE summary_rollups, summary_marks")
+    finally:
+        await engine.dispose()
+    return int(written), float(now)
+
+
+async def kept_database(server: str, rows: int) -> tuple[str, bool]:
+    """(URL of this size's database on ``server``, whether an earlier run loaded it), creating an
+    empty one when there is none (one whose load was cut short is dropped first)."""
+    name = f"acd_bench_kpi_{rows}"
+    admin = make_engine(make_url(server).set(database="postgres").render_as_string(hide_password=False))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            exists = (
+                await conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+            ).first()
+            if exists:
+                probe = make_engine(url)
+                try:
+                    async with probe.connect() as db:
+                        found = await db.exec_driver_sql("SELECT to_regclass('bench_kpi_loaded')")
+                        if found.scalar() is not None:
+                            return url, True
+                finally:
+                    await probe.dispose()
+                await conn.exec_driver_sql(f'DROP DATABASE "{name}"')
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.dispose()
+    return url, False
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal, floats to 1e-9 (a sum of sums may round its last bit differently)."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -157,7 +238,13 @@ async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_200_000, help="entry rows for before/after (default 1.2M)")
     ap.add_argument("--growth", type=int, default=5_000_000, help="entry rows for the growth run (0: none)")
-    ap.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database (default: start one)")
+    ap.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a PostgreSQL server whose databases acd_bench_kpi_<rows> are kept for the next run"
+        " (default: a throwaway one)",
+    )
+    ap.add_argument("--runs", type=int, default=3, help="runs of the reads with rollups (median; default 3)")
     ap.add_argument("--no-before", action="store_true", help="skip the old reads (slow on big tables)")
     ap.add_argument("--sqlite-only", action="store_true")
     ap.add_argument("--postgres-only", action="store_true")
@@ -168,23 +255,23 @@ async def main() -> int:
             print(f"SQLite, {size} rows:", flush=True)
             url = f"sqlite+aiosqlite:///{Path(tmp) / f'kpi-{size}.db'}"
             results.setdefault("sqlite", {})[size] = await measure(
-                url, size, before=size == args.rows and not args.no_before
+                url, size, before=size == args.rows and not args.no_before, runs=args.runs
             )
             (Path(tmp) / f"kpi-{size}.db").unlink()
     if not args.sqlite_only:
         for size in [args.rows, *([args.growth] if args.growth else [])]:
             with contextlib.ExitStack() as stack:
-                url = (
-                    args.postgres
-                    if args.postgres and size == args.rows
-                    else stack.enter_context(throwaway_postgres())
-                )
+                kept = False
+                if args.postgres:
+                    url, kept = await kept_database(args.postgres, size)
+                else:
+                    url = stack.enter_context(throwaway_postgres())
                 if url is None:
                     print("PostgreSQL: no server (install postgresql or give --postgres URL)")
                     break
                 print(f"PostgreSQL, {size} rows:", flush=True)
                 results.setdefault("postgresql", {})[size] = await measure(
-                    url, size, before=size == args.rows and not args.no_before
+                    url, size, before=size == args.rows and not args.no_before, runs=args.runs, kept=kept
                 )
     print("\nsummary (seconds):")
     for backend, sizes in results.items():

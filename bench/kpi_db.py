@@ -224,8 +224,13 @@ async def build_database(
         else:
             for day in rows:
                 written += await asyncio.to_thread(_copy_postgres, url, [day])
-        for step in ("analyze", "link", "analyze"):  # statistics first: the linking reads by index
-            async with engine.begin() as conn:
+        for step in ("analyze", "link", "vacuum"):  # statistics first: the linking reads by index
+            async with engine.connect() as conn:
+                if backend != "sqlite" and step == "vacuum":  # what autovacuum does on a live database
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    for table in TABLES:
+                        await conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
+                    continue
                 if step == "link":
                     await link_all(conn, server_id)
                 elif backend == "sqlite":
@@ -233,6 +238,7 @@ async def build_database(
                 else:
                     for table in TABLES:
                         await conn.exec_driver_sql(f"ANALYZE {table}")
+                await conn.commit()
     finally:
         await engine.dispose()
     return written, now
