@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,8 +218,9 @@ def _when(ts: float) -> str:
 def _by_name(agents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Reps by display name (their identity beside it when two share a name)."""
     names = [a["name"] or agent for agent, a in agents.items()]
+    uses = Counter(names)  # not names.count: 2,000 reps would be 4 million comparisons
     return {
-        (name if names.count(name) == 1 else f"{name} ({agent})"): a
+        (name if uses[name] == 1 else f"{name} ({agent})"): a
         for name, (agent, a) in zip(names, agents.items(), strict=True)
     }
 
