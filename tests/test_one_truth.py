@@ -477,7 +477,9 @@ async def test_rollups_never_change_a_figure(world: World) -> None:
     assert await build_rollups(w.engine, w.settings, later, budget=math.inf) > 0
     async with w.engine.connect() as conn:
         n = (await conn.execute(select(func.count()).select_from(table_of(SummaryRollup)))).scalar_one()
+        levels = set((await conn.execute(select(table_of(SummaryRollup).c.level).distinct())).scalars())
     assert n > 0
+    assert levels == {"queue", "agent", "qday", "aweek"}  # the coarse ones too, summed from the fine
     await check("all")
     # Everything current: a build only rebuilds the few it sweeps.
     assert await build_rollups(w.engine, w.settings, later, budget=math.inf, sweep=2) == 2
