@@ -361,6 +361,10 @@ class Reader:
     async def prepare(self, since: float, until: float) -> None:
         """Which buckets of [since, until) are current, per level: one small read per level."""
         self._span = (since, until)
+        if self.conn.dialect.name == "postgresql":
+            # The GROUP BYs of a month of a big center hash in memory: at PostgreSQL's default 4 MB
+            # they sorted on disk, and 30 days of 5M rows took twice as long. For this read only.
+            await self.conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
         if not self.use_rollups:
             return
         for level, width in LEVELS.items():
