@@ -100,7 +100,7 @@ _SESSION_ACTIONS: Final = frozenset({"login", "logoff", "challenge"})
 _EVENT: Final = repeat("Event")
 READ_SIZE: Final = 32 << 10  # bytes per socket read (about 80 events)
 READ_AHEAD: Final = 256 << 10  # ... while more than BEHIND messages wait to be handled
-BEHIND: Final = 1000
+BEHIND: Final = 0
 _LOG_EVERY: Final = 10.0  # seconds between repeated warnings of one kind
 
 
@@ -217,8 +217,9 @@ class _AmiProtocol(asyncio.BufferedProtocol):
     256 KiB at once when Asterisk is ahead, about 700 messages parsed and queued before the first
     is handled, which spills the CPU caches; reads of ``READ_SIZE`` keep a read's messages warm
     until the consumer has handled them (bench/bench_pipeline.py: 15-25% less CPU per event).
-    While the client's ``backlog`` says that what was read waits anyway, reads take up to
-    ``READ_AHEAD`` at once: the reader stays ahead of Asterisk, which cuts off a slow client."""
+    As soon as the client's ``backlog`` says that what was read waits anyway (the consumer did
+    not keep up), reads take up to ``READ_AHEAD`` at once: the reader stays ahead of Asterisk,
+    which cuts off a client that leaves its buffer full too long (manager.conf writetimeout)."""
 
     def __init__(
         self, client: AmiClient, framer: Framer, banner: asyncio.Future[str], lost: asyncio.Future[str]
