@@ -51,10 +51,10 @@ from acd.ami.connection import (
 from acd.ami.resync import resync
 from acd.clock import EventClock
 from acd.consumer import Consumer
+from acd.core.callcenter import Core
 from acd.core.commands import Command
 from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, Effect
-from acd.core.engine import Core
 from acd.core.events import PARSERS
 from acd.metrics.durability import DurabilityCollector
 from acd.metrics.http import metrics_route
@@ -538,7 +538,7 @@ class Daemon:
             "ami_connected": self.ami.connected,
             "events": self.stats.events,
             "queue": len(self.queue),
-            "calls_in_progress": len(self.core.entries),
+            "calls_in_progress": len(self.core.registry.entries),
             "write_backlog": self.writer.stats().backlog if self.writer is not None else None,
             "journal": self.writer.journal.state if self.writer is not None else None,
             # A stretch acd did not see and has not yet filled from queue_log (AMI down, or the

@@ -112,7 +112,7 @@ async def _run(port: int, go: Any, tmp: Path, seconds: float, secret: str) -> di
     while daemon.stats.resyncs == 0 and time.perf_counter() - t0 < 60:
         await asyncio.sleep(0.05)
     resync_seconds = time.perf_counter() - t0
-    members = len(daemon.core.members)
+    members = len(daemon.core.registry.members)
     go.set()
     await asyncio.sleep(seconds)
     stop = True

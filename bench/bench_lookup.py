@@ -41,8 +41,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acd.clock import EventClock
+from acd.core.callcenter import Core
 from acd.core.config import CoreConfig
-from acd.core.engine import Core
 from acd.core.linking import PastCall
 from acd.metrics.metrics import Metrics
 from acd.routing import start_routing

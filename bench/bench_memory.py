@@ -88,11 +88,11 @@ async def _run(
             gc.collect()
             core = daemon.core
             sizes = {
-                "entries": len(core.entries),
-                "channels": len(core.channels),
+                "entries": len(core.registry.entries),
+                "channels": len(core.registry.channels),
                 "history": len(core.history),
                 "timers": len(core.timers),
-                "agents": len(core.agents),
+                "agents": len(core.registry.agents),
                 "writer": daemon.writer.stats().backlog,
             }
             samples.append((hours, _rss_mb(), sizes))

@@ -222,8 +222,8 @@ async def run_acd(
     from acd.ami.connection import AmiClient
     from acd.clock import EventClock
     from acd.consumer import Consumer
+    from acd.core.callcenter import Core
     from acd.core.config import CoreConfig
-    from acd.core.engine import Core
     from acd.daemon import CORE_EVENTS
     from acd.metrics.metrics import Metrics
     from acd.metrics.pipeline import PipelineMetrics

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from acd.core.callcenter import Core
 from acd.core.effects import CallFinished, CallRecord, Effect, MemberStateChanged
-from acd.core.engine import Core
 
 
 def member(

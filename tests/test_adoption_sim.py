@@ -54,7 +54,7 @@ async def test_calls_in_progress_when_acd_starts_are_recorded_right(tmp_path: Pa
                 await asyncio.sleep(0.05)
             await sim.wait_calls_done(600)
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and (daemon.queue or daemon.core.entries):
+            while time.monotonic() < deadline and (daemon.queue or daemon.core.registry.entries):
                 await asyncio.sleep(0.1)
             await asyncio.sleep(2.0)  # the last hang-ups settle the last customer calls
             assert daemon.writer is not None and await daemon.writer.drain(60)

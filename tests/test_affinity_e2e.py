@@ -235,8 +235,10 @@ async def login_alice(c: Center, answer_after: float | None = 1.0) -> None:
     """Alice logs in to support only; acd adds her to her personal queue over AMI."""
     assert c.daemon is not None
     c.sim.add_agent("support", "1001", "Alice", answer_after=answer_after)
-    await c.until(lambda: (PERSONAL, ALICE) in c.daemon.core.members)  # type: ignore[union-attr]
-    assert (PERSONAL, ALICE) in c.daemon.core.members, "acd mirrored the login into the personal queue"
+    await c.until(lambda: (PERSONAL, ALICE) in c.daemon.core.registry.members)  # type: ignore[union-attr]
+    assert (PERSONAL, ALICE) in c.daemon.core.registry.members, (
+        "acd mirrored the login into the personal queue"
+    )
 
 
 def caller_channel(c: Center, number: str = CALLER) -> str:
@@ -648,7 +650,7 @@ async def test_daemon_restarted_between_cut_off_and_callback(tmp_path: Path) -> 
         await c.step(8.0)
         assert c.connects() == [("support", "Alice")]
         assert c.daemon is not None and c.routing is not None
-        await c.until(lambda: c.daemon is not None and not c.daemon.core.entries)
+        await c.until(lambda: c.daemon is not None and not c.daemon.core.registry.entries)
         await c.daemon.stop()  # the cut-off call's row is flushed on the way out
         settings = c.daemon.settings
         c.daemon = Daemon(settings)
@@ -741,7 +743,7 @@ async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
     try:
         await sim.wait_calls_done(300)
         for _ in range(100):
-            if not daemon.queue and not daemon.core.entries and not daemon.core.routed.tracker.open:
+            if not daemon.queue and not daemon.core.registry.entries and not daemon.core.routed.tracker.open:
                 break
             await asyncio.sleep(0.1)
     finally:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from acd.core.callcenter import Core
 from acd.core.classify import CutoffPolicy, Signal, classify_cutoff, ended_by
 from acd.core.config import CoreConfig, QueueRules
 from acd.core.effects import Anomaly, CallFinished, CallStarted, GapRecorded, MemberSession, ResyncDone
-from acd.core.engine import Core
+from acd.core.entities import interface_of_channel
 from acd.core.linking import caller_key
-from acd.core.model import interface_of_channel
 from tests.core_events import Call, Feed, answered_call, connect, member
 
 
@@ -480,9 +480,9 @@ def test_memory_is_flat_after_many_calls(feed: Feed) -> None:
                 dt=3,
             )
     core = feed.core
-    assert core.entries == {} and core.by_uniqueid == {} and core.watch == {}
-    assert core.by_linkedid == {} and core.leaving == {} and core.by_member == {}
-    assert len(core.channels) == 0 and len(core.entry_seq) == 0
+    assert core.registry.entries == {} and core.registry.by_uniqueid == {} and core.registry.watch == {}
+    assert core.registry.by_linkedid == {} and core.registry.leaving == {} and core.registry.by_member == {}
+    assert len(core.registry.channels) == 0 and len(core.registry.entry_seq) == 0
     assert len(core.timers) < 50
 
 
@@ -505,7 +505,7 @@ def test_a_call_that_ends_while_the_snapshot_streams_in_is_not_adopted() -> None
         {"Event": "Hangup", "Uniqueid": "6.1", "Linkedid": "6.1", "Cause": "16"},
         {"Event": "CoreShowChannelsComplete"},
     )
-    assert feed.core.entries == {} and feed.records() == []
+    assert feed.core.registry.entries == {} and feed.records() == []
 
 
 def test_a_wrap_up_code_from_the_phone_may_leave_an_order_open_or_close_it() -> None:

@@ -225,7 +225,7 @@ def test_a_call_transferred_in_the_gap_whose_caller_lives_on_is_closed_from_queu
     call = Call("7.1", number="5557777")
     joined = connected_then_a_gap(feed, call, hold=4, seen_until=10, gap=100)
     resync(feed, *bridged(call, "PJSIP/2000-00000009", "7.5", caller_app=("Dial", "PJSIP/2000")))
-    assert feed.records() == [] and "7.1" in feed.core.entries
+    assert feed.records() == [] and "7.1" in feed.core.registry.entries
     out = fill(
         feed,
         [
@@ -243,8 +243,8 @@ def test_a_call_transferred_in_the_gap_whose_caller_lives_on_is_closed_from_queu
         "merged",
     )
     assert r.ended_at == pytest.approx(int(joined) + 50) and r.talk_seconds == 50.0 and not r.partial
-    assert feed.core.entries == {} and gap_of(out).calls_merged == 1
-    assert feed.core.agents["PJSIP/1001"].calls == set(), "Alice is free again"
+    assert feed.core.registry.entries == {} and gap_of(out).calls_merged == 1
+    assert feed.core.registry.agents["PJSIP/1001"].calls == set(), "Alice is free again"
     feed(call.signal("Hangup", "caller", 16), dt=30)  # the transferred call ends later: no second row
     assert len(feed.records()) == 1
 
@@ -260,7 +260,7 @@ def test_a_call_connected_across_the_gap_and_still_going_is_left_to_ami(feed: Fe
             ql(joined, "8.1", "Alice", "CONNECT", 2, "8.19", 1),
         ],
     )
-    assert feed.records() == [] and "8.1" in feed.core.entries
+    assert feed.records() == [] and "8.1" in feed.core.registry.entries
 
 
 def test_an_adopted_call_that_ends_before_the_read_is_held_then_merged(feed: Feed) -> None:

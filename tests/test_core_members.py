@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from acd.core.callcenter import Core
 from acd.core.config import CoreConfig, QueueRules
 from acd.core.effects import MemberSession
-from acd.core.engine import Core
 from tests.core_events import Call, Feed, answered_call, connect, member
 
 

@@ -75,7 +75,7 @@ async def test_no_personal_queues_no_actions_one_warning(tmp_path: Path, logs: C
     try:
         run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
         run.sim.add_agent("support", "1002", "Bob", answer_after=1.0)
-        await run.until(lambda: len(run.daemon.core.members) == 2)
+        await run.until(lambda: len(run.daemon.core.registry.members) == 2)
         await run.cli.action("QueuePause", Interface="Local/1001@agents", Paused="true", Reason="lunch")
         await run.until(lambda: False, 1.0)
         assert run.daemon.routing is not None
@@ -108,7 +108,7 @@ async def test_events_without_timestamps_are_reported(tmp_path: Path, logs: Capt
     run = await start(tmp_path, SHARED_ONLY, timestampevents=False)
     try:
         run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
-        await run.until(lambda: bool(run.daemon.core.members))
+        await run.until(lambda: bool(run.daemon.core.registry.members))
         value = run.daemon.metrics.registry.get_sample_value("acd_ami_timestamps")
         assert value == 0
         assert [e["event"] for e in logs.records()].count("ami_timestamps_off") == 1
@@ -120,7 +120,7 @@ async def test_events_with_timestamps_are_reported_too(tmp_path: Path, logs: Cap
     run = await start(tmp_path, SHARED_ONLY, timestampevents=True)
     try:
         run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
-        await run.until(lambda: bool(run.daemon.core.members))
+        await run.until(lambda: bool(run.daemon.core.registry.members))
         assert run.daemon.metrics.registry.get_sample_value("acd_ami_timestamps") == 1
         assert "ami_timestamps_off" not in [e["event"] for e in logs.records()]
         assert get(run.cli.events("QueueMemberAdded")[0], "Queue") == "support"

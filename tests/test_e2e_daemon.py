@@ -75,7 +75,7 @@ async def run_center(
         # daemon's clock keeps running at wall speed once the simulator falls silent).
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if not daemon.queue and not daemon.core.entries:
+            if not daemon.queue and not daemon.core.registry.entries:
                 break
             await asyncio.sleep(0.1)
         # The simulator ran in this process as fast as it could: the writer had a share of one

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from acd.core.engine import Core
+from acd.core.callcenter import Core
 from acd.daemon import Daemon
 from acd.metrics import Metrics
 from acd.settings import Settings
@@ -86,7 +86,7 @@ async def test_a_dead_pbx_does_not_look_busy(tmp_path: Path) -> None:
         while daemon.stats.resyncs == 0 or daemon.core.resync is not None:
             await asyncio.sleep(0.02)
         sim.place_call("5551234", "support", patience=None, talk=30.0)
-        while not daemon.core.entries:
+        while not daemon.core.registry.entries:
             await asyncio.sleep(0.02)
         assert await scrape(daemon.http_port) >= LIVE
         restart = asyncio.create_task(sim.restart(down_seconds=1.5))

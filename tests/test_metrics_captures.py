@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from acd.ami.codec import Framer
 from acd.capture.reading import iter_messages
 from acd.capture.replay import replay
+from acd.core.callcenter import Core
 from acd.core.effects import CallRecord
-from acd.core.engine import Core
 from acd.metrics import Metrics
 from acd.metrics.labels import is_personal_queue
 from acd.settings import Settings

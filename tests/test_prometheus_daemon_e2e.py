@@ -79,7 +79,7 @@ async def history(tmp_path: Path, days_ago: float) -> None:
     await daemon.start()
     try:
         await sim.wait_calls_done(120)
-        while daemon.queue or daemon.core.entries:
+        while daemon.queue or daemon.core.registry.entries:
             await asyncio.sleep(0.05)
     finally:
         await daemon.stop()

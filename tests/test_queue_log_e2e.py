@@ -52,7 +52,7 @@ async def test_an_ami_gap_is_filled_from_queue_log(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         await sim.wait_calls_done(120)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (daemon.queue or daemon.core.entries):
+        while time.monotonic() < deadline and (daemon.queue or daemon.core.registry.entries):
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)
         assert await daemon.writer.drain(30)

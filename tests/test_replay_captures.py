@@ -144,7 +144,7 @@ def test_ring_no_answer_and_offers() -> None:
 
 
 def test_withdraw_is_an_exit_when_acd_pulled_the_caller() -> None:
-    from acd.core.engine import Core
+    from acd.core.callcenter import Core
 
     core = Core()
     msgs = Framer().feed((FIXTURES / "redirect_to_agent.ami.log").read_bytes())

@@ -15,8 +15,8 @@ import pytest
 
 from acd.ami.codec import Framer
 from acd.capture.replay import SETTLE_SECONDS
+from acd.core.callcenter import Core
 from acd.core.effects import CallFinished, CallRecord
-from acd.core.engine import Core
 from acd.core.gapfill import GapFill
 from acd.core.queuelog import read_facts
 from tests.queue_log import parse_queue_log

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from acd.clock import EventClock
+from acd.core.callcenter import Core
 from acd.core.commands import Command
 from acd.core.config import CoreConfig
 from acd.core.effects import AffinityDecided, Anomaly, CallFinished, Effect
-from acd.core.engine import Core
 from acd.core.linking import PastCall
 from acd.metrics.metrics import Metrics
 from acd.routing import RoutingHandle, start_routing
@@ -96,7 +96,7 @@ class Harness:
         self.core.begin_resync(self.clock.now())
         for q in queues:
             self.feed(Event="QueueParams", Queue=q, ActionID="r1")
-        for member in list(self.core.members.values()):  # Asterisk lists its members too
+        for member in list(self.core.registry.members.values()):  # Asterisk lists its members too
             self.feed(
                 Event="QueueMember",
                 Queue=member.queue,
@@ -313,7 +313,7 @@ async def test_account_number_wins_over_the_caller_id(routed: Harness) -> None:
     answer = await routed.ask(caller="5550000", account="AC-7")
     assert answer.fields["route"] == "agent"
     routed.confirm(answer)
-    assert routed.core.channels[UID].account == "AC-7"  # the core keys this call by account too
+    assert routed.core.registry.channels[UID].account == "AC-7"  # the core keys this call by account too
 
 
 async def test_caller_id_cannot_inject_parameters(routed: Harness) -> None:
@@ -325,7 +325,7 @@ async def test_caller_id_cannot_inject_parameters(routed: Harness) -> None:
     assert answer.fields["route"] == "agent" and answer.fields["callback_of"] == "1.1"  # key tel:5551100
     routed.confirm(answer)
     routed.join(PERSONAL)
-    assert routed.core.channels[UID].account is None
+    assert routed.core.registry.channels[UID].account is None
 
 
 @pytest.mark.parametrize("how", ["sleep", "spin"])
@@ -496,7 +496,7 @@ async def test_global_switch_off_routes_nothing_and_records_nothing() -> None:
         h.confirm(answer)
         h.join("support")
         assert not h.core.routed.tracker.open and h.decided() == []
-        assert h.core.channels[UID].account == "AC-9"  # the account still keys the call
+        assert h.core.registry.channels[UID].account == "AC-9"  # the account still keys the call
         await asyncio.sleep(0.01)
         assert h.ami.sent == []  # and nothing mirrored
     finally:

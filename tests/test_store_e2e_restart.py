@@ -46,7 +46,7 @@ async def test_ten_thousand_calls_across_a_postgres_restart(
         await sim.wait_calls_done(600)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if not daemon.queue and not daemon.core.entries:
+            if not daemon.queue and not daemon.core.registry.entries:
                 break
             await asyncio.sleep(0.1)
         assert await daemon.writer.drain(60)

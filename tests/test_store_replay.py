@@ -97,7 +97,7 @@ async def test_bulk_write_of_a_capture(tmp_path: Path) -> None:
 async def test_history_seeds_a_restarted_core_so_callbacks_still_link(tmp_path: Path) -> None:
     """Cut-off call written by one daemon; the next daemon's core, seeded from the database, marks
     the same caller's new call as its callback."""
-    from acd.core.engine import Core
+    from acd.core.callcenter import Core
     from acd.store.history import load_past_calls
     from tests.store_records import BASE, finished
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from acd.ami.codec import Framer
 from acd.capture.reading import ReplayClock, iter_messages
+from acd.core.callcenter import Core
 from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, CallRecord, Effect
-from acd.core.engine import Core
 
 if TYPE_CHECKING:
     from acd.settings import Settings

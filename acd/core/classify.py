@@ -26,6 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+from acd.core.effects import EndedBy
 
 __all__ = ["SHUTDOWN_FLAG", "CutoffPolicy", "Signal", "classify_cutoff", "ended_by"]
 
@@ -37,7 +40,7 @@ class Signal:
     """One end-of-call signal seen after the connect, tagged with the side of the channel."""
 
     kind: str  # BridgeLeave | SoftHangupRequest | HangupRequest | Hangup | NewLeg
-    side: str  # caller | agent | other
+    side: Literal["caller", "agent", "other"]
     cause: int | None = None
 
 
@@ -53,7 +56,7 @@ _HANGUPS = frozenset({"SoftHangupRequest", "HangupRequest", "Hangup"})
 
 def ended_by(
     signals: Sequence[Signal], *, reason: str | None, transferred: bool, shutdown: bool
-) -> str | None:
+) -> EndedBy | None:
     """Apply the rule above. ``signals`` are in arrival order, starting after AgentConnect."""
     if transferred or reason == "transfer":
         return "transfer"
@@ -66,7 +69,7 @@ def ended_by(
     if first is None:
         if shutdown:
             return "system"
-        return reason if reason in ("caller", "agent") else None
+        return "caller" if reason == "caller" else "agent" if reason == "agent" else None
     if shutdown or (first.kind == "SoftHangupRequest" and first.cause == SHUTDOWN_FLAG):
         return "system"
     if first.side == "caller" and first.kind == "BridgeLeave":
@@ -78,7 +81,7 @@ def ended_by(
                 return "transfer"
     if first.side == "other":
         return "transfer"
-    return first.side
+    return "caller" if first.side == "caller" else "agent"
 
 
 def _abnormal(causes: Iterable[int | None], normal: frozenset[int]) -> list[int]:

@@ -1,6 +1,6 @@
 """The customer-call stage: the queue-entry model's effects in, customer calls out. Pure.
 
-The engine (acd/core/engine.py) turns AMI into queue entries (``CallStarted``/``CallFinished``).
+acd/core/queue_entries.py turns AMI into queue entries (``CallStarted``/``CallFinished``).
 What reps, supervisors and every number care about is the *customer call*: the entries sharing a
 Linkedid (a personal affinity queue then the shared queue, a transfer to another queue). This
 stage builds it once, and every reader (store, report, API, metrics) takes its fields as they are.
@@ -52,6 +52,7 @@ from acd.core.effects import (
     Effect,
     LegFacts,
     LegSettled,
+    Outcome,
 )
 from acd.core.linking import PastCall
 
@@ -417,7 +418,7 @@ def _row(call: _Call, legs: Sequence[_Leg], now: float) -> CustomerCall:
     closing = answered[-1] if answered else None
     last = counted[-1] if counted else None
     shared, _ = _shared_queue(call)
-    outcome: str | None = None
+    outcome: Outcome | None = None
     wait: float | None = None
     answered_at: float | None = None
     if answered:
@@ -445,7 +446,7 @@ def _row(call: _Call, legs: Sequence[_Leg], now: float) -> CustomerCall:
         joined_at=call.joined_at,
         answered_at=answered_at,
         ended_at=None if call.live else max((r.ended_at for r in call.entries), default=None),
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         live=bool(call.live),
         final=call.final,
         agent=rec.agent if rec is not None else None,

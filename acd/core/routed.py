@@ -17,14 +17,11 @@ at once (``WithdrawRequested``; the exit is marked a withdrawal before Asterisk 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 from acd.core.affinity import AffinityTracker
 from acd.core.commands import LookupAnswered
 from acd.core.effects import Anomaly, Effect, MemberStateChanged, WithdrawRequested
-
-if TYPE_CHECKING:
-    from acd.core.engine import Core
+from acd.core.registry import Registry
 
 __all__ = ["RoutedCalls"]
 
@@ -51,7 +48,7 @@ class RoutedCalls:
             self.unconfirmed_count += 1
 
     def confirmed(
-        self, core: Core, decision_id: str, uniqueid: str, channel: str, now: float, out: list[Effect]
+        self, reg: Registry, decision_id: str, uniqueid: str, channel: str, now: float, out: list[Effect]
     ) -> None:
         """The dialplan set answer ``decision_id`` on channel ``uniqueid``: it is a decision now."""
         found = self.waiting.pop(decision_id, None) if decision_id else None
@@ -66,11 +63,11 @@ class RoutedCalls:
         if not uniqueid:
             uniqueid = command.uniqueid
         if command.account and uniqueid:
-            core.set_account(uniqueid, command.account)
+            reg.set_account(uniqueid, command.account)
         if command.decision is not None and uniqueid:
             self.tracker.decided(uniqueid, channel, command.decision, answered_at)
 
-    def follow(self, core: Core, effects: list[Effect], now: float) -> None:
+    def follow(self, reg: Registry, effects: list[Effect], now: float) -> None:
         """Settle attempts from this batch of the core's effects (appends to ``effects``)."""
         tracker = self.tracker
         if not tracker.open:
@@ -81,7 +78,7 @@ class RoutedCalls:
                 and effect.previous == "ringing"
                 and effect.state != "in_call"
             ):
-                self._withdraw_after_no_answer(core, effect.agent, now, effects)
+                self._withdraw_after_no_answer(reg, effect.agent, now, effects)
             effects.extend(tracker.on_effect(effect, now))
 
     def tick(self, now: float, out: list[Effect]) -> None:
@@ -103,14 +100,14 @@ class RoutedCalls:
                 )
             )
 
-    def _withdraw_after_no_answer(self, core: Core, agent: str, now: float, out: list[Effect]) -> None:
+    def _withdraw_after_no_answer(self, reg: Registry, agent: str, now: float, out: list[Effect]) -> None:
         for uid, channel, personal in self.tracker.attempt_for_agent(agent):
-            entry = core.by_uniqueid.get(uid)
+            entry = reg.by_uniqueid.get(uid)
             if entry is None or entry.queue != personal:
                 continue
             unanswered = any(o.agent == agent and o.result == "no_answer" for o in entry.offers)
-            chan = core.channels.get(uid)
+            chan = reg.channels.get(uid)
             name = channel or (chan.name if chan is not None else "")
             if unanswered and name and self.tracker.ring_unanswered(uid):
-                core.withdrawing(uid)
+                reg.withdrawing(uid)
                 out.append(WithdrawRequested(personal, name, uid, now))

@@ -16,8 +16,8 @@ Interface (the core is the only writer; any thread may read ``current``):
 - ``remember(call)``: a finished call entered the history (and the history loaded at start);
   an answered call with an agent becomes its key's last answer.
 - ``prune(now)``: the history aged (answers older than the horizon go).
-- ``follow(core, effects, now)``: after each batch of effects, the agents they touch are
-  re-read from the core; ``ResyncDone`` re-reads them all.
+- ``follow(registry, effects, now)``: after each batch of effects, the agents they touch are
+  re-read from the core's registry; ``ResyncDone`` re-reads them all.
 - ``set_queues(names)``: the queues a ``QueueStatus`` snapshot listed (personal ``acd-agent-*``
   queues among them), so the routing edge mirrors memberships only into queues that exist.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from immutables import Map, MapMutation
 
@@ -35,9 +34,8 @@ from acd.core.affinity import AgentView, MemberFacts
 from acd.core.config import is_personal_queue
 from acd.core.effects import Effect, MemberSession, MemberStateChanged, ResyncDone
 from acd.core.linking import PastCall
-
-if TYPE_CHECKING:
-    from acd.core.engine import Core
+from acd.core.members import agent_state
+from acd.core.registry import Registry
 
 __all__ = ["RoutingView", "ViewPublisher", "agent_view"]
 
@@ -98,43 +96,43 @@ class ViewPublisher:
     def set_queues(self, names: Iterable[str]) -> None:
         self.current = replace(self.current, queues=frozenset(n for n in names if n), queues_known=True)
 
-    def follow(self, core: Core, effects: Iterable[Effect], now: float) -> None:
+    def follow(self, reg: Registry, effects: Iterable[Effect], now: float) -> None:
         touched: set[str] = set()
         for effect in effects:
             if isinstance(effect, (MemberStateChanged, MemberSession)):
                 touched.add(effect.agent)
             elif isinstance(effect, ResyncDone):
-                self._refresh_all(core, now)
+                self._refresh_all(reg, now)
                 touched.clear()
         if touched:
             agents = self.current.agents.mutate()
             for agent in touched:
-                view = agent_view(core, agent, now)
+                view = agent_view(reg, agent, now)
                 if view is None:
                     agents.pop(agent, None)
                 else:
                     agents[agent] = view
             self.current = replace(self.current, agents=agents.finish())
 
-    def _refresh_all(self, core: Core, now: float) -> None:
+    def _refresh_all(self, reg: Registry, now: float) -> None:
         building: MapMutation[str, AgentView] = Map[str, AgentView]().mutate()
-        for agent in list(core.agents):
-            view = agent_view(core, agent, now)
+        for agent in list(reg.agents):
+            view = agent_view(reg, agent, now)
             if view is not None:
                 building[agent] = view
         self.current = replace(self.current, agents=building.finish())
 
 
-def agent_view(core: Core, agent: str, now: float) -> AgentView | None:
+def agent_view(reg: Registry, agent: str, now: float) -> AgentView | None:
     """The agent as the core sees them at ``now``; None once they are in no queue."""
-    record = core.agents.get(agent)
+    record = reg.agents.get(agent)
     if record is None:
         return None
-    overall, per_queue = core.agent_state(agent, now)
+    overall, per_queue = agent_state(reg, agent, now)
     reasons: dict[str, str] = {}
     members = []
     for key in sorted(record.members):
-        member = core.members.get(key)
+        member = reg.members.get(key)
         if member is None:
             continue
         members.append(

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING
 from acd.ami.codec import Framer
 from acd.capture.reading import ReplayClock
 from acd.core.affinity import personal_queue_name
+from acd.core.callcenter import Core
 from acd.core.config import CoreConfig, is_personal_queue
 from acd.core.effects import CallFinished, Effect
-from acd.core.engine import Core
 from acd.core.events import PARSERS
 from acd.demo.center import (
     CALLBACK_DELAY_SECONDS,
@@ -172,7 +172,7 @@ async def seed_history(
                 # (wrap-ups, routing settles) run at least once a simulated minute.
                 due = sim.sched.next_time()
                 t = min(due if due is not None else now, now, turns[0][0] if turns else now)
-                if sim.model.calls or recorder.core.entries:
+                if sim.model.calls or recorder.core.registry.entries:
                     t = min(t, sim.sched.now + STEP_SECONDS)
                 await sim.advance(max(t - sim.sched.now, 0.0))
                 recorder.tick(t)

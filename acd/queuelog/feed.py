@@ -20,8 +20,8 @@ from pathlib import Path
 
 import structlog
 
+from acd.core.callcenter import Core
 from acd.core.effects import Effect
-from acd.core.engine import Core
 from acd.core.gapfill import GapFill
 from acd.core.queuelog import QueueLogFacts
 from acd.queuelog.files import load_facts

@@ -27,13 +27,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from acd.core.callcenter import Core
 from acd.core.config import CoreConfig
 from acd.core.effects import CallFinished, Effect
-from acd.core.engine import Core
-from acd.core.gapfill import end_of, entry_from_queue_log
+from acd.core.entities import Entry
 from acd.core.linking import PastCall
-from acd.core.model import Entry
 from acd.core.queuelog import QlEntry, QueueLogFacts, read_facts
+from acd.core.queuelog_merge import end_of, entry_from_queue_log
 from acd.queuelog.files import first_timestamp, iter_file_lines
 from acd.settings import Settings
 from acd.store.history import load_past_calls
@@ -166,13 +166,13 @@ async def import_queue_log(
             end, _, entry = heapq.heappop(pending)
             while past and past[0].ended_at <= end:
                 core.history.add(past.popleft())
-            core._finish(entry, end, batch, detached=True)
+            core.calls.record(entry, end, batch)
             if len(batch) >= BATCH:
                 await flush()
 
     for seq, (q, end) in enumerate(sorted(candidates, key=lambda c: (c[0].entered or 0, c[0].callid))):
         await finish_until(float(q.entered or 0))
-        entry = entry_from_queue_log(core, q, facts.restarts)
+        entry = entry_from_queue_log(core.calls, q, facts.restarts)
         if "agent" in entry.unknown and q.agent_name:
             summary.unknown_agents.add(q.agent_name)
         heapq.heappush(pending, (float(end), seq, entry))

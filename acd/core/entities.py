@@ -1,17 +1,25 @@
-"""Mutable records the engine keeps per channel, queue entry, queue member and agent.
+"""What the core tracks: one mutable object per channel, queue entry, queue member and agent.
 
-Plain slotted classes: the engine owns them and is the only writer. Nothing here knows about AMI
-wire format or about effects; see engine.py for the rules that move them.
+Plain slotted classes: the core is their only writer, through its registry
+(acd/core/registry.py), which keeps the indexes over them in step. Nothing here knows about AMI
+wire format; the rules that move them are in acd/core/queue_entries.py, channels.py and
+members.py, an entry's states in acd/core/entry_states.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from acd.core.classify import Signal
 from acd.core.effects import AgentOffer, MemberState
+from acd.core.entry_states import EntryState
 
-__all__ = ["Agent", "Channel", "Entry", "Member", "Ring", "interface_of_channel"]
+__all__ = ["Agent", "Channel", "Entry", "Lost", "Member", "Ring", "interface_of_channel"]
+
+# Why a call's end was not seen: stale (no news for too long), lost in an AMI gap, or taken by
+# Asterisk's restart. It is also the record's exit reason when such a call was never answered.
+Lost = Literal["stale", "ami_gap", "asterisk_restart"]
 
 
 def interface_of_channel(name: str) -> str:
@@ -68,7 +76,7 @@ class Entry:
     partial: bool = False
     callback_of: str | None = None
     repeat_of: str | None = None
-    state: str = "waiting"  # waiting | connected | completed | leaving
+    state: EntryState = "waiting"
     join_context: str = ""
     rings: dict[str, Ring] = field(default_factory=dict)  # by member interface
     offers: list[AgentOffer] = field(default_factory=list)
@@ -79,18 +87,18 @@ class Entry:
     answered_at: float | None = None
     hold_time: float | None = None
     talk_time: float | None = None
-    reason: str | None = None
+    completed_by: str | None = None  # AgentComplete's Reason: caller | agent | transfer
     abandon_hold: float | None = None
     left_at: float | None = None
     leave_context: str = ""
-    exit_hint: str | None = None  # "withdraw" when acd itself pulled the caller
+    exit_reason: str | None = None  # known before the exit: withdraw (acd pulled the caller), queue_log's
     caller_uids: set[str] = field(default_factory=set)
     agent_uids: set[str] = field(default_factory=set)
     signals: list[Signal] = field(default_factory=list)
     transferred: bool = False
     transfer_target: str | None = None
     shutdown: bool = False
-    lost: str | None = None
+    lost: Lost | None = None
     finish_deadline: float | None = None
     hung_up_at: float | None = None  # an adopted call's last hang-up, while its AgentComplete may follow
     source: str = "ami"  # "ami" | "queue_log" (recovered from it) | "merged" (both told part)
