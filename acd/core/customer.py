@@ -14,7 +14,7 @@ Rules:
 * **Shared queue of a personal entry** (and of a customer call seen only in a personal queue): the
   queue its caller's routing decision names, else the customer call's shared entries' (the next
   one, else the one before), else that of the cut-off call it calls back, else the personal
-  queue's agent's own shared queue (``home_queue``: the engine knows whose queue it is).
+  queue's agent's own shared queue (``home_queue``: the core knows whose queue it is).
 * **Leg wait**, from the first arrival of the entries folded into the leg: the entry's own wait
   (Asterisk's HoldTime restarts in each queue) plus the time since the first folded entry arrived.
   ``None`` when Asterisk never told (a call acd adopted without a Wait or HoldTime): such a leg is
@@ -108,7 +108,7 @@ class _Leg:
 
 
 class CustomerCalls:
-    """Feed it every engine effect (:meth:`observe`), the routing decisions, and the Linkedids whose
+    """Feed it every entry effect (:meth:`observe`), the routing decisions, and the Linkedids whose
     channels all hung up (:meth:`channels_gone`); it returns the customer-call effects."""
 
     def __init__(

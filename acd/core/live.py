@@ -27,7 +27,7 @@ class AgentLive:
     agent: str  # state interface
     name: str
     # across all queues, the first of in_call, ringing, paused, unavailable, wrapup, available
-    # (the engine's _STATE_ORDER)
+    # (acd.core.members.STATE_ORDER)
     state: MemberState
     queues: tuple[str, ...]
     paused_reason: str | None = None
