@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acd.clock import EventClock
 from acd.core.callcenter import Core
+from acd.core.caller_history import PastCall
 from acd.core.config import CoreConfig
-from acd.core.linking import PastCall
 from acd.metrics.metrics import Metrics
 from acd.routing import start_routing
 from acd.routing.service import RoutingService

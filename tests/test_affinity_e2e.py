@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from acd.core.caller_history import PastCall
 from acd.core.effects import AffinityDecided, CallFinished
-from acd.core.linking import PastCall
 from acd.daemon import Daemon
 from acd.routing import RoutingHandle
 from acd.sim import SimConfig, Simulator

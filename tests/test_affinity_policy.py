@@ -13,8 +13,8 @@ from acd.core.affinity import (
     decide,
     personal_queue_name,
 )
+from acd.core.caller_history import PastCall
 from acd.core.effects import MemberState
-from acd.core.linking import PastCall
 
 NOW = 10_000.0
 AGENT = "PJSIP/1001"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from acd.core.callcenter import Core
+from acd.core.caller_history import caller_key
 from acd.core.classify import CutoffPolicy, Signal, classify_cutoff, ended_by
 from acd.core.config import CoreConfig, QueueRules
 from acd.core.effects import Anomaly, CallFinished, CallStarted, GapRecorded, MemberSession, ResyncDone
 from acd.core.entities import interface_of_channel
-from acd.core.linking import caller_key
 from tests.core_events import Call, Feed, answered_call, connect, member
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from acd.core.affinity import AffinityDecision
 from acd.core.callcenter import Core
+from acd.core.caller_history import PastCall
 from acd.core.commands import LookupAnswered
 from acd.core.config import CoreConfig
 from acd.core.customer import CustomerCalls, customer_calls_of
@@ -15,7 +16,6 @@ from acd.core.effects import (
     CustomerCallUpdated,
     LegSettled,
 )
-from acd.core.linking import PastCall
 from tests.core_events import Call, Feed, answered_call, member
 from tests.store_records import record
 

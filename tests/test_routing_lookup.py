@@ -15,10 +15,10 @@ import pytest
 
 from acd.clock import EventClock
 from acd.core.callcenter import Core
+from acd.core.caller_history import PastCall
 from acd.core.commands import Command
 from acd.core.config import CoreConfig
 from acd.core.effects import AffinityDecided, Anomaly, CallFinished, Effect
-from acd.core.linking import PastCall
 from acd.metrics.metrics import Metrics
 from acd.routing import RoutingHandle, start_routing
 from acd.routing.answer import MAX_REQUEST_BYTES

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from acd.core.caller_history import PastCall
 from acd.core.config import PERSONAL_QUEUE_PREFIX, is_personal_queue
 from acd.core.effects import (
     AffinityDecided,
@@ -45,7 +46,6 @@ from acd.core.effects import (
     MemberState,
     MemberStateChanged,
 )
-from acd.core.linking import PastCall
 
 __all__ = [
     "REASONS",

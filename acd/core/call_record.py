@@ -17,11 +17,11 @@ Rules:
 
 from __future__ import annotations
 
+from acd.core.caller_history import PastCall
 from acd.core.classify import classify_cutoff, ended_by
 from acd.core.config import CoreConfig, QueueRules
 from acd.core.effects import CallRecord, EndedBy, Outcome
 from acd.core.entities import Entry, Lost
-from acd.core.linking import PastCall
 
 __all__ = ["build_record", "past_call"]
 

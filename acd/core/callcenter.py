@@ -28,13 +28,13 @@ from typing import Any
 from acd.core import channels
 from acd.core import events as ev
 from acd.core import members as mem
+from acd.core.caller_history import History, PastCall
 from acd.core.commands import Command, LookupAnswered
 from acd.core.config import CoreConfig
 from acd.core.customer import CustomerCalls
 from acd.core.effects import Effect, GapRecorded, MemberState, ResyncDone
 from acd.core.entities import Channel, Lost
 from acd.core.gapfill import GapFill
-from acd.core.linking import History, PastCall
 from acd.core.live import LiveSnapshot
 from acd.core.outcomes import call_outcome
 from acd.core.queue_entries import QueueEntries

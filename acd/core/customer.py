@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from acd.core.caller_history import PastCall
 from acd.core.config import CoreConfig
 from acd.core.definitions import is_personal_queue
 from acd.core.effects import (
@@ -54,7 +55,6 @@ from acd.core.effects import (
     LegSettled,
     Outcome,
 )
-from acd.core.linking import PastCall
 
 __all__ = ["CustomerCalls", "customer_calls_of"]
 

@@ -24,11 +24,11 @@ from typing import Protocol
 
 from acd.core import events as ev
 from acd.core.call_record import build_record, past_call
+from acd.core.caller_history import History, caller_key
 from acd.core.config import CoreConfig
 from acd.core.effects import AgentOffer, Anomaly, CallFinished, CallRecord, CallStarted, Effect
 from acd.core.entities import Agent, Channel, Entry, Lost, Ring
 from acd.core.entry_states import EntryState, allowed
-from acd.core.linking import History, caller_key
 from acd.core.members import agent_changed
 from acd.core.registry import Registry
 from acd.core.routing_view import ViewPublisher

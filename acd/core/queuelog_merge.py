@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from acd.core.caller_history import caller_key
 from acd.core.effects import AgentOffer, CallRecord
 from acd.core.entities import Entry
 from acd.core.entry_states import EntryState, allowed
-from acd.core.linking import caller_key
 from acd.core.members import agent_changed
 from acd.core.queue_entries import QueueEntries
 from acd.core.queuelog import EXIT_REASONS, QlEntry

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from acd.core import events as ev
+from acd.core.caller_history import caller_key
 from acd.core.effects import Effect
 from acd.core.entities import Entry, Lost, interface_of_channel
-from acd.core.linking import caller_key
 from acd.core.members import agent_changed, remove_member
 from acd.core.queue_entries import QueueEntries
 from acd.core.registry import Registry

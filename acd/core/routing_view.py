@@ -8,7 +8,7 @@ request and decides from that one consistent snapshot, without a lock, never see
 
 The maps are persistent (``immutables.Map``, a hash array mapped trie): a change costs O(log n) and
 shares everything else, so publishing after every event stays cheap with tens of thousands of
-caller keys. There is one caller history, the core's (``acd.core.linking.History``); the view's
+caller keys. There is one caller history, the core's (``acd.core.caller_history.History``); the view's
 ``answers`` is its published face, fed by the same calls at the same moments.
 
 Interface (the core is the only writer; any thread may read ``current``):
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field, replace
 from immutables import Map, MapMutation
 
 from acd.core.affinity import AgentView, MemberFacts
+from acd.core.caller_history import PastCall
 from acd.core.config import is_personal_queue
 from acd.core.effects import Effect, MemberSession, MemberStateChanged, ResyncDone
-from acd.core.linking import PastCall
 from acd.core.members import agent_state
 from acd.core.registry import Registry
 

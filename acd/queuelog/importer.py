@@ -28,10 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.core.callcenter import Core
+from acd.core.caller_history import PastCall
 from acd.core.config import CoreConfig
 from acd.core.effects import CallFinished, Effect
 from acd.core.entities import Entry
-from acd.core.linking import PastCall
 from acd.core.queuelog import QlEntry, QueueLogFacts, read_facts
 from acd.core.queuelog_merge import end_of, entry_from_queue_log
 from acd.queuelog.files import first_timestamp, iter_file_lines

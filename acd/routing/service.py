@@ -27,8 +27,8 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from acd.core.affinity import AffinityDecision, AffinityPolicy, CallbackRequest, decide
+from acd.core.caller_history import caller_key
 from acd.core.commands import LookupAnswered
-from acd.core.linking import caller_key
 from acd.core.routing_view import RoutingView
 from acd.routing.answer import PING_BODY, LookupRequest, encode, shared_queue
 from acd.routing.lookup import Reply

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.core.linking import PastCall
+from acd.core.caller_history import PastCall
 from acd.store.models import Call, CustomerCallRow, table_of
 
 __all__ = ["load_past_calls", "named_past_calls"]
