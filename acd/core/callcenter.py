@@ -23,6 +23,7 @@ not allow) becomes an ``Anomaly`` effect; handlers never raise on input. Time co
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from acd.core import channels
@@ -81,10 +82,10 @@ class Core:
             ev.MemberEvent: self._on_member,
             ev.QueueEntrySnap: self._on_queue_entry,
             ev.ChannelSnap: self._on_channel_snap,
-            ev.NewChannel: lambda e, now, out: channels.new_channel(calls, e, now, out),
-            ev.LocalBridge: lambda e, now, out: channels.local_bridge(calls, e),
-            ev.ChannelSignal: lambda e, now, out: channels.signal(calls, e, now, out),
-            ev.Transfer: lambda e, now, out: channels.transfer(calls, e, now, out),
+            ev.NewChannel: partial(channels.new_channel, calls),
+            ev.LocalBridge: partial(channels.local_bridge, calls),
+            ev.ChannelSignal: partial(channels.signal, calls),
+            ev.Transfer: partial(channels.transfer, calls),
             ev.UserEvent: self._on_user_event,
             ev.SystemEvent: self._on_system,
         }

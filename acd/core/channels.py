@@ -42,7 +42,7 @@ def new_channel(calls: QueueEntries, e: ev.NewChannel, now: float, out: list[Eff
         calls.settle_exit(pending, now, out, hung_up=False)  # it is dialling on: not an abandon
 
 
-def local_bridge(calls: QueueEntries, e: ev.LocalBridge) -> None:
+def local_bridge(calls: QueueEntries, e: ev.LocalBridge, now: float, out: list[Effect]) -> None:
     one, two = calls.reg.channels.get(e.one), calls.reg.channels.get(e.two)
     if one is not None and two is not None:
         calls.reg.pair(one, two)
