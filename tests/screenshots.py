@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from acd.core.effects import CallFinished, OutcomeReported
+from acd.sim import members
 from acd.store.migrate import prepare_database
 from acd.store.sink import Store
 from tests.store_records import record
@@ -109,7 +110,7 @@ def desk_and_pop(center: LiveCenter, out: Path, alice_token: str, bob_token: str
     try:
         alice.sign_in(alice_token)
         alice.wait_text("Alice")
-        center.call(sim.model.pause, "Local/1002@agents", True, "training")
+        center.call(members.pause, sim.pbx, "Local/1002@agents", True, "training")
         time.sleep(1)
         center.call(
             sim.place_call,
@@ -132,8 +133,8 @@ def desk_and_pop(center: LiveCenter, out: Path, alice_token: str, bob_token: str
         alice.find("#current input[name=order_left]").send_keys("confirm the port; router swap Thursday")
         alice.find("#current form.outcome button").click()
         alice.wait_text("Outcome saved")
-        center.call(sim.model.pause, "Local/1001@agents", True, "break")
-        center.call(sim.model.pause, "Local/1002@agents", False)
+        center.call(members.pause, sim.pbx, "Local/1001@agents", True, "break")
+        center.call(members.pause, sim.pbx, "Local/1002@agents", False)
         bob.sign_in(bob_token)
         bob.wait_text("Bob")
         center.call(sim.place_call, customer, "support", talk=120.0, context="acd-test-in")
@@ -218,7 +219,7 @@ def make(out: Path) -> list[Path]:
             for queue, reps in (("support", REPS[:2]), ("sales", REPS[2:])):
                 for exten, name in reps:
                     center.call(sim.add_agent, queue, exten, name.split()[0], answer_after=0.5)
-            center.call(sim.model.pause, "Local/1004@agents", True, "lunch")
+            center.call(members.pause, sim.pbx, "Local/1004@agents", True, "lunch")
             made += desk_and_pop(center, out, alice, bob)
             for i in range(3):
                 center.call(sim.place_call, f"4930555{i:04d}", "support", talk=600)

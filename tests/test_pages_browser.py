@@ -16,6 +16,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
+from acd.sim import members
 from tests.support.browser import Browser, LiveCenter, measured, needs_browser, new_token
 from tests.support.waiting import DEADLINE
 
@@ -176,8 +177,8 @@ def callback_while_alice_is_on_break(
     """Alice goes on her break and Bob is back; Bob's desk is open when the customer calls back.
     Returns Bob's browser and when the callback was answered (monotonic)."""
     assert center.sim is not None
-    center.call(center.sim.model.pause, ALICE, True, "break")
-    center.call(center.sim.model.pause, BOB, False)
+    center.call(members.pause, center.sim.pbx, ALICE, True, "break")
+    center.call(members.pause, center.sim.pbx, BOB, False)
     bob = open_browser(opened, center, name)
     bob.sign_in(people.bob)
     desk_live(bob)

@@ -220,7 +220,7 @@ async def test_joinempty_and_leavewhenempty(tmp_path: Path) -> None:
         sim.place_call("5557000", "q")  # only a paused member: JOINEMPTY, no queue entry
         await sim.advance(1.0)
         await cli.read_for(0.02)
-        assert not cli.events("QueueCallerJoin") and not sim.model.calls
+        assert not cli.events("QueueCallerJoin") and not sim.pbx.calls
         await cli.action("QueuePause", Interface="Local/1001@agents", Paused="false")
         sim.place_call("5557001", "q")
         await sim.advance(1.0)
@@ -228,7 +228,7 @@ async def test_joinempty_and_leavewhenempty(tmp_path: Path) -> None:
         await sim.advance(1.0)
         await cli.read_for(0.02)
         assert [get(p, "CallerIDNum") for p in cli.events("QueueCallerLeave")] == ["5557001"]
-        assert not sim.model.calls
+        assert not sim.pbx.calls
         import json
 
         recs = [json.loads(x) for x in truth.read_text().splitlines()]

@@ -204,7 +204,7 @@ async def sc_abandon(run: Run) -> None:
     await run.step(2.0)
     await run.cli.action("Hangup", Channel=run.chan("Local/5556001@", ";2"), Cause=16)
     await run.step(3.0)
-    run.sim.model.device("Local/1004@agents-noanswer").behaviour.answer_after = None
+    run.sim.pbx.device("Local/1004@agents-noanswer").behaviour.answer_after = None
     await run.cli.action(
         "QueueAdd",
         Queue="support",
@@ -222,7 +222,7 @@ async def sc_abandon(run: Run) -> None:
 
 async def sc_ring_no_answer(run: Run) -> None:
     await run.cli.login()
-    run.sim.model.device("Local/1004@agents-noanswer").behaviour.answer_after = None
+    run.sim.pbx.device("Local/1004@agents-noanswer").behaviour.answer_after = None
     await run.cli.action(
         "QueueAdd",
         Queue="sales",

@@ -359,7 +359,7 @@ async def test_dial_no_answer_goes_on_with_dialstatus(tmp_path: Path) -> None:
     sim, cli = await _harness(tmp_path, DIAL_DP)
     h = H(sim, cli)
     try:
-        sim.model.device("Local/1004@agents-noanswer").behaviour.answer_after = None
+        sim.pbx.device("Local/1004@agents-noanswer").behaviour.answer_after = None
         await cli.action(
             "Originate", Channel="Local/5550400@caller-sim", Context="inbound", Exten="5550400", Priority=1
         )
@@ -369,7 +369,7 @@ async def test_dial_no_answer_goes_on_with_dialstatus(tmp_path: Path) -> None:
         assert [get(p, "Status") for p in h.user_events("Dialed")] == ["NOANSWER"]
         statuses = [get(p, "DialStatus") for p in cli.events("DialEnd") if "1004@" in get(p, "DestChannel")]
         assert "NOANSWER" in statuses
-        assert not sim.model.calls  # Hangup() ended the channel
+        assert not sim.pbx.calls  # Hangup() ended the channel
         first = next(
             p
             for p in cli.events()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from acd.sim import SimConfig, Simulator
-from acd.sim.traffic import TRUTH_KEYS
+from acd.sim import SimConfig, Simulator, members
+from acd.sim.truth import TRUTH_KEYS
 from tests.sim_helpers import AmiClient, get, is_event
 
 
@@ -102,7 +102,7 @@ async def test_large_queuestatus_answer(tmp_path: Path) -> None:
     host, port = await sim.start()
     try:
         for i in range(10_000):
-            sim.model.add_member("support", f"Local/{20000 + i}@agents", f"Agent{i}", quiet=True)
+            members.add_member(sim.pbx, "support", f"Local/{20000 + i}@agents", f"Agent{i}", quiet=True)
         cli = await AmiClient.connect(host, port)
         await cli.login()
         await cli.action("QueueStatus", Queue="support")

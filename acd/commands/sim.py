@@ -247,7 +247,7 @@ async def _serve(sim: object, bounded: bool) -> int:
         print(f"acd sim: cannot listen: {err.strerror}", file=sys.stderr)
         return 1
     speed = "max" if sim.speed == float("inf") else f"{sim.speed:g}x"
-    print(f"acd sim: AMI on {host}:{port} (speed {speed}, {len(sim.model.queues)} queues)", flush=True)
+    print(f"acd sim: AMI on {host}:{port} (speed {speed}, {len(sim.pbx.queues)} queues)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -34,6 +34,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,7 @@ from acd.demo.personas import CallSeen, Decision, EarlyRelease, Previous, decide
 from acd.routing.answer import parse_request
 from acd.routing.service import RoutingService
 from acd.settings import Settings
+from acd.sim import hangups, members
 from acd.sim.clock import Scheduler
 
 if TYPE_CHECKING:
@@ -142,7 +144,12 @@ async def seed_history(
             )
         )
         recorder = _Recorder(
-            center, settings, writer.submit, random.Random(seed), sim.sched, sim.model.hangup_channel
+            center,
+            settings,
+            writer.submit,
+            random.Random(seed),
+            sim.sched,
+            partial(hangups.hangup_channel, sim.pbx),
         )
         sim.add_reader(READ, recorder.feed)
         sim.http = recorder.lookup
@@ -152,7 +159,7 @@ async def seed_history(
         for rep in center.reps:
             personal = personal_queue_name(rep.interface)
             if personal is not None:
-                sim.model.add_member(personal, rep.interface, rep.name)
+                members.add_member(sim.pbx, personal, rep.interface, rep.name)
         # The day's turns: busy from ``busy_from``; no new callers for the last minutes (calls
         # finish); at the run-off, callers who still mean to call back wait for the live run.
         turns = [
@@ -172,7 +179,7 @@ async def seed_history(
                 # (wrap-ups, routing settles) run at least once a simulated minute.
                 due = sim.sched.next_time()
                 t = min(due if due is not None else now, now, turns[0][0] if turns else now)
-                if sim.model.calls or recorder.core.registry.entries:
+                if sim.pbx.calls or recorder.core.registry.entries:
                     t = min(t, sim.sched.now + STEP_SECONDS)
                 await sim.advance(max(t - sim.sched.now, 0.0))
                 recorder.tick(t)

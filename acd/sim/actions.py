@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from acd.sim import endings, hangups, members, transfers
 from acd.sim.emit import event, list_complete, list_event, response
-from acd.sim.model import CallScript, Ending
+from acd.sim.entities import CallScript, Ending
+from acd.sim.queue_strategy import free_for
 from acd.sim.server import Session, reply
+from acd.sim.state_events import member_pairs
 
 if TYPE_CHECKING:
     from acd.sim.simulator import Simulator
@@ -61,13 +64,13 @@ def a_listcommands(sim: Simulator, s: Session, m: dict[str, str], aid: str | Non
 
 
 def a_queuestatus(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
-    model = sim.model
+    pbx = sim.pbx
     want_q = m.get("Queue") or None
     want_m = m.get("Member") or None
     s.send(response(aid, "Queue status will follow", eventlist=True))
     parts: list[bytes] = []
     now = sim.now()
-    for q in model.queues.values():
+    for q in pbx.queues.values():
         if want_q and q.name != want_q:
             continue
         perf = (100.0 * q.sl_ok / q.completed) if q.completed else 0.0
@@ -94,7 +97,7 @@ def a_queuestatus(sim: Simulator, s: Session, m: dict[str, str], aid: str | None
         for mem in q.members.values():
             if want_m and mem.iface != want_m and mem.name != want_m:
                 continue
-            pairs = model.member_pairs(mem)
+            pairs = member_pairs(pbx, mem)
             pairs[1] = ("Name", mem.name)
             pairs[2] = ("Location", mem.iface)
             del pairs[14]  # QueueMember has no Ringinuse
@@ -124,15 +127,15 @@ def a_queuestatus(sim: Simulator, s: Session, m: dict[str, str], aid: str | None
 
 
 def a_queuesummary(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
-    model = sim.model
+    pbx = sim.pbx
     want_q = m.get("Queue") or None
     s.send(response(aid, "Queue summary will follow", eventlist=True))
     parts: list[bytes] = []
     now = sim.now()
-    for q in model.queues.values():
+    for q in pbx.queues.values():
         if want_q and q.name != want_q:
             continue
-        avail = sum(1 for mem in q.members.values() if model.free_for(mem, q))
+        avail = sum(1 for mem in q.members.values() if free_for(pbx, mem, q))
         longest = int(now - min((c.joined_at for c in q.waiting), default=now))
         parts.append(
             list_event(
@@ -158,19 +161,12 @@ def _duration(sec: float) -> str:
     return f"{sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
 
 
-def _snapshot(ch: object) -> list[tuple[str, object]]:
-    from acd.sim.model import Channel
-
-    assert isinstance(ch, Channel)
-    return ch.snapshot()
-
-
 def a_coreshowchannels(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     s.send(response(aid, "Channels will follow", eventlist=True))
     now = sim.now()
     parts = []
-    for ch in sim.model.channels.values():
-        pairs = _snapshot(ch)
+    for ch in sim.pbx.channels.values():
+        pairs = ch.snapshot()
         pairs += [
             ("Application", ch.app),
             ("ApplicationData", ch.appdata),
@@ -184,7 +180,7 @@ def a_coreshowchannels(sim: Simulator, s: Session, m: dict[str, str], aid: str |
 
 def a_status(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     want = m.get("Channel") or None
-    chans = [c for c in sim.model.channels.values() if want is None or c.name == want]
+    chans = [c for c in sim.pbx.channels.values() if want is None or c.name == want]
     if want and not chans:
         s.send(response(aid, "No such channel", "Error"))
         return
@@ -193,7 +189,7 @@ def a_status(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
     parts = []
     for ch in chans:
         pairs = [
-            *_snapshot(ch),
+            *ch.snapshot(),
             ("Type", "Local"),
             ("DNID", ""),
             ("EffectiveConnectedLineNum", ch.conn_num),
@@ -226,7 +222,7 @@ def a_queueadd(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -
     if not queue or not iface:
         reply(s, aid, "'Queue' and 'Interface' not specified.", "Error")
         return
-    q = sim.model.queues.get(queue)
+    q = sim.pbx.queues.get(queue)
     if q is None:
         reply(s, aid, "Unable to add interface to queue: No such queue", "Error")
         return
@@ -239,7 +235,8 @@ def a_queueadd(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -
     except ValueError:
         penalty = 0
     paused = _truthy(m.get("Paused"))
-    sim.model.add_member(
+    members.add_member(
+        sim.pbx,
         queue,
         iface,
         m.get("MemberName") or iface,
@@ -252,7 +249,7 @@ def a_queueadd(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -
 
 def a_queueremove(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     queue, iface = m.get("Queue", ""), m.get("Interface", "")
-    q = sim.model.queues.get(queue)
+    q = sim.pbx.queues.get(queue)
     if q is None:
         reply(s, aid, "Unable to remove interface from queue: No such queue", "Error")
         return
@@ -260,7 +257,7 @@ def a_queueremove(sim: Simulator, s: Session, m: dict[str, str], aid: str | None
         reply(s, aid, "Unable to remove interface: Not there", "Error")
         return
     reply(s, aid, "Removed interface from queue")
-    sim.model.remove_member(queue, iface)
+    members.remove_member(sim.pbx, queue, iface)
 
 
 def a_queuepause(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
@@ -271,12 +268,11 @@ def a_queuepause(sim: Simulator, s: Session, m: dict[str, str], aid: str | None)
         return
     queue = m.get("Queue") or None
     paused = _truthy(paused_raw)
-    members = [mem for mem in sim.model.memberships(iface) if queue is None or mem.queue == queue]
-    if not members:
+    if not [mem for mem in sim.pbx.memberships(iface) if queue is None or mem.queue == queue]:
         reply(s, aid, "Interface not found", "Error")
         return
     reply(s, aid, "Interface paused successfully" if paused else "Interface unpaused successfully")
-    sim.model.pause(iface, paused, m.get("Reason", ""), queue)
+    members.pause(sim.pbx, iface, paused, m.get("Reason", ""), queue)
 
 
 def a_queuepenalty(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
@@ -287,27 +283,27 @@ def a_queuepenalty(sim: Simulator, s: Session, m: dict[str, str], aid: str | Non
         reply(s, aid, "Invalid interface, queuename or penalty", "Error")
         return
     queue = m.get("Queue") or None
-    if not [mem for mem in sim.model.memberships(iface) if queue is None or mem.queue == queue]:
+    if not [mem for mem in sim.pbx.memberships(iface) if queue is None or mem.queue == queue]:
         reply(s, aid, "Invalid interface, queuename or penalty", "Error")
         return
     reply(s, aid, "Interface penalty set successfully")
-    sim.model.set_penalty(iface, penalty, queue)
+    members.set_penalty(sim.pbx, iface, penalty, queue)
 
 
 def a_queuewithdraw(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     queue, caller = m.get("Queue", ""), m.get("Caller", "")
-    call = sim.model.calls.get(caller)
+    call = sim.pbx.calls.get(caller)
     if call is None or call.queue != queue or call.state not in ("waiting", "ringing"):
         reply(s, aid, "Unable to request withdraw from queue: No such caller", "Error")
         return
     reply(s, aid, "Withdraw requested successfully")
-    sim.model.withdraw(queue, caller, m.get("WithdrawInfo", ""))
+    endings.withdraw(sim.pbx, queue, caller, m.get("WithdrawInfo", ""))
 
 
 # ---- channels -------------------------------------------------------------------------------
 def a_hangup(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     name = m.get("Channel", "")
-    if name not in sim.model.channels:
+    if name not in sim.pbx.channels:
         reply(s, aid, "No such channel", "Error")
         return
     cause = None
@@ -317,12 +313,12 @@ def a_hangup(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
         except ValueError:
             cause = None
     reply(s, aid, "Channel Hungup")
-    sim.model.hangup_channel(name, cause)
+    hangups.hangup_channel(sim.pbx, name, cause)
 
 
 def a_redirect(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     name = m.get("Channel", "")
-    ch = sim.model.channels.get(name)
+    ch = sim.pbx.channels.get(name)
     if ch is None:
         reply(s, aid, "Channel specified does not exist", "Error")
         return
@@ -332,25 +328,25 @@ def a_redirect(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -
 
 def a_blindtransfer(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     name = m.get("Channel", "")
-    ch = sim.model.channels.get(name)
+    ch = sim.pbx.channels.get(name)
     if ch is None or ch.call is None or ch.call.state != "bridged":
         reply(s, aid, "No such channel", "Error")
         return
     reply(s, aid, "Transfer succeeded")
     call = ch.call
     call.script.ending = Ending("transfer", 16, transfer_exten=m.get("Exten") or "2000")
-    sim.model.end_call(call, "transfer")
+    endings.end_call(sim.pbx, call, "transfer")
 
 
 def a_atxfer(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     name = m.get("Channel", "")
-    ch = sim.model.channels.get(name)
+    ch = sim.pbx.channels.get(name)
     exten = m.get("Exten", "")
     if ch is None or ch.call is None or ch.call.state != "bridged" or ch.role != "a1" or not exten:
         reply(s, aid, "No such channel" if ch is None else "Unable to perform attended transfer", "Error")
         return
     reply(s, aid, "Atxfer successfully queued")
-    sim.model.atxfer(ch.call, exten, m.get("Context") or "xfer", consult=None)
+    transfers.atxfer(sim.pbx, ch.call, exten, m.get("Context") or "xfer", consult=None)
 
 
 def a_queuelog(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
@@ -366,9 +362,9 @@ def a_queuelog(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -
         m["Event"],
         m.get("Message", ""),
     )
-    sim.model.queue_log.append(line)
-    if sim.model.qlog is not None:
-        sim.model.qlog.write(*line)
+    sim.pbx.queue_log.append(line)
+    if sim.pbx.qlog is not None:
+        sim.pbx.qlog.write(*line)
     reply(s, aid, "Event added successfully")
 
 
@@ -380,7 +376,7 @@ def a_setvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
     name = m.get("Channel") or None
     value = m.get("Value", "")
     if name is not None:
-        ch = sim.model.channels.get(name)
+        ch = sim.pbx.channels.get(name)
         if ch is None:
             reply(s, aid, "Channel not found", "Error")
             return
@@ -392,7 +388,7 @@ def a_setvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
     if dev:
         sim.set_device_state(dev.group(1), value)
     else:
-        sim.model.globals[var] = value
+        sim.pbx.globals[var] = value
 
 
 def a_getvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
@@ -403,7 +399,7 @@ def a_getvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
     name = m.get("Channel") or None
     ch = None
     if name is not None:
-        ch = sim.model.channels.get(name)
+        ch = sim.pbx.channels.get(name)
         if ch is None:
             reply(s, aid, "No such channel", "Error")
             return
@@ -415,7 +411,7 @@ def a_getvar(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> 
 
         sim.spawn(answer())
         return
-    value = sim.get_channel_var(ch, var) if ch is not None else sim.model.globals.get(var, "")
+    value = sim.get_channel_var(ch, var) if ch is not None else sim.pbx.globals.get(var, "")
     s.send(response(aid, None, extra=(("Variable", var), ("Value", value))))
 
 
@@ -474,13 +470,13 @@ def a_dbput(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> N
     if not fam or not key:
         reply(s, aid, "No family specified" if not fam else "No key specified", "Error")
         return
-    sim.model.db[f"/{fam}/{key}"] = m.get("Val", "")
+    sim.pbx.db[f"/{fam}/{key}"] = m.get("Val", "")
     reply(s, aid, "Updated database successfully")
 
 
 def a_dbget(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     fam, key = m.get("Family", ""), m.get("Key", "")
-    val = sim.model.db.get(f"/{fam}/{key}")
+    val = sim.pbx.db.get(f"/{fam}/{key}")
     if val is None:
         reply(s, aid, "Database entry not found", "Error")
         return
@@ -494,7 +490,7 @@ def a_dbget(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> N
 def a_dbgettree(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     fam = m.get("Family", "")
     prefix = f"/{fam}/" + (m.get("Key", "") + "/" if m.get("Key") else "")
-    items = sorted((k, v) for k, v in sim.model.db.items() if k.startswith(prefix))
+    items = sorted((k, v) for k, v in sim.pbx.db.items() if k.startswith(prefix))
     if not items:
         reply(s, aid, "Database entry not found", "Error")
         return
@@ -506,7 +502,7 @@ def a_dbgettree(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) 
 
 def a_dbdel(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     k = f"/{m.get('Family', '')}/{m.get('Key', '')}"
-    if sim.model.db.pop(k, None) is None:
+    if sim.pbx.db.pop(k, None) is None:
         reply(s, aid, "Database entry could not be deleted", "Error")
         return
     reply(s, aid, "Key deleted successfully")
@@ -514,12 +510,12 @@ def a_dbdel(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> N
 
 def a_dbdeltree(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     prefix = f"/{m.get('Family', '')}" + (f"/{m['Key']}" if m.get("Key") else "")
-    keys = [k for k in sim.model.db if k == prefix or k.startswith(prefix + "/")]
+    keys = [k for k in sim.pbx.db if k == prefix or k.startswith(prefix + "/")]
     if not keys:
         reply(s, aid, "Database entry not found", "Error")
         return
     for k in keys:
-        del sim.model.db[k]
+        del sim.pbx.db[k]
     reply(s, aid, "Key tree deleted successfully")
 
 

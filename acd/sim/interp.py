@@ -1,5 +1,5 @@
 """The dialplan interpreter: runs a caller's channel through extensions.conf, one priority at a
-time, emitting the Newexten/VarSet lines Asterisk emits, and entering app_queue through the model.
+time, emitting the Newexten/VarSet lines Asterisk emits, and entering app_queue through ``acd.sim.app_queue``.
 
 One asyncio task per call while it runs dialplan. Waits (Wait, Playback, MusicOnHold) are timers
 in simulated time; FastAGI is a real TCP client with Asterisk's behaviour: a refused or
@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from acd.sim import curl
+from acd.sim.app_queue import enter_queue
 from acd.sim.dialplan import Dialplan, DialplanError, Env, Line, separate_args, split_args, substitute
+from acd.sim.dialplan_calls import dial_start, hangup_idle
 from acd.sim.emit import Out, event
-from acd.sim.model import Call, Channel
+from acd.sim.entities import Call, Channel
 
 if TYPE_CHECKING:
     from acd.sim.simulator import Simulator
@@ -89,10 +91,10 @@ class Interpreter:
 
     # ---- the walk ---------------------------------------------------------------------------
     async def _run(self, call: Call, context: str, exten: str, prio: int) -> None:
-        model = self.sim.model
+        pbx = self.sim.pbx
         try:
             while True:
-                if call.state == "done" or call.ch1 not in model.channels:
+                if call.state == "done" or call.ch1 not in pbx.channels:
                     return
                 ext = self.dp.find(context, exten)
                 line = ext.prios.get(prio) if ext is not None else None
@@ -115,13 +117,12 @@ class Interpreter:
         self._hangup(call)
 
     def _hangup(self, call: Call, cause: int = 16) -> None:
-        model = self.sim.model
         if call.state in ("done", "bridged", "waiting", "ringing", "transferred"):
             return
-        model.hangup_idle(call, own_channel=True, cause=cause)
+        hangup_idle(self.sim.pbx, call, own_channel=True, cause=cause)
 
     def _env(self, call: Call) -> Env:
-        ch = self.sim.model.channels[call.ch1]
+        ch = self.sim.pbx.channels[call.ch1]
         env = channel_env(self.sim, ch, lambda name, value: self._emit([self._varset(call, name, value)]))
         env.builtins = {**env.builtins, **self._call_builtins(call)}
         return env
@@ -136,7 +137,7 @@ class Interpreter:
         }
 
     def snapshot(self, call: Call) -> list[tuple[str, object]]:
-        ch = self.sim.model.channels[call.ch1]
+        ch = self.sim.pbx.channels[call.ch1]
         return list(
             zip(
                 SNAPSHOT,
@@ -181,7 +182,7 @@ class Interpreter:
             await fut
         finally:
             timer.cancel()
-        if call.state == "done" or call.ch1 not in self.sim.model.channels:
+        if call.state == "done" or call.ch1 not in self.sim.pbx.channels:
             raise _Hangup
 
     async def _execute(
@@ -189,9 +190,9 @@ class Interpreter:
     ) -> tuple[str, str, int] | None:
         env = self._env(call)
         args = await substitute(line.args, env, line.where)
-        if call.state == "done" or call.ch1 not in self.sim.model.channels:
+        if call.state == "done" or call.ch1 not in self.sim.pbx.channels:
             raise _Hangup  # the caller hung up while a function (CURL) was running
-        ch = self.sim.model.channels[call.ch1]
+        ch = self.sim.pbx.channels[call.ch1]
         self._emit(
             [
                 event(
@@ -274,7 +275,7 @@ class Interpreter:
     def _set(self, call: Call, ch: Channel, name: str, value: str, line: Line) -> None:
         dbm = re.fullmatch(r"DB\((.+)\)", name)
         if dbm:
-            self.sim.model.db["/" + dbm.group(1).strip().strip("/")] = value
+            self.sim.pbx.db["/" + dbm.group(1).strip().strip("/")] = value
             return
         hm = re.fullmatch(r"HASH\((.+)\)", name)
         if hm:
@@ -333,8 +334,8 @@ class Interpreter:
         qname = parts[0].strip()
         options = parts[1].strip() if len(parts) > 1 else ""
         timeout_s = parts[4].strip() if len(parts) > 4 else ""
-        model = self.sim.model
-        if qname not in model.queues:
+        pbx = self.sim.pbx
+        if qname not in pbx.queues:
             raise DialplanError(f"{line.where}: Queue({qname}) names a queue not in queues.conf")
         call.queue_appdata = args
         call.no_retry, call.tries = "n" in option_letters(options), 0
@@ -346,13 +347,13 @@ class Interpreter:
 
         call.on_leave = done
         timeout = float(timeout_s) if timeout_s else None
-        status = model.enter_queue(call, qname, timeout)
+        status = enter_queue(pbx, call, qname, timeout)
         self.sim.wake()
         if status is None:
             status = await fut
         call.on_leave = None
         call.queuestatus = status
-        ch = model.channels.get(call.ch1)
+        ch = pbx.channels.get(call.ch1)
         if ch is None or status in ("HANGUP", "ANSWERED"):
             raise _Hangup
         ch.variables["QUEUESTATUS"] = status
@@ -372,7 +373,7 @@ class Interpreter:
                 fut.set_result(status)
 
         call.on_leave = done
-        status = self.sim.model.dial_start(call, dest, timeout)
+        status = dial_start(self.sim.pbx, call, dest, timeout)
         self.sim.wake()
         if status is None:
             status = await fut
@@ -394,7 +395,7 @@ class Interpreter:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), AGI_CONNECT_TIMEOUT)
         except (OSError, TimeoutError):
             return "FAILURE"
-        ch = self.sim.model.channels[call.ch1]
+        ch = self.sim.pbx.channels[call.ch1]
         req = [
             ("agi_network", "yes"),
             ("agi_network_script", script),
@@ -464,7 +465,7 @@ class Interpreter:
         if not words:
             return "510 Invalid or unknown command", False
         verb = " ".join(w.upper() for w in words[:2])
-        ch = self.sim.model.channels[call.ch1]
+        ch = self.sim.pbx.channels[call.ch1]
         if verb == "GET VARIABLE" and len(words) >= 3:
             env = self._env(call)
             name = words[2]
@@ -578,7 +579,7 @@ def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str
             return ""
         with sim.network_wait():
             result = await curl.fetch(
-                url, parts[1] if len(parts) > 1 else None, {**sim.model.curl_options, **options}, sim.http
+                url, parts[1] if len(parts) > 1 else None, {**sim.pbx.curl_options, **options}, sim.http
             )
         if result.warning is not None:
             sim.log_asterisk(result.level, result.warning)
@@ -588,7 +589,7 @@ def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str
 
     async def f_curlopt(arg: str) -> str:
         try:
-            found = curl.read_option({**sim.model.curl_options, **options}, arg)
+            found = curl.read_option({**sim.pbx.curl_options, **options}, arg)
         except curl.CurlOptionError as err:
             sim.log_asterisk("ERROR", str(err))
             return ""
@@ -606,7 +607,7 @@ def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str
     return Env(
         variables,
         channel_builtins(ch) if ch is not None else {},
-        sim.model.db,
+        sim.pbx.db,
         sim.now,
         {"CURL": f_curl, "CURLOPT": f_curlopt, "HASH": f_hash, "HASHKEYS": f_hashkeys},
     )

@@ -24,7 +24,8 @@ from typing import Any
 
 import structlog
 
-from acd.sim import actions, curl
+from acd.sim import actions, app_queue, curl, dialplan_calls, endings, hangups, members
+from acd.sim.clock import Scheduler
 from acd.sim.config import (
     CLASSES,
     DEFAULT_MANAGER_CONF,
@@ -36,11 +37,14 @@ from acd.sim.config import (
 )
 from acd.sim.dialplan import DialplanError, load_dialplan
 from acd.sim.emit import Out, event, ts_header
+from acd.sim.entities import AgentBehaviour, Call, CallScript, Channel, Ending
 from acd.sim.interp import Interpreter
-from acd.sim.model import AgentBehaviour, Call, CallScript, Channel, Ending, Model, Scheduler
+from acd.sim.pbx import Pbx
 from acd.sim.queue_log import QueueLogFile
 from acd.sim.server import AmiServer, Session, reply
-from acd.sim.traffic import Traffic, Truth
+from acd.sim.state_events import device_state_change, member_status
+from acd.sim.traffic import Traffic
+from acd.sim.truth import Truth
 
 FOREVER = 10.0**9
 log = structlog.get_logger("acd.sim")
@@ -75,11 +79,11 @@ class Simulator:
         self.truth = Truth(cfg.truth)
         self.server = AmiServer(self, users)
         self.server.paced_by_readers = math.isinf(cfg.speed)
-        self.model = Model(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record)
+        self.pbx = app_queue.attach(Pbx(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record))
         if cfg.queue_log is not None:
-            self.model.qlog = QueueLogFile(cfg.queue_log)
-            self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")  # Asterisk's logger at boot
-        self.traffic = Traffic(self.model, self.sched, self.rng, cfg)
+            self.pbx.qlog = QueueLogFile(cfg.queue_log)
+            self.pbx.ql("NONE", "NONE", "NONE", "QUEUESTART", "")  # Asterisk's logger at boot
+        self.traffic = Traffic(self.pbx, self.sched, self.rng, cfg)
         self.asterisk_log: deque[tuple[str, str]] = deque(maxlen=1000)
         # CURL()'s GETs answered in this process instead of over a socket (curl.Transport): a
         # manual-clock bulk run then routes its callers without waiting on the wall clock.
@@ -207,8 +211,8 @@ class Simulator:
         self.server.close_all()
         await self.server.close_listener()
         self.truth.close()
-        if self.model.qlog is not None:
-            self.model.qlog.close()
+        if self.pbx.qlog is not None:
+            self.pbx.qlog.close()
 
     async def wait_calls_done(self, timeout: float | None = None) -> None:
         """Return once the traffic limit (``max_calls``/``duration``) is reached and every
@@ -217,7 +221,7 @@ class Simulator:
         async def _wait() -> None:
             while True:
                 if not self.cfg.traffic:
-                    if not self.model.calls:
+                    if not self.pbx.calls:
                         return
                     await asyncio.sleep(0.02)
                     continue
@@ -225,7 +229,7 @@ class Simulator:
                     await asyncio.sleep(0.02)
                     continue
                 limit = self.traffic._limit_reached()
-                if limit and self.traffic.idle and not self.model.calls:
+                if limit and self.traffic.idle and not self.pbx.calls:
                     return
                 await asyncio.sleep(0.02)
 
@@ -255,8 +259,8 @@ class Simulator:
         """Traffic with a dialplan: the caller's channel runs it from the incoming context;
         ``SIM_QUEUE`` tells a plain dialplan which queue the traffic model picked."""
         assert self.interp is not None
-        call = self.model.new_channel(number, script)
-        self.model.channels[call.ch1].variables["SIM_QUEUE"] = queue
+        call = dialplan_calls.new_channel(self.pbx, number, script)
+        self.pbx.channels[call.ch1].variables["SIM_QUEUE"] = queue
         self.interp.start(call, self.cfg.dialplan_context, number)
         return call
 
@@ -363,11 +367,11 @@ class Simulator:
 
     # ---- what actions change ----------------------------------------------------------------
     def queue_for(self, context: str, exten: str) -> str:
-        if exten in self.model.queues:
+        if exten in self.pbx.queues:
             return exten
-        if context in self.model.queues:
+        if context in self.pbx.queues:
             return context
-        return next(iter(self.model.queues))
+        return next(iter(self.pbx.queues))
 
     def originate(
         self,
@@ -383,14 +387,14 @@ class Simulator:
         context, else straight into ``queue`` (the built-in inbound -> Queue())."""
         script = CallScript(patience=None, talk=FOREVER, orig_actionid=orig_actionid)
         if self.interp is not None and context in self.interp.dp.contexts:
-            call = self.model.new_channel(number, script)
-            self.model.channels[call.ch1].variables.update(variables or {})
+            call = dialplan_calls.new_channel(self.pbx, number, script)
+            self.pbx.channels[call.ch1].variables.update(variables or {})
             self.interp.start(call, context, exten or number, priority)
             return call
-        return self.model.new_call(number, queue, script)
+        return app_queue.new_call(self.pbx, number, queue, script)
 
     def redirect(self, name: str, context: str, exten: str, priority: str) -> None:
-        ch = self.model.channels.get(name)
+        ch = self.pbx.channels.get(name)
         if ch is None or ch.call is None:
             return
         call = ch.call
@@ -398,20 +402,18 @@ class Simulator:
             self.interp.cancel(call)
             call.on_leave = None
             if call.state in ("waiting", "ringing"):
-                self.model.queue_leave(call, "REDIRECT")
+                endings.queue_leave(self.pbx, call, "REDIRECT")
             if call.state == "dialplan":
                 prio = int(priority) if priority.isdigit() else 1
                 self.interp.start(call, context, exten, prio)
                 return
         if call.state in ("waiting", "ringing") and ch.role == "c1":
-            self.model.redirect_waiting(call)
-            target = (
-                exten if exten in self.model.queues else (context if context in self.model.queues else None)
-            )
+            endings.leave(self.pbx, call, "ABANDON")  # Asterisk logs a Redirect out as ABANDON
+            target = exten if exten in self.pbx.queues else (context if context in self.pbx.queues else None)
             if target is not None:
                 # The redirected channel runs dialplan again and enters another queue entry.
-                self.model.calls[call.ch1] = call
-                self.model.channels[call.ch1] = Channel(
+                self.pbx.calls[call.ch1] = call
+                self.pbx.channels[call.ch1] = Channel(
                     call.ch1,
                     call.uid1,
                     call.uid1,
@@ -428,10 +430,10 @@ class Simulator:
                     call=call,
                     role="c1",
                 )
-                self.model.join(call, target)
+                app_queue.join(self.pbx, call, target)
         elif call.state == "bridged":
             call.script.ending = Ending("transfer", 16, transfer_exten=exten or "2000")
-            self.model.end_call(call, "transfer")
+            endings.end_call(self.pbx, call, "transfer")
 
     def set_channel_var(self, ch: Channel, var: str, value: str) -> None:
         ch.variables[var] = value
@@ -482,18 +484,18 @@ class Simulator:
             value.upper(), 1
         )
         outs: list[Out] = []
-        for dev in self.model.devices.values():
+        for dev in self.pbx.devices.values():
             if dev.stateif == device:
                 dev.forced = state
-                outs.extend(self.model.qms(dev.iface))
-        outs.append(self.model.dsc(device, value.upper()))
+                outs.extend(member_status(self.pbx, dev.iface))
+        outs.append(device_state_change(self.pbx, device, value.upper()))
         self.broadcast(outs)
-        self.model.dispatch()
+        self.pbx.dispatch()
 
     def queue_show(self, name: str | None) -> list[str]:
         lines: list[str] = []
         now = self.now()
-        for q in self.model.queues.values():
+        for q in self.pbx.queues.values():
             if name and q.name != name:
                 continue
             done = q.completed
@@ -508,7 +510,7 @@ class Simulator:
             if q.members:
                 lines.append("   Members: ")
                 for m in q.members.values():
-                    dev = self.model.devices.get(m.iface)
+                    dev = self.pbx.devices.get(m.iface)
                     st = "In use" if dev and dev.status == 2 else "Not in use"
                     ring = "" if m.ringinuse else " (ringinuse disabled)"
                     paused = (
@@ -560,7 +562,7 @@ class Simulator:
         self.traffic.held = True
         if self.interp is not None:
             self.interp.stop()
-        self.model.restart_hangup_all()
+        hangups.restart_hangup_all(self.pbx)
         self.broadcast(
             [event("Shutdown", "system", (("Shutdown", "Cleanly"), ("Restart", "True")), self.ts())]
         )
@@ -568,10 +570,10 @@ class Simulator:
         self.server.close_all()
         await self.server.close_listener()
         await asyncio.sleep(down_seconds)
-        self.model.reset_counters()
+        self.pbx.reset_counters()
         self.booted = False
         self.boot_time = self.now()
-        self.model.ql("NONE", "NONE", "NONE", "QUEUESTART", "")
+        self.pbx.ql("NONE", "NONE", "NONE", "QUEUESTART", "")
         self.traffic.held = False
         await self.server.listen(self.server.host, self.server.port)
         self.restarting = False
@@ -615,8 +617,8 @@ class Simulator:
         """Log a simulated agent into ``queue`` (QueueAdd events); returns its interface."""
         self._to_the_present()
         iface = f"Local/{exten}@{context}"
-        self.model.device(iface).behaviour = AgentBehaviour(answer_after=answer_after)
-        err = self.model.add_member(queue, iface, name, penalty, paused, reason)
+        self.pbx.device(iface).behaviour = AgentBehaviour(answer_after=answer_after)
+        err = members.add_member(self.pbx, queue, iface, name, penalty, paused, reason)
         if err:
             raise ValueError(err)
         self._notify()
@@ -643,12 +645,12 @@ class Simulator:
         if context is not None:
             if self.interp is None or context not in self.interp.dp.contexts:
                 raise ValueError(f"no dialplan context {context!r}")
-            dcall = self.model.new_channel(number, script)
-            self.model.channels[dcall.ch1].variables["SIM_QUEUE"] = queue
+            dcall = dialplan_calls.new_channel(self.pbx, number, script)
+            self.pbx.channels[dcall.ch1].variables["SIM_QUEUE"] = queue
             self.interp.start(dcall, context, number)
             self._notify()
             return dcall
-        call = self.model.new_call(number, queue, script)
+        call = app_queue.new_call(self.pbx, number, queue, script)
         if call is None:
             raise ValueError(f"no such queue: {queue}")
         self._notify()
@@ -657,7 +659,7 @@ class Simulator:
     def hangup(self, channel: str, cause: int | None = None) -> bool:
         """As AMI Hangup on ``channel`` (with ``Cause``)."""
         self._to_the_present()
-        done = self.model.hangup_channel(channel, cause)
+        done = hangups.hangup_channel(self.pbx, channel, cause)
         self._notify()
         return done
 
@@ -666,7 +668,7 @@ class Simulator:
         self._to_the_present()
         for leg in call.legs:
             if leg.iface == iface:
-                self.model.answer(call, leg)
+                app_queue.answer(self.pbx, call, leg)
                 return True
         return False
 

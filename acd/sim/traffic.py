@@ -1,4 +1,4 @@
-"""Call-center traffic on top of the model: agents, arrivals, endings, callbacks and repeats.
+"""Call-center traffic on top of the simulated PBX: agents, arrivals, endings, callbacks and repeats.
 
 Everything random comes from one seeded ``random.Random`` in scheduler order, so a seed and a
 configuration give the same calls, the same agents and the same truth file.
@@ -6,16 +6,15 @@ configuration give the same calls, the same agents and the same truth file.
 
 from __future__ import annotations
 
-import json
 import random
-from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any
 
-from acd.sim.clock import Timer
+from acd.sim import app_queue, members
+from acd.sim.clock import Scheduler, Timer
 from acd.sim.config import SimConfig
-from acd.sim.model import AgentBehaviour, Call, CallScript, Ending, Model, Scheduler
+from acd.sim.entities import AgentBehaviour, Call, CallScript, Ending
+from acd.sim.pbx import Pbx
+from acd.sim.truth import CALLBACK_WINDOW
 
 AGENT_NAMES = (
     "Alice",
@@ -46,86 +45,16 @@ AGENT_NAMES = (
     "Zack",
 )
 
-TRUTH_KEYS = (
-    "id",
-    "queue",
-    "caller",
-    "agent",
-    "interface",
-    "outcome",
-    "ended_by",
-    "cut_off",
-    "cause",
-    "wait_seconds",
-    "talk_seconds",
-    "callback_of",
-    "repeat_of",
-    "joined_at",
-)
-CALLBACK_WINDOW = 3600.0
-REPEAT_WINDOW = 86400.0
-
-
-class Truth:
-    """The simulator's own call records, linked as docs/architecture.md defines callbacks and repeats."""
-
-    def __init__(self, path: Path | None = None):
-        # kept in memory only without a file (tests, the Python API); a file run may last days
-        self.records: list[dict[str, Any]] = []
-        self._keep = path is None
-        self._count = 0
-        self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self._fh: IO[str] | None = path.open("w", encoding="utf-8") if path else None
-
-    def record(self, rec: dict[str, Any]) -> None:
-        """Link the finished entry to this number's history, as docs/architecture.md defines the words:
-        a repeat contact is an *answered* call followed by another call from the same number
-        within 24 h; a callback is a new call within 60 min of an answered call's cut-off end.
-        Only the most recent answered earlier call counts (unanswered ones are skipped)."""
-        hist = self._history[rec["caller"]]
-        joined = rec["joined_at"]
-        callback = repeat = None
-        for prev in reversed(hist):
-            if prev["outcome"] != "answered" or prev["joined_at"] >= joined:
-                continue
-            age = joined - prev["ended_at"]
-            if prev["cut_off"] and age <= CALLBACK_WINDOW:
-                callback = prev["id"]
-            elif age <= REPEAT_WINDOW:
-                repeat = prev["id"]
-            break
-        rec["callback_of"] = callback
-        rec["repeat_of"] = repeat
-        hist.append({k: rec[k] for k in ("id", "outcome", "cut_off", "joined_at", "ended_at")})
-        if len(hist) > 8:  # only the most recent answered call within 24 h can be linked
-            del hist[0]
-        self._count += 1
-        if self._count % 1000 == 0:  # forget numbers whose last call is past every window
-            horizon = joined - REPEAT_WINDOW - 3600.0
-            for number in [n for n, h in self._history.items() if h[-1]["ended_at"] < horizon]:
-                del self._history[number]
-        out = {k: rec[k] for k in TRUTH_KEYS}
-        if self._keep:
-            self.records.append(out)
-        if self._fh is not None:
-            self._fh.write(json.dumps(out) + "\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
 
 class Traffic:
     """Agents logged in over the configured queues and callers arriving as a Poisson process."""
 
-    def __init__(self, model: Model, sched: Scheduler, rng: random.Random, cfg: SimConfig):
-        self.model = model
+    def __init__(self, pbx: Pbx, sched: Scheduler, rng: random.Random, cfg: SimConfig):
+        self.pbx = pbx
         self.sched = sched
         self.rng = rng
         self.cfg = cfg
-        self.queues = cfg.queues or list(model.queues)
+        self.queues = cfg.queues or list(pbx.queues)
         self.placed = 0
         self.done = 0
         self.stopped = False
@@ -135,7 +64,7 @@ class Traffic:
         self._next_arrival: Timer | None = None
         self._calling_back: dict[str, float] = {}
         self.started = False
-        model.on_call_done = self._call_done
+        pbx.on_call_done = self._call_done
         # how a new caller enters: straight into the queue, or through a dialplan (simulator)
         self.launch: Callable[[str, str, CallScript], Call | None] = self._launch_direct
 
@@ -146,13 +75,13 @@ class Traffic:
             name = AGENT_NAMES[i % len(AGENT_NAMES)] + (
                 "" if i < len(AGENT_NAMES) else str(i // len(AGENT_NAMES))
             )
-            dev = self.model.device(iface)
+            dev = self.pbx.device(iface)
             dev.behaviour = AgentBehaviour(answer_after=1.0 + self.rng.random() * 3.0, answer_jitter=2.0)
             if self.rng.random() < self.cfg.slow_agent_share:
                 # a slow one: answers after 8 to 16 s, so a ring sometimes times out (15 s)
                 dev.behaviour.answer_after = 8.0 + self.rng.random() * 6.0
             for q in self.queues:
-                self.model.add_member(q, iface, name)
+                members.add_member(self.pbx, q, iface, name)
         self.started = True
         for delay, number in self.cfg.callers:
             self.sched.after(delay, self._scheduled, number)
@@ -232,7 +161,7 @@ class Traffic:
         return self.launch(number, q, self.script())
 
     def _launch_direct(self, number: str, queue: str, script: CallScript) -> Call | None:
-        return self.model.new_call(number, queue, script)
+        return app_queue.new_call(self.pbx, number, queue, script)
 
     def _call_done(self, call: Call) -> None:
         self.done += 1
@@ -253,7 +182,7 @@ class Traffic:
         leg = call.agent
         if leg is not None and r.random() < self.cfg.pause_share:
             iface = leg.iface
-            self.model.pause(iface, True, "break")
+            members.pause(self.pbx, iface, True, "break")
             self.sched.after(30.0 + r.random() * 240.0, self._unpause, iface)
 
     def _callback_delay(self) -> float:
@@ -266,7 +195,7 @@ class Traffic:
         return min(20.0 + self.rng.expovariate(1.0 / max(mean - 20.0, 0.1)), CALLBACK_WINDOW - 60.0)
 
     def _unpause(self, iface: str) -> None:
-        self.model.pause(iface, False)
+        members.pause(self.pbx, iface, False)
 
     def _again(self, number: str) -> None:
         if self._limit_reached():

@@ -1,0 +1,99 @@
+"""Transfers of an answered queue call: blind (Redirect/BlindTransfer of the caller, or a scripted
+ending) and attended (Atxfer from the agent's channel; transfer.ami.log 8c).
+
+The queue entry ends at the transfer (its record says ``ended_by: transfer``); the caller's
+channels live on, bridged to the target, until the target's side ends ``after_transfer`` seconds
+later (the traffic model's script).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from acd.sim.emit import render_phase
+from acd.sim.entities import Call, Leg, Queue
+from acd.sim.state_events import call_fields, cdr_time, leg_fields, member_status
+
+if TYPE_CHECKING:
+    from acd.sim.pbx import Pbx
+
+
+def blind_transfer(
+    pbx: Pbx, call: Call, q: Queue, agent: Leg, fields: dict[str, object], phase: str, talk: float
+) -> None:
+    """The bridged caller goes to the ending's ``transfer_exten`` (the agent already freed):
+    ``fields`` are the ending's, completed here with the target's leg."""
+    exten = call.script.ending.transfer_exten
+    target = pbx.target_pair(
+        call, exten, "agents", "b", (call.number, 1, "AppDial", "(Outgoing Line)"), (exten, 5, "Wait", "3600")
+    )
+    leg_fields(fields, "b", target, q)
+    fields["bridge1"] = pbx.new_bridge()
+    pbx.emit(render_phase(phase, fields, {"a": member_status(pbx, agent.iface)}))
+    call.state = "transferred"
+    pbx.finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
+    after = call.script.ending.after_transfer
+    call.timers.append(pbx.sched.after(after, _blind_transfer_end, pbx, call, fields, target))
+
+
+def _blind_transfer_end(pbx: Pbx, call: Call, fields: dict[str, object], target: Leg) -> None:
+    fields = dict(fields)
+    fields["_ts"] = pbx.ts()
+    fields["cdr_end"] = cdr_time(pbx.sched.now)
+    pbx.emit(render_phase("transfer_end", fields))
+    pbx.release(call, target.ch1, target.ch2)
+
+
+def atxfer(pbx: Pbx, call: Call, exten: str, context: str = "xfer", consult: float | None = None) -> bool:
+    """The agent starts a consultation call to ``exten``; the caller hears hold music. The
+    transfer completes when the agent's phone hangs up (after ``consult`` s when given)."""
+    if call.state != "bridged" or call.agent is None:
+        return False
+    q = pbx.queues[call.queue]
+    call.cancel_timers()
+    extra: dict[str, object] = {"bridge1": pbx.new_bridge(), "bridge2": pbx.new_bridge()}
+    legs = []
+    for role, where in (("b", context), ("d", "agents")):
+        dial = "Dial" if role == "b" else "AppDial"  # the consultation's caller side dials
+        leg = pbx.target_pair(
+            call, exten, where, role, (exten, 1, "AppDial", ""), (exten, 1, dial, ""), rung_at=pbx.sched.now
+        )
+        leg_fields(extra, role, leg, q)
+        legs.append(leg)
+    call.ctx_extra.update(extra)
+    call.xfer_legs = legs
+    call.state = "consulting"
+    pbx.emit(render_phase("atxfer_start", call_fields(pbx, call, q)))
+    if consult is not None:
+        call.timers.append(pbx.sched.after(consult, atxfer_complete, pbx, call))
+    return True
+
+
+def atxfer_complete(pbx: Pbx, call: Call) -> None:
+    """The agent hangs up during the consultation: the caller is bridged to the target."""
+    if call.state != "consulting" or call.agent is None:
+        return
+    q = pbx.queues[call.queue]
+    now = pbx.sched.now
+    call.cancel_timers()
+    leg = call.agent
+    talk = now - call.connected_at
+    pbx.free_agent(call, q, leg)
+    fields = call_fields(pbx, call, q, talktime=int(now) - int(call.connected_at))
+    pbx.emit(render_phase("atxfer_complete", fields, {"a": member_status(pbx, leg.iface)}))
+    bridge = call.ctx_extra.get("bridge2", call.bridge)
+    pbx.ql(
+        call.uid1, q.name, leg.name, "ATTENDEDTRANSFER", "BRIDGE", bridge,
+        int(call.connected_at) - int(call.joined_at), int(now) - int(call.connected_at), call.origpos,
+    )  # fmt: skip
+    call.state = "transferred"
+    pbx.finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
+    call.timers.append(pbx.sched.after(call.script.ending.after_transfer, atxfer_end, pbx, call))
+    pbx.dispatch()
+
+
+def atxfer_end(pbx: Pbx, call: Call) -> None:
+    """The transferred caller and the target hang up."""
+    q = pbx.queues[call.queue]
+    pbx.emit(render_phase("atxfer_end", call_fields(pbx, call, q)))
+    pbx.release(call, *(ch for leg in call.xfer_legs for ch in (leg.ch1, leg.ch2)))
