@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from acd.sim import SimConfig, Simulator
-from acd.sim.conf import ConfError, parse_conf
+from acd.sim.conf_parser import ConfError, parse_conf
 from acd.sim.config import load_queues_conf
 from tests.sim_helpers import FIXTURES, AmiClient, Driven, get
 

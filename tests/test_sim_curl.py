@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from acd.sim import SimConfig, Simulator
+from acd.sim.channel_functions import hash_write
 from acd.sim.curl import fetch, hashcompat, read_option, uri_decode, uri_encode, write_option
 from acd.sim.dialplan import separate_args
-from acd.sim.interp import hash_write
 from tests.sim_helpers import AmiClient, Pairs, get
 from tests.support.waiting import DEADLINE, until
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from acd.sim import SimConfig, Simulator
-from acd.sim.dialplan import DialplanError, Env, evaluate, load_dialplan, parse_dialplan, substitute
+from acd.sim.dialplan import DialplanError, load_dialplan, parse_dialplan
+from acd.sim.expressions import Env, evaluate, substitute
 from tests.sim_helpers import FIXTURES, SHARED_QUEUES, AmiClient, Driven, get
 
 WQ = FIXTURES / "weighted-queues"

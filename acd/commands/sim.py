@@ -160,7 +160,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from acd.sim import SimConfig, Simulator
-    from acd.sim.conf import ConfError
+    from acd.sim.conf_parser import ConfError
     from acd.sim.dialplan import DialplanError
 
     if (args.username is None) != (args.secret is None):

@@ -5,16 +5,25 @@ stand-in, not the daemon's twin); its reference is the captures in tests/fixture
 
 Layout (one job per module):
 
-- ``config``     SimConfig, manager.conf users and queues.conf queues (``conf`` reads the syntax)
-- ``server``     the AMI TCP edge: sessions, login, read-class filtering, writetimeout, faults
-- ``actions``    every AMI action, with Asterisk's write classes and answers
-- ``model``      app_queue: who rings when, endings, transfers, Dial, queue join/leave
-- ``entities``   the records the model moves; ``clock`` the simulated-time scheduler
-- ``traffic``    Poisson callers, agents, endings, callbacks, repeats; the truth file
-- ``emit``       wire rendering; ``templates.json`` the call phases cut from the captures by
+- ``config``       SimConfig, manager.conf users and queues.conf queues (``conf_parser`` reads the
+  syntax)
+- ``server``       the AMI TCP edge: sessions, login, read-class filtering, writetimeout, faults
+- ``actions``      every AMI action, with Asterisk's write classes and answers: the session's own
+  in the package, then ``queues``, ``channels`` and ``system`` (AstDB, Command, UserEvent...)
+- ``pbx``          the PBX's state (queues, members, devices, channels, calls) and its invariants;
+  ``entities`` the records it holds, ``clock`` the simulated-time scheduler
+- ``app_queue``    a caller joins, members ring, one answers; ``queue_strategy`` whom it may ring;
+  ``endings`` how an entry ends; ``transfers``; ``members`` QueueAdd/Remove/Pause/Penalty;
+  ``hangups`` an AMI Hangup or a restart mapped onto those; ``dialplan_calls`` the caller outside
+  any queue (its channel in the dialplan, Dial())
+- ``state_events`` the PBX's state as the fields of the captured phases and member events;
+  ``emit`` the wire rendering; ``templates.json`` the call phases cut from the captures by
   scripts/gen_templates.py (regenerate after a new capture lands)
-- ``dialplan``   extensions.conf subset and ``${}``/``$[]``; ``interp`` runs it (FastAGI too)
-- ``simulator``  the facade tying them to one clock
+- ``truth``        the true record of every queue entry; ``queue_log`` Asterisk's queue_log file
+- ``traffic``      Poisson callers, agents, endings, callbacks, repeats
+- ``dialplan``     the extensions.conf subset; ``expressions`` ``${}``/``$[]``; ``interp`` runs it,
+  with ``channel_functions`` (CURL, HASH...), ``curl`` (func_curl) and ``fastagi``
+- ``simulator``    the facade tying them to one clock
 
 Python API::
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acd.sim.conf import ConfError, Section, read_conf
+from acd.sim.conf_parser import ConfError, Section, read_conf
 
 HERE = Path(__file__).parent
 DEFAULT_MANAGER_CONF = HERE / "manager.conf"

@@ -7,13 +7,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from acd.sim.emit import CAUSE_TEXT, render_phase
-from acd.sim.entities import Call, CallScript, Leg, Queue
+from acd.sim.entities import FOREVER, Call, CallScript, Leg, Queue
 from acd.sim.state_events import call_fields, leg_call_fields, member_status
 
 if TYPE_CHECKING:
     from acd.sim.pbx import Pbx
-
-FOREVER = 10.0**9
 
 
 def new_channel(pbx: Pbx, number: str, script: CallScript, name: str | None = None) -> Call:

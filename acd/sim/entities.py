@@ -1,6 +1,6 @@
 """The simulator's records: queues, members, devices, channels, calls and their scripts.
 
-Plain data; the rules that move them live in :mod:`acd.sim.model`.
+Plain data; the rules that move them work on :class:`acd.sim.pbx.Pbx`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 from acd.sim.clock import Timer
 from acd.sim.config import QueueConf
+
+FOREVER = 10.0**9  # a wait or a talk with no end (seconds)
 
 
 @dataclass

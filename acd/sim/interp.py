@@ -1,39 +1,32 @@
 """The dialplan interpreter: runs a caller's channel through extensions.conf, one priority at a
-time, emitting the Newexten/VarSet lines Asterisk emits, and entering app_queue through ``acd.sim.app_queue``.
+time, emitting the Newexten/VarSet lines Asterisk emits; Queue() enters ``app_queue``, Dial()
+rings a member through ``dialplan_calls``, AGI() talks FastAGI (``fastagi``).
 
 One asyncio task per call while it runs dialplan. Waits (Wait, Playback, MusicOnHold) are timers
-in simulated time; FastAGI is a real TCP client with Asterisk's behaviour: a refused or
-unreachable server gives ``AGISTATUS=FAILURE`` after at most the connect bound (2 s, wall time),
-a connected server is waited for as long as it takes. ``CURL()`` is a real HTTP client with
-func_curl's behaviour (acd/sim/curl.py), under the channel's ``CURLOPT()`` options, in wall time.
-
-Channel functions (:class:`ChannelFunctions`): ``CURL``, ``CURLOPT``, ``HASH``, ``HASHKEYS``; the
-writes ``Set(HASH(name,key)=v)``, ``Set(HASH(name)=v1,v2...)`` (keys from ``~ODBCFIELDS~``, as
-func_strings' array() does) and ``Set(CURLOPT(option)=v)``; ``ClearHash(name)``.
+in simulated time; ``CURL()`` and FastAGI run in wall time, as on a real Asterisk. The channel
+functions (``CURL``, ``CURLOPT``, ``HASH``, ``HASHKEYS``) are in ``channel_functions``; the writes
+``Set(HASH(...)=v)`` and ``Set(CURLOPT(option)=v)`` and ``ClearHash(name)`` here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from acd.sim import curl
 from acd.sim.app_queue import enter_queue
-from acd.sim.dialplan import Dialplan, DialplanError, Env, Line, separate_args, split_args, substitute
+from acd.sim.channel_functions import channel_env, hash_write
+from acd.sim.dialplan import Dialplan, DialplanError, Line, split_args
 from acd.sim.dialplan_calls import dial_start, hangup_idle
 from acd.sim.emit import Out, event
 from acd.sim.entities import Call, Channel
+from acd.sim.expressions import Env, substitute
+from acd.sim.fastagi import run_agi
 
 if TYPE_CHECKING:
     from acd.sim.simulator import Simulator
 
-AGI_CONNECT_TIMEOUT = 2.0
-ODBCFIELDS = "~ODBCFIELDS~"
 PLAYBACK_SECONDS = 1.0
 SNAPSHOT = (
     "Channel",
@@ -121,9 +114,9 @@ class Interpreter:
             return
         hangup_idle(self.sim.pbx, call, own_channel=True, cause=cause)
 
-    def _env(self, call: Call) -> Env:
+    def env(self, call: Call) -> Env:
         ch = self.sim.pbx.channels[call.ch1]
-        env = channel_env(self.sim, ch, lambda name, value: self._emit([self._varset(call, name, value)]))
+        env = channel_env(self.sim, ch, lambda name, value: self.emit([self._varset(call, name, value)]))
         env.builtins = {**env.builtins, **self._call_builtins(call)}
         return env
 
@@ -161,7 +154,7 @@ class Interpreter:
             )
         )
 
-    def _emit(self, outs: list[Out]) -> None:
+    def emit(self, outs: list[Out]) -> None:
         self.sim.broadcast(outs)
 
     def _varset(self, call: Call, name: str, value: str) -> Out:
@@ -188,12 +181,12 @@ class Interpreter:
     async def _execute(
         self, call: Call, line: Line, context: str, exten: str, prio: int
     ) -> tuple[str, str, int] | None:
-        env = self._env(call)
+        env = self.env(call)
         args = await substitute(line.args, env, line.where)
         if call.state == "done" or call.ch1 not in self.sim.pbx.channels:
             raise _Hangup  # the caller hung up while a function (CURL) was running
         ch = self.sim.pbx.channels[call.ch1]
-        self._emit(
+        self.emit(
             [
                 event(
                     "Newexten",
@@ -215,7 +208,7 @@ class Interpreter:
             name, eq, value = args.partition("=")
             if not eq:
                 raise DialplanError(f"{line.where}: Set() needs name=value")
-            self._set(call, ch, name.strip(), value, line)
+            self.set_variable(call, ch, name.strip(), value, line)
             return None
         if app == "Goto":
             return self._target(args, context, exten, line)
@@ -231,7 +224,7 @@ class Interpreter:
             return None
         if app == "Playback":
             await self._sleep(PLAYBACK_SECONDS, call)
-            self._emit([self._varset(call, "PLAYBACKSTATUS", "SUCCESS")])
+            self.emit([self._varset(call, "PLAYBACKSTATUS", "SUCCESS")])
             return None
         if app == "MusicOnHold":
             parts = split_args(args)
@@ -246,7 +239,7 @@ class Interpreter:
                 if not colon:
                     raise DialplanError(f"{line.where}: UserEvent field {p!r} is not 'Header: value'")
                 pairs.append((k.strip(), v.strip()))
-            self._emit([event("UserEvent", "user", pairs, self.sim.ts())])
+            self.emit([event("UserEvent", "user", pairs, self.sim.ts())])
             return None
         if app == "ClearHash":
             prefix = f"~HASH~{args.strip()}~"
@@ -263,16 +256,16 @@ class Interpreter:
         if app == "Dial":
             status = await self._dial(call, args, line)
             ch.variables["DIALSTATUS"] = status
-            self._emit([self._varset(call, "DIALSTATUS", status)])
+            self.emit([self._varset(call, "DIALSTATUS", status)])
             return None
         if app == "AGI":
-            status = await self._agi(call, args, line)
+            status = await run_agi(self, call, args, line)
             ch.variables["AGISTATUS"] = status
-            self._emit([self._varset(call, "AGISTATUS", status)])
+            self.emit([self._varset(call, "AGISTATUS", status)])
             return None
         raise DialplanError(f"{line.where}: application {app}() is not supported by the simulator")
 
-    def _set(self, call: Call, ch: Channel, name: str, value: str, line: Line) -> None:
+    def set_variable(self, call: Call, ch: Channel, name: str, value: str, line: Line) -> None:
         dbm = re.fullmatch(r"DB\((.+)\)", name)
         if dbm:
             self.sim.pbx.db["/" + dbm.group(1).strip().strip("/")] = value
@@ -281,7 +274,7 @@ class Interpreter:
         if hm:
             for var, val in hash_write(ch.variables, hm.group(1), value):
                 ch.variables[var] = val
-                self._emit([self._varset(call, var, val)])
+                self.emit([self._varset(call, var, val)])
             return
         cm = re.fullmatch(r"CURLOPT\((.+)\)", name)
         if cm:
@@ -309,7 +302,7 @@ class Interpreter:
                 f"{line.where}: Set({name}=...) writes a function the simulator does not support"
             )
         ch.variables[name] = value
-        self._emit([self._varset(call, name, value)])
+        self.emit([self._varset(call, name, value)])
 
     def _target(self, dest: str, context: str, exten: str, line: Line) -> tuple[str, str, int]:
         parts = [p.strip() for p in dest.split(",")]
@@ -382,121 +375,6 @@ class Interpreter:
             raise _Hangup
         return status
 
-    # ---- AGI() ------------------------------------------------------------------------------
-    async def _agi(self, call: Call, args: str, line: Line) -> str:
-        parts = split_args(args)
-        url = parts[0].strip()
-        u = urlsplit(url)
-        if u.scheme != "agi":
-            raise DialplanError(f"{line.where}: AGI({url}) is not FastAGI (agi://host:port/script)")
-        host, port = u.hostname or "127.0.0.1", u.port or 4573
-        script = u.path.lstrip("/") + (f"?{u.query}" if u.query else "")
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), AGI_CONNECT_TIMEOUT)
-        except (OSError, TimeoutError):
-            return "FAILURE"
-        ch = self.sim.pbx.channels[call.ch1]
-        req = [
-            ("agi_network", "yes"),
-            ("agi_network_script", script),
-            ("agi_request", url),
-            ("agi_channel", ch.name),
-            ("agi_language", "en"),
-            ("agi_type", "Local"),
-            ("agi_uniqueid", ch.uid),
-            ("agi_version", "22.10.1"),
-            ("agi_callerid", ch.cid_num),
-            ("agi_calleridname", ch.cid_name),
-            ("agi_callingpres", "0"),
-            ("agi_callingani2", "0"),
-            ("agi_callington", "0"),
-            ("agi_callingtns", "0"),
-            ("agi_dnid", "unknown"),
-            ("agi_rdnis", "unknown"),
-            ("agi_context", call.dp_context),
-            ("agi_extension", call.dp_exten),
-            ("agi_priority", str(call.dp_prio)),
-            ("agi_enhanced", "0.0"),
-            ("agi_accountcode", ""),
-            ("agi_threadid", str(140000000000000 + id(call) % 10**9)),
-        ]
-        req += [(f"agi_arg_{i}", a) for i, a in enumerate(parts[1:], 1)]
-        status = "SUCCESS"
-        try:
-            writer.write(("".join(f"{k}: {v}\n" for k, v in req) + "\n").encode())
-            while True:
-                raw = await reader.readline()  # Asterisk waits for the script as long as it takes
-                if not raw:
-                    break
-                cmd = raw.decode("utf-8", "replace").strip()
-                if not cmd:
-                    continue
-                cid = str(random.randrange(10**8, 10**9))
-                snap = self.snapshot(call)
-                self._emit(
-                    [
-                        event(
-                            "AGIExecStart",
-                            "agi",
-                            [*snap, ("CommandId", cid), ("Command", cmd)],
-                            self.sim.ts(),
-                        )
-                    ]
-                )
-                reply, hang = await self._agi_command(call, cmd, line)
-                writer.write((reply + "\n").encode())
-                code = reply.split(" ", 1)[0]
-                result = "Success" if code == "200" else "Failure"
-                end = [*snap, ("CommandId", cid), ("Command", cmd), ("ResultCode", code), ("Result", result)]
-                self._emit([event("AGIExecEnd", "agi", end, self.sim.ts())])
-                if hang:
-                    status = "HANGUP"
-                    break
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-        return status
-
-    async def _agi_command(self, call: Call, cmd: str, line: Line) -> tuple[str, bool]:
-        words = _agi_words(cmd)
-        if not words:
-            return "510 Invalid or unknown command", False
-        verb = " ".join(w.upper() for w in words[:2])
-        ch = self.sim.pbx.channels[call.ch1]
-        if verb == "GET VARIABLE" and len(words) >= 3:
-            env = self._env(call)
-            name = words[2]
-            if name in env.variables or name in env.builtins or "(" in name:
-                try:
-                    value = await substitute("${" + name + "}", env, line.where)
-                except DialplanError:
-                    return "200 result=0", False
-                return f"200 result=1 ({value})", False
-            return "200 result=0", False
-        if verb == "GET FULL" and len(words) >= 4:
-            try:
-                value = await substitute(words[3], self._env(call), line.where)
-            except DialplanError:
-                return "200 result=0", False
-            return f"200 result=1 ({value})", False
-        if verb == "SET VARIABLE" and len(words) >= 4:
-            try:
-                self._set(call, ch, words[2], words[3], line)
-            except DialplanError:
-                return "200 result=0", False
-            return "200 result=1", False
-        first = words[0].upper()
-        if first in ("VERBOSE", "NOOP"):
-            return "200 result=1" if first == "VERBOSE" else "200 result=0", False
-        if first == "ANSWER":
-            return "200 result=0", False
-        if first == "HANGUP":
-            return "200 result=1", True
-        return "510 Invalid or unknown command", False
-
 
 def option_letters(options: str) -> str:
     """An application's option letters without their parenthesised arguments: ``tb(x^s^1(url))``
@@ -513,106 +391,6 @@ def option_letters(options: str) -> str:
     return "".join(out)
 
 
-def hash_write(variables: dict[str, str], spec: str, value: str) -> list[tuple[str, str]]:
-    """The variables ``Set(HASH(spec)=value)`` sets (func_strings' hash_write and array()).
-
-    ``HASH(name,key)=v`` sets one key. ``HASH(name)=v1,v2,...`` sets the keys ``~ODBCFIELDS~``
-    names (left by the last CURL() in hashcompat mode, or a whole-hash read) to the values in
-    order, a missing value to empty; without ``~ODBCFIELDS~`` it sets nothing at all, so keys of an
-    earlier answer stay."""
-    if "," in spec:
-        name, key = separate_args(spec, limit=2) + [""] * (2 - len(separate_args(spec, limit=2)))
-        return [(f"~HASH~{name}~{key}~", value)]
-    fields = variables.get(ODBCFIELDS)
-    if fields is None:
-        return []
-    keys = separate_args(fields)
-    values = separate_args(value)
-    return [(f"~HASH~{spec}~{k}~", values[i] if i < len(values) else "") for i, k in enumerate(keys)]
-
-
-def hash_read(variables: dict[str, str], spec: str) -> tuple[str, str | None]:
-    """``${HASH(name,key)}``; ``${HASH(name)}`` gives every value (and the new ``~ODBCFIELDS~``)."""
-    args = separate_args(spec, limit=2)
-    if len(args) == 2:
-        return variables.get(f"~HASH~{args[0]}~{args[1]}~", ""), None
-    keys = hash_keys(variables, spec)
-    return ",".join(variables[f"~HASH~{spec}~{k}~"] for k in keys), ",".join(keys)
-
-
-def hash_keys(variables: dict[str, str], name: str) -> list[str]:
-    prefix = f"~HASH~{name}~"
-    return [
-        v[len(prefix) : -1]
-        for v in variables
-        if v.startswith(prefix) and v.endswith("~") and len(v) > len(prefix) + 1
-    ]
-
-
-def channel_builtins(ch: Channel) -> dict[str, str]:
-    """What Asterisk computes for a channel rather than storing as a variable."""
-    return {
-        "CALLERID(num)": ch.cid_num,
-        "CALLERID(name)": ch.cid_name,
-        "UNIQUEID": ch.uid,
-        "CHANNEL": ch.name,
-        "LINKEDID": ch.linkedid,
-    }
-
-
-def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str], None]) -> Env:
-    """Substitution on one channel (or on none, as AMI's Getvar does without Channel), with the
-    channel functions bound to it; ``announce`` emits the VarSet of a variable a function sets."""
-    variables: dict[str, str] = ch.variables if ch is not None else {}
-    options: dict[str, str] = ch.curl_options if ch is not None else {}
-
-    def set_var(name: str, value: str) -> None:
-        if ch is not None:
-            ch.variables[name] = value
-            announce(name, value)
-
-    async def f_curl(arg: str) -> str:
-        parts = separate_args(arg, limit=2)
-        url = parts[0] if parts else ""
-        if not url:
-            sim.log_asterisk("WARNING", "CURL requires an argument (URL)")
-            return ""
-        with sim.network_wait():
-            result = await curl.fetch(
-                url, parts[1] if len(parts) > 1 else None, {**sim.pbx.curl_options, **options}, sim.http
-            )
-        if result.warning is not None:
-            sim.log_asterisk(result.level, result.warning)
-        if result.fields is not None:
-            set_var(ODBCFIELDS, result.fields)
-        return result.value
-
-    async def f_curlopt(arg: str) -> str:
-        try:
-            found = curl.read_option({**sim.pbx.curl_options, **options}, arg)
-        except curl.CurlOptionError as err:
-            sim.log_asterisk("ERROR", str(err))
-            return ""
-        return found or ""
-
-    async def f_hash(arg: str) -> str:
-        value, fields = hash_read(variables, arg)
-        if fields is not None:
-            set_var(ODBCFIELDS, fields)
-        return value
-
-    async def f_hashkeys(arg: str) -> str:
-        return ",".join(hash_keys(variables, arg.strip()))
-
-    return Env(
-        variables,
-        channel_builtins(ch) if ch is not None else {},
-        sim.pbx.db,
-        sim.now,
-        {"CURL": f_curl, "CURLOPT": f_curlopt, "HASH": f_hash, "HASHKEYS": f_hashkeys},
-    )
-
-
 class _StopDialplan(_Hangup):
     """Hangup([cause]) in the dialplan: the channel ends with that Q.850 cause (16)."""
 
@@ -626,10 +404,3 @@ def _seconds(arg: str, line: Line) -> float:
         return float(arg.strip() or 0)
     except ValueError as err:
         raise DialplanError(f"{line.where}: Wait({arg}) needs seconds") from err
-
-
-def _agi_words(cmd: str) -> list[str]:
-    out: list[str] = []
-    for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', cmd):
-        out.append(m.group(1) if m.group(1) is not None else m.group(2))
-    return out

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from acd.sim import actions, app_queue, curl, dialplan_calls, endings, hangups, members
+from acd.sim import actions, app_queue, curl, dialplan_calls, hangups, members
 from acd.sim.clock import Scheduler
 from acd.sim.config import (
     CLASSES,
@@ -37,16 +37,14 @@ from acd.sim.config import (
 )
 from acd.sim.dialplan import DialplanError, load_dialplan
 from acd.sim.emit import Out, event, ts_header
-from acd.sim.entities import AgentBehaviour, Call, CallScript, Channel, Ending
+from acd.sim.entities import FOREVER, AgentBehaviour, Call, CallScript, Ending
 from acd.sim.interp import Interpreter
 from acd.sim.pbx import Pbx
 from acd.sim.queue_log import QueueLogFile
 from acd.sim.server import AmiServer, Session, reply
-from acd.sim.state_events import device_state_change, member_status
 from acd.sim.traffic import Traffic
 from acd.sim.truth import Truth
 
-FOREVER = 10.0**9
 log = structlog.get_logger("acd.sim")
 
 
@@ -64,7 +62,7 @@ class Simulator:
         if cfg.queues:
             missing = [q for q in cfg.queues if q not in self.qconf.queues]
             if missing:
-                from acd.sim.conf import ConfError
+                from acd.sim.conf_parser import ConfError
 
                 raise ConfError(f"--queues names queues not in queues.conf: {', '.join(missing)}")
         self.speed = cfg.speed
@@ -365,182 +363,6 @@ class Simulator:
             severity="Informational",
         )
 
-    # ---- what actions change ----------------------------------------------------------------
-    def queue_for(self, context: str, exten: str) -> str:
-        if exten in self.pbx.queues:
-            return exten
-        if context in self.pbx.queues:
-            return context
-        return next(iter(self.pbx.queues))
-
-    def originate(
-        self,
-        number: str,
-        queue: str,
-        orig_actionid: str | None = None,
-        context: str = "",
-        exten: str = "",
-        priority: int = 1,
-        variables: dict[str, str] | None = None,
-    ) -> Call | None:
-        """AMI Originate of a caller: through the dialplan when one is loaded and has the
-        context, else straight into ``queue`` (the built-in inbound -> Queue())."""
-        script = CallScript(patience=None, talk=FOREVER, orig_actionid=orig_actionid)
-        if self.interp is not None and context in self.interp.dp.contexts:
-            call = dialplan_calls.new_channel(self.pbx, number, script)
-            self.pbx.channels[call.ch1].variables.update(variables or {})
-            self.interp.start(call, context, exten or number, priority)
-            return call
-        return app_queue.new_call(self.pbx, number, queue, script)
-
-    def redirect(self, name: str, context: str, exten: str, priority: str) -> None:
-        ch = self.pbx.channels.get(name)
-        if ch is None or ch.call is None:
-            return
-        call = ch.call
-        if self.interp is not None and context in self.interp.dp.contexts and ch.role == "c1":
-            self.interp.cancel(call)
-            call.on_leave = None
-            if call.state in ("waiting", "ringing"):
-                endings.queue_leave(self.pbx, call, "REDIRECT")
-            if call.state == "dialplan":
-                prio = int(priority) if priority.isdigit() else 1
-                self.interp.start(call, context, exten, prio)
-                return
-        if call.state in ("waiting", "ringing") and ch.role == "c1":
-            endings.leave(self.pbx, call, "ABANDON")  # Asterisk logs a Redirect out as ABANDON
-            target = exten if exten in self.pbx.queues else (context if context in self.pbx.queues else None)
-            if target is not None:
-                # The redirected channel runs dialplan again and enters another queue entry.
-                self.pbx.calls[call.ch1] = call
-                self.pbx.channels[call.ch1] = Channel(
-                    call.ch1,
-                    call.uid1,
-                    call.uid1,
-                    "inbound",
-                    call.number,
-                    6,
-                    "Queue",
-                    f"{target},t,,,300",
-                    call.number,
-                    call.name,
-                    call.number,
-                    call.name,
-                    call.created,
-                    call=call,
-                    role="c1",
-                )
-                app_queue.join(self.pbx, call, target)
-        elif call.state == "bridged":
-            call.script.ending = Ending("transfer", 16, transfer_exten=exten or "2000")
-            endings.end_call(self.pbx, call, "transfer")
-
-    def set_channel_var(self, ch: Channel, var: str, value: str) -> None:
-        ch.variables[var] = value
-        if var == "QUEUE_PRIO" and ch.call is not None:
-            with contextlib.suppress(ValueError):
-                ch.call.priority = int(value)
-
-    async def read_function(self, ch: Channel | None, expr: str) -> str:
-        """``Getvar`` of a function (``CURL(...)``, ``HASH(a,b)``...) as manager.c does it: on the
-        channel when one is named, else on a dummy channel with no variables."""
-        from acd.sim.dialplan import substitute
-        from acd.sim.interp import channel_env
-
-        def announce(name: str, value: str) -> None:
-            if ch is not None:
-                self.broadcast(
-                    [
-                        event(
-                            "VarSet",
-                            "dialplan",
-                            [
-                                ("Channel", ch.name),
-                                ("Uniqueid", ch.uid),
-                                ("Variable", name),
-                                ("Value", value),
-                            ],
-                            self.ts(),
-                        )
-                    ]
-                )
-
-        env = channel_env(self, ch, announce)
-        try:
-            return await substitute("${" + expr + "}", env, "Getvar")
-        except DialplanError as err:
-            self.log_asterisk("WARNING", str(err))
-            return ""
-
-    def get_channel_var(self, ch: Channel, var: str) -> str:
-        from acd.sim.interp import channel_builtins
-
-        if var in ch.variables:
-            return ch.variables[var]
-        return channel_builtins(ch).get(var, "")
-
-    def set_device_state(self, device: str, value: str) -> None:
-        state = {"NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "UNAVAILABLE": 5, "RINGING": 6, "ONHOLD": 8}.get(
-            value.upper(), 1
-        )
-        outs: list[Out] = []
-        for dev in self.pbx.devices.values():
-            if dev.stateif == device:
-                dev.forced = state
-                outs.extend(member_status(self.pbx, dev.iface))
-        outs.append(device_state_change(self.pbx, device, value.upper()))
-        self.broadcast(outs)
-        self.pbx.dispatch()
-
-    def queue_show(self, name: str | None) -> list[str]:
-        lines: list[str] = []
-        now = self.now()
-        for q in self.pbx.queues.values():
-            if name and q.name != name:
-                continue
-            done = q.completed
-            perf = (100.0 * q.sl_ok / done) if done else 0.0
-            lines.append(
-                f"{q.name} has {len(q.waiting)} calls (max {q.conf.maxlen or 'unlimited'}) "
-                f"in '{q.conf.strategy}' strategy "
-                f"({int(q.holdtime)}s holdtime, {int(q.talktime)}s talktime), "
-                f"W:{q.conf.weight}, C:{q.completed}, "
-                f"A:{q.abandoned}, SL:{perf:.1f}%, SL2:{perf:.1f}% within {q.conf.servicelevel}s"
-            )
-            if q.members:
-                lines.append("   Members: ")
-                for m in q.members.values():
-                    dev = self.pbx.devices.get(m.iface)
-                    st = "In use" if dev and dev.status == 2 else "Not in use"
-                    ring = "" if m.ringinuse else " (ringinuse disabled)"
-                    paused = (
-                        f" (paused:{m.reason})"
-                        if m.paused and m.reason
-                        else (" (paused)" if m.paused else "")
-                    )
-                    taken = (
-                        f"has taken {m.calls} calls (last was {int(now - m.lastcall)} secs ago)"
-                        if m.calls
-                        else "has taken no calls yet"
-                    )
-                    lines.append(
-                        f"      {m.name} ({m.iface}){ring} (dynamic){paused} ({st}) {taken} "
-                        f"(login was {int(now - m.login)} secs ago)"
-                    )
-            else:
-                lines.append("   No Members")
-            if q.waiting:
-                lines.append("   Callers: ")
-                for i, c in enumerate(q.waiting, 1):
-                    lines.append(f"      {i}. {c.ch1} (wait: {_mmss(now - c.joined_at)}, prio: {c.priority})")
-            else:
-                lines.append("   No Callers")
-            lines.append("")
-        if name and not lines:
-            return [f"No such queue: {name}."]
-        lines.append("")
-        return lines
-
     # ---- faults -----------------------------------------------------------------------------
     def drop_connections(self, mid_message: bool = False) -> None:
         """Cut every AMI connection (optionally after half a message)."""
@@ -671,12 +493,3 @@ class Simulator:
                 app_queue.answer(self.pbx, call, leg)
                 return True
         return False
-
-
-def _mmss(sec: float) -> str:
-    sec = int(sec)
-    return f"{sec // 60}:{sec % 60:02d}"
-
-
-def _unused(_: Iterable[object]) -> None:
-    return None
