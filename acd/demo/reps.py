@@ -16,7 +16,6 @@ sends ``Hangup`` on the rep's side of the call after a few seconds of talk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import aiohttp
 import structlog
 
+from acd.ami.actions import AmiError
+from acd.ami.connection import AmiClient, AuthFailed, ConnectFailed, ConnectionEvent, Disconnected, LoggedIn
 from acd.demo.center import PHONES_USER, Center, Rep
 from acd.demo.personas import CallSeen, Decision, EarlyRelease, Order, Previous, decide
 
@@ -42,6 +43,7 @@ class RepStats:
     orders_opened: int = 0
     orders_closed: int = 0
     released_early: int = 0
+    phone_sessions: int = 0  # logins of the phones' AMI session (more than 1: it reconnected)
     refused: int = 0  # posts acd refused (4xx/5xx): should stay 0
     by_rep: dict[str, int] = field(default_factory=dict)
 
@@ -66,7 +68,7 @@ class RepDriver:
         self._ami_host = ami_host
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
-        self._phones: Any = None
+        self._phones: AmiClient | None = None
         self._orders_supported = False
 
     async def start(self) -> None:
@@ -189,7 +191,6 @@ class RepDriver:
     # -- the phone -------------------------------------------------------------------------------
 
     async def _start_phones(self, reps: list[Rep]) -> None:
-        from acd.ami.connection import AmiClient
         from acd.settings import AmiSettings
 
         speed = self.center.speed
@@ -210,16 +211,37 @@ class RepDriver:
                 "reconnect_min": 0.2,
             }
         )
-        self._phones = AmiClient(settings, on_message=on_message, keep_events=frozenset({"AgentConnect"}))
+        self._phones = AmiClient(
+            settings,
+            on_message=on_message,
+            on_state=self._phones_state,
+            keep_events=frozenset({"AgentConnect"}),
+        )
         await self._phones.start()
 
-    async def _hang_up(self, channel: str, after: float) -> None:
-        from acd.ami.connection import AmiError
+    def _phones_state(self, notice: ConnectionEvent) -> None:
+        """What the phones' AMI session reports, logged once each: without this session the
+        ``early_release`` reps never hang up early, and the demo's numbers say so only here."""
+        if isinstance(notice, LoggedIn):
+            self.stats.phone_sessions += 1
+            log.debug("demo_phones_logged_in", user=PHONES_USER)
+        elif isinstance(notice, AuthFailed):
+            log.error("demo_phones_login_refused", user=PHONES_USER, message=notice.message)
+        elif isinstance(notice, ConnectFailed):
+            log.warning("demo_phones_unreachable", error=notice.error, attempt=notice.attempt)
+        elif isinstance(notice, Disconnected) and notice.was_logged_in and notice.reason != "closed":
+            log.warning("demo_phones_disconnected", reason=notice.reason)
 
+    async def _hang_up(self, channel: str, after: float) -> None:
         await asyncio.sleep(after)
-        with contextlib.suppress(AmiError):  # the call may have ended meanwhile
+        if self._phones is None:
+            return
+        try:
             await self._phones.send_action({"Action": "Hangup", "Channel": channel, "Cause": "16"})
-            self.stats.released_early += 1
+        except AmiError as err:  # the call ended meanwhile, or the session is down
+            log.debug("demo_phones_hangup_failed", channel=channel, error=str(err))
+            return
+        self.stats.released_early += 1
 
 
 def _order(raw: Any) -> Order | None:

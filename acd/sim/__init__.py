@@ -8,8 +8,8 @@ Layout (one job per module):
 - ``config``       SimConfig, manager.conf users and queues.conf queues (``conf_parser`` reads the
   syntax)
 - ``server``       the AMI TCP edge: sessions, login, read-class filtering, writetimeout, faults
-- ``actions``      every AMI action, with Asterisk's write classes and answers: the session's own
-  in the package, then ``queues``, ``channels`` and ``system`` (AstDB, Command, UserEvent...)
+- ``actions``      every AMI action, with Asterisk's write classes and answers: the table in the
+  package, the bodies in ``session``, ``queues``, ``channels`` and ``system`` (AstDB, Command...)
 - ``pbx``          the PBX's state (queues, members, devices, channels, calls) and its invariants;
   ``entities`` the records it holds, ``clock`` the simulated-time scheduler
 - ``app_queue``    a caller joins, members ring, one answers; ``queue_strategy`` whom it may ring;

@@ -121,7 +121,7 @@ def render_phase(
     include_orig: bool = False,
 ) -> list[Out]:
     """Fill a phase's templates. QueueMemberStatus lines are replaced by ``qms[role]`` (one event
-    per queue the member belongs to, built from the model); OriginateResponse only when the call
+    per queue the member belongs to, built from the PBX state); OriginateResponse only when the call
     was originated over AMI."""
     out: list[Out] = []
     for _ev, cls, fmt, flags, role in COMPILED[name].items:

@@ -91,7 +91,7 @@ def end_call(pbx: Pbx, call: Call, kind: str, cause: int = 16) -> None:
         cause_txt=CAUSE_TEXT.get(cause, "Unknown"),
     )
     phase = "end_caller_phone" if kind == "caller" and cause != 16 else END_PHASES[kind]
-    # The member is freed inside the phase; the model state changes before QMS is rendered.
+    # The member is freed inside the phase; the PBX state changes before QMS is rendered.
     pbx.free_agent(call, q, leg)
     hold = int(call.connected_at) - int(call.joined_at)
     talked = int(now) - int(call.connected_at)

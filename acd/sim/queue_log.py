@@ -5,8 +5,9 @@ Format and events follow the captures' ``*.queue_log`` files and app_queue.c (As
 and flushed at a time (Asterisk fflushes each line), so a reader sees it at once. Written only when
 the simulator is given a path (``acd sim --queue-log FILE``).
 
-This module only formats and writes; the model says when (acd/sim/model.py), exactly where it
-emits the matching AMI events. It knows nothing of acd's reader.
+This module only formats and writes; the PBX's pieces (acd/sim/app_queue.py, endings.py,
+members.py...) say when, exactly where they emit the matching AMI events. It knows nothing of
+acd's reader.
 """
 
 from __future__ import annotations

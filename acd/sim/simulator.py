@@ -1,4 +1,4 @@
-"""The simulator facade: wires the model, the traffic and the AMI server to one clock.
+"""The simulator facade: wires the PBX, the traffic and the AMI server to one clock.
 
 Clock modes (``SimConfig.speed``):
 - ``> 0`` and finite: simulated time runs ``speed`` times faster than the wall clock; events carry
@@ -41,7 +41,7 @@ from acd.sim.entities import FOREVER, AgentBehaviour, Call, CallScript, Ending
 from acd.sim.interp import Interpreter
 from acd.sim.pbx import Pbx
 from acd.sim.queue_log import QueueLogFile
-from acd.sim.server import AmiServer, Session, reply
+from acd.sim.server import AmiServer, Session
 from acd.sim.traffic import Traffic
 from acd.sim.truth import Truth
 
@@ -304,64 +304,10 @@ class Simulator:
         if not s.closing:
             actions.dispatch(self, s, msg)
 
-    # ---- login ------------------------------------------------------------------------------
-    def login(self, s: Session, msg: dict[str, str], aid: str | None) -> None:
-        user = s.check_login(msg)
-        if user is None:
-            s.closing = True  # read nothing more; answer after Asterisk's ~1 s delay
-
-            async def _fail() -> None:
-                await asyncio.sleep(1.0)
-                s.closing = False
-                reply(s, aid, "Authentication failed", "Error")
-                s.close()
-                self.server.security(
-                    "InvalidPassword",
-                    s,
-                    (
-                        ("EventVersion", 2),
-                        ("AccountID", msg.get("Username", "")),
-                        ("SessionID", s.session_id),
-                        ("LocalAddress", s.local),
-                        ("RemoteAddress", s.remote),
-                        ("SessionTV", "1970-01-01T00:00:00.000+0000"),
-                    ),
-                )
-
-            self._spawn(_fail())
-            return
-        s.user = user
-        s.set_events(msg.get("Events", "on"))
-        reply(s, aid, "Authentication accepted")
+    def client_logged_in(self) -> None:
+        """A manager session logged in: traffic held until then (``hold_until_login``) starts."""
         if self.cfg.traffic and self.cfg.hold_until_login:
             asyncio.get_running_loop().call_soon(self._start_traffic)
-        if self.booted:
-            if "system" in s.mask and s.events_on:
-                up = int(self.now() - self.boot_time)
-                s.send(
-                    event(
-                        "FullyBooted",
-                        "system",
-                        (("Uptime", up), ("LastReload", up), ("Status", "Fully Booted")),
-                        self.ts(),
-                    )[1]
-                )
-        else:
-            s.await_boot = True
-        self.server.security(
-            "SuccessfulAuth",
-            s,
-            (
-                ("EventVersion", 1),
-                ("AccountID", user.name),
-                ("SessionID", s.session_id),
-                ("LocalAddress", s.local),
-                ("RemoteAddress", s.remote),
-                ("UsingPassword", 0),
-                ("SessionTV", s.session_tv),
-            ),
-            severity="Informational",
-        )
 
     # ---- faults -----------------------------------------------------------------------------
     def drop_connections(self, mid_message: bool = False) -> None:

@@ -1,6 +1,6 @@
-"""AMI actions, answered with the texts and list framing the captures show: the session's own
-(Challenge, Login, Logoff, Events, Ping, ListCommands) and the table of the others, by kind in
-``queues``, ``channels`` and ``system``.
+"""AMI actions, answered with the texts and list framing the captures show: the table of every
+action with its write classes, and the routing of one client message. The bodies are by kind:
+``session`` (Challenge, Login, Logoff, Events, Ping), ``queues``, ``channels`` and ``system``.
 
 Each action has the write classes Asterisk registers it with; a session lacking all of them gets
 ``Permission denied`` and a ``RequestNotAllowed`` security event, as on Asterisk. The response is
@@ -34,6 +34,7 @@ from acd.sim.actions.queues import (
     a_queuesummary,
     a_queuewithdraw,
 )
+from acd.sim.actions.session import a_events, a_logoff, a_ping, challenge, login
 from acd.sim.actions.system import (
     a_command,
     a_coresettings,
@@ -59,22 +60,6 @@ class Action:
     fn: Fn
     authority: frozenset[str]
     synopsis: str
-
-
-# ---- informational --------------------------------------------------------------------------
-def a_ping(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
-    now = sim.now()
-    s.send(response(aid, None, extra=(("Ping", "Pong"), ("Timestamp", f"{now:.6f}"))))
-
-
-def a_events(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
-    s.set_events(m.get("EventMask", "on"))
-    s.send(response(aid, None, extra=(("Events", "On" if s.events_on else "Off"),)))
-
-
-def a_logoff(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
-    s.send(response(aid, "Thanks for all the fish.", "Goodbye"))
-    s.close()
 
 
 def a_listcommands(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
@@ -134,16 +119,10 @@ def dispatch(sim: Simulator, s: Session, msg: dict[str, str]) -> None:
     aid = msg.get("ActionID")
     low = name.lower()
     if low == "challenge":
-        if msg.get("AuthType", "").lower() != "md5":
-            reply(s, aid, "Must specify AuthType", "Error")
-            return
-        import random as _r
-
-        s.challenge = str(_r.randrange(10**8, 10**9))
-        s.send(response(aid, None, extra=(("Challenge", s.challenge),)))
+        challenge(sim, s, msg, aid)
         return
     if low == "login":
-        sim.login(s, msg, aid)
+        login(sim, s, msg, aid)
         return
     if s.user is None:
         reply(s, aid, "Permission denied", "Error")
