@@ -168,30 +168,39 @@ async def sc_answered(run: Run) -> None:
     await run.cli.action("Logoff")
 
 
+async def _answered_then_hung_up(run: Run, number: str, channel: str, half: str, cause: int | None) -> None:
+    """A call that is answered, then one of its channels is hung up over AMI (with ``cause``)."""
+    await _originate(run, number)
+    await run.step(5.0)
+    extra = {} if cause is None else {"Cause": cause}
+    await run.cli.action("Hangup", Channel=run.chan(channel, half), **extra)
+    await run.step(7.0)
+
+
+async def _add_dave_who_never_answers(run: Run, queue: str) -> None:
+    run.sim.pbx.device("Local/1004@agents-noanswer").behaviour.answer_after = None
+    await run.cli.action(
+        "QueueAdd",
+        Queue=queue,
+        Interface="Local/1004@agents-noanswer",
+        MemberName="Dave",
+        Penalty=0,
+        Paused="false",
+    )
+
+
 async def sc_agent_cutoff(run: Run) -> None:
     await run.cli.login()
     await _agents(run)
-    await _originate(run, "5553001")
-    await run.step(5.0)
-    await run.cli.action("Hangup", Channel=run.chan("Local/1001@agents", ";1"))
-    await run.step(7.0)
-    await _originate(run, "5553002")
-    await run.step(5.0)
-    await run.cli.action("Hangup", Channel=run.chan("Local/1002@agents", ";2"), Cause=41)
-    await run.step(7.0)
+    await _answered_then_hung_up(run, "5553001", "Local/1001@agents", ";1", None)
+    await _answered_then_hung_up(run, "5553002", "Local/1002@agents", ";2", 41)
 
 
 async def sc_caller_dropped(run: Run) -> None:
     await run.cli.login()
     await _agents(run)
-    await _originate(run, "5554001")
-    await run.step(5.0)
-    await run.cli.action("Hangup", Channel=run.chan("Local/5554001@", ";1"), Cause=38)
-    await run.step(7.0)
-    await _originate(run, "5554002")
-    await run.step(5.0)
-    await run.cli.action("Hangup", Channel=run.chan("Local/5554002@", ";2"), Cause=41)
-    await run.step(7.0)
+    await _answered_then_hung_up(run, "5554001", "Local/5554001@", ";1", 38)
+    await _answered_then_hung_up(run, "5554002", "Local/5554002@", ";2", 41)
 
 
 async def sc_abandon(run: Run) -> None:
@@ -204,15 +213,7 @@ async def sc_abandon(run: Run) -> None:
     await run.step(2.0)
     await run.cli.action("Hangup", Channel=run.chan("Local/5556001@", ";2"), Cause=16)
     await run.step(3.0)
-    run.sim.pbx.device("Local/1004@agents-noanswer").behaviour.answer_after = None
-    await run.cli.action(
-        "QueueAdd",
-        Queue="support",
-        Interface="Local/1004@agents-noanswer",
-        MemberName="Dave",
-        Penalty=0,
-        Paused="false",
-    )
+    await _add_dave_who_never_answers(run, "support")
     await _originate(run, "5556002")
     await run.step(4.0)
     await run.cli.action("Hangup", Channel=run.chan("Local/5556002@", ";2"), Cause=16)
@@ -222,15 +223,7 @@ async def sc_abandon(run: Run) -> None:
 
 async def sc_ring_no_answer(run: Run) -> None:
     await run.cli.login()
-    run.sim.pbx.device("Local/1004@agents-noanswer").behaviour.answer_after = None
-    await run.cli.action(
-        "QueueAdd",
-        Queue="sales",
-        Interface="Local/1004@agents-noanswer",
-        MemberName="Dave",
-        Penalty=0,
-        Paused="false",
-    )
+    await _add_dave_who_never_answers(run, "sales")
     await _originate(run, "5557001", "sales")
     await run.step(5.0)
     await _agents(run, "sales", (("1001", "Alice"),))

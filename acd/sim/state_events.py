@@ -66,9 +66,15 @@ def shutdown_flag(pbx: Pbx, name: str) -> Out:
     return event("SoftHangupRequest", "call", pairs, pbx.ts())
 
 
+def service_level_perf(q: Queue) -> float:
+    """app_queue's ServicelevelPerf: the percentage of answered calls that waited at most
+    ``servicelevel`` seconds (abandons do not count), 0 before the first answer."""
+    return (100.0 * q.sl_ok / q.completed) if q.completed else 0.0
+
+
 def queue_vars(q: Queue) -> dict[str, object]:
     """The queue's statistics as QueueParams and the QUEUE* variables show them."""
-    perf = (100.0 * q.sl_ok / q.completed) if q.completed else 0.0
+    perf = service_level_perf(q)
     return {
         "q_calls": len(q.waiting),
         "q_holdtime": int(q.holdtime),

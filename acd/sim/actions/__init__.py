@@ -125,20 +125,7 @@ def dispatch(sim: Simulator, s: Session, msg: dict[str, str]) -> None:
         login(sim, s, msg, aid)
         return
     if s.user is None:
-        reply(s, aid, "Permission denied", "Error")
-        sim.server.security(
-            "RequestNotAllowed",
-            s,
-            (
-                ("EventVersion", 1),
-                ("AccountID", ""),
-                ("SessionID", s.session_id),
-                ("LocalAddress", s.local),
-                ("RemoteAddress", s.remote),
-                ("RequestType", f"Action: {name}"),
-                ("SessionTV", s.session_tv),
-            ),
-        )
+        _not_allowed(sim, s, aid, name, "")
         return
     key = LOWER.get(low)
     if key is None:
@@ -164,19 +151,24 @@ def dispatch(sim: Simulator, s: Session, msg: dict[str, str]) -> None:
         return
     act = ACTIONS[key]
     if act.authority and not (act.authority & s.user.write):
-        reply(s, aid, "Permission denied", "Error")
-        sim.server.security(
-            "RequestNotAllowed",
-            s,
-            (
-                ("EventVersion", 1),
-                ("AccountID", s.user.name),
-                ("SessionID", s.session_id),
-                ("LocalAddress", s.local),
-                ("RemoteAddress", s.remote),
-                ("RequestType", f"Action: {name}"),
-                ("SessionTV", s.session_tv),
-            ),
-        )
+        _not_allowed(sim, s, aid, name, s.user.name)
         return
     act.fn(sim, s, msg, aid)
+
+
+def _not_allowed(sim: Simulator, s: Session, aid: str | None, name: str, account: str) -> None:
+    """Permission denied, and the RequestNotAllowed security event Asterisk raises with it."""
+    reply(s, aid, "Permission denied", "Error")
+    sim.server.security(
+        "RequestNotAllowed",
+        s,
+        (
+            ("EventVersion", 1),
+            ("AccountID", account),
+            ("SessionID", s.session_id),
+            ("LocalAddress", s.local),
+            ("RemoteAddress", s.remote),
+            ("RequestType", f"Action: {name}"),
+            ("SessionTV", s.session_tv),
+        ),
+    )

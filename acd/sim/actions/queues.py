@@ -9,7 +9,7 @@ from acd.sim import endings, members
 from acd.sim.emit import list_complete, list_event, response
 from acd.sim.queue_strategy import free_for
 from acd.sim.server import Session, reply
-from acd.sim.state_events import member_pairs
+from acd.sim.state_events import member_pairs, service_level_perf
 
 if TYPE_CHECKING:
     from acd.sim.simulator import Simulator
@@ -25,7 +25,7 @@ def a_queuestatus(sim: Simulator, s: Session, m: dict[str, str], aid: str | None
     for q in pbx.queues.values():
         if want_q and q.name != want_q:
             continue
-        perf = (100.0 * q.sl_ok / q.completed) if q.completed else 0.0
+        perf = service_level_perf(q)
         parts.append(
             list_event(
                 "QueueParams",
@@ -217,8 +217,7 @@ def queue_show(sim: Simulator, name: str | None) -> list[str]:
     for q in sim.pbx.queues.values():
         if name and q.name != name:
             continue
-        done = q.completed
-        perf = (100.0 * q.sl_ok / done) if done else 0.0
+        perf = service_level_perf(q)
         lines.append(
             f"{q.name} has {len(q.waiting)} calls (max {q.conf.maxlen or 'unlimited'}) "
             f"in '{q.conf.strategy}' strategy "
