@@ -55,12 +55,13 @@ async def traffic(calls: int) -> None:
 
 
 async def queuestatus(members: int) -> None:
-    from acd.sim import SimConfig, Simulator, members
+    from acd.sim import SimConfig, Simulator
+    from acd.sim.members import add_member
 
     sim = Simulator(SimConfig(port=0, speed=0, traffic=False))
     host, port = await sim.start()
     for i in range(members):
-        members.add_member(sim.pbx, "support", f"Local/{20000 + i}@agents", f"Agent{i}", quiet=True)
+        add_member(sim.pbx, "support", f"Local/{20000 + i}@agents", f"Agent{i}", quiet=True)
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(b"Action: Login\r\nUsername: acd\r\nSecret: acdsecret\r\n\r\n")
     await asyncio.sleep(0.1)
