@@ -10,6 +10,7 @@ tests run on a simulated clock and count exactly.
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import ssl
 import subprocess
@@ -219,6 +220,31 @@ async def test_a_slow_step_of_the_session_times_out_as_a_timeout(clock: FakeCloc
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(waiting, DEADLINE)
     assert never.cancelled()  # the step was cancelled, not left running
+
+
+async def test_an_answer_failing_as_its_waiter_is_cancelled_is_not_logged_as_unretrieved() -> None:
+    """A Ping in flight when the session is torn down: the connection's loss fails the answer and
+    the teardown cancels the watchdog in the same turn. Nobody reads that failure, and asyncio
+    must not report it as a "Future exception was never retrieved" error."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        client = AmiClient(settings(1), on_message=lambda msg, at: None)
+        answer: asyncio.Future[None] = loop.create_future()
+        waiter = asyncio.ensure_future(client._within(answer, 30.0))
+        await settle()
+        answer.set_exception(AmiConnectionLost("Ping: connection lost before its answer (closed)"))
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        del answer, waiter
+        gc.collect()
+        await settle()
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
 
 
 async def test_utf8_split_across_reads_survives(fake: FakeAmi) -> None:

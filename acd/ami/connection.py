@@ -690,6 +690,10 @@ class AmiClient:
         """``asyncio.wait_for`` on the client's own ``sleep``: the awaitable's result, or
         ``TimeoutError`` (the awaitable cancelled) once ``timeout`` has passed on that clock."""
         inner = asyncio.ensure_future(awaitable)
+        # The caller may be cancelled in the very turn the answer fails (a session torn down as
+        # its connection is lost): the failure is then nobody's to read, and must not be logged
+        # by asyncio as "never retrieved" at garbage collection.
+        inner.add_done_callback(_mark_retrieved)
         timer = asyncio.ensure_future(self._sleep(timeout))
         try:
             await asyncio.wait({inner, timer}, return_when=asyncio.FIRST_COMPLETED)
@@ -747,6 +751,11 @@ class AmiClient:
             return
         self._last_warned[event] = now
         log.warning(event, exc_info=exc_info, **fields)
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _header(action: Mapping[str, str], name: str) -> str | None:
