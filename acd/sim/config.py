@@ -9,34 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acd.ami.classes import KNOWN_CLASSES
 from acd.sim.conf_parser import ConfError, Section, read_conf
 
 HERE = Path(__file__).parent
 DEFAULT_MANAGER_CONF = HERE / "manager.conf"
 DEFAULT_QUEUES_CONF = HERE / "queues.conf"
 
-# manager.conf class names, in Asterisk's authority_to_str order.
-CLASSES = (
-    "system",
-    "call",
-    "log",
-    "verbose",
-    "command",
-    "agent",
-    "user",
-    "config",
-    "dtmf",
-    "reporting",
-    "cdr",
-    "dialplan",
-    "originate",
-    "agi",
-    "cc",
-    "aoc",
-    "test",
-    "security",
-    "message",
-)
+# manager.conf class names, in Asterisk's own order: the one table acd keeps of them.
+CLASSES = KNOWN_CLASSES
 
 
 def parse_classes(text: str, where: str) -> frozenset[str]:
