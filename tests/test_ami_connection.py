@@ -22,9 +22,6 @@ import pytest
 from acd.ami.actions import AmiActionError, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from acd.ami.codec import Framer
 from acd.ami.connection import (
-    BEHIND,
-    READ_AHEAD,
-    READ_SIZE,
     AmiClient,
     AuthFailed,
     Connected,
@@ -34,9 +31,10 @@ from acd.ami.connection import (
     FullyBooted,
     LoggedIn,
     WireAnomaly,
-    _AmiProtocol,
 )
+from acd.ami.protocol import BEHIND, READ_AHEAD, READ_SIZE
 from acd.ami.resync import resync
+from acd.ami.sending import within
 from tests.support.clock import FakeClock, settle
 from tests.support.fake_ami import (
     FULLY_BOOTED,
@@ -199,7 +197,7 @@ async def test_reads_are_small_while_the_consumer_keeps_up_and_big_when_it_is_be
     waiting = 0
     client = AmiClient(settings(1), on_message=lambda msg, at: None, backlog=lambda: waiting)
     loop = asyncio.get_running_loop()
-    proto = _AmiProtocol(client, Framer(), loop.create_future(), loop.create_future())
+    proto = client._new_protocol(Framer(), loop.create_future(), loop.create_future())
     assert len(proto.get_buffer(-1)) == READ_SIZE
     waiting = BEHIND + 1
     assert len(proto.get_buffer(-1)) == READ_AHEAD > READ_SIZE
@@ -208,13 +206,12 @@ async def test_reads_are_small_while_the_consumer_keeps_up_and_big_when_it_is_be
 async def test_a_slow_step_of_the_session_times_out_as_a_timeout(clock: FakeClock) -> None:
     """A connect or banner wait that outlives its timeout is a task being cancelled: the session
     sees TimeoutError (a failed attempt, retried), never an error about an unset result."""
-    client = AmiClient(settings(1), on_message=lambda msg, at: None, clock=clock, sleep=clock.sleep)
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def slow_step() -> None:
         await never
 
-    waiting = asyncio.ensure_future(client._within(slow_step(), 5.0))
+    waiting = asyncio.ensure_future(within(slow_step(), 5.0, clock.sleep))
     await settle()
     await clock.advance(5.0)
     with pytest.raises(TimeoutError):
@@ -231,9 +228,8 @@ async def test_an_answer_failing_as_its_waiter_is_cancelled_is_not_logged_as_unr
     previous = loop.get_exception_handler()
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
-        client = AmiClient(settings(1), on_message=lambda msg, at: None)
         answer: asyncio.Future[None] = loop.create_future()
-        waiter = asyncio.ensure_future(client._within(answer, 30.0))
+        waiter = asyncio.ensure_future(within(answer, 30.0, asyncio.sleep))
         await settle()
         answer.set_exception(AmiConnectionLost("Ping: connection lost before its answer (closed)"))
         waiter.cancel()

@@ -36,25 +36,25 @@ it means and logs it once (the daemon, acd/daemon.py). The client logs only what
 carries: a handler that raised, malformed bytes (both rate-limited), a read written again after
 a reconnect, and a bug in the session loop itself.
 
-Hot path: reads of ``READ_SIZE`` bytes; ``data_received`` feeds the framer once per read, reads
-the clock once per read and, when the read holds only events the client need not look at, hands
-them all to ``on_events`` in one guarded call (the checks are C-level scans of the names).
-Otherwise each message gets one ``dict.get``, one truth test and one guarded call; responses and
-list items take a slower branch, which is rare on a live system.
+The pieces, one job each: :mod:`acd.ami.protocol` (the socket: bytes framed into messages and
+handed on, the hot path), :mod:`acd.ami.actions` (the table of actions waiting for an answer),
+:mod:`acd.ami.sending` (write an action, wait for its answer on the client's clock),
+:mod:`acd.ami.login`, :mod:`acd.ami.keepalive` (the Ping watchdog, the FullyBooted stand-in),
+:mod:`acd.ami.backoff` and :mod:`acd.ami.notices` (what the owner is told). This module is the
+session loop that ties them together, and the client's public face.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from itertools import repeat
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 import structlog
 
@@ -69,7 +69,22 @@ from acd.ami.actions import (
     AmiTimeout,
 )
 from acd.ami.backoff import Backoff
-from acd.ami.codec import FrameAnomaly, Framer, encode_message
+from acd.ami.codec import FrameAnomaly, Framer
+from acd.ami.keepalive import ping_watchdog, stand_in_for_boot
+from acd.ami.login import LoginRefused, SessionDropped, log_in
+from acd.ami.notices import (
+    AmiStats,
+    AuthFailed,
+    Connected,
+    ConnectFailed,
+    ConnectionEvent,
+    Disconnected,
+    FullyBooted,
+    LoggedIn,
+    WireAnomaly,
+)
+from acd.ami.protocol import AmiProtocol
+from acd.ami.sending import Sleep, action_name, request, within
 from acd.settings import AmiSettings
 
 __all__ = [
@@ -93,240 +108,8 @@ __all__ = [
 
 log = structlog.get_logger("acd.ami")
 
-_T = TypeVar("_T")
-Sleep = Callable[[float], Awaitable[None]]
-
 _SESSION_ACTIONS: Final = frozenset({"login", "logoff", "challenge"})
-_EVENT: Final = repeat("Event")
-READ_SIZE: Final = 32 << 10  # bytes per socket read (about 80 events)
-READ_AHEAD: Final = 256 << 10  # ... while more than BEHIND messages wait to be handled
-BEHIND: Final = 0
 _LOG_EVERY: Final = 10.0  # seconds between repeated warnings of one kind
-
-
-# --- notices given to on_state -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    """TCP (and TLS) up and the AMI banner read; not yet logged in."""
-
-    banner: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedIn:
-    """Login accepted: actions may be sent. Asterisk may still be booting: wait for FullyBooted."""
-
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class FullyBooted:
-    """Asterisk's ``FullyBooted`` event on this session: the moment to resync.
-
-    ``synthetic``: no such event came within ``booted_fallback`` seconds of the login (a manager
-    user without read class ``system`` never receives it), so the client stands in for it.
-    """
-
-    headers: dict[str, str]
-    at: float
-    synthetic: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnected:
-    """A session that had reached :class:`Connected` ended; ``was_logged_in`` marks a gap in events."""
-
-    reason: str
-    at: float
-    was_logged_in: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AuthFailed:
-    """Asterisk refused the login (wrong user or secret, or an ACL). The next try is ``retry_in`` away."""
-
-    message: str
-    at: float
-    retry_in: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectFailed:
-    """A connection attempt failed before a session began (refused, unreachable, no banner, TLS);
-    the next attempt is ``retry_in`` away. ``attempt`` counts the failures since the last session."""
-
-    error: str
-    at: float
-    retry_in: float
-    attempt: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class WireAnomaly:
-    """Bytes that were not well-formed AMI: ``kind`` is the codec's (bad_line, lf_framing, oversized,
-    bad_banner) or ``truncated`` (a message cut by a disconnect). Counted and skipped, never fatal."""
-
-    kind: str
-    detail: str
-    at: float
-
-
-ConnectionEvent = Connected | LoggedIn | FullyBooted | Disconnected | AuthFailed | ConnectFailed | WireAnomaly
-
-
-@dataclass(slots=True)
-class AmiStats:
-    """Counters for metrics and ``acd check``; plain ints, read at scrape time."""
-
-    messages: int = 0  # complete messages read (events and responses)
-    events: int = 0  # messages with an Event header, each passed to on_message
-    bytes: int = 0
-    anomalies: int = 0  # wire anomalies (see WireAnomaly)
-    handler_errors: int = 0  # exceptions raised by on_message / on_state, swallowed
-    connect_attempts: int = 0
-    logins: int = 0  # accepted logins
-    reconnects: int = 0  # accepted logins after the first
-    auth_failures: int = 0
-    ping_timeouts: int = 0
-    actions_sent: int = 0
-    actions_resent: int = 0  # safe reads written again after a reconnect
-    action_timeouts: int = 0
-    last_error: str | None = None
-
-
-class _AuthRefused(Exception):
-    pass
-
-
-class _Dropped(Exception):
-    """The session could not be established (no banner, connection closed early)."""
-
-
-# --- the protocol ---------------------------------------------------------------------------------
-
-
-class _AmiProtocol(asyncio.BufferedProtocol):
-    """One TCP (or TLS) connection: frames bytes into messages and hands them to the client (guarded:
-    a handler's exception never reaches the transport); reports its loss to the client, which owns
-    reconnecting.
-
-    A buffered protocol so that acd chooses the read size: asyncio's plain protocols read up to
-    256 KiB at once when Asterisk is ahead, about 700 messages parsed and queued before the first
-    is handled, which spills the CPU caches; reads of ``READ_SIZE`` keep a read's messages warm
-    until the consumer has handled them (bench/bench_pipeline.py: 15-25% less CPU per event).
-    As soon as the client's ``backlog`` says that what was read waits anyway (the consumer did
-    not keep up), reads take up to ``READ_AHEAD`` at once: the reader stays ahead of Asterisk,
-    which cuts off a client that leaves its buffer full too long (manager.conf writetimeout)."""
-
-    def __init__(
-        self, client: AmiClient, framer: Framer, banner: asyncio.Future[str], lost: asyncio.Future[str]
-    ):
-        self._view = memoryview(bytearray(READ_AHEAD))
-        self._small = self._view[:READ_SIZE]
-        self._client = client
-        self._framer = framer
-        self._banner = banner
-        self._lost = lost
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.drop_reason: str | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.closed = False
-
-    def write(self, payload: bytes) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            raise AmiNotConnected("connection is closing")
-        transport.write(payload)
-
-    def drop(self, reason: str) -> None:
-        """Abort the socket (no graceful close: the peer may be half-open)."""
-        if self.drop_reason is None:
-            self.drop_reason = reason
-        if self.transport is not None and not self.closed:
-            self.transport.abort()
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        backlog = self._client._backlog
-        if backlog is not None and backlog() > BEHIND:
-            return self._view
-        return self._small
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self._view[:nbytes]))
-
-    def data_received(self, data: bytes) -> None:
-        client = self._client
-        now = client._clock()
-        framer = self._framer
-        msgs = framer.feed(data)
-        stats = client.stats
-        stats.bytes += len(data)
-        if framer.anomalies:
-            client._wire_anomalies(framer.pop_anomalies(), now)
-        if not self._banner.done() and framer.banner is not None:
-            self._banner.set_result(framer.banner)
-        if not msgs:
-            return
-        stats.messages += len(msgs)
-        tracker = client._tracker
-        on_events = client._on_events
-        if on_events is not None and not tracker.listing:
-            # The usual read under load: events only, none that the client acts on itself. They
-            # go on in one call, and the checks below are C-level scans of their names.
-            names = list(map(dict.get, msgs, _EVENT))
-            if None not in names and "FullyBooted" not in names and "Shutdown" not in names:
-                stats.events += len(msgs)
-                try:
-                    on_events(msgs, now)
-                except BaseException as exc:  # as below: never into the transport
-                    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-                        raise
-                    client._handler_failed(exc, "<events>")
-                return
-        on_message = client._on_message
-        for msg in msgs:
-            event = msg.get("Event")
-            if event is None:
-                client._on_response(msg)
-                continue
-            stats.events += 1
-            if tracker.listing:
-                action_id = msg.get("ActionID")
-                if action_id is not None and action_id in tracker.listing:
-                    tracker.on_list_event(msg)
-            try:
-                on_message(msg, now)
-            except BaseException as exc:  # even CancelledError from a handler must not kill the socket
-                if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-                    raise
-                client._handler_failed(exc, event)
-            if event == "FullyBooted" or event == "Shutdown":
-                client._on_system_event(event, msg, now)
-
-    def eof_received(self) -> bool:
-        self.drop_reason = self.drop_reason or "connection closed by Asterisk"
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        reason = self.drop_reason or (f"connection lost: {exc}" if exc else "connection closed by Asterisk")
-        if self._framer.buffered:
-            # A message cut by the disconnect is lost with it: say so, the core may be missing an event.
-            detail = f"{self._framer.buffered} bytes of an unfinished message lost with the connection"
-            self._client._wire_anomalies([FrameAnomaly("truncated", detail)], self._client._clock())
-        self._client._on_lost(self, reason)
-        if not self._lost.done():
-            self._lost.set_result(reason)
-
-
-# --- the client ----------------------------------------------------------------------------------
 
 
 class AmiClient:
@@ -344,7 +127,7 @@ class AmiClient:
     through ``on_message``.
 
     ``backlog()``, when given, is how many messages the owner has not handled yet: past
-    ``BEHIND`` the socket is read in bigger gulps (see :class:`_AmiProtocol`).
+    ``BEHIND`` the socket is read in bigger gulps (see :class:`acd.ami.protocol.AmiProtocol`).
 
     ``keep_events``: when given, only events with these names (and those answering our own
     actions) are parsed and passed on; the others are framed and counted by name in
@@ -387,7 +170,7 @@ class AmiClient:
         # A per-client prefix: another AMI client (acd check, a second acd) may broadcast a
         # UserEvent carrying its own "acd-N" ActionID, which must never match one of ours.
         self._tracker = ActionTracker(f"acd-{uuid.uuid4().hex[:8]}")
-        self._proto: _AmiProtocol | None = None
+        self._proto: AmiProtocol | None = None
         self._logged_in = False
         self._login_id: str | None = None
         self._banner_text: str | None = None
@@ -452,7 +235,7 @@ class AmiClient:
         :class:`AmiActionError` when Asterisk answers with an error. An ``ActionID`` given in
         ``action`` is kept; otherwise one is assigned.
         """
-        name = _action_name(action)
+        name = action_name(action)
         if name.lower() in _SESSION_ACTIONS:
             raise ValueError(f"{name} is managed by the AMI client itself")
         if self._closing or not self._logged_in or self._proto is None:
@@ -473,10 +256,10 @@ class AmiClient:
                 if stable:
                     backoff.reset()
                 delay = backoff.next_delay()
-            except _AuthRefused:  # reported as AuthFailed, with its retry delay
+            except LoginRefused:  # reported as AuthFailed, with its retry delay
                 failures = 0
                 delay = self._auth_delay
-            except (OSError, TimeoutError, _Dropped) as exc:
+            except (OSError, TimeoutError, SessionDropped) as exc:
                 self.stats.last_error = _describe(exc)
                 delay = backoff.next_delay()
                 failures += 1
@@ -509,66 +292,67 @@ class AmiClient:
             if self._ssl_context is not None
             else (ssl.create_default_context() if s.tls else None)
         )
-        proto: _AmiProtocol | None = None
+        proto: AmiProtocol | None = None
 
-        def factory() -> _AmiProtocol:
+        def factory() -> AmiProtocol:
             # Registered at once: the loop may deliver data (and even the loss) before
             # create_connection's caller resumes.
             nonlocal proto
-            proto = self._proto = _AmiProtocol(self, framer, banner, lost)
+            proto = self._proto = self._new_protocol(framer, banner, lost)
             return proto
 
         try:
-            await self._within(
-                loop.create_connection(factory, s.host, s.port, ssl=ssl_ctx), s.connect_timeout
+            await within(
+                loop.create_connection(factory, s.host, s.port, ssl=ssl_ctx), s.connect_timeout, self._sleep
             )
             assert proto is not None
             with contextlib.suppress(TimeoutError):
-                await self._within(
-                    asyncio.wait({banner, lost}, return_when=asyncio.FIRST_COMPLETED), s.connect_timeout
+                await within(
+                    asyncio.wait({banner, lost}, return_when=asyncio.FIRST_COMPLETED),
+                    s.connect_timeout,
+                    self._sleep,
                 )
             if not banner.done():
                 proto.drop("no AMI banner")
-                raise _Dropped(
+                raise SessionDropped(
                     lost.result() if lost.done() else f"no AMI banner within {s.connect_timeout:g}s"
                 )
             self._banner_text = banner.result()
             self._notify(Connected(self._banner_text, self._clock()))
             await self._login(proto, lost)
             up_since = self._clock()
-            self._watchdog = loop.create_task(self._ping_loop(proto), name="acd-ami-ping")
+            self._watchdog = loop.create_task(
+                ping_watchdog(
+                    proto,
+                    self._ping,
+                    interval=s.ping_interval,
+                    timeout=s.ping_timeout,
+                    sleep=self._sleep,
+                    stats=self.stats,
+                ),
+                name="acd-ami-ping",
+            )
             if self._booted_fallback is not None and not self._booted:
-                self._boot_timer = loop.create_task(self._boot_wait(proto), name="acd-ami-boot")
+                fire = functools.partial(self._boot_fallback, proto)
+                self._boot_timer = loop.create_task(
+                    stand_in_for_boot(self._booted_fallback, self._sleep, fire), name="acd-ami-boot"
+                )
             await lost  # the loss itself is reported as Disconnected (_on_lost)
             return self._clock() - up_since >= s.reconnect_max
         finally:
             await self._teardown(proto, lost)
 
-    async def _login(self, proto: _AmiProtocol, lost: asyncio.Future[str]) -> None:
+    async def _login(self, proto: AmiProtocol, lost: asyncio.Future[str]) -> None:
         s = self._settings
-        action_id = self._tracker.new_id()
-        self._login_id = action_id
-        login = {
-            "Action": "Login",
-            "ActionID": action_id,
-            "Username": s.username,
-            "Secret": s.secret.get_secret_value(),
-            "Events": "on",
-        }
+        self._login_id = self._tracker.new_id()
         try:
-            await self._send(login, "Login", s.action_timeout, write_to=proto)
-        except AmiActionError as exc:
+            await log_in(self._send_on, proto, lost, s, self._login_id)
+        except LoginRefused as exc:
             self.stats.auth_failures += 1
-            self.stats.last_error = f"login refused: {exc.message or 'no reason given'}"
+            self.stats.last_error = f"login refused: {exc.message}"
             self._auth_delay = s.auth_retry * self._uniform(0.9, 1.1)
-            self._notify(AuthFailed(exc.message or "no reason given", self._clock(), self._auth_delay))
-            proto.drop("login refused")
-            raise _AuthRefused from None
-        except AmiNotConnected:  # lost after the write (AmiConnectionLost) or before it
-            raise _Dropped(lost.result() if lost.done() else "connection lost during login") from None
-        except AmiTimeout:
-            proto.drop("login unanswered")
-            raise _Dropped(f"no answer to Login within {s.action_timeout:g}s") from None
+            self._notify(AuthFailed(exc.message, self._clock(), self._auth_delay))
+            raise
         finally:
             self._login_id = None
 
@@ -606,34 +390,14 @@ class AmiClient:
             self.stats.actions_resent += 1
             log.info("ami_action_resent", action=pending.name, action_id=pending.action_id)
 
-    async def _ping_loop(self, proto: _AmiProtocol) -> None:
-        s = self._settings
-        while not proto.closed:
-            await self._sleep(s.ping_interval)
-            try:
-                await self._send({"Action": "Ping"}, "Ping", s.ping_timeout, write_to=proto)
-            except AmiActionError:
-                continue  # an answer, even an error, proves the peer alive
-            except AmiTimeout:
-                self.stats.ping_timeouts += 1
-                proto.drop(f"no answer to Ping within {s.ping_timeout:g}s")
-                return
-            except AmiNotConnected:
-                return
-
-    async def _boot_wait(self, proto: _AmiProtocol) -> None:
-        assert self._booted_fallback is not None
-        await self._sleep(self._booted_fallback)
-        self._boot_fallback(proto)
-
-    def _boot_fallback(self, proto: _AmiProtocol) -> None:
+    def _boot_fallback(self, proto: AmiProtocol) -> None:
         self._boot_timer = None
         if proto is self._proto and self._logged_in and not self._booted:
             self._booted = True
             self._resend_reads()
             self._notify(FullyBooted({}, self._clock(), synthetic=True))
 
-    async def _teardown(self, proto: _AmiProtocol | None, lost: asyncio.Future[str]) -> None:
+    async def _teardown(self, proto: AmiProtocol | None, lost: asyncio.Future[str]) -> None:
         timers = [t for t in (self._boot_timer, self._watchdog) if t is not None and not t.done()]
         self._boot_timer = self._watchdog = None
         for timer in timers:
@@ -648,66 +412,51 @@ class AmiClient:
             self._proto = None
         self._logged_in = False
 
-    def _on_lost(self, proto: _AmiProtocol, reason: str) -> None:
+    def _on_lost(self, proto: AmiProtocol, reason: str) -> None:
         if proto is not self._proto:
             return
         was_logged_in = self._logged_in
         self._logged_in = False
         self._tracker.connection_lost(AmiConnectionLost, reason)
-        if proto._banner.done():
+        if proto.banner_seen:
             self._notify(Disconnected(reason, self._clock(), was_logged_in))
 
     # --- sending ---
 
     async def _send(
-        self,
-        action: Mapping[str, str],
-        name: str,
-        timeout: float,
-        *,
-        safe: bool = False,
-        write_to: _AmiProtocol | None = None,
+        self, action: Mapping[str, str], name: str, timeout: float, *, safe: bool = False
     ) -> ActionResult:
-        proto = write_to if write_to is not None else self._proto
-        if proto is None:
-            raise AmiNotConnected(f"{name}: not connected")
-        headers = [(k, v) for k, v in action.items() if k.lower() not in ("action", "actionid")]
-        action_id = _header(action, "ActionID") or self._tracker.new_id()
-        payload = encode_message([("Action", name), ("ActionID", action_id), *headers])
-        future: asyncio.Future[ActionResult] = asyncio.get_running_loop().create_future()
-        self._tracker.register(action_id, name, payload, future, safe=safe)
-        try:
-            proto.write(payload)
-            self.stats.actions_sent += 1
-            return await self._within(future, timeout)
-        except TimeoutError:
-            self.stats.action_timeouts += 1
-            raise AmiTimeout(f"{name}: no complete answer within {timeout:g}s") from None
-        finally:
-            self._tracker.forget(action_id)
+        proto = self._proto
+        return await request(proto, self._tracker, self.stats, self._sleep, action, name, timeout, safe=safe)
 
-    async def _within(self, awaitable: Awaitable[_T], timeout: float) -> _T:
-        """``asyncio.wait_for`` on the client's own ``sleep``: the awaitable's result, or
-        ``TimeoutError`` (the awaitable cancelled) once ``timeout`` has passed on that clock."""
-        inner = asyncio.ensure_future(awaitable)
-        # The caller may be cancelled in the very turn the answer fails (a session torn down as
-        # its connection is lost): the failure is then nobody's to read, and must not be logged
-        # by asyncio as "never retrieved" at garbage collection.
-        inner.add_done_callback(_mark_retrieved)
-        timer = asyncio.ensure_future(self._sleep(timeout))
-        try:
-            await asyncio.wait({inner, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not inner.done():
-                inner.cancel()
-            timer.cancel()
-        if not inner.done():
-            # A task (a connect, the banner wait) needs a turn of the loop to finish its
-            # cancellation: let it, so the caller moves on with TimeoutError, not half a connect.
-            await asyncio.wait({inner})
-        if inner.cancelled():
-            raise TimeoutError
-        return inner.result()
+    async def _send_on(
+        self, action: Mapping[str, str], name: str, timeout: float, proto: AmiProtocol
+    ) -> ActionResult:
+        """Send on one connection (the one being logged in or watched), not whichever is current."""
+        return await request(proto, self._tracker, self.stats, self._sleep, action, name, timeout)
+
+    async def _ping(self, proto: AmiProtocol, timeout: float) -> ActionResult:
+        return await self._send_on({"Action": "Ping"}, "Ping", timeout, proto)
+
+    def _new_protocol(
+        self, framer: Framer, banner: asyncio.Future[str], lost: asyncio.Future[str]
+    ) -> AmiProtocol:
+        return AmiProtocol(
+            framer,
+            banner,
+            lost,
+            clock=self._clock,
+            stats=self.stats,
+            tracker=self._tracker,
+            on_message=self._on_message,
+            on_events=self._on_events,
+            backlog=self._backlog,
+            on_response=self._on_response,
+            on_system_event=self._on_system_event,
+            on_lost=self._on_lost,
+            handler_failed=self._handler_failed,
+            wire_anomalies=self._wire_anomalies,
+        )
 
     # --- guarded callbacks and reporting ---
 
@@ -753,27 +502,8 @@ class AmiClient:
         log.warning(event, exc_info=exc_info, **fields)
 
 
-def _mark_retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _header(action: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in action.items():
-        if key.lower() == lowered:
-            return str(value)
-    return None
-
-
-def _action_name(action: Mapping[str, str]) -> str:
-    name = _header(action, "Action")
-    if not name:
-        raise ValueError("an AMI action needs an 'Action' header")
-    return name
-
-
 def _describe(exc: BaseException) -> str:
+    """A failed connection attempt in words (a bare ``TimeoutError`` says nothing by itself)."""
     if isinstance(exc, TimeoutError) and not str(exc):
         return "timed out"
     return str(exc) or type(exc).__name__
