@@ -11,7 +11,8 @@ Rules:
   ``QueueEntry`` items arrive); a caller acd saw waiting who is now bridged was answered in the
   gap; calls whose channels vanished are closed as lost in the gap (which makes an answered call a
   cut-off), or parked for queue_log (gapfill.py); members not in the snapshot are logged out.
-- Local channel halves whose ``LocalBridge`` fell in the gap are paired from the snapshot's names.
+- Local channel halves whose ``LocalBridge`` fell in the gap are paired from the snapshot's names,
+  and a call already connected watches the other half of each of its channels.
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ def _attach_bridge_agent(
 def _pair_local_halves(reg: Registry, channels: dict[str, ev.ChannelSnap]) -> None:
     """Local channel halves (``...;1``/``...;2``) acd did not see paired (LocalBridge came in a
     gap): paired from the snapshot's names, so a hang-up of either half is its side's. Waiting
-    callers adopted from the snapshot take their half now."""
+    callers adopted from the snapshot take their half now, and so does a call answered while the
+    snapshot streamed in (its AgentConnect named the agent's ``;1`` before acd knew its ``;2``):
+    without it, the agent's phone hanging up would read as someone else's leg, a transfer."""
     halves: dict[str, list[str]] = {}
     for c in channels.values():
         if c.channel.startswith("Local/") and ";" in c.channel:
@@ -194,11 +197,7 @@ def _pair_local_halves(reg: Registry, channels: dict[str, ev.ChannelSnap]) -> No
         one, two = (reg.channels.get(u) for u in pair[:2]) if len(pair) == 2 else (None, None)
         if one is None or two is None or one.partner or two.partner:
             continue
-        one.partner, two.partner = two.uniqueid, one.uniqueid
-        for a, b in ((one.uniqueid, two.uniqueid), (two.uniqueid, one.uniqueid)):
-            live = reg.by_uniqueid.get(a)
-            if live is not None:
-                live.caller_uids.add(b)
+        reg.pair(one, two)
 
 
 def _duration(text: str) -> float:
