@@ -24,6 +24,10 @@ Why this shape (docs/asterisk.md, "Personal queues"; tests/fixtures/ami/weighted
   never routes, and an answer without ``end=1`` (cut short) counts as no answer.
 - The dialplan confirms the answer it used with ``UserEvent(AcdRouted)``: acd records a decision
   only then, never one that reached nobody.
+- An HA pair (``ACD_ROUTING__OTHER_NODE``): a standby's lookup port is closed, so asking it is
+  refused at once. The dialplan asks the other node only when the first attempt failed well
+  within the bound (half of it: a refusal, never a timeout), with ``HASH(acd)`` cleared between
+  the attempts; a caller waits at most one and a half bounds, never two.
 - After the personal leg the caller enters the shared queue with ``QUEUE_PRIO`` raised: at the
   head of the line, so the bounded wait costs them no place.
 - Screen pop: the link to this call is Queue()'s URL argument (IAX2 and Local channels receive
@@ -83,6 +87,8 @@ class AsteriskConfig:
     ami_user: str
     queue_options: str = "t"
     shared_queues: tuple[tuple[str, int, int], ...] = (("support", 0, 20),)  # (name, wrap-up, SL)
+    other_lookup: str = ""  # the other HA node's lookup, host:port as in a URL ('' = none)
+    server_id: str = ""  # set when several servers share the database: asterisk.conf's systemname
 
 
 def resolve_agents(agents: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -122,6 +128,27 @@ def lookup_base(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def other_lookup(address: str) -> str:
+    """``ACD_ROUTING__OTHER_NODE`` (IP:PORT) as the host:port of a URL; '' when unset."""
+    if not address:
+        return ""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        return f"{lookup_url_host(host)}:{int(port)}"
+    except ConfigInputError:
+        raise ConfigInputError(
+            f"ACD_ROUTING__OTHER_NODE={address!r}: give an IP address "
+            "(Asterisk's CURL() must not resolve a name)"
+        ) from None
+
+
+def configured_agents(settings: Settings) -> list[str]:
+    """The agents the settings name: this server's lines of the reps mapping, else
+    ``ACD_AFFINITY__AGENTS``."""
+    return settings.reps().interfaces(settings.server_id) or list(settings.affinity.agents)
+
+
 def from_settings(settings: Settings, agents: Sequence[str], queue_options: str = "t") -> AsteriskConfig:
     return AsteriskConfig(
         agents=resolve_agents(agents),
@@ -140,7 +167,27 @@ def from_settings(settings: Settings, agents: Sequence[str], queue_options: str 
             )
             for name in (sorted(settings.queues) or ["support"])
         ),
+        other_lookup=other_lookup(settings.routing.other_node),
+        server_id=settings.server_id if len({r.server for r in settings.reps().lines}) > 1 else "",
     )
+
+
+def render_asterisk_options(cfg: AsteriskConfig) -> str:
+    """asterisk.conf's systemname, for a server that shares the database with others: Asterisk
+    then starts every Uniqueid and Linkedid with it, so no two servers' calls share an id (a
+    callback through another server names the cut-off by its id)."""
+    lines = _header(
+        "the systemname this server needs in asterisk.conf (several servers, one database)",
+        "not an include file: merge into the [options] section of asterisk.conf, then restart Asterisk",
+    )
+    lines += [
+        "; Each server sharing acd's database needs its own systemname; acd's ACD_SERVER_ID is a",
+        "; good choice. Asterisk then names its calls <systemname>-<epoch>.<n>.",
+        "[options]",
+        f"systemname = {cfg.server_id}",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _header(what: str, include: str) -> list[str]:
@@ -256,10 +303,24 @@ def render_dialplan(cfg: AsteriskConfig) -> str:
         f" same => n,Set(CURLOPT(conntimeout)={bound})",
         f" same => n,Set(CURLOPT(httptimeout)={bound})",
         " same => n,Set(CURLOPT(hashcompat)=yes)",
+    ]
+    if cfg.other_lookup:
+        lines.append(" same => n,Set(ACD_ASKED=${STRFTIME(,,%s.%3q)})")
+    lines += [
         f" same => n,Set(HASH(acd)=${{CURL({base}/route?{query})}})",
         ' same => n,GotoIf($["${HASH(acd,end)}" = "1"]?answered)',
         " same => n,ClearHash(acd)  ; no answer, or one cut short: nothing of it counts",
     ]
+    if cfg.other_lookup:
+        half = _seconds(cfg.lookup_timeout / 2)
+        lines += [
+            "; Refused at once (this node stands by, or is down): ask the other node of the pair.",
+            "; Not after a timeout: the caller has waited the bound already, and waits no second one.",
+            f" same => n,GotoIf($[${{STRFTIME(,,%s.%3q)}} - ${{ACD_ASKED}} >= {half}]?answered)",
+            f" same => n,Set(HASH(acd)=${{CURL(http://{cfg.other_lookup}/route?{query})}})",
+            ' same => n,GotoIf($["${HASH(acd,end)}" = "1"]?answered)',
+            " same => n,ClearHash(acd)",
+        ]
     first, *rest = FIELDS
     lines.append(f" same => n(answered),Set({first[1]}=${{HASH(acd,{first[0]})}})")
     lines += [f" same => n,Set({var}=${{HASH(acd,{key})}})" for key, var in rest]
@@ -395,4 +456,7 @@ def render(cfg: AsteriskConfig) -> dict[str, str]:
         render_manager_general(cfg),
         render_queues_example(cfg),
     )
-    return dict(zip(FILES, texts, strict=True))
+    files = dict(zip(FILES, texts, strict=True))
+    if cfg.server_id:
+        files["asterisk.conf.example"] = render_asterisk_options(cfg)
+    return files

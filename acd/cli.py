@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "check": "acd.commands.check:register",
     "db": "acd.commands.db:register",
     "report": "acd.commands.report:register",
+    "status": "acd.commands.status:register",
     "purge": "acd.commands.purge:register",
     "import": "acd.commands.importer:register",
     "asterisk-config": "acd.commands.asterisk_config:register",

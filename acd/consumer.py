@@ -57,6 +57,7 @@ class Consumer:
         watch: Mapping[str, Callable[[Mapping[str, str]], None]] | None = None,
         probe: Callable[[Mapping[str, str]], bool] | None = None,
         after_batch: Callable[[], None] | None = None,
+        hold: Callable[[], bool] | None = None,
         wall: Callable[[], float] = time.time,
         batch: int = BATCH,
         budget: float = BUDGET,
@@ -68,7 +69,9 @@ class Consumer:
         ``watch``: event name -> a hook called before the core sees it (Reload: resync).
         ``probe``: called with each event until it returns True (learning about the peer once).
         ``after_batch``: called after each batch (the queue_log reader looks for new lines).
-        ``budget``: seconds of ``timer`` after which a batch ends early (tests inject the timer)."""
+        ``budget``: seconds of ``timer`` after which a batch ends early (tests inject the timer).
+        ``hold``: asked before each batch; True leaves the queue as it is until :meth:`wake` (a
+        leader back from a stall applies nothing before its lock is confirmed)."""
         self.queue: deque[tuple[Any, float]] = deque()
         self._wake = asyncio.Event()
         self._apply = apply
@@ -81,6 +84,7 @@ class Consumer:
         self._watch = dict(watch or {})
         self._probe = probe
         self._after_batch = after_batch
+        self._hold = hold
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wall = wall
         self._batch = batch
@@ -138,14 +142,14 @@ class Consumer:
         queue = self.queue
         apply, stamp, dispatch = self._apply, self._stamp, self._dispatch
         count_event, on_marker, wall, handled = self._count_event, self._on_marker, self._wall, self._handled
-        watch, timer, budget = self._watch, self._timer, self._budget
+        watch, timer, budget, hold = self._watch, self._timer, self._budget, self._hold
         # Events counted per turn, by name, then handed to count_event once per name.
         counts: dict[str | None, int] = {}
         counts_get = counts.get
         # The events a turn looks at beyond counting them (None: all).
         looked_at = None if handled is None else handled | watch.keys()
         while True:
-            if not queue:
+            if not queue or (hold is not None and hold()):
                 self._wake.clear()
                 await self._wake.wait()
                 continue

@@ -16,6 +16,36 @@ Shape:
 
 READY is sent to systemd once the database and the listeners are open, not when AMI is up: an
 Asterisk that is down at boot must not make systemd give up on acd.
+
+Leadership (acd/ha/): with PostgreSQL, the nodes of one server (``ACD_SERVER_ID``) agree through a
+session advisory lock which one leads. Only the leader answers routing lookups (a standby's
+listener is closed, so the dialplan's first attempt is refused at once), sends AMI actions and
+writes fenced rows (decisions, credit); each action first asks the fence (``may_act``: leader, not
+stalled, heartbeat confirmed within the step-down bound).
+
+What a node does with the events it reads is a separate question (``_events``), answered so that
+nothing accepted is lost:
+
+- ``hold``: the node does not know yet whether it or another node records this stream (it has
+  just started, or just won the lock and is building its core): events wait in the queue, in
+  order, and go into the core once it is known. A node that cannot learn it (its database is away)
+  records after ``UNDECIDED_LIMIT`` rather than hold without bound;
+- ``record``: events go into the core and its records to the writer and the journal. The leader
+  records; so does a leader that lost its database session (a PostgreSQL restart, a partition, a
+  read-only database): it stops acting at once, but keeps its core and journal, because records are
+  facts keyed by (server, uniqueid, entry) and merged, so a late or repeated write is harmless while
+  a dropped one is lost. If it wins the lock again it leads with the same core;
+- ``count``: another node leads (a lock attempt on a working session found the lock held): it
+  records the same Asterisk's stream, so this node only counts events for its health and writes
+  what its journal still holds. On taking over it builds a fresh core from the database's history
+  and resyncs; the time since the previous leader's covered mark is a gap (reason ``takeover``)
+  that Asterisk's queue_log fills, and the calls the previous leader committed are not recorded
+  again.
+
+A standby on the other host of an active/passive pair has no events while its Asterisk is down;
+when Asterisk moves to it, the old leader's AMI is gone, the old leader releases the lock after
+``ACD_HA__AMI_LOST_SECONDS`` and the queue_log fills what came before the takeover. With SQLite a
+node always leads alone and always records.
 """
 
 from __future__ import annotations
@@ -29,7 +59,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -52,11 +82,15 @@ from acd.ami.resync import resync
 from acd.clock import EventClock
 from acd.consumer import Consumer
 from acd.core.callcenter import Core
-from acd.core.commands import Command
+from acd.core.caller_history import PastCall
+from acd.core.commands import Command, HistoryLearned
 from acd.core.config import CoreConfig
 from acd.core.effects import Anomaly, CallFinished, Effect
 from acd.core.events import PARSERS
+from acd.ha import Change, Leadership, LockNotPermitted, SoleNode
+from acd.ha.coverage import Coverage
 from acd.metrics.durability import DurabilityCollector
+from acd.metrics.ha import HaState
 from acd.metrics.http import metrics_route
 from acd.metrics.metrics import Metrics
 from acd.metrics.pipeline import PipelineMetrics
@@ -83,10 +117,22 @@ CORE_EVENTS = frozenset(PARSERS)
 # at the next reconnect: a PBX that answered QueueStatus slowly once is usually fine a moment later.
 RESYNC_RETRY_MIN = 1.0
 RESYNC_RETRY_MAX = 60.0
+# A node that cannot learn within this long whether another node records its Asterisk's events
+# (the database is away at start) records them itself: merged facts, never an unbounded queue.
+UNDECIDED_LIMIT = 10.0
 
 
 class CannotListen(Exception):
     """A port acd must listen on is taken or not allowed: the command says so in one line, exit 2."""
+
+
+class NotLeading(Exception):
+    """An AMI action refused by the fence: this node does not lead (or has not confirmed it yet)."""
+
+
+_NO_EFFECTS: list[Effect] = []
+# Step-downs that say the node lost its database, not that another node leads.
+DATABASE_AWAY = frozenset({"heartbeat_late", "connection_lost"})
 
 
 @dataclass
@@ -129,8 +175,18 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self._sleep = sleep
         self._timestamps_known = False
+        # Leadership: a sole node until start() finds PostgreSQL (then acd/ha decides).
+        self.leadership: Leadership | SoleNode = SoleNode()
+        self._leading = True
+        self._events = "record"  # hold / record / count: what the consumer does with events
+        self._undecided_since: float | None = None  # monotonic, while ``_events`` is "hold"
+        self._role_generation = 0
+        self._coverage = Coverage()
+        self.fenced: dict[str, int] = {}
+        self.history_feed: Any = None  # PostgreSQL: what other processes record (acd.store.history_feed)
+        self.history_lag: float | None = None  # seconds, the last learned call's
         self.consumer = Consumer(
-            self.core.apply,
+            self._apply_event,
             self.clock.stamp,
             self._dispatch,
             count_event=self.metrics.health.count_event,
@@ -140,6 +196,7 @@ class Daemon:
             watch={"Reload": self._reloaded},
             probe=self._note_timestamps,
             after_batch=self._after_batch,
+            hold=self._hold_events,
         )
         self.queue = self.consumer.queue  # read by health, drain and tests
         self.stats = DaemonStats(self.consumer)
@@ -169,6 +226,7 @@ class Daemon:
         self.engine: Any = None
         self.writer: Any = None
         self.kpis: Any = None  # window KPIs from the database, refreshed in the background
+        self.center_kpis: Any = None  # the center's (every server's), while this node exports them
         self.routing: RoutingHandle | None = None  # callback routing: the lookup Asterisk asks
         self.queue_log: Any = None  # Asterisk's queue_log, read after every gap (acd.queuelog.feed)
         self.runner: web.AppRunner | None = None
@@ -182,6 +240,7 @@ class Daemon:
         self._resync_task: asyncio.Task[None] | None = None
         self._last_status = 0.0
         self._events_at_status = 0
+        self.metrics.attach_ha(self._ha_state)
 
     def add_sink(self, sink: Callable[[Effect], None]) -> None:
         """Also hand every effect to ``sink`` (after the metrics; it must be quick and not raise:
@@ -211,7 +270,8 @@ class Daemon:
                     effect="resyncing without it",
                     fix="give the manager user read class system",
                 )
-            if self._resync_task is None or self._resync_task.done():
+            self.leadership.poke()  # a standby whose Asterisk is up may lead now
+            if self._leading and (self._resync_task is None or self._resync_task.done()):
                 self._resync_task = asyncio.get_running_loop().create_task(self._resync())
         elif isinstance(notice, Connected):
             log.info("ami_connected", ami=f"{ami.host}:{ami.port}", banner=notice.banner)
@@ -289,11 +349,36 @@ class Daemon:
 
     # -- the one consumer (acd/consumer.py) calls back here ----------------------------------------
 
+    def _apply_event(self, headers: Mapping[str, str], now: float) -> list[Effect]:
+        """A recording node's core takes the event; a standby whose leader records the same
+        stream only counts it (for its health)."""
+        if self._events == "record":
+            return self.core.apply(headers, now)
+        return _NO_EFFECTS
+
+    def _hold_events(self) -> bool:
+        """Events wait while the node does not know whether it records them, and while a leader
+        may not act yet (back from a stall, lock not confirmed): until the next heartbeat confirms
+        the lock or the node steps down, so what they cause is done, not refused."""
+        return self._events == "hold" or (self._leading and not self.leadership.may_act())
+
+    def _set_events(self, mode: str, why: str, *, undecided: bool = False) -> None:
+        """``undecided``: a hold that lasts only until ``UNDECIDED_LIMIT`` (the start's; the hold
+        while a new leader builds its core ends when the core is there)."""
+        self._undecided_since = time.monotonic() if undecided else None
+        if mode == self._events:
+            return
+        log.info("ha_events", mode=mode, was=self._events, reason=why, waiting=len(self.queue))
+        self._events = mode
+        self.consumer.wake()
+
     def _after_batch(self) -> None:
         if self.queue_log is not None:
             self.queue_log.poll(self._queue_log_read)
 
     def _not_an_event(self, item: Any, received: float) -> None:
+        if self._events != "record":
+            return  # a standby's core records nothing: its markers and commands mean nothing
         if isinstance(item, str):
             self._marker(item, received)
         else:
@@ -306,6 +391,9 @@ class Daemon:
         log.error("core_failed", event=headers.get("Event"), exc_info=exc)
 
     def _command(self, command: Command) -> None:
+        if isinstance(command, HistoryLearned):
+            self.history_lag = max(0.0, time.time() - command.sent)
+            self.metrics.history_lag.observe(self.history_lag)
         try:
             effects = self.core.command(command, self.clock.now())
         except Exception:
@@ -320,6 +408,8 @@ class Daemon:
         """Asterisk reloaded (queues may have come or gone): read QueueStatus again."""
         module = event.get("Module", "").lower()
         if module and module != "all" and "queue" not in module:
+            return
+        if not self._leading:
             return
         if self.ami.connected and (self._resync_task is None or self._resync_task.done()):
             self._resync_task = asyncio.get_running_loop().create_task(self._resync())
@@ -374,9 +464,22 @@ class Daemon:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            self._dispatch(self.core.tick(self.clock.now()))
+            if self._events == "record" and not self._hold_events():
+                # (Held events are older than the clock: timers must not run ahead of them.)
+                self._dispatch(self.core.tick(self.clock.now()))
+                self._mark_covered()
+            elif self._undecided_since is not None and self.queue:
+                waited = time.monotonic() - self._undecided_since
+                if waited > UNDECIDED_LIMIT:
+                    log.warning(
+                        "ha_role_unknown",
+                        waited=round(waited, 1),
+                        effect="recording the events seen (merged with the leader's, if one records)",
+                    )
+                    self._set_events("record", "undecided")
+            if self.queue:
+                self.consumer.wake()  # events held while the lock was unconfirmed
             self._count_skipped()
-            self._mark_covered()
             self._status()
 
     def _mark_covered(self) -> None:
@@ -388,7 +491,34 @@ class Daemon:
             return  # the last gap is not filled yet
         if self.core.resync is not None or not self.ami.connected:
             return
-        self.writer.journal.mark(self.clock.now())
+        now = self.clock.now()
+        self.writer.journal.mark(now)
+        self._coverage.mark(self.writer.journal.last_seq, now)
+
+    def _first_mark(self) -> None:
+        """A journal that never marked (a first start) marks where this run's events begin, just
+        before the oldest waiting event: a run killed before its first ordinary mark (events held
+        while the lock was decided, a backlog under load) still tells its successor where to start
+        reading queue_log; without it the successor's gap has no start and recovers nothing."""
+        if self.writer is None or self.writer.journal.last_seen is not None:
+            return
+        for item, _received in self.queue:
+            if item.__class__ is dict and item.get("Timestamp"):
+                try:
+                    at = float(item["Timestamp"]) - 1.0
+                except ValueError:
+                    return
+                self.writer.journal.mark(at)
+                self._coverage.mark(self.writer.journal.last_seq, at)
+            return
+
+    def _covered(self) -> float | None:
+        """Event time up to which the database has every record of this server (the heartbeat
+        writes it for the next leader)."""
+        if self.writer is None:
+            return None
+        stats = self.writer.journal.stats()
+        return self._coverage.advance(self.writer.journal.acked, dropped=stats.dropped > 0)
 
     def _count_skipped(self) -> None:
         """Events the reader framed but did not parse still count in acd_ami_events_total."""
@@ -412,6 +542,8 @@ class Daemon:
         )
         self._last_status, self._events_at_status = now, self.stats.events
         ami = "AMI connected" if self.ami.connected else "AMI reconnecting"
+        if isinstance(self.leadership, Leadership):
+            ami = f"{'leader' if self._leading else 'standby'}; {ami}"
         backlog = self.writer.stats().backlog if self.writer is not None else 0
         journal = self.writer.journal.state if self.writer is not None else "ok"
         risk = "" if journal == "ok" else f"; JOURNAL CANNOT WRITE ({journal})"
@@ -420,25 +552,25 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from acd.metrics.sql import attach_sql_kpis
-        from acd.store.history import load_past_calls
+        from acd.metrics.sql import attach_center_kpis, attach_sql_kpis
         from acd.store.migrate import prepare_database
         from acd.store.purge import run_retention
         from acd.store.writer import open_writer
 
         self._check_ports()
         self.engine = await prepare_database(self.settings)
-        # The caller history outlives the process: a restart between a cut-off and its callback
-        # changes nothing.
-        past = await load_past_calls(
-            self.engine, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
-        )
-        self.core.load_history(past)
         self.writer = await open_writer(self.settings, self.engine)
-        if self.settings.queue_log.path:
-            from acd.queuelog.feed import QueueLogFeed
-
-            self.queue_log = QueueLogFeed(self.settings.queue_log, self.core, self.writer.journal.last_seen)
+        if self.engine.dialect.name == "postgresql":
+            self.leadership = self._leadership()
+            await self.leadership.start()  # LockNotPermitted: one line, exit 2 (run_daemon)
+            self._leading = False  # until the lock is ours (once AMI is up)
+            self._set_events("hold", "starting", undecided=True)  # until a lock attempt says who records
+            self.writer.fence = self._write_token
+            self.writer.sender = self.leadership.conn.info.instance
+            self.history_feed = self._history_feed(self.writer.sender)
+        # The caller history outlives the process: a restart between a cut-off and its callback
+        # changes nothing. (On PostgreSQL this core records only if the role stays unknown.)
+        self.core, self.queue_log = await self._fresh_core(self.writer.journal.last_seen, "startup")
         self._sinks.append(self.writer.submit)
         self.writer.on_write = self.metrics.observe_db_write
         self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
@@ -446,20 +578,26 @@ class Daemon:
         self._spawn(self.writer.run(), "writer")
         self.kpis = attach_sql_kpis(self.metrics, self.engine, clock=self.clock.now, interval=KPI_SECONDS)
         self.kpis.start()
+        if self.engine.dialect.name == "sqlite":
+            # One server is the whole center: its KPIs are the center's, computed once.
+            self.metrics.attach_center_kpis(self.kpis, self._exports_center)
+        else:
+            self.center_kpis = attach_center_kpis(
+                self.metrics, self.engine, clock=self.clock.now, active=self._exports_center,
+                interval=KPI_SECONDS,
+            )  # fmt: skip
+            self.center_kpis.start()
         if self.settings.database.retention_days:
             self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
-        self.routing = await start_routing(
-            self.settings,
-            view=lambda: self.core.view.current,
-            now=self.clock.now,
-            put=self.put_command,
-            wake=self.wake,
-            send_action=self.ami.send_action,
-            metrics=self.metrics,
-        )
-        self._sinks.append(self.routing.observe)
+        if self._leading:
+            self.routing = await self._routing_handle()
+        self._sinks.append(self._routing_observe)
         self._spawn(self.consumer.run(), "consumer")
+        if isinstance(self.leadership, Leadership):
+            self._spawn(self.leadership.run(), "leadership")
+        if self.history_feed is not None:
+            self._spawn(self.history_feed.run(), "history-feed")
         self._spawn(self._tick(), "ticker")
         interval = self.notifier.watchdog_interval()
         if interval:
@@ -482,6 +620,239 @@ class Daemon:
             ami=f"{self.settings.ami.host}:{self.settings.ami.port}",
             database=shown_url(self.settings.database.url),
         )
+
+    # -- leadership (acd/ha) ------------------------------------------------------------------------
+
+    def _leadership(self) -> Leadership:
+        from acd.ha import LeaseConnection, LeaseTiming, node_info
+
+        ha = self.settings.ha
+        timing = LeaseTiming(heartbeat=ha.heartbeat_seconds, step_down_after=ha.step_down_seconds)
+        conn = LeaseConnection(
+            self.settings.database.url,
+            node_info(self.settings.server_id, ha.node_name(), __version__),
+            session_timeout=ha.session_timeout_seconds,
+            step_down=ha.step_down_seconds,
+            op_timeout=ha.heartbeat_seconds,
+        )
+        return Leadership(
+            conn,
+            timing,
+            ami_ok=lambda: self.ami.booted,
+            ami_lost_after=ha.ami_lost_seconds,
+            covered=self._covered,
+            history_lag=lambda: self.history_lag,
+            on_change=self._role_changed,
+        )
+
+    def _ha_state(self) -> HaState:
+        lead = self.leadership
+        fenced = dict(self.fenced)
+        if self.writer is not None:
+            fenced["decision"] = self.writer.fenced
+        return HaState(
+            node=self.settings.ha.node_name(),
+            leader=self._leading,
+            heartbeat_age=lead.heartbeat_age() if self._leading else None,
+            takeovers=lead.takeovers,
+            stalls=lead.stalls,
+            failures=getattr(lead, "failures", 0),
+            kpi_exporter=self._leading and lead.kpi_held,
+            stepdowns=lead.stepdowns(),
+            fenced=fenced,
+        )
+
+    def _history_feed(self, sender: str) -> Any:
+        from acd.ha.postgres import asyncpg_params
+        from acd.store.history_feed import HistoryFeed
+
+        return HistoryFeed(
+            asyncpg_params(self.settings.database.url),
+            sender,
+            deliver=self._learned,
+            catch_up=self._catch_up,
+        )
+
+    def _learned(self, server: str, sent: float, calls: tuple[PastCall, ...]) -> None:
+        """A notification from another process: into the core, in order with the events."""
+        if server == self.settings.server_id:
+            calls = tuple(replace(c, server="") for c in calls)  # this server's other node
+        self.consumer.put(HistoryLearned(calls, sent), time.time())
+
+    async def _catch_up(self, since: float) -> None:
+        """After the listening connection dropped: learn again what the database holds."""
+        from acd.store.history import load_past_calls
+
+        if self._events != "record":
+            return  # a standby loads the history when it takes over
+        calls = await load_past_calls(
+            self.engine, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
+        )
+        self.consumer.put(HistoryLearned(tuple(calls), time.time()), time.time())
+
+    def _exports_center(self) -> bool:
+        """The center's KPIs come from one daemon: the leader holding the "kpi" lock (with
+        SQLite, the one daemon there is: ``SoleNode`` always holds it)."""
+        return self._leading and bool(self.leadership.kpi_held)
+
+    def _write_token(self) -> int | None:
+        """The fencing token the writer's fenced rows carry (None: this node does not lead)."""
+        return self.leadership.token if self._leading else None
+
+    def _role_changed(self, change: Change) -> None:
+        """Called by the leadership task, on the loop: a step-down takes effect before anything
+        else runs (no event applied, no lookup answered); the rest follows in a task."""
+        self._role_generation += 1
+        generation = self._role_generation
+        self.metrics.set_role(change.role)
+        if self._stopping:
+            self._leading = change.role == "leader" and self._leading
+            return
+        if change.role == "standby":
+            self._leading = False
+            if self._resync_task is not None:
+                self._resync_task.cancel()
+            if self.routing is not None:
+                self.routing.server.close_listener()  # refused from now on: the dialplan moves on
+            if change.reason in DATABASE_AWAY and not change.stalled and self._events != "count":
+                # Not deposed, cut off: nobody may know better who records, so this node goes on
+                # recording (or holding, while its core is being built); only acting stops. A
+                # leader back from a stall longer than its session has been replaced (the standby
+                # took the lock when PostgreSQL ended that session): its core is stale and stops.
+                self._transition(self._stop_routing(), "fenced")
+            else:
+                self._set_events("count", change.reason)
+                self._transition(self._become_standby(generation), "standby")
+        else:
+            keep = self._events == "record"  # this core saw every event: it goes on
+            if not keep:
+                self._set_events("hold", change.reason)  # until the fresh core is in place
+            self._transition(self._become_leader(change, generation, keep=keep), "leader")
+        self.consumer.wake()
+        self._status(force=True)
+
+    def _transition(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"become-{name}")
+        self._tasks.append(task)
+        task.add_done_callback(self._transition_done)
+
+    def _transition_done(self, task: asyncio.Task[Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self._tasks.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ha_transition_failed", task=task.get_name(), error=repr(task.exception()))
+
+    async def _become_standby(self, generation: int) -> None:
+        await self._stop_routing()
+        if generation != self._role_generation:
+            return
+        if self.queue_log is not None:
+            await self.queue_log.close()
+            self.queue_log = None
+        # What this core held is the next leader's to see (it adopts the calls in progress).
+        self.core = Core(CoreConfig.from_settings(self.settings))
+
+    async def _become_leader(self, change: Change, generation: int, *, keep: bool) -> None:
+        """Lead: with the core that recorded every event so far (``keep``), or with a fresh one
+        whose gap starts where the records stop, the held events then going into it."""
+        if not keep:
+            takeover = change.takeover
+            covered = takeover.covered_until if takeover is not None else None
+            starts = [t for t in (covered, self.writer.journal.last_seen) if t is not None]
+            reason = "takeover" if takeover is not None and takeover.previous is not None else "startup"
+            try:
+                core, feed = await self._fresh_core(max(starts) if starts else None, reason)
+            except Exception as exc:  # no history from the database: lead without it, say so
+                log.error("ha_history_unavailable", error=str(exc))
+                core, feed = Core(CoreConfig.from_settings(self.settings)), None
+            if self._events == "hold":
+                # This core records from here on, whether or not the lock is still ours (a
+                # session lost meanwhile leaves the node recording, as any cut-off leader).
+                old, self.queue_log = self.queue_log, feed
+                if old is not None:
+                    await old.close()
+                self.core = core
+                self._first_mark()
+                self._set_events("record", "core ready")
+            else:  # another node leads by now, or stopping recorded into the core there was
+                if feed is not None:
+                    await feed.close()
+                if self._events == "count":
+                    return
+        if generation != self._role_generation:
+            return
+        self._leading = True
+        await self._stop_routing()
+        routing = await self._routing_handle(required=False)
+        if generation != self._role_generation:  # stepped down while the listener opened
+            if routing is not None:
+                await routing.close()
+            return
+        self.routing = routing
+        # A kept core that saw every event is in step with Asterisk: a snapshot taken under
+        # traffic could only disagree with it by a race. One that missed something resyncs.
+        behind = not keep or not self.core.synced or self.core.gap_started is not None
+        if behind and self.ami.booted and (self._resync_task is None or self._resync_task.done()):
+            self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+        self.consumer.wake()
+
+    async def _fresh_core(self, gap_started: float | None, reason: str) -> tuple[Core, Any]:
+        """A core seeded with the caller history in the database, its gap starting where the
+        records stop (this node's journal, or the previous leader's covered mark)."""
+        from acd.store.history import known_call_ids, load_past_calls
+
+        core = Core(CoreConfig.from_settings(self.settings))
+        past = await load_past_calls(
+            self.engine, self.settings.server_id, self.clock.now(), core.config.history_horizon
+        )
+        core.load_history(past)
+        core.gap_started = gap_started
+        core.gap_reason = reason
+        feed = None
+        if self.settings.queue_log.path:
+            from acd.queuelog.feed import QueueLogFeed
+
+            feed = QueueLogFeed(self.settings.queue_log, core, None)
+            if gap_started is not None and core.gapfill is not None and reason == "takeover":
+                # What the previous leader committed after its mark is not recorded again.
+                since = gap_started - self.settings.queue_log.lookback_seconds
+                core.gapfill.remember(await known_call_ids(self.engine, self.settings.server_id, since))
+        return core, feed
+
+    async def _routing_handle(self, *, required: bool = True) -> RoutingHandle | None:
+        try:
+            return await start_routing(
+                self.settings,
+                view=lambda: self.core.view.current,
+                now=self.clock.now,
+                put=self.put_command,
+                wake=self.wake,
+                send_action=self._send_action,
+                metrics=self.metrics,
+                may_act=self.leadership.may_act,
+            )
+        except OSError as exc:
+            if required:
+                raise
+            log.error("routing_listen_failed", port=self.settings.routing.port, error=str(exc))
+            return None
+
+    async def _stop_routing(self) -> None:
+        routing, self.routing = self.routing, None
+        if routing is not None:
+            await routing.close()
+
+    def _routing_observe(self, effect: Effect) -> None:
+        routing = self.routing
+        if routing is not None:
+            routing.observe(effect)
+
+    async def _send_action(self, action: dict[str, str]) -> object:
+        """Every AMI action acd sends on its own account passes the fence first."""
+        if not self.leadership.may_act():
+            self.fenced["ami_action"] = self.fenced.get("ami_action", 0) + 1
+            raise NotLeading(f"{action.get('Action')}: this node does not lead now; not sent")
+        return await self.ami.send_action(action)
 
     def _check_ports(self) -> None:
         """A taken HTTP or lookup port is found before anything starts (the binds come later)."""
@@ -536,6 +907,7 @@ class Daemon:
     async def _health(self, request: web.Request) -> web.Response:
         body = {
             "ami_connected": self.ami.connected,
+            "role": "leader" if self._leading else "standby",
             "events": self.stats.events,
             "queue": len(self.queue),
             "calls_in_progress": len(self.core.registry.entries),
@@ -578,12 +950,16 @@ class Daemon:
             return
         self._stopping = True
         self.notifier.stopping("draining")
+        if self._events == "hold":  # never decided: what was read is recorded, not dropped
+            self._set_events("record", "stopping")
         await self.ami.close()
         if self._resync_task is not None:
             self._resync_task.cancel()
         consumer = next((t for t in self._tasks if t.get_name() == "consumer"), None)
         for task in self._tasks:
-            if task is not consumer and task.get_name() != "writer":
+            # The leader keeps heartbeating while its writer flushes: what it flushes is written
+            # under its token; then it releases the lock cleanly.
+            if task is not consumer and task.get_name() not in ("writer", "leadership"):
                 task.cancel()
         # Drain what was read through the core, so its effects reach the writer.
         deadline = time.monotonic() + 5.0
@@ -592,12 +968,13 @@ class Daemon:
             await asyncio.sleep(0.01)
         if consumer is not None:
             consumer.cancel()
-        if self.routing is not None:
-            await self.routing.close()
+        await self._stop_routing()
         if self.queue_log is not None:
             await self.queue_log.close()
         if self.writer is not None:
             await self.writer.close(self.settings.database.flush_deadline)
+        if isinstance(self.leadership, Leadership):
+            await self.leadership.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -605,6 +982,10 @@ class Daemon:
             await self.runner.cleanup()
         if self.kpis is not None:
             await self.kpis.stop()
+        if self.center_kpis is not None:
+            await self.center_kpis.stop()
+        if self.history_feed is not None:
+            await self.history_feed.close()
         if self.engine is not None:
             await self.engine.dispose()
         if self._started:  # after a failed start the caller reports why, in one line
@@ -646,6 +1027,9 @@ async def run_daemon(settings: Settings, *, ready: Callable[[Daemon], None] | No
         listen = _cannot_listen(exc)
         if listen is not None:
             print(f"acd: cannot listen: {listen}", file=sys.stderr, flush=True)
+            return 2
+        if isinstance(exc, LockNotPermitted):
+            print(f"acd: database: {exc}", file=sys.stderr, flush=True)
             return 2
         log.error("start_failed", error=str(exc))
         return 1

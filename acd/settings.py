@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from acd.core.reps import RepDirectory, RepMapError, parse_reps
 from acd.envvars import ListFormEnvSource, describe_error, unknown_variables
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ApiToken",
     "ConfigError",
     "DatabaseSettings",
+    "HaSettings",
     "HttpSettings",
     "PagesSettings",
     "QueueLogSettings",
@@ -155,6 +157,60 @@ class RoutingSettings(BaseModel):
     max_lookups_per_second: float = Field(
         1000.0, gt=0, description="beyond this rate lookups are answered 'shared queue' (a flood)"
     )
+    other_node: str = Field(
+        "",
+        description="IP:PORT of the other HA node's lookup: the dialplan asks it when this one "
+        "refuses the connection (a standby); empty: no other node",
+    )
+
+    @field_validator("other_node")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not value:
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
+            raise ValueError("must be IP:PORT (e.g. 127.0.0.1:8082)")
+        return value
+
+
+class HaSettings(BaseModel):
+    """Leadership of one server's nodes (PostgreSQL only; with SQLite a node always leads alone)."""
+
+    node: str = Field(
+        "", max_length=160, description="this node's name in `acd status` and logs (empty: the host name)"
+    )
+    heartbeat_seconds: float = Field(
+        1.0, ge=0.1, le=5.0, description="seconds between leadership heartbeats (a standby's lock attempts)"
+    )
+    step_down_seconds: float = Field(
+        3.0, gt=0, description="a leader without a successful heartbeat this long stops acting"
+    )
+    session_timeout_seconds: float = Field(
+        5.0,
+        ge=1.0,
+        description="PostgreSQL ends a silent leader's session after this (idle_session_timeout), "
+        "freeing the lock for the standby; longer than the step-down",
+    )
+    ami_lost_seconds: float = Field(
+        15.0, gt=0, description="a leader without AMI this long lets a node that has Asterisk lead"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HaSettings:
+        if self.step_down_seconds <= self.heartbeat_seconds:
+            raise ValueError("ACD_HA__STEP_DOWN_SECONDS: must be longer than ACD_HA__HEARTBEAT_SECONDS")
+        if self.session_timeout_seconds <= self.step_down_seconds:
+            raise ValueError(
+                "ACD_HA__SESSION_TIMEOUT_SECONDS: must be longer than ACD_HA__STEP_DOWN_SECONDS "
+                "(a leader must stop acting before the database frees its lock)"
+            )
+        return self
+
+    def node_name(self) -> str:
+        import socket
+
+        return self.node or socket.gethostname()
 
 
 class QueueLogSettings(BaseModel):
@@ -267,6 +323,7 @@ class Settings(BaseSettings):
     queue_log: QueueLogSettings = Field(default_factory=QueueLogSettings)  # type: ignore[arg-type]
     affinity: AffinitySettings = Field(default_factory=AffinitySettings)  # type: ignore[arg-type]
     pages: PagesSettings = Field(default_factory=PagesSettings)  # type: ignore[arg-type]
+    ha: HaSettings = Field(default_factory=HaSettings)  # type: ignore[arg-type]
     time_zone: str = Field(
         "", description="the center's time zone on pages (IANA name such as Europe/Berlin; empty: the host's)"
     )
@@ -300,6 +357,25 @@ class Settings(BaseSettings):
     metrics_max_agents: int = Field(
         1000, ge=1, description="per-agent series cap; extra agents become 'other'"
     )
+    reps_file: Path | None = Field(
+        None, description="who is who on several servers: lines `server interface rep [name]`"
+    )
+
+    @field_validator("reps_file", mode="before")
+    @classmethod
+    def _reps_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # ACD_REPS_FILE= (empty): no mapping
+
+    @field_validator("reps_file")
+    @classmethod
+    def _reps_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_reps(value)
+        return value
+
+    def reps(self) -> RepDirectory:
+        """The rep mapping (empty without ``ACD_REPS_FILE``): checked at start, read again here."""
+        return read_reps(self.reps_file) if self.reps_file is not None else RepDirectory()
 
     @field_validator("time_zone")
     @classmethod
@@ -354,6 +430,18 @@ class Settings(BaseSettings):
     def queue(self, name: str) -> QueueSettings:
         """Settings for one queue: the defaults with that queue's overrides on top."""
         return self.queues.get(name, self.queue_defaults)
+
+
+def read_reps(path: Path) -> RepDirectory:
+    """The reps file parsed; ValueError names the file and the line."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        return parse_reps(text)
+    except RepMapError as err:
+        raise ValueError(f"{path} {err}") from None
 
 
 def _from_credentials() -> dict[str, Any]:

@@ -22,6 +22,9 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 Q = 'queue=~"$queue"'
+# Window KPIs from the database: the center's (scope="center", exported by one daemon), never a
+# server's too, so nothing is counted twice when several servers share the database.
+KQ = Q + ',scope="center"'
 
 # Callbacks that wait for their agent are rare: over a scrape-sized interval the quantile is mostly
 # undefined (0/0), so the waits are pooled over the trailing hour.
@@ -449,7 +452,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         bargauge(
             "First-contact resolution",
-            f"avg by (window) (acd_kpi_fcr_ratio{{{Q}}})",
+            f"avg by (window) (acd_kpi_fcr_ratio{{{KQ}}})",
             "{{window}}",
             unit="percentunit",
             description="1 - repeat-contact ratio: answered calls with a known caller whose caller "
@@ -461,7 +464,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         timeseries(
             "Repeat-contact ratio by window",
-            [(f"avg by (window) (acd_kpi_repeat_contact_ratio{{{Q}}})", "{{window}}")],
+            [(f"avg by (window) (acd_kpi_repeat_contact_ratio{{{KQ}}})", "{{window}}")],
             unit="percentunit",
         ),
         8,
@@ -510,7 +513,7 @@ def quality() -> dict[str, Any]:
                     f" / sum(rate(acd_calls_answered_total{{{Q}}}[$__rate_interval]))",
                     "live",
                 ),
-                (f'avg(acd_kpi_cutoff_ratio{{{Q},window="24h"}})', "24h (database)"),
+                (f'avg(acd_kpi_cutoff_ratio{{{KQ},window="24h"}})', "24h (database)"),
             ],
             unit="percentunit",
         ),
@@ -562,7 +565,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         bargauge(
             "Notes completeness (database)",
-            f"avg by (window) (acd_kpi_notes_completeness_ratio{{{Q}}})",
+            f"avg by (window) (acd_kpi_notes_completeness_ratio{{{KQ}}})",
             "{{window}}",
             unit="percentunit",
             description="Answered calls whose outcome has notes / answered calls.",
@@ -573,7 +576,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         bargauge(
             "Marked resolved by the rep (database)",
-            f"avg by (window) (acd_kpi_resolved_ratio{{{Q}}})",
+            f"avg by (window) (acd_kpi_resolved_ratio{{{KQ}}})",
             "{{window}}",
             unit="percentunit",
             description="The rep's own word, shown beside FCR and never part of it: answered calls "
@@ -585,7 +588,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         piechart(
             "Dispositions ($window)",
-            f'sum by (disposition) (acd_kpi_dispositions{{{Q},window=~"$window"}})',
+            f'sum by (disposition) (acd_kpi_dispositions{{{KQ},window=~"$window"}})',
             "{{disposition}}",
             description="Answered calls by their latest outcome's disposition; none: no outcome yet.",
         ),
@@ -595,7 +598,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         piechart(
             "Sale points by attribution ($window)",
-            f'sum by (attribution) (acd_kpi_credit_points{{{Q},window=~"$window"}})',
+            f'sum by (attribution) (acd_kpi_credit_points{{{KQ},window=~"$window"}})',
             "{{attribution}}",
             description="As acd report credits a sale (its callback chain): own_call, original (the rep "
             "of the first cut-off), closer, intermediate (on the record with 0); re-posts never add.",
@@ -606,7 +609,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         stat(
             "Disputed sales ($window)",
-            f'sum(acd_kpi_credit_disputed_sales{{{Q},window=~"$window"}})',
+            f'sum(acd_kpi_credit_disputed_sales{{{KQ},window=~"$window"}})',
             thresholds=[(None, "green"), (1, "orange")],
             description="Sales with two different point values posted: on the review queue.",
         ),
@@ -635,7 +638,7 @@ def quality() -> dict[str, Any]:
     lay.add(
         timeseries(
             "Service level by window (database)",
-            [(f"avg by (window) (acd_kpi_service_level_ratio{{{Q}}})", "{{window}}")],
+            [(f"avg by (window) (acd_kpi_service_level_ratio{{{KQ}}})", "{{window}}")],
             unit="percentunit",
         ),
         12,
@@ -655,6 +658,7 @@ def agents() -> dict[str, Any]:
     """Each rep's volume beside their quality, so speed alone never looks like success."""
     lay = Layout()
     a = 'agent=~"$agent"'
+    ka = a + ',scope="center"'  # per-agent window KPIs: the center's
     r = "[$__range]"
     lay.add(
         table(
@@ -676,21 +680,25 @@ def agents() -> dict[str, Any]:
                 ),
                 (
                     "Notes written",
-                    f'max by (agent) (acd_agent_kpi_notes_completeness_ratio{{{a},window=~"$window"}})',
+                    f'max by (agent) (acd_agent_kpi_notes_completeness_ratio{{{ka},window=~"$window"}})',
                     "percentunit",
                 ),
                 (
                     "Marked resolved",
-                    f'max by (agent) (acd_agent_kpi_resolved_ratio{{{a},window=~"$window"}})',
+                    f'max by (agent) (acd_agent_kpi_resolved_ratio{{{ka},window=~"$window"}})',
                     "percentunit",
                 ),
                 (
                     "Repeat contacts 7d",
-                    f'max by (agent) (acd_agent_kpi_repeat_contact_ratio{{{a},window="7d"}})',
+                    f'max by (agent) (acd_agent_kpi_repeat_contact_ratio{{{ka},window="7d"}})',
                     "percentunit",
                 ),
-                ("FCR 24h", f'max by (agent) (acd_agent_kpi_fcr_ratio{{{a},window="24h"}})', "percentunit"),
-                ("Credit", f'sum by (agent) (acd_agent_kpi_credit_points{{{a},window=~"$window"}})', "short"),
+                ("FCR 24h", f'max by (agent) (acd_agent_kpi_fcr_ratio{{{ka},window="24h"}})', "percentunit"),
+                (
+                    "Credit",
+                    f'sum by (agent) (acd_agent_kpi_credit_points{{{ka},window=~"$window"}})',
+                    "short",
+                ),
             ],
             key="agent",
             description="Per-agent series are opt-in (ACD_METRICS_PER_AGENT=true). Repeat contacts "
@@ -743,7 +751,7 @@ def agents() -> dict[str, Any]:
     lay.add(
         bargauge(
             "Credit by attribution ($window)",
-            f'sum by (agent, attribution) (acd_agent_kpi_credit_points{{{a},window=~"$window"}})',
+            f'sum by (agent, attribution) (acd_agent_kpi_credit_points{{{ka},window=~"$window"}})',
             "{{agent}} ({{attribution}})",
         ),
         12,

@@ -152,7 +152,7 @@ async def test_metrics_and_health_served_while_running(tmp_path: Path) -> None:
     finally:
         await daemon.stop()
         await sim.stop()
-    assert "acd_calls_offered_total" in text and "acd_ami_up 1.0" in text
+    assert "acd_calls_offered_total" in text and 'acd_ami_up{role="leader",server="asterisk"} 1.0' in text
     assert health["ami_connected"] is True and health["events"] > 500
 
 

@@ -61,6 +61,10 @@ async def acd_metrics() -> AsyncIterator[tuple[Metrics, int]]:
     refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=AGENTS, queues=QUEUES)), interval=5)
     m.attach_kpis(refresher)
     refresher.start()
+    # This process also exports the center's window KPIs (it holds the kpi lock): the panels read those.
+    center = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=AGENTS, queues=QUEUES)), interval=5)
+    m.attach_center_kpis(center, lambda: True)
+    center.start()
     stream = synthetic_day(agents=AGENTS, queues=QUEUES, calls=500_000)
 
     async def feed() -> None:
@@ -94,6 +98,7 @@ async def acd_metrics() -> AsyncIterator[tuple[Metrics, int]]:
     finally:
         feeder.cancel()
         await refresher.stop()
+        await center.stop()
         await runner.cleanup()
 
 

@@ -110,7 +110,8 @@ async def test_snapshot_taken_in_the_loop_thread_rendered_elsewhere() -> None:
     async with serving(m) as url, aiohttp.ClientSession() as session, session.get(url) as resp:
         text = await resp.text()
     assert takers == [threading.get_ident()]
-    assert 'acd_queue_callers_waiting{queue="q00"}' in text
+    # Every series says its server and the node's role (a sole node leads).
+    assert 'acd_queue_callers_waiting{queue="q00",role="leader",server="asterisk"}' in text
 
 
 async def test_only_get_is_served(served: tuple[str, Metrics]) -> None:

@@ -195,6 +195,11 @@ class AmiClient:
         return self._logged_in
 
     @property
+    def booted(self) -> bool:
+        """Logged in and Asterisk fully booted (its FullyBooted, or the fallback's)."""
+        return self._logged_in and self._booted
+
+    @property
     def banner(self) -> str | None:
         """The last AMI banner read (``Asterisk Call Manager/11.0.0``)."""
         return self._banner_text

@@ -219,6 +219,22 @@ def openapi_document(dispositions: list[str]) -> dict[str, Any]:
                     "responses": _responses("the summary", 401, 403, 422, 503),
                 }
             },
+            "/api/v1/report": {
+                "get": {
+                    "summary": "acd report over [from, to): the center's queues and reps, each server's "
+                    "beside them (supervisors)",
+                    "parameters": [
+                        *period,
+                        {
+                            "name": "server",
+                            "in": "query",
+                            "schema": {"type": "string", "default": "all"},
+                            "description": "one server's figures (ACD_SERVER_ID); all: the center's",
+                        },
+                    ],
+                    "responses": _responses("the report", 401, 403, 422, 503),
+                }
+            },
             "/api/v1/review": {
                 "get": {
                     "summary": "Calls worth a look, with their reasons (agents: their own)",

@@ -20,7 +20,7 @@ from acd.api.payloads import BadInput, parse_credit, parse_time
 from acd.api.supervisor_write import CreditWriter, ReviewWriter
 from acd.reads.calls import chain_view, may_read_notes
 from acd.reads.review import REASONS, STATUSES, review_flags
-from acd.reads.summary import agent_summary
+from acd.reads.summary import ALL_SERVERS, agent_summary, load_report
 from acd.settings import Settings
 from acd.store.outcomes import resolve_linkedid
 
@@ -74,6 +74,18 @@ def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], 
         async with engine.connect() as conn:
             stats = await agent_summary(conn, settings, agent, since, until, now=clock())
         return web.json_response({"agent": agent, "period": {"from": since, "to": until}, "summary": stats})
+
+    async def report(request: web.Request) -> web.Response:
+        """``acd report`` as JSON: the center (every server sharing the database) with each
+        server's beside it, or one server's (``server=NAME``)."""
+        if not principal_of(request).is_supervisor:
+            return json_error(403, "only a supervisor may read the report")
+        since, until = _period(request, clock)
+        server = request.query.get("server") or "all"
+        found = await load_report(
+            engine, settings, since, until, clock(), server_id=ALL_SERVERS if server == "all" else server
+        )
+        return web.json_response(found.as_dict())
 
     async def chain(request: web.Request) -> web.Response:
         who = principal_of(request)
@@ -137,6 +149,7 @@ def records_routes(settings: Settings, engine: AsyncEngine, clock: Callable[[], 
     return [
         web.get(r"/api/v1/agents/{agent:.+}/summary", summary),
         web.post("/api/v1/calls/{call_id}/review", mark),
+        web.get("/api/v1/report", report),
         web.get("/api/v1/calls/{call_id}/chain", chain),
         web.post("/api/v1/calls/{call_id}/credit", credit),
         web.get("/api/v1/review", review),

@@ -36,7 +36,7 @@ class ReplayClock:
             for name in _ID_HEADERS:
                 value = headers.get(name)
                 if value:
-                    head = value.partition(".")[0]
+                    head = value.rpartition("-")[2].partition(".")[0]  # "<systemname>-" first
                     if head.isdigit():
                         epoch = float(head)
                         if raw is None or epoch > raw:

@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from acd.asterisk_config import ConfigInputError, from_settings, render
-from acd.settings import load_settings
+from acd.asterisk_config import ConfigInputError, configured_agents, from_settings, render
+from acd.settings import Settings, load_settings
 
 __all__ = ["register"]
 
@@ -19,13 +19,15 @@ Write the Asterisk side of callback affinity: one personal queue per agent (queu
 acd-route dialplan context (extensions-acd.conf), the manager user (manager-acd.conf) and what the
 shared queues must agree with (queues.conf.example).
 
-Agents come from --agent (repeatable), --agents-file (one state interface per line, # comments) or
-ACD_AFFINITY__AGENTS, in that order of preference. Without --out the files are printed one after
+Agents come from --agent (repeatable), --agents-file (one state interface per line, # comments),
+this server's lines of ACD_REPS_FILE (ACD_SERVER_ID) or ACD_AFFINITY__AGENTS, in that order of
+preference. When ACD_REPS_FILE names several servers, asterisk.conf.example gives this server's
+systemname. Without --out the files are printed one after
 the other; --out DIR writes them there; --check DIR compares instead and exits 1 when a file
 differs (for CI and configuration management)."""
 
 
-def _agents(args: argparse.Namespace, configured: list[str]) -> list[str]:
+def _agents(args: argparse.Namespace, settings: Settings) -> list[str]:
     if args.agent:
         return list(args.agent)
     if args.agents_file is not None:
@@ -33,13 +35,13 @@ def _agents(args: argparse.Namespace, configured: list[str]) -> list[str]:
             return args.agents_file.read_text(encoding="utf-8").splitlines()  # type: ignore[no-any-return]
         except OSError as err:
             raise ConfigInputError(f"--agents-file {args.agents_file}: {err.strerror}") from None
-    return configured
+    return configured_agents(settings)
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
-        cfg = from_settings(settings, _agents(args, settings.affinity.agents), args.queue_options)
+        cfg = from_settings(settings, _agents(args, settings), args.queue_options)
     except ConfigInputError as err:
         print(f"acd asterisk-config: {err}", file=sys.stderr)
         return 2

@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--from", dest="start", metavar="TIME", help="period start (ISO 8601 or epoch)")
     parser.add_argument("--to", dest="end", metavar="TIME", help="period end, exclusive (default: now)")
     parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)  # the clock's reading (tests)
+    parser.add_argument(
+        "--server",
+        default="all",
+        metavar="NAME",
+        help="one server's numbers (ACD_SERVER_ID); default all: the center's, with each server's "
+        "beside it when several servers share the database",
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object")
     fmt.add_argument("--csv", action="store_true", help="CSV, one row per queue and per agent")
@@ -60,19 +67,20 @@ def main(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace, start: float, end: float, now: float) -> int:
     from acd.commands.database import open_database
-    from acd.reads.summary import load_report
+    from acd.reads.summary import ALL_SERVERS, load_report
     from acd.reporting.period import records_ahead
     from acd.reporting.render import to_csv, to_json, to_table
 
     engine = await open_database("report", settings, existing=True)  # a report never creates one
     if engine is None:
         return 1
+    server = ALL_SERVERS if args.server == "all" else args.server
     try:
         if not args.now and not args.end:
             # Looking for records ahead scans every entry row (seconds on a big center) and almost
             # always finds none: the report of the period as given is read meanwhile.
             ahead, report = await asyncio.gather(
-                records_ahead(engine, now), load_report(engine, settings, start, end, now)
+                records_ahead(engine, now), load_report(engine, settings, start, end, now, server_id=server)
             )
             if ahead > 0:
                 print(
@@ -82,9 +90,9 @@ async def _run(settings: Settings, args: argparse.Namespace, start: float, end: 
                 )
                 shift = ahead + 1.0
                 start, end, now = start + shift, end + shift, now + shift
-                report = await load_report(engine, settings, start, end, now)
+                report = await load_report(engine, settings, start, end, now, server_id=server)
         else:
-            report = await load_report(engine, settings, start, end, now)
+            report = await load_report(engine, settings, start, end, now, server_id=server)
     finally:
         await engine.dispose()
     if args.json:

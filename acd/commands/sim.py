@@ -86,6 +86,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--truth", type=Path, help="write the true call records here (JSON lines)")
     p.add_argument("--queue-log", type=Path, help="write Asterisk's queue_log here, as app_queue does")
+    p.add_argument(
+        "--action-log",
+        type=Path,
+        help="write every AMI action received here (JSON lines: time, user, action)",
+    )
     p.add_argument("--agents", type=int, default=6, help="agents logged in to the queues (default 6)")
     p.add_argument("--queues", help="comma-separated queues to staff and call (default: all)")
     p.add_argument("--rate", type=float, default=2.0, help="calls per minute (Poisson)")
@@ -150,6 +155,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "does, until stopped (SIGTERM or Ctrl-C)",
     )
     p.add_argument(
+        "--systemname",
+        default="",
+        help="asterisk.conf's systemname: call ids become <name>-<epoch>.<n> (several servers, one database)",
+    )
+    p.add_argument(
         "--action-latency",
         type=float,
         default=0.01,
@@ -189,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         truth=args.truth,
         queue_log=args.queue_log,
+        action_log=args.action_log,
         agents=args.agents,
         queues=[q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None,
         rate_per_min=args.rate,
@@ -204,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         duration=args.duration,
         hold_until_login=args.hold,
         action_latency=args.action_latency,
+        systemname=args.systemname,
     )
     try:
         sim = Simulator(cfg)

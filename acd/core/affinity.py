@@ -12,6 +12,8 @@ Decision rules (first match wins; the table in tests/test_affinity_policy.py is 
    window nor (sticky mode only) an answered call within the sticky window: ``queue`` /
    ``no_history``.
 3. Affinity off for the queue: ``queue`` / ``ineligible``.
+3a. The call was cut off on another server and its rep has no interface on this one (the reps
+   mapping, :mod:`acd.core.reps`): ``queue`` / ``fallback_other_server``, at once.
 4. The original agent is logged out, not a member of the queue, not in their personal queue,
    paused there, paused in the queue (unless the reason is allow-listed) or their device is
    unavailable: ``queue`` / ``fallback_unavailable``, at once: a callback never waits for an
@@ -66,6 +68,7 @@ REASONS = (
     "fallback_busy_timeout",
     "fallback_unavailable",
     "fallback_no_answer",
+    "fallback_other_server",
     "no_history",
     "ineligible",
 )
@@ -169,8 +172,11 @@ def decide(
     agent: AgentView | None,
     policy: AffinityPolicy,
     now: float,
+    *,
+    elsewhere: str | None = None,
 ) -> AffinityDecision:
-    """The routing decision for one new call (rules in the module docstring)."""
+    """The routing decision for one new call (rules in the module docstring); ``elsewhere``: the
+    server the past call's rep works on, when they cannot be reached from this one."""
     base = AffinityDecision("queue", "ineligible", policy.shadow, request.queue, request.caller_key)
     if not policy.enabled:
         return replace(base, detail="affinity_off")
@@ -188,7 +194,7 @@ def decide(
     else:
         detail = "window_expired" if past.cut_off else "not_cut_off"
         return replace(base, reason="no_history", detail=detail)
-    personal = personal_queue_name(past.agent)
+    personal = personal_queue_name(past.agent) if elsewhere is None else None
     found = replace(
         base,
         agent=past.agent,
@@ -200,6 +206,8 @@ def decide(
     )
     if not policy.queue_enabled:
         return replace(found, detail="queue_disabled")
+    if elsewhere is not None:
+        return replace(found, reason="fallback_other_server", detail=f"server:{elsewhere}")
     unavailable = replace(found, reason="fallback_unavailable")
     if personal is None:
         return replace(unavailable, detail="no_personal_queue")

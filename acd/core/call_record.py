@@ -113,6 +113,7 @@ def past_call(entry: Entry, record: CallRecord) -> PastCall | None:
         record.outcome == "answered",
         record.cut_off,
         record.ended_at,
+        cut_off_known="cut_off" not in entry.unknown,
     )
 
 

@@ -30,7 +30,7 @@ from acd.core import channels
 from acd.core import events as ev
 from acd.core import members as mem
 from acd.core.caller_history import History, PastCall
-from acd.core.commands import Command, LookupAnswered
+from acd.core.commands import Command, HistoryLearned, LookupAnswered
 from acd.core.config import CoreConfig
 from acd.core.customer import CustomerCalls
 from acd.core.effects import Effect, GapRecorded, MemberState, ResyncDone
@@ -130,6 +130,8 @@ class Core:
         out: list[Effect] = []
         if isinstance(command, LookupAnswered):
             self.routed.answered(command, now)
+        elif isinstance(command, HistoryLearned):
+            self.learn(command.calls)
         return out
 
     def _publish(self, out: list[Effect], now: float) -> None:
@@ -210,7 +212,7 @@ class Core:
         lost: Lost = "asterisk_restart" if self.restarting else "ami_gap"
         reconciled, unseen = reconcile(self.calls, snap, lost, now, out)
         reg = self.registry
-        if self.gap_started is not None or self.gap_reason == "startup":
+        if self.gap_started is not None or self.gap_reason in ("startup", "takeover"):
             gap = GapRecorded(self.gap_started, now, self.gap_reason, reconciled)
             if self._gapfill is not None:  # recorded once queue_log has told what the gap held
                 adopted = [e for i, e in reg.entries.items() if e.partial and i not in snap.known_entries]
@@ -297,4 +299,12 @@ class Core:
         for call in calls:
             self.history.add(call)
         self.view.remember_all(calls)
+        self.customers.remember(calls)
+
+    def learn(self, calls: tuple[PastCall, ...] | list[PastCall]) -> None:
+        """Calls recorded elsewhere, as they reach the database (any order; a call learned again
+        replaces what was known of it, e.g. a record from queue_log by the one from AMI)."""
+        for call in calls:
+            self.history.learn(call)
+            self.view.learn(call)
         self.customers.remember(calls)

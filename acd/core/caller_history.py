@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["History", "PastCall", "caller_key"]
+__all__ = ["History", "PastCall", "caller_key", "link_unknown"]
 
 _ANONYMOUS = frozenset(
     {"", "anonymous", "unknown", "<unknown>", "restricted", "private", "withheld", "unavailable", "s"}
@@ -56,6 +56,16 @@ class PastCall:
     ended_at: float
     chain_id: str | None = None  # its customer call's callback chain (from storage; None: its own)
     chain_seq: int = 0
+    cut_off_known: bool = True  # False: recorded from queue_log, which has no hang-up cause
+    server: str = ""  # the server that recorded it, when another ("": this server)
+
+
+def link_unknown(repeat_of: PastCall | None, now: float, callback_window: float) -> bool:
+    """A repeat of a call whose cut-off nobody could tell, within the callback window: the new
+    call may as well be a callback of it. Its links are then unknown, not wrong."""
+    return (
+        repeat_of is not None and not repeat_of.cut_off_known and now - repeat_of.ended_at <= callback_window
+    )
 
 
 class History:
@@ -84,6 +94,25 @@ class History:
     def note_agent(self, name: str, agent: str) -> None:
         """A display name the agent is known by (from storage), for queue_log's member names."""
         self._agents[name] = agent
+
+    def learn(self, call: PastCall) -> None:
+        """Add a call recorded elsewhere: it replaces an earlier version of the same call and takes
+        its place by end time, so matching still sees each key's calls newest last."""
+        calls = self._by_key.get(call.key)
+        if calls is None:
+            self.add(call)
+            return
+        kept = [c for c in calls if c.id != call.id]
+        if len(kept) == len(calls) and calls and calls[-1].ended_at <= call.ended_at:
+            self.add(call)
+            return
+        kept.append(call)
+        kept.sort(key=lambda c: c.ended_at)
+        calls.clear()
+        calls.extend(kept)
+        self._order.append(call)
+        if call.agent and call.agent_name:
+            self._agents[call.agent_name] = call.agent
 
     def agent_named(self, name: str) -> str | None:
         """The agent whose calls carried this display name (queue_log names members by it)."""

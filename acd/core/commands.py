@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from acd.core.affinity import AffinityDecision
+from acd.core.caller_history import PastCall
 
-__all__ = ["Command", "LookupAnswered"]
+__all__ = ["Command", "HistoryLearned", "LookupAnswered"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,4 +36,14 @@ class LookupAnswered:
     decision: AffinityDecision | None
 
 
-Command: TypeAlias = LookupAnswered
+@dataclass(frozen=True, slots=True)
+class HistoryLearned:
+    """Finished calls another acd process wrote to the shared database (another server, or this
+    server's previous leader writing its journal late), as its notification carried them: caller
+    history the core did not make itself. ``sent``: the writer's wall clock at its commit."""
+
+    calls: tuple[PastCall, ...]
+    sent: float
+
+
+Command: TypeAlias = LookupAnswered | HistoryLearned

@@ -107,6 +107,15 @@ class GapFill:
             return True
         return False
 
+    def remember(self, ids: list[str]) -> None:
+        """Records another process already made (the leader before a takeover): queue_log never
+        makes them again."""
+        recent = self._recent
+        for call_id in ids:
+            recent[call_id] = None
+        while len(recent) > RECENT:
+            recent.popitem(last=False)
+
     def window(self) -> tuple[float, float | None] | None:
         """(read lines since, gap start or None) for the pending gap, None when none is pending."""
         gap = self.gap

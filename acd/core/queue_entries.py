@@ -24,7 +24,7 @@ from typing import Protocol
 
 from acd.core import events as ev
 from acd.core.call_record import build_record, past_call
-from acd.core.caller_history import History, caller_key
+from acd.core.caller_history import History, caller_key, link_unknown
 from acd.core.config import CoreConfig
 from acd.core.effects import AgentOffer, Anomaly, CallFinished, CallRecord, CallStarted, Effect
 from acd.core.entities import Agent, Channel, Entry, Lost, Ring
@@ -117,6 +117,8 @@ class QueueEntries:
         )
         entry.callback_of = cb.id if cb else None
         entry.repeat_of = rep.id if rep else None
+        if link_unknown(rep, now, self.config.queue(e.queue).callback_window_seconds):
+            entry.unknown.update(("callback_of", "repeat_of"))
         reg.add_entry(entry)
         out.append(
             CallStarted(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from acd.core.caller_history import caller_key
+from acd.core.caller_history import caller_key, link_unknown
 from acd.core.effects import AgentOffer, CallRecord
 from acd.core.entities import Entry
 from acd.core.entry_states import EntryState, allowed
@@ -291,6 +291,8 @@ def entry_from_queue_log(calls: QueueEntries, q: QlEntry, restarts: tuple[int, .
     )
     entry.callback_of = cb.id if cb else None
     entry.repeat_of = rep.id if rep else None
+    if link_unknown(rep, entry.joined_at, rules.callback_window_seconds):
+        entry.unknown.update(("callback_of", "repeat_of"))
     apply_outcome(calls, entry, q, restarts, had_signals=False)
     entry.offers = _offers(calls, q, entry.agent)
     if q.transfer:

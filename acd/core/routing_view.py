@@ -71,6 +71,16 @@ class ViewPublisher:
         view = self.current
         self.current = replace(view, answers=view.answers.set(call.key, call))
 
+    def learn(self, call: PastCall) -> None:
+        """A call recorded elsewhere: the caller's last answered call unless a later one is known
+        (the same call learned again replaces itself)."""
+        if not call.answered or not call.agent:
+            return
+        known = self.current.answers.get(call.key)
+        if known is not None and known.id != call.id and known.ended_at > call.ended_at:
+            return
+        self.remember(call)
+
     def remember_all(self, calls: Iterable[PastCall]) -> None:
         with_agent = [c for c in calls if c.answered and c.agent]
         if not with_agent:

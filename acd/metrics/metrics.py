@@ -56,6 +56,8 @@ from acd.core.effects import (
     WithdrawRequested,
 )
 from acd.core.live import LiveSnapshot
+from acd.metrics.exposition import Exposition
+from acd.metrics.ha import HaCollector, HaState
 from acd.metrics.health import HealthCollector
 from acd.metrics.kpi import KpiCollector, KpiRefresher
 from acd.metrics.labels import OTHER, LabelCap, cause_class
@@ -72,6 +74,7 @@ AFFINITY_RESULTS: frozenset[str] = frozenset(
         "fallback_busy_timeout",
         "fallback_unavailable",
         "fallback_no_answer",
+        "fallback_other_server",
         "no_history",
         "ineligible",
         "abandoned",
@@ -160,6 +163,9 @@ class Metrics:
         # no dashboard or alert reads; prometheus_client only offers this process-wide switch.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
+        # Every series says its server and this node's role; a standby shows only its health.
+        self.role = "leader"
+        self.exposition = Exposition(self.registry, settings.server_id, lambda: self.role)
         self.per_agent = self.settings.metrics_per_agent
         self.caps: dict[str, LabelCap] = {
             "queue": LabelCap(max_queues),
@@ -320,11 +326,23 @@ class Metrics:
         )
         self.db_rows_written = counter("acd_db_rows_written", "Rows written to the database")
         self.effects = counter("acd_effects", "Effects observed, by type", ("type",))
+        self.history_lag = Histogram(
+            "acd_history_lag_seconds",
+            "From another acd process committing a call to this core knowing it (shared history)",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=reg,
+        )
         build = gauge("acd_build_info", "acd version and Python version", ("version", "python"))
         build.labels(version or _version(), platform.python_version()).set(1)
 
         self.health = HealthCollector(self.caps, db_backlog)
         reg.register(self.health)
+        # Leadership (acd/ha): a sole node leads until the daemon attaches its leadership.
+        sole = HaState(
+            node="", leader=True, heartbeat_age=0.0, takeovers=0, stalls=0, failures=0, kpi_exporter=True
+        )
+        self.ha = HaCollector(lambda: sole)
+        reg.register(self.ha)
         self.routing = RoutingMetrics(reg)
         self.live = LiveCollector(
             live,
@@ -392,11 +410,23 @@ class Metrics:
         )
         self.registry.register(self._kpi_collector)
 
+    def attach_center_kpis(self, refresher: KpiRefresher, active: Callable[[], bool]) -> None:
+        """Export the center's window KPIs (every server sharing the database) beside this
+        server's, with scope="center", while ``active()`` (this node holds the "kpi" lock)."""
+        collector = KpiCollector(
+            refresher,
+            per_agent=self.per_agent,
+            agent_cap=self.caps["agent"],
+            queue_cap=self.caps["queue"],
+            dispositions=frozenset(self.settings.dispositions),
+        )
+        self.exposition.center = lambda: collector.collect() if active() else ()
+
     def render(self, snapshot: LiveSnapshot | None) -> bytes:
         """The text exposition, with ``snapshot`` as the live state. Safe in a worker thread: it
         reads prometheus_client's values under their locks and never calls into the core."""
         with self.live.using(snapshot):
-            return bytes(generate_latest(self.registry))
+            return bytes(generate_latest(self.exposition))
 
     def observe(self, effect: Effect) -> None:
         """Count one effect. Unknown effect types are ignored (a newer core must not break metrics)."""
@@ -412,6 +442,14 @@ class Metrics:
     def handler_error(self, handler: str) -> None:
         """Count an exception caught in a handler (``handler``: a code-defined name, bounded)."""
         self.health.handler_error(handler)
+
+    def attach_ha(self, state: Callable[[], HaState]) -> None:
+        """Read the node's leadership at scrape time (acd.metrics.ha)."""
+        self.ha.state = state
+
+    def set_role(self, role: str) -> None:
+        """This node leads its server ("leader") or stands by ("standby": health only)."""
+        self.role = role
 
     def set_ami_connected(self, up: bool) -> None:
         self.ami_up.set(1 if up else 0)

@@ -12,7 +12,18 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 __all__ = ["LOOKUP_RESULTS", "RoutingMetrics"]
 
 # agent/queue: answered with a decision; ping: acd check; the rest answered "shared queue", unrecorded
-LOOKUP_RESULTS = ("agent", "queue", "ping", "bad_request", "overload", "unknown_queue", "empty", "unsent")
+# (not_leading: an HA node that may not act answered between losing its lock and closing its port)
+LOOKUP_RESULTS = (
+    "agent",
+    "queue",
+    "ping",
+    "bad_request",
+    "overload",
+    "unknown_queue",
+    "not_leading",
+    "empty",
+    "unsent",
+)
 _LOOKUP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 

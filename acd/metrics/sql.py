@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.metrics.kpi import WINDOWS, KpiRefresher, Kpis, WindowKpi
 from acd.metrics.metrics import Metrics
-from acd.reads.summary import Period, build_rollups, summarize
+from acd.reads.summary import ALL_SERVERS, Period, build_rollups, summarize
 from acd.settings import Settings
 
-__all__ = ["SqlKpiSource", "attach_sql_kpis", "window_kpi"]
+__all__ = ["SqlKpiSource", "attach_center_kpis", "attach_sql_kpis", "window_kpi"]
 
 
 def window_kpi(stats: Mapping[str, Any], window: str) -> WindowKpi:
@@ -52,6 +52,7 @@ class SqlKpiSource:
         server_id: str | None = None,
         windows: Mapping[str, float] = WINDOWS,
         build_budget: float = 5.0,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         unknown = set(windows) - set(WINDOWS)
         if unknown:
@@ -61,8 +62,17 @@ class SqlKpiSource:
         self.server_id = server_id or settings.server_id
         self.windows = dict(windows)
         self.build_budget = build_budget
+        self.active = active
+        self.last: Kpis | None = None
 
     async def compute(self, now: float) -> Kpis:
+        if self.active is not None and not self.active():
+            # Another node exports these: no query; what this node had is not shown meanwhile.
+            return self.last or Kpis(at=0.0, queues={}, agents={})
+        self.last = await self._compute(now)
+        return self.last
+
+    async def _compute(self, now: float) -> Kpis:
         periods = {window: Period(now - width, now) for window, width in self.windows.items()}
         if self.build_budget > 0:
             await build_rollups(
@@ -105,4 +115,24 @@ def attach_sql_kpis(
         SqlKpiSource(engine, metrics.settings), interval=interval, timeout=timeout, clock=clock
     )
     metrics.attach_kpis(refresher)
+    return refresher
+
+
+def attach_center_kpis(
+    metrics: Metrics,
+    engine: AsyncEngine,
+    *,
+    clock: Callable[[], float],
+    active: Callable[[], bool],
+    interval: float = 60.0,
+    timeout: float = 30.0,
+) -> KpiRefresher:
+    """The center's window KPIs (every server sharing the database, reps as the reps mapping has
+    them), computed and exported only while ``active()``: on PostgreSQL by the one leader holding
+    the "kpi" lock, so a center's numbers come from exactly one daemon. Each server's leader keeps
+    its own rollups current; this reads them. The caller owns the task, as with
+    :func:`attach_sql_kpis`."""
+    source = SqlKpiSource(engine, metrics.settings, server_id=ALL_SERVERS, active=active, build_budget=0.0)
+    refresher = KpiRefresher(source, interval=interval, timeout=timeout, clock=clock)
+    metrics.attach_center_kpis(refresher, active)
     return refresher

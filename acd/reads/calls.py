@@ -32,6 +32,7 @@ from acd.store.models import (
     table_of,
 )
 from acd.store.models import Sale as SaleRow
+from acd.store.outcomes import locate_call
 
 __all__ = [
     "answered_by",
@@ -278,9 +279,13 @@ async def customer_call(
     original = None
     if callback_of:
         found = await _row(conn, server_id, callback_of)
+        if found is None:
+            where = await locate_call(conn, server_id, callback_of)
+            found = await _row(conn, *where) if where is not None else None
         if found is not None:
             original = {
                 "call_id": found.linkedid,
+                "server": found.server_id,
                 "agent": found.agent,
                 "agent_name": found.agent_name,
                 "cut_off_at": found.ended_at,

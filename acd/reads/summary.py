@@ -28,12 +28,17 @@ customer-call numbers, and the summary says how many there are (``unfilled``).
 
 Several periods are computed in one pass over each table (the KPI refresher asks for 24 h, 7 d and
 30 d at once), so every period of one refresh comes from the same rows.
+
+The center (``server_id=ALL_SERVERS``, several servers sharing the database) is every server's
+rows folded together, each server read as its own (its rollups included): queues add up, and an
+agent is the rep the reps mapping names (acd/core/reps.py), or ``interface@server`` where none
+does, since one interface on two servers may be two people.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -42,17 +47,31 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, tr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import WINDOWS
+from acd.core.reps import RepDirectory
 from acd.reads.rollups import Part, Reader, Timeline, build, rules_key
 from acd.settings import Settings
-from acd.store.models import Call, CustomerCallRow, SaleCredit, table_of
+from acd.store.models import Call, CustomerCallRow, SaleCredit, ServerLease, table_of
 from acd.store.models import Sale as SaleRow
 
-__all__ = ["Period", "Report", "agent_summary", "build_rollups", "leg_rules", "load_report", "summarize"]
+__all__ = [
+    "ALL_SERVERS",
+    "Period",
+    "Report",
+    "agent_summary",
+    "build_rollups",
+    "leg_rules",
+    "load_report",
+    "servers_sharing",
+    "summarize",
+]
+
+ALL_SERVERS = "*"  # ``server_id`` for the center's figures: every server sharing the database
 
 calls = table_of(Call)
 customer_calls = table_of(CustomerCallRow)
 sale_credits = table_of(SaleCredit)
 sales = table_of(SaleRow)
+servers_table = table_of(ServerLease)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +92,36 @@ class Report:
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     unfilled: int = 0
+    # The center's report (several servers share the database): each server's own beside it.
+    servers: dict[str, Report] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "period": {"from": self.since, "to": self.until, "now": self.now},
             "queues": self.queues,
             "agents": self.agents,
             "unfilled": self.unfilled,
         }
+        if self.servers:
+            out["servers"] = {
+                name: {"queues": r.queues, "agents": r.agents, "unfilled": r.unfilled}
+                for name, r in self.servers.items()
+            }
+        return out
+
+
+def _rep_key(reps: RepDirectory) -> Callable[[str, str], tuple[str, str | None]]:
+    """(server, interface) -> (the center's agent key, display name): a mapped interface is its rep
+    wherever they worked; an unmapped one is ``interface@server``."""
+
+    def key(server: str, interface: str) -> tuple[str, str | None]:
+        found = reps.rep_of(server, interface)
+        if found is None:
+            return f"{interface}@{server}", None
+        named = next((line.name for line in reps.lines if line.rep == found.rep and line.name), None)
+        return found.rep, named
+
+    return key
 
 
 _LEG_SUMS = (
@@ -442,16 +483,23 @@ async def _unfilled(conn: AsyncConnection, server_id: str, periods: Sequence[Per
 class _Folds:
     """One period's rows folded into per-queue and per-agent stats."""
 
-    def __init__(self, agents: bool = True) -> None:
+    def __init__(
+        self, agents: bool = True, rename: Callable[[str, str], tuple[str, str | None]] | None = None
+    ) -> None:
         self.queues: dict[str, dict[str, Any]] = defaultdict(_queue_stats)
         self.agents: dict[str, dict[str, Any]] = defaultdict(_queue_stats)
         self.with_agents = agents
+        self.rename = rename  # the center's: (server, interface) -> agent key, name
+        self.server = ""  # the server whose rows are being folded (the center reads them in turn)
 
     def _targets(self, queue: str | None, agent: str | None, name: str | None = None) -> list[dict[str, Any]]:
         out = []
         if queue is not None:
             out.append(self.queues[queue])
         if agent is not None and self.with_agents:
+            if self.rename is not None:
+                agent, known = self.rename(self.server, agent)
+                name = known or name
             a = self.agents[agent]
             a["name"] = a["name"] or name
             out.append(a)
@@ -581,13 +629,19 @@ async def summarize(
     server = server_id or settings.server_id
     names = list(periods)
     spans = [periods[n] for n in names]
-    folds = [_Folds(agents) for _ in spans]
-    reader = Reader(conn, server, rules_key(_settings_in_sql(settings)), use_rollups=rollups)
+    center = server == ALL_SERVERS
+    rename = _rep_key(settings.reps()) if center else None
+    folds = [_Folds(agents, rename) for _ in spans]
     edges = [t for span in spans for t in (span.since, span.until)]
     edges += [t for r in _repeat_ranges(spans).values() for t in r]
-    await reader.prepare(min(edges), max(edges))
-    await _summed(reader, _parts(settings), spans, folds, ("queue", "agent") if agents else ("queue",))
-    unfilled = await _unfilled(conn, server, spans)
+    unfilled = [0 for _ in spans]
+    for one in await servers_sharing(conn, settings) if center else [server]:
+        for fold in folds:
+            fold.server = one
+        reader = Reader(conn, one, rules_key(_settings_in_sql(settings)), use_rollups=rollups)
+        await reader.prepare(min(edges), max(edges))
+        await _summed(reader, _parts(settings), spans, folds, ("queue", "agent") if agents else ("queue",))
+        unfilled = [a + b for a, b in zip(unfilled, await _unfilled(conn, one, spans), strict=True)]
     reports: dict[str, Report] = {}
     for name, span, fold, missing in zip(names, spans, folds, unfilled, strict=True):
         queues = {}
@@ -613,12 +667,37 @@ async def agent_summary(
     return report.agents.get(agent) or {"agent": agent, **_finish(_queue_stats(), None)}
 
 
+async def servers_sharing(conn: AsyncConnection, settings: Settings) -> list[str]:
+    """The servers whose records share this database: every server an acd led on PostgreSQL
+    (the leadership table); with SQLite, or before any led, this one."""
+    found = {str(r[0]) for r in await conn.execute(select(servers_table.c.server_id))}
+    return sorted(found) or [settings.server_id]
+
+
 async def load_report(
-    engine: AsyncEngine, settings: Settings, since: float, until: float, now: float
+    engine: AsyncEngine,
+    settings: Settings,
+    since: float,
+    until: float,
+    now: float,
+    *,
+    server_id: str | None = None,
 ) -> Report:
-    """One period's report on its own connection (``acd report``, the pages' day and week)."""
+    """One period's report on its own connection (``acd report``, the pages' day and week).
+    ``server_id``: one server's (default this one's); :data:`ALL_SERVERS`: the center's, with each
+    server's report beside it when several share the database."""
+    period = {"period": Period(since, until)}
     async with engine.connect() as conn:
-        return (await summarize(conn, settings, {"period": Period(since, until)}, now=now))["period"]
+        if server_id != ALL_SERVERS:
+            return (await summarize(conn, settings, period, now=now, server_id=server_id))["period"]
+        names = await servers_sharing(conn, settings)
+        if len(names) == 1:
+            return (await summarize(conn, settings, period, now=now, server_id=names[0]))["period"]
+        center = (await summarize(conn, settings, period, now=now, server_id=ALL_SERVERS))["period"]
+        for name in names:
+            one = await summarize(conn, settings, period, now=now, server_id=name)
+            center.servers[name] = one["period"]
+        return center
 
 
 async def build_rollups(

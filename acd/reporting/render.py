@@ -48,10 +48,20 @@ def flatten(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _csv_rows(report: Report, server: str | None) -> list[dict[str, Any]]:
+    where = {"server": server} if server is not None else {}
+    rows = [{**where, "kind": "queue", "name": n, **flatten(s)} for n, s in report.queues.items()]
+    rows += [{**where, "kind": "agent", "name": n, **flatten(s)} for n, s in report.agents.items()]
+    return rows
+
+
 def to_csv(report: Report) -> str:
+    """One row per queue and agent; with several servers a ``server`` column, ``all`` for the
+    center's rows, then each server's."""
     buffer = io.StringIO()
-    rows = [{"kind": "queue", "name": n, **flatten(s)} for n, s in report.queues.items()]
-    rows += [{"kind": "agent", "name": n, **flatten(s)} for n, s in report.agents.items()]
+    rows = _csv_rows(report, "all" if report.servers else None)
+    for name, one in report.servers.items():
+        rows += _csv_rows(one, name)
     fields: list[str] = []
     for row in rows:
         fields.extend(k for k in row if k not in fields)
@@ -240,4 +250,14 @@ def to_table(report: Report, *, wide: bool = False, width: int = 120) -> str:
     agents = _fitted("agent", _by_name(report.agents), AGENT_COLUMNS, limit)
     legend = LEGEND if wide else f"{LEGEND} {WIDE_HINT}"
     lines = textwrap.wrap(legend, width=width, initial_indent="legend: ", subsequent_indent="  ")
-    return f"{head}\n\n{queues}\n\n{agents}\n\n" + "\n".join(lines) + "\n"
+    body = f"{queues}\n\n{agents}\n\n"
+    if report.servers:
+        body = f"all servers ({', '.join(report.servers)})\n\n{body}"
+        for name, one in report.servers.items():
+            if not one.queues and not one.agents:
+                body += f"server {name}: no calls in this period\n\n"
+                continue
+            body += f"server {name}\n\n"
+            body += _fitted("queue", one.queues, QUEUE_COLUMNS, limit) + "\n\n"
+            body += _fitted("agent", _by_name(one.agents), AGENT_COLUMNS, limit) + "\n\n"
+    return f"{head}\n\n{body}" + "\n".join(lines) + "\n"

@@ -60,10 +60,12 @@ async def start_routing(
     wake: Callable[[], None],
     send_action: SendAction,
     metrics: Metrics,
+    may_act: Callable[[], bool] | None = None,
 ) -> RoutingHandle:
     """Start the lookup server. Raises OSError when its port cannot be bound (the daemon then fails
-    to start: an operator who wired the dialplan expects routing)."""
-    service = RoutingService(settings, view, now)
+    to start: an operator who wired the dialplan expects routing). ``may_act``: the leadership's
+    fence, asked before each decision (a node that may not act answers 'shared queue')."""
+    service = RoutingService(settings, view, now, gate=may_act)
     edge = RoutingEdge(
         view=view,
         send=send_action,

@@ -127,14 +127,19 @@ class LookupServer:
         if self.announce:
             log.info("lookup_listening", host=self.host, port=self.port, bound_seconds=self.timeout)
 
-    def close(self) -> None:
-        """Stop accepting (a new lookup is refused: the dialplan goes on at once). Idempotent."""
+    def close_listener(self) -> None:
+        """Stop accepting now, without waiting for the threads (a new lookup is refused: the
+        dialplan goes on at once). Idempotent; safe on the event loop."""
         self._stop.set()
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked in accept()
             listener.close()
+
+    def close(self) -> None:
+        """Stop accepting, then wait for the threads. Idempotent."""
+        self.close_listener()
         for thread in self._threads:
             thread.join(timeout=2.0)
         self._threads.clear()

@@ -14,6 +14,8 @@ one ring when the agent is free), ``prio``; and ``route`` (``agent`` or ``queue`
 
 Every bad input gets a shared-queue answer that records nothing: a request acd cannot read, a
 queue Asterisk does not have, more lookups per second than ``max_lookups_per_second`` (a flood).
+So does a lookup that reaches a node that may not act (``gate``: an HA node between losing its
+lock and closing its listener, or back from a stall and not yet confirmed).
 """
 
 from __future__ import annotations
@@ -79,13 +81,16 @@ class RoutingService:
         now: Callable[[], float],
         *,
         limit: RateLimit | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.gate = gate
         self.view = view
         self.now = now
         rate = settings.routing.max_lookups_per_second
         self.limit = limit or RateLimit(rate, max(10.0, rate / 5))
         self._policies: dict[str, AffinityPolicy] = {}
+        self.reps = settings.reps()
         self.base_url = http_base_url(settings)
         # Decision ids: a random prefix per run and a counter. Unique, and made without a system
         # call (each one would hand the GIL to a busy loop and cost a switch interval).
@@ -118,13 +123,17 @@ class RoutingService:
     def decide(self, request: LookupRequest, view: RoutingView) -> AffinityDecision:
         key = caller_key(request.caller, request.account or None)
         past = view.answers.get(key) if key else None
-        agent = view.agents.get(past.agent) if past is not None and past.agent else None
+        elsewhere = None
+        if past is not None:
+            past, elsewhere = self.reps.localize(past, self.settings.server_id)
+        agent = view.agents.get(past.agent) if past is not None and past.agent and not elsewhere else None
         return decide(
             CallbackRequest(request.queue, key, request.account or None),
             past,
             agent,
             self.policy(request.queue),
             self.now(),
+            elsewhere=elsewhere,
         )
 
     def answer(self, request: LookupRequest) -> Reply:
@@ -136,6 +145,8 @@ class RoutingService:
             return Reply(shared_queue("bad_request"), "bad_request")
         if not self.limit.allow():
             return Reply(shared_queue("overload"), "overload")
+        if self.gate is not None and not self.gate():
+            return Reply(shared_queue("not_leading"), "not_leading")
         view = self.view()
         if view.queues_known and request.queue not in view.queues:
             return Reply(shared_queue("unknown_queue"), "unknown_queue")

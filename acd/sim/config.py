@@ -161,6 +161,7 @@ class SimConfig:
     speed: float = 1.0  # simulated seconds per wall second; float('inf') = as fast as clients read
     truth: Path | None = None
     queue_log: Path | None = None  # write Asterisk's queue_log here (as app_queue does)
+    action_log: Path | None = None  # every action a client sends: JSON lines (wall time, user, action)
     agents: int = 6
     queues: list[str] | None = None  # which queues get agents and traffic (default: all)
     rate_per_min: float = 2.0  # Poisson arrivals over all queues; 0 = no traffic
@@ -181,8 +182,12 @@ class SimConfig:
     # earlier run left waiting to call back (Traffic.calling_back)
     callers: list[tuple[float, str]] = field(default_factory=list)
     timestampevents: bool | None = None  # None: manager.conf's, forced on when speed != 1
+    # asterisk.conf's systemname: Uniqueids and Linkedids become "<systemname>-<epoch>.<n>", so the
+    # calls of several servers sharing one database never share an id.
+    systemname: str = ""
     action_latency: float = 0.0  # simulated seconds an action takes (races with ringing become real)
     hold_until_login: bool = False  # start agents and traffic when the first client logs in
+    hold_traffic: bool = False  # start traffic only when Simulator.start_traffic() is called
     boot_seconds: float = 0.2  # after a restart, FullyBooted comes this long after the listener opens
     # Faults played at set simulated times: (kind, seconds after traffic starts, argument), kinds as
     # Simulator.schedule_fault (drop, drop-mid, silent, unsilent, malformed, restart).

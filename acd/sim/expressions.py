@@ -2,7 +2,7 @@
 and comparison, as pbx_substitute_variables and ast_expr2 give them (the subset acd's dialplans
 use).
 
-Functions: CALLERID, IF, DB, DB_EXISTS, LEN, URIENCODE, URIDECODE here; the ones bound to a
+Functions: CALLERID, IF, DB, DB_EXISTS, LEN, STRFTIME, URIENCODE, URIDECODE here; the ones bound to a
 channel (CURL, CURLOPT, HASH, HASHKEYS) come from ``channel_functions`` through ``Env.functions``.
 Substitution is asynchronous because ``CURL()`` waits for a server, as Asterisk's does.
 """
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from acd.sim.curl import uri_decode, uri_encode
-from acd.sim.dialplan import DialplanError
+from acd.sim.dialplan import DialplanError, separate_args
 
 # ---- substitution -------------------------------------------------------------------------------
 
@@ -93,6 +93,8 @@ async def call_function(name: str, arg: str, env: Env, where: str) -> str:
     bound = env.functions.get(name)
     if bound is not None:
         return await bound(arg)
+    if name == "STRFTIME":
+        return strftime(arg, time.time())
     if name == "URIENCODE":
         return uri_encode(arg)
     if name == "URIDECODE":
@@ -117,6 +119,28 @@ async def call_function(name: str, arg: str, env: Env, where: str) -> str:
     if name == "DB_EXISTS":
         return "1" if ("/" + arg.strip().strip("/")) in env.db else "0"
     raise DialplanError(f"{where}: function {name}() is not supported by the simulator")
+
+
+def strftime(arg: str, now: float) -> str:
+    """``STRFTIME(epoch,timezone,format)``: strftime(3) in UTC (the timezone argument is not
+    simulated), with Asterisk's ``%[n]q`` for fractions of a second. An empty epoch is now on the
+    wall clock, not the simulated one: what a dialplan measures with it is how long something that
+    runs in wall time took (``CURL()``, as on a real Asterisk), whatever the simulation's speed."""
+    parts = separate_args(arg, limit=3)
+    epoch_text = parts[0].strip() if parts else ""
+    fmt = parts[2] if len(parts) > 2 else "%c"
+    try:
+        at = float(epoch_text) if epoch_text else now
+    except ValueError:
+        at = now
+
+    def fraction(m: re.Match[str]) -> str:
+        digits = int(m.group(1) or 3)
+        return f"{int((at % 1) * 10**digits):0{digits}d}"
+
+    fmt = re.sub(r"%([1-6])?q", fraction, fmt)
+    fmt = fmt.replace("%s", str(int(at)))
+    return time.strftime(fmt, time.gmtime(at))
 
 
 def _truthy(v: str) -> bool:

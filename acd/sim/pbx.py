@@ -42,6 +42,7 @@ class Pbx:
         rng: random.Random,
         timestamps: bool = False,
         truth: TruthSink | None = None,
+        systemname: str = "",
     ):
         self.conf = queues
         self.sched = sched
@@ -54,6 +55,7 @@ class Pbx:
         self.channels: dict[str, Channel] = {}
         self.calls: dict[str, Call] = {}  # caller ;1 name -> call
         self.uid_counter = 0
+        self.uid_prefix = f"{systemname}-" if systemname else ""
         self.local_counter = 0
         self.boot_epoch = int(sched.now)
         self.on_call_done: Callable[[Call], None] | None = None
@@ -90,7 +92,7 @@ class Pbx:
         )
 
     def new_uid(self) -> str:
-        uid = f"{int(self.sched.now)}.{self.uid_counter}"
+        uid = f"{self.uid_prefix}{int(self.sched.now)}.{self.uid_counter}"
         self.uid_counter += 1
         return uid
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import random
 import time
@@ -77,7 +78,9 @@ class Simulator:
         self.truth = Truth(cfg.truth)
         self.server = AmiServer(self, users)
         self.server.paced_by_readers = math.isinf(cfg.speed)
-        self.pbx = app_queue.attach(Pbx(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record))
+        self.pbx = app_queue.attach(
+            Pbx(self.qconf, self.sched, self._emit, self.rng, tse, self.truth.record, cfg.systemname)
+        )
         if cfg.queue_log is not None:
             self.pbx.qlog = QueueLogFile(cfg.queue_log)
             self.pbx.ql("NONE", "NONE", "NONE", "QUEUESTART", "")  # Asterisk's logger at boot
@@ -173,10 +176,14 @@ class Simulator:
         self._running = True
         host, port = await self.server.listen(self.cfg.host, self.cfg.port)
         self._traffic_started = False
-        if self.cfg.traffic and not self.cfg.hold_until_login:
+        if self.cfg.traffic and not self.cfg.hold_until_login and not self.cfg.hold_traffic:
             self._start_traffic()
         self._runner = asyncio.create_task(self._run())
         return host, port
+
+    def start_traffic(self) -> None:
+        """Start the calls and agents of ``hold_traffic`` (e.g. once every acd node watching leads)."""
+        self._start_traffic()
 
     def _start_traffic(self) -> None:
         if not self._traffic_started:
@@ -291,6 +298,8 @@ class Simulator:
 
     def handle_action(self, s: Session, msg: dict[str, str]) -> None:
         self._to_the_present()
+        if self.cfg.action_log is not None:
+            self._log_action(s, msg)
         delay = self.cfg.action_latency
         if delay > 0 and msg.get("Action", "").lower() not in ("login", "challenge", "logoff"):
             # Asterisk works an action off on its own thread: calls keep moving meanwhile, so an
@@ -300,13 +309,21 @@ class Simulator:
             actions.dispatch(self, s, msg)
         self._notify()
 
+    def _log_action(self, s: Session, msg: dict[str, str]) -> None:
+        """Who sent what, when (wall clock): the HA tests check a deposed node sends nothing."""
+        assert self.cfg.action_log is not None
+        user = s.user.name if s.user is not None else msg.get("Username", "")
+        line = {"at": time.time(), "user": user, "action": msg.get("Action", ""), "session": s.session_id}
+        with self.cfg.action_log.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+
     def _dispatch_later(self, s: Session, msg: dict[str, str]) -> None:
         if not s.closing:
             actions.dispatch(self, s, msg)
 
     def client_logged_in(self) -> None:
         """A manager session logged in: traffic held until then (``hold_until_login``) starts."""
-        if self.cfg.traffic and self.cfg.hold_until_login:
+        if self.cfg.traffic and self.cfg.hold_until_login and not self.cfg.hold_traffic:
             asyncio.get_running_loop().call_soon(self._start_traffic)
 
     # ---- faults -----------------------------------------------------------------------------

@@ -6,7 +6,9 @@ foreign keys on. Contention that outlasts it (another process importing history,
 retried by :func:`retry_contention`, not reported as an outage.
 PostgreSQL (asyncpg): bounded connect and command timeouts so a dead server fails a write quickly
 (the writer then spools) instead of hanging on TCP; ``pool_pre_ping`` drops connections that died
-with the server.
+with the server; ``idle_in_transaction_session_timeout`` ends a transaction whose process stopped
+in the middle of it (SIGSTOP, a paused VM): its row locks would otherwise hold up everyone else,
+a new leader's takeover first (acd/ha), for as long as the stall lasts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 __all__ = ["is_contention", "make_engine", "retry_contention"]
 
 T = TypeVar("T")
+
+# acd's transactions run their statements back to back; one idle this long belongs to a stalled
+# process. Shorter than a leader's session timeout plus its step-down bound, so a takeover that
+# waits on it still happens within the 10 s acd promises.
+IDLE_IN_TRANSACTION_SECONDS = 4.0
 
 
 def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
@@ -82,7 +89,13 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
     elif backend == "postgresql":
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+asyncpg")
-        kwargs["connect_args"] = {"timeout": timeout, "command_timeout": max(timeout * 6, 30.0)}
+        kwargs["connect_args"] = {
+            "timeout": timeout,
+            "command_timeout": max(timeout * 6, 30.0),
+            "server_settings": {
+                "idle_in_transaction_session_timeout": str(int(IDLE_IN_TRANSACTION_SECONDS * 1000))
+            },
+        }
         kwargs["pool_size"] = 5
         kwargs["max_overflow"] = 5
     engine = create_async_engine(parsed, **kwargs)

@@ -9,6 +9,7 @@ within ``horizon`` seconds of ``now``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from acd.core.caller_history import PastCall
 from acd.store.models import Call, CustomerCallRow, table_of
 
-__all__ = ["load_past_calls", "named_past_calls"]
+__all__ = ["known_call_ids", "load_past_calls", "named_past_calls"]
 
 _CHUNK = 500
 
@@ -38,8 +39,10 @@ def _past_calls() -> Select[Any]:
         calls.c.answered_at,
         calls.c.cut_off,
         calls.c.ended_at,
+        calls.c.unknown_fields,
         customer_calls.c.chain_id,
         customer_calls.c.chain_seq,
+        calls.c.server_id,
     ).select_from(
         calls.outerjoin(
             customer_calls,
@@ -50,7 +53,7 @@ def _past_calls() -> Select[Any]:
     )
 
 
-def _past(r: Row[Any]) -> PastCall:
+def _past(r: Row[Any], here: str) -> PastCall:
     return PastCall(
         id=r.call_id,
         linkedid=r.linkedid,
@@ -63,14 +66,16 @@ def _past(r: Row[Any]) -> PastCall:
         ended_at=r.ended_at,
         chain_id=r.chain_id,
         chain_seq=r.chain_seq or 0,
+        cut_off_known="cut_off" not in json.loads(r.unknown_fields or "[]"),
+        server="" if r.server_id == here else r.server_id,
     )
 
 
 async def load_past_calls(engine: AsyncEngine, server_id: str, now: float, horizon: float) -> list[PastCall]:
+    """Every server's calls: a caller cut off on one server may call back through another."""
     query = (
         _past_calls()
         .where(
-            calls.c.server_id == server_id,
             calls.c.caller_key.is_not(None),
             calls.c.ended_at >= now - horizon,
         )
@@ -78,7 +83,7 @@ async def load_past_calls(engine: AsyncEngine, server_id: str, now: float, horiz
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [_past(r) for r in rows]
+    return [_past(r, server_id) for r in rows]
 
 
 async def named_past_calls(conn: AsyncConnection, server_id: str, entry_ids: Sequence[str]) -> list[PastCall]:
@@ -87,5 +92,13 @@ async def named_past_calls(conn: AsyncConnection, server_id: str, entry_ids: Seq
     for i in range(0, len(entry_ids), _CHUNK):
         chunk = entry_ids[i : i + _CHUNK]
         query = _past_calls().where(calls.c.server_id == server_id, calls.c.call_id.in_(chunk))
-        found.extend(_past(r) for r in await conn.execute(query))
+        found.extend(_past(r, server_id) for r in await conn.execute(query))
     return found
+
+
+async def known_call_ids(engine: AsyncEngine, server_id: str, since: float) -> list[str]:
+    """Ids of this server's calls already recorded that ended at or after ``since``: a new leader's
+    queue_log reading does not record them again (nor count them twice)."""
+    query = select(calls.c.call_id).where(calls.c.server_id == server_id, calls.c.ended_at >= since)
+    async with engine.connect() as conn:
+        return [str(r[0]) for r in (await conn.execute(query)).all()]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Double,
     ForeignKey,
@@ -52,11 +53,13 @@ __all__ = [
     "CreditAdjustment",
     "CustomerCallRow",
     "Gap",
+    "Node",
     "Offer",
     "Outcome",
     "RoutingDecision",
     "Sale",
     "SaleCredit",
+    "ServerLease",
     "is_personal_queue",
     "table_of",
 ]
@@ -84,6 +87,7 @@ class Call(Base):
         Index(None, "joined_at"),
         Index(None, "agent", "joined_at"),
         Index(None, "caller_key", "joined_at"),
+        Index(None, "call_id"),  # a callback names a cut-off another server may have recorded
         # Rows not yet filled by the customer-call stage (acd db backfill's work list): empty once done.
         Index(
             "ix_calls_unfilled",
@@ -305,6 +309,9 @@ class CustomerCallRow(Base):
         Index(None, "server_id", "chain_id"),
         Index(None, "server_id", "callback_of"),
         Index(None, "server_id", "agent", "ended_at"),
+        # A caller's contacts and callbacks across every server (repeats, FCR, exemptions).
+        Index(None, "caller_key", "joined_at"),
+        Index(None, "callback_of"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -496,6 +503,49 @@ class SummaryMark(Base):
     built: Mapped[int | None] = mapped_column(Integer)
     rules: Mapped[str | None] = mapped_column(String(32))
     built_at: Mapped[float | None] = mapped_column(Double)
+
+
+class ServerLease(Base):
+    """One logical Asterisk server (``ACD_SERVER_ID``) and its leadership: which node leads it, under
+    which fencing token, how far the records in the database cover its events. PostgreSQL decides
+    the leader with a session advisory lock keyed by ``lock_key`` (acd/ha/postgres.py); this row
+    is what the lock's holder writes, what the next leader reads, and what ``acd status`` shows.
+    Times named ``*_at`` are the database's clock (epoch seconds), so hosts' clocks never matter."""
+
+    __tablename__ = "servers"
+    __table_args__ = (UniqueConstraint("lock_key"),)
+
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lock_key: Mapped[int] = mapped_column(Integer)
+    token: Mapped[int] = mapped_column(BigInteger, default=0)  # raised by one at every leadership
+    leader: Mapped[str | None] = mapped_column(String(160))  # node; NULL once released cleanly
+    leader_since: Mapped[float | None] = mapped_column(Double)
+    heartbeat_at: Mapped[float | None] = mapped_column(Double)
+    # Event time up to which every record of this server is committed here: a new leader's gap,
+    # which Asterisk's queue_log fills, starts there.
+    covered_until: Mapped[float | None] = mapped_column(Double)
+    takeovers: Mapped[int] = mapped_column(Integer, default=0)  # leaderships taken from a live leader
+    last_takeover_at: Mapped[float | None] = mapped_column(Double)
+    last_takeover_from: Mapped[str | None] = mapped_column(String(160))
+
+
+class Node(Base):
+    """One acd process serving a server, leader or standby, as its last heartbeat described it."""
+
+    __tablename__ = "nodes"
+
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(160), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(32))  # random per process: two processes, one name
+    role: Mapped[str] = mapped_column(String(16))  # leader | standby | stopped
+    heartbeat_at: Mapped[float] = mapped_column(Double)  # the database's clock
+    started_at: Mapped[float] = mapped_column(Double)
+    host: Mapped[str] = mapped_column(String(160))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    ami_connected: Mapped[bool] = mapped_column(Boolean)
+    kpi: Mapped[bool] = mapped_column(Boolean)  # exports the center-wide KPIs (holds the kpi lock)
+    history_lag: Mapped[float | None] = mapped_column(Double)  # seconds, other servers' news
 
 
 def table_of(model: type[Base]) -> Table:

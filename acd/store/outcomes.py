@@ -100,6 +100,25 @@ async def resolve_linkedid(conn: AsyncConnection, server_id: str, ident: str) ->
     return None if row is None else str(row[0])
 
 
+async def locate_call(conn: AsyncConnection, server_id: str, ident: str) -> tuple[str, str] | None:
+    """(server, Linkedid) of the customer call an id names: this server's first, else another's.
+    A callback through this server may name a cut-off another server recorded; with each server's
+    ``systemname`` set, Asterisk's ids are unique across servers, so the id alone finds it."""
+    here = await resolve_linkedid(conn, server_id, ident)
+    if here is not None:
+        return server_id, here
+    row = (
+        await conn.execute(
+            select(calls.c.server_id, calls.c.linkedid)
+            .where(calls.c.server_id != server_id)
+            .where((calls.c.linkedid == ident) | (calls.c.call_id == ident))
+            .order_by(calls.c.ended_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
 async def save_outcome(
     conn: AsyncConnection, server_id: str, rules: CreditRules, data: OutcomeInput
 ) -> int | None:

@@ -12,17 +12,30 @@ columns; their entries' ``leg_*`` columns follow. Writing one also links it to t
 calls, in both directions so the order of writes does not matter: the earlier calls of the same
 caller key whose next contact it is get ``next_contact_at``/``next_contact_call``; once it is
 final, its own next contact is looked up; a callback makes the cut-off it calls back
-``repeat_exempt`` when the rep did not cause that cut-off (acd/core/definitions.py). A final
+``repeat_exempt`` when the rep did not cause that cut-off (acd/core/definitions.py). These links
+cross servers (a caller's next contact, or callback, may come through another server sharing the
+database): each server's Asterisk ``systemname`` keeps the ids apart. A final
 customer call that already has outcomes gets its outcome summary and its chain's credit settled.
+
+Fencing (several nodes of one server, acd/ha): call records, sessions, gaps and outcomes are facts,
+merged by their keys, so a late write from a node that no longer leads is harmless. Routing
+decisions are not: they are written only under the current fencing token, read in the same
+transaction (``FOR SHARE``, so a takeover waits for the transaction or the transaction sees it);
+from a node whose token is no longer current (or that does not lead) they are refused and counted.
+
+On PostgreSQL every call row written is announced to the other acd processes in the same
+transaction (``NOTIFY acd_history``, acd/store/history_feed.py): shared caller history.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, select, true, update
+import structlog
+from sqlalchemy import bindparam, case, delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, CreditPolicy
@@ -39,6 +52,7 @@ from acd.core.effects import (
 )
 from acd.store.codec import StoredEffect, is_stored
 from acd.store.dialect import upsert_insert
+from acd.store.history_feed import CHANNEL, encode
 from acd.store.marks import collecting, note
 from acd.store.models import (
     AgentSession,
@@ -49,6 +63,7 @@ from acd.store.models import (
     Offer,
     Outcome,
     RoutingDecision,
+    ServerLease,
     table_of,
 )
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
@@ -65,6 +80,8 @@ from acd.store.rows import (
 from acd.store.sales import CreditRules, refresh_outcome_summary, settle_chain_credit
 
 __all__ = ["Store"]
+
+log = structlog.get_logger("acd.store")
 
 CALL_KEY = ["server_id", "uniqueid", "entry"]
 CHUNK = 100
@@ -93,6 +110,13 @@ class Store:
         self.engine = engine
         self.server_id = server_id
         self.credit = CreditRules(credit_policy, original_share)
+        # The fencing token this node writes under (None: it does not lead); unset: no fencing
+        # (SQLite, one node).
+        self.fence: Callable[[], int | None] | None = None
+        self.fenced = 0  # decisions refused: written by a node whose token was not current
+        # PostgreSQL: every call row written is announced to the other acd processes (history);
+        # ``sender`` lets this process's own listener skip its own writes.
+        self.sender = ""
 
     async def write(self, batch: Sequence[StoredEffect]) -> None:
         """All of ``batch`` in one transaction, or nothing (the exception propagates)."""
@@ -148,6 +172,7 @@ class Store:
         call_rows = [call_row(rec, sid) for rec in records.values()]
         offers: list[dict[str, Any]] = []
         await note(conn, sid, [rec.joined_at for rec in records.values()])
+        written: list[CallRecord] = []
         if call_rows:
             stored = await self._stored_calls(conn, [rec.uniqueid for rec in records.values()])
             # A row rewritten may move (a partial row completed with its true start): its old
@@ -158,9 +183,11 @@ class Store:
                 was = stored.get(key)
                 if was is None:
                     offers.extend(offer_rows(rec, sid))
+                    written.append(rec)
                 elif was[:2] == (True, False) and not rec.partial:  # partial, not purged: completed now
                     replaced.append(key)
                     offers.extend(offer_rows(rec, sid))
+                    written.append(rec)
             await self._delete_offers(conn, replaced)
             stmt = upsert_insert(conn, table_of(Call))
             stmt = stmt.on_conflict_do_update(
@@ -179,6 +206,10 @@ class Store:
             conn, table_of(AgentSession), sessions, ["server_id", "agent", "queue", "kind", "at"]
         )
         await self._insert_ignore(conn, table_of(Gap), gaps, ["server_id", "ended_at", "reason"])
+        if decisions and self.fence is not None and not await self._token_current(conn):
+            self.fenced += len(decisions)
+            log.warning("decisions_fenced", refused=len(decisions), fence=self.fence())
+            decisions = []
         if decisions:
             await self._decisions(conn, decisions)
         if call_rows:
@@ -188,6 +219,29 @@ class Store:
             await self._customer_calls(conn, rows, list(legs.values()), linking)
         for outcome in reported:
             await self._outcome(conn, outcome)
+        if written and conn.dialect.name == "postgresql":
+            chains = {k: (u.call.chain_id, u.call.chain_seq) for k, u in customers.items()}
+            await self._announce(conn, written, chains)
+
+    async def _announce(
+        self, conn: AsyncConnection, written: list[CallRecord], chains: dict[str, tuple[str, int]]
+    ) -> None:
+        """Tell the other processes on this database (delivered when, and if, this commits)."""
+        for payload in encode(written, self.server_id, self.sender, time.time(), chains):
+            await conn.execute(select(func.pg_notify(CHANNEL, payload)))
+
+    async def _token_current(self, conn: AsyncConnection) -> bool:
+        """This node's token is the server's current one (locked for the transaction)."""
+        assert self.fence is not None
+        token = self.fence()
+        if token is None:
+            return False
+        servers = table_of(ServerLease)
+        query = select(servers.c.token).where(servers.c.server_id == self.server_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        current = (await conn.execute(query)).scalar_one_or_none()
+        return current is not None and int(current) == token
 
     async def _customer_calls(
         self, conn: AsyncConnection, rows: list[CustomerCall], legs: list[LegFacts], linking: bool
@@ -267,9 +321,8 @@ class Store:
                         table.c.ended_at,
                         table.c.next_contact_at,
                         table.c.next_contact_call,
-                    ).where(
-                        table.c.server_id == sid, table.c.caller_key.in_(chunk), table.c.joined_at >= floor
-                    )
+                        table.c.server_id,
+                    ).where(table.c.caller_key.in_(chunk), table.c.joined_at >= floor)  # every server's
                 ):
                     known[c.caller_key].append(c)
             changes = []
@@ -284,22 +337,21 @@ class Store:
                     if nxt is None or (c.next_contact_at is not None and c.next_contact_at <= nxt.joined_at):
                         continue  # nothing came after it, or what it has is as early
                     changes.append({"b_id": c.id, "b_at": nxt.joined_at, "b_call": nxt.linkedid})
-                    await note(conn, sid, [c.ended_at])
+                    await note(conn, c.server_id, [c.ended_at])  # the row's server's summary
             if changes:
                 await conn.execute(_SET_NEXT_CONTACT, changes)
         called_back = sorted({r.callback_of for r in rows if r.callback_of})
         cut = sorted({r.linkedid for r in rows if r.final and r.cut_off and r.ended_by in EXEMPT_ENDED_BY})
-        exempt: dict[int, float | None] = {}
+        exempt: dict[int, tuple[str, float | None]] = {}
         for chunk in _chunks(called_back):
             found = await conn.execute(
-                select(table.c.id, table.c.ended_at).where(
-                    table.c.server_id == sid,
-                    table.c.linkedid.in_(chunk),
+                select(table.c.id, table.c.ended_at, table.c.server_id).where(
+                    table.c.linkedid.in_(chunk),  # a cut-off on another server, called back here
                     table.c.cut_off == true(),
                     table.c.ended_by.in_(EXEMPT_ENDED_BY),
                 )
             )
-            exempt.update({row[0]: row[1] for row in found})
+            exempt.update({row[0]: (row[2], row[1]) for row in found})
         for chunk in _chunks(cut):
             back = table.alias("back")
             found = await conn.execute(
@@ -307,15 +359,16 @@ class Store:
                 .select_from(
                     table.join(
                         back,
-                        and_(back.c.server_id == table.c.server_id, back.c.callback_of == table.c.linkedid),
+                        back.c.callback_of == table.c.linkedid,  # the callback may be another server's
                     )
                 )
                 .where(table.c.server_id == sid, table.c.linkedid.in_(chunk))
             )
-            exempt.update({row[0]: row[1] for row in found})
+            exempt.update({row[0]: (sid, row[1]) for row in found})
         if exempt:
             await conn.execute(_SET_EXEMPT, [{"b_id": i} for i in sorted(exempt)])
-            await note(conn, sid, exempt.values())
+            for server in sorted({where for where, _ in exempt.values()}):
+                await note(conn, server, [at for where, at in exempt.values() if where == server])
 
     async def _stored_calls(
         self, conn: AsyncConnection, uniqueids: list[str]

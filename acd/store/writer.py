@@ -108,6 +108,29 @@ class Writer:
         except Exception:  # pragma: no cover - defensive: the consumer must never see an error
             log.exception("writer_submit_failed")
 
+    @property
+    def fence(self) -> Callable[[], int | None] | None:
+        """The fencing token source for fenced rows (acd.store.sink); None: no fencing."""
+        fence: Callable[[], int | None] | None = getattr(self._store, "fence", None)
+        return fence
+
+    @fence.setter
+    def fence(self, source: Callable[[], int | None] | None) -> None:
+        self._store.fence = source
+
+    @property
+    def sender(self) -> str:
+        """Who this writer's history notifications come from (acd.store.history_feed)."""
+        return str(getattr(self._store, "sender", ""))
+
+    @sender.setter
+    def sender(self, name: str) -> None:
+        self._store.sender = name
+
+    @property
+    def fenced(self) -> int:
+        return int(getattr(self._store, "fenced", 0))
+
     def stats(self) -> WriterStats:
         journal = self.journal.stats()
         return WriterStats(

@@ -20,7 +20,7 @@ from acd.core.effects import CallStarted
 from acd.reads.calls import caller_history, chain_view, customer_call
 from acd.reads.rep_calls import callbacks_of, cut_off_legs
 from acd.reads.rep_calls import credited_calls as rep_credited_calls
-from acd.store.outcomes import resolve_linkedid
+from acd.store.outcomes import locate_call, resolve_linkedid
 from acd.web.app import Pages
 from acd.web.words import ending, routing_reason
 
@@ -43,6 +43,7 @@ class Earlier:
 
     call_id: str
     link: str  # "callback" | "repeat"
+    server: str | None  # the server that had it, when another than this one
     agent: str | None
     agent_name: str | None
     at: float
@@ -137,10 +138,11 @@ def _ending_of(call: dict[str, Any]) -> tuple[str, str]:
 async def _earlier(
     conn: AsyncConnection, server_id: str, entry_id: str, link: str
 ) -> tuple[Earlier | None, str | None]:
-    linkedid = await _linkedid(conn, server_id, entry_id)
-    if linkedid is None:
+    found = await locate_call(conn, server_id, entry_id)
+    if found is None:
         return None, None
-    call = await customer_call(conn, server_id, linkedid, reader_agent=None, supervisor=True)
+    server, linkedid = found
+    call = await customer_call(conn, server, linkedid, reader_agent=None, supervisor=True)
     if call is None:
         return None, None
     label, sentence = _ending_of(call)
@@ -149,6 +151,7 @@ async def _earlier(
         Earlier(
             call_id=linkedid,
             link=link,
+            server=server if server != server_id else None,
             agent=call["agent"],
             agent_name=call["agent_name"],
             at=call["ended_at"],

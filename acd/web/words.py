@@ -93,6 +93,10 @@ def routing_reason(
         return _unavailable(them, detail or "", pause_now) + ", so it went to the queue."
     if reason == "fallback_no_answer":
         return f"{them} did not answer, so it went to the queue."
+    if reason == "fallback_other_server":
+        server = detail.partition(":")[2]
+        where = f"server {server}" if server else "another server"
+        return f"{them} had the call on {where} and does not take calls here, so it went to the queue."
     if reason == "ineligible":
         return "Callback routing does not apply to this call (anonymous caller, or routing is off)."
     return None

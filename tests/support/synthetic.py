@@ -313,6 +313,9 @@ async def sample_metrics(
     refresher = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=agents, queues=queues)))
     m.attach_kpis(refresher)
     await refresher.refresh_once()
+    center = KpiRefresher(FixedKpiSource(synthetic_kpis(agents=agents, queues=queues)))
+    m.attach_center_kpis(center, lambda: True)  # this node holds the kpi lock
+    await center.refresh_once()
     return m
 
 

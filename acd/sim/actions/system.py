@@ -110,7 +110,7 @@ def a_coresettings(sim: Simulator, s: Session, m: dict[str, str], aid: str | Non
             extra=(
                 ("AMIversion", "11.0.0"),
                 ("AsteriskVersion", "22.10.1"),
-                ("SystemName", ""),
+                ("SystemName", sim.cfg.systemname),
                 ("CoreMaxCalls", 0),
                 ("CoreMaxLoadAvg", "0.000000"),
                 ("CoreRunUser", "asterisk"),
