@@ -42,7 +42,7 @@ def new_call(pbx: Pbx, number: str, queue: str, script: CallScript, name: str | 
     call = pbx.caller_pair(number, name, script, 6, "Queue", f"{queue},t,,,300")
     if empty(pbx, q, q.conf.joinempty, joining=True):
         # Queue() returns JOINEMPTY without a queue entry; the plain dialplan then hangs up.
-        call.state = "dialplan"
+        call.move("dialplan")
         pbx.emit(render_phase("channel_up", call_fields(pbx, call, q)))
         hangup_idle(pbx, call, own_channel=True)
         return call
@@ -86,7 +86,7 @@ def join(pbx: Pbx, call: Call, queue: str, emit_arrival: bool = False, phase: st
             break
     q.waiting.insert(idx, call)
     call.origpos = idx + 1
-    call.state = "waiting"
+    call.move("waiting")
     call.truth = open_record(call, now)
     appdata = (call.queue_appdata or f"{q.name},t,,,300").split(",")
     pbx.ql(
@@ -142,7 +142,7 @@ def _leave_empty_queues(pbx: Pbx) -> None:
 
 
 def _ring(pbx: Pbx, call: Call, q: Queue, members: list[Member]) -> None:
-    call.state = "ringing"
+    call.move("ringing")
     call.ring_started = pbx.sched.now
     if q.conf.strategy in ("rrmemory", "rrordered"):
         order = list(q.members)
@@ -178,7 +178,7 @@ def _ring_timeout(pbx: Pbx, call: Call) -> None:
         out.extend(render_phase("ring_no_answer", fields, {"a": member_status(pbx, leg.iface)}))
         pbx.ql(call.uid1, q.name, leg.name, "RINGNOANSWER", ms)
     call.legs.clear()
-    call.state = "waiting"
+    call.move("waiting")
     if call.no_retry:
         call.tries += 1 if q.conf.strategy in ONE_AT_A_TIME else len(q.members)
         if call.tries >= len(q.members):
@@ -201,7 +201,7 @@ def refuse(pbx: Pbx, call: Call, leg: Leg) -> None:
     call.legs.remove(leg)
     if not call.legs:
         call.cancel_timers()
-        call.state = "waiting"
+        call.move("waiting")
         call.retry_until = pbx.sched.now + q.conf.retry
         call.timers.append(pbx.sched.at(call.retry_until, dispatch, pbx))
         if call.script.patience is not None:
@@ -233,7 +233,7 @@ def answer(pbx: Pbx, call: Call, leg: Leg) -> None:
     call.bridge = pbx.new_bridge()
     call.connected_at = now
     q.waiting.remove(call)
-    call.state = "bridged"
+    call.move("bridged")
     assert leg.device is not None
     leg.device.in_call = call
     hold = now - call.joined_at

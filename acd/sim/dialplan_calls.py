@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def new_channel(pbx: Pbx, number: str, script: CallScript, name: str | None = None) -> Call:
     """A caller's Local pair comes up and starts running dialplan (no queue yet)."""
     call = pbx.caller_pair(number, name, script, 1, "", "")
-    call.state = "dialplan"
+    call.move("dialplan")
     fields = call_fields(pbx, call, pbx.any_queue())
     pbx.emit(render_phase("channel_up", fields, include_orig=script.orig_actionid is not None))
     return call
@@ -51,7 +51,7 @@ def dial_start(pbx: Pbx, call: Call, iface: str, timeout: float | None) -> str |
     name = members[0].name if members else exten
     leg = pbx.agent_leg(call, iface, name, dev.stateif, dev, "AppDial")
     call.legs = [leg]
-    call.state = "dialing"
+    call.move("dialing")
     q = pbx.queue_of_member(iface)
     pbx.emit(render_phase("dial_ring", leg_call_fields(pbx, call, q, leg), {"a": member_status(pbx, iface)}))
     b = dev.behaviour
@@ -66,7 +66,7 @@ def _dial_answer(pbx: Pbx, call: Call, leg: Leg, q: Queue) -> None:
     if call.state != "dialing":
         return
     call.cancel_timers()
-    call.state = "dialed"
+    call.move("dialed")
     call.agent = leg
     call.bridge = pbx.new_bridge()
     call.connected_at = pbx.sched.now
@@ -85,7 +85,7 @@ def dial_noanswer(pbx: Pbx, call: Call, leg: Leg, q: Queue) -> None:
     call.legs.clear()
     fields = leg_call_fields(pbx, call, q, leg, ringtime_ms=int((pbx.sched.now - leg.rung_at) * 1000))
     pbx.emit(render_phase("dial_noanswer", fields, {"a": member_status(pbx, leg.iface)}))
-    call.state = "dialplan"
+    call.move("dialplan")
     if call.on_leave is not None:
         waiter, call.on_leave = call.on_leave, None
         waiter("NOANSWER")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from acd.sim import transfers
+from acd.sim.bridge_end import end_bridge
+from acd.sim.call_states import QUEUED
 from acd.sim.emit import CAUSE_TEXT, Out, render_phase
 from acd.sim.entities import Call
 from acd.sim.state_events import call_fields, leg_call_fields, leg_fields, member_status
@@ -36,7 +38,7 @@ AGENT_FIRST = ("agent", "agent_cut", "restart")
 
 def abandon(pbx: Pbx, call: Call, cause: int = 16) -> None:
     """The caller hangs up while waiting (or while members ring)."""
-    if call.state not in ("waiting", "ringing"):
+    if call.state not in QUEUED:
         return
     q = pbx.queues[call.queue]
     call.cancel_timers()
@@ -76,43 +78,37 @@ def end_call(pbx: Pbx, call: Call, kind: str, cause: int = 16) -> None:
     if kind == "atxfer":
         transfers.atxfer(pbx, call, call.script.ending.transfer_exten, consult=call.script.ending.consult)
         return
-    q = pbx.queues[call.queue]
-    now = pbx.sched.now
-    call.cancel_timers()
-    leg = call.agent
-    talk = now - call.connected_at
+    end = end_bridge(pbx, call, call.agent)
+    q, leg = end.queue, end.agent
     fields = call_fields(
         pbx,
         call,
         q,
-        talktime=int(now) - int(call.connected_at),
-        talktime_ms=int(talk * 1000),
+        talktime=end.talked,
+        talktime_ms=int(end.talk * 1000),
         cause=cause,
         cause_txt=CAUSE_TEXT.get(cause, "Unknown"),
     )
     phase = "end_caller_phone" if kind == "caller" and cause != 16 else END_PHASES[kind]
     # The member is freed inside the phase; the PBX state changes before QMS is rendered.
     pbx.free_agent(call, q, leg)
-    hold = int(call.connected_at) - int(call.joined_at)
-    talked = int(now) - int(call.connected_at)
     if kind == "transfer":
         xfer = call.script.ending.transfer_exten
-        pbx.ql(call.uid1, q.name, leg.name, "BLINDTRANSFER", xfer, "xfer", hold, talked, call.origpos)
-        transfers.blind_transfer(pbx, call, q, leg, fields, phase, talk)
+        end.log(pbx, call, "BLINDTRANSFER", xfer, "xfer")
+        transfers.blind_transfer(pbx, call, q, leg, fields, phase, end.talk)
     else:
-        verb = "COMPLETEAGENT" if kind in AGENT_FIRST else "COMPLETECALLER"
-        pbx.ql(call.uid1, q.name, leg.name, verb, hold, talked, call.origpos)
+        end.log(pbx, call, "COMPLETEAGENT" if kind in AGENT_FIRST else "COMPLETECALLER")
         pbx.emit(render_phase(phase, fields, {"a": member_status(pbx, leg.iface)}))
         ended_by = "caller" if kind in CALLER_ENDINGS else "system" if kind == "restart" else "agent"
         restart = kind == "restart"
-        pbx.finish(call, "answered", ended_by, None if restart else cause, talk=talk, restart=restart)
+        pbx.finish(call, "answered", ended_by, None if restart else cause, talk=end.talk, restart=restart)
     pbx.dispatch()
 
 
 def withdraw(pbx: Pbx, queue: str, channel: str, info: str = "") -> bool:
     """QueueWithdrawCaller: the caller leaves the queue (QUEUESTATUS=WITHDRAW), then hangs up."""
     call = pbx.calls.get(channel)
-    if call is None or call.queue != queue or call.state not in ("waiting", "ringing"):
+    if call is None or call.queue != queue or call.state not in QUEUED:
         return False
     call.withdraw_info = info[:40]  # app_queue logs at most 40 characters of it
     if call.on_leave is not None:
@@ -148,7 +144,7 @@ LEAVE_VERBS = {
 
 def queue_leave(pbx: Pbx, call: Call, status: str) -> None:
     """The caller leaves the queue alive (timeout, withdraw, redirect): the dialplan goes on."""
-    if call.state not in ("waiting", "ringing"):
+    if call.state not in QUEUED:
         return
     q = pbx.queues[call.queue]
     call.cancel_timers()
@@ -159,7 +155,7 @@ def queue_leave(pbx: Pbx, call: Call, status: str) -> None:
     if verb is not None:
         pbx.ql_left(call, verb, *((call.withdraw_info,) if verb == "WITHDRAW" else ()))
     q.waiting.remove(call)
-    call.state = "dialplan"
+    call.move("dialplan")
     pbx.emit(out)
     pbx.finish(call, "exited", "system", None, wait=pbx.sched.now - call.joined_at, keep_channels=True)
     if call.on_leave is not None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from acd.sim.call_states import CallState, IllegalCallMove, allowed
 from acd.sim.clock import Timer
 from acd.sim.config import QueueConf
 
@@ -176,7 +177,7 @@ class Call:
     joined_at: float = 0.0
     first_joined_at: float = 0.0
     origpos: int = 1
-    state: str = "new"  # new waiting ringing bridged done
+    _state: CallState = "new"  # read as .state, changed by .move (acd.sim.call_states)
     legs: list[Leg] = field(default_factory=list)
     agent: Leg | None = None
     connected_at: float = 0.0
@@ -199,6 +200,16 @@ class Call:
     interpreted: bool = False  # a dialplan interpreter drives this channel
     ctx_extra: dict[str, Any] = field(default_factory=dict)  # template values of extra legs/bridges
     xfer_legs: list[Leg] = field(default_factory=list)  # attended transfer: consultation legs
+
+    @property
+    def state(self) -> CallState:
+        return self._state
+
+    def move(self, new: CallState) -> None:
+        """Move to ``new``; a move :data:`acd.sim.call_states.TRANSITIONS` does not hold raises."""
+        if not allowed(self._state, new):
+            raise IllegalCallMove(f"{self.ch1}: {self._state} -> {new}")
+        self._state = new
 
     @property
     def entry_id(self) -> str:

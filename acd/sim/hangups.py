@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from acd.sim import app_queue, dialplan_calls, endings, transfers
+from acd.sim.call_states import QUEUED
 from acd.sim.state_events import shutdown_flag
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def hangup_channel(pbx: Pbx, name: str, cause: int | None) -> bool:
         if caller_side:
             dialplan_calls.hangup_idle(pbx, call)
         return True
-    if call.state in ("waiting", "ringing"):
+    if call.state in QUEUED:
         if caller_side:
             endings.abandon(pbx, call, c)
             return True
@@ -78,10 +79,10 @@ def restart_hangup_all(pbx: Pbx) -> None:
     for call in list(pbx.calls.values()):
         if call.state == "consulting":  # an attended transfer under way dies with Asterisk too
             call.cancel_timers()
-            call.state = "bridged"
+            call.move("bridged")
         if call.state == "bridged":
             endings.end_call(pbx, call, "restart")
-        elif call.state in ("waiting", "ringing"):
+        elif call.state in QUEUED:
             # A shutdown flags every channel first (SoftHangupRequest Cause 4, as in the restart
             # capture); the queue then reports an abandon like any hang-up while waiting.
             pbx.emit([shutdown_flag(pbx, name) for name in (call.ch1, call.ch2) if name in pbx.channels])

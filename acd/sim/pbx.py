@@ -251,7 +251,7 @@ class Pbx:
         for ch in (*channels, call.ch1, call.ch2):
             self.channels.pop(ch, None)
         self.calls.pop(call.ch1, None)
-        call.state = "done"
+        call.move("done")
         if status is not None and call.on_leave is not None:
             waiter, call.on_leave = call.on_leave, None
             waiter(status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from acd.sim.bridge_end import end_bridge
 from acd.sim.emit import render_phase
 from acd.sim.entities import Call, Leg, Queue
 from acd.sim.state_events import call_fields, cdr_time, leg_fields, member_status
@@ -30,10 +31,15 @@ def blind_transfer(
     leg_fields(fields, "b", target, q)
     fields["bridge1"] = pbx.new_bridge()
     pbx.emit(render_phase(phase, fields, {"a": member_status(pbx, agent.iface)}))
-    call.state = "transferred"
-    pbx.finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
+    _handed_over(pbx, call, talk)
     after = call.script.ending.after_transfer
     call.timers.append(pbx.sched.after(after, _blind_transfer_end, pbx, call, fields, target))
+
+
+def _handed_over(pbx: Pbx, call: Call, talk: float) -> None:
+    """The queue entry ends at the transfer; the caller's channels live on, bridged to the target."""
+    call.move("transferred")
+    pbx.finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
 
 
 def _blind_transfer_end(pbx: Pbx, call: Call, fields: dict[str, object], target: Leg) -> None:
@@ -62,7 +68,7 @@ def atxfer(pbx: Pbx, call: Call, exten: str, context: str = "xfer", consult: flo
         legs.append(leg)
     call.ctx_extra.update(extra)
     call.xfer_legs = legs
-    call.state = "consulting"
+    call.move("consulting")
     pbx.emit(render_phase("atxfer_start", call_fields(pbx, call, q)))
     if consult is not None:
         call.timers.append(pbx.sched.after(consult, atxfer_complete, pbx, call))
@@ -73,21 +79,13 @@ def atxfer_complete(pbx: Pbx, call: Call) -> None:
     """The agent hangs up during the consultation: the caller is bridged to the target."""
     if call.state != "consulting" or call.agent is None:
         return
-    q = pbx.queues[call.queue]
-    now = pbx.sched.now
-    call.cancel_timers()
-    leg = call.agent
-    talk = now - call.connected_at
+    end = end_bridge(pbx, call, call.agent)
+    q, leg = end.queue, end.agent
     pbx.free_agent(call, q, leg)
-    fields = call_fields(pbx, call, q, talktime=int(now) - int(call.connected_at))
+    fields = call_fields(pbx, call, q, talktime=end.talked)
     pbx.emit(render_phase("atxfer_complete", fields, {"a": member_status(pbx, leg.iface)}))
-    bridge = call.ctx_extra.get("bridge2", call.bridge)
-    pbx.ql(
-        call.uid1, q.name, leg.name, "ATTENDEDTRANSFER", "BRIDGE", bridge,
-        int(call.connected_at) - int(call.joined_at), int(now) - int(call.connected_at), call.origpos,
-    )  # fmt: skip
-    call.state = "transferred"
-    pbx.finish(call, "answered", "transfer", 16, talk=talk, keep_channels=True)
+    end.log(pbx, call, "ATTENDEDTRANSFER", "BRIDGE", call.ctx_extra.get("bridge2", call.bridge))
+    _handed_over(pbx, call, end.talk)
     call.timers.append(pbx.sched.after(call.script.ending.after_transfer, atxfer_end, pbx, call))
     pbx.dispatch()
 

@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from acd.sim import app_queue, dialplan_calls, endings, hangups, transfers
+from acd.sim.call_states import QUEUED
 from acd.sim.channel_functions import channel_builtins, channel_env
 from acd.sim.dialplan import DialplanError
 from acd.sim.emit import Out, event, list_complete, list_event, response
@@ -114,13 +115,13 @@ def redirect(sim: Simulator, name: str, context: str, exten: str, priority: str)
     if sim.interp is not None and context in sim.interp.dp.contexts and ch.role == "c1":
         sim.interp.cancel(call)
         call.on_leave = None
-        if call.state in ("waiting", "ringing"):
+        if call.state in QUEUED:
             endings.queue_leave(sim.pbx, call, "REDIRECT")
         if call.state == "dialplan":
             prio = int(priority) if priority.isdigit() else 1
             sim.interp.start(call, context, exten, prio)
             return
-    if call.state in ("waiting", "ringing") and ch.role == "c1":
+    if call.state in QUEUED and ch.role == "c1":
         endings.leave(sim.pbx, call, "ABANDON")  # Asterisk logs a Redirect out as ABANDON
         target = exten if exten in sim.pbx.queues else (context if context in sim.pbx.queues else None)
         if target is not None:

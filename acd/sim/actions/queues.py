@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from acd.sim import endings, members
+from acd.sim.call_states import QUEUED
 from acd.sim.emit import list_complete, list_event, response
 from acd.sim.queue_strategy import free_for
 from acd.sim.server import Session, reply
@@ -185,7 +186,7 @@ def a_queuepenalty(sim: Simulator, s: Session, m: dict[str, str], aid: str | Non
 def a_queuewithdraw(sim: Simulator, s: Session, m: dict[str, str], aid: str | None) -> None:
     queue, caller = m.get("Queue", ""), m.get("Caller", "")
     call = sim.pbx.calls.get(caller)
-    if call is None or call.queue != queue or call.state not in ("waiting", "ringing"):
+    if call is None or call.queue != queue or call.state not in QUEUED:
         reply(s, aid, "Unable to request withdraw from queue: No such caller", "Error")
         return
     reply(s, aid, "Withdraw requested successfully")
