@@ -31,6 +31,7 @@ from tests.lookup_client import lookup
 from tests.sim_helpers import SHARED_QUEUES, AmiClient, drive, get
 from tests.support.credentials import login
 from tests.support.ports import free_port
+from tests.support.simulated import fast_center
 from tests.support.waiting import DEADLINE, eventually, until
 from tests.test_e2e_daemon import daemon_settings
 from tests.test_e2e_signals import Daemon as DaemonProcess
@@ -712,16 +713,12 @@ async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
     sim_queues = (Path(__file__).resolve().parent.parent / "acd" / "sim" / "queues.conf").read_text()
     (tmp_path / "queues.conf").write_text(sim_queues.replace("wrapuptime = 5", "wrapuptime = 0") + personal)
     sim = Simulator(
-        SimConfig(
-            port=0,
-            speed=float("inf"),
+        fast_center(
             seed=21,
             queues=["support"],
             queues_conf=tmp_path / "queues.conf",
             dialplan=tmp_path / "extensions.conf",
             truth=tmp_path / "truth.jsonl",
-            start_epoch=1.8e9,
-            hold_until_login=True,
             rate_per_min=3.0,
             agents=4,
             max_calls=160,
@@ -731,7 +728,6 @@ async def run_traffic(tmp_path: Path, **affinity: Any) -> TrafficRun:
             pause_share=0.05,
             patience_mean=600.0,
             talk_mean=40.0,
-            **login(),
         )
     )
     _host, port = await sim.start()

@@ -104,25 +104,18 @@ async def test_reload_reads_the_queues_again(tmp_path: Path) -> None:
         await stop(run)
 
 
-async def test_events_without_timestamps_are_reported(tmp_path: Path, logs: Captured) -> None:
-    run = await start(tmp_path, SHARED_ONLY, timestampevents=False)
+@pytest.mark.parametrize("timestamps", [False, True])
+async def test_whether_events_carry_timestamps_is_reported(
+    tmp_path: Path, logs: Captured, timestamps: bool
+) -> None:
+    run = await start(tmp_path, SHARED_ONLY, timestampevents=timestamps)
     try:
         run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
         await run.until(lambda: bool(run.daemon.core.registry.members))
-        value = run.daemon.metrics.registry.get_sample_value("acd_ami_timestamps")
-        assert value == 0
-        assert [e["event"] for e in logs.records()].count("ami_timestamps_off") == 1
-    finally:
-        await stop(run)
-
-
-async def test_events_with_timestamps_are_reported_too(tmp_path: Path, logs: Captured) -> None:
-    run = await start(tmp_path, SHARED_ONLY, timestampevents=True)
-    try:
-        run.sim.add_agent("support", "1001", "Alice", answer_after=1.0)
-        await run.until(lambda: bool(run.daemon.core.registry.members))
-        assert run.daemon.metrics.registry.get_sample_value("acd_ami_timestamps") == 1
-        assert "ami_timestamps_off" not in [e["event"] for e in logs.records()]
-        assert get(run.cli.events("QueueMemberAdded")[0], "Queue") == "support"
+        assert run.daemon.metrics.registry.get_sample_value("acd_ami_timestamps") == int(timestamps)
+        warned = [e["event"] for e in logs.records()].count("ami_timestamps_off")
+        assert warned == (0 if timestamps else 1)
+        if timestamps:
+            assert get(run.cli.events("QueueMemberAdded")[0], "Queue") == "support"
     finally:
         await stop(run)

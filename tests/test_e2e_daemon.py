@@ -21,6 +21,7 @@ from acd.daemon import Daemon
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from tests.support.credentials import login
+from tests.support.simulated import fast_center
 
 FIELDS = ("outcome", "ended_by", "cut_off", "callback_of", "repeat_of")
 
@@ -45,21 +46,7 @@ def daemon_settings(tmp_path: Path, port: int, db_url: str | None = None, **extr
 
 
 def sim_config(calls: int, seed: int = 11, **extra: Any) -> SimConfig:
-    return SimConfig(
-        port=0,
-        speed=float("inf"),
-        seed=seed,
-        max_calls=calls,
-        start_epoch=1.8e9,
-        hold_until_login=True,
-        rate_per_min=4.0,
-        agents=6,
-        cutoff_share=0.15,
-        callback_share=0.8,
-        repeat_share=0.2,
-        **login(),
-        **extra,
-    )
+    return fast_center(seed=seed, max_calls=calls, rate_per_min=4.0, agents=6, **extra)
 
 
 async def run_center(

@@ -27,6 +27,7 @@ from acd.sim import SimConfig, Simulator
 from tests.support import prometheus as prom
 from tests.support.credentials import login
 from tests.support.ports import free_port
+from tests.support.simulated import fast_center
 from tests.support.waiting import eventually
 
 pytestmark = [
@@ -58,12 +59,9 @@ async def history(tmp_path: Path, days_ago: float) -> None:
     """An hour of traffic that happened ``days_ago``, recorded by a daemon of its own: the 24 h, 7 d
     and 30 d windows only count calls whose window has closed, which a live run of minutes lacks."""
     sim = Simulator(
-        SimConfig(
-            port=0,
-            speed=float("inf"),
+        fast_center(
             seed=int(days_ago * 10),
             start_epoch=time.time() - days_ago * 86400,
-            hold_until_login=True,
             duration=3600,
             rate_per_min=8,
             agents=12,
@@ -71,7 +69,6 @@ async def history(tmp_path: Path, days_ago: float) -> None:
             callback_share=0.9,
             repeat_share=0.5,
             talk_mean=40,
-            **login(),
         )
     )
     _host, port = await sim.start()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from acd.capture.replay import replay_file, summarize
-from acd.sim import SimConfig, Simulator
+from acd.sim import Simulator
+from tests.support.simulated import fast_center
 
 FIELDS = ("queue", "caller", "agent", "outcome", "ended_by", "cut_off", "cause", "callback_of", "repeat_of")
 
@@ -23,19 +24,7 @@ FIELDS = ("queue", "caller", "agent", "outcome", "ended_by", "cut_off", "cause",
 async def _record(tmp_path: Path, calls: int) -> tuple[Path, Path]:
     truth = tmp_path / "truth.jsonl"
     capture = tmp_path / "sim.ami.log"
-    cfg = SimConfig(
-        port=0,
-        speed=float("inf"),
-        seed=5,
-        truth=truth,
-        max_calls=calls,
-        start_epoch=1.8e9,
-        hold_until_login=True,
-        rate_per_min=3.0,
-        cutoff_share=0.15,
-        callback_share=0.8,
-        repeat_share=0.2,
-    )
+    cfg = fast_center(seed=5, truth=truth, max_calls=calls, rate_per_min=3.0)
     sim = Simulator(cfg)
     host, port = await sim.start()
     reader, writer = await asyncio.open_connection(host, port)

@@ -761,19 +761,16 @@ def _normalised_call(msgs: list[Pairs], number: str) -> Counter[tuple[tuple[str,
     return out
 
 
-@pytest.mark.parametrize(
-    ("capture", "number"),
-    [
-        ("answered_call", "5552001"),
-        ("agent_hangup_cutoff", "5553001"),
-        ("agent_hangup_cutoff", "5553002"),
-        ("caller_dropped", "5554001"),
-        ("caller_dropped", "5554002"),
-        ("abandon", "5556001"),
-        ("abandon", "5556002"),
-        ("transfer", "5558001"),
-    ],
-)
+# Compared header by header as well: the calls of CALLS but these (compared by shape only).
+SHAPE_ONLY = {
+    ("ring_no_answer", "5557001"),
+    ("transfer", "5558003"),
+    ("fastagi", "5551100"),
+    ("redirect_to_agent", "5559001"),
+}
+
+
+@pytest.mark.parametrize(("capture", "number"), [c for c in CALLS if c not in SHAPE_ONLY])
 def test_call_values_match_capture(sim_runs: dict[str, list[Pairs]], capture: str, number: str) -> None:
     """Header values too: the same call gives the same events with the same values, once the
     channel names, Uniqueids, bridge ids and durations are set aside."""

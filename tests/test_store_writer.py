@@ -30,12 +30,9 @@ from acd.store.writer import Writer
 from tests.pg_fixtures import PgServer
 from tests.store_records import BASE, finished, record
 from tests.support.waiting import DEADLINE, until
+from tests.support.writers import run_writer, store_settings, writer_over
 
 calls_t = table_of(Call)
-
-
-def make_settings(url: str, tmp_path: Path, **db: Any) -> Settings:
-    return Settings(database={"url": url, "spool_dir": str(tmp_path / "spool"), **db})  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -47,7 +44,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def engine(db_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = await prepare_database(make_settings(db_url, tmp_path))
+    eng = await prepare_database(store_settings(db_url, tmp_path))
     yield eng
     await eng.dispose()
 
@@ -66,14 +63,8 @@ def many(n: int, prefix: str = "17900") -> list[StoredEffect]:
     ]
 
 
-async def run_writer(writer: Writer) -> asyncio.Task[None]:
-    task = asyncio.create_task(writer.run())
-    await asyncio.sleep(0)
-    return task
-
-
 async def test_records_become_rows_once_even_when_replayed(engine: AsyncEngine, tmp_path: Path) -> None:
-    settings = make_settings(str(engine.url), tmp_path, batch_size=7)
+    settings = store_settings(str(engine.url), tmp_path, batch_size=7)
     writer = Writer(settings, engine)
     task = await run_writer(writer)
     effects: list[Any] = [
@@ -99,7 +90,7 @@ async def test_records_become_rows_once_even_when_replayed(engine: AsyncEngine, 
 
 
 async def test_partial_row_is_completed_but_never_degraded(engine: AsyncEngine, tmp_path: Path) -> None:
-    writer = Writer(make_settings(str(engine.url), tmp_path), engine)
+    writer = Writer(store_settings(str(engine.url), tmp_path), engine)
     task = await run_writer(writer)
     partial = finished("1.1", partial=True, agent=None, outcome="abandoned", talk_seconds=0.0)
     full = finished("1.1", talk_seconds=42.0)
@@ -150,7 +141,7 @@ async def test_offers_follow_their_call_row(engine: AsyncEngine, tmp_path: Path,
 
 
 async def test_outcome_from_ami_is_written_once(engine: AsyncEngine, tmp_path: Path) -> None:
-    writer = Writer(make_settings(str(engine.url), tmp_path), engine)
+    writer = Writer(store_settings(str(engine.url), tmp_path), engine)
     task = await run_writer(writer)
     writer.submit(finished("2.1", linkedid="2.0"))
     outcome = OutcomeReported("2.1", None, "Local/1001@agents", "sale", True, "wants blue", 10.0, BASE + 100)
@@ -167,7 +158,7 @@ async def test_outcome_from_ami_is_written_once(engine: AsyncEngine, tmp_path: P
 async def test_an_order_from_the_phone_is_written_through_the_journal(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    writer = Writer(make_settings(str(engine.url), tmp_path), engine)
+    writer = Writer(store_settings(str(engine.url), tmp_path), engine)
     task = await run_writer(writer)
     writer.submit(finished("4.1", linkedid="4.0"))
     writer.submit(
@@ -218,9 +209,8 @@ async def test_caught_up_waits_for_what_was_accepted_and_gives_up_when_told(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     """What an outcome posted the moment its call ended waits for: that call's finished record."""
-    settings = make_settings(str(engine.url), tmp_path)
-    store = GatedStore(engine, settings.server_id, settings.credit_policy)
-    writer = Writer(settings, store=store)
+    settings = store_settings(str(engine.url), tmp_path)
+    store, writer = writer_over(GatedStore, engine, settings)
     task = await run_writer(writer)
     assert await writer.caught_up(0.0)  # nothing accepted: nothing to wait for
     writer.submit(finished("1.1"))
@@ -238,10 +228,9 @@ async def test_caught_up_waits_for_what_was_accepted_and_gives_up_when_told(
 async def test_caught_up_does_not_wait_on_a_database_that_is_down(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    settings = make_settings(str(engine.url), tmp_path)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    settings = store_settings(str(engine.url), tmp_path)
+    store, writer = writer_over(SwitchableStore, engine, settings, retry_min=0.01, retry_max=0.05)
     store.down = True
-    writer = Writer(settings, store=store, retry_min=0.01, retry_max=0.05)
     task = await run_writer(writer)
     writer.submit(finished("1.1"))
     await until(lambda: store.attempts >= 1, what="a failed write")
@@ -256,9 +245,8 @@ async def test_caught_up_does_not_wait_on_a_database_that_is_down(
 async def test_outage_spools_beyond_the_bound_and_replays_in_order(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    settings = make_settings(str(engine.url), tmp_path, queue_size=50, batch_size=20)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
-    writer = Writer(settings, store=store, retry_min=0.01, retry_max=0.05)
+    settings = store_settings(str(engine.url), tmp_path, queue_size=50, batch_size=20)
+    store, writer = writer_over(SwitchableStore, engine, settings, retry_min=0.01, retry_max=0.05)
     task = await run_writer(writer)
     store.down = True
     effects = many(500)
@@ -290,10 +278,9 @@ async def test_outage_spools_beyond_the_bound_and_replays_in_order(
 async def test_close_with_database_down_spools_and_next_start_writes(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    settings = make_settings(str(engine.url), tmp_path, batch_size=50)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    settings = store_settings(str(engine.url), tmp_path, batch_size=50)
+    store, writer = writer_over(SwitchableStore, engine, settings, retry_min=0.01, retry_max=0.05)
     store.down = True
-    writer = Writer(settings, store=store, retry_min=0.01, retry_max=0.05)
     task = await run_writer(writer)
     for effect in many(300):
         writer.submit(effect)
@@ -316,11 +303,10 @@ async def test_close_with_database_down_spools_and_next_start_writes(
 async def test_close_always_returns_within_its_deadline(engine: AsyncEngine, tmp_path: Path) -> None:
     """Closing while the writer backs off from a dead database, many times over: close() must
     return in time (a cancellation lost in a wait_for race once made it wait forever)."""
-    settings = make_settings(str(engine.url), tmp_path, batch_size=5)
+    settings = store_settings(str(engine.url), tmp_path, batch_size=5)
     for round_ in range(25):
-        store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+        store, writer = writer_over(SwitchableStore, engine, settings, retry_min=0.001, retry_max=0.004)
         store.down = True
-        writer = Writer(settings, store=store, retry_min=0.001, retry_max=0.004)
         task = await run_writer(writer)
         for effect in many(20, prefix=f"r{round_}"):
             writer.submit(effect)
@@ -334,7 +320,7 @@ async def test_close_always_returns_within_its_deadline(engine: AsyncEngine, tmp
 
 async def test_close_flushes_everything_under_load(engine: AsyncEngine, tmp_path: Path) -> None:
     """The SIGTERM path: effects still arriving until the signal, then close() within its deadline."""
-    settings = make_settings(str(engine.url), tmp_path, batch_size=200)
+    settings = store_settings(str(engine.url), tmp_path, batch_size=200)
     writer = Writer(settings, engine)
     task = await run_writer(writer)
     effects = many(3000)
@@ -372,10 +358,17 @@ async def test_postgres_killed_mid_batch_loses_and_doubles_nothing(
     owned_pg_server: PgServer, pg_url: str, tmp_path: Path
 ) -> None:
     pg_server = owned_pg_server
-    settings = make_settings(pg_url, tmp_path, queue_size=100, batch_size=50)
+    settings = store_settings(pg_url, tmp_path, queue_size=100, batch_size=50)
     engine = await prepare_database(settings)
-    store = KillingStore(engine, settings.server_id, settings.credit_policy, server=pg_server, kill_at=3)
-    writer = Writer(settings, store=store, write_timeout=5.0, retry_min=0.05, retry_max=0.3)
+    store, writer = writer_over(
+        KillingStore,
+        engine,
+        settings,
+        store_args=dict(server=pg_server, kill_at=3),
+        write_timeout=5.0,
+        retry_min=0.05,
+        retry_max=0.3,
+    )
     task = await run_writer(writer)
     total = 2000
     effects = many(total)
@@ -413,10 +406,9 @@ async def test_postgres_killed_mid_batch_loses_and_doubles_nothing(
 
 
 async def test_offers_and_reasons_round_trip_through_the_journal(engine: AsyncEngine, tmp_path: Path) -> None:
-    settings = make_settings(str(engine.url), tmp_path)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    settings = store_settings(str(engine.url), tmp_path)
+    store, writer = writer_over(SwitchableStore, engine, settings)
     store.down = True
-    writer = Writer(settings, store=store)
     rec = record(
         "3.1",
         cut_off=True,
@@ -456,10 +448,9 @@ def test_engine_urls_get_async_drivers() -> None:
 
 async def left_in_the_journal(engine: AsyncEngine, tmp_path: Path, n: int) -> Settings:
     """``n`` records a writer could not write (its database down) before it stopped."""
-    settings = make_settings(str(engine.url), tmp_path)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    settings = store_settings(str(engine.url), tmp_path)
+    store, writer = writer_over(SwitchableStore, engine, settings)
     store.down = True
-    writer = Writer(settings, store=store)
     for effect in many(n):
         writer.submit(effect)
     await writer.close(0.05)
@@ -512,9 +503,8 @@ def decision(uniqueid: str, reason: str, queue: str = "support") -> Any:
 async def test_routing_decision_reaches_the_calls_in_either_order(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    settings = make_settings(str(engine.url), tmp_path)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
-    writer = Writer(settings, store=store)
+    settings = store_settings(str(engine.url), tmp_path)
+    store, writer = writer_over(SwitchableStore, engine, settings)
     task = await run_writer(writer)
     # r1: decision first, calls later (personal queue entry, then shared); r2: calls first.
     writer.submit(decision("r1", "fallback_busy_timeout"))
@@ -553,10 +543,9 @@ async def test_routing_decision_reaches_the_calls_in_either_order(
 
 async def test_new_records_do_not_hammer_a_dead_database(engine: AsyncEngine, tmp_path: Path) -> None:
     """While the database is down, attempts follow the back-off, not the rate of new records."""
-    settings = make_settings(str(engine.url), tmp_path)
-    store = SwitchableStore(engine, settings.server_id, settings.credit_policy)
+    settings = store_settings(str(engine.url), tmp_path)
+    store, writer = writer_over(SwitchableStore, engine, settings, retry_min=0.2, retry_max=0.4)
     store.down = True
-    writer = Writer(settings, store=store, retry_min=0.2, retry_max=0.4)
     task = await run_writer(writer)
     for i, effect in enumerate(many(100)):  # 100 records over ~1 s
         writer.submit(effect)
