@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.lifeline import stop_when_gone
 from tests.support.ports import free_port
 
 __all__ = ["STOP_SIGNALS", "PgServer", "own_cluster", "pg_server", "pg_url"]
@@ -57,11 +58,12 @@ class PgServer:
     def url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
         return f"{driver}://{self.user}@{self.host}:{self.port}/{database}"
 
+    def command(self, *args: str) -> list[str]:
+        """``args`` run as the user the cluster belongs to."""
+        return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
+
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        cmd = list(args)
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60)
+        return subprocess.run(self.command(*args), check=True, capture_output=True, text=True, timeout=60)
 
     def start(self) -> None:
         assert self.owned and self.datadir is not None and self.bindir is not None
@@ -109,7 +111,8 @@ class PgServer:
 def own_cluster(prefix: str = "acd-pg-") -> Iterator[PgServer | None]:
     """A new cluster of our own on a free loopback port (None when there are no server binaries),
     stopped and removed however the block ends. The stop runs with SIGINT, SIGTERM and SIGHUP held
-    back, so a second Ctrl-C cannot cut it short and leave the postmaster behind."""
+    back, so a second Ctrl-C cannot cut it short and leave the postmaster behind; when the session
+    dies with no teardown at all (SIGKILL), a watchdog stops it (tests/support/lifeline.py)."""
     initdb = _find_bin("initdb")
     if initdb is None or _find_bin("pg_ctl") is None:
         yield None
@@ -118,21 +121,23 @@ def own_cluster(prefix: str = "acd-pg-") -> Iterator[PgServer | None]:
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     datadir = base / "data"
     server = PgServer("127.0.0.1", free_port(), "postgres", datadir, base, bindir, owned=True)
-    try:
-        base.chmod(0o755)
-        if os.geteuid() == 0:
-            shutil.chown(base, "postgres", "postgres")
-        server._run(f"{bindir}/initdb", "-D", str(datadir), "-A", "trust", "-U", "postgres", "--no-sync")
-        server.start()
-        yield server
-    finally:
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    immediate_stop = server.command(f"{bindir}/pg_ctl", "-D", str(datadir), "-m", "immediate", "-w", "stop")
+    with stop_when_gone(immediate_stop, marker=datadir / "postmaster.pid", folder=base):
         try:
-            if datadir.exists():
-                server.stop()  # also when start() gave up waiting: pg_ctl stop of nothing is harmless
-            shutil.rmtree(base, ignore_errors=True)
+            base.chmod(0o755)
+            if os.geteuid() == 0:
+                shutil.chown(base, "postgres", "postgres")
+            server._run(f"{bindir}/initdb", "-D", str(datadir), "-A", "trust", "-U", "postgres", "--no-sync")
+            server.start()
+            yield server
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                if datadir.exists():
+                    server.stop()  # also when start() gave up waiting: pg_ctl stop of nothing is harmless
+                shutil.rmtree(base, ignore_errors=True)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @pytest.fixture(scope="session")

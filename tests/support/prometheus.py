@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.lifeline import die_with_parent
+
 __all__ = [
     "PROMETHEUS",
     "ROOT",
@@ -95,6 +97,7 @@ def start_prometheus(tmp_path: Path, port: int, target_port: int) -> subprocess.
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent(),  # SIGKILLed tests leave no Prometheus behind
     )
 
 
