@@ -25,7 +25,9 @@ ACD = [sys.executable, "-m", "acd.cli"]
 
 
 def _env(**extra: str) -> dict[str, str]:
+    """The caller's environment without its ACD_* variables; no queue_log (never the machine's)."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("ACD_")}
+    env["ACD_QUEUE_LOG__PATH"] = ""
     env.update(extra)
     return env
 

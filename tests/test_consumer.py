@@ -187,6 +187,7 @@ def daemon_on(fake: FakeAmi, tmp_path: Path, clock: FakeClock) -> Daemon:
         http={"port": 0},  # type: ignore[arg-type]
         routing={"port": 0},  # type: ignore[arg-type]
         affinity={"mirror_members": False},  # type: ignore[arg-type]
+        queue_log={"path": str(tmp_path / "queue_log")},  # type: ignore[arg-type]  # not the machine's
     )
     return Daemon(settings, sleep=clock.sleep)
 

@@ -28,6 +28,8 @@ FIELDS = ("outcome", "ended_by", "cut_off", "callback_of", "repeat_of")
 
 def daemon_settings(tmp_path: Path, port: int, db_url: str | None = None, **extra: Any) -> Settings:
     extra.setdefault("routing", {"host": "127.0.0.1", "port": 0})
+    # Its own queue_log (none there unless the test's simulator writes one), never the machine's.
+    extra.setdefault("queue_log", {"path": str(tmp_path / "queue_log")})
     return Settings(
         ami={
             "host": "127.0.0.1",

@@ -68,6 +68,7 @@ class Daemon:
                 "ACD_ROUTING__PORT": "0",
                 "ACD_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}",
                 "ACD_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
+                "ACD_QUEUE_LOG__PATH": str(tmp_path / "queue_log"),  # its own, not the machine's
                 "ACD_SPEED": "20",
                 "ACD_LOG_FORMAT": "json",
                 **more,
@@ -180,6 +181,7 @@ async def test_crashed_task_exits_non_zero(tmp_path: Path) -> None:
         },
         http={"port": 0},  # type: ignore[arg-type]
         routing={"port": 0},  # type: ignore[arg-type]
+        queue_log={"path": str(tmp_path / "queue_log")},  # type: ignore[arg-type]  # not the machine's
     )
 
     async def boom() -> None:

@@ -49,6 +49,7 @@ def settings_for(tmp_path: Path, port: int, speed: float = 20.0) -> Settings:
         },
         http={"port": 0},  # type: ignore[arg-type]
         routing={"port": 0},  # type: ignore[arg-type]
+        queue_log={"path": str(tmp_path / "queue_log")},  # type: ignore[arg-type]  # not the machine's
         speed=speed,
         metrics_per_agent=True,
         api_tokens=[{"token": TOKEN, "role": "supervisor"}],  # type: ignore[list-item]

@@ -211,6 +211,7 @@ async def test_daemon_notifies_ready_status_watchdog_and_stopping(systemd: Syste
         database={"url": f"sqlite+aiosqlite:///{db}", "spool_dir": str(tmp_path / "spool")},  # type: ignore[arg-type]
         http={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
         routing={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
+        queue_log={"path": str(tmp_path / "queue_log")},  # type: ignore[arg-type]  # not the machine's
     )
     holder: dict[str, Daemon] = {}
     notifier = _ReadyProbe(
