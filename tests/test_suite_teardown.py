@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 
 from tests.pg_fixtures import _find_bin
 from tests.support.prometheus import PROMETHEUS
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,14 +68,6 @@ def of_datadir(datadir: str) -> list[int]:
     return [pid for pid in pids if datadir in cmdline(pid)]
 
 
-def wait_for(condition: Any, seconds: float, what: str) -> None:
-    """A generous deadline for something that takes well under a second on a quiet machine."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def holder(tmp_path: Path) -> Any:
     (tmp_path / "test_holder.py").write_text(HOLDER)
@@ -87,7 +79,9 @@ def holder(tmp_path: Path) -> Any:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        wait_for(lambda: report.exists() or proc.poll() is not None, 180, "the holding run's servers up")
+        wait_until(
+            lambda: report.exists() or proc.poll() is not None, 180, what="the holding run's servers up"
+        )
         assert report.exists(), proc.communicate()[0].decode()[-3000:]
         yield proc, json.loads(report.read_text())
     finally:
@@ -116,6 +110,8 @@ def test_sigkill_leaves_nothing_either(holder: Any) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=120)
     # No teardown ran: the watchdog stops the cluster, the parent-death signal stops Prometheus.
-    wait_for(lambda: not alive(postmaster, datadir) and not of_datadir(datadir), 120, "the cluster stopping")
-    wait_for(lambda: not Path(datadir).parent.exists(), 60, "the cluster's folder removed")
-    wait_for(lambda: not alive(prometheus, "prometheus"), 60, "Prometheus stopping")
+    wait_until(
+        lambda: not alive(postmaster, datadir) and not of_datadir(datadir), 120, what="the cluster stopping"
+    )
+    wait_until(lambda: not Path(datadir).parent.exists(), 60, what="the cluster's folder removed")
+    wait_until(lambda: not alive(prometheus, "prometheus"), 60, what="Prometheus stopping")
