@@ -15,7 +15,7 @@ import pytest
 
 from acd.sdnotify import Notifier, watchdog_loop
 from tests.support.clock import FakeClock, settle
-from tests.support.waiting import until, wait_until
+from tests.support.waiting import DEADLINE, until, wait_until
 
 
 class Systemd:
@@ -44,8 +44,9 @@ class Systemd:
     def messages(self) -> list[str]:
         return [m for _, m in self.received]
 
-    def wait_for(self, count: int, timeout: float = 2.0) -> list[str]:
-        """The messages once ``count`` arrived, or all there are after ``timeout`` (the test judges)."""
+    def wait_for(self, count: int, timeout: float = DEADLINE) -> list[str]:
+        """The messages once ``count`` arrived (at once when they have), or all there are after a
+        generous ``timeout`` (the test judges)."""
         wait_until(lambda: len(self.received) >= count, timeout, interval=0.005, fail=False)
         return self.messages()
 
@@ -242,8 +243,9 @@ async def test_daemon_notifies_ready_status_watchdog_and_stopping(systemd: Syste
     finally:
         await daemon.stop()
         await fake.close()
-    got = systemd.wait_for(len(systemd.received) + 1, 0.5)
+    # sent before stop() returned; the receiving thread may still be reading it
+    wait_until(lambda: any(m.startswith("STOPPING=1") for m in systemd.messages()), what="STOPPING=1")
+    got = systemd.messages()
     stopping = [i for i, m in enumerate(got) if m.startswith("STOPPING=1")]
-    assert stopping, got
     ready = next(i for i, m in enumerate(got) if m.startswith("READY=1"))
     assert ready < stopping[0]

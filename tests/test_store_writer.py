@@ -8,7 +8,6 @@ switched off, so the journal and ordering logic run against a real database eith
 from __future__ import annotations
 
 import asyncio
-import time
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -249,15 +248,12 @@ async def test_outage_spools_beyond_the_bound_and_replays_in_order(
     store, writer = writer_over(SwitchableStore, engine, settings, retry_min=0.01, retry_max=0.05)
     task = await run_writer(writer)
     store.down = True
-    effects = many(500)
-    started = time.perf_counter()
-    for effect in effects:
+    for effect in many(500):  # what submit() costs the consumer is bench/bench_writer.py's to say
         writer.submit(effect)
-    submit_seconds = time.perf_counter() - started
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if writer.stats().spooled >= 500 and store.attempts > 1 and len(writer.journal._mem) <= 50:
-            break
+    await until(
+        lambda: writer.stats().spooled >= 500 and store.attempts > 1 and len(writer.journal._mem) <= 50,
+        what="every record spooled while the database is down",
+    )
     stats = writer.stats()
     assert stats.spooled == stats.backlog == 500  # nothing lost while down: all of it on disk
     assert len(writer.journal._mem) <= 50  # the memory bound holds: the rest is read from disk
@@ -272,7 +268,6 @@ async def test_outage_spools_beyond_the_bound_and_replays_in_order(
     async with engine.connect() as conn:  # replay order == submission order: row ids follow joined_at
         ordered = (await conn.execute(select(calls_t.c.joined_at).order_by(calls_t.c.id))).scalars().all()
     assert ordered == sorted(ordered)
-    assert submit_seconds < 1.0  # 500 submits with the database down: no I/O on the caller's side
 
 
 async def test_close_with_database_down_spools_and_next_start_writes(
@@ -328,9 +323,7 @@ async def test_close_flushes_everything_under_load(engine: AsyncEngine, tmp_path
         writer.submit(effect)
         if i % 250 == 0:
             await asyncio.sleep(0)
-    started = time.monotonic()
-    await writer.close(30)
-    assert time.monotonic() - started < 30
+    await writer.close(30)  # the deadline is the writer's own: here, everything is in well before it
     assert task.done()
     assert await count(engine, Call) == 3000
     assert writer.stats().spooled == 0
@@ -377,16 +370,12 @@ async def test_postgres_killed_mid_batch_loses_and_doubles_nothing(
             writer.submit(effect)
             if i % 50 == 0:
                 await asyncio.sleep(0.005)
-        for _ in range(1000):  # the kill happens inside the 3rd batch, which then fails
-            if store.batches >= 3 and not writer.stats().database_ok:
-                break
-            await asyncio.sleep(0.01)
+        await until(  # the kill happens inside the 3rd batch, which then fails
+            lambda: store.batches >= 3 and not writer.stats().database_ok, 60, what="the database killed"
+        )
         for effect in effects[1000:]:  # traffic goes on while the database is down
             writer.submit(effect)
-        for _ in range(300):
-            await asyncio.sleep(0.01)
-            if writer.stats().spooled >= 1500:
-                break
+        await until(lambda: writer.stats().spooled >= 1500, 60, what="the traffic spooled")
         down_stats = writer.stats()
         assert not down_stats.database_ok
         assert down_stats.spooled >= 1500

@@ -27,10 +27,15 @@ class World:
 
 
 @asynccontextmanager
-async def serving(app: web.Application, engine: AsyncEngine, **client: Any) -> AsyncIterator[Client]:
+async def serving(
+    app: web.Application, engine: AsyncEngine, *, shutdown_timeout: float = 60.0, **client: Any
+) -> AsyncIterator[Client]:
     """``app`` served on 127.0.0.1 with a test client (``client``: its options, a cookie jar);
-    the client closed and ``engine`` disposed afterwards."""
-    test_client: Client = TestClient(TestServer(app, host="127.0.0.1"), **client)
+    the client closed and ``engine`` disposed afterwards. ``shutdown_timeout``: how long the
+    server's stop waits for requests still running (aiohttp's default)."""
+    test_client: Client = TestClient(
+        TestServer(app, host="127.0.0.1", shutdown_timeout=shutdown_timeout), **client
+    )
     await test_client.start_server()
     try:
         yield test_client

@@ -21,7 +21,12 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 @asynccontextmanager
 async def pages_app(
-    tmp_path: Path, tokens: list[dict[str, str]], *, clock: float = 1.8e9, **extra: Any
+    tmp_path: Path,
+    tokens: list[dict[str, str]],
+    *,
+    clock: float = 1.8e9,
+    shutdown_timeout: float = 60.0,
+    **extra: Any,
 ) -> AsyncIterator[tuple[Client, World, Any]]:
     settings = Settings(
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}", "spool_dir": str(tmp_path / "spool")},  # type: ignore[arg-type]
@@ -38,7 +43,8 @@ async def pages_app(
         live_calls=world.calls,
         clock=lambda: clock,
     )
-    async with serving(app, engine, cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with serving(app, engine, shutdown_timeout=shutdown_timeout, cookie_jar=jar) as client:
         yield client, world, engine
 
 
