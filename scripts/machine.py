@@ -4,10 +4,11 @@ test virtualenv exists.
 
   machine.py apt-install PKG...   install Debian packages without starting their services, then
                                   disable again every unit or init script the install enabled
-  machine.py snapshot FILE        record what is enabled and running now
+  machine.py snapshot FILE        record what is enabled and running now, and print the run's
+                                  mark: run the tests with TEST_RUN_MARK set to it
   machine.py check FILE           exit 1, naming them, if services are enabled or running now that
-                                  were not in FILE (where systemd runs), or if processes started
-                                  since FILE are left running with nobody's test waiting on them
+                                  were not in FILE (where systemd runs), or if processes of the run
+                                  (their environment holds its mark) are still running
 
 Why each step:
 - Debian's postinst starts a service through ``invoke-rc.d``/``deb-systemd-invoke``, which ask
@@ -17,10 +18,14 @@ Why each step:
   defaults``) whatever policy-rc.d says, so what is enabled before is recorded and anything the
   install enabled is disabled afterwards. Nothing is ever stopped or killed by name: a Prometheus
   or PostgreSQL the machine already ran is its owner's.
-- "Left running" is judged by ancestry, not only by name: a process started during the run whose
-  parent chain reaches PID 1 without passing through any process older than the snapshot was
-  orphaned by the run. Other people's test servers beside ours descend from their own shells and
-  are not counted; names are how the leftovers are reported.
+- "Left running" is judged by the run's mark, not by name or ancestry: the test command runs with
+  ``TEST_RUN_MARK=<a token the snapshot made>`` in its environment, every process it starts
+  inherits it (a server started as another user or detached from its parent too; the tests strip
+  ``ACD_*`` variables from the environments they hand on, so the mark is not one), and whatever
+  still runs with that token after the run is a leftover. On a machine shared with other people,
+  their test servers and the caller's own shell jobs, started meanwhile or orphaned, carry no such
+  token and are never counted; names are how the leftovers are reported. A process started with
+  an environment of its own making (``env -i``) carries no mark: the tests hand theirs on.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +45,7 @@ DENY_STARTS = (
     b"#!/bin/sh\n# written by acd's scripts/machine.py for the duration of a package install\nexit 101\n"
 )
 RUNLEVELS = ("2", "3", "4", "5")
+MARK = "TEST_RUN_MARK"  # the environment variable the test command runs with (not ACD_*: see above)
 
 Run = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
 
@@ -160,9 +167,24 @@ class Proc:
     ppid: int
     name: str
     start: int  # clock ticks after boot (/proc/PID/stat field 22)
+    mark: str | None = None  # its TEST_RUN_MARK, when read
 
 
-def read_processes(proc: Path = Path("/proc")) -> dict[int, Proc]:
+def environ_mark(pid: int, proc: Path = Path("/proc")) -> str | None:
+    """The process's TEST_RUN_MARK as it was started (None: none, or it is gone or a zombie)."""
+    try:
+        raw = (proc / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    prefix = MARK.encode() + b"="
+    for item in raw.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def read_processes(proc: Path = Path("/proc"), *, marks: bool = False) -> dict[int, Proc]:
+    """Every process now (``marks``: with the TEST_RUN_MARK each was started with)."""
     found: dict[int, Proc] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
@@ -175,7 +197,9 @@ def read_processes(proc: Path = Path("/proc")) -> dict[int, Proc]:
         head, _, rest = stat.rpartition(")")
         name = head.partition("(")[2]
         fields = rest.split()
-        found[int(entry.name)] = Proc(int(entry.name), int(fields[1]), name, int(fields[19]))
+        pid = int(entry.name)
+        mark = environ_mark(pid, proc) if marks else None
+        found[pid] = Proc(pid, int(fields[1]), name, int(fields[19]), mark)
     return found
 
 
@@ -188,36 +212,14 @@ def ancestors(pid: int, procs: dict[int, Proc]) -> set[int]:
     return found
 
 
-def left_behind(
-    before: dict[int, Proc], now: dict[int, Proc], since: int, looking: int | None = None
-) -> list[Proc]:
-    """Processes started after ``since`` whose ancestry reaches PID 1 (or nothing) without passing
-    through a process that was already running at the snapshot: orphans of the run. Kernel threads
-    (children of PID 2) and ``looking`` (the checking process) with its ancestors are never counted.
-    On a machine shared with other people's jobs started meanwhile, those may show too: run the
-    check where nothing else starts processes."""
-    old = {pid for pid, p in before.items() if pid in now and now[pid].start == p.start}
+def left_behind(now: dict[int, Proc], run: str, looking: int | None = None) -> list[Proc]:
+    """Processes of the run still there: those with the run's mark ``run`` in their environment
+    (a token made at the snapshot, so nothing older carries it), except ``looking`` (the checking
+    process) and its ancestors."""
+    if not run:
+        return []  # a snapshot without a mark: no process can be told to be the run's
     mine = ancestors(looking, now) if looking is not None else set()
-    orphans = []
-    for proc in now.values():
-        if proc.start <= since or proc.pid in old or proc.pid in mine or proc.ppid == 2 or proc.pid in (1, 2):
-            continue
-        parent, seen = proc.ppid, set()
-        adopted_by_old = False
-        while parent not in (0, 1) and parent in now and parent not in seen:
-            seen.add(parent)
-            if parent in old:
-                adopted_by_old = True
-                break
-            parent = now[parent].ppid
-        if not adopted_by_old:
-            orphans.append(proc)
-    return sorted(orphans, key=lambda p: p.pid)
-
-
-def _uptime_ticks() -> int:
-    seconds = float(Path("/proc/uptime").read_text().split()[0])
-    return int(seconds * os.sysconf("SC_CLK_TCK"))
+    return sorted((p for p in now.values() if p.mark == run and p.pid not in mine), key=lambda p: p.pid)
 
 
 # --- snapshot and check --------------------------------------------------------------------------
@@ -239,23 +241,24 @@ def running_services(runner: Run = run) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What is enabled and running at one moment (``ticks``: clock ticks since boot)."""
+    """What is enabled and running at one moment, and the mark of the run that starts after it."""
 
     systemd: bool
     enabled: Enabled
     services: frozenset[str]  # running services (only where systemd runs)
     processes: dict[int, Proc]
-    ticks: int
+    mark: str = ""  # TEST_RUN_MARK of the run that follows
 
     @classmethod
-    def take(cls, runner: Run = run) -> Snapshot:
+    def take(cls, runner: Run = run, *, marks: bool = False) -> Snapshot:
+        """Now (``marks``: with each process's run mark, for the check after the run)."""
         systemd = systemd_runs()
         return cls(
             systemd=systemd,
             enabled=Enabled.now(runner),
             services=running_services(runner) if systemd else frozenset(),
-            processes=read_processes(),
-            ticks=_uptime_ticks(),
+            processes=read_processes(marks=marks),
+            mark=secrets.token_hex(12),
         )
 
     def to_json(self) -> str:
@@ -267,7 +270,7 @@ class Snapshot:
                 "sysv": sorted(self.enabled.sysv),
                 "services": sorted(self.services),
                 "processes": [asdict(p) for p in self.processes.values()],
-                "ticks": self.ticks,
+                "mark": self.mark,
             }
         )
 
@@ -280,13 +283,13 @@ class Snapshot:
             enabled=Enabled(None if units is None else frozenset(units), frozenset(data["sysv"])),
             services=frozenset(data["services"]),
             processes={p["pid"]: Proc(**p) for p in data["processes"]},
-            ticks=int(data["ticks"]),
+            mark=str(data.get("mark", "")),
         )
 
 
 def problems(before: Snapshot, now: Snapshot) -> list[str]:
     """What the run left: units or init scripts enabled, services running (where systemd runs),
-    and orphaned processes (everywhere; the only evidence where systemd does not run)."""
+    and its processes still running (everywhere; the only evidence where systemd does not run)."""
     found = [
         f"enabled at boot now, not before: {u}"
         for u in sorted((now.enabled.units or set()) - (before.enabled.units or set()))
@@ -296,7 +299,7 @@ def problems(before: Snapshot, now: Snapshot) -> list[str]:
     ]
     if before.systemd and now.systemd:
         found += [f"running now, not before: {u}" for u in sorted(now.services - before.services)]
-    for proc in left_behind(before.processes, now.processes, before.ticks, looking=os.getpid()):
+    for proc in left_behind(now.processes, before.mark, looking=os.getpid()):
         found.append(f"left running: {proc.name} (pid {proc.pid})")
     return found
 
@@ -305,10 +308,12 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) >= 2 and argv[0] == "apt-install":
         return apt_install(argv[1:])
     if len(argv) == 2 and argv[0] == "snapshot":
-        Path(argv[1]).write_text(Snapshot.take().to_json())
+        snap = Snapshot.take()
+        Path(argv[1]).write_text(snap.to_json())
+        print(snap.mark)  # the mark the run's processes carry: TEST_RUN_MARK=<this>
         return 0
     if len(argv) == 2 and argv[0] == "check":
-        found = problems(Snapshot.from_json(Path(argv[1]).read_text()), Snapshot.take())
+        found = problems(Snapshot.from_json(Path(argv[1]).read_text()), Snapshot.take(marks=True))
         for line in found:
             print(f"machine: {line}", file=sys.stderr)
         return 1 if found else 0

@@ -1,11 +1,15 @@
 """scripts/machine.py: the test command installs packages without starting their services, puts
 back what the install enabled, and can tell what a run left running. Everything here works on a
-scratch root or on made-up process tables; nothing on this machine is installed, enabled or
-stopped by these tests."""
+scratch root, on made-up process tables or on ``sleep`` processes of its own (stopped by their
+PIDs); nothing on this machine is installed, enabled or stopped by these tests."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -133,26 +137,95 @@ def test_no_systemctl_means_no_unit_list() -> None:
 P = machine.Proc
 
 
-def test_left_behind_are_the_runs_orphans_not_other_peoples_servers() -> None:
-    since = 1000
-    before = {
+def test_left_behind_are_the_runs_processes_not_other_peoples() -> None:
+    run = "r1"
+    now = {
         1: P(1, 0, "init", 1),
         50: P(50, 1, "bash", 10),  # another engineer's shell
-        60: P(60, 50, "postgres", 20),  # their server, older than the snapshot
-    }
-    now = {
-        **before,
+        60: P(60, 50, "postgres", 20),  # their server
+        65: P(65, 1, "make", 30),  # the caller's own job
         70: P(70, 50, "prometheus", 1500),  # started meanwhile by their tests: not ours
-        71: P(71, 70, "promtool", 1600),
-        80: P(80, 1, "prometheus", 1200),  # orphaned by our run: reported
-        81: P(81, 80, "prometheus-child", 1300),  # and its children
+        71: P(71, 1, "postgres", 1600),  # theirs too, orphaned by their pg_ctl: still not ours
+        72: P(72, 65, "sleep", 1650),  # the caller's job started a child meanwhile: not ours
+        80: P(80, 1, "prometheus", 1200, run),  # left by our run (orphaned): reported
+        81: P(81, 80, "prometheus-child", 1300, run),  # and its children
+        82: P(82, 50, "sleep", 1350, run),  # ours though someone else's shell adopted it
+        83: P(83, 1, "postgres", 1360, "r0"),  # a leftover of an earlier run: not this one's
         90: P(90, 2, "kworker/0:1", 1400),  # a kernel thread
-        95: P(95, 1, "cron", 900),  # older than the snapshot (started at boot, missed): not ours
     }
-    assert [p.name for p in machine.left_behind(before, now, since)] == ["prometheus", "prometheus-child"]
-    # a pid reused by a new process is new
-    reused = {**now, 60: P(60, 1, "postgres", 1700)}
-    assert 60 in [p.pid for p in machine.left_behind(before, reused, since)]
+    assert [p.pid for p in machine.left_behind(now, run)] == [80, 81, 82]
+    # the checker and what it runs from are never counted, nor is anything without a mark to look for
+    checking = {**now, 95: P(95, 1, "bash", 1100, run), 96: P(96, 95, "python3", 1700, run)}
+    assert [p.pid for p in machine.left_behind(checking, run, looking=96)] == [80, 81, 82]
+    assert machine.left_behind(now, "") == []
+
+
+def test_a_process_the_run_leaves_is_caught_and_no_one_elses() -> None:
+    """On this machine: a ``sleep`` started with the run's mark (as a leaky test would start it,
+    detached) is reported; one started meanwhile without it (someone else's) is not."""
+    before = machine.Snapshot.take()
+    theirs_env = {k: v for k, v in os.environ.items() if k != machine.MARK}
+    ours = subprocess.Popen(
+        ["sleep", "300"], env={**theirs_env, machine.MARK: before.mark}, start_new_session=True
+    )
+    theirs = subprocess.Popen(["sleep", "300"], env=theirs_env, start_new_session=True)
+    try:
+        left = [
+            line
+            for line in machine.problems(before, machine.Snapshot.take(marks=True))
+            if "left running" in line
+        ]
+        assert left == [f"left running: sleep (pid {ours.pid})"]
+    finally:
+        for proc in (ours, theirs):
+            proc.kill()  # by its PID
+            proc.wait(timeout=30)
+    assert [
+        line for line in machine.problems(before, machine.Snapshot.take(marks=True)) if "left running" in line
+    ] == []
+
+
+CLEAN = """#!/usr/bin/env bash
+# a test run that leaves nothing; meanwhile someone else on the machine starts a job of their own
+env -u TEST_RUN_MARK setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > "$PIDS/theirs"
+"""
+LEAKY = """#!/usr/bin/env bash
+# a test run that leaves a sleep behind, detached (as a server a test forgot would be)
+setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > "$PIDS/ours"
+"""
+
+
+@pytest.mark.parametrize(("script", "code"), [(CLEAN, 0), (LEAKY, 1)], ids=["clean", "leaky"])
+def test_ci_run_fails_a_run_that_leaves_a_process_and_only_that(
+    tmp_path: Path, script: str, code: int
+) -> None:
+    """``.ci/run`` around a stand-in for ``scripts/test`` in a copy of the clone."""
+    clone = tmp_path / "clone"
+    (clone / ".ci").mkdir(parents=True)
+    (clone / "scripts").mkdir()
+    shutil.copy2(ROOT / ".ci" / "run", clone / ".ci" / "run")
+    shutil.copy2(ROOT / "scripts" / "machine.py", clone / "scripts" / "machine.py")
+    (clone / "scripts" / "test").write_text(script)
+    (clone / "scripts" / "test").chmod(0o755)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != machine.MARK}
+    try:
+        done = subprocess.run(
+            [str(clone / ".ci" / "run")], env={**env, "PIDS": str(pids)}, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        left = [line for line in done.stderr.splitlines() if "left running" in line]
+        assert done.returncode == code, done.stderr
+        if code:
+            assert left == [f"machine: left running: sleep (pid {(pids / 'ours').read_text().strip()})"]
+        else:
+            assert left == [] and (pids / "theirs").exists()
+    finally:
+        for name in ("ours", "theirs"):
+            if (pids / name).exists():  # by its PID, the one the stand-in wrote
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int((pids / name).read_text()), signal.SIGKILL)
 
 
 def test_problems_compare_a_snapshot_with_now(tmp_path: Path) -> None:
@@ -161,7 +234,7 @@ def test_problems_compare_a_snapshot_with_now(tmp_path: Path) -> None:
         enabled=machine.Enabled(frozenset({"a.service"}), frozenset()),
         services=frozenset({"a.service"}),
         processes={1: P(1, 0, "systemd", 1)},
-        ticks=100,
+        mark="r1",
     )
     again = machine.Snapshot.from_json(before.to_json())
     assert again == before
@@ -169,8 +242,7 @@ def test_problems_compare_a_snapshot_with_now(tmp_path: Path) -> None:
         systemd=True,
         enabled=machine.Enabled(frozenset({"a.service", "prometheus.service"}), frozenset({"prometheus"})),
         services=frozenset({"a.service", "prometheus.service"}),
-        processes={1: P(1, 0, "systemd", 1), 7: P(7, 1, "prometheus", 500)},
-        ticks=900,
+        processes={1: P(1, 0, "systemd", 1), 7: P(7, 1, "prometheus", 500, "r1")},
     )
     assert machine.problems(before, now) == [
         "enabled at boot now, not before: prometheus.service",
@@ -183,8 +255,6 @@ def test_problems_compare_a_snapshot_with_now(tmp_path: Path) -> None:
 
 def test_reads_this_machines_process_table() -> None:
     procs = machine.read_processes()
-    import os
-
     me = procs[os.getpid()]
     assert me.ppid == os.getppid() and me.start > 0 and me.name
     snap = machine.Snapshot.take()
