@@ -114,6 +114,7 @@ def past_call(entry: Entry, record: CallRecord) -> PastCall | None:
         record.cut_off,
         record.ended_at,
         cut_off_known="cut_off" not in entry.unknown,
+        joined_at=record.joined_at,
     )
 
 

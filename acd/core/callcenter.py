@@ -37,6 +37,7 @@ from acd.core.effects import Effect, GapRecorded, MemberState, ResyncDone
 from acd.core.entities import Channel, Lost
 from acd.core.gapfill import GapFill
 from acd.core.live import LiveSnapshot
+from acd.core.origin import parse_origin
 from acd.core.outcomes import call_outcome
 from acd.core.queue_entries import QueueEntries
 from acd.core.queuelog import QueueLogFacts
@@ -131,7 +132,7 @@ class Core:
         if isinstance(command, LookupAnswered):
             self.routed.answered(command, now)
         elif isinstance(command, HistoryLearned):
-            self.learn(command.calls)
+            out.extend(self.learn(command.calls, now))
         return out
 
     def _publish(self, out: list[Effect], now: float) -> None:
@@ -280,6 +281,13 @@ class Core:
                 self.registry.set_account(e.uniqueid, account)
         elif e.name == "CallOutcome":
             call_outcome(self.calls, e, now, out)
+        elif e.name == "AcdOrigin":
+            origin = parse_origin(e.headers.get("Origin", ""))
+            if origin is None or not e.linkedid:
+                if e.headers.get("Origin", "").strip():
+                    self.calls.anomaly(out, "bad_origin", "UserEvent", e.headers.get("Origin", "")[:80], now)
+                return
+            out.extend(self.customers.origin(e.linkedid, origin, now))
 
     # ------------------------------------------------------------------ reading
 
@@ -301,10 +309,11 @@ class Core:
         self.view.remember_all(calls)
         self.customers.remember(calls)
 
-    def learn(self, calls: tuple[PastCall, ...] | list[PastCall]) -> None:
+    def learn(self, calls: tuple[PastCall, ...] | list[PastCall], now: float | None = None) -> list[Effect]:
         """Calls recorded elsewhere, as they reach the database (any order; a call learned again
-        replaces what was known of it, e.g. a record from queue_log by the one from AMI)."""
+        replaces what was known of it, e.g. a record from queue_log by the one from AMI). Returns
+        the updates of calls here that continue one of them (their first arrival is now known)."""
         for call in calls:
             self.history.learn(call)
             self.view.learn(call)
-        self.customers.remember(calls)
+        return self.customers.remember(calls, now)

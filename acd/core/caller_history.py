@@ -58,6 +58,7 @@ class PastCall:
     chain_seq: int = 0
     cut_off_known: bool = True  # False: recorded from queue_log, which has no hang-up cause
     server: str = ""  # the server that recorded it, when another ("": this server)
+    joined_at: float | None = None  # when it joined its queue (None: not told)
 
 
 def link_unknown(repeat_of: PastCall | None, now: float, callback_window: float) -> bool:

@@ -35,6 +35,7 @@ class CoreConfig:
     complete_wait_seconds: float = 2.0  # an adopted call all hung up waits this for its AgentComplete
     stale_call_seconds: float = 6 * 3600.0  # a call older than this with no news is closed as partial
     sticky_window_seconds: float = 0.0  # sticky affinity looks back this far (0: sticky mode off)
+    server_id: str = ""  # this server's ACD_SERVER_ID (a call another server passed here names its own)
 
     def queue(self, name: str) -> QueueRules:
         return self.queues.get(name, self.defaults)
@@ -69,6 +70,7 @@ class CoreConfig:
                 short_agent_release_is_cutoff=settings.short_agent_release_is_cutoff,
             ),
             repeat_window_seconds=settings.repeat_window_seconds,
+            server_id=settings.server_id,
             sticky_window_seconds=settings.affinity.sticky_window_seconds
             if settings.affinity.sticky
             else 0.0,

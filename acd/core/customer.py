@@ -25,6 +25,9 @@ Rules:
 * **Chain**: a callback joins the chain of the call it calls back, one further along
   (``chain_seq``); any other call starts a chain of its own (acd/core/credit.py says what a chain
   is for). ``callback_result``: reached_original, other_agent or unanswered.
+* **Origin**: a call another server passed here with ``ACD_ORIGIN`` (acd/core/origin.py) is that
+  call's continuation: its row names the origin, and its arrival (so its wait) runs from the first
+  arrival on the origin server once the caller history has told it.
 * **Final** once no entry is live and every channel of the Linkedid has hung up (or, failing news,
   ``stale_call_seconds`` after its last entry ended): nothing more can happen to it.
 
@@ -55,6 +58,7 @@ from acd.core.effects import (
     LegSettled,
     Outcome,
 )
+from acd.core.origin import Origin
 
 __all__ = ["CustomerCalls", "customer_calls_of"]
 
@@ -95,6 +99,8 @@ class _Call:
     channels_gone: bool = False
     final: bool = False
     last_change: float = 0.0
+    origin: Origin | None = None
+    origin_arrival: float | None = None  # the first arrival on the origin server, once known
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,9 @@ class CustomerCalls:
         self._decisions: dict[str, AffinityDecided] = {}  # arrived before their call, by uniqueid
         self._known: dict[str, _Known] = {}  # finished entry id -> what a callback inherits
         self._known_order: deque[tuple[float, str]] = deque()
+        self._origins: dict[str, tuple[Origin, float]] = {}  # told before the call's first entry
+        self._arrivals: dict[Origin, float] = {}  # (server, Linkedid) -> its first arrival
+        self._arrival_order: deque[tuple[float, Origin]] = deque()
         self._horizon = max(
             [config.defaults.callback_window_seconds]
             + [q.callback_window_seconds for q in config.queues.values()]
@@ -181,11 +190,49 @@ class CustomerCalls:
                 del self._known[entry_id]
         for uid in [u for u, d in self._decisions.items() if d.at < horizon]:
             del self._decisions[uid]
+        for linkedid in [k for k, (_, at) in self._origins.items() if at < horizon]:
+            del self._origins[linkedid]
+        arrivals = self._arrival_order
+        while arrivals and arrivals[0][0] < horizon:
+            _, origin = arrivals.popleft()
+            if self._arrivals.get(origin, now) < horizon:
+                del self._arrivals[origin]
         return out
 
-    def remember(self, calls: Iterable[PastCall]) -> None:
-        """Seed from storage (daemon start): finished entries later callbacks may name."""
+    def origin(self, linkedid: str, origin: Origin, now: float) -> list[Effect]:
+        """The dialplan told which call on another server this Linkedid continues (UserEvent
+        AcdOrigin, before the call joins a queue; the first one told wins)."""
+        if origin.linkedid == linkedid and origin.server == self.config.server_id:
+            return []  # names itself: nothing to tie
+        call = self.open.get(linkedid)
+        if call is None:
+            self._origins.setdefault(linkedid, (origin, now))
+            return []
+        if call.origin is not None or call.final:
+            return []
+        self._set_origin(call, origin)
+        call.last_change = now
+        out: list[Effect] = []
+        self._emit([call], now, out)
+        return out
+
+    def _set_origin(self, call: _Call, origin: Origin) -> None:
+        call.origin = origin
+        call.origin_arrival = self._arrivals.get(origin)
+
+    def remember(self, calls: Iterable[PastCall], now: float | None = None) -> list[Effect]:
+        """Seed from storage (daemon start) and learn from other processes: finished entries later
+        callbacks may name, and the arrivals of calls that continue here. Returns the updates of
+        open continuations whose origin's arrival this told (``now`` given: learning live)."""
+        arrived: set[Origin] = set()
         for past in calls:
+            if past.joined_at is not None:
+                key = Origin(past.server or self.config.server_id, past.linkedid)
+                first = self._arrivals.get(key)
+                if first is None or past.joined_at < first:
+                    self._arrivals[key] = past.joined_at
+                    self._arrival_order.append((past.ended_at, key))
+                    arrived.add(key)
             self._know(
                 past.id,
                 _Known(
@@ -197,6 +244,13 @@ class CustomerCalls:
                     past.ended_at,
                 ),
             )
+        dirty = [c for c in self.open.values() if c.origin in arrived and not c.final]
+        for call in dirty:
+            call.origin_arrival = self._arrivals[call.origin]  # type: ignore[index]
+        out: list[Effect] = []
+        if dirty and now is not None:
+            self._emit(dirty, now, out)
+        return out
 
     # ------------------------------------------------------------------ handlers
 
@@ -204,6 +258,9 @@ class CustomerCalls:
         call = self.open.get(linkedid)
         if call is None:
             call = self.open[linkedid] = _Call(linkedid, joined_at, chain_id=linkedid)
+            told = self._origins.pop(linkedid, None)
+            if told is not None:
+                self._set_origin(call, told[0])
         elif joined_at < call.joined_at:
             call.joined_at = joined_at
         return call
@@ -432,6 +489,12 @@ def _row(call: _Call, legs: Sequence[_Leg], now: float) -> CustomerCall:
             wait = last.wait + (last.first_joined - call.joined_at)
     reference = closing or last
     queue = reference.queue if reference is not None else shared
+    start = call.joined_at
+    if call.origin_arrival is not None and call.origin_arrival < start:
+        # a continuation: the customer call arrived on the origin server first
+        if wait is not None:
+            wait += start - call.origin_arrival
+        start = call.origin_arrival
     rec = closing.record if closing is not None else None
     result = _callback_result(call, rec if rec is not None else (last.record if last else None))
     if call.live:
@@ -443,7 +506,7 @@ def _row(call: _Call, legs: Sequence[_Leg], now: float) -> CustomerCall:
         caller_name=call.caller_name,
         caller_key=call.caller_key,
         account=call.account,
-        joined_at=call.joined_at,
+        joined_at=start,
         answered_at=answered_at,
         ended_at=None if call.live else max((r.ended_at for r in call.entries), default=None),
         outcome=outcome,
@@ -467,6 +530,8 @@ def _row(call: _Call, legs: Sequence[_Leg], now: float) -> CustomerCall:
         chain_seq=call.chain_seq,
         routing=call.routing,
         at=now,
+        origin_server=call.origin.server if call.origin is not None else None,
+        origin_linkedid=call.origin.linkedid if call.origin is not None else None,
     )
 
 

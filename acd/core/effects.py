@@ -274,6 +274,10 @@ class CustomerCall:
     chain_seq: int  # 0 for the first call of the chain
     routing: str | None  # the affinity decision's reason, when one was made for it
     at: float  # when this version was built
+    # The call another server passed here over a trunk (the dialplan's ACD_ORIGIN): this row is its
+    # continuation, and the pair is one customer call (acd/core/origin.py).
+    origin_server: str | None = None
+    origin_linkedid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

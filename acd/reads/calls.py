@@ -172,6 +172,21 @@ async def _row(conn: AsyncConnection, server_id: str, linkedid: str) -> Row[Any]
     ).first()
 
 
+async def _continuation(conn: AsyncConnection, server_id: str, linkedid: str) -> dict[str, Any] | None:
+    """The call on another server that continues this one (passed over a trunk with ACD_ORIGIN):
+    the pair is one customer call, counted as that one."""
+    cc = customer_calls
+    found = (
+        await conn.execute(
+            select(cc.c.server_id, cc.c.linkedid)
+            .where(cc.c.origin_server == server_id, cc.c.origin_linkedid == linkedid)
+            .order_by(cc.c.joined_at)
+            .limit(1)
+        )
+    ).first()
+    return None if found is None else {"server": found.server_id, "call_id": found.linkedid}
+
+
 def _share(c: Row[Any]) -> dict[str, Any]:
     return {
         "sale_id": c.sale_id,
@@ -298,6 +313,7 @@ async def customer_call(
             "key": caller_key,
         },
         original=original,
+        continued=await _continuation(conn, server_id, linkedid),
         routing=None
         if decision is None
         else {
@@ -350,6 +366,9 @@ def _summary(cc: Row[Any], rows: Sequence[Row[Any]]) -> dict[str, Any]:
         if cc.next_contact_at is None
         else {"call_id": cc.next_contact_call, "at": cc.next_contact_at},
         "repeat_exempt": bool(cc.repeat_exempt),
+        "origin": None
+        if cc.origin_server is None
+        else {"server": cc.origin_server, "call_id": cc.origin_linkedid},
         "entry_ids": [r.call_id for r in rows],
     }
 
@@ -386,6 +405,7 @@ def _unfilled(rows: Sequence[Row[Any]]) -> dict[str, Any]:
         "chain": {"id": rows[0].linkedid, "seq": 0},
         "next_contact": None,
         "repeat_exempt": False,
+        "origin": None,
         "entry_ids": [r.call_id for r in rows],
     }
 

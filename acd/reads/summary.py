@@ -10,7 +10,8 @@ For a period [from, to):
   / (legs whose wait is known - short abandons); ASA = mean known wait of answered legs (a wait
   Asterisk never told is left out of both, never counted as 0); AHT = mean talk + the queue's
   wrap-up (an agent's: mean talk); cut-offs and agent-released short calls of answered legs.
-* **Customer calls** that arrived in the period and have ended, under their queue and the agent who
+* **Customer calls** that arrived in the period and have ended (one passed to another server with
+  ACD_ORIGIN counts once, as its continuation there: acd/core/origin.py), under their queue and the agent who
   closed them: answered calls, without notes (no outcome, or empty notes), trivial notes, marked
   resolved (shown beside FCR, never in it), dispositions of the answered ones (``none``: no outcome
   posted), callbacks (by result, by routing reason).
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import WINDOWS
@@ -61,6 +62,7 @@ __all__ = [
     "build_rollups",
     "leg_rules",
     "load_report",
+    "not_continued",
     "servers_sharing",
     "summarize",
 ]
@@ -204,6 +206,16 @@ def leg_rules() -> tuple[ColumnElement[bool], ColumnElement[Any], ColumnElement[
     return counted, queue, wait
 
 
+def not_continued() -> ColumnElement[bool]:
+    """A customer call no continuation on another server names (acd/core/origin.py): a call passed
+    on over a trunk with ACD_ORIGIN is counted once, as its continuation."""
+    later = customer_calls.alias("continuation")
+    return ~exists().where(
+        later.c.origin_server == customer_calls.c.server_id,
+        later.c.origin_linkedid == customer_calls.c.linkedid,
+    )
+
+
 def _parts(settings: Settings) -> dict[str, Part]:
     """The summary's GROUP BYs (the module docstring says what each counts)."""
     c = calls
@@ -271,7 +283,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
             ("result", case((callback, func.coalesce(cc.c.callback_result, "unknown")), else_=None)),
             ("routing", case((callback, func.coalesce(cc.c.routing, "not_routed")), else_=None)),
         ),
-        where=(cc.c.ended_at.is_not(None),),
+        where=(cc.c.ended_at.is_not(None), not_continued()),
         count="rows",
     )
     again = [
@@ -291,6 +303,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
         measures=(("calls", literal(1)), *again),
         where=(
             answered_call,
+            not_continued(),
             cc.c.keyed == true(),
             or_(cc.c.repeat_exempt.is_(None), cc.c.repeat_exempt != true()),
         ),

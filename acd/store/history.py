@@ -43,6 +43,7 @@ def _past_calls() -> Select[Any]:
         customer_calls.c.chain_id,
         customer_calls.c.chain_seq,
         calls.c.server_id,
+        calls.c.joined_at,
     ).select_from(
         calls.outerjoin(
             customer_calls,
@@ -68,6 +69,7 @@ def _past(r: Row[Any], here: str) -> PastCall:
         chain_seq=r.chain_seq or 0,
         cut_off_known="cut_off" not in json.loads(r.unknown_fields or "[]"),
         server="" if r.server_id == here else r.server_id,
+        joined_at=r.joined_at,
     )
 
 

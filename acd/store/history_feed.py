@@ -54,6 +54,7 @@ def _entry(rec: CallRecord, chain: tuple[str, int] | None) -> list[Any]:
         0 if "cut_off" in rec.unknown else 1,
         chain[0] if chain is not None else None,
         chain[1] if chain is not None else 0,
+        rec.joined_at,
     ]
 
 
@@ -106,6 +107,7 @@ def decode(payload: str) -> tuple[str, str, float, tuple[PastCall, ...]]:
             chain_id=c[10],
             chain_seq=int(c[11]),
             server=str(data["s"]),
+            joined_at=float(c[12]) if len(c) > 12 and c[12] is not None else None,
         )
         for c in data["c"]
     )

@@ -312,6 +312,8 @@ class CustomerCallRow(Base):
         # A caller's contacts and callbacks across every server (repeats, FCR, exemptions).
         Index(None, "caller_key", "joined_at"),
         Index(None, "callback_of"),
+        # Whether a continuation on another server names a call (calls that cross servers).
+        Index(None, "origin_server", "origin_linkedid"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -355,6 +357,10 @@ class CustomerCallRow(Base):
     notes_state: Mapped[str | None] = mapped_column(String(8))  # empty | trivial | written; NULL: none
     outcome_at: Mapped[float | None] = mapped_column(Double)
     purged_at: Mapped[float | None] = mapped_column(Double)
+    # The call on another server this one continues (ACD_ORIGIN over a trunk): the pair is one
+    # customer call, counted as this row (acd/core/origin.py).
+    origin_server: Mapped[str | None] = mapped_column(String(64))
+    origin_linkedid: Mapped[str | None] = mapped_column(String(64))
 
 
 class Sale(Base):

@@ -172,6 +172,8 @@ def customer_call_row(call: CustomerCall, server_id: str) -> dict[str, Any]:
         "chain_seq": call.chain_seq,
         "routing": call.routing,
         "updated_at": call.at,
+        "origin_server": call.origin_server,
+        "origin_linkedid": call.origin_linkedid,
     }
 
 

@@ -101,6 +101,23 @@ _STORE_OWN = {  # customer_calls columns the store sets itself, never the stage'
 _CUSTOMER_OWN = [c.name for c in table_of(CustomerCallRow).columns if c.name not in _STORE_OWN]
 
 
+async def _note_origins(conn: AsyncConnection, table: Any, rows: list[CustomerCall]) -> None:
+    """A continuation changes how its origin's row counts (acd/core/origin.py): the origin
+    server's buckets holding that row are noted, so their rollups are built again."""
+    for row in rows:
+        if row.origin_server is None or row.origin_linkedid is None:
+            continue
+        found = (
+            await conn.execute(
+                select(table.c.joined_at, table.c.ended_at).where(
+                    table.c.server_id == row.origin_server, table.c.linkedid == row.origin_linkedid
+                )
+            )
+        ).first()
+        if found is not None:
+            await note(conn, row.origin_server, [found.joined_at, found.ended_at])
+
+
 class Store:
     """Writes batches to the database; the :class:`~acd.store.writer.Writer` owns retry and spool."""
 
@@ -261,6 +278,7 @@ class Store:
         await note(conn, sid, [t for row in rows for t in (row.joined_at, row.ended_at)])
         for chunk in _chunks([customer_call_row(row, sid) for row in rows]):
             await conn.execute(stmt, chunk)
+        await _note_origins(conn, table, rows)
         if legs:
             calls = table_of(Call)
             leg_update = (
