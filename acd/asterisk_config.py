@@ -30,6 +30,11 @@ Why this shape (docs/asterisk.md, "Personal queues"; tests/fixtures/ami/weighted
   the attempts; a caller waits at most one and a half bounds, never two.
 - After the personal leg the caller enters the shared queue with ``QUEUE_PRIO`` raised: at the
   head of the line, so the bounded wait costs them no place.
+- Calls that cross servers (acd/core/origin.py): the sending server passes
+  ``<ACD_SERVER_ID>:<Linkedid>`` over the trunk, as an IAX2 variable (``IAXVAR``, sent at call
+  setup) or a PJSIP header (``PJSIP_HEADER(add)`` only works on the outbound channel, so in Dial()'s
+  ``b()`` predial handler); the receiving server reads it back and tells acd with
+  ``UserEvent(AcdOrigin)`` before the call joins a queue. AMI has nothing else that ties the two.
 - Screen pop: the link to this call is Queue()'s URL argument (IAX2 and Local channels receive
   it) and, through the ``b()`` predial Gosub, a ``Call-Info`` header on PJSIP agents' calls.
 """
@@ -69,6 +74,9 @@ PERSONAL_WEIGHT = 10
 RETRY_SECONDS = 5
 ROUTE_CONTEXT = "acd-route"
 PREDIAL_CONTEXT = "acd-predial"
+ORIGIN_OUT_CONTEXT = "acd-origin-out"
+ORIGIN_IN_CONTEXT = "acd-origin-in"
+ORIGIN_HEADER = "X-ACD-Origin"
 FALLBACK_STATUSES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL", "WITHDRAW")
 
 
@@ -89,6 +97,7 @@ class AsteriskConfig:
     shared_queues: tuple[tuple[str, int, int], ...] = (("support", 0, 20),)  # (name, wrap-up, SL)
     other_lookup: str = ""  # the other HA node's lookup, host:port as in a URL ('' = none)
     server_id: str = ""  # set when several servers share the database: asterisk.conf's systemname
+    origin_server: str = "asterisk"  # ACD_SERVER_ID, which a call passed to another server names
 
 
 def resolve_agents(agents: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -169,6 +178,7 @@ def from_settings(settings: Settings, agents: Sequence[str], queue_options: str 
         ),
         other_lookup=other_lookup(settings.routing.other_node),
         server_id=settings.server_id if len({r.server for r in settings.reps().lines}) > 1 else "",
+        origin_server=settings.server_id,
     )
 
 
@@ -344,8 +354,41 @@ def render_dialplan(cfg: AsteriskConfig) -> str:
         r" same => n,Set(PJSIP_HEADER(add,Call-Info)=<${ARG1}>\;purpose=info)",
         " same => n(done),Return()",
         "",
+        *_origin_contexts(cfg),
     ]
     return "\n".join(lines)
+
+
+def _origin_contexts(cfg: AsteriskConfig) -> list[str]:
+    """Calls passed between servers over a trunk: both sides (the module docstring says why)."""
+    here = f"{cfg.origin_server}:${{CHANNEL(linkedid)}}"
+    return [
+        "; Calls passed to another acd server over a trunk: with these the two legs are one customer",
+        "; call in acd's figures (the receiving server's call continues this one); without, two.",
+        ";   IAX2 trunk:  same => n,Gosub(acd-origin-out,iax2,1)",
+        ";                same => n,Dial(IAX2/other-server/${EXTEN})",
+        f";   PJSIP trunk: same => n,Dial(PJSIP/${{EXTEN}}@other-server,,b({ORIGIN_OUT_CONTEXT}^pjsip^1))",
+        f"[{ORIGIN_OUT_CONTEXT}]",
+        f"exten => iax2,1,Set(IAXVAR(ACD_ORIGIN)={here})",
+        " same => n,Return()",
+        f"exten => pjsip,1,Set(PJSIP_HEADER(add,{ORIGIN_HEADER})={here})",
+        " same => n,Return()",
+        "",
+        "; On the receiving server, first thing in the context the trunk's calls arrive in:",
+        f";   same => n,Gosub({ORIGIN_IN_CONTEXT},s,1)",
+        "; It sets ACD_ORIGIN (<server>:<call id>, empty when the sender passed none) and tells acd.",
+        f"[{ORIGIN_IN_CONTEXT}]",
+        "exten => s,1,Set(ACD_ORIGIN=)",
+        ' same => n,GotoIf($["${CHANNEL(channeltype)}" = "PJSIP"]?pjsip)',
+        ' same => n,GotoIf($["${CHANNEL(channeltype)}" != "IAX2"]?done)',
+        " same => n,Set(ACD_ORIGIN=${IAXVAR(ACD_ORIGIN)})",
+        " same => n,Goto(tell)",
+        f" same => n(pjsip),Set(ACD_ORIGIN=${{PJSIP_HEADER(read,{ORIGIN_HEADER})}})",
+        ' same => n(tell),GotoIf($["${ACD_ORIGIN}" = ""]?done)',
+        " same => n,UserEvent(AcdOrigin,Origin: ${ACD_ORIGIN})",
+        " same => n(done),Return()",
+        "",
+    ]
 
 
 def _per_class(needs: Iterable[tuple[str, str]]) -> list[str]:

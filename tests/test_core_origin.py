@@ -115,3 +115,21 @@ def test_origins_told_for_calls_that_never_queue_are_forgotten(feed: Feed) -> No
     assert len(feed.core.customers._origins) == 50
     feed.tick(2 * 86400)
     assert feed.core.customers._origins == {}
+
+
+def test_a_first_arrival_learned_after_the_continuation_ended_still_moves_its_arrival(feed: Feed) -> None:
+    call = Call("b-7.6")
+    feed(call.newchannel(), origin_event(call, "a:a-9.6"))
+    answered_call(feed, call, "PJSIP/1001", "Bob", hold=5, talk=30)
+    ended = last(feed, "b-7.6")
+    assert ended.final and ended.joined_at >= feed.now - 40
+    t = feed.now
+    out = feed.core.command(
+        HistoryLearned((arrived_on_a("a-9.6", ended.joined_at - 20, ended.joined_at),), t), t
+    )
+    (update,) = [e for e in out if isinstance(e, CustomerCallUpdated)]
+    assert update.call.final and update.call.joined_at == pytest.approx(ended.joined_at - 20)
+    assert update.call.wait_seconds == pytest.approx(20 + 5)
+    assert feed.core.customers._unarrived == {}
+    feed.tick(2 * 86400)
+    assert feed.core.customers.open == {}

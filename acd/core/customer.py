@@ -135,6 +135,8 @@ class CustomerCalls:
         self._origins: dict[str, tuple[Origin, float]] = {}  # told before the call's first entry
         self._arrivals: dict[Origin, float] = {}  # (server, Linkedid) -> its first arrival
         self._arrival_order: deque[tuple[float, Origin]] = deque()
+        # final continuations whose origin's arrival was not known yet, with when they arrived here
+        self._unarrived: dict[Origin, tuple[_Call, float]] = {}
         self._horizon = max(
             [config.defaults.callback_window_seconds]
             + [q.callback_window_seconds for q in config.queues.values()]
@@ -192,6 +194,8 @@ class CustomerCalls:
             del self._decisions[uid]
         for linkedid in [k for k, (_, at) in self._origins.items() if at < horizon]:
             del self._origins[linkedid]
+        for origin in [k for k, (_, at) in self._unarrived.items() if at < horizon]:
+            del self._unarrived[origin]
         arrivals = self._arrival_order
         while arrivals and arrivals[0][0] < horizon:
             _, origin = arrivals.popleft()
@@ -248,8 +252,14 @@ class CustomerCalls:
         for call in dirty:
             call.origin_arrival = self._arrivals[call.origin]  # type: ignore[index]
         out: list[Effect] = []
-        if dirty and now is not None:
-            self._emit(dirty, now, out)
+        if now is None:
+            return out
+        self._emit(dirty, now, out)
+        for origin in arrived & self._unarrived.keys():
+            call, _ = self._unarrived.pop(origin)
+            call.origin_arrival = self._arrivals[origin]
+            legs = _legs(call)
+            out.append(_updated(_row(call, legs, now), legs))  # final still: only its arrival moves
         return out
 
     # ------------------------------------------------------------------ handlers
@@ -356,24 +366,7 @@ class CustomerCalls:
                 call.final = True
             legs = _legs(call)
             row = _row(call, legs, now)
-            closing = _closing(legs)
-            out.append(
-                CustomerCallUpdated(
-                    row,
-                    tuple(
-                        LegFacts(
-                            leg.record.id,
-                            leg.record.uniqueid,
-                            leg.record.entry,
-                            leg.queue,
-                            leg.counted,
-                            leg.wait,
-                            closing is not None and leg.record is closing.record,
-                        )
-                        for leg in legs
-                    ),
-                )
-            )
+            out.append(_updated(row, legs))
             for leg in legs:
                 if leg.decided and leg.record.id not in call.settled:
                     call.settled.add(leg.record.id)
@@ -397,9 +390,31 @@ class CustomerCalls:
 
     def _forget(self, call: _Call) -> None:
         del self.open[call.linkedid]
+        if call.origin is not None and call.origin_arrival is None:
+            # its origin's first arrival is still to come (the origin server writes it late)
+            self._unarrived[call.origin] = (call, call.joined_at)
         for rec in call.entries:
             if self._by_uniqueid.get(rec.uniqueid) == call.linkedid:
                 del self._by_uniqueid[rec.uniqueid]
+
+
+def _updated(row: CustomerCall, legs: Sequence[_Leg]) -> CustomerCallUpdated:
+    closing = _closing(legs)
+    return CustomerCallUpdated(
+        row,
+        tuple(
+            LegFacts(
+                leg.record.id,
+                leg.record.uniqueid,
+                leg.record.entry,
+                leg.queue,
+                leg.counted,
+                leg.wait,
+                closing is not None and leg.record is closing.record,
+            )
+            for leg in legs
+        ),
+    )
 
 
 def _shared_queue(call: _Call) -> tuple[str | None, bool]:

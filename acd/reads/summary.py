@@ -10,11 +10,11 @@ For a period [from, to):
   / (legs whose wait is known - short abandons); ASA = mean known wait of answered legs (a wait
   Asterisk never told is left out of both, never counted as 0); AHT = mean talk + the queue's
   wrap-up (an agent's: mean talk); cut-offs and agent-released short calls of answered legs.
-* **Customer calls** that arrived in the period and have ended (one passed to another server with
-  ACD_ORIGIN counts once, as its continuation there: acd/core/origin.py), under their queue and the agent who
-  closed them: answered calls, without notes (no outcome, or empty notes), trivial notes, marked
-  resolved (shown beside FCR, never in it), dispositions of the answered ones (``none``: no outcome
-  posted), callbacks (by result, by routing reason).
+* **Customer calls** that arrived in the period and have ended (``customer_calls``; one passed to
+  another server with ACD_ORIGIN counts once, as its continuation there: acd/core/origin.py), under
+  their queue and the agent who closed them: answered calls, without notes (no outcome, or empty
+  notes), trivial notes, marked resolved (shown beside FCR, never in it), dispositions of the
+  answered ones (``none``: no outcome posted), callbacks (by result, by routing reason).
 * **Repeat contacts and FCR**, per window W (acd/core/definitions.py): the base is the answered
   customer calls with a known caller key, not exempt, that *ended* in [from - W, to - W); a repeat
   is one whose next contact from the same key began within W of its end; FCR_W = 1 - repeats/base.
@@ -142,6 +142,7 @@ _LEG_SUMS = (
     "agent_released_short",
 )
 _CALL_SUMS = (
+    "customer_calls",
     "answered_calls",
     "without_notes",
     "trivial_notes",
@@ -186,10 +187,11 @@ def _count(condition: ColumnElement[bool], label: str) -> Any:
 
 def _settings_in_sql(settings: Settings) -> dict[str, Any]:
     """The queue settings the sums depend on (a rollup built under other values is stale), and
-    the parts' layout (2: customer calls count their rows; rollups built before lack it)."""
+    the parts' layout (2: customer calls count their rows; 3: a call continued on another server
+    counts as its continuation, and customer calls are a figure; rollups built before lack it)."""
     names = ("short_abandon_seconds", "service_level_seconds")
     return {
-        "layout": 2,
+        "layout": 3,
         "defaults": [getattr(settings.queue_defaults, n) for n in names],
         "queues": {q: [getattr(settings.queue(q), n) for n in names] for q in sorted(settings.queues)},
     }
@@ -265,6 +267,7 @@ def _parts(settings: Settings) -> dict[str, Part]:
         agent=cc.c.agent,
         agent_name=cc.c.agent_name,
         measures=(
+            ("customer_calls", literal(1)),
             ("answered_calls", _flag(answered_call)),
             (
                 "without_notes",
@@ -589,6 +592,7 @@ def _finish(stats: dict[str, Any], wrapup: float | None) -> dict[str, Any]:
         aht_seconds=None if mean_talk is None else mean_talk + (wrapup or 0.0),
         cut_offs=int(stats["cut_offs"]),
         agent_released_short=int(stats["agent_released_short"]),
+        customer_calls=int(stats["customer_calls"]),
         answered_calls=int(stats["answered_calls"]),
         without_notes=int(stats["without_notes"]),
         trivial_notes=int(stats["trivial_notes"]),

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from acd.sim import curl
-from acd.sim.dialplan import separate_args
+from acd.sim.dialplan import DialplanError, separate_args
 from acd.sim.entities import Channel
 from acd.sim.expressions import Env
+from acd.sim.trunks import IAXVAR, PJSIP_IN, TECH
 
 if TYPE_CHECKING:
     from acd.sim.simulator import Simulator
@@ -114,10 +115,43 @@ def channel_env(sim: Simulator, ch: Channel | None, announce: Callable[[str, str
     async def f_hashkeys(arg: str) -> str:
         return ",".join(hash_keys(variables, arg.strip()))
 
+    async def f_channel(arg: str) -> str:
+        return channel_item(ch, arg.strip()) if ch is not None else ""
+
+    async def f_iaxvar(arg: str) -> str:
+        return variables.get(IAXVAR + arg.strip(), "")
+
+    async def f_pjsip_header(arg: str) -> str:
+        parts = separate_args(arg, limit=3)
+        if len(parts) < 2 or parts[0].strip() != "read":
+            raise DialplanError(f"PJSIP_HEADER({arg}): the simulator reads headers only (read,name)")
+        return variables.get(PJSIP_IN + parts[1].strip(), "")
+
     return Env(
         variables,
         channel_builtins(ch) if ch is not None else {},
         sim.pbx.db,
         sim.now,
-        {"CURL": f_curl, "CURLOPT": f_curlopt, "HASH": f_hash, "HASHKEYS": f_hashkeys},
+        {
+            "CURL": f_curl,
+            "CURLOPT": f_curlopt,
+            "HASH": f_hash,
+            "HASHKEYS": f_hashkeys,
+            "CHANNEL": f_channel,
+            "IAXVAR": f_iaxvar,
+            "PJSIP_HEADER": f_pjsip_header,
+        },
     )
+
+
+def channel_item(ch: Channel, item: str) -> str:
+    """``CHANNEL(item)`` for the items the simulator knows."""
+    if item == "linkedid":
+        return ch.linkedid
+    if item == "uniqueid":
+        return ch.uid
+    if item == "name":
+        return ch.name
+    if item == "channeltype":
+        return ch.variables.get(TECH) or ch.name.partition("/")[0]
+    raise DialplanError(f"CHANNEL({item}) is not simulated (linkedid, uniqueid, name, channeltype)")

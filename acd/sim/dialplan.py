@@ -6,8 +6,9 @@ text expand to". Anything outside the subset is a :class:`DialplanError` naming 
 so a dialplan the simulator cannot run honestly fails instead of doing something else.
 
 Applications: Answer, NoOp, Verbose, Set, Goto, GotoIf, Wait, Playback and MusicOnHold (waits),
-AGI (FastAGI), Queue, Dial (one Local/exten@context member phone), UserEvent, ClearHash, Hangup;
-Return is parsed (a Gosub target such as Queue()'s predial) but the simulator never runs one.
+AGI (FastAGI), Queue, Dial (one Local/exten@context member phone, or a trunk to another simulator:
+acd/sim/trunks.py), UserEvent, ClearHash, Hangup, Gosub and Return (Queue()'s own b() predial
+handler is not run).
 
 Supported syntax: ``[context]``, ``exten => <ext|pattern>,<prio|n|n(label)>,App(args)``,
 ``same => ...``, ``include => other`` (searched after the context's own extensions), ``;``
@@ -37,6 +38,7 @@ APPS = frozenset(
         "UserEvent",
         "ClearHash",
         "Hangup",
+        "Gosub",
         "Return",
     }
 )

@@ -200,6 +200,7 @@ class Call:
     interpreted: bool = False  # a dialplan interpreter drives this channel
     ctx_extra: dict[str, Any] = field(default_factory=dict)  # template values of extra legs/bridges
     xfer_legs: list[Leg] = field(default_factory=list)  # attended transfer: consultation legs
+    gosub: list[tuple[str, str, int]] = field(default_factory=list)  # Gosub()'s return addresses
 
     @property
     def state(self) -> CallState:

@@ -23,6 +23,7 @@ from acd.sim.emit import Out, event
 from acd.sim.entities import Call, Channel
 from acd.sim.expressions import Env, substitute
 from acd.sim.fastagi import run_agi
+from acd.sim.trunks import IAXVAR, PJSIP_OUT, TrunkDial, carried, parse_trunk_dial
 
 if TYPE_CHECKING:
     from acd.sim.simulator import Simulator
@@ -246,8 +247,16 @@ class Interpreter:
             for name in [n for n in ch.variables if n.startswith(prefix)]:
                 del ch.variables[name]
             return None
+        if app == "Gosub":
+            target, arguments = _gosub_target(args)
+            call.gosub.append((context, exten, prio + 1))
+            for n, value in enumerate(arguments, 1):
+                ch.variables[f"ARG{n}"] = value
+            return self._target(target, context, exten, line)
         if app == "Return":
-            raise DialplanError(f"{line.where}: Return() without Gosub: the simulator runs no Gosub")
+            if not call.gosub:
+                raise DialplanError(f"{line.where}: Return() without Gosub")
+            return call.gosub.pop()
         if app == "Hangup":
             raise _StopDialplan(int(args) if args.strip().isdigit() else 16)
         if app == "Queue":
@@ -297,6 +306,13 @@ class Interpreter:
                 call.priority = int(value or 0)
             except ValueError as err:
                 raise DialplanError(f"{line.where}: QUEUE_PRIO must be a number, got {value!r}") from err
+        elif name.startswith("IAXVAR(") and name.endswith(")"):
+            name = IAXVAR + name[7:-1].strip()  # sent with the call over an IAX2 trunk
+        elif name.startswith("PJSIP_HEADER(") and name.endswith(")"):
+            action, _, header = name[13:-1].partition(",")
+            if action.strip() != "add":
+                raise DialplanError(f"{line.where}: the simulator adds PJSIP headers only (add,name)")
+            name = PJSIP_OUT + header.strip()  # on the outbound channel: Dial()'s b() handler
         elif "(" in name:
             raise DialplanError(
                 f"{line.where}: Set({name}=...) writes a function the simulator does not support"
@@ -355,6 +371,9 @@ class Interpreter:
     async def _dial(self, call: Call, args: str, line: Line) -> str:
         parts = split_args(args)
         dest = parts[0].strip()
+        trunk = parse_trunk_dial(dest)
+        if trunk is not None:
+            return await self._trunk_dial(call, trunk, parts, line)
         if "&" in dest or not re.fullmatch(r"Local/[^@/&]+@[^/&]+", dest):
             raise DialplanError(f"{line.where}: Dial({dest}) is simulated for one Local/exten@context only")
         timeout_s = parts[1].strip() if len(parts) > 1 else ""
@@ -374,6 +393,63 @@ class Interpreter:
         if status == "HANGUP":
             raise _Hangup
         return status
+
+    async def _trunk_dial(self, call: Call, trunk: TrunkDial, parts: list[str], line: Line) -> str:
+        """Dial() over a trunk to another simulator (acd/sim/trunks.py): the call goes on there;
+        this side's caller hangs up when it is over."""
+        found = self.sim.trunks.get(trunk.peer)
+        if found is None:
+            raise DialplanError(f"{line.where}: no trunk {trunk.peer!r} joined to this simulator")
+        peer, context = found
+        options = parts[2].strip() if len(parts) > 2 else ""
+        handler = re.search(r"b\(([^()]*(?:\([^()]*\))?)\)", options)
+        if handler is not None:  # the predial handler runs on the outbound channel before it is called
+            target, arguments = _gosub_target(handler.group(1).replace("^", ","))
+            await self._subroutine(call, target, arguments, line)
+        ch = self.sim.pbx.channels[call.ch1]
+        values = carried(trunk.tech, ch.variables)
+        for name in [n for n in ch.variables if n.startswith(PJSIP_OUT)]:
+            del ch.variables[name]
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(_: Call) -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        call.state = "trunked"
+        peer.receive_trunk(context, trunk.exten, call, values, done)
+        await fut
+        call.state = "dialplan"
+        hangup_idle(self.sim.pbx, call, cause=16)  # the far end hung up: Dial() returns, the caller goes
+        self.sim.wake()
+        raise _Hangup
+
+    async def _subroutine(self, call: Call, target: str, arguments: list[str], line: Line) -> None:
+        """Run a Gosub target to its Return() in place (a predial handler)."""
+        ch = self.sim.pbx.channels[call.ch1]
+        for n, value in enumerate(arguments, 1):
+            ch.variables[f"ARG{n}"] = value
+        depth = len(call.gosub)
+        call.gosub.append(("", "", 0))
+        context, exten, prio = self._target(target, call.dp_context, call.dp_exten, line)
+        while len(call.gosub) > depth:
+            ext = self.dp.find(context, exten)
+            step = ext.prios.get(prio) if ext is not None else None
+            if step is None:
+                raise DialplanError(f"{line.where}: the handler {target} ends without Return()")
+            jump = await self._execute(call, step, context, exten, prio)
+            if jump is None:
+                prio += 1
+            else:
+                context, exten, prio = jump
+
+
+def _gosub_target(args: str) -> tuple[str, list[str]]:
+    """``context,exten,priority(arg1,arg2)`` -> the target and its arguments."""
+    head, paren, rest = args.partition("(")
+    if not paren:
+        return args.strip(), []
+    return head.strip(), [a.strip() for a in split_args(rest.rstrip().removesuffix(")"))]
 
 
 def option_letters(options: str) -> str:

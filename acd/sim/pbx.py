@@ -59,6 +59,7 @@ class Pbx:
         self.local_counter = 0
         self.boot_epoch = int(sched.now)
         self.on_call_done: Callable[[Call], None] | None = None
+        self.trunk_watch: dict[str, Callable[[Call], None]] = {}  # ;1 of a trunk call -> its sender
         # app_queue looks again for callers to ring after anything that may free a member or seat
         # a caller; acd.sim.app_queue.attach() sets it, so the pieces below app_queue only signal.
         self.dispatch: Callable[[], None] = _nothing
@@ -257,6 +258,9 @@ class Pbx:
             waiter(status)
         if self.on_call_done is not None:
             self.on_call_done(call)
+        sender = self.trunk_watch.pop(call.ch1, None)
+        if sender is not None:
+            sender(call)
 
     def finish(
         self,

@@ -21,6 +21,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -90,6 +91,7 @@ class Simulator:
         # manual-clock bulk run then routes its callers without waiting on the wall clock.
         self.http: curl.Transport | None = None
         self.interp: Interpreter | None = None
+        self.trunks: dict[str, tuple[Simulator, str]] = {}  # trunk name -> (peer, its context)
         if cfg.dialplan is not None:
             self.interp = Interpreter(self, load_dialplan(cfg.dialplan))
             if cfg.traffic and cfg.dialplan_context not in self.interp.dp.contexts:
@@ -440,6 +442,29 @@ class Simulator:
             raise ValueError(f"no such queue: {queue}")
         self._notify()
         return call
+
+    def join_trunk(self, name: str, peer: Simulator, context: str) -> None:
+        """``Dial(IAX2/<name>/<exten>)`` and ``Dial(PJSIP/<exten>@<name>)`` here reach ``peer``,
+        whose dialplan takes the call in ``context`` (acd/sim/trunks.py)."""
+        if peer.interp is None or context not in peer.interp.dp.contexts:
+            raise ValueError(f"the peer has no dialplan context {context!r}")
+        self.trunks[name] = (peer, context)
+
+    def receive_trunk(
+        self, context: str, exten: str, call: Call, values: dict[str, str], on_done: Callable[[Call], None]
+    ) -> Call:
+        """A call another simulator passed over a trunk arrives: a new channel (its own ids and
+        Linkedid) runs ``context`` at ``exten``, with what the trunk carried; ``on_done`` hears
+        when it is over."""
+        assert self.interp is not None
+        self._to_the_present()
+        script = replace(call.script, orig_actionid=None)
+        arrived = dialplan_calls.new_channel(self.pbx, call.number, script, call.name)
+        self.pbx.channels[arrived.ch1].variables.update(values)
+        self.pbx.trunk_watch[arrived.ch1] = on_done
+        self.interp.start(arrived, context, exten)
+        self._notify()
+        return arrived
 
     def hangup(self, channel: str, cause: int | None = None) -> bool:
         """As AMI Hangup on ``channel`` (with ``Cause``)."""
