@@ -8,25 +8,22 @@ call in the database, `acd report` and the API; passed without, they are two.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
 from acd.asterisk_config import from_settings, render
 from acd.daemon import Daemon
-from acd.ha.postgres import asyncpg_params
 from acd.reads.summary import ALL_SERVERS, load_report
 from acd.settings import Settings
 from acd.sim import SimConfig, Simulator
 from tests.sim_helpers import SHARED_QUEUES
 from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
+from tests.test_servers_e2e import rows, until
 
 pytestmark = pytest.mark.postgres
 
@@ -68,14 +65,6 @@ def settings_for(tmp: Path, name: str, ami_port: int, db: str) -> Settings:
         tmp, ami_port, db, server_id=name, ha={"node": f"{name}1"},
         api_tokens=[{"token": SUPERVISOR, "role": "supervisor"}],
     )  # fmt: skip
-
-
-async def until(check: Any, seconds: float, what: str) -> None:
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"{what} did not happen within {seconds:g} s")
-        await asyncio.sleep(0.02)
 
 
 async def open_server(base: Path, name: str, db: str, dialplan: str) -> Server:
@@ -120,14 +109,6 @@ async def step(servers: tuple[Server, Server], seconds: float, polls: int = 8) -
         await asyncio.sleep(0.02)
 
 
-async def rows(db: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(**asyncpg_params(db))
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
 async def test_a_call_passed_with_its_origin_is_one_customer_call_without_it_two(
     servers: tuple[Server, Server], pg_url: str
 ) -> None:
@@ -140,7 +121,7 @@ async def test_a_call_passed_with_its_origin_is_one_customer_call_without_it_two
         await step(servers, WAIT_ON_A + 2)
         # a's caller left a's queue alive: a's daemon tells an exit from an abandon by the caller
         # still being there a moment later (its own clock, in wall time between events)
-        await asyncio.sleep(1.5)
+        await until(lambda: not a.daemon.core.registry.entries, 30.0, "a's entry recorded")
         await step(servers, 20 + 5)
     for s in (a, b):
         await until(lambda s=s: not s.daemon.core.registry.entries, 30.0, f"{s.name}'s calls ended")
