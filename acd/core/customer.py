@@ -248,6 +248,8 @@ class CustomerCalls:
                     past.ended_at,
                 ),
             )
+        if not arrived:
+            return []
         dirty = [c for c in self.open.values() if c.origin in arrived and not c.final]
         for call in dirty:
             call.origin_arrival = self._arrivals[call.origin]  # type: ignore[index]

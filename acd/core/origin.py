@@ -11,7 +11,8 @@ as the continuation of A's:
   call that a continuation names as part of that continuation, never on its own, so the pair is
   one customer call in every figure (acd/reads/summary.py);
 * the continuation's arrival is the first arrival on A (when B knows it: from the shared caller
-  history), so its wait runs from there to the answer on B; its agent, outcome, cause and
+  history, which holds callers with a number or account), so its wait runs from there to the
+  answer on B; its agent, outcome, cause and
   cut-off are B's handling of it. Queue figures (offered, answered, abandoned per queue) stay
   per leg on each server, as a transfer between two queues of one server counts a leg in each.
 
