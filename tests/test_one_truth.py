@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api import build_app
 from acd.core.definitions import WINDOWS
-from acd.core.effects import CallFinished
+from acd.core.effects import CallFinished, CustomerCallUpdated
 from acd.metrics import Metrics
 from acd.metrics.kpi import KpiRefresher
 from acd.metrics.sql import SqlKpiSource
@@ -523,6 +523,24 @@ async def test_rollups_never_change_a_figure(world: World) -> None:
     for period, more in (("day", 1), ("after", 0)):
         was = before[period]["p"]["queues"]["sales"]["offered"]
         assert rows[period]["p"]["queues"]["sales"]["offered"] == was + more, period
+
+    # A call another server continues (passed on over a trunk with ACD_ORIGIN): the pair is one
+    # customer call, the continuation's, so this server's count loses one at once.
+    await build_rollups(w.engine, w.settings, later, budget=math.inf)
+    before = await check("before a continuation")
+    there = Store(w.engine, "b", w.settings.credit_policy, w.settings.credit_original_share)
+    passed = record("b-1.1", linkedid="b-1.1", queue="sales", agent=A, agent_name=NAMES[A],
+                    caller_key="tel:5550041", joined_at=T0 - 8 * HOUR + 40)  # fmt: skip
+    effects = with_customer_calls([CallFinished(passed)])
+    await there.write([
+        replace(e, call=replace(e.call, origin_server=w.settings.server_id, origin_linkedid=w.ids["k4"]))
+        if isinstance(e, CustomerCallUpdated) else e
+        for e in effects
+    ])  # fmt: skip
+    rows = await check("a continuation elsewhere")
+    was = before["after"]["p"]["queues"]["sales"]
+    now_ = rows["after"]["p"]["queues"]["sales"]
+    assert (now_["customer_calls"], now_["offered"]) == (was["customer_calls"] - 1, was["offered"])
 
     # Random mixes: random buckets made stale, then a random number of them built again.
     marks = table_of(SummaryMark)
