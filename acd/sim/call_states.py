@@ -16,6 +16,9 @@ tests/fixtures/ami are the reference for what Asterisk emits along the way):
   restarted during the consultation, which dies with it; the call then ends as bridged.
 - ``dialplan -> dialing``: Dial() rings a phone outside app_queue; ``dialing -> dialed``: it
   answered; ``dialing -> dialplan``: it did not (DIALSTATUS=NOANSWER).
+- ``dialplan -> trunked``: Dial() passed the call over a trunk to another simulator
+  (acd/sim/trunks.py); ``trunked -> dialplan``: the call there is over, Dial() returns (and the
+  caller's channel goes).
 - ``-> done``: the call's channels are gone (``Pbx.release``), from any place where a call can
   end: the dialplan or Hangup(), an abandon or a withdraw out of the queue, the end of a bridge,
   of a transfer or of a dialled call.
@@ -42,12 +45,13 @@ CallState = Literal[
     "transferred",
     "dialing",
     "dialed",
+    "trunked",
     "done",
 ]
 
 TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     "new": frozenset({"dialplan", "waiting"}),
-    "dialplan": frozenset({"waiting", "dialing", "done"}),
+    "dialplan": frozenset({"waiting", "dialing", "trunked", "done"}),
     "waiting": frozenset({"ringing", "dialplan", "done"}),
     "ringing": frozenset({"waiting", "bridged", "dialplan", "done"}),
     "bridged": frozenset({"consulting", "transferred", "done"}),
@@ -55,6 +59,7 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     "transferred": frozenset({"done"}),
     "dialing": frozenset({"dialed", "dialplan"}),
     "dialed": frozenset({"done"}),
+    "trunked": frozenset({"dialplan", "done"}),
     "done": frozenset({"waiting"}),
 }
 

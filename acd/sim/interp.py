@@ -416,10 +416,10 @@ class Interpreter:
             if not fut.done():
                 fut.set_result(None)
 
-        call.state = "trunked"
+        call.move("trunked")
         peer.receive_trunk(context, trunk.exten, call, values, done)
         await fut
-        call.state = "dialplan"
+        call.move("dialplan")
         hangup_idle(self.sim.pbx, call, cause=16)  # the far end hung up: Dial() returns, the caller goes
         self.sim.wake()
         raise _Hangup
