@@ -19,9 +19,9 @@ from acd.asterisk_config import from_settings, render
 from acd.daemon import Daemon
 from acd.reads.summary import ALL_SERVERS, load_report
 from acd.settings import Settings
-from acd.sim import SimConfig, Simulator
+from acd.sim import Simulator
 from tests.sim_helpers import SHARED_QUEUES
-from tests.support.credentials import login
+from tests.support.simulated import one_of_several
 from tests.test_e2e_daemon import daemon_settings
 from tests.test_servers_e2e import rows, until
 
@@ -71,14 +71,7 @@ async def open_server(base: Path, name: str, db: str, dialplan: str) -> Server:
     tmp = base / name
     tmp.mkdir()
     generated = render(from_settings(settings_for(tmp, name, 5038, db), []))
-    (tmp / "extensions.conf").write_text(dialplan + generated["extensions-acd.conf"])
-    (tmp / "queues.conf").write_text(SHARED_QUEUES)
-    sim = Simulator(
-        SimConfig(
-            port=0, speed=0, traffic=False, queues_conf=tmp / "queues.conf", dialplan=tmp / "extensions.conf",
-            truth=tmp / "truth.jsonl", start_epoch=EPOCH, seed=16, systemname=name, **login(),
-        )
-    )  # fmt: skip
+    sim = Simulator(one_of_several(tmp, name, dialplan + generated["extensions-acd.conf"], SHARED_QUEUES))
     _host, port = await sim.start()
     daemon = Daemon(settings_for(tmp, name, port, db))
     await daemon.start()

@@ -30,12 +30,12 @@ from acd.daemon import Daemon
 from acd.ha.postgres import asyncpg_params
 from acd.reads.summary import ALL_SERVERS, load_report
 from acd.settings import Settings
-from acd.sim import SimConfig, Simulator
+from acd.sim import Simulator
 from acd.web.app import PAGES
 from acd.web.calls import call_view
 from tests.sim_helpers import AmiClient, get
-from tests.support.credentials import login
 from tests.support.ports import free_port
+from tests.support.simulated import one_of_several
 from tests.test_affinity_e2e import INBOUND, SHARED_QUEUES
 from tests.test_e2e_daemon import compare, daemon_settings, sim_config
 
@@ -134,14 +134,14 @@ async def open_server(base: Path, name: str, db: str, reps: Path) -> Server:
     lookup_port = free_port()
     planned = settings_for(tmp, name, 5038, lookup_port, db, reps)
     generated = render(from_settings(planned, configured_agents(planned)))
-    (tmp / "extensions.conf").write_text(INBOUND + generated["extensions-acd.conf"])
-    (tmp / "queues.conf").write_text(SHARED_QUEUES + generated["queues-acd.conf"])
     sim = Simulator(
-        SimConfig(
-            port=0, speed=0, traffic=False, queues_conf=tmp / "queues.conf", dialplan=tmp / "extensions.conf",
-            truth=tmp / "truth.jsonl", start_epoch=EPOCH, seed=16, systemname=name, **login(),
+        one_of_several(
+            tmp,
+            name,
+            INBOUND + generated["extensions-acd.conf"],
+            SHARED_QUEUES + generated["queues-acd.conf"],
         )
-    )  # fmt: skip
+    )
     _host, port = await sim.start()
     cli = await AmiClient.connect("127.0.0.1", port)
     await cli.login()

@@ -8,12 +8,13 @@ cut-offs, callbacks and repeat callers, and the test session's manager user
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from acd.sim import SimConfig
 from tests.support.credentials import login
 
-__all__ = ["fast_center"]
+__all__ = ["fast_center", "one_of_several"]
 
 
 def fast_center(**fields: Any) -> SimConfig:
@@ -28,3 +29,14 @@ def fast_center(**fields: Any) -> SimConfig:
         **login(),
     }
     return SimConfig(**{**base, **fields})
+
+
+def one_of_several(tmp: Path, name: str, extensions: str, queues: str) -> SimConfig:
+    """One server of a center with several (its ``systemname`` keeps its call ids apart), in
+    manual time from the same instant as the others, no traffic: the test places the calls."""
+    (tmp / "extensions.conf").write_text(extensions)
+    (tmp / "queues.conf").write_text(queues)
+    return SimConfig(
+        port=0, speed=0, traffic=False, queues_conf=tmp / "queues.conf", dialplan=tmp / "extensions.conf",
+        truth=tmp / "truth.jsonl", start_epoch=1.8e9, seed=16, systemname=name, **login(),
+    )  # fmt: skip
