@@ -151,7 +151,8 @@ def test_replay_of_a_file_that_is_not_a_capture_is_exit_2(
 def test_report_table_fits_120_columns_even_with_long_names() -> None:
     stats = {
         "offered": 12345, "answered": 12000, "abandoned": 300, "abandoned_short": 45, "exited": 0,
-        "service_level": 0.812, "asa_seconds": 14.2, "aht_seconds": 241.0, "cut_offs": 37,
+        "customer_calls": 12100, "service_level": 0.812, "asa_seconds": 14.2, "aht_seconds": 241.0,
+        "cut_offs": 37,
         "callbacks": 29, "callbacks_by_result": {"original_agent": 20, "other_agent": 9},
         "callbacks_by_routing": {"original_agent": 18, "not_routed": 11}, "without_notes": 120,
         "resolved": 9000, "credit_points": 4250.0, "credit_adjusted": 1, "credit_disputed": 0,

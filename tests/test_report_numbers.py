@@ -234,6 +234,7 @@ def test_outputs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert report_cmd.main(parser.parse_args(["report", "--database", url, *period, "--wide"])) == 0
         wide = capsys.readouterr().out
         assert "original_agent 1" in wide and "repeat 30d" in wide and "repeat 30d" not in table
+        assert "customer calls" in wide and "customer calls" not in table
         bad = parser.parse_args(["report", "--database", url, "--from", "yesterday"])
         assert report_cmd.main(bad) == 2
     finally:

@@ -145,6 +145,7 @@ QUEUE_COLUMNS = (
     Column("answered", lambda q: str(q["answered"])),
     Column("abandoned", _abandoned),
     Column("exited", lambda q: str(q["exited"])),
+    Column("customer calls", lambda q: str(q["customer_calls"]), wide_only=True),  # legs are offered
     Column("SL", lambda q: _pct(q["service_level"])),
     Column("ASA", lambda q: _secs(q["asa_seconds"])),
     Column("AHT", lambda q: _secs(q["aht_seconds"])),
