@@ -223,7 +223,7 @@ class Daemon:
             asterisk_clock=settings.speed == 1.0,
         )
         self._skipped_seen: dict[str, int] = {}
-        self.engine: Any = None
+        self.database: Any = None
         self.writer: Any = None
         self.kpis: Any = None  # window KPIs from the database, refreshed in the background
         self.center_kpis: Any = None  # the center's (every server's), while this node exports them
@@ -558,9 +558,9 @@ class Daemon:
         from acd.store.writer import open_writer
 
         self._check_ports()
-        self.engine = await prepare_database(self.settings)
-        self.writer = await open_writer(self.settings, self.engine)
-        if self.engine.dialect.name == "postgresql":
+        self.database = await prepare_database(self.settings)
+        self.writer = await open_writer(self.settings, self.database)
+        if self.database.dialect.name == "postgresql":
             self.leadership = self._leadership()
             await self.leadership.start()  # LockNotPermitted: one line, exit 2 (run_daemon)
             self._leading = False  # until the lock is ours (once AMI is up)
@@ -576,19 +576,19 @@ class Daemon:
         self.metrics.attach_db_backlog(lambda: self.writer.stats().backlog)
         self.metrics.registry.register(DurabilityCollector(self.writer.stats))
         self._spawn(self.writer.run(), "writer")
-        self.kpis = attach_sql_kpis(self.metrics, self.engine, clock=self.clock.now, interval=KPI_SECONDS)
+        self.kpis = attach_sql_kpis(self.metrics, self.database, clock=self.clock.now, interval=KPI_SECONDS)
         self.kpis.start()
-        if self.engine.dialect.name == "sqlite":
+        if self.database.dialect.name == "sqlite":
             # One server is the whole center: its KPIs are the center's, computed once.
             self.metrics.attach_center_kpis(self.kpis, self._exports_center)
         else:
             self.center_kpis = attach_center_kpis(
-                self.metrics, self.engine, clock=self.clock.now, active=self._exports_center,
+                self.metrics, self.database, clock=self.clock.now, active=self._exports_center,
                 interval=KPI_SECONDS,
             )  # fmt: skip
             self.center_kpis.start()
         if self.settings.database.retention_days:
-            self._spawn(run_retention(self.engine, self.settings, clock=self.clock.now), "retention")
+            self._spawn(run_retention(self.database, self.settings, clock=self.clock.now), "retention")
         await self._start_http()
         if self._leading:
             self.routing = await self._routing_handle()
@@ -686,7 +686,7 @@ class Daemon:
         if self._events != "record":
             return  # a standby loads the history when it takes over
         calls = await load_past_calls(
-            self.engine, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
+            self.database, self.settings.server_id, self.clock.now(), self.core.config.history_horizon
         )
         self.consumer.put(HistoryLearned(tuple(calls), time.time()), time.time())
 
@@ -803,7 +803,7 @@ class Daemon:
 
         core = Core(CoreConfig.from_settings(self.settings))
         past = await load_past_calls(
-            self.engine, self.settings.server_id, self.clock.now(), core.config.history_horizon
+            self.database, self.settings.server_id, self.clock.now(), core.config.history_horizon
         )
         core.load_history(past)
         core.gap_started = gap_started
@@ -816,7 +816,7 @@ class Daemon:
             if gap_started is not None and core.gapfill is not None and reason == "takeover":
                 # What the previous leader committed after its mark is not recorded again.
                 since = gap_started - self.settings.queue_log.lookback_seconds
-                core.gapfill.remember(await known_call_ids(self.engine, self.settings.server_id, since))
+                core.gapfill.remember(await known_call_ids(self.database, self.settings.server_id, since))
         return core, feed
 
     async def _routing_handle(self, *, required: bool = True) -> RoutingHandle | None:
@@ -882,7 +882,7 @@ class Daemon:
         self._sinks.append(live_calls.observe)
         app = build_app(
             self.settings,
-            self.engine,
+            self.database,
             lambda: self.core.live(self.clock.now()),
             live_calls=live_calls,
             extra_routes=[metrics_route(self.metrics), web.get("/healthz", self._health)],
@@ -986,8 +986,8 @@ class Daemon:
             await self.center_kpis.stop()
         if self.history_feed is not None:
             await self.history_feed.close()
-        if self.engine is not None:
-            await self.engine.dispose()
+        if self.database is not None:
+            await self.database.dispose()
         if self._started:  # after a failed start the caller reports why, in one line
             log.info("stopped", events=self.stats.events, calls=self.stats.calls_finished)
 

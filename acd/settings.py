@@ -105,7 +105,7 @@ class DatabaseSettings(BaseModel):
         return check_database_url(value)
 
 
-# What acd's store can drive (acd/store/engine.py gives the plain names their async driver).
+# What acd's store can drive (acd/store/database.py gives the plain names their async driver).
 DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql", "postgres")
 
 

@@ -52,7 +52,7 @@ from acd.metrics.sql import SqlKpiSource  # noqa: E402
 from acd.reads.summary import build_rollups, load_report  # noqa: E402
 from acd.reporting.render import to_table  # noqa: E402
 from acd.settings import Settings  # noqa: E402
-from acd.store.engine import make_engine  # noqa: E402
+from acd.store.database import make_engine  # noqa: E402
 from bench import legacy  # noqa: E402
 from bench.kpi_db import build_database  # noqa: E402
 from tests.pg_fixtures import own_cluster  # noqa: E402

@@ -125,7 +125,7 @@ async def loop_stall(
 async def kpi_run(m: Metrics, days: int, agents: int, queues: int, calls_per_day: int) -> None:
     from acd.metrics import KpiRefresher
     from acd.metrics.sql import SqlKpiSource
-    from acd.store.engine import make_engine
+    from acd.store.database import make_engine
     from bench.kpi_db import build_database  # local helper: writes N days of records in bulk
 
     with tempfile.TemporaryDirectory() as tmp:

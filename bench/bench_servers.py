@@ -37,13 +37,13 @@ from acd.core.effects import CallFinished  # noqa: E402
 from acd.settings import Settings  # noqa: E402
 from acd.store.codec import StoredEffect  # noqa: E402
 from acd.store.migrate import prepare_database  # noqa: E402
-from acd.store.sink import Store  # noqa: E402
+from acd.store.upsert import RowUpserter  # noqa: E402
 from acd.store.writer import Writer  # noqa: E402
 from bench.bench_kpi import throwaway_postgres  # noqa: E402
 from bench.bench_writer import make_calls  # noqa: E402
 
 
-class TimedStore(Store):
+class TimedStore(RowUpserter):
     """The store, noting when each call record's transaction committed."""
 
     committed: dict[str, float]

@@ -24,7 +24,7 @@ from acd.core.effects import AgentOffer, CallFinished, CallRecord
 from acd.settings import Settings
 from acd.store.codec import StoredEffect
 from acd.store.migrate import prepare_database
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 from acd.store.writer import Writer
 
 BASE = 1_790_000_000.0
@@ -74,7 +74,7 @@ class Lateness:
         return s[-1] * 1000, s[int(len(s) * 0.99)] * 1000
 
 
-class Down(Store):
+class Down(RowUpserter):
     async def write(self, batch: Sequence[StoredEffect]) -> None:
         raise ConnectionRefusedError("down")
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from acd.store.backfill import link_all
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 from acd.store.migrate import upgrade
 
 __all__ = ["build_database"]

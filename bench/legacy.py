@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.core.definitions import WINDOWS, is_personal_queue
 from acd.metrics.kpi import Kpis, WindowKpi
 from acd.settings import Settings
-from acd.store.models import Call, Credit, Outcome, RoutingDecision, table_of
 from acd.store.purge import repeat_flags
+from acd.store.tables import Call, Outcome, calls, credits, decisions, outcomes, table_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,10 +377,6 @@ def _call_repeat_flags(
 # ---- acd report's loader
 
 
-calls = table_of(Call)
-outcomes = table_of(Outcome)
-credits = table_of(Credit)
-decisions = table_of(RoutingDecision)
 _CHUNK = 500
 
 

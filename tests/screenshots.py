@@ -20,7 +20,7 @@ from typing import Any
 from acd.core.effects import CallFinished, OutcomeReported
 from acd.sim import members
 from acd.store.migrate import prepare_database
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 from tests.store_records import record
 from tests.support.browser import Browser, LiveCenter, browser_missing, new_token
 from tests.support.demo import read_banner, start_demo
@@ -49,7 +49,7 @@ async def seed_morning(center: LiveCenter, now: float) -> None:
     back, outcomes with and without notes."""
     settings = center.settings(1)
     engine = await prepare_database(settings)
-    store = Store(engine, settings.server_id, settings.credit_policy)
+    store = RowUpserter(engine, settings.server_id, settings.credit_policy)
     rng = random.Random(7)
     effects: list[Any] = []
     start = now - 3 * 3600

@@ -62,7 +62,7 @@ async def test_calls_in_progress_when_acd_starts_are_recorded_right(tmp_path: Pa
                 await asyncio.sleep(0.1)
             await asyncio.sleep(2.0)  # the last hang-ups settle the last customer calls
             assert daemon.writer is not None and await daemon.writer.drain(60)
-            async with daemon.engine.connect() as conn:
+            async with daemon.database.connect() as conn:
                 listed = {c["call_id"]: c for c in await list_calls(conn, settings.server_id, agent=None,
                                                                      queue=None, since=None, until=None,
                                                                      limit=1000)}  # fmt: skip

@@ -21,7 +21,7 @@ from acd.api import build_app
 from acd.api.app import app_runner
 from acd.settings import HttpSettings
 from acd.store import engine as engine_module
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 from acd.store.migrate import prepare_database
 from acd.store.sink import Store
 from tests.store_records import BASE, finished, with_customer_calls

@@ -18,9 +18,9 @@ from acd.api import build_app
 from acd.core.effects import AffinityDecided, AgentOffer, CallStarted, OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
 from acd.settings import Settings
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 from acd.store.migrate import prepare_database
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 from tests.support.http import World, serving
 
@@ -46,7 +46,7 @@ def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
 
 
 async def seed(engine: AsyncEngine, settings: Settings) -> None:
-    store = Store(engine, settings.server_id, settings.credit_policy)
+    store = RowUpserter(engine, settings.server_id, settings.credit_policy)
     await store.write(
         with_customer_calls([
             # c1: agent A, cut off; c2: the callback, answered by B; c3: same caller earlier, agent C.
@@ -171,7 +171,7 @@ async def test_not_json_and_unknown_calls(api: Any) -> None:
 
 async def test_outcome_for_a_call_nobody_answered_is_409_with_the_reason(api: Any) -> None:
     client, _, engine = api
-    store = Store(engine, "asterisk", "split")
+    store = RowUpserter(engine, "asterisk", "split")
     await store.write(
         [finished("f1.1", linkedid="f1.0", outcome="abandoned", exit_reason="long", agent=None)]
     )
@@ -205,7 +205,7 @@ async def test_who_may_read_a_call_and_its_notes(api: Any) -> None:
     shown = await (await client.get("/api/v1/calls/d1.0", headers=AG_C)).json()
     assert shown["outcome_record"]["notes"] == body["notes"] and shown["caller"]["key"] == "5559999"
     # Offered (rang A, not answered): readable.
-    await Store(engine, "asterisk", "split").write(
+    await RowUpserter(engine, "asterisk", "split").write(
         [finished("f1.1", linkedid="f1.0", agent=B, caller_key="5550000",
                   offers=(AgentOffer(A, "Agent 1001", BASE, "no_answer", 15.0),))]
     )  # fmt: skip
@@ -219,7 +219,7 @@ async def test_who_may_read_a_call_and_its_notes(api: Any) -> None:
     )
     assert (await client.get("/api/v1/calls/f1.0", headers=AG_C)).status == 200
     # A callback chain is followed all the way (one sale); a repeat link only one step.
-    await Store(engine, "asterisk", "split").write(
+    await RowUpserter(engine, "asterisk", "split").write(
         [
             finished("g1.1", linkedid="g1.0", agent=A, caller_key="5551111", cut_off=True),
             finished("g2.1", linkedid="g2.0", agent=B, caller_key="5551111", callback_of="g1.1",
@@ -280,7 +280,7 @@ async def test_outcome_from_ami_userevent_gets_credit(db_url: str, tmp_path: Pat
     engine = await prepare_database(settings)
     try:
         await seed(engine, settings)
-        store = Store(engine, settings.server_id, settings.credit_policy)
+        store = RowUpserter(engine, settings.server_id, settings.credit_policy)
         await store.write(
             [OutcomeReported("c2.1", None, B, "sale", True, "typed on phone", 30.0, BASE + 700)]
         )

@@ -312,7 +312,7 @@ def test_database_in_a_missing_directory_fails(tmp_path: Path) -> None:
 
 
 def test_database_current_and_newer_schema(tmp_path: Path) -> None:
-    from acd.store.engine import make_engine
+    from acd.store.database import make_engine
     from acd.store.migrate import upgrade
 
     settings = _settings(1, "acd", "x-secret", tmp_path)

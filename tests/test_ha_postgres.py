@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from acd.ha import Change, Leadership, LeaseConnection, LeaseTiming, LockNotPermitted, node_info
 from acd.ha.postgres import asyncpg_params
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 from acd.store.migrate import upgrade
 
 TIMING = LeaseTiming(heartbeat=1.0, step_down_after=3.0)
@@ -237,14 +237,14 @@ async def test_a_role_that_may_not_take_advisory_locks_is_refused_at_start_in_on
 
 async def test_decisions_are_written_only_under_the_current_token(db: str) -> None:
     from acd.core.effects import AffinityDecided
-    from acd.store.sink import Store
+    from acd.store.upsert import RowUpserter
 
     one = make_node(db, "one")
     await one.lead.start()
     await one.turn()
     token = one.lead.token
     engine = make_engine(db)
-    store = Store(engine, "a", "split")
+    store = RowUpserter(engine, "a", "split")
     current: list[int | None] = [token]
     store.fence = lambda: current[0]
 

@@ -17,7 +17,7 @@ from acd.core.effects import MemberSession
 from acd.queuelog.importer import import_queue_log
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 from tests.store_records import finished
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ async def run_import(tmp_path: Path, files: list[Path], *, seed: list[Any] | Non
     engine = await prepare_database(s)
     try:
         if seed:
-            await Store(engine, s.server_id, s.credit_policy).write(seed)
+            await RowUpserter(engine, s.server_id, s.credit_policy).write(seed)
         return await import_queue_log(s, engine, files)
     finally:
         await engine.dispose()

@@ -19,7 +19,7 @@ from acd.settings import Settings
 from acd.store.migrate import prepare_database
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.sales import CreditRules
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 from tests.store_records import finished, with_customer_calls
 
 DAY = 86400.0
@@ -65,8 +65,8 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         database={"url": url, "spool_dir": str(tmp_path / "spool")},  # type: ignore[arg-type]
     )
     eng = await prepare_database(settings)
-    await Store(eng, SERVER, "split").write(with_customer_calls(calls()))
-    await Store(eng, "other", "split").write(with_customer_calls([finished("x", joined_at=NOW - HOUR)]))
+    await RowUpserter(eng, SERVER, "split").write(with_customer_calls(calls()))
+    await RowUpserter(eng, "other", "split").write(with_customer_calls([finished("x", joined_at=NOW - HOUR)]))
     async with eng.begin() as conn:
         for linkedid, notes, points, at in (
             ("a", "asked about the invoice", 40.0, NOW - 2 * HOUR),

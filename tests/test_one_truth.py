@@ -52,8 +52,8 @@ from acd.reads.summary import Period, build_rollups, summarize
 from acd.settings import Settings
 from acd.store.codec import is_stored
 from acd.store.migrate import prepare_database
-from acd.store.models import CreditAdjustment, Outcome, SummaryMark, SummaryRollup, table_of
-from acd.store.sink import Store
+from acd.store.tables import CreditAdjustment, Outcome, SummaryMark, SummaryRollup, table_of
+from acd.store.upsert import RowUpserter
 from tests.core_events import Call, Feed, answered_call, member
 from tests.store_records import record, replace, with_customer_calls
 
@@ -158,7 +158,7 @@ async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
     ids = scenario(center)
     engine = await prepare_database(settings)
     stored = [e for e in center.feed.effects if is_stored(e)]
-    store = Store(engine, settings.server_id, settings.credit_policy, settings.credit_original_share)
+    store = RowUpserter(engine, settings.server_id, settings.credit_policy, settings.credit_original_share)
     for i in range(0, len(stored), 50):
         await store.write(stored[i : i + 50])
     holder: dict[str, World] = {}
@@ -454,7 +454,9 @@ async def test_rollups_never_change_a_figure(world: World) -> None:
     the one read from the rows."""
     w = world
     await outcomes_and_adjustment(w)
-    store = Store(w.engine, w.settings.server_id, w.settings.credit_policy, w.settings.credit_original_share)
+    store = RowUpserter(
+        w.engine, w.settings.server_id, w.settings.credit_policy, w.settings.credit_original_share
+    )
     later = T1 + 3 * DAY
 
     async def check(what: str, settings: Settings = w.settings) -> dict[str, Any]:

@@ -275,7 +275,7 @@ async def stored_linkedid(center: LiveCenter, number: str, *, first: bool = Fals
     order = "asc" if first else "desc"
     # the desk shows a call ended as soon as acd has finished it; its row follows a moment later
     assert await center.daemon.writer.caught_up(DEADLINE), "acd's records did not reach the database"
-    async with center.daemon.engine.connect() as conn:
+    async with center.daemon.database.connect() as conn:
         row = (
             await conn.execute(
                 text(f"select linkedid from calls where caller_num = :n order by joined_at {order} limit 1"),
@@ -375,7 +375,7 @@ async def stored_shares(center: LiveCenter) -> dict[str, tuple[float, str]]:
     assert center.daemon is not None
     from sqlalchemy import text
 
-    async with center.daemon.engine.connect() as conn:
+    async with center.daemon.database.connect() as conn:
         rows = (await conn.execute(text("select agent, points, attribution from sale_credits"))).all()
     return {str(r[0]): (float(r[1]), str(r[2])) for r in rows}
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from acd.store.models import CreditAdjustment, table_of
-from acd.store.sink import Store
+from acd.store.tables import CreditAdjustment, table_of
+from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 from tests.support.pages import Client, csrf_in, sign_in
 
@@ -37,7 +37,7 @@ async def app(tmp_path: Path) -> Any:
 
     async with pages_app(tmp_path, TOKENS, clock=BASE + 3600) as made:
         client, _, engine = made
-        await Store(engine, "asterisk", "split").write(
+        await RowUpserter(engine, "asterisk", "split").write(
             with_customer_calls([
                 # Alice's call is cut off; Bob takes the callback; Carol has another caller.
                 finished("c1.1", linkedid=CUT, agent=A, agent_name="Alice", cut_off=True,
@@ -159,7 +159,7 @@ async def test_only_a_supervisor_may_open_or_post_it(app: Any) -> None:
 
 
 async def reviews_made(engine: Any) -> list[Any]:
-    from acd.store.models import CallReview
+    from acd.store.tables import CallReview
 
     async with engine.connect() as conn:
         return list((await conn.execute(select(table_of(CallReview)))).all())

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from acd.core.effects import AgentOffer, CallFinished, OutcomeReported
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 from tests.store_records import record
 from tests.support.pages import pages_app, sign_in
 
@@ -53,7 +53,7 @@ async def seed_team(engine: Any) -> None:
             effects.append(
                 OutcomeReported(uid, uid, agent, "resolved", True, "fixed the thing for good", None, NOW - 60)
             )
-    await Store(engine, "asterisk", "split").write(effects)
+    await RowUpserter(engine, "asterisk", "split").write(effects)
 
 
 def cells(row: str) -> list[str]:

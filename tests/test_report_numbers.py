@@ -37,11 +37,11 @@ from acd.reads.summary import load_report
 from acd.reporting.render import to_table
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
-from acd.store.models import Call, CustomerCallRow, Outcome, table_of
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.purge import purge
 from acd.store.sales import CreditRules
-from acd.store.sink import Store
+from acd.store.tables import Call, CustomerCallRow, Outcome, table_of
+from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 
 T = BASE
@@ -150,7 +150,7 @@ def report_settings(url: str, tmp_path: Path) -> Settings:
 async def seeded(url: str, tmp_path: Path) -> tuple[Settings, AsyncEngine]:
     settings = report_settings(url, tmp_path)
     engine = await prepare_database(settings)
-    store = Store(engine, settings.server_id, settings.credit_policy)
+    store = RowUpserter(engine, settings.server_id, settings.credit_policy)
     await store.write(with_customer_calls(fixture_effects()))
     async with engine.begin() as conn:
         for i, (linkedid, agent, notes, points) in enumerate(OUTCOMES):
@@ -271,7 +271,7 @@ async def test_purge_erases_personal_data_and_keeps_the_numbers(db_url: str, tmp
         assert [(r.queues, r.agents) for r in after] == [(r.queues, r.agents) for r in before]
         assert (await purge(engine, settings.server_id, T + 25 * DAY, now)).calls == 0
         # Replaying the same traffic later (acd replay, a resync) brings no personal data back.
-        store = Store(engine, settings.server_id, settings.credit_policy)
+        store = RowUpserter(engine, settings.server_id, settings.credit_policy)
         await store.write(with_customer_calls(fixture_effects()))
         async with engine.connect() as conn:
             numbers = (await conn.execute(select(calls.c.caller_num))).scalars().all()
@@ -288,7 +288,7 @@ async def test_purge_drops_rollups_older_than_they_are_kept(db_url: str, tmp_pat
     from acd.reads.rollups import HORIZON
     from acd.reads.summary import build_rollups
     from acd.store.marks import LEVELS
-    from acd.store.models import SummaryMark, SummaryRollup
+    from acd.store.tables import SummaryMark, SummaryRollup
 
     settings, engine = await seeded(db_url, tmp_path)
     built_at, later = T + 40 * DAY, T + 70 * DAY
@@ -356,7 +356,7 @@ async def test_routing_decision_names_queue_and_routing_result(tmp_path: Path) -
     settings = report_settings(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", tmp_path)
     engine = await prepare_database(settings)
     try:
-        await Store(engine, settings.server_id, settings.credit_policy).write(
+        await RowUpserter(engine, settings.server_id, settings.credit_policy).write(
             with_customer_calls([
                 finished("x1", agent=A, queue="sales", caller_key="K9", cut_off=True),
                 finished("x2", agent=A, queue="acd-agent-1001", caller_key="K9", joined_at=T + 300,

@@ -14,11 +14,11 @@ from acd.core.config import CoreConfig
 from acd.core.effects import AffinityDecided
 from acd.store import migrate
 from acd.store.backfill import backfill
-from acd.store.engine import make_engine
-from acd.store.models import Call, CustomerCallRow, Outcome, SaleCredit, table_of
+from acd.store.database import make_engine
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.sales import CreditRules
-from acd.store.sink import Store
+from acd.store.tables import Call, CustomerCallRow, Outcome, SaleCredit, table_of
+from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 
 A, B, C = "Local/1001@agents", "Local/1002@agents", "Local/1003@agents"
@@ -61,7 +61,7 @@ async def write_as_before(engine: AsyncEngine, effects: list[Any]) -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("acd.store.marks._write", no_marks)
-        await Store(engine, "asterisk", "split").write(effects)
+        await RowUpserter(engine, "asterisk", "split").write(effects)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -125,15 +125,17 @@ async def test_backfill_gives_what_the_daemon_writes(urls: tuple[str, str]) -> N
 
         config = CoreConfig()
         with pytest.raises(KeyboardInterrupt):
-            await backfill(old, config, lambda s: Store(old, s, "split"), batch=3, progress=stop_after_first)
+            await backfill(
+                old, config, lambda s: RowUpserter(old, s, "split"), batch=3, progress=stop_after_first
+            )
         assert done == [(3, 9)]  # h1, and h2 with both its entries
-        result = await backfill(old, config, lambda s: Store(old, s, "split"), batch=3)
+        result = await backfill(old, config, lambda s: RowUpserter(old, s, "split"), batch=3)
         assert (result.entries, result.remaining) == (6, 0)
-        again = await backfill(old, config, lambda s: Store(old, s, "split"), batch=3)
+        again = await backfill(old, config, lambda s: RowUpserter(old, s, "split"), batch=3)
         assert (again.entries, again.remaining) == (0, 0)
 
         await migrate.upgrade(new)
-        await Store(new, "asterisk", "split").write(with_customer_calls(history()))
+        await RowUpserter(new, "asterisk", "split").write(with_customer_calls(history()))
         await outcomes(new, raw=False)
         got, want = await snapshot(old), await snapshot(new)
         assert got["legs"] == want["legs"]
@@ -173,7 +175,7 @@ async def test_backfill_keeps_the_frozen_repeat_flags_of_purged_calls(tmp_path: 
                 {"t": BASE + 40 * DAY},
             )
         await migrate.upgrade(engine)
-        await backfill(engine, CoreConfig(), lambda s: Store(engine, s, "split"))
+        await backfill(engine, CoreConfig(), lambda s: RowUpserter(engine, s, "split"))
         cc = table_of(CustomerCallRow)
         async with engine.connect() as conn:
             row = (await conn.execute(select(cc).where(cc.c.linkedid == "p1"))).one()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from acd.daemon import Daemon
 from acd.sim import Simulator
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 from tests.pg_fixtures import PgServer
 from tests.test_e2e_daemon import compare, daemon_settings, sim_config
 

@@ -17,7 +17,7 @@ from acd.core.effects import CallFinished, Effect
 from acd.reads.summary import load_report
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
-from acd.store.models import Call, Offer, table_of
+from acd.store.tables import Call, Offer, table_of
 from acd.store.writer import Writer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
@@ -106,9 +106,9 @@ async def test_history_seeds_a_restarted_core_so_callbacks_still_link(tmp_path: 
     )  # type: ignore[arg-type]
     engine = await prepare_database(settings)
     try:
-        from acd.store.sink import Store
+        from acd.store.upsert import RowUpserter
 
-        await Store(engine, settings.server_id, "split").write(
+        await RowUpserter(engine, settings.server_id, "split").write(
             [
                 finished("h1", caller_key="tel:5550100", cut_off=True, joined_at=BASE),
                 finished("h2", caller_key=None, joined_at=BASE + 10),  # anonymous: never history

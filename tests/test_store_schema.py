@@ -12,9 +12,9 @@ from sqlalchemy import inspect, text
 
 from acd.settings import Settings
 from acd.store import migrate
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 from acd.store.migrate import SchemaError, prepare_database, schema_state
-from acd.store.models import Base
+from acd.store.tables import Base
 
 TABLES = {"calls", "offers", "outcomes", "callback_links", "credits", "agent_sessions", "gaps"}
 
@@ -147,7 +147,7 @@ def test_db_command_upgrades_and_reports(tmp_path: Path, capsys: pytest.CaptureF
 async def test_upgrade_from_the_first_release_keeps_rows(db_url: str, tmp_path: Path) -> None:
     """A database made by the first schema (0001) holding calls: the daemon refuses it until
     `acd db upgrade`, which keeps every row."""
-    from acd.store.sink import Store
+    from acd.store.upsert import RowUpserter
     from tests.store_records import finished
 
     engine = make_engine(db_url)
@@ -166,7 +166,7 @@ async def test_upgrade_from_the_first_release_keeps_rows(db_url: str, tmp_path: 
             await prepare_database(settings_for(db_url, tmp_path))
         state = await migrate.upgrade(engine)
         assert state.status == "current"
-        await Store(engine, "asterisk", "split").write([finished("u2")])
+        await RowUpserter(engine, "asterisk", "split").write([finished("u2")])
         async with engine.connect() as conn:
             ids = (await conn.execute(text("SELECT call_id FROM calls ORDER BY call_id"))).scalars().all()
         assert ids == ["u1", "u2"]

@@ -52,8 +52,8 @@ def test_sigterm_under_load_flushes_everything(tmp_path: Path) -> None:
 
     from sqlalchemy import func, select
 
-    from acd.store.engine import make_engine
-    from acd.store.models import Call, table_of
+    from acd.store.database import make_engine
+    from acd.store.tables import Call, table_of
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
     out = tmp_path / "sent"

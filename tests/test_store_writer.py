@@ -1,7 +1,7 @@
 """The writer: batched idempotent upserts fed from the durable journal, outages, shutdown flush.
 
 The database outages here are real: PostgreSQL's postmaster is stopped by PID while a batch is
-being written. Where a test needs an outage on SQLite it uses a Store whose ``write`` raises while
+being written. Where a test needs an outage on SQLite it uses a RowUpserter whose ``write`` raises while
 switched off, so the journal and ordering logic run against a real database either way.
 """
 
@@ -21,17 +21,16 @@ from acd.core.effects import AgentOffer, CallStarted, GapRecorded, MemberSession
 from acd.settings import Settings
 from acd.store import journal as journal_mod
 from acd.store.codec import StoredEffect
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 from acd.store.migrate import prepare_database
-from acd.store.models import AgentSession, Call, Gap, Offer, Outcome, RoutingDecision, table_of
-from acd.store.sink import Store
+from acd.store.tables import AgentSession, Call, Gap, Offer, Outcome, RoutingDecision, table_of
+from acd.store.tables import calls as calls_t
+from acd.store.upsert import RowUpserter
 from acd.store.writer import Writer
 from tests.pg_fixtures import PgServer
 from tests.store_records import BASE, finished, record
 from tests.support.waiting import DEADLINE, until
 from tests.support.writers import run_writer, store_settings, writer_over
-
-calls_t = table_of(Call)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -123,7 +122,7 @@ async def stored_offers(engine: AsyncEngine, uniqueid: str) -> list[tuple[int, s
 async def test_offers_follow_their_call_row(engine: AsyncEngine, tmp_path: Path, same_batch: bool) -> None:
     """A partial row saw other rings than the complete record: its offers are replaced with it, and
     a partial record arriving after the complete one adds none."""
-    store = Store(engine, "asterisk", "original")
+    store = RowUpserter(engine, "asterisk", "original")
     partial = finished(
         "3.1", partial=True, outcome="abandoned", offers=rings("Local/1007@agents", "Local/1008@agents", "x")
     )
@@ -179,8 +178,8 @@ async def test_an_order_from_the_phone_is_written_through_the_journal(
     )
 
 
-class SwitchableStore(Store):
-    """A real Store whose writes fail while ``down`` is set (a database outage on SQLite)."""
+class SwitchableStore(RowUpserter):
+    """A real RowUpserter whose writes fail while ``down`` is set (a database outage on SQLite)."""
 
     down = False
     attempts = 0
@@ -329,7 +328,7 @@ async def test_close_flushes_everything_under_load(engine: AsyncEngine, tmp_path
     assert writer.stats().spooled == 0
 
 
-class KillingStore(Store):
+class KillingStore(RowUpserter):
     """Stops the PostgreSQL postmaster by PID after the rows of one batch are sent, before commit."""
 
     def __init__(self, *args: Any, server: PgServer, kill_at: int, **kwargs: Any) -> None:

@@ -16,12 +16,10 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.api.auth import Principal
-from acd.store.models import Call, Offer, table_of
+from acd.store.tables import calls, offers
 
 __all__ = ["may_read_call"]
 
-calls = table_of(Call)
-offers = table_of(Offer)
 CHAIN_HOPS = 20  # a callback chain longer than this is not a real customer's
 
 

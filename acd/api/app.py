@@ -29,7 +29,7 @@ from acd.core.effects import OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
 from acd.reads.calls import caller_history, customer_call, list_calls
 from acd.settings import HttpSettings, Settings
-from acd.store.engine import is_contention
+from acd.store.database import is_contention
 from acd.store.outcomes import resolve_linkedid
 
 __all__ = ["app_runner", "build_app"]

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.api.auth import Principal
 from acd.settings import Settings
-from acd.store.engine import retry_contention
+from acd.store.database import retry_contention
 from acd.store.outcomes import resolve_linkedid
 
 __all__ = ["CallWrite", "Refused", "supervisor_only"]

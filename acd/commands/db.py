@@ -60,7 +60,7 @@ async def _backfill(settings: Settings, batch: int) -> int:
     from acd.commands.database import open_database
     from acd.core.config import CoreConfig
     from acd.store.backfill import backfill
-    from acd.store.sink import Store
+    from acd.store.upsert import RowUpserter
 
     engine = await open_database("db backfill", settings, existing=False)
     if engine is None:
@@ -75,7 +75,9 @@ async def _backfill(settings: Settings, batch: int) -> int:
         result = await backfill(
             engine,
             CoreConfig.from_settings(settings),
-            lambda server: Store(engine, server, settings.credit_policy, settings.credit_original_share),
+            lambda server: RowUpserter(
+                engine, server, settings.credit_policy, settings.credit_original_share
+            ),
             batch=batch,
             progress=progress,
         )
@@ -89,7 +91,7 @@ async def _backfill(settings: Settings, batch: int) -> int:
 
 
 async def _run(action: str, url: str, revision: str) -> int:
-    from acd.store.engine import make_engine
+    from acd.store.database import make_engine
     from acd.store.migrate import SchemaError, schema_state, upgrade
 
     engine = make_engine(url)

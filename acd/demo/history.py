@@ -224,7 +224,7 @@ async def _written(
 async def _calls_stored(engine: object) -> int:
     from sqlalchemy import func, select
 
-    from acd.store.models import Call, table_of
+    from acd.store.tables import Call, table_of
 
     calls = table_of(Call)
     async with engine.connect() as conn:  # type: ignore[attr-defined]

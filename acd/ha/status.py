@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Float, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.store.models import Call, Node, ServerLease, table_of
+from acd.store.tables import Call, Node, ServerLease, table_of
 
 __all__ = ["STALE", "NodeStatus", "ServerStatus", "read_status"]
 

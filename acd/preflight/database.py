@@ -37,7 +37,7 @@ async def check_database(settings: Settings) -> CheckResult:
             return CheckResult(
                 "database", "OK", f"{shown}: not there yet; created and migrated at first start"
             )
-    from acd.store.engine import make_engine
+    from acd.store.database import make_engine
     from acd.store.migrate import schema_state
 
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):

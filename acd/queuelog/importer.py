@@ -37,8 +37,8 @@ from acd.core.queuelog_merge import end_of, entry_from_queue_log
 from acd.queuelog.files import first_timestamp, iter_file_lines
 from acd.settings import Settings
 from acd.store.history import load_past_calls
-from acd.store.models import AgentSession, Call, table_of
-from acd.store.sink import Store
+from acd.store.tables import AgentSession, Call, table_of
+from acd.store.upsert import RowUpserter
 
 __all__ = ["ImportSummary", "import_queue_log", "read_files"]
 
@@ -148,7 +148,7 @@ async def import_queue_log(
     if facts.first_at is not None and facts.last_at is not None:
         horizon = core.config.history_horizon + (facts.last_at - facts.first_at)
         past.extend(await load_past_calls(engine, server_id, float(facts.last_at), horizon))
-    store = Store(engine, server_id, settings.credit_policy)
+    store = RowUpserter(engine, server_id, settings.credit_policy)
     batch: list[Effect] = []
     pending: list[tuple[float, int, Entry]] = []  # finished when the sweep passes their end
 

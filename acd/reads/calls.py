@@ -21,18 +21,9 @@ from sqlalchemy import Row, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.definitions import OPEN_ORDER_REVIEW_SECONDS, is_personal_queue
-from acd.store.models import (
-    Call,
-    CreditAdjustment,
-    CustomerCallRow,
-    Offer,
-    Outcome,
-    RoutingDecision,
-    SaleCredit,
-    table_of,
-)
-from acd.store.models import Sale as SaleRow
 from acd.store.outcomes import locate_call
+from acd.store.tables import adjustments, calls, customer_calls, decisions, offers, outcomes, sales
+from acd.store.tables import sale_credits as credits
 
 __all__ = [
     "answered_by",
@@ -45,14 +36,6 @@ __all__ = [
     "unanswered_reason",
 ]
 
-calls = table_of(Call)
-offers = table_of(Offer)
-outcomes = table_of(Outcome)
-credits = table_of(SaleCredit)
-sales = table_of(SaleRow)
-adjustments = table_of(CreditAdjustment)
-customer_calls = table_of(CustomerCallRow)
-decisions = table_of(RoutingDecision)
 _CHUNK = 500
 
 

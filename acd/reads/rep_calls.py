@@ -12,12 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.reads.calls import customer_call
 from acd.reads.summary import leg_rules
-from acd.store.models import Call, SaleCredit, table_of
+from acd.store.tables import calls, sale_credits
 
 __all__ = ["callbacks_of", "credited_calls", "cut_off_legs"]
-
-calls = table_of(Call)
-sale_credits = table_of(SaleCredit)
 
 
 async def cut_off_legs(

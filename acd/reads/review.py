@@ -27,15 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.definitions import OPEN_ORDER_REVIEW_SECONDS, RESOLVED_REPEAT_REVIEW_SECONDS
 from acd.reads.calls import latest_outcomes
-from acd.store.models import CustomerCallRow, Outcome, table_of
-from acd.store.models import Sale as SaleRow
 from acd.store.reviews import latest_reviews
+from acd.store.tables import customer_calls, outcomes, sales
 
 __all__ = ["REASONS", "STATUSES", "Flagged", "review_flags"]
 
-customer_calls = table_of(CustomerCallRow)
-outcomes = table_of(Outcome)
-sales = table_of(SaleRow)
 
 REASONS = ("notes", "short", "repeat_after_resolved", "open_order", "credit_disputed")
 STATUSES = ("open", "reviewed")

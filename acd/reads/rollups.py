@@ -54,15 +54,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import FromClause
 
 from acd.core.definitions import WINDOWS
+from acd.store.database import retry_contention
 from acd.store.dialect import upsert_insert
-from acd.store.engine import retry_contention
 from acd.store.marks import COARSER, LEVELS, bucket_of
-from acd.store.models import MEASURES, SummaryMark, SummaryRollup, table_of
+from acd.store.tables import MEASURES, marks, rollups
 
 __all__ = ["HORIZON", "Part", "Reader", "Timeline", "build", "prune", "rules_key"]
 
-rollups = table_of(SummaryRollup)
-marks = table_of(SummaryMark)
 EXTRAS = 3
 # Rollups are kept for what the window KPIs and a 30-day report read: periods up to the longest
 # window, and the calls a window before them (repeat contacts), plus a day.

@@ -51,8 +51,8 @@ from acd.core.definitions import WINDOWS
 from acd.core.reps import RepDirectory
 from acd.reads.rollups import Part, Reader, Timeline, build, rules_key
 from acd.settings import Settings
-from acd.store.models import Call, CustomerCallRow, SaleCredit, ServerLease, table_of
-from acd.store.models import Sale as SaleRow
+from acd.store.tables import calls, customer_calls, sale_credits, sales
+from acd.store.tables import servers as servers_table
 
 __all__ = [
     "ALL_SERVERS",
@@ -68,12 +68,6 @@ __all__ = [
 ]
 
 ALL_SERVERS = "*"  # ``server_id`` for the center's figures: every server sharing the database
-
-calls = table_of(Call)
-customer_calls = table_of(CustomerCallRow)
-sale_credits = table_of(SaleCredit)
-sales = table_of(SaleRow)
-servers_table = table_of(ServerLease)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ async def records_ahead(engine: AsyncEngine, now: float) -> float:
     fall outside "the last hour": the report then ends at the newest record instead."""
     from sqlalchemy import func, select
 
-    from acd.store.models import Call, table_of
+    from acd.store.tables import Call, table_of
 
     calls = table_of(Call)
     async with engine.connect() as conn:

@@ -27,15 +27,11 @@ from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, is_personal_queue
 from acd.core.effects import AffinityDecided, CallFinished, CallRecord, Effect
 from acd.store.history import named_past_calls
 from acd.store.marks import note, note_span
-from acd.store.models import AgentSession, Call, CustomerCallRow, RoutingDecision, table_of
-from acd.store.sink import Store
+from acd.store.tables import calls, customer_calls, decisions, sessions
+from acd.store.upsert import RowUpserter
 
 __all__ = ["BackfillResult", "backfill", "link_all", "unfilled_count"]
 
-calls = table_of(Call)
-customer_calls = table_of(CustomerCallRow)
-decisions = table_of(RoutingDecision)
-sessions = table_of(AgentSession)
 _CHUNK = 500
 
 
@@ -92,7 +88,7 @@ def _record(r: Row[Any]) -> CallRecord:
 
 
 async def _batch(
-    engine: AsyncEngine, store: Store, config: CoreConfig, server_id: str, size: int
+    engine: AsyncEngine, store: RowUpserter, config: CoreConfig, server_id: str, size: int
 ) -> tuple[int, int]:
     """Fill the next ``size`` unfilled entries (and their customer calls' other entries)."""
     async with engine.begin() as conn:
@@ -281,7 +277,7 @@ async def link_all(conn: AsyncConnection, server_id: str) -> None:
 async def backfill(
     engine: AsyncEngine,
     config: CoreConfig,
-    store_for: Callable[[str], Store],
+    store_for: Callable[[str], RowUpserter],
     *,
     batch: int = 5000,
     progress: Callable[[int, int], None] | None = None,

@@ -17,14 +17,11 @@ from sqlalchemy import Row, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.caller_history import PastCall
-from acd.store.models import Call, CustomerCallRow, table_of
+from acd.store.tables import calls, customer_calls
 
 __all__ = ["known_call_ids", "load_past_calls", "named_past_calls"]
 
 _CHUNK = 500
-
-calls = table_of(Call)
-customer_calls = table_of(CustomerCallRow)
 
 
 def _past_calls() -> Select[Any]:

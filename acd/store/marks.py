@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.store.dialect import upsert_insert
-from acd.store.models import SummaryMark, table_of
+from acd.store.tables import marks
 
 __all__ = ["COARSER", "LEVELS", "bucket_of", "collecting", "flush", "note", "note_span"]
 
@@ -34,8 +34,6 @@ __all__ = ["COARSER", "LEVELS", "bucket_of", "collecting", "flush", "note", "not
 LEVELS: dict[str, float] = {"queue": 3600.0, "agent": 86400.0, "qday": 86400.0, "aweek": 7 * 86400.0}
 COARSER: dict[str, str] = {"queue": "qday", "agent": "aweek"}
 _KEY = "acd_summary_marks"
-
-marks = table_of(SummaryMark)
 
 
 def bucket_of(at: float, width: float) -> float:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.settings import Settings, shown_url
-from acd.store.engine import make_engine
+from acd.store.database import make_engine
 
 __all__ = [
     "SchemaError",

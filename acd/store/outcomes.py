@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.core.credit import Sale
 from acd.store.dialect import upsert_insert
 from acd.store.marks import collecting
-from acd.store.models import Call, CreditAdjustment, CustomerCallRow, Outcome, SaleCredit, table_of
-from acd.store.models import Sale as SaleRow
 from acd.store.sales import CreditRules, chain_of, refresh_outcome_summary, settle_chain_credit
+from acd.store.tables import adjustments, calls, customer_calls, outcomes, sale_credits, sales
 
 __all__ = [
     "AdjustmentInput",
@@ -29,13 +28,6 @@ __all__ = [
     "resolve_linkedid",
     "save_outcome",
 ]
-
-calls = table_of(Call)
-customer_calls = table_of(CustomerCallRow)
-outcomes = table_of(Outcome)
-sales = table_of(SaleRow)
-sale_credits = table_of(SaleCredit)
-adjustments = table_of(CreditAdjustment)
 
 
 @dataclass(frozen=True, slots=True)

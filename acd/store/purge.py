@@ -29,16 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.core.definitions import WINDOWS
 from acd.reads.rollups import HORIZON, prune
 from acd.settings import Settings
-from acd.store.models import Call, CallReview, CustomerCallRow, Outcome, table_of
+from acd.store.tables import call_reviews, calls, customer_calls, outcomes
 
 __all__ = ["PurgeResult", "purge", "run_retention"]
 
 log = structlog.get_logger("acd.store.purge")
 
-calls = table_of(Call)
-customer_calls = table_of(CustomerCallRow)
-outcomes = table_of(Outcome)
-call_reviews = table_of(CallReview)
 _CHUNK = 500
 
 

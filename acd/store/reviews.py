@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from acd.store.models import CallReview, table_of
+from acd.store.tables import call_reviews
 
 __all__ = ["COMMENT_MAX", "latest_reviews", "mark_reviewed", "reviews_of"]
 
-call_reviews = table_of(CallReview)
 COMMENT_MAX = 2000
 _CHUNK = 500
 

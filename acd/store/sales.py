@@ -21,16 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.core.credit import Adjustment, ChainCall, PostedOutcome, Sale, Share, settle_chain
 from acd.core.definitions import CreditPolicy, notes_state
 from acd.store.marks import note
-from acd.store.models import CreditAdjustment, CustomerCallRow, Outcome, SaleCredit, table_of
-from acd.store.models import Sale as SaleRow
+from acd.store.tables import adjustments, customer_calls, outcomes, sale_credits, sales
 
 __all__ = ["CreditRules", "chain_of", "refresh_outcome_summary", "settle_chain_credit"]
 
-customer_calls = table_of(CustomerCallRow)
-outcomes = table_of(Outcome)
-sales = table_of(SaleRow)
-sale_credits = table_of(SaleCredit)
-adjustments = table_of(CreditAdjustment)
 _CHUNK = 500
 
 

@@ -3,7 +3,7 @@
 ``submit()`` is called from the daemon's consumer for every effect: it hands the ones that become
 rows to the durable journal (:class:`~acd.store.journal.Journal`; an O(1) append, no I/O, never
 raises). ``run()`` reads the journal in sequence order, writes each batch in one transaction
-through :class:`~acd.store.sink.Store` (idempotent upserts) and acknowledges it, so the journal
+through :class:`~acd.store.upsert.RowUpserter` (idempotent upserts) and acknowledges it, so the journal
 forgets a record only once the database has committed it.
 
 When the database is down or slow the records simply stay in the journal (on disk, bounded by
@@ -29,7 +29,7 @@ from acd.core.effects import Effect
 from acd.settings import Settings
 from acd.store.codec import StoredEffect, is_stored
 from acd.store.journal import Journal, JournalStats
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 
 __all__ = ["Writer", "WriterStats", "open_writer"]
 
@@ -61,7 +61,7 @@ class Writer:
         settings: Settings,
         engine: AsyncEngine | None = None,
         *,
-        store: Store | None = None,
+        store: RowUpserter | None = None,
         journal: Journal | None = None,
         write_timeout: float = 10.0,
         retry_min: float = 0.2,
@@ -70,7 +70,9 @@ class Writer:
         if store is None:
             if engine is None:
                 raise ValueError("Writer needs an engine or a store")
-            store = Store(engine, settings.server_id, settings.credit_policy, settings.credit_original_share)
+            store = RowUpserter(
+                engine, settings.server_id, settings.credit_policy, settings.credit_original_share
+            )
         self._store = store
         db = settings.database
         self._batch_size = db.batch_size
@@ -110,7 +112,7 @@ class Writer:
 
     @property
     def fence(self) -> Callable[[], int | None] | None:
-        """The fencing token source for fenced rows (acd.store.sink); None: no fencing."""
+        """The fencing token source for fenced rows (acd.store.upsert); None: no fencing."""
         fence: Callable[[], int | None] | None = getattr(self._store, "fence", None)
         return fence
 

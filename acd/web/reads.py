@@ -266,7 +266,7 @@ async def rings(engine: AsyncEngine, server_id: str, since: float) -> dict[str, 
     answered show up too."""
     from sqlalchemy import case, func, select
 
-    from acd.store.models import Offer, table_of
+    from acd.store.tables import Offer, table_of
 
     offers = table_of(Offer)
     query = (

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.settings import Settings
-from acd.store.sink import Store
+from acd.store.upsert import RowUpserter
 from acd.store.writer import Writer
 
 __all__ = ["run_writer", "store_settings", "writer_over"]
 
-S = TypeVar("S", bound=Store)
+S = TypeVar("S", bound=RowUpserter)
 
 
 def store_settings(url: str, tmp_path: Path, **db: Any) -> Settings:
@@ -36,7 +36,7 @@ def writer_over(
     store_args: dict[str, Any] | None = None,
     **options: Any,
 ) -> tuple[S, Writer]:
-    """A ``kind`` store (``Store`` or a test's subclass; ``store_args`` its own arguments) on
+    """A ``kind`` store (``RowUpserter`` or a test's subclass; ``store_args`` its own arguments) on
     ``engine``, and a writer over it with ``options`` (``retry_min``...). Not started: a test may
     switch its store off first (:func:`run_writer` starts it)."""
     store = kind(engine, settings.server_id, settings.credit_policy, **(store_args or {}))

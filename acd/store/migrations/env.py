@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from acd.store.models import Base
+from acd.store.tables import Base
 
 config = context.config
 connection = config.attributes.get("connection")

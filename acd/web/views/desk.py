@@ -16,14 +16,12 @@ from aiohttp_sse import sse_response
 from sqlalchemy import select
 
 from acd.core.live import AgentLive
-from acd.store.models import Call, Outcome, table_of
+from acd.store.tables import calls, outcomes
 from acd.web.app import PAGES, Pages, error_page, render, visitor
 from acd.web.calls import Forbidden, NotFound, call_view, credited_calls, cut_off_customers
 from acd.web.signin import roles
 from acd.web.views.calls import _form_for
 
-calls = table_of(Call)
-outcomes = table_of(Outcome)
 KEEPALIVE_SECONDS = 15.0
 RECENT_SECONDS = 15 * 60.0  # a call that ended this recently without an outcome stays on the desk
 

@@ -1,6 +1,6 @@
 """One batch of stored effects -> one transaction of idempotent upserts.
 
-Keys (see models): calls by (server_id, uniqueid, entry), offers by (.., seq), sessions by
+Keys (see acd/store/tables.py): calls by (server_id, uniqueid, entry), offers by (.., seq), sessions by
 (server_id, agent, queue, kind, at), gaps by (server_id, ended_at, reason), AMI outcomes by
 (server_id, linkedid, written_by, written_at). Writing the same batch twice changes nothing. A call
 row written as partial (acd attached mid-call) is replaced when the complete record arrives later;
@@ -54,18 +54,6 @@ from acd.store.codec import StoredEffect, is_stored
 from acd.store.dialect import upsert_insert
 from acd.store.history_feed import CHANNEL, encode
 from acd.store.marks import collecting, note
-from acd.store.models import (
-    AgentSession,
-    Call,
-    CallbackLink,
-    CustomerCallRow,
-    Gap,
-    Offer,
-    Outcome,
-    RoutingDecision,
-    ServerLease,
-    table_of,
-)
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
 from acd.store.rows import (
     call_row,
@@ -78,8 +66,20 @@ from acd.store.rows import (
     session_row,
 )
 from acd.store.sales import CreditRules, refresh_outcome_summary, settle_chain_credit
+from acd.store.tables import (
+    AgentSession,
+    Call,
+    CallbackLink,
+    CustomerCallRow,
+    Gap,
+    Offer,
+    Outcome,
+    RoutingDecision,
+    ServerLease,
+    table_of,
+)
 
-__all__ = ["Store"]
+__all__ = ["RowUpserter"]
 
 log = structlog.get_logger("acd.store")
 
@@ -118,7 +118,7 @@ async def _note_origins(conn: AsyncConnection, table: Any, rows: list[CustomerCa
             await note(conn, row.origin_server, [found.joined_at, found.ended_at])
 
 
-class Store:
+class RowUpserter:
     """Writes batches to the database; the :class:`~acd.store.writer.Writer` owns retry and spool."""
 
     def __init__(

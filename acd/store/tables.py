@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy 2.x typed models.
+"""The database schema as SQLAlchemy 2.x typed models, and each table under the one name queries use.
 
 Why the keys look the way they do:
 
@@ -557,3 +557,23 @@ class Node(Base):
 def table_of(model: type[Base]) -> Table:
     """The model's Core table, typed as such (mypy sees ``__table__`` as a generic FromClause)."""
     return cast(Table, model.__table__)
+
+
+# Each table as SQLAlchemy Core sees it, under the one name every query uses.
+calls = table_of(Call)
+offers = table_of(Offer)
+outcomes = table_of(Outcome)
+callback_links = table_of(CallbackLink)
+credits = table_of(Credit)
+decisions = table_of(RoutingDecision)
+sessions = table_of(AgentSession)
+gaps = table_of(Gap)
+customer_calls = table_of(CustomerCallRow)
+sales = table_of(Sale)
+sale_credits = table_of(SaleCredit)
+adjustments = table_of(CreditAdjustment)
+call_reviews = table_of(CallReview)
+rollups = table_of(SummaryRollup)
+marks = table_of(SummaryMark)
+servers = table_of(ServerLease)
+nodes = table_of(Node)
