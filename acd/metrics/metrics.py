@@ -39,6 +39,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from acd.core.affinity import REASONS
 from acd.core.definitions import is_personal_queue
 from acd.core.effects import (
     AffinityDecided,
@@ -68,18 +69,8 @@ from acd.settings import QueueSettings, Settings
 __all__ = ["AFFINITY_RESULTS", "EXIT_REASONS", "Metrics"]
 
 EXIT_REASONS: frozenset[str] = frozenset({"timeout", "empty", "key", "withdraw", "redirect"})
-AFFINITY_RESULTS: frozenset[str] = frozenset(
-    {
-        "original_agent",
-        "fallback_busy_timeout",
-        "fallback_unavailable",
-        "fallback_no_answer",
-        "fallback_other_server",
-        "no_history",
-        "ineligible",
-        "abandoned",
-    }
-)
+# A routing decision's final reason: the core's, or abandoned when the caller hung up first.
+AFFINITY_RESULTS: frozenset[str] = frozenset({*REASONS, "abandoned"})
 ENDED_BY: frozenset[str] = frozenset({"caller", "agent", "transfer", "system"})
 SESSION_KINDS: frozenset[str] = frozenset({"login", "logout", "pause", "unpause"})
 

@@ -21,7 +21,7 @@ from sqlalchemy import Row, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.definitions import OPEN_ORDER_REVIEW_SECONDS, is_personal_queue
-from acd.store.outcomes import locate_call
+from acd.store.outcomes import locate_call, sale_json
 from acd.store.tables import adjustments, calls, customer_calls, decisions, offers, outcomes, sales
 from acd.store.tables import sale_credits as credits
 
@@ -202,26 +202,14 @@ async def _sales(conn: AsyncConnection, server_id: str, chain_id: str) -> tuple[
     for c in shares:
         by_sale[c.sale_id].append(_share(c))
     out = [
-        {
-            "sale_id": s.sale_id,
-            "points": s.points,
-            "settled": s.settled,
-            "credit_disputed": s.disputed,
-            "adjusted": s.adjusted,
-            "policy": s.policy,
-            "at": s.at,
-            "original_call": s.original_call,
-            "closer_call": s.closer_call,
-            "order": None
-            if s.order_ref is None and not s.order_open
-            else {
-                "ref": s.order_ref,
-                "open": s.order_open,
-                "left": s.order_left,
-                "opened_at": s.order_opened_at,
-            },
-            "shares": by_sale.get(s.sale_id, []),
-        }
+        sale_json(
+            s,
+            by_sale.get(s.sale_id, []),
+            policy=s.policy,
+            at=s.at,
+            original_call=s.original_call,
+            closer_call=s.closer_call,
+        )
         for s in found
     ]
     return out, [_share(c) for c in shares]

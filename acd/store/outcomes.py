@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +26,7 @@ __all__ = [
     "OutcomeInput",
     "adjust_credit",
     "resolve_linkedid",
+    "sale_json",
     "save_outcome",
 ]
 
@@ -209,23 +210,27 @@ def shares_json(sale: Sale) -> list[dict[str, object]]:
     ]
 
 
+def sale_json(s: Any, shares: list[dict[str, Any]], **more: object) -> dict[str, object]:
+    """One sale as the API and the pages show it (a core :class:`Sale` or a ``sales`` row);
+    ``more`` (its policy, times and calls) goes after its flags."""
+    return {
+        "sale_id": s.sale_id,
+        "points": s.points,
+        "settled": s.settled,
+        "credit_disputed": s.disputed,
+        "adjusted": s.adjusted,
+        **more,
+        "order": None
+        if s.order_ref is None and not s.order_open
+        else {
+            "ref": s.order_ref,
+            "open": s.order_open,
+            "left": s.order_left,
+            "opened_at": s.order_opened_at,
+        },
+        "shares": shares,
+    }
+
+
 def sales_json(found: Sequence[Sale]) -> list[dict[str, object]]:
-    return [
-        {
-            "sale_id": s.sale_id,
-            "points": s.points,
-            "settled": s.settled,
-            "credit_disputed": s.disputed,
-            "adjusted": s.adjusted,
-            "order": None
-            if s.order_ref is None and not s.order_open
-            else {
-                "ref": s.order_ref,
-                "open": s.order_open,
-                "left": s.order_left,
-                "opened_at": s.order_opened_at,
-            },
-            "shares": shares_json(s),
-        }
-        for s in found
-    ]
+    return [sale_json(s, shares_json(s)) for s in found]
