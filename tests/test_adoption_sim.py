@@ -21,7 +21,8 @@ import pytest
 from acd.core.callcenter import Core
 from acd.core.effects import CallFinished, CallRecord, Effect
 from acd.daemon import Daemon
-from acd.reads.calls import customer_call, list_calls
+from acd.reads.call_lists import list_calls
+from acd.reads.calls import customer_call
 from acd.sim import SimConfig, Simulator
 from tests.sim_helpers import AmiClient, get
 from tests.support.credentials import login

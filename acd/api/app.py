@@ -27,7 +27,8 @@ from acd.api.payloads import BadInput, parse_outcome, parse_time
 from acd.api.records import records_routes
 from acd.core.effects import OutcomeReported
 from acd.core.live import AgentLive, LiveSnapshot
-from acd.reads.calls import caller_history, customer_call, list_calls
+from acd.reads.call_lists import caller_history, list_calls
+from acd.reads.calls import customer_call
 from acd.settings import HttpSettings, Settings
 from acd.store.database import is_contention
 from acd.store.outcomes import resolve_linkedid

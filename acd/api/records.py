@@ -18,7 +18,8 @@ from acd.api.auth import Principal, json_error, principal_of
 from acd.api.call_write import Refused
 from acd.api.payloads import BadInput, parse_credit, parse_time
 from acd.api.supervisor_write import CreditWriter, ReviewWriter
-from acd.reads.calls import chain_view, may_read_notes
+from acd.reads.call_lists import chain_view
+from acd.reads.calls import may_read_notes
 from acd.reads.review import REASONS, STATUSES, review_flags
 from acd.reads.summary import ALL_SERVERS, agent_summary, load_report
 from acd.settings import Settings

@@ -26,7 +26,7 @@ from sqlalchemy import and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.definitions import OPEN_ORDER_REVIEW_SECONDS, RESOLVED_REPEAT_REVIEW_SECONDS
-from acd.reads.calls import latest_outcomes
+from acd.reads.call_lists import latest_outcomes
 from acd.store.reviews import latest_reviews
 from acd.store.tables import customer_calls, outcomes, sales
 

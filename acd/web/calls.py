@@ -17,7 +17,8 @@ from acd.api.access import may_read_call
 from acd.api.auth import Principal
 from acd.api.outcome_write import STORED_WAIT_SECONDS
 from acd.core.effects import CallStarted
-from acd.reads.calls import caller_history, chain_view, customer_call
+from acd.reads.call_lists import caller_history, chain_view
+from acd.reads.calls import customer_call
 from acd.reads.rep_calls import callbacks_of, cut_off_legs
 from acd.reads.rep_calls import credited_calls as rep_credited_calls
 from acd.store.outcomes import locate_call, resolve_linkedid

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from acd.reads.calls import chain_view
+from acd.reads.call_lists import chain_view
 from acd.reads.review import Flagged, review_flags
 from acd.store.reviews import reviews_of
 from acd.web.app import Pages
