@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acd.store.sink import Store
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -23,7 +24,6 @@ from acd.settings import HttpSettings
 from acd.store import engine as engine_module
 from acd.store.database import make_engine
 from acd.store.migrate import prepare_database
-from acd.store.sink import Store
 from tests.store_records import BASE, finished, with_customer_calls
 from tests.support.http import serving
 from tests.test_api_http import AG_A, SUP, A, make_settings, seed

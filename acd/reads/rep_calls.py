@@ -11,7 +11,7 @@ from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.reads.calls import customer_call
-from acd.reads.summary import leg_rules
+from acd.reads.summary_sql import leg_rules
 from acd.store.tables import calls, sale_credits
 
 __all__ = ["callbacks_of", "credited_calls", "cut_off_legs"]

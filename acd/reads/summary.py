@@ -44,14 +44,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.definitions import WINDOWS
 from acd.core.reps import RepDirectory
 from acd.reads.rollups import Part, Reader, Timeline, build, rules_key
+from acd.reads.summary_sql import CALL_SUMS, LEG_SUMS, count_of, settings_in_sql, summary_parts
 from acd.settings import Settings
-from acd.store.tables import calls, customer_calls, sale_credits, sales
+from acd.store.tables import calls
 from acd.store.tables import servers as servers_table
 
 __all__ = [
@@ -60,9 +61,7 @@ __all__ = [
     "Report",
     "agent_summary",
     "build_rollups",
-    "leg_rules",
     "load_report",
-    "not_continued",
     "servers_sharing",
     "summarize",
 ]
@@ -120,37 +119,10 @@ def _rep_key(reps: RepDirectory) -> Callable[[str, str], tuple[str, str | None]]
     return key
 
 
-_LEG_SUMS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "abandoned_short",
-    "exited",
-    "wait_known",
-    "wait_unknown",
-    "answered_in_sl",
-    "wait_sum",
-    "wait_n",
-    "talk_seconds",
-    "cut_offs",
-    "agent_released_short",
-)
-_CALL_SUMS = (
-    "customer_calls",
-    "answered_calls",
-    "without_notes",
-    "trivial_notes",
-    "resolved",
-    "callbacks",
-    "callbacks_taken",
-    "callbacks_of_own_cut_offs",
-)
-
-
 def _queue_stats() -> dict[str, Any]:
     return {
-        **{name: 0 for name in _LEG_SUMS},
-        **{name: 0 for name in _CALL_SUMS},
+        **{name: 0 for name in LEG_SUMS},
+        **{name: 0 for name in CALL_SUMS},
         "callbacks_by_result": {},
         "callbacks_by_routing": {},
         "dispositions": {},
@@ -160,193 +132,6 @@ def _queue_stats() -> dict[str, Any]:
         "credit_disputed": 0,
         "name": None,
     }
-
-
-def _per_queue(settings: Settings, queue: ColumnElement[Any], name: str) -> ColumnElement[Any]:
-    """A queue setting as SQL (the operator's per-queue overrides as a CASE over the queue)."""
-    default = getattr(settings.queue_defaults, name)
-    overrides = {q: getattr(settings.queue(q), name) for q in settings.queues}
-    if not overrides:
-        return literal(default)
-    return case(overrides, value=queue, else_=literal(default))
-
-
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return case((condition, 1), else_=0)
-
-
-def _count(condition: ColumnElement[bool], label: str) -> Any:
-    return func.sum(_flag(condition)).label(label)
-
-
-def _settings_in_sql(settings: Settings) -> dict[str, Any]:
-    """The queue settings the sums depend on (a rollup built under other values is stale), and
-    the parts' layout (2: customer calls count their rows; 3: a call continued on another server
-    counts as its continuation, and customer calls are a figure; rollups built before lack it)."""
-    names = ("short_abandon_seconds", "service_level_seconds")
-    return {
-        "layout": 3,
-        "defaults": [getattr(settings.queue_defaults, n) for n in names],
-        "queues": {q: [getattr(settings.queue(q), n) for n in names] for q in sorted(settings.queues)},
-    }
-
-
-def leg_rules() -> tuple[ColumnElement[bool], ColumnElement[Any], ColumnElement[Any]]:
-    """Which entry rows count as legs, the queue each is reported under and its wait: a filled row
-    by the core's leg columns, an older one on its own (see the module docstring)."""
-    c = calls
-    filled = c.c.leg_counted.is_not(None)
-    queue = func.coalesce(c.c.leg_queue, c.c.queue)
-    wait = case((filled, c.c.leg_wait), else_=c.c.wait_seconds)
-    counted = or_(c.c.leg_counted == true(), and_(~filled, or_(~c.c.personal, c.c.outcome == "answered")))
-    return counted, queue, wait
-
-
-def not_continued() -> ColumnElement[bool]:
-    """A customer call no continuation on another server names (acd/core/origin.py): a call passed
-    on over a trunk with ACD_ORIGIN is counted once, as its continuation."""
-    later = customer_calls.alias("continuation")
-    return ~exists().where(
-        later.c.origin_server == customer_calls.c.server_id,
-        later.c.origin_linkedid == customer_calls.c.linkedid,
-    )
-
-
-def _parts(settings: Settings) -> dict[str, Part]:
-    """The summary's GROUP BYs (the module docstring says what each counts)."""
-    c = calls
-    counted, leg_queue, wait = leg_rules()
-    answered = c.c.outcome == "answered"
-    known = wait.is_not(None)
-    short = and_(
-        c.c.outcome == "abandoned", known, wait < _per_queue(settings, leg_queue, "short_abandon_seconds")
-    )
-    in_sl = and_(answered, known, wait <= _per_queue(settings, leg_queue, "service_level_seconds"))
-    legs = Part(
-        "legs",
-        time=c.c.joined_at,
-        server=c.c.server_id,
-        queue=leg_queue,
-        agent=c.c.agent,
-        agent_name=c.c.agent_name,
-        measures=(
-            ("offered", literal(1)),
-            ("answered", _flag(answered)),
-            ("abandoned", _flag(and_(c.c.outcome == "abandoned", ~short))),
-            ("abandoned_short", _flag(short)),
-            ("exited", _flag(c.c.outcome == "exited")),
-            ("wait_known", _flag(known)),
-            ("wait_unknown", _flag(~known)),
-            ("answered_in_sl", _flag(in_sl)),
-            ("wait_sum", case((and_(answered, known), wait), else_=0.0)),
-            ("wait_n", _flag(and_(answered, known))),
-            ("talk_seconds", case((answered, c.c.talk_seconds), else_=0.0)),
-            ("cut_offs", _flag(and_(answered, c.c.cut_off == true()))),
-            (
-                "agent_released_short",
-                _flag(and_(answered, c.c.agent_released_short == true(), c.c.cut_off != true())),
-            ),
-        ),
-        where=(counted,),
-        count="offered",
-    )
-    cc = customer_calls
-    answered_call = cc.c.outcome == "answered"
-    callback = cc.c.callback_of.is_not(None)
-    customer = Part(
-        "calls",
-        time=cc.c.joined_at,
-        server=cc.c.server_id,
-        queue=cc.c.queue,
-        agent=cc.c.agent,
-        agent_name=cc.c.agent_name,
-        measures=(
-            ("customer_calls", literal(1)),
-            ("answered_calls", _flag(answered_call)),
-            (
-                "without_notes",
-                _flag(and_(answered_call, or_(cc.c.notes_state.is_(None), cc.c.notes_state == "empty"))),
-            ),
-            ("trivial_notes", _flag(and_(answered_call, cc.c.notes_state == "trivial"))),
-            ("resolved", _flag(and_(answered_call, cc.c.resolved == true()))),
-            ("callbacks", _flag(callback)),
-            ("callbacks_taken", _flag(and_(callback, answered_call))),
-            ("callbacks_of_own_cut_offs", _flag(cc.c.callback_result == "original_agent")),
-            ("rows", literal(1)),
-        ),
-        # The breakdowns ride along as extra group columns (NULL where they do not apply).
-        extras=(
-            ("disposition", case((answered_call, func.coalesce(cc.c.disposition, "none")), else_=None)),
-            ("result", case((callback, func.coalesce(cc.c.callback_result, "unknown")), else_=None)),
-            ("routing", case((callback, func.coalesce(cc.c.routing, "not_routed")), else_=None)),
-        ),
-        where=(cc.c.ended_at.is_not(None), not_continued()),
-        count="rows",
-    )
-    again = [
-        (
-            f"again_{window}",
-            _flag(and_(cc.c.next_contact_at.is_not(None), cc.c.next_contact_at <= cc.c.ended_at + width)),
-        )
-        for window, width in WINDOWS.items()
-    ]
-    repeats = Part(
-        "repeats",
-        time=cc.c.ended_at,
-        server=cc.c.server_id,
-        queue=cc.c.queue,
-        agent=cc.c.agent,
-        agent_name=cc.c.agent_name,
-        measures=(("calls", literal(1)), *again),
-        where=(
-            answered_call,
-            not_continued(),
-            cc.c.keyed == true(),
-            or_(cc.c.repeat_exempt.is_(None), cc.c.repeat_exempt != true()),
-        ),
-        count="calls",
-    )
-    sc, s = sale_credits, sales
-    credit = Part(
-        "credit",
-        time=sc.c.at,
-        server=sc.c.server_id,
-        queue=sc.c.queue,
-        agent=sc.c.agent,
-        agent_name=sc.c.agent_name,
-        measures=(
-            ("points", sc.c.points),
-            ("shares", literal(1)),
-            ("adjusted", _flag(sc.c.adjusted == true())),
-        ),
-        extras=(("attribution", sc.c.attribution),),
-        count="shares",
-    )
-    # Disputed sales: per queue once; per agent for every rep with a share in one.
-    disputed_queue = Part(
-        "disputed_q",
-        time=s.c.at,
-        server=s.c.server_id,
-        queue=s.c.queue,
-        agent=None,
-        agent_name=None,
-        measures=(("disputed", literal(1)),),
-        where=(s.c.disputed == true(),),
-        count="disputed",
-    )
-    disputed_agent = Part(
-        "disputed_a",
-        time=sc.c.at,
-        server=sc.c.server_id,
-        queue=None,
-        agent=sc.c.agent,
-        agent_name=sc.c.agent_name,
-        measures=(("disputed", literal(1)),),
-        where=(s.c.disputed == true(),),
-        source=sc.join(s, and_(s.c.server_id == sc.c.server_id, s.c.sale_id == sc.c.sale_id)),
-        count="disputed",
-    )
-    return {p.name: p for p in (legs, customer, repeats, credit, disputed_queue, disputed_agent)}
 
 
 def _fold(
@@ -402,9 +187,9 @@ async def _summed(
     levels: Sequence[str],
 ) -> None:
     timeline = Timeline([t for p in periods for t in (p.since, p.until)])
-    _fold(await reader.read(parts["legs"], timeline, levels), timeline, periods, into, _LEG_SUMS)
+    _fold(await reader.read(parts["legs"], timeline, levels), timeline, periods, into, LEG_SUMS)
     for row, hit in _fold(
-        await reader.read(parts["calls"], timeline, levels), timeline, periods, into, _CALL_SUMS
+        await reader.read(parts["calls"], timeline, levels), timeline, periods, into, CALL_SUMS
     ):
         m = row._mapping
         queue, agent = _who(m)
@@ -476,7 +261,7 @@ async def _repeats(
 
 async def _unfilled(conn: AsyncConnection, server_id: str, periods: Sequence[Period]) -> list[int]:
     joined = calls.c.joined_at
-    columns = [_count(and_(joined >= p.since, joined < p.until), f"n_{n}") for n, p in enumerate(periods)]
+    columns = [count_of(and_(joined >= p.since, joined < p.until), f"n_{n}") for n, p in enumerate(periods)]
     row = (
         await conn.execute(
             select(*columns).where(
@@ -649,9 +434,11 @@ async def summarize(
     for one in await servers_sharing(conn, settings) if center else [server]:
         for fold in folds:
             fold.server = one
-        reader = Reader(conn, one, rules_key(_settings_in_sql(settings)), use_rollups=rollups)
+        reader = Reader(conn, one, rules_key(settings_in_sql(settings)), use_rollups=rollups)
         await reader.prepare(min(edges), max(edges))
-        await _summed(reader, _parts(settings), spans, folds, ("queue", "agent") if agents else ("queue",))
+        await _summed(
+            reader, summary_parts(settings), spans, folds, ("queue", "agent") if agents else ("queue",)
+        )
         unfilled = [a + b for a, b in zip(unfilled, await _unfilled(conn, one, spans), strict=True)]
     reports: dict[str, Report] = {}
     for name, span, fold, missing in zip(names, spans, folds, unfilled, strict=True):
@@ -725,9 +512,9 @@ async def build_rollups(
     the daemon's KPI refresh calls it before each refresh; nothing else writes them."""
     return await build(
         engine,
-        list(_parts(settings).values()),
+        list(summary_parts(settings).values()),
         server_id or settings.server_id,
-        rules_key(_settings_in_sql(settings)),
+        rules_key(settings_in_sql(settings)),
         now,
         budget=budget,
         limit=limit,
