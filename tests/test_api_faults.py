@@ -21,7 +21,7 @@ from acd.api import app as app_module
 from acd.api import build_app
 from acd.api.app import app_runner
 from acd.settings import HttpSettings
-from acd.store import engine as engine_module
+from acd.store import database as database_module
 from acd.store.database import make_engine
 from acd.store.migrate import prepare_database
 from tests.store_records import BASE, finished, with_customer_calls
@@ -72,7 +72,7 @@ async def test_a_locked_sqlite_is_waited_out_not_reported_down(
         conn.close()
 
     busy: list[BaseException] = []
-    real = engine_module.is_contention
+    real = database_module.is_contention
 
     def seen(exc: BaseException) -> bool:
         answer = real(exc)
@@ -81,7 +81,7 @@ async def test_a_locked_sqlite_is_waited_out_not_reported_down(
             release.set()  # the first refusal happened: let the other process finish
         return answer
 
-    monkeypatch.setattr(engine_module, "is_contention", seen)
+    monkeypatch.setattr(database_module, "is_contention", seen)
     holder = threading.Thread(target=hold_lock)
     holder.start()
     assert await asyncio.to_thread(locked.wait, 10)
