@@ -338,7 +338,7 @@ async def test_the_centers_numbers_are_its_servers_truths_added_nothing_doubled(
         scraped = {n: d.metrics.render(None).decode() for n, d in daemons.items()}
         now = max(d.clock.now() for d in daemons.values())
         report = await load_report(
-            daemons["a"].engine, daemons["a"].settings, EPOCH - 1, now + 1, now, server_id=ALL_SERVERS
+            daemons["a"].database, daemons["a"].settings, EPOCH - 1, now + 1, now, server_id=ALL_SERVERS
         )
         async with (  # the API's report is the same, from either server
             aiohttp.ClientSession() as http,
