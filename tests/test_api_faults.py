@@ -24,6 +24,7 @@ from acd.settings import HttpSettings
 from acd.store import database as database_module
 from acd.store.database import make_engine
 from acd.store.migrate import prepare_database
+from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 from tests.support.http import serving
 from tests.test_api_http import AG_A, SUP, A, make_settings, seed
@@ -115,7 +116,7 @@ async def test_an_outcome_saved_as_its_call_ends_waits_for_the_calls_record(tmp_
         if not state.get("behind"):
             return True
         if state.get("catch_up"):  # the writer commits what it was given meanwhile
-            await Store(engine, settings.server_id, settings.credit_policy).write(
+            await RowUpserter(engine, settings.server_id, settings.credit_policy).write(
                 with_customer_calls(state.pop("behind"))
             )
             return True

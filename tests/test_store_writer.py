@@ -191,8 +191,8 @@ class SwitchableStore(RowUpserter):
         await super().write(batch)
 
 
-class GatedStore(Store):
-    """A real Store whose writes wait until ``gate`` opens (a database that is slow, not down)."""
+class GatedStore(RowUpserter):
+    """A real RowUpserter whose writes wait until ``gate`` opens (a database that is slow, not down)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
