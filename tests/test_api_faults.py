@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acd.store.sink import Store
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 

@@ -530,7 +530,7 @@ async def test_rollups_never_change_a_figure(world: World) -> None:
     # customer call, the continuation's, so this server's count loses one at once.
     await build_rollups(w.engine, w.settings, later, budget=math.inf)
     before = await check("before a continuation")
-    there = Store(w.engine, "b", w.settings.credit_policy, w.settings.credit_original_share)
+    there = RowUpserter(w.engine, "b", w.settings.credit_policy, w.settings.credit_original_share)
     passed = record("b-1.1", linkedid="b-1.1", queue="sales", agent=A, agent_name=NAMES[A],
                     caller_key="tel:5550041", joined_at=T0 - 8 * HOUR + 40)  # fmt: skip
     effects = with_customer_calls([CallFinished(passed)])

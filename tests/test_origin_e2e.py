@@ -145,7 +145,7 @@ async def test_a_call_passed_with_its_origin_is_one_customer_call_without_it_two
 
     now = max(s.daemon.clock.now() for s in servers)
     report = await load_report(
-        a.daemon.engine, a.daemon.settings, EPOCH - 1, now + 1, now, server_id=ALL_SERVERS
+        a.daemon.database, a.daemon.settings, EPOCH - 1, now + 1, now, server_id=ALL_SERVERS
     )
     center = report.queues["support"]
     # Three callers: two passed with their origin (one customer call each), one without (two).
