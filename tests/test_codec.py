@@ -145,6 +145,28 @@ def test_random_messages_survive_any_chunking(messages: list[dict[str, str]], da
     assert got == messages
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dictionaries(_key, _value, min_size=1, max_size=6), min_size=1, max_size=8), st.data())
+def test_views_of_a_reused_read_buffer_parse_as_bytes_do(
+    messages: list[dict[str, str]], data: st.DataObject
+) -> None:
+    """The reader hands the framer views of one buffer it reads every chunk into: what the framer
+    keeps of a chunk must survive the buffer being overwritten by the next read."""
+    wire = b"".join(encode_message(m) for m in messages)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=10)))
+    framer = Framer(expect_banner=False)
+    buffer = bytearray(len(wire) + 1)
+    got: list[dict[str, str]] = []
+    last = 0
+    for cut in [*cuts, len(wire)]:
+        size = cut - last
+        buffer[:size] = wire[last:cut]
+        got.extend(framer.feed(memoryview(buffer)[:size]))
+        buffer[:] = b"\0" * len(buffer)  # the next read lands here
+        last = cut
+    assert got == messages
+
+
 def test_oversized_message_arriving_whole_is_dropped_too() -> None:
     framer = Framer(expect_banner=False, max_message_bytes=4096)
     big = b"Event: Huge\r\nData: " + b"x" * 5000 + b"\r\n\r\n"
