@@ -193,6 +193,34 @@ async def test_a_read_of_plain_events_goes_to_on_events_in_one_call(fake: FakeAm
     await client.close()
 
 
+async def test_a_fully_booted_amid_a_read_of_events_is_acted_on_in_its_place(fake: FakeAmi) -> None:
+    """A FullyBooted (Asterisk reloaded, or restarted behind a proxy) in the middle of a read of
+    events: the events before it, it, the client's own move (the notice the daemon resyncs on),
+    then the events after it, in that order; the read's events still go on in few calls."""
+    seen: list[str] = []
+
+    def on_events(msgs: list[dict[str, str]], at: float) -> None:
+        seen.append("+".join(m["Event"] for m in msgs))
+
+    def on_state(notice: ConnectionEvent) -> None:
+        if isinstance(notice, FullyBooted):
+            seen.append("notice")
+
+    client = AmiClient(
+        settings(fake.port), on_message=lambda msg, at: None, on_state=on_state, on_events=on_events
+    )
+    await client.start()
+    await until(lambda: seen == ["notice"])  # the login's FullyBooted, message by message
+    fake.client.write(
+        b"Event: A\r\n\r\nEvent: FullyBooted\r\nStatus: Fully Booted\r\n\r\nEvent: B\r\n\r\n"
+        b"Event: C\r\n\r\nEvent: FullyBooted\r\nStatus: Fully Booted\r\n\r\n"
+    )
+    await until(lambda: len(seen) == 5)
+    assert seen == ["notice", "A+FullyBooted", "notice", "B+C+FullyBooted", "notice"]
+    assert client.stats.events == 6 and client.connected
+    await client.close()
+
+
 async def test_reads_are_small_while_the_consumer_keeps_up_and_big_when_it_is_behind() -> None:
     waiting = 0
     client = AmiClient(settings(1), on_message=lambda msg, at: None, backlog=lambda: waiting)

@@ -121,10 +121,11 @@ class AmiClient:
     is counted in ``stats.handler_errors`` and logged, never fatal.
 
     ``on_events(events, received_at)``, when given, takes the events of one read in one call
-    (in wire order, as a list the client does not touch again) whenever none of them needs the
-    client itself (an answer to one of its actions, ``FullyBooted``, ``Shutdown``): the usual
-    case under load, one call instead of one per event. Otherwise every event still goes
-    through ``on_message``.
+    (in wire order, as a list the client does not touch again) whenever none of them answers one
+    of the client's actions: the usual case under load, one call instead of one per event. A
+    ``FullyBooted`` or ``Shutdown`` among them ends a call (the client acts on it right after it
+    was handed on, before the events after it). Otherwise every event still goes through
+    ``on_message``.
 
     ``backlog()``, when given, is how many messages the owner has not handled yet: past
     ``BEHIND`` the socket is read in bigger gulps (see :class:`acd.ami.protocol.AmiProtocol`).

@@ -2,8 +2,9 @@
 
 The hot path of the whole daemon: every event Asterisk writes passes through
 :meth:`AmiProtocol.data_received`. It feeds the framer once per read, reads the clock once per
-read and, when the read holds only events the client need not look at, hands them all to
-``on_events`` in one guarded call (the checks are C-level scans of the names). Otherwise each
+read and, when the read holds only events, hands them all to ``on_events`` in one guarded call
+(the checks are C-level scans of the names), or in a few, cut after each event the client acts on
+itself (``FullyBooted``, ``Shutdown``). Otherwise each
 message gets one ``dict.get``, one truth test and one guarded call; responses and list items take
 a slower branch, which is rare on a live system.
 
@@ -29,6 +30,7 @@ READ_SIZE: Final = 32 << 10  # bytes per socket read (about 80 events)
 READ_AHEAD: Final = 256 << 10  # ... while more than BEHIND messages wait to be handled
 BEHIND: Final = 0
 _EVENT: Final = repeat("Event")
+_SYSTEM: Final = frozenset({"FullyBooted", "Shutdown"})  # events the client acts on itself
 
 OnMessage = Callable[[dict[str, str], float], None]
 OnEvents = Callable[[list[dict[str, str]], float], None]
@@ -47,9 +49,9 @@ class AmiProtocol(asyncio.BufferedProtocol):
     client that leaves its buffer full too long (manager.conf writetimeout).
 
     The hooks (see :class:`acd.ami.connection.AmiClient` for their contracts): ``on_message`` gets
-    every event, ``on_events`` (optional) a whole read of events none of which is for the client;
-    ``on_response`` gets messages without ``Event``; ``on_system_event`` gets ``FullyBooted`` and
-    ``Shutdown`` after ``on_message`` did; list items of the client's own actions go to ``tracker``
+    every event, ``on_events`` (optional) a whole read of events none of which answers the
+    client's actions; ``on_response`` gets messages without ``Event``; ``on_system_event`` gets
+    ``FullyBooted`` and ``Shutdown`` once they were handed on; list items of the client's own actions go to ``tracker``
     too. ``handler_failed`` is told of an exception a handler raised, ``wire_anomalies`` of bytes
     that were not well-formed AMI.
     """
@@ -122,9 +124,9 @@ class AmiProtocol(asyncio.BufferedProtocol):
         return self._small
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self._view[:nbytes]))
+        self.data_received(self._view[:nbytes])  # the framer copies what it keeps
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         now = self._clock()
         framer = self._framer
         msgs = framer.feed(data)
@@ -140,18 +142,30 @@ class AmiProtocol(asyncio.BufferedProtocol):
         tracker = self._tracker
         on_events = self._on_events
         if on_events is not None and not tracker.listing:
-            # The usual read under load: events only, none that the client acts on itself. They
-            # go on in one call, and the checks below are C-level scans of their names.
+            # The usual read under load: events only. They go on in one call (the checks are
+            # C-level scans of their names); one the client acts on itself (FullyBooted,
+            # Shutdown) ends its part of the read, and the client acts once it is handed on, as
+            # for an event handed on alone.
             names = list(map(dict.get, msgs, _EVENT))
-            if None not in names and "FullyBooted" not in names and "Shutdown" not in names:
-                stats.events += len(msgs)
-                try:
-                    on_events(msgs, now)
-                except BaseException as exc:  # as below: never into the transport
-                    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-                        raise
-                    self._handler_failed(exc, "<events>")
-                return
+            if None not in names:
+                if "FullyBooted" not in names and "Shutdown" not in names:
+                    stats.events += len(msgs)
+                    self._hand_on(on_events, msgs, now)
+                    return
+                start = 0
+                for i in [i for i, name in enumerate(names) if name in _SYSTEM]:
+                    stats.events += i + 1 - start
+                    self._hand_on(on_events, msgs[start : i + 1], now)
+                    self._on_system_event(names[i], msgs[i], now)  # type: ignore[arg-type]
+                    start = i + 1
+                    if tracker.listing:
+                        break  # what follows may answer an action sent just now: one by one
+                msgs = msgs[start:]
+                if not tracker.listing:
+                    if msgs:
+                        stats.events += len(msgs)
+                        self._hand_on(on_events, msgs, now)
+                    return
         on_message = self._on_message
         for msg in msgs:
             event = msg.get("Event")
@@ -171,6 +185,14 @@ class AmiProtocol(asyncio.BufferedProtocol):
                 self._handler_failed(exc, event)
             if event == "FullyBooted" or event == "Shutdown":
                 self._on_system_event(event, msg, now)
+
+    def _hand_on(self, on_events: OnEvents, msgs: list[dict[str, str]], now: float) -> None:
+        try:
+            on_events(msgs, now)
+        except BaseException as exc:  # as below: never into the transport
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                raise
+            self._handler_failed(exc, "<events>")
 
     def eof_received(self) -> bool:
         self.drop_reason = self.drop_reason or "connection closed by Asterisk"
