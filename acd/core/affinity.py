@@ -48,6 +48,7 @@ from acd.core.effects import (
     MemberState,
     MemberStateChanged,
 )
+from acd.core.fast_init import fast_init
 
 __all__ = [
     "REASONS",
@@ -111,6 +112,7 @@ class AffinityPolicy:
         return max(0.0, min(self.wait_seconds, self.service_level_seconds))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MemberFacts:
     queue: str
@@ -121,6 +123,7 @@ class MemberFacts:
     paused_reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentView:
     """One agent as acd sees them now: overall state, state per queue, pause reasons per queue."""

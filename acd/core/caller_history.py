@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from acd.core.fast_init import fast_init
+
 __all__ = ["History", "PastCall", "caller_key", "link_unknown"]
 
 _ANONYMOUS = frozenset(
@@ -43,6 +45,7 @@ def caller_key(number: str | None, account: str | None = None) -> str | None:
     return "tel:" + digits
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PastCall:
     id: str

@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from acd.core.effects import EndedBy
+from acd.core.fast_init import fast_init
 
 __all__ = ["SHUTDOWN_FLAG", "CutoffPolicy", "Signal", "classify_cutoff", "ended_by"]
 
 SHUTDOWN_FLAG = 4  # SoftHangupRequest Cause is a soft-hangup flag, not Q.850; 4 = AST_SOFTHANGUP_SHUTDOWN
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Signal:
     """One end-of-call signal seen after the connect, tagged with the side of the channel."""

@@ -58,11 +58,13 @@ from acd.core.effects import (
     LegSettled,
     Outcome,
 )
+from acd.core.fast_init import fast_init
 from acd.core.origin import Origin
 
 __all__ = ["CustomerCalls", "customer_calls_of"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Known:
     """A finished entry a later callback may name: what the callback inherits from it."""
@@ -103,6 +105,7 @@ class _Call:
     origin_arrival: float | None = None  # the first arrival on the origin server, once known
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Leg:
     record: CallRecord

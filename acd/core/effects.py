@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal
 
+from acd.core.fast_init import fast_init
+
 __all__ = [
     "AffinityDecided",
     "AgentOffer",
@@ -36,6 +38,7 @@ EndedBy = Literal["caller", "agent", "transfer", "system"]
 MemberState = Literal["available", "ringing", "in_call", "wrapup", "paused", "logged_out", "unavailable"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentOffer:
     """One ring of one agent for one queue entry."""
@@ -47,6 +50,7 @@ class AgentOffer:
     ring_seconds: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """One queue entry, finished. ``id`` is the caller channel's Uniqueid, plus ``#n`` for its n-th
@@ -96,6 +100,7 @@ class CallRecord:
     inferred: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallStarted:
     """A caller joined a queue (for live metrics and routing; the row is written on CallFinished)."""
@@ -114,11 +119,13 @@ class CallStarted:
     repeat_call: str | None = None  # Linkedid of the customer call of ``repeat_of``
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallFinished:
     record: CallRecord
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MemberStateChanged:
     queue: str
@@ -130,6 +137,7 @@ class MemberStateChanged:
     at: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MemberSession:
     """Login/logout/pause/unpause of an agent in a queue, for agent session rows."""
@@ -142,6 +150,7 @@ class MemberSession:
     at: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OutcomeReported:
     """A disposition that arrived over AMI (``UserEvent: CallOutcome`` from the dialplan)."""
@@ -162,6 +171,7 @@ class OutcomeReported:
     order_left: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GapRecorded:
     """acd could not see Asterisk from ``started_at`` to ``ended_at`` (disconnect, restart, attach)."""
@@ -175,6 +185,7 @@ class GapRecorded:
     queue_log: str | None = None  # "read", "unreadable" or None (not configured)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ResyncDone:
     at: float
@@ -184,6 +195,7 @@ class ResyncDone:
     calls_closed: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Anomaly:
     """An expected oddity (unknown channel, missing header, event after a gap): data, not an error."""
@@ -194,6 +206,7 @@ class Anomaly:
     at: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AffinityDecided:
     """The final routing reason of one caller that asked acd where to go (acd/core/affinity.py).
@@ -226,6 +239,7 @@ class AffinityDecided:
     cutoff_at: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WithdrawRequested:
     """Take this caller out of ``queue`` now (``QueueWithdrawCaller``): the preferred agent's one
@@ -238,6 +252,7 @@ class WithdrawRequested:
     at: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CustomerCall:
     """One customer call (the queue entries sharing a Linkedid) as acd reports it: the row the store
@@ -280,6 +295,7 @@ class CustomerCall:
     origin_linkedid: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LegFacts:
     """How one queue entry of a customer call is reported (the store sets these on the entry's row)."""
@@ -293,6 +309,7 @@ class LegFacts:
     closing: bool  # the customer call's last answered leg
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CustomerCallUpdated:
     """A customer call changed (started, an entry finished, routed, ended, final): stored as an
@@ -302,6 +319,7 @@ class CustomerCallUpdated:
     legs: tuple[LegFacts, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LegSettled:
     """One queue entry's place in the numbers is decided, once (the counters' input; not stored).

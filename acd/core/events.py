@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from acd.core.fast_init import fast_init
+
 __all__ = ["PARSERS", "Event", "OtherEvent", "parse_event"]
 
 H: TypeAlias = Mapping[str, str]
@@ -45,12 +47,14 @@ def _flag(value: str | None) -> bool:
     return value in ("1", "true", "yes", "True", "Yes")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OtherEvent:
     name: str
     headers: H
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallerJoin:
     queue: str
@@ -63,6 +67,7 @@ class CallerJoin:
     context: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallerLeave:
     queue: str
@@ -72,6 +77,7 @@ class CallerLeave:
     context: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallerAbandon:
     queue: str
@@ -81,6 +87,7 @@ class CallerAbandon:
     hold_time: int | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentEvent:
     """AgentCalled / AgentConnect / AgentComplete / AgentRingNoAnswer / AgentDump.
@@ -105,6 +112,7 @@ class AgentEvent:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MemberEvent:
     """QueueMemberAdded/Removed/Pause/Status/Penalty and QueueStatus's QueueMember."""
@@ -120,6 +128,7 @@ class MemberEvent:
     in_call: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class QueueEntrySnap:
     queue: str
@@ -131,6 +140,7 @@ class QueueEntrySnap:
     wait: int | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChannelSnap:
     uniqueid: str
@@ -144,6 +154,7 @@ class ChannelSnap:
     duration: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NewChannel:
     uniqueid: str
@@ -153,12 +164,14 @@ class NewChannel:
     caller_name: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LocalBridge:
     one: str
     two: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChannelSignal:
     """BridgeLeave / SoftHangupRequest / HangupRequest / Hangup: the end-of-call signals."""
@@ -170,6 +183,7 @@ class ChannelSignal:
     cause: int | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Transfer:
     kind: str  # BlindTransfer | AttendedTransfer
@@ -178,6 +192,7 @@ class Transfer:
     linkedid: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UserEvent:
     name: str
@@ -186,6 +201,7 @@ class UserEvent:
     headers: H
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SystemEvent:
     """FullyBooted / Shutdown / snapshot completions."""
