@@ -51,9 +51,9 @@ class AmiProtocol(asyncio.BufferedProtocol):
     The hooks (see :class:`acd.ami.connection.AmiClient` for their contracts): ``on_message`` gets
     every event, ``on_events`` (optional) a whole read of events none of which answers the
     client's actions; ``on_response`` gets messages without ``Event``; ``on_system_event`` gets
-    ``FullyBooted`` and ``Shutdown`` once they were handed on; list items of the client's own actions go to ``tracker``
-    too. ``handler_failed`` is told of an exception a handler raised, ``wire_anomalies`` of bytes
-    that were not well-formed AMI.
+    ``FullyBooted`` and ``Shutdown`` once they were handed on; list items of the client's own
+    actions go to ``tracker`` too. ``handler_failed`` is told of an exception a handler raised,
+    ``wire_anomalies`` of bytes that were not well-formed AMI.
     """
 
     def __init__(

@@ -126,8 +126,10 @@ class ViewPublisher:
                     agents.pop(agent, None)
                 else:
                     agents[agent] = view
-            view = self.current  # built directly: replace() costs several times as much, per event
-            self.current = RoutingView(agents.finish(), view.answers, view.queues, view.queues_known)
+            now_view = self.current  # built directly: replace() costs several times as much, per event
+            self.current = RoutingView(
+                agents.finish(), now_view.answers, now_view.queues, now_view.queues_known
+            )
 
     def _refresh_all(self, reg: Registry, now: float) -> None:
         building: MapMutation[str, AgentView] = Map[str, AgentView]().mutate()
