@@ -82,7 +82,9 @@ async def test_failure_and_timeout_keep_previous_values() -> None:
     assert not await r.refresh_once()
     assert get("acd_kpi_refresh_failures_total") == 2
     assert get("acd_kpi_service_level_ratio", {"queue": "sales", "window": "24h"}) == 0.85
-    assert get("acd_kpi_refresh_duration_seconds") == pytest.approx(0.05, abs=0.05)
+    # The hung refresh was given up at its timeout: it took at least that long (a busy machine
+    # only makes it longer, so no upper bound here).
+    assert get("acd_kpi_refresh_duration_seconds") >= 0.04
 
 
 async def test_background_task_refreshes_and_stops() -> None:
