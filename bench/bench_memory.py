@@ -70,9 +70,11 @@ async def _run(
         ami={"port": port, "reconnect_min": 0.2, "ping_interval": 3600, "secret": secret},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
         http={"port": 0},  # type: ignore[arg-type]
-        fastagi={"port": 0},  # type: ignore[arg-type]
+        routing={"port": 0},  # type: ignore[arg-type]
+        queue_log={"path": str(tmp / "queue_log")},  # type: ignore[arg-type]  # never the machine's
         speed=speed,
     )
+    (tmp / "queue_log").touch()  # an empty queue_log: nothing to fill, nothing to warn about
     daemon = Daemon(settings)
     await daemon.start()
     samples: list[tuple[float, float, dict[str, int]]] = []
