@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core_events import Feed, member
+from tests.core_events import Call, Feed, connect, member
 
 LINKEDID = "1800000017.12"
 CALLER = {"1": ("Local/5550101@caller-sim-00000006;1", "1800000017.12"),
@@ -123,3 +123,70 @@ def test_the_callers_phone_hanging_up_ends_an_adopted_call_by_the_caller(cause: 
     assert record.cut_off == (cause != 16)
     if cause != 16:
         assert f"caller_cause_{cause}" in record.cut_off_reasons
+
+
+# ---------------------------------------------------------------- a call acd already recorded
+
+
+def transferred(feed: Feed, call: Call) -> None:
+    """``call`` answered by Alice, who transfers it: its entry is recorded at once, while the
+    caller's channel lives on in its Queue() application, bridged to the transfer's target."""
+    connect(feed, call, "PJSIP/1001", "Alice", hold=1)
+    feed(
+        {"Event": "BlindTransfer", "TransfererUniqueid": call.agent_uid, "TransfereeUniqueid": call.uid,
+         "TransfererLinkedid": call.linkedid},
+        call.signal("BridgeLeave", "agent"),
+        call.agent("AgentComplete", "PJSIP/1001", "Alice", HoldTime="1", TalkTime="20", Reason="transfer"),
+        call.signal("Hangup", "agent", 16),
+        dt=20,
+    )  # fmt: skip
+    (record,) = feed.records()
+    assert record.id == call.uid and record.ended_by == "transfer"
+
+
+def resync_with_caller_in(feed: Feed, call: Call, queue: str) -> None:
+    """A resync (a takeover, a reconnect) finds the caller bridged in ``queue``'s Queue()."""
+    feed.core.begin_resync(feed.now)
+    target = {"Event": "CoreShowChannel", "Channel": "PJSIP/2001-00000077", "Uniqueid": "1.77",
+              "Linkedid": call.linkedid, "Application": "AppDial", "ApplicationData": "(Outgoing Line)",
+              "Duration": "00:00:05", "BridgeId": "b-target", "CallerIDNum": "2001"}  # fmt: skip
+    feed(
+        {"Event": "QueueParams", "Queue": "support"},
+        {**member("QueueMember", "support", "PJSIP/1001", "Alice"), "Name": "Alice",
+         "Location": "PJSIP/1001"},
+        {"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": "2"},
+        call.base("CoreShowChannel", Application="Queue", ApplicationData=f"{queue},t,,,300",
+                  Duration="00:00:26", BridgeId="b-target"),
+        target,
+        {"Event": "CoreShowChannelsComplete", "EventList": "Complete", "ListItems": "2"},
+        dt=5,
+    )  # fmt: skip
+
+
+def test_a_transferred_caller_still_in_its_queue_application_is_not_adopted_again() -> None:
+    """Asterisk keeps a transferred caller in the Queue() it was answered in, bridged to the
+    target, until it hangs up: the snapshot shows it in a queue bridge, but its queue entry is
+    the one acd recorded at the transfer. Adopting it would record that call twice: as entry
+    ``#2`` (a partial row for no queue entry of Asterisk's), or, merged with queue_log, over the
+    true record."""
+    feed = Feed()
+    call = Call("1800000129.36")
+    transferred(feed, call)
+    resync_with_caller_in(feed, call, "support")
+    assert feed.core.registry.entries == {}
+    target_hangup = {**call.signal("Hangup", "caller", 16), "Uniqueid": "1.77"}
+    feed(call.signal("Hangup", "caller", 16), target_hangup, dt=30)
+    feed.tick(60)
+    assert [r.id for r in feed.records()] == [call.uid]
+
+
+def test_a_transferred_caller_answered_in_another_queue_during_a_gap_is_its_next_entry() -> None:
+    """Transferred to another queue's Queue() and answered there while acd was not looking: a
+    queue entry acd has not recorded, adopted as the channel's next."""
+    feed = Feed()
+    call = Call("1800000129.36")
+    transferred(feed, call)
+    feed.core.disconnected(feed.now)
+    resync_with_caller_in(feed, call, "billing")
+    (entry,) = feed.core.registry.entries.values()
+    assert entry.id == f"{call.uid}#2" and entry.queue == "billing" and entry.state == "connected"

@@ -47,6 +47,10 @@ class Channel:
     hangup_requested: bool = False
     hung_up: bool = False
     cause: int | None = None
+    # The queue whose Queue() still holds this caller after its entry there ended in a transfer
+    # (Asterisk keeps the transferred caller in that application, bridged to the target, until
+    # it hangs up): a snapshot showing it there shows the entry acd recorded, not a new one.
+    handed_over_in: str | None = None
 
 
 @dataclass(slots=True)
@@ -104,6 +108,11 @@ class Entry:
     source: str = "ami"  # "ami" | "queue_log" (recovered from it) | "merged" (both told part)
     unknown: set[str] = field(default_factory=set)  # fields the source could not tell
     inferred: set[str] = field(default_factory=set)  # fields deduced, not seen (a restart's toll)
+
+    @property
+    def handed_over(self) -> bool:
+        """Ended in a transfer: the caller's later conversation belongs to someone else."""
+        return self.transferred or self.completed_by == "transfer"
 
 
 @dataclass(slots=True)

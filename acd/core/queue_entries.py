@@ -86,6 +86,7 @@ class QueueEntries:
         chan = reg.channels.get(e.uniqueid)
         if chan is None:
             chan = reg.add_channel(Channel(e.uniqueid, e.channel, e.linkedid, e.caller_num, e.caller_name))
+        chan.handed_over_in = None  # a new Queue() run: the transfer's is over
         account = chan.account
         partner = reg.channels.get(chan.partner) if chan.partner else None
         if account is None and partner is not None:
@@ -297,7 +298,7 @@ class QueueEntries:
                 self.timers.at(done.wrapup_until, "wrapup", done.agent)
             agent_changed(reg, done, now, out)
         reg.release_member(entry)
-        if entry.transferred or entry.completed_by == "transfer" or reg.all_hung_up(entry):
+        if entry.handed_over or reg.all_hung_up(entry):
             self.finish(entry, now, out)
         else:
             entry.finish_deadline = now + self.config.finish_grace_seconds
@@ -359,6 +360,8 @@ class QueueEntries:
         if past is not None:
             self.history.add(past)
             self.view.remember(past)
+        if entry.handed_over:
+            reg.handed_over(entry)
         reg.forget_entry_channels(entry)
 
     def vanished(self, entry: Entry, lost: Lost, now: float, out: list[Effect]) -> None:

@@ -98,6 +98,13 @@ class Registry:
         if entry.uniqueid not in self.channels:
             self.entry_seq.pop(entry.uniqueid, None)
 
+    def handed_over(self, entry: Entry) -> None:
+        """The entry's record is out and it ended in a transfer: its caller channel, while it
+        lives, is still in the entry's Queue() (a resync must not adopt it as a new entry)."""
+        chan = self.channels.get(entry.uniqueid)
+        if chan is not None and not chan.hung_up:
+            chan.handed_over_in = entry.queue
+
     def set_account(self, uniqueid: str, account: str) -> None:
         """An account number the dialplan passed: it wins over the number as caller key."""
         chan = self.channels.get(uniqueid)

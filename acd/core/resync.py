@@ -6,7 +6,9 @@ Rules:
   before the snapshot was asked for is judged by it: a call or member that appears while the
   answer streams in postdates the snapshot.
 - When both lists are complete: bridged queue calls acd did not see start are adopted as partial
-  connected calls (their times are the channel's age until AgentComplete tells Asterisk's);
+  connected calls (their times are the channel's age until AgentComplete tells Asterisk's), but
+  not a caller whose entry acd recorded at a transfer: Asterisk keeps it in that Queue(),
+  bridged to the target, until it hangs up (adopting it would record the one call twice);
   waiting callers the core does not know are adopted as partial waiting calls (as their
   ``QueueEntry`` items arrive); a caller acd saw waiting who is now bridged was answered in the
   gap; calls whose channels vanished are closed as lost in the gap (which makes an answered call a
@@ -101,9 +103,7 @@ def reconcile(
         if c.bridge_id:
             bridges.setdefault(c.bridge_id, []).append(c)
     for c in channels.values():
-        # Still a live channel: one that hung up while the answer streamed in is not adopted.
-        live = c.uniqueid in reg.channels and c.uniqueid not in reg.by_uniqueid
-        if c.application == "Queue" and c.bridge_id and live:
+        if c.application == "Queue" and c.bridge_id and _unrecorded_entry(reg, c):
             _adopt_bridged(calls, c, bridges.get(c.bridge_id, []), now, out)
             reconciled += 1
     for entry in [reg.entries[i] for i in snap.known_entries if i in reg.entries]:
@@ -134,10 +134,25 @@ def reconcile(
     return reconciled, unseen
 
 
+def _unrecorded_entry(reg: Registry, c: ev.ChannelSnap) -> bool:
+    """A caller bridged in Queue() is a queue entry acd has not got: not one it has live, nor
+    one that hung up while the answer streamed in (no longer a channel), nor the entry acd
+    recorded at a transfer whose caller is still in that Queue() (a second row for one call)."""
+    chan = reg.channels.get(c.uniqueid)
+    if chan is None or c.uniqueid in reg.by_uniqueid:
+        return False
+    return chan.handed_over_in != _queue_of(c)
+
+
+def _queue_of(c: ev.ChannelSnap) -> str:
+    """The queue of a channel in Queue(): the application's first argument."""
+    return c.application_data.split(",", 1)[0]
+
+
 def _adopt_bridged(
     calls: QueueEntries, c: ev.ChannelSnap, peers: list[ev.ChannelSnap], now: float, out: list[Effect]
 ) -> None:
-    queue = c.application_data.split(",", 1)[0]
+    queue = _queue_of(c)
     talk = _duration(c.duration)
     entry = orphan(calls.reg, c.uniqueid, queue, now - talk, now, linkedid=c.linkedid)
     entry.caller_num, entry.caller_name, entry.key = c.caller_num, c.caller_name, caller_key(c.caller_num)
