@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from acd.core.caller_history import PastCall, caller_key
 from acd.core.effects import Anomaly, CallFinished, GapRecorded
 from acd.core.gapfill import GapFill
 from acd.core.queuelog import read_facts
@@ -368,3 +369,64 @@ def test_a_caller_answered_during_a_gap_is_one_record(feed: Feed) -> None:
     assert r.id == "4.1" and r.agent == "PJSIP/1002" and r.outcome == "answered"
     assert r.joined_at == pytest.approx(joined) and r.wait_seconds == 35.0 and r.partial
     assert not [e for e in feed.effects if isinstance(e, CallFinished) and "#" in e.record.id]
+
+
+def cut_off_before(feed: Feed, number: str, ago: float) -> PastCall:
+    """The caller's earlier call, cut off ``ago`` seconds ago (from the database's history)."""
+    past = PastCall("4.1", "4.1", caller_key(number) or "", "support", "PJSIP/1001", "Alice",
+                    answered=True, cut_off=True, ended_at=feed.now - ago)  # fmt: skip
+    feed.core.load_history([past])
+    return past
+
+
+def test_an_adopted_callback_merged_with_queue_log_is_linked_to_the_call_it_calls_back(feed: Feed) -> None:
+    """A caller cut off who called back and was answered while acd was not looking (a takeover, a
+    start): adopted from the snapshot, its true start from queue_log makes it the callback it is,
+    as if acd had seen it join."""
+    past = cut_off_before(feed, "5557777", ago=600)
+    feed.core.gap_started = feed.now - 120
+    call = Call("7.1", number="5557777")
+    resync(feed, *bridged(call, "PJSIP/1002-00000009", "7.2", caller_app=("Queue", "support,t")))
+    start = feed.now - 60
+    fill(
+        feed,
+        [
+            ql(start, "7.1", "NONE", "ENTERQUEUE", "", "5557777", 1),
+            ql(start + 4, "7.1", "Bob", "CONNECT", 4, "7.2", 1),
+        ],
+    )
+    feed(
+        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1002", "MemberName": "Bob",
+         "Uniqueid": "7.1", "HoldTime": "4", "TalkTime": "60", "Reason": "caller"},
+        {"Event": "Hangup", "Uniqueid": "7.1", "Linkedid": "7.1", "Cause": "16"},
+        {"Event": "Hangup", "Uniqueid": "7.2", "Linkedid": "7.1", "Cause": "16"},
+        dt=4,
+    )  # fmt: skip
+    (r,) = feed.records()
+    assert r.source == "merged" and (r.callback_of, r.repeat_of) == (past.id, None)
+
+
+def test_an_adopted_callback_that_ends_before_the_read_is_linked_too(feed: Feed) -> None:
+    past = cut_off_before(feed, "5557777", ago=600)
+    feed.core.gap_started = feed.now - 120
+    call = Call("7.1", number="5557777")
+    resync(feed, *bridged(call, "PJSIP/1002-00000009", "7.2", caller_app=("Queue", "support,t")))
+    start = feed.now - 60
+    feed(
+        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1002", "MemberName": "Bob",
+         "Uniqueid": "7.1", "HoldTime": "4", "TalkTime": "60", "Reason": "caller"},
+        {"Event": "Hangup", "Uniqueid": "7.1", "Linkedid": "7.1", "Cause": "16"},
+        {"Event": "Hangup", "Uniqueid": "7.2", "Linkedid": "7.1", "Cause": "16"},
+        dt=4,
+    )  # fmt: skip
+    assert feed.records() == []  # held until queue_log tells when it began
+    fill(
+        feed,
+        [
+            ql(start, "7.1", "NONE", "ENTERQUEUE", "", "5557777", 1),
+            ql(start + 4, "7.1", "Bob", "CONNECT", 4, "7.2", 1),
+            ql(feed.now, "7.1", "Bob", "COMPLETECALLER", 4, 60, 1),
+        ],
+    )
+    (r,) = feed.records()
+    assert r.source == "merged" and (r.callback_of, r.repeat_of) == (past.id, None)

@@ -12,7 +12,8 @@ entries (acd.core.queuelog) with acd's and use these to close, merge or make the
   COMPLETE* within ``RESTART_SECONDS`` before a QUEUESTART, or a call still open at one, was
   Asterisk's shutdown: exited (system) for a waiting caller, a cut-off lost to the restart for an
   answered one.
-- ``merge_live`` / ``merged_record``: an adopted call's true start, wait, agent and number.
+- ``merge_live`` / ``merged_record``: an adopted call's true start, wait, agent and number, and
+  so its callback and repeat links (``history_links``, as for a call acd sees join).
 - ``adopt_open``: a call answered in the gap and still going, made live so AMI's end closes it.
 """
 
@@ -170,6 +171,8 @@ def merge_live(calls: QueueEntries, entry: Entry, q: QlEntry, *, saw_start: bool
     if q.caller and not entry.caller_num:
         entry.caller_num = q.caller
         entry.key = entry.key or caller_key(q.caller)
+    if not saw_start:
+        _link(calls, entry)  # acd never saw it join: linked now its start is known
     if q.hold is not None:
         entry.hold_time = float(q.hold)
     if q.connected_at is not None:
@@ -204,8 +207,16 @@ def merged_record(calls: QueueEntries, record: CallRecord, q: QlEntry, *, saw_st
     answered_at = float(q.connected_at) if q.connected_at is not None else record.answered_at
     wait = float(q.hold) if q.hold is not None else record.wait_seconds
     agent, agent_name = record.agent, record.agent_name
-    if not saw_start and q.agent_name:
-        agent, agent_name = agent_of(calls, q.queue, q.agent_name) or q.agent_name, q.agent_name
+    callback_of, repeat_of, unknown = record.callback_of, record.repeat_of, record.unknown
+    if not saw_start:
+        if q.agent_name:
+            agent, agent_name = agent_of(calls, q.queue, q.agent_name) or q.agent_name, q.agent_name
+        key = record.caller_key or caller_key(q.caller)
+        callback_of, repeat_of, links_unknown = history_links(
+            calls, key, record.linkedid, record.queue, float(q.entered)
+        )
+        if links_unknown:
+            unknown = (*unknown, *(f for f in ("callback_of", "repeat_of") if f not in unknown))
     return replace(
         record,
         agent=agent,
@@ -217,6 +228,9 @@ def merged_record(calls: QueueEntries, record: CallRecord, q: QlEntry, *, saw_st
         wait_seconds=wait,
         caller_num=record.caller_num or q.caller,
         position=q.position if q.position is not None else record.position,
+        callback_of=callback_of,
+        repeat_of=repeat_of,
+        unknown=unknown,
         partial=False,
         source="merged",
         inferred=tuple(
@@ -259,6 +273,33 @@ def adopt_open(calls: QueueEntries, entry: Entry, q: QlEntry) -> None:
     reg.adopt(entry)
 
 
+def history_links(
+    calls: QueueEntries, key: str | None, linkedid: str, queue: str, joined_at: float
+) -> tuple[str | None, str | None, bool]:
+    """(callback_of, repeat_of, whether they are unknown) of a call that joined ``queue`` at
+    ``joined_at``, from the core's history, as :meth:`QueueEntries.join` links a call it sees join:
+    a call acd learns of late (adopted, or recovered from queue_log) is linked once its start is
+    known."""
+    rules = calls.config.queue(queue)
+    cb, rep = calls.history.match(
+        key,
+        linkedid,
+        joined_at,
+        callback_window=rules.callback_window_seconds,
+        repeat_window=calls.config.repeat_window_seconds,
+    )
+    unknown = link_unknown(rep, joined_at, rules.callback_window_seconds)
+    return (cb.id if cb else None), (rep.id if rep else None), unknown
+
+
+def _link(calls: QueueEntries, entry: Entry) -> None:
+    entry.callback_of, entry.repeat_of, unknown = history_links(
+        calls, entry.key, entry.linkedid, entry.queue, entry.joined_at
+    )
+    if unknown:
+        entry.unknown.update(("callback_of", "repeat_of"))
+
+
 def entry_from_queue_log(calls: QueueEntries, q: QlEntry, restarts: tuple[int, ...]) -> Entry:
     """A queue entry acd saw nothing of, as queue_log tells it, ready for the core to finish
     (callback and repeat links from the core's history, like any call)."""
@@ -281,18 +322,7 @@ def entry_from_queue_log(calls: QueueEntries, q: QlEntry, restarts: tuple[int, .
         source="queue_log",
     )
     entry.unknown.add("linkedid")
-    rules = calls.config.queue(q.queue)
-    cb, rep = calls.history.match(
-        key,
-        entry.linkedid,
-        entry.joined_at,
-        callback_window=rules.callback_window_seconds,
-        repeat_window=calls.config.repeat_window_seconds,
-    )
-    entry.callback_of = cb.id if cb else None
-    entry.repeat_of = rep.id if rep else None
-    if link_unknown(rep, entry.joined_at, rules.callback_window_seconds):
-        entry.unknown.update(("callback_of", "repeat_of"))
+    _link(calls, entry)
     apply_outcome(calls, entry, q, restarts, had_signals=False)
     entry.offers = _offers(calls, q, entry.agent)
     if q.transfer:
