@@ -76,6 +76,17 @@ def connected_then_a_gap(feed: Feed, call: Call, *, hold: int, seen_until: float
     return joined
 
 
+def bob_hangs_up_with(feed: Feed, uid: str, bob_uid: str, *, hold: int, dt: float) -> None:
+    """The caller ``uid`` talking to Bob (channel ``bob_uid``) for 60 s hangs up."""
+    feed(
+        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1002", "MemberName": "Bob",
+         "Uniqueid": uid, "HoldTime": str(hold), "TalkTime": "60", "Reason": "caller"},
+        {"Event": "Hangup", "Uniqueid": uid, "Linkedid": uid, "Cause": "16"},
+        {"Event": "Hangup", "Uniqueid": bob_uid, "Linkedid": uid, "Cause": "16"},
+        dt=dt,
+    )  # fmt: skip
+
+
 def gap_of(out: list[object]) -> GapRecorded:
     (gap,) = [e for e in out if isinstance(e, GapRecorded)]
     return gap
@@ -207,13 +218,7 @@ def test_an_adopted_call_gets_its_true_start_and_entry(feed: Feed) -> None:
     assert (first.source, first.outcome, first.ended_by, first.talk_seconds) == (
         "queue_log", "answered", "transfer", 95.0,
     )  # fmt: skip
-    feed(
-        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1002", "MemberName": "Bob",
-         "Uniqueid": "5.1", "HoldTime": "79", "TalkTime": "60", "Reason": "caller"},
-        {"Event": "Hangup", "Uniqueid": "5.1", "Linkedid": "5.1", "Cause": "16"},
-        {"Event": "Hangup", "Uniqueid": "5.2", "Linkedid": "5.1", "Cause": "16"},
-        dt=1,
-    )  # fmt: skip
+    bob_hangs_up_with(feed, "5.1", "5.2", hold=79, dt=1)
     second = next(r for r in feed.records() if r.entry == 2)
     assert second.id == "5.1#2" and second.source == "merged" and not second.partial
     assert second.joined_at == pytest.approx(int(start) + 101) and second.wait_seconds == 79.0
@@ -395,13 +400,7 @@ def test_an_adopted_callback_merged_with_queue_log_is_linked_to_the_call_it_call
             ql(start + 4, "7.1", "Bob", "CONNECT", 4, "7.2", 1),
         ],
     )
-    feed(
-        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1002", "MemberName": "Bob",
-         "Uniqueid": "7.1", "HoldTime": "4", "TalkTime": "60", "Reason": "caller"},
-        {"Event": "Hangup", "Uniqueid": "7.1", "Linkedid": "7.1", "Cause": "16"},
-        {"Event": "Hangup", "Uniqueid": "7.2", "Linkedid": "7.1", "Cause": "16"},
-        dt=4,
-    )  # fmt: skip
+    bob_hangs_up_with(feed, "7.1", "7.2", hold=4, dt=4)
     (r,) = feed.records()
     assert r.source == "merged" and (r.callback_of, r.repeat_of) == (past.id, None)
 
@@ -412,13 +411,7 @@ def test_an_adopted_callback_that_ends_before_the_read_is_linked_too(feed: Feed)
     call = Call("7.1", number="5557777")
     resync(feed, *bridged(call, "PJSIP/1002-00000009", "7.2", caller_app=("Queue", "support,t")))
     start = feed.now - 60
-    feed(
-        {"Event": "AgentComplete", "Queue": "support", "Interface": "PJSIP/1002", "MemberName": "Bob",
-         "Uniqueid": "7.1", "HoldTime": "4", "TalkTime": "60", "Reason": "caller"},
-        {"Event": "Hangup", "Uniqueid": "7.1", "Linkedid": "7.1", "Cause": "16"},
-        {"Event": "Hangup", "Uniqueid": "7.2", "Linkedid": "7.1", "Cause": "16"},
-        dt=4,
-    )  # fmt: skip
+    bob_hangs_up_with(feed, "7.1", "7.2", hold=4, dt=4)
     assert feed.records() == []  # held until queue_log tells when it began
     fill(
         feed,
