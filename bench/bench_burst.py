@@ -78,17 +78,9 @@ def _simulator(port_q: Any, go: Any, conf: str, agents: int, queues: int, calls:
 async def _run(port: int, go: Any, tmp: Path, seconds: float, secret: str) -> dict[str, Any]:
     from acd.ami.connection import Disconnected
     from acd.daemon import Daemon
-    from acd.settings import Settings
+    from bench.local_daemon import bench_daemon_settings
 
-    settings = Settings(
-        ami={"port": port, "reconnect_min": 0.2, "secret": secret},  # type: ignore[arg-type]
-        database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
-        http={"port": 0},  # type: ignore[arg-type]
-        routing={"port": 0},  # type: ignore[arg-type]
-        queue_log={"path": str(tmp / "queue_log")},  # type: ignore[arg-type]  # never the machine's
-    )
-    (tmp / "queue_log").touch()  # an empty queue_log: nothing to fill, nothing to warn about
-    daemon = Daemon(settings)
+    daemon = Daemon(bench_daemon_settings(tmp, port, secret))
     disconnects = 0
     original = daemon._on_state
 

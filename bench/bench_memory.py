@@ -64,18 +64,9 @@ async def _run(
     port: int, tmp: Path, days: float, speed: float, secret: str
 ) -> list[tuple[float, float, dict[str, int]]]:
     from acd.daemon import Daemon
-    from acd.settings import Settings
+    from bench.local_daemon import bench_daemon_settings
 
-    settings = Settings(
-        ami={"port": port, "reconnect_min": 0.2, "ping_interval": 3600, "secret": secret},  # type: ignore[arg-type]
-        database={"url": f"sqlite+aiosqlite:///{tmp / 'acd.db'}", "spool_dir": str(tmp / "spool")},  # type: ignore[arg-type]
-        http={"port": 0},  # type: ignore[arg-type]
-        routing={"port": 0},  # type: ignore[arg-type]
-        queue_log={"path": str(tmp / "queue_log")},  # type: ignore[arg-type]  # never the machine's
-        speed=speed,
-    )
-    (tmp / "queue_log").touch()  # an empty queue_log: nothing to fill, nothing to warn about
-    daemon = Daemon(settings)
+    daemon = Daemon(bench_daemon_settings(tmp, port, secret, ami={"ping_interval": 3600}, speed=speed))
     await daemon.start()
     samples: list[tuple[float, float, dict[str, int]]] = []
     next_hour = 1
