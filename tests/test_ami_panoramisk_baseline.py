@@ -61,7 +61,8 @@ async def test_a_handler_exception_drops_the_connection_and_the_events_after_it(
     def handler(m: Any, event: Any) -> None:
         if event.event == "Boom":
             raise RuntimeError("handler bug")
-        seen.append(event.event)
+        if event.event in ("A", "B"):  # not the login's FullyBooted, which may be read after this
+            seen.append(event.event)
 
     manager.register_event("*", handler)
     # Three events in one read, the bad one in the middle (as in acd's test).
