@@ -71,7 +71,9 @@ class AmiSettings(BaseModel):
     reconnect_max: float = Field(30.0, gt=0, description="reconnect delay cap, seconds")
     auth_retry: float = Field(60.0, gt=0, description="delay after a refused login, seconds")
     ping_interval: float = Field(10.0, gt=0, description="seconds between keep-alive Pings")
-    ping_timeout: float = Field(5.0, gt=0, description="a Ping unanswered this long means the peer is dead")
+    ping_timeout: float = Field(
+        5.0, gt=0, description="nothing received this long while a Ping waits means the peer is dead"
+    )
     max_message_bytes: int = Field(1 << 20, ge=4096, description="largest AMI message accepted")
     require_timestamps: bool = Field(
         False, description="acd check fails (not only warns) when events lack Timestamp (timestampevents)"

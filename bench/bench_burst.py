@@ -81,13 +81,12 @@ async def _run(port: int, go: Any, tmp: Path, seconds: float, secret: str) -> di
     from bench.local_daemon import bench_daemon_settings
 
     daemon = Daemon(bench_daemon_settings(tmp, port, secret))
-    disconnects = 0
+    reasons: list[str] = []
     original = daemon._on_state
 
     def on_state(notice: Any) -> None:
-        nonlocal disconnects
         if isinstance(notice, Disconnected):
-            disconnects += 1
+            reasons.append(notice.reason)
         original(notice)
 
     daemon.ami._on_state = on_state
@@ -116,7 +115,7 @@ async def _run(port: int, go: Any, tmp: Path, seconds: float, secret: str) -> di
     stop = True
     await probe_task
     events = daemon.stats.events
-    seen_disconnects = disconnects
+    seen_disconnects = list(reasons)
     await daemon.stop()
     lateness.sort()
     return {
@@ -129,6 +128,7 @@ async def _run(port: int, go: Any, tmp: Path, seconds: float, secret: str) -> di
         "max": lateness[-1],
         "max_queue": daemon.stats.max_queue,
         "calls": daemon.stats.calls_finished,
+        "ping_timeouts": daemon.ami.stats.ping_timeouts,
     }
 
 
@@ -157,7 +157,9 @@ def main() -> None:
         sim.terminate()
     print(f"members after resync: {r['members']} (resync applied {r['resync_seconds']:.2f} s after start)")
     print(f"events read: {r['events']}, calls recorded: {r['calls']}, deepest queue: {r['max_queue']}")
-    print(f"disconnects: {r['disconnects']} (target 0)")
+    gone = r["disconnects"]
+    print(f"disconnects: {len(gone)} (target 0){': ' if gone else ''}{'; '.join(gone)}")
+    print(f"Ping timeouts: {r['ping_timeouts']}")
     print(
         f"event-loop stall: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms (target <= 20), "
         f"max {r['max']:.1f} ms"

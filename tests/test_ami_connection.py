@@ -403,13 +403,13 @@ async def test_ping_watchdog_drops_a_silent_peer_and_reconnects(fake: FakeAmi, c
     fake.silent = True  # socket stays open, nothing is answered: a half-open peer
     await clock.advance(0.25)
     await fake.wait_for_action("Ping")
-    await until(lambda: clock.sleeping == 1)  # the Ping's timeout, and nothing else
+    await until(lambda: clock.sleeping == 2)  # the silence timer and the Ping's own timeout, nothing else
     await clock.advance(0.25)
     assert not rec.notices(Disconnected)  # half the Ping timeout: still trusted
     await clock.advance(0.25)
     await rec.until(lambda: bool(rec.notices(Disconnected)))
     gone = rec.notices(Disconnected)[0]
-    assert "Ping" in gone.reason and gone.was_logged_in
+    assert "Ping" in gone.reason and gone.was_logged_in and gone.at == clock.now
     assert client.stats.ping_timeouts == 1
     fake.silent = False
     await sleeping(clock, 1)  # the reconnect backoff
@@ -420,20 +420,111 @@ async def test_ping_watchdog_drops_a_silent_peer_and_reconnects(fake: FakeAmi, c
     await client.close()
 
 
+def pings(fake: FakeAmi) -> int:
+    return len([a for a in fake.actions if a.get("Action") == "Ping"])
+
+
+async def event_read(fake: FakeAmi, rec: Recorder, n: int) -> None:
+    """Write the ``n``-th event of a burst and wait until the client has read it."""
+    fake.send_event([("Event", "QueueMember"), ("Queue", "support"), ("Name", f"Agent{n}")])
+    await rec.until(lambda: len(rec.events("QueueMember")) == n)
+
+
+async def test_a_ping_answered_late_while_events_keep_coming_does_not_drop(
+    fake: FakeAmi, clock: FakeClock
+) -> None:
+    """Asterisk answers in order: a Ping behind a 10,000-member QueueStatus and a burst is late
+    though the peer is plainly alive. Bytes keep arriving, so the link stays up however late the
+    answer; one Ping is in flight at a time."""
+    release = asyncio.Event()
+
+    async def late_pong(client: FakeClient, action: dict[str, str]) -> list[Any]:
+        await release.wait()
+        return [[("Response", "Success"), ("ActionID", action["ActionID"]), ("Ping", "Pong")]]
+
+    fake.handlers["ping"] = late_pong
+    client, rec = await connect(fake, clock=clock, ping_interval=0.25, ping_timeout=0.5, action_timeout=2.0)
+    await clock.advance(0.25)
+    await fake.wait_for_action("Ping")
+    for n in range(1, 8):  # an event every 0.25 s: the Ping 1.75 s late, 3.5x its timeout
+        await event_read(fake, rec, n)
+        await clock.advance(0.25)
+    assert not rec.notices(Disconnected) and client.stats.ping_timeouts == 0
+    assert pings(fake) == 1  # no second Ping while the first waits
+    release.set()
+    await until(lambda: len(client._tracker) == 0 and clock.sleeping == 1)  # answered, asleep again
+    await clock.advance(0.25)
+    await fake.wait_for_action("Ping", count=2)
+    await until(lambda: len(client._tracker) == 0 and clock.sleeping == 1)
+    assert pings(fake) == 2 and not rec.notices(Disconnected) and client.stats.ping_timeouts == 0
+    await client.close()
+
+
+async def test_a_peer_that_falls_silent_behind_a_late_ping_drops_exactly_at_the_timeout(
+    fake: FakeAmi, clock: FakeClock
+) -> None:
+    """Events keep a late Ping's link up only while they come: once nothing arrives, the drop
+    comes exactly ``ping_timeout`` after the last byte, not later."""
+    fake.handlers["ping"] = lambda client, action: None  # never answered
+    client, rec = await connect(fake, clock=clock, ping_interval=0.25, ping_timeout=0.5, action_timeout=8.0)
+    await clock.advance(0.25)
+    await fake.wait_for_action("Ping")
+    for n in range(1, 4):
+        await clock.advance(0.25)
+        await event_read(fake, rec, n)  # the last at 0.75 s after the Ping
+    await clock.advance(0.375)
+    assert not rec.notices(Disconnected)  # silent for 0.375 s of 0.5
+    await clock.advance(0.125)
+    await rec.until(lambda: bool(rec.notices(Disconnected)))
+    gone = rec.notices(Disconnected)[0]
+    assert gone.at == clock.now and "nothing received for 0.5s" in gone.reason
+    assert client.stats.ping_timeouts == 1 and pings(fake) == 1
+    await client.close()
+
+
+async def test_a_ping_unanswered_past_the_action_timeout_while_events_come_is_logged_not_a_drop(
+    fake: FakeAmi, clock: FakeClock
+) -> None:
+    """Bytes keep coming but no Ping is answered: a backlog, not a death. The Ping that waited the
+    action timeout is counted as an action timeout and logged, the next one goes an interval
+    later, and once the stream stops the silence drops the link exactly at the timeout of the
+    Ping then waiting."""
+    fake.handlers["ping"] = lambda client, action: None
+    client, rec = await connect(fake, clock=clock, ping_interval=0.25, ping_timeout=0.5, action_timeout=1.0)
+    with captured_logs() as logs:
+        await clock.advance(0.25)
+        await fake.wait_for_action("Ping")
+        for n in range(1, 5):  # an event every 0.25 s through the Ping's 1.0 s
+            await event_read(fake, rec, n)
+            await clock.advance(0.25)
+        await until(lambda: client.stats.action_timeouts == 1)
+        assert not rec.notices(Disconnected) and client.stats.ping_timeouts == 0
+        (late,) = [r for r in logs.at("warning") if r["event"] == "ami.ping_late"]
+        assert late["waited"] == 1.0
+        assert pings(fake) == 1
+        await event_read(fake, rec, 5)
+        await clock.advance(0.25)  # the interval: the second Ping, and the stream stops
+        await fake.wait_for_action("Ping", count=2)
+        await clock.advance(0.375)
+        assert not rec.notices(Disconnected)
+        await clock.advance(0.125)  # 0.5 s of the second Ping's wait with nothing received
+        await rec.until(lambda: bool(rec.notices(Disconnected)))
+    gone = rec.notices(Disconnected)[0]
+    assert gone.at == clock.now and "nothing received for 0.5s" in gone.reason
+    assert client.stats.ping_timeouts == 1 and client.stats.action_timeouts == 1 and pings(fake) == 2
+    await client.close()
+
+
 async def test_float_ping_interval_is_honoured_not_truncated(fake: FakeAmi, clock: FakeClock) -> None:
     client, _ = await connect(fake, clock=clock, ping_interval=0.25, ping_timeout=0.5)
-
-    def pings() -> int:
-        return len([a for a in fake.actions if a.get("Action") == "Ping"])
-
     await clock.advance(0.125)
-    assert pings() == 0
+    assert pings(fake) == 0
     for n in range(1, 5):  # int(0.25) == 0 would send a Ping on every loop turn
         await clock.advance(0.125 if n == 1 else 0.25)
         # answered, and the loop asleep again before time moves on
-        await until(lambda n=n: pings() == n and len(client._tracker) == 0 and clock.sleeping == 1)  # type: ignore[misc]
+        await until(lambda n=n: pings(fake) == n and len(client._tracker) == 0 and clock.sleeping == 1)  # type: ignore[misc]
     await clock.advance(0.125)
-    assert pings() == 4  # 1.0 s of simulated time at 0.25 s: exactly four
+    assert pings(fake) == 4  # 1.0 s of simulated time at 0.25 s: exactly four
     await client.close()
 
 

@@ -14,8 +14,10 @@ What this client does instead, each with a test in tests/test_ami_connection.py:
    are counted and reported as :class:`WireAnomaly` notices;
 3. every action has a timeout; single answers resolve on their ``Response``, list answers on the
    ``EventList: Complete`` event with all items (:mod:`acd.ami.actions`);
-4. a Ping watchdog: a Ping unanswered within ``ping_timeout`` drops the connection (a silent,
-   half-open peer is noticed) and the reconnect loop takes over;
+4. a Ping watchdog: nothing received for ``ping_timeout`` while a Ping waits for its answer
+   drops the connection (a silent, half-open peer is noticed) and the reconnect loop takes over;
+   a Ping answered late behind a big answer or a burst, bytes arriving meanwhile, does not
+   (:mod:`acd.ami.keepalive` says why);
 5. :meth:`AmiClient.close` cancels the reconnect loop wherever it is (backoff sleep included),
    closes the socket and fails pending actions; it is idempotent;
 6. every timing is a float (0.2 s stays 0.2 s);
@@ -34,7 +36,8 @@ What happened to the connection (connected, logged in, booted, a refused login, 
 the loss) is reported to ``on_state`` as a notice and never logged here: the owner decides what
 it means and logs it once (the daemon, acd/daemon.py). The client logs only what no notice
 carries: a handler that raised, malformed bytes (both rate-limited), a read written again after
-a reconnect, and a bug in the session loop itself.
+a reconnect, a Ping unanswered for the action timeout while Asterisk kept sending, and a bug in
+the session loop itself.
 
 The pieces, one job each: :mod:`acd.ami.protocol` (the socket: bytes framed into messages and
 handed on, the hot path), :mod:`acd.ami.actions` (the table of actions waiting for an answer),
@@ -333,6 +336,8 @@ class AmiClient:
                     self._ping,
                     interval=s.ping_interval,
                     timeout=s.ping_timeout,
+                    patience=s.action_timeout,
+                    clock=self._clock,
                     sleep=self._sleep,
                     stats=self.stats,
                 ),

@@ -93,6 +93,7 @@ class AmiProtocol(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.drop_reason: str | None = None
+        self.last_received = 0.0  # when bytes last arrived (on ``clock``): the Ping watchdog's sign of life
 
     @property
     def banner_seen(self) -> bool:
@@ -128,6 +129,7 @@ class AmiProtocol(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         now = self._clock()
+        self.last_received = now
         framer = self._framer
         msgs = framer.feed(data)
         stats = self._stats
