@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import acd.daemon as daemon_module
+import acd.daemon.roles as daemon_module
 from acd.core.callcenter import Core
 from acd.daemon import Daemon
 from acd.ha import Change, Takeover

@@ -1,4 +1,4 @@
-"""The house drawn from its imports. ``acd/daemon.py`` wires the feature packages together (the AMI
+"""The house drawn from its imports. ``acd/daemon/`` wires the feature packages together (the AMI
 client, the core, storage, metrics, HTTP, routing); a feature package that imported the daemon back,
 directly or through another package, would make that wiring a circle: one change anywhere could
 then break every command at import time, and no package could be read, tested or reused without

@@ -34,7 +34,7 @@ fully booted. The secret is sent in the Login action and nowhere else: it is nev
 
 What happened to the connection (connected, logged in, booted, a refused login, a failed connect,
 the loss) is reported to ``on_state`` as a notice and never logged here: the owner decides what
-it means and logs it once (the daemon, acd/daemon.py). The client logs only what no notice
+it means and logs it once (the daemon, acd/daemon/ami_notices.py). The client logs only what no notice
 carries: a handler that raised, malformed bytes (both rate-limited), a read written again after
 a reconnect, a Ping unanswered for the action timeout while Asterisk kept sending, and a bug in
 the session loop itself.
