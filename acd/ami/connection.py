@@ -34,10 +34,10 @@ fully booted. The secret is sent in the Login action and nowhere else: it is nev
 
 What happened to the connection (connected, logged in, booted, a refused login, a failed connect,
 the loss) is reported to ``on_state`` as a notice and never logged here: the owner decides what
-it means and logs it once (the daemon, acd/daemon/ami_notices.py). The client logs only what no notice
-carries: a handler that raised, malformed bytes (both rate-limited), a read written again after
-a reconnect, a Ping unanswered for the action timeout while Asterisk kept sending, and a bug in
-the session loop itself.
+it means and logs it once (the daemon, acd/daemon/ami_notices.py). The client logs only what
+no notice carries: a handler that raised, malformed bytes (both rate-limited), a read written
+again after a reconnect, a Ping unanswered for the action timeout while Asterisk kept sending, and
+a bug in the session loop itself.
 
 The pieces, one job each: :mod:`acd.ami.protocol` (the socket: bytes framed into messages and
 handed on, the hot path), :mod:`acd.ami.actions` (the table of actions waiting for an answer),
