@@ -16,7 +16,7 @@ COPY, then VACUUM ANALYZE as autovacuum would), then times, in one run:
   rows    the KPI refresh (acd.metrics.sql: the three windows as three periods of one pass of plain
           GROUP BYs) and ``acd report --since 30d`` (acd.reads.summary, then the table), with no
           summary rollup built: every figure read from the rows;
-  build   the summary rollups built from nothing (acd/reads/rollups.py: what the daemon's KPI
+  build   the summary rollups built from nothing (acd/reads/rollup_build.py: what the daemon's KPI
           refresh does a few seconds at a time after an upgrade);
   after   the same two reads with the rollups current (the daemon's refresh includes its build
           step, which then only re-checks a couple of buckets), ``--runs`` times each, the median

@@ -48,7 +48,8 @@ from acd.metrics import Metrics
 from acd.metrics.kpi import KpiRefresher
 from acd.metrics.sql import SqlKpiSource
 from acd.reads.calls import customer_call
-from acd.reads.summary import Period, build_rollups, summarize
+from acd.reads.summary import build_rollups, summarize
+from acd.reads.summary_periods import Period
 from acd.settings import Settings
 from acd.store.codec import is_stored
 from acd.store.migrate import prepare_database

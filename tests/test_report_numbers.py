@@ -285,7 +285,7 @@ async def test_purge_erases_personal_data_and_keeps_the_numbers(db_url: str, tmp
 async def test_purge_drops_rollups_older_than_they_are_kept(db_url: str, tmp_path: Path) -> None:
     """Rollups built 40 days in, purged 30 days later: the buckets that ended before both the purge's
     date and the rollups' horizon go with their marks, the rest stay, and no figure changes."""
-    from acd.reads.rollups import HORIZON
+    from acd.reads.rollup_build import HORIZON
     from acd.reads.summary import build_rollups
     from acd.store.marks import LEVELS
     from acd.store.tables import SummaryMark, SummaryRollup

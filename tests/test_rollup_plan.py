@@ -1,4 +1,4 @@
-"""How a summary splits its time line between rollups and rows (acd/reads/rollups.py), checked on
+"""How a summary splits its time line between rollups and rows (acd/reads/rollup_plan.py), checked on
 point masses: whatever the edges and whichever buckets are current, every row counts once, in its
 own piece, and rows outside the time line count nowhere."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 import random
 
-from acd.reads.rollups import Plan, Timeline
+from acd.reads.rollup_plan import Plan, Timeline
 
 DAY, HOUR, WEEK = 86400.0, 3600.0, 7 * 86400.0
 T = 2960 * WEEK  # a Thursday midnight (UTC): weeks count from the epoch, a Thursday

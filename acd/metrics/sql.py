@@ -3,7 +3,7 @@
 The numbers come from :func:`acd.reads.summary.summarize`, the read behind the report and the API's
 agent summary, with the three windows as three periods of one read of each part: the gauges
 cannot disagree with the report, and nothing here re-derives a figure. Each refresh first brings
-the summary rollups up to date (acd/reads/rollups.py), within a time budget: the daemon is what
+the summary rollups up to date (acd/reads/rollup_build.py), within a time budget: the daemon is what
 keeps them, for its own refreshes and for ``acd report``. The queries run in the
 driver's thread (aiosqlite) or on the server (asyncpg); the loop only awaits them.
 """
@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.metrics.kpi import WINDOWS, KpiRefresher, Kpis, WindowKpi
 from acd.metrics.metrics import Metrics
-from acd.reads.summary import ALL_SERVERS, Period, build_rollups, summarize
+from acd.reads.summary import ALL_SERVERS, build_rollups, summarize
+from acd.reads.summary_periods import Period
 from acd.settings import Settings
 
 __all__ = ["SqlKpiSource", "attach_center_kpis", "attach_sql_kpis", "window_kpi"]

@@ -1,7 +1,7 @@
 """What each of the summary's figures sums, as SQL: which entry rows count as legs, the queue each
 is reported under and its wait, the per-queue settings as CASE expressions, and the GROUP BYs
-(:func:`summary_parts`) that :mod:`acd.reads.summary` folds into periods. The figures themselves are defined
-in that module's docstring."""
+(:func:`summary_parts`) that :mod:`acd.reads.summary_periods` folds into periods. The figures
+themselves are defined in :mod:`acd.reads.summary`'s docstring."""
 
 from __future__ import annotations
 

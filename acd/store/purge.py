@@ -27,7 +27,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.core.definitions import WINDOWS
-from acd.reads.rollups import HORIZON, prune
+from acd.reads.rollup_build import HORIZON, prune
 from acd.settings import Settings
 from acd.store.tables import call_reviews, calls, customer_calls, outcomes
 
