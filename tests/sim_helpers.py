@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -151,6 +152,21 @@ class AmiClient:
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
+
+
+async def answered(cli: AmiClient, action: str, last: str | None = None) -> None:
+    """Send ``action`` and read until its answer (and its list's ``last`` event) is in: the
+    simulator writes in order, so whatever it emitted before is in too. A generous deadline, not
+    a window: on a quiet machine this takes a millisecond."""
+    aid = cli.send(action)
+    deadline = time.monotonic() + 60
+    seen = len(cli.messages)
+    while time.monotonic() < deadline:
+        mine = [p for p in cli.messages[seen:] if get(p, "ActionID") == aid]
+        if mine and (last is None or any(get(p, "Event") == last for p in mine)):
+            return
+        assert await cli.read_for(0.001), "the simulator closed the connection"
+    raise AssertionError(f"no answer to {action} in 60 s")
 
 
 # The shared queue beside the personal affinity queues, as the weighted-queues lab configured it

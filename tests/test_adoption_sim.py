@@ -24,7 +24,7 @@ from acd.daemon import Daemon
 from acd.reads.call_lists import list_calls
 from acd.reads.calls import customer_call
 from acd.sim import SimConfig, Simulator
-from tests.sim_helpers import AmiClient, get
+from tests.sim_helpers import AmiClient, answered, get
 from tests.support.credentials import login
 from tests.test_e2e_daemon import daemon_settings
 
@@ -108,21 +108,6 @@ async def test_calls_in_progress_when_acd_starts_are_recorded_right(tmp_path: Pa
     # Asterisk told each wait, so none may be unknown (the unknown case is a core test).
     assert [r["call_id"] for r in adopted if r["leg_wait"] is None] == []
     assert any(r["outcome"] == "answered" and r["answered_at"] is not None for r in adopted)
-
-
-async def answered(cli: AmiClient, action: str, last: str | None = None) -> None:
-    """Send ``action`` and read until its answer (and its list's ``last`` event) is in: the
-    simulator writes in order, so whatever it emitted before is in too. A generous deadline, not
-    a window: on a quiet machine this takes a millisecond."""
-    aid = cli.send(action)
-    deadline = time.monotonic() + 60
-    seen = len(cli.messages)
-    while time.monotonic() < deadline:
-        mine = [p for p in cli.messages[seen:] if get(p, "ActionID") == aid]
-        if mine and (last is None or any(get(p, "Event") == last for p in mine)):
-            return
-        assert await cli.read_for(0.001), "the simulator closed the connection"
-    raise AssertionError(f"no answer to {action} in 60 s")
 
 
 @pytest.mark.parametrize("seed", [2, 4])

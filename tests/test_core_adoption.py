@@ -128,13 +128,18 @@ def test_the_callers_phone_hanging_up_ends_an_adopted_call_by_the_caller(cause: 
 # ---------------------------------------------------------------- a call acd already recorded
 
 
-def transferred(feed: Feed, call: Call) -> None:
-    """``call`` answered by Alice, who transfers it: its entry is recorded at once, while the
-    caller's channel lives on in its Queue() application, bridged to the transfer's target."""
+def transferred(feed: Feed, call: Call, kind: str) -> None:
+    """``call`` answered by Alice, who transfers it (``kind`` "blind" or "attended"): its entry is
+    recorded at once, while the caller's channel lives on, bridged to the transfer's target."""
     connect(feed, call, "PJSIP/1001", "Alice", hold=1)
+    if kind == "blind":
+        event = {"Event": "BlindTransfer", "TransfererUniqueid": call.agent_uid,
+                 "TransfereeUniqueid": call.uid, "TransfererLinkedid": call.linkedid}  # fmt: skip
+    else:
+        event = {"Event": "AttendedTransfer", "OrigTransfererUniqueid": call.agent_uid,
+                 "TransfereeUniqueid": call.uid, "OrigTransfererLinkedid": call.linkedid}  # fmt: skip
     feed(
-        {"Event": "BlindTransfer", "TransfererUniqueid": call.agent_uid, "TransfereeUniqueid": call.uid,
-         "TransfererLinkedid": call.linkedid},
+        event,
         call.signal("BridgeLeave", "agent"),
         call.agent("AgentComplete", "PJSIP/1001", "Alice", HoldTime="1", TalkTime="20", Reason="transfer"),
         call.signal("Hangup", "agent", 16),
@@ -144,8 +149,11 @@ def transferred(feed: Feed, call: Call) -> None:
     assert record.id == call.uid and record.ended_by == "transfer"
 
 
-def resync_with_caller_in(feed: Feed, call: Call, queue: str) -> None:
-    """A resync (a takeover, a reconnect) finds the caller bridged in ``queue``'s Queue()."""
+def resync_with_caller_in(
+    feed: Feed, call: Call, application: str, data: str, context: str = "inbound"
+) -> None:
+    """A resync (a takeover, a reconnect) finds the caller running ``application`` with
+    ``data``, bridged to the transfer's target."""
     feed.core.begin_resync(feed.now)
     target = {"Event": "CoreShowChannel", "Channel": "PJSIP/2001-00000077", "Uniqueid": "1.77",
               "Linkedid": call.linkedid, "Application": "AppDial", "ApplicationData": "(Outgoing Line)",
@@ -155,7 +163,7 @@ def resync_with_caller_in(feed: Feed, call: Call, queue: str) -> None:
         {**member("QueueMember", "support", "PJSIP/1001", "Alice"), "Name": "Alice",
          "Location": "PJSIP/1001"},
         {"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": "2"},
-        call.base("CoreShowChannel", Application="Queue", ApplicationData=f"{queue},t,,,300",
+        call.base("CoreShowChannel", Application=application, ApplicationData=data, Context=context,
                   Duration="00:00:26", BridgeId="b-target"),
         target,
         {"Event": "CoreShowChannelsComplete", "EventList": "Complete", "ListItems": "2"},
@@ -163,20 +171,40 @@ def resync_with_caller_in(feed: Feed, call: Call, queue: str) -> None:
     )  # fmt: skip
 
 
-def test_a_transferred_caller_still_in_its_queue_application_is_not_adopted_again() -> None:
-    """Asterisk keeps a transferred caller in the Queue() it was answered in, bridged to the
-    target, until it hangs up: the snapshot shows it in a queue bridge, but its queue entry is
-    the one acd recorded at the transfer. Adopting it would record that call twice: as entry
-    ``#2`` (a partial row for no queue entry of Asterisk's), or, merged with queue_log, over the
-    true record."""
-    feed = Feed()
-    call = Call("1800000129.36")
-    transferred(feed, call)
-    resync_with_caller_in(feed, call, "support")
-    assert feed.core.registry.entries == {}
+def hang_up_and_settle(feed: Feed, call: Call) -> None:
     target_hangup = {**call.signal("Hangup", "caller", 16), "Uniqueid": "1.77"}
     feed(call.signal("Hangup", "caller", 16), target_hangup, dt=30)
     feed.tick(60)
+
+
+def test_a_transferred_caller_still_in_its_queue_application_is_not_adopted_again() -> None:
+    """After an attended transfer Asterisk keeps the caller in the Queue() it was answered in,
+    bridged to the target, until it hangs up (transfer.ami.log, 8c): the snapshot shows it in a
+    queue bridge, but its queue entry is the one acd recorded at the transfer. Adopting it would
+    record that call twice: as entry ``#2`` (a partial row for no queue entry of Asterisk's), or,
+    merged with queue_log, over the true record."""
+    feed = Feed()
+    call = Call("1800000129.36")
+    transferred(feed, call, "attended")
+    resync_with_caller_in(feed, call, "Queue", "support,t,,,300")
+    assert feed.core.registry.entries == {}
+    hang_up_and_settle(feed, call)
+    assert [r.id for r in feed.records()] == [call.uid]
+
+
+@pytest.mark.parametrize("gap", [False, True], ids=["resync", "after_a_gap"])
+def test_a_blind_transferred_caller_dialling_the_target_is_not_adopted(gap: bool) -> None:
+    """After a blind transfer the caller has left Queue() and runs the target's extension
+    (``Dial`` in the transfer's context, transfer.ami.log 8a), bridged to the target: a resync,
+    or one after an AMI gap, finds no queue entry there, and the call stays one record."""
+    feed = Feed()
+    call = Call("1800000129.36")
+    transferred(feed, call, "blind")
+    if gap:
+        feed.core.disconnected(feed.now)
+    resync_with_caller_in(feed, call, "Dial", "Local/1003@agents,20", context="xfer")
+    assert feed.core.registry.entries == {}
+    hang_up_and_settle(feed, call)
     assert [r.id for r in feed.records()] == [call.uid]
 
 
@@ -185,8 +213,8 @@ def test_a_transferred_caller_answered_in_another_queue_during_a_gap_is_its_next
     queue entry acd has not recorded, adopted as the channel's next."""
     feed = Feed()
     call = Call("1800000129.36")
-    transferred(feed, call)
+    transferred(feed, call, "blind")
     feed.core.disconnected(feed.now)
-    resync_with_caller_in(feed, call, "billing")
+    resync_with_caller_in(feed, call, "Queue", "billing,t,,,300")
     (entry,) = feed.core.registry.entries.values()
     assert entry.id == f"{call.uid}#2" and entry.queue == "billing" and entry.state == "connected"

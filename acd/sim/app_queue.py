@@ -58,12 +58,7 @@ def enter_queue(pbx: Pbx, call: Call, queue: str, timeout: float | None) -> str 
         return "JOINEMPTY"
     ch = pbx.channels.get(call.ch1)
     if ch is not None:
-        ch.app, ch.appdata, ch.context, ch.priority = (
-            "Queue",
-            call.queue_appdata,
-            call.dp_context,
-            call.dp_prio,
-        )
+        ch.runs(call.dp_context, ch.exten, call.dp_prio, "Queue", call.queue_appdata)
     join(pbx, call, queue, phase="queue_join")
     if timeout:
         call.timers.append(pbx.sched.after(timeout, endings.queue_leave, pbx, call, "TIMEOUT"))

@@ -102,6 +102,17 @@ class Channel:
     variables: dict[str, str] = field(default_factory=dict)
     curl_options: dict[str, str] = field(default_factory=dict)  # CURLOPT() on this channel
 
+    def runs(self, context: str, exten: str, priority: int, app: str, appdata: str) -> None:
+        """The channel now runs ``app(appdata)`` at ``context,exten,priority``, as its last
+        ``Newexten`` said: what ``CoreShowChannels`` and ``Status`` report from then on."""
+        self.context, self.exten, self.priority, self.app, self.appdata = (
+            context,
+            exten,
+            priority,
+            app,
+            appdata,
+        )
+
     def snapshot(self) -> list[tuple[str, object]]:
         """The channel snapshot headers Asterisk puts in every channel event, in its order."""
         desc = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}.get(self.state, "Up")

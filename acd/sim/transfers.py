@@ -3,7 +3,11 @@ ending) and attended (Atxfer from the agent's channel; transfer.ami.log 8c).
 
 The queue entry ends at the transfer (its record says ``ended_by: transfer``); the caller's
 channels live on, bridged to the target, until the target's side ends ``after_transfer`` seconds
-later (the traffic model's script).
+later (the traffic model's script). Where they are meanwhile is what the capture's events say
+(docs/asterisk.md): after a blind transfer the caller has left Queue() and runs ``Dial`` on the
+target's extension, bridged to the target; after an attended one it stays in the Queue() it was
+answered in, bridged to the consultation's channel. ``CoreShowChannels`` and ``Status`` report
+the channels so, as a resync reads them.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ def blind_transfer(
     ``fields`` are the ending's, completed here with the target's leg."""
     exten = call.script.ending.transfer_exten
     target = pbx.target_pair(
-        call, exten, "agents", "b", (call.number, 1, "AppDial", "(Outgoing Line)"), (exten, 5, "Wait", "3600")
+        call, exten, "agents", "b", ("", 1, "AppDial", "(Outgoing Line)"), (exten, 5, "Wait", "3600")
     )
     leg_fields(fields, "b", target, q)
-    fields["bridge1"] = pbx.new_bridge()
+    bridge = fields["bridge1"] = pbx.new_bridge()
     pbx.emit(render_phase(phase, fields, {"a": member_status(pbx, agent.iface)}))
+    caller = pbx.channels[call.ch1]
+    caller.runs("xfer", exten, 2, "Dial", f"{target.iface},20")  # out of Queue(), dialling the target
+    caller.bridge = pbx.channels[target.ch1].bridge = bridge
     _handed_over(pbx, call, talk)
     after = call.script.ending.after_transfer
     call.timers.append(pbx.sched.after(after, _blind_transfer_end, pbx, call, fields, target))
@@ -57,15 +64,22 @@ def atxfer(pbx: Pbx, call: Call, exten: str, context: str = "xfer", consult: flo
         return False
     q = pbx.queues[call.queue]
     call.cancel_timers()
-    extra: dict[str, object] = {"bridge1": pbx.new_bridge(), "bridge2": pbx.new_bridge()}
+    talking, ringing = pbx.new_bridge(), pbx.new_bridge()
+    extra: dict[str, object] = {"bridge1": talking, "bridge2": ringing}
+    phone = f"Local/{exten}@agents"
+    places = {  # the consultation's Local pair dials the target's phone, which answers at once
+        "b": ((exten, 1, "AppDial", ""), (exten, 2, "Dial", f"{phone},20")),
+        "d": (("", 1, "AppDial", "(Outgoing Line)"), (exten, 5, "Wait", "3600")),
+    }
     legs = []
     for role, where in (("b", context), ("d", "agents")):
-        dial = "Dial" if role == "b" else "AppDial"  # the consultation's caller side dials
-        leg = pbx.target_pair(
-            call, exten, where, role, (exten, 1, "AppDial", ""), (exten, 1, dial, ""), rung_at=pbx.sched.now
-        )
+        one, two = places[role]
+        leg = pbx.target_pair(call, exten, where, role, one, two, rung_at=pbx.sched.now)
         leg_fields(extra, role, leg, q)
         legs.append(leg)
+    # The agent and the consultation's channel share a bridge; the target's pair another.
+    pbx.channels[call.agent.ch1].bridge = pbx.channels[legs[0].ch1].bridge = talking
+    pbx.channels[legs[0].ch2].bridge = pbx.channels[legs[1].ch1].bridge = ringing
     call.ctx_extra.update(extra)
     call.xfer_legs = legs
     call.move("consulting")
@@ -85,6 +99,8 @@ def atxfer_complete(pbx: Pbx, call: Call) -> None:
     fields = call_fields(pbx, call, q, talktime=end.talked)
     pbx.emit(render_phase("atxfer_complete", fields, {"a": member_status(pbx, leg.iface)}))
     end.log(pbx, call, "ATTENDEDTRANSFER", "BRIDGE", call.ctx_extra.get("bridge2", call.bridge))
+    # The consultation's bridge merges into the caller's: the caller stays in its Queue().
+    pbx.channels[call.xfer_legs[0].ch1].bridge = call.bridge
     _handed_over(pbx, call, end.talk)
     call.timers.append(pbx.sched.after(call.script.ending.after_transfer, atxfer_end, pbx, call))
     pbx.dispatch()
