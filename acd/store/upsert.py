@@ -7,15 +7,9 @@ row written as partial (acd attached mid-call) is replaced when the complete rec
 a complete row is never replaced by a partial one. Offers follow their call row: written when the row
 is, replaced with it, never added to a row that was not.
 
-Customer calls (``CustomerCallUpdated``) are upserted by (server_id, linkedid) with the stage's
-columns; their entries' ``leg_*`` columns follow. Writing one also links it to the caller's other
-calls, in both directions so the order of writes does not matter: the earlier calls of the same
-caller key whose next contact it is get ``next_contact_at``/``next_contact_call``; once it is
-final, its own next contact is looked up; a callback makes the cut-off it calls back
-``repeat_exempt`` when the rep did not cause that cut-off (acd/core/definitions.py). These links
-cross servers (a caller's next contact, or callback, may come through another server sharing the
-database): each server's Asterisk ``systemname`` keeps the ids apart. A final
-customer call that already has outcomes gets its outcome summary and its chain's credit settled.
+Customer calls (``CustomerCallUpdated``) go through acd/store/customer_calls.py in the same
+transaction: their rows, their entries' ``leg_*`` columns, the links to the caller's other calls,
+and the outcome summary and credit of a final one.
 
 Fencing (several nodes of one server, acd/ha): call records, sessions, gaps and outcomes are facts,
 merged by their keys, so a late write from a node that no longer leads is harmless. Routing
@@ -30,20 +24,18 @@ transaction (``NOTIFY acd_history``, acd/store/history_feed.py): shared caller h
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, case, delete, func, select, true, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, CreditPolicy
+from acd.core.definitions import CreditPolicy
 from acd.core.effects import (
     AffinityDecided,
     CallFinished,
     CallRecord,
-    CustomerCall,
     CustomerCallUpdated,
     GapRecorded,
     LegFacts,
@@ -51,29 +43,19 @@ from acd.core.effects import (
     OutcomeReported,
 )
 from acd.store.codec import StoredEffect, is_stored
-from acd.store.dialect import upsert_insert
+from acd.store.customer_calls import upsert_customer_calls
+from acd.store.dialect import chunks, dedupe, upsert_insert
 from acd.store.history_feed import CHANNEL, encode
 from acd.store.marks import collecting, note
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
-from acd.store.rows import (
-    call_row,
-    callback_link_row,
-    customer_call_row,
-    decision_row,
-    gap_row,
-    leg_row,
-    offer_rows,
-    session_row,
-)
-from acd.store.sales import CreditRules, refresh_outcome_summary, settle_chain_credit
+from acd.store.rows import call_row, callback_link_row, decision_row, gap_row, offer_rows, session_row
+from acd.store.sales import CreditRules
 from acd.store.tables import (
     AgentSession,
     Call,
     CallbackLink,
-    CustomerCallRow,
     Gap,
     Offer,
-    Outcome,
     RoutingDecision,
     ServerLease,
     table_of,
@@ -84,8 +66,6 @@ __all__ = ["RowUpserter"]
 log = structlog.get_logger("acd.store")
 
 CALL_KEY = ["server_id", "uniqueid", "entry"]
-CHUNK = 100
-T = TypeVar("T")
 _CALL_UPDATABLE = [
     c.name
     for c in table_of(Call).columns
@@ -93,29 +73,6 @@ _CALL_UPDATABLE = [
     and not c.name.startswith(("repeat_", "leg_"))  # the purge's and the customer-call stage's
     and c.name != "purged_at"
 ]
-_PERSONAL = ("caller_num", "caller_name", "caller_key", "account")  # erased by a purge, for good
-_STORE_OWN = {  # customer_calls columns the store sets itself, never the stage's upsert
-    "id", "server_id", "linkedid", "next_contact_at", "next_contact_call", "repeat_exempt",
-    "disposition", "resolved", "notes_state", "outcome_at", "purged_at",
-}  # fmt: skip
-_CUSTOMER_OWN = [c.name for c in table_of(CustomerCallRow).columns if c.name not in _STORE_OWN]
-
-
-async def _note_origins(conn: AsyncConnection, table: Any, rows: list[CustomerCall]) -> None:
-    """A continuation changes how its origin's row counts (acd/core/origin.py): the origin
-    server's buckets holding that row are noted, so their rollups are built again."""
-    for row in rows:
-        if row.origin_server is None or row.origin_linkedid is None:
-            continue
-        found = (
-            await conn.execute(
-                select(table.c.joined_at, table.c.ended_at).where(
-                    table.c.server_id == row.origin_server, table.c.linkedid == row.origin_linkedid
-                )
-            )
-        ).first()
-        if found is not None:
-            await note(conn, row.origin_server, [found.joined_at, found.ended_at])
 
 
 class RowUpserter:
@@ -215,7 +172,7 @@ class RowUpserter:
                 & ~stmt.excluded.partial
                 & table_of(Call).c.purged_at.is_(None),
             )
-            for chunk in _chunks(call_rows):
+            for chunk in chunks(call_rows):
                 await conn.execute(stmt, chunk)
         await self._insert_ignore(conn, table_of(Offer), offers, ["server_id", "uniqueid", "entry", "seq"])
         await self._insert_ignore(conn, table_of(CallbackLink), links, ["server_id", "call_id"])
@@ -233,7 +190,7 @@ class RowUpserter:
             await self._routing_for_calls(conn, sorted({row["uniqueid"] for row in call_rows}))
         if customers:
             rows = [u.call for u in customers.values()]
-            await self._customer_calls(conn, rows, list(legs.values()), linking)
+            await upsert_customer_calls(conn, sid, self.credit, rows, list(legs.values()), linking=linking)
         for outcome in reported:
             await self._outcome(conn, outcome)
         if written and conn.dialect.name == "postgresql":
@@ -260,134 +217,6 @@ class RowUpserter:
         current = (await conn.execute(query)).scalar_one_or_none()
         return current is not None and int(current) == token
 
-    async def _customer_calls(
-        self, conn: AsyncConnection, rows: list[CustomerCall], legs: list[LegFacts], linking: bool
-    ) -> None:
-        sid = self.server_id
-        table = table_of(CustomerCallRow)
-        stmt = upsert_insert(conn, table)
-        set_: dict[str, Any] = {name: stmt.excluded[name] for name in _CUSTOMER_OWN}
-        for name in _PERSONAL:
-            set_[name] = case((table.c.purged_at.is_(None), stmt.excluded[name]), else_=table.c[name])
-        set_["keyed"] = table.c.keyed | stmt.excluded.keyed
-        # A final row is never stepped back by an older version replayed after it.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["server_id", "linkedid"], set_=set_, where=~table.c.final | stmt.excluded.final
-        )
-        await self._note_stored(conn, [row.linkedid for row in rows], legs)
-        await note(conn, sid, [t for row in rows for t in (row.joined_at, row.ended_at)])
-        for chunk in _chunks([customer_call_row(row, sid) for row in rows]):
-            await conn.execute(stmt, chunk)
-        await _note_origins(conn, table, rows)
-        if legs:
-            calls = table_of(Call)
-            leg_update = (
-                update(calls)
-                .where(
-                    calls.c.server_id == bindparam("b_server_id"),
-                    calls.c.uniqueid == bindparam("b_uniqueid"),
-                    calls.c.entry == bindparam("b_entry"),
-                )
-                .values(
-                    leg_queue=bindparam("leg_queue"),
-                    leg_counted=bindparam("leg_counted"),
-                    leg_wait=bindparam("leg_wait"),
-                    leg_closing=bindparam("leg_closing"),
-                )
-            )
-            for leg_chunk in _chunks([leg_row(leg, sid) for leg in legs]):
-                await conn.execute(leg_update, leg_chunk)
-        if linking:
-            await self._link(conn, rows)
-        final = sorted({row.linkedid for row in rows if row.final})
-        outcomes = table_of(Outcome)
-        for ids in _chunks(final):
-            noted = set(
-                (
-                    await conn.execute(
-                        select(outcomes.c.linkedid)
-                        .where(outcomes.c.server_id == sid, outcomes.c.linkedid.in_(ids))
-                        .distinct()
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if noted:
-                await refresh_outcome_summary(conn, sid, noted)
-                for chain_id in sorted({row.chain_id for row in rows if row.linkedid in noted}):
-                    await settle_chain_credit(conn, sid, chain_id, self.credit)
-
-    async def _link(self, conn: AsyncConnection, rows: list[CustomerCall]) -> None:
-        """Next contacts and repeat exemption (module docstring): set by whichever call is written
-        second, so a replay or an import out of order links the same calls. The batch's caller
-        keys are read in one query, the links worked out here, and rows updated by primary key:
-        no statement depends on the planner finding the right index for a fresh table."""
-        sid = self.server_id
-        table = table_of(CustomerCallRow)
-        keys = sorted({r.caller_key for r in rows if r.caller_key is not None})
-        if keys:
-            floor = min(r.joined_at for r in rows) - max(WINDOWS.values()) - 86400.0
-            known: dict[str, list[Any]] = defaultdict(list)
-            for chunk in _chunks(keys):
-                for c in await conn.execute(
-                    select(
-                        table.c.id,
-                        table.c.linkedid,
-                        table.c.caller_key,
-                        table.c.joined_at,
-                        table.c.ended_at,
-                        table.c.next_contact_at,
-                        table.c.next_contact_call,
-                        table.c.server_id,
-                    ).where(table.c.caller_key.in_(chunk), table.c.joined_at >= floor)  # every server's
-                ):
-                    known[c.caller_key].append(c)
-            changes = []
-            for calls in known.values():
-                calls.sort(key=lambda c: c.joined_at)
-                for c in calls:
-                    if c.ended_at is None:
-                        continue
-                    nxt = next(
-                        (o for o in calls if o.joined_at > c.ended_at and o.linkedid != c.linkedid), None
-                    )
-                    if nxt is None or (c.next_contact_at is not None and c.next_contact_at <= nxt.joined_at):
-                        continue  # nothing came after it, or what it has is as early
-                    changes.append({"b_id": c.id, "b_at": nxt.joined_at, "b_call": nxt.linkedid})
-                    await note(conn, c.server_id, [c.ended_at])  # the row's server's summary
-            if changes:
-                await conn.execute(_SET_NEXT_CONTACT, changes)
-        called_back = sorted({r.callback_of for r in rows if r.callback_of})
-        cut = sorted({r.linkedid for r in rows if r.final and r.cut_off and r.ended_by in EXEMPT_ENDED_BY})
-        exempt: dict[int, tuple[str, float | None]] = {}
-        for chunk in _chunks(called_back):
-            found = await conn.execute(
-                select(table.c.id, table.c.ended_at, table.c.server_id).where(
-                    table.c.linkedid.in_(chunk),  # a cut-off on another server, called back here
-                    table.c.cut_off == true(),
-                    table.c.ended_by.in_(EXEMPT_ENDED_BY),
-                )
-            )
-            exempt.update({row[0]: (row[2], row[1]) for row in found})
-        for chunk in _chunks(cut):
-            back = table.alias("back")
-            found = await conn.execute(
-                select(table.c.id, table.c.ended_at)
-                .select_from(
-                    table.join(
-                        back,
-                        back.c.callback_of == table.c.linkedid,  # the callback may be another server's
-                    )
-                )
-                .where(table.c.server_id == sid, table.c.linkedid.in_(chunk))
-            )
-            exempt.update({row[0]: (sid, row[1]) for row in found})
-        if exempt:
-            await conn.execute(_SET_EXEMPT, [{"b_id": i} for i in sorted(exempt)])
-            for server in sorted({where for where, _ in exempt.values()}):
-                await note(conn, server, [at for where, at in exempt.values() if where == server])
-
     async def _stored_calls(
         self, conn: AsyncConnection, uniqueids: list[str]
     ) -> dict[tuple[str, int], tuple[bool, bool, float]]:
@@ -395,7 +224,7 @@ class RowUpserter:
         (uniqueid, entry)."""
         calls = table_of(Call)
         found: dict[tuple[str, int], tuple[bool, bool, float]] = {}
-        for chunk in _chunks(sorted(set(uniqueids))):
+        for chunk in chunks(sorted(set(uniqueids))):
             result = await conn.execute(
                 select(
                     calls.c.uniqueid, calls.c.entry, calls.c.partial, calls.c.purged_at, calls.c.joined_at
@@ -404,24 +233,6 @@ class RowUpserter:
             for uniqueid, entry, partial, purged_at, joined_at in result:
                 found[(uniqueid, entry)] = (bool(partial), purged_at is not None, joined_at)
         return found
-
-    async def _note_stored(self, conn: AsyncConnection, linkedids: list[str], legs: list[LegFacts]) -> None:
-        """The summary rollups of where these customer calls and leg rows lie now are stale (read
-        before an upsert: a row it moves changes its old bucket too)."""
-        sid = self.server_id
-        table, calls = table_of(CustomerCallRow), table_of(Call)
-        for chunk in _chunks(sorted(set(linkedids))):
-            found = await conn.execute(
-                select(table.c.joined_at, table.c.ended_at).where(
-                    table.c.server_id == sid, table.c.linkedid.in_(chunk)
-                )
-            )
-            await note(conn, sid, [t for row in found for t in row])
-        for uids in _chunks(sorted({leg.uniqueid for leg in legs})):
-            found = await conn.execute(
-                select(calls.c.joined_at).where(calls.c.server_id == sid, calls.c.uniqueid.in_(uids))
-            )
-            await note(conn, sid, found.scalars())
 
     async def _delete_offers(self, conn: AsyncConnection, keys: list[tuple[str, int]]) -> None:
         offers = table_of(Offer)
@@ -445,7 +256,7 @@ class RowUpserter:
                 if c.name not in ("id", "server_id", "uniqueid")
             },
         )
-        for chunk in _chunks(_dedupe(rows, ["server_id", "uniqueid"])):
+        for chunk in chunks(dedupe(rows, ["server_id", "uniqueid"])):
             await conn.execute(stmt, chunk)
         calls = table_of(Call)
         for row in rows:  # calls already written: give them their routing reason now
@@ -458,17 +269,17 @@ class RowUpserter:
     async def _routing_for_calls(self, conn: AsyncConnection, uniqueids: list[str]) -> None:
         """Calls whose decision was written before them take its reason."""
         calls, decided = table_of(Call), table_of(RoutingDecision)
-        for i in range(0, len(uniqueids), CHUNK):
-            reason = (
-                select(decided.c.reason)
-                .where(decided.c.server_id == calls.c.server_id, decided.c.uniqueid == calls.c.uniqueid)
-                .scalar_subquery()
-            )
+        reason = (
+            select(decided.c.reason)
+            .where(decided.c.server_id == calls.c.server_id, decided.c.uniqueid == calls.c.uniqueid)
+            .scalar_subquery()
+        )
+        for chunk in chunks(uniqueids):
             await conn.execute(
                 update(calls)
                 .where(
                     calls.c.server_id == self.server_id,
-                    calls.c.uniqueid.in_(uniqueids[i : i + CHUNK]),
+                    calls.c.uniqueid.in_(chunk),
                     calls.c.routing.is_(None),
                 )
                 .values(routing=reason)
@@ -479,7 +290,7 @@ class RowUpserter:
     ) -> None:
         if rows:
             stmt = upsert_insert(conn, table).on_conflict_do_nothing(index_elements=key)
-            for chunk in _chunks(_dedupe(rows, key)):
+            for chunk in chunks(dedupe(rows, key)):
                 await conn.execute(stmt, chunk)
 
     async def _outcome(self, conn: AsyncConnection, effect: OutcomeReported) -> None:
@@ -507,26 +318,3 @@ class RowUpserter:
             order_left=effect.order_left,
         )
         await save_outcome(conn, self.server_id, self.credit, data)
-
-
-_SET_NEXT_CONTACT = (
-    update(table_of(CustomerCallRow))
-    .where(table_of(CustomerCallRow).c.id == bindparam("b_id"))
-    .values(next_contact_at=bindparam("b_at"), next_contact_call=bindparam("b_call"))
-)
-_SET_EXEMPT = (
-    update(table_of(CustomerCallRow))
-    .where(table_of(CustomerCallRow).c.id == bindparam("b_id"))
-    .values(repeat_exempt=True)
-)
-
-
-def _dedupe(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:
-    """PostgreSQL refuses one statement that touches the same key twice: keep the last row per key."""
-    return list({tuple(row[name] for name in key): row for row in rows}.values())
-
-
-def _chunks(rows: list[T]) -> list[list[T]]:
-    """Statements of at most CHUNK rows: SQLAlchemy builds each statement in the event loop's
-    thread, so a big batch goes in pieces with the loop free in between (same transaction)."""
-    return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
