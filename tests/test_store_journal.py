@@ -1,8 +1,9 @@
 """The durable journal on its own: group commit, recovery after a crash, torn tails, the size bound,
 a disk that fails and comes back, the memory bound, and the old spool moved in.
 
-A disk that fails is the module's own write/fsync seam raising the errno a full or read-only file
-system gives (the fault-injection suite does the same with a real tmpfs and ``remount,ro``).
+A disk that fails is the journal's write seam (``acd.store.journal.disk``) raising the errno a full
+or read-only file system gives (the fault-injection suite does the same with a real tmpfs and
+``remount,ro``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from acd.store import journal as journal_mod
 from acd.store.codec import dumps
 from acd.store.journal import Journal, JournalBusy
+from acd.store.journal import commit as commit_mod
+from acd.store.journal import disk as disk_mod
+from acd.store.journal import frames as frames_mod
 from tests.store_records import finished
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +148,7 @@ async def test_a_torn_tail_is_cut_and_the_rest_kept(tmp_path: Path) -> None:
     (segment,) = tmp_path.glob("*.wal")
     good = segment.stat().st_size
     with segment.open("ab") as fh:  # a frame cut in the middle, as a crash mid-write leaves it
-        frame = journal_mod._frame(11, rec(10))  # type: ignore[arg-type]
+        frame = frames_mod.encode(11, rec(10))  # type: ignore[arg-type]
         fh.write(frame[: len(frame) // 2])
     again = Journal(tmp_path)
     assert again.open() == 10
@@ -173,14 +176,14 @@ class FailingDisk:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
         self.failing = True
         self.code = code
-        real = journal_mod._write_all
+        real = disk_mod.write_all
 
         def write(fd: int, data: bytes) -> None:
             if self.failing:
                 raise OSError(self.code, os.strerror(self.code))
             real(fd, data)
 
-        monkeypatch.setattr(journal_mod, "_write_all", write)
+        monkeypatch.setattr(disk_mod, "write_all", write)
 
 
 @pytest.mark.parametrize(
@@ -189,8 +192,8 @@ class FailingDisk:
 async def test_a_disk_that_fails_keeps_records_in_memory_and_recovers_by_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, state: str
 ) -> None:
-    monkeypatch.setattr(journal_mod, "RETRY_MIN", 0.01)
-    monkeypatch.setattr(journal_mod, "RETRY_MAX", 0.02)
+    monkeypatch.setattr(commit_mod, "RETRY_MIN", 0.01)
+    monkeypatch.setattr(commit_mod, "RETRY_MAX", 0.02)
     j = Journal(tmp_path, memory_records=1000)
     j.open()
     states: list[str] = []
@@ -216,12 +219,12 @@ async def test_a_disk_that_fails_keeps_records_in_memory_and_recovers_by_itself(
 async def test_memory_full_while_the_disk_fails_drops_and_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(journal_mod, "RETRY_MIN", 0.01)
+    monkeypatch.setattr(commit_mod, "RETRY_MIN", 0.01)
     j = Journal(tmp_path, memory_records=25)
     j.open()
     j.attach(asyncio.get_running_loop())
     j.mark(100.0)
-    await settle(j, lambda: j._covered_at == 100.0)
+    await settle(j, lambda: j._committer.covered_at == 100.0)
     disk = FailingDisk(monkeypatch, errno.ENOSPC)
     kept = [j.append(rec(i)) for i in range(25)]  # type: ignore[arg-type]
     await settle(j, lambda: j.state == "disk_full")
@@ -238,15 +241,15 @@ async def test_memory_full_while_the_disk_fails_drops_and_counts(
     disk.failing = False
     await settle(j, lambda: j.healthy)
     await asyncio.sleep(0.05)
-    assert j._covered_at == 100.0
+    assert j._committer.covered_at == 100.0
     await j.close()
 
 
 async def test_the_size_bound_holds_and_acknowledged_records_make_room(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(journal_mod, "RETRY_MIN", 0.01)
-    monkeypatch.setattr(journal_mod, "RETRY_MAX", 0.02)
+    monkeypatch.setattr(commit_mod, "RETRY_MIN", 0.01)
+    monkeypatch.setattr(commit_mod, "RETRY_MAX", 0.02)
     j = Journal(tmp_path, max_bytes=200_000, memory_records=10_000, segment_bytes=20_000)
     j.open()
     j.attach(asyncio.get_running_loop())
@@ -303,18 +306,18 @@ async def test_a_reopened_journal_is_read_in_order_across_segments_each_frame_on
     last = sorted(tmp_path.glob("*.wal"))[-1]
     payload = json.dumps({"seq": 121, "effect": {"type": "FromTheFuture"}}, separators=(",", ":")).encode()
     with last.open("ab") as fh:
-        fh.write(journal_mod._HEADER.pack(len(payload), journal_mod.zlib.crc32(payload)) + payload)
+        fh.write(frames_mod.HEADER.pack(len(payload), frames_mod.zlib.crc32(payload)) + payload)
     again = Journal(tmp_path, segment_bytes=8 << 10)
     assert again.open() == 121
     scans: list[int] = []
-    frames = journal_mod._frames
+    frames = frames_mod.read_frames
 
     def counting(path: Path, stop_after: int | None = None, start: int = 0) -> object:
         out = frames(path, stop_after, start)
         scans.append(len(out[0]))
         return out
 
-    journal_mod._frames = counting  # type: ignore[assignment]
+    frames_mod.read_frames = counting  # type: ignore[assignment]
     try:
         got: list[str] = []
         cursor = 0
@@ -323,7 +326,7 @@ async def test_a_reopened_journal_is_read_in_order_across_segments_each_frame_on
             cursor = batch[-1][0]
             again.ack(cursor)
     finally:
-        journal_mod._frames = frames  # type: ignore[assignment]
+        frames_mod.read_frames = frames  # type: ignore[assignment]
     assert got == [f"j.{i}" for i in range(120)]
     assert sum(scans) <= 121 + 2 * len(scans)  # sequential reads go on where the last one stopped
     assert await again.read(cursor, 7) == []  # the unreadable one: let go, and counted
@@ -347,11 +350,11 @@ async def test_the_old_spool_is_moved_into_the_journal(tmp_path: Path) -> None:
 async def test_forced_exit_flushes_what_waits(tmp_path: Path) -> None:
     j = Journal(tmp_path)
     j.open()
-    with j._cond:  # hold the thread off, as if it were busy
+    with j._committer.cond:  # hold the thread off, as if it were busy
         for i in range(5):
             j.append(rec(i))  # type: ignore[arg-type]
     assert j.flush_sync(2.0) == 0
-    frames = journal_mod._scan(next(tmp_path.glob("*.wal")))[0]
+    frames = frames_mod.scan(next(tmp_path.glob("*.wal")))[0]
     assert [s for s, _ in frames] == [1, 2, 3, 4, 5]
     await j.close()
 

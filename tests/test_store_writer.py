@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.effects import AgentOffer, CallStarted, GapRecorded, MemberSession, OutcomeReported
 from acd.settings import Settings
-from acd.store import journal as journal_mod
 from acd.store.codec import StoredEffect
 from acd.store.database import make_engine
+from acd.store.journal import frames as frames_mod
 from acd.store.migrate import prepare_database
 from acd.store.tables import AgentSession, Call, Gap, Offer, Outcome, RoutingDecision, table_of
 from acd.store.tables import calls as calls_t
@@ -466,7 +466,7 @@ async def test_a_journal_record_this_version_cannot_read_is_counted_and_passed(
     (segment,) = (tmp_path / "spool").glob("*.wal")
     payload = b'{"seq":6,"effect":{"type":"FromTheFuture"}}'
     with segment.open("ab") as fh:  # last in the journal: the writer must not spin on it
-        fh.write(journal_mod._HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+        fh.write(frames_mod.HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
     again = Writer(settings, engine)
     task = await run_writer(again)
     assert await again.drain(10)
