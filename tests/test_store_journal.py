@@ -23,9 +23,9 @@ import pytest
 
 from acd.store.codec import dumps
 from acd.store.journal import Journal, JournalBusy
-from acd.store.journal import commit as commit_mod
 from acd.store.journal import disk as disk_mod
 from acd.store.journal import frames as frames_mod
+from acd.store.journal import group_commit as commit_mod
 from tests.store_records import finished
 
 ROOT = Path(__file__).resolve().parent.parent

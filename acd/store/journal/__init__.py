@@ -13,7 +13,7 @@ Shape (as Prometheus's WAL and Vector's disk buffer), one job per module:
 
 - ``journal``       :class:`Journal`, the loop's side: ``append`` (O(1), no I/O), the memory
                     bound and dropped records, ``read``/``ack`` for the writer, stats, open/close;
-- ``commit``        the journal's own thread: group commit (fdatasync at most every 20 ms under
+- ``group_commit``  the journal's own thread: group commit (fdatasync at most every 20 ms under
                     load, at once when idle), retries, checkpoints, the covered event time;
 - ``health``        the state while it cannot write (``disk_full``, ``read_only``, ``bound``,
                     ``error``), its failure count and logs;

@@ -3,7 +3,7 @@ order, forgotten once committed.
 
 Why this side is separate from the disk: the event loop must never wait on a file, and the
 database must be fed whether or not the disk takes records. So :meth:`Journal.append` only numbers
-a record, keeps it in memory and hands it to the journal thread (``acd.store.journal.commit``);
+a record, keeps it in memory and hands it to the journal thread (``acd.store.journal.group_commit``);
 :meth:`Journal.read` gives the writer records in sequence order, from memory while they are there,
 else from the segments (``acd.store.journal.segments``, in a worker thread); :meth:`Journal.ack`
 lets go of what the database committed. Memory holds at most ``memory_records``: records already
@@ -30,8 +30,8 @@ import structlog
 
 from acd.store.codec import StoredEffect
 from acd.store.journal import checkpoint, legacy_spool
-from acd.store.journal.commit import GroupCommit
 from acd.store.journal.frames import Item
+from acd.store.journal.group_commit import GroupCommit
 from acd.store.journal.health import State
 from acd.store.journal.segments import Segments
 
