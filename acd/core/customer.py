@@ -5,31 +5,30 @@ What reps, supervisors and every number care about is the *customer call*: the e
 Linkedid (a personal affinity queue then the shared queue, a transfer to another queue). This
 stage builds it once, and every reader (store, report, API, metrics) takes its fields as they are.
 
+It is in three modules, one job each: this one keeps the books (the calls open at once, what a
+later callback may name, what arrived before its call, when a call is final, what to forget);
+acd/core/customer_legs.py holds the rules that make one call's entries into legs (which are legs,
+their shared queue and wait, the closing leg); acd/core/customer_record.py builds the row from
+them. Why: the books are about many calls and time, the rules about one call's entries; apart,
+each can be read and changed without the other.
+
 Rules:
 
-* **Legs.** Every shared-queue entry is a leg. An answered personal-queue entry is a leg too. An
-  unanswered personal entry (its one ring or wait ran out, the caller went on) is folded into the
-  next entry of the customer call: not a leg, its wait counted in that leg's. One with no next
-  entry once the call is final (the caller hung up there) is a leg of its own.
-* **Shared queue of a personal entry** (and of a customer call seen only in a personal queue): the
-  queue its caller's routing decision names, else the customer call's shared entries' (the next
-  one, else the one before), else that of the cut-off call it calls back, else the personal
-  queue's agent's own shared queue (``home_queue``: the core knows whose queue it is).
-* **Leg wait**, from the first arrival of the entries folded into the leg: the entry's own wait
-  (Asterisk's HoldTime restarts in each queue) plus the time since the first folded entry arrived.
-  ``None`` when Asterisk never told (a call acd adopted without a Wait or HoldTime): such a leg is
-  left out of ASA and service level, never counted as 0.
-* **Closing leg**: the last answered leg. The customer call's agent, who ended it, its cause and its
-  cut-off and short-release flags are the closing leg's; its talk time is the sum over legs.
-* **Customer call wait**: first arrival to first answer (to the end of the last leg if none).
 * **Chain**: a callback joins the chain of the call it calls back, one further along
-  (``chain_seq``); any other call starts a chain of its own (acd/core/credit.py says what a chain
-  is for). ``callback_result``: reached_original, other_agent or unanswered.
+  (``chain_seq``), and inherits that call's agent and shared queue (the original agent and
+  queue); any other call starts a chain of its own (acd/core/credit.py says what a chain is for).
+  A callback whose called-back entry is not known here (another process ended it, or it was
+  forgotten) joins the chain of the customer call the caller history named, at ``chain_seq`` 1.
+* **Repeat**: ``repeat_of`` is the earlier customer call the caller history named at arrival, else
+  (an entry seen only at its end) that of the entry its record names while that entry is known.
 * **Origin**: a call another server passed here with ``ACD_ORIGIN`` (acd/core/origin.py) is that
-  call's continuation: its row names the origin, and its arrival (so its wait) runs from the first
-  arrival on the origin server once the caller history has told it.
+  call's continuation; the first origin told wins, even when told before the call's first entry.
+  Its arrival is learned from the caller history (``remember``), also after the call is final.
 * **Final** once no entry is live and every channel of the Linkedid has hung up (or, failing news,
-  ``stale_call_seconds`` after its last entry ended): nothing more can happen to it.
+  ``stale_call_seconds`` after its last entry ended): nothing more can happen to it, and it is
+  forgotten.
+* **Memory**: what a callback, a routing decision or an origin may name is kept for the longest
+  callback window plus the finish grace, then forgotten.
 
 Output: ``CustomerCallUpdated`` whenever a customer call changed (at most one per call per input
 batch; the store upserts it), and ``LegSettled`` once per entry when its place in the numbers can
@@ -40,23 +39,21 @@ shared queue is known (answered) or the next entry starts (unanswered), or when 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from acd.core.caller_history import PastCall
 from acd.core.config import CoreConfig
+from acd.core.customer_legs import OpenCall, callback_result, legs_of
+from acd.core.customer_record import customer_call_updated
 from acd.core.definitions import is_personal_queue
 from acd.core.effects import (
     AffinityDecided,
     CallFinished,
     CallRecord,
     CallStarted,
-    CustomerCall,
-    CustomerCallUpdated,
     Effect,
-    LegFacts,
     LegSettled,
-    Outcome,
 )
 from acd.core.fast_init import fast_init
 from acd.core.origin import Origin
@@ -77,45 +74,6 @@ class _Known:
     ended_at: float
 
 
-@dataclass(slots=True)
-class _Call:
-    linkedid: str
-    joined_at: float
-    caller_key: str | None = None
-    caller_num: str | None = None
-    caller_name: str | None = None
-    account: str | None = None
-    callback_of: str | None = None
-    repeat_of: str | None = None
-    chain_id: str = ""
-    chain_seq: int = 0
-    original_agent: str | None = None
-    original_queue: str | None = None
-    home_queue: str | None = None
-    asked_queue: str | None = None
-    routing: str | None = None
-    live: dict[str, str] = field(default_factory=dict)  # entry id -> queue, while in a queue or connected
-    started: dict[str, float] = field(default_factory=dict)  # live entry id -> when it joined
-    entries: list[CallRecord] = field(default_factory=list)
-    settled: set[str] = field(default_factory=set)
-    channels_gone: bool = False
-    final: bool = False
-    last_change: float = 0.0
-    origin: Origin | None = None
-    origin_arrival: float | None = None  # the first arrival on the origin server, once known
-
-
-@fast_init
-@dataclass(frozen=True, slots=True)
-class _Leg:
-    record: CallRecord
-    counted: bool
-    queue: str | None
-    wait: float | None
-    first_joined: float
-    decided: bool  # its facts can no longer change
-
-
 class CustomerCalls:
     """Feed it every entry effect (:meth:`observe`), the routing decisions, and the Linkedids whose
     channels all hung up (:meth:`channels_gone`); it returns the customer-call effects."""
@@ -129,7 +87,7 @@ class CustomerCalls:
         self.config = config
         self._channels_live = channels_live
         self._home_queue = home_queue
-        self.open: dict[str, _Call] = {}
+        self.open: dict[str, OpenCall] = {}
         self._by_uniqueid: dict[str, str] = {}  # caller channel -> Linkedid, for routing decisions
         self._live_uniqueid: dict[str, str] = {}  # live entry id -> its caller channel
         self._decisions: dict[str, AffinityDecided] = {}  # arrived before their call, by uniqueid
@@ -139,7 +97,7 @@ class CustomerCalls:
         self._arrivals: dict[Origin, float] = {}  # (server, Linkedid) -> its first arrival
         self._arrival_order: deque[tuple[float, Origin]] = deque()
         # final continuations whose origin's arrival was not known yet, with when they arrived here
-        self._unarrived: dict[Origin, tuple[_Call, float]] = {}
+        self._unarrived: dict[Origin, tuple[OpenCall, float]] = {}
         self._horizon = max(
             [config.defaults.callback_window_seconds]
             + [q.callback_window_seconds for q in config.queues.values()]
@@ -148,10 +106,10 @@ class CustomerCalls:
     # ------------------------------------------------------------------ inputs
 
     def observe(self, effects: Iterable[Effect], now: float) -> list[Effect]:
-        dirty: dict[str, _Call] = {}
+        dirty: dict[str, OpenCall] = {}
         out: list[Effect] = []
         for effect in effects:
-            call: _Call | None
+            call: OpenCall | None
             if isinstance(effect, CallStarted):
                 call = self._started(effect, now)
             elif isinstance(effect, CallFinished):
@@ -166,7 +124,7 @@ class CustomerCalls:
         return out
 
     def channels_gone(self, linkedids: Iterable[str], now: float) -> list[Effect]:
-        dirty: dict[str, _Call] = {}
+        dirty: dict[str, OpenCall] = {}
         for linkedid in linkedids:
             call = self.open.get(linkedid)
             if call is not None:
@@ -223,7 +181,7 @@ class CustomerCalls:
         self._emit([call], now, out)
         return out
 
-    def _set_origin(self, call: _Call, origin: Origin) -> None:
+    def _set_origin(self, call: OpenCall, origin: Origin) -> None:
         call.origin = origin
         call.origin_arrival = self._arrivals.get(origin)
 
@@ -263,16 +221,16 @@ class CustomerCalls:
         for origin in arrived & self._unarrived.keys():
             call, _ = self._unarrived.pop(origin)
             call.origin_arrival = self._arrivals[origin]
-            legs = _legs(call)
-            out.append(_updated(_row(call, legs, now), legs))  # final still: only its arrival moves
+            legs = legs_of(call)
+            out.append(customer_call_updated(call, legs, now))  # final still: only its arrival moves
         return out
 
     # ------------------------------------------------------------------ handlers
 
-    def _call(self, linkedid: str, joined_at: float) -> _Call:
+    def _call(self, linkedid: str, joined_at: float) -> OpenCall:
         call = self.open.get(linkedid)
         if call is None:
-            call = self.open[linkedid] = _Call(linkedid, joined_at, chain_id=linkedid)
+            call = self.open[linkedid] = OpenCall(linkedid, joined_at, chain_id=linkedid)
             told = self._origins.pop(linkedid, None)
             if told is not None:
                 self._set_origin(call, told[0])
@@ -280,7 +238,7 @@ class CustomerCalls:
             call.joined_at = joined_at
         return call
 
-    def _link(self, call: _Call, callback_of: str | None, callback_call: str | None) -> None:
+    def _link(self, call: OpenCall, callback_of: str | None, callback_call: str | None) -> None:
         if call.callback_of is not None or callback_of is None:
             return
         known = self._known.get(callback_of)
@@ -292,7 +250,7 @@ class CustomerCalls:
             call.callback_of = call.chain_id = callback_call
             call.chain_seq = 1
 
-    def _started(self, e: CallStarted, now: float) -> _Call:
+    def _started(self, e: CallStarted, now: float) -> OpenCall:
         call = self._call(e.linkedid, e.at)
         call.live[e.id] = e.queue
         call.started[e.id] = e.at
@@ -312,7 +270,7 @@ class CustomerCalls:
         call.last_change = now
         return call
 
-    def _finished(self, rec: CallRecord, now: float) -> _Call:
+    def _finished(self, rec: CallRecord, now: float) -> OpenCall:
         call = self._call(rec.linkedid, rec.joined_at)
         call.started.pop(rec.id, None)
         self._live_uniqueid.pop(rec.id, None)
@@ -342,7 +300,7 @@ class CustomerCalls:
         call.last_change = now
         return call
 
-    def _decided(self, d: AffinityDecided) -> _Call | None:
+    def _decided(self, d: AffinityDecided) -> OpenCall | None:
         linkedid = d.linkedid if d.linkedid in self.open else self._by_uniqueid.get(d.uniqueid)
         call = self.open.get(linkedid) if linkedid is not None else None
         if call is None:
@@ -352,7 +310,7 @@ class CustomerCalls:
         return call
 
     @staticmethod
-    def _take_decision(call: _Call, d: AffinityDecided) -> None:
+    def _take_decision(call: OpenCall, d: AffinityDecided) -> None:
         if d.queue and not is_personal_queue(d.queue):
             call.asked_queue = d.queue
         call.routing = d.reason
@@ -363,15 +321,15 @@ class CustomerCalls:
         self._known[entry_id] = known
         self._known_order.append((known.ended_at, entry_id))
 
-    def _emit(self, calls: Iterable[_Call], now: float, out: list[Effect]) -> None:
+    def _emit(self, calls: Iterable[OpenCall], now: float, out: list[Effect]) -> None:
         for call in calls:
             if call.final:
                 continue
             if call.channels_gone and not call.live and call.entries:
                 call.final = True
-            legs = _legs(call)
-            row = _row(call, legs, now)
-            out.append(_updated(row, legs))
+            legs = legs_of(call)
+            update = customer_call_updated(call, legs, now)
+            out.append(update)
             for leg in legs:
                 if leg.decided and leg.record.id not in call.settled:
                     call.settled.add(leg.record.id)
@@ -381,19 +339,20 @@ class CustomerCalls:
                             leg.queue or leg.record.queue,
                             leg.counted,
                             leg.wait,
-                            _callback_result(call, leg.record),
+                            callback_result(call, leg.record),
                         )
                     )
+            queue = update.call.queue  # a callback's original queue: the one this call counts under
             for rec in call.entries:
                 if rec.id not in self._known:
                     known = _Known(
-                        call.linkedid, call.chain_id, call.chain_seq, rec.agent, row.queue, rec.ended_at
+                        call.linkedid, call.chain_id, call.chain_seq, rec.agent, queue, rec.ended_at
                     )
                     self._know(rec.id, known)
             if call.final:
                 self._forget(call)
 
-    def _forget(self, call: _Call) -> None:
+    def _forget(self, call: OpenCall) -> None:
         del self.open[call.linkedid]
         if call.origin is not None and call.origin_arrival is None:
             # its origin's first arrival is still to come (the origin server writes it late)
@@ -401,158 +360,6 @@ class CustomerCalls:
         for rec in call.entries:
             if self._by_uniqueid.get(rec.uniqueid) == call.linkedid:
                 del self._by_uniqueid[rec.uniqueid]
-
-
-def _updated(row: CustomerCall, legs: Sequence[_Leg]) -> CustomerCallUpdated:
-    closing = _closing(legs)
-    return CustomerCallUpdated(
-        row,
-        tuple(
-            LegFacts(
-                leg.record.id,
-                leg.record.uniqueid,
-                leg.record.entry,
-                leg.queue,
-                leg.counted,
-                leg.wait,
-                closing is not None and leg.record is closing.record,
-            )
-            for leg in legs
-        ),
-    )
-
-
-def _shared_queue(call: _Call) -> tuple[str | None, bool]:
-    """The customer call's shared queue, and whether it is settled: a routing decision or a shared
-    entry named it, or the call is final (then the called-back call's queue is as good as it gets)."""
-    if call.asked_queue is not None:
-        return call.asked_queue, True
-    for queue in [*(r.queue for r in call.entries), *call.live.values()]:
-        if not is_personal_queue(queue):
-            return queue, True
-    return call.original_queue or call.home_queue, call.final
-
-
-def _callback_result(call: _Call, rec: CallRecord | None) -> str | None:
-    """original_agent, other_agent, original_unknown (answered); abandoned, exited (not)."""
-    if rec is None or (call.callback_of is None and rec.callback_of is None):
-        return None
-    if rec.outcome != "answered":
-        return rec.outcome
-    if call.original_agent is None:
-        return "original_unknown"
-    return "original_agent" if rec.agent == call.original_agent else "other_agent"
-
-
-def _legs(call: _Call) -> list[_Leg]:
-    """The finished entries of ``call`` as legs (rules in the module docstring)."""
-    shared, settled = _shared_queue(call)
-    legs: list[_Leg] = []
-    folded: list[CallRecord] = []
-    for rec in call.entries:
-        personal = is_personal_queue(rec.queue)
-        if personal and rec.outcome != "answered":
-            folded.append(rec)
-            continue
-        queue = shared if personal else rec.queue
-        decided = not personal or settled
-        first = min([r.joined_at for r in folded] + [rec.joined_at])
-        for f in folded:  # folded into this leg: counted in its wait, under its queue
-            legs.append(_Leg(f, False, queue, None, f.joined_at, decided))
-        folded = []
-        legs.append(_Leg(rec, True, queue, _wait(rec, first), first, decided))
-    if folded:
-        # Unanswered personal entries with nothing after them yet: folded into the next entry once
-        # one has started, a leg of their own once the call is final (the caller hung up there).
-        next_queue = next((q for q in call.live.values() if not is_personal_queue(q)), None)
-        if call.live and not call.final:
-            for f in folded:
-                legs.append(_Leg(f, False, next_queue or shared, None, f.joined_at, next_queue is not None))
-        else:
-            first = folded[0].joined_at
-            for f in folded[:-1]:
-                legs.append(_Leg(f, False, shared, None, f.joined_at, call.final))
-            last = folded[-1]
-            legs.append(_Leg(last, True, shared, _wait(last, first), first, call.final))
-    legs.sort(key=lambda leg: (leg.record.joined_at, leg.record.entry))
-    return legs
-
-
-def _wait(rec: CallRecord, first_joined: float) -> float | None:
-    if rec.wait_seconds is None:
-        return None
-    return max(0.0, rec.wait_seconds + (rec.joined_at - first_joined))
-
-
-def _closing(legs: Sequence[_Leg]) -> _Leg | None:
-    answered = [leg for leg in legs if leg.counted and leg.record.outcome == "answered"]
-    return answered[-1] if answered else None
-
-
-def _row(call: _Call, legs: Sequence[_Leg], now: float) -> CustomerCall:
-    counted = [leg for leg in legs if leg.counted]
-    answered = [leg for leg in counted if leg.record.outcome == "answered"]
-    closing = answered[-1] if answered else None
-    last = counted[-1] if counted else None
-    shared, _ = _shared_queue(call)
-    outcome: Outcome | None = None
-    wait: float | None = None
-    answered_at: float | None = None
-    if answered:
-        first = answered[0]
-        outcome, answered_at = "answered", first.record.answered_at
-        if first.wait is not None:
-            wait = first.wait + (first.first_joined - call.joined_at)
-    elif last is not None and not call.live:
-        outcome = last.record.outcome
-        if last.wait is not None:
-            wait = last.wait + (last.first_joined - call.joined_at)
-    reference = closing or last
-    queue = reference.queue if reference is not None else shared
-    start = call.joined_at
-    if call.origin_arrival is not None and call.origin_arrival < start:
-        # a continuation: the customer call arrived on the origin server first
-        if wait is not None:
-            wait += start - call.origin_arrival
-        start = call.origin_arrival
-    rec = closing.record if closing is not None else None
-    result = _callback_result(call, rec if rec is not None else (last.record if last else None))
-    if call.live:
-        result = result if rec is not None else None
-    return CustomerCall(
-        linkedid=call.linkedid,
-        queue=queue or shared,
-        caller_num=call.caller_num,
-        caller_name=call.caller_name,
-        caller_key=call.caller_key,
-        account=call.account,
-        joined_at=start,
-        answered_at=answered_at,
-        ended_at=None if call.live else max((r.ended_at for r in call.entries), default=None),
-        outcome=outcome,
-        live=bool(call.live),
-        final=call.final,
-        agent=rec.agent if rec is not None else None,
-        agent_name=rec.agent_name if rec is not None else None,
-        wait_seconds=None if wait is None else max(0.0, wait),
-        talk_seconds=sum(leg.record.talk_seconds for leg in answered),
-        ended_by=rec.ended_by if rec is not None else None,
-        cause=rec.cause if rec is not None else None,
-        cut_off=bool(rec is not None and rec.cut_off),
-        cut_off_reasons=rec.cut_off_reasons if rec is not None else (),
-        agent_released_short=bool(rec is not None and rec.agent_released_short),
-        partial=any(r.partial for r in call.entries),
-        legs=len(counted),
-        callback_of=call.callback_of,
-        repeat_of=call.repeat_of,
-        callback_result=result,
-        chain_id=call.chain_id,
-        chain_seq=call.chain_seq,
-        routing=call.routing,
-        at=now,
-        origin_server=call.origin.server if call.origin is not None else None,
-        origin_linkedid=call.origin.linkedid if call.origin is not None else None,
-    )
 
 
 def customer_calls_of(effects: Iterable[Effect], config: CoreConfig | None = None) -> list[Effect]:
