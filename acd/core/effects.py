@@ -218,7 +218,7 @@ class AffinityDecided:
     ``reason`` in the calls' ``routing``. ``shadow``: decided and recorded only, the caller went to
     the queue as without acd. ``cutoff_at``: when the call it is a callback of was cut off.
     The customer-call stage (acd/core/customer.py) reads it for the shared queue a personal leg
-    is reported under and the routing reason of the customer call.
+    is reported under (acd/core/customer_legs.py) and the routing reason of the customer call.
     """
 
     uniqueid: str
@@ -256,8 +256,9 @@ class WithdrawRequested:
 @dataclass(frozen=True, slots=True)
 class CustomerCall:
     """One customer call (the queue entries sharing a Linkedid) as acd reports it: the row the store
-    upserts, keyed by server and Linkedid. Built by acd/core/customer.py, whose docstring defines
-    every field; ``None`` means not known (yet), never zero."""
+    upserts, keyed by server and Linkedid. Built by the customer-call stage (acd/core/customer.py);
+    the docstrings of acd/core/customer_legs.py and acd/core/customer_record.py define every
+    field; ``None`` means not known (yet), never zero."""
 
     linkedid: str
     queue: str | None  # the shared queue it is reported under
@@ -284,7 +285,7 @@ class CustomerCall:
     legs: int  # legs counted (shared-queue entries and answered personal ones)
     callback_of: str | None  # Linkedid of the cut-off call this one calls back
     repeat_of: str | None  # Linkedid of the earlier answered call within the repeat window
-    callback_result: str | None  # reached_original | other_agent | unanswered (callbacks only)
+    callback_result: str | None  # original_agent | other_agent | original_unknown | abandoned | exited
     chain_id: str  # Linkedid of the first call of its callback chain (its own when none)
     chain_seq: int  # 0 for the first call of the chain
     routing: str | None  # the affinity decision's reason, when one was made for it
