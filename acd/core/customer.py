@@ -15,8 +15,9 @@ each can be read and changed without the other.
 Rules:
 
 * **Chain**: a callback joins the chain of the call it calls back, one further along
-  (``chain_seq``), and inherits that call's agent and shared queue (the original agent and
-  queue); any other call starts a chain of its own (acd/core/credit.py says what a chain is for).
+  (``chain_seq``), and inherits the agent of the entry it calls back and the queue that call
+  counted under (its original agent and queue); any other call starts a chain of its own
+  (acd/core/credit.py says what a chain is for).
   A callback whose called-back entry is not known here (another process ended it, or it was
   forgotten) joins the chain of the customer call the caller history named, at ``chain_seq`` 1.
 * **Repeat**: ``repeat_of`` is the earlier customer call the caller history named at arrival, else
@@ -27,8 +28,9 @@ Rules:
 * **Final** once no entry is live and every channel of the Linkedid has hung up (or, failing news,
   ``stale_call_seconds`` after its last entry ended): nothing more can happen to it, and it is
   forgotten.
-* **Memory**: what a callback, a routing decision or an origin may name is kept for the longest
-  callback window plus the finish grace, then forgotten.
+* **Memory**: finished entries a callback may name, routing decisions and origins told before
+  their call, and the origins' arrivals are kept for the longest callback window plus the finish
+  grace, then forgotten.
 
 Output: ``CustomerCallUpdated`` whenever a customer call changed (at most one per call per input
 batch; the store upserts it), and ``LegSettled`` once per entry when its place in the numbers can
