@@ -31,7 +31,9 @@ from acd.core.definitions import WINDOWS, is_personal_queue
 from acd.metrics.kpi import Kpis, WindowKpi
 from acd.settings import Settings
 from acd.store.purge import repeat_flags
-from acd.store.tables import Call, Outcome, calls, credits, decisions, outcomes, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.outcomes import Outcome, credits, outcomes
+from acd.store.schema.records import Call, calls, decisions
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,9 @@ from acd.reads.summary_periods import Period
 from acd.settings import Settings
 from acd.store.codec import is_stored
 from acd.store.migrate import prepare_database
-from acd.store.tables import CreditAdjustment, Outcome, SummaryMark, SummaryRollup, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.outcomes import CreditAdjustment, Outcome
+from acd.store.schema.rollups import SummaryMark, SummaryRollup
 from acd.store.upsert import RowUpserter
 from tests.core_events import Call, Feed, answered_call, member
 from tests.store_records import record, replace, with_customer_calls

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from acd.store.tables import CreditAdjustment, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.outcomes import CreditAdjustment
 from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 from tests.support.pages import Client, csrf_in, sign_in
@@ -159,7 +160,7 @@ async def test_only_a_supervisor_may_open_or_post_it(app: Any) -> None:
 
 
 async def reviews_made(engine: Any) -> list[Any]:
-    from acd.store.tables import CallReview
+    from acd.store.schema.outcomes import CallReview
 
     async with engine.connect() as conn:
         return list((await conn.execute(select(table_of(CallReview)))).all())

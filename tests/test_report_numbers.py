@@ -40,7 +40,9 @@ from acd.store.migrate import prepare_database
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.purge import purge
 from acd.store.sales import CreditRules
-from acd.store.tables import Call, CustomerCallRow, Outcome, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.outcomes import Outcome
+from acd.store.schema.records import Call, CustomerCallRow
 from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 
@@ -288,7 +290,7 @@ async def test_purge_drops_rollups_older_than_they_are_kept(db_url: str, tmp_pat
     from acd.reads.rollup_build import HORIZON
     from acd.reads.summary import build_rollups
     from acd.store.marks import LEVELS
-    from acd.store.tables import SummaryMark, SummaryRollup
+    from acd.store.schema.rollups import SummaryMark, SummaryRollup
 
     settings, engine = await seeded(db_url, tmp_path)
     built_at, later = T + 40 * DAY, T + 70 * DAY

@@ -17,7 +17,9 @@ from acd.store.backfill import backfill
 from acd.store.database import make_engine
 from acd.store.outcomes import OutcomeInput, save_outcome
 from acd.store.sales import CreditRules
-from acd.store.tables import Call, CustomerCallRow, Outcome, SaleCredit, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.outcomes import Outcome, SaleCredit
+from acd.store.schema.records import Call, CustomerCallRow
 from acd.store.upsert import RowUpserter
 from tests.store_records import BASE, finished, with_customer_calls
 

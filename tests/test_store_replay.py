@@ -17,7 +17,8 @@ from acd.core.effects import CallFinished, Effect
 from acd.reads.summary import load_report
 from acd.settings import Settings
 from acd.store.migrate import prepare_database
-from acd.store.tables import Call, Offer, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.records import Call, Offer
 from acd.store.writer import Writer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"

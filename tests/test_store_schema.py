@@ -14,7 +14,7 @@ from acd.settings import Settings
 from acd.store import migrate
 from acd.store.database import make_engine
 from acd.store.migrate import SchemaError, prepare_database, schema_state
-from acd.store.tables import Base
+from acd.store.schema import metadata
 
 TABLES = {"calls", "offers", "outcomes", "callback_links", "credits", "agent_sessions", "gaps"}
 
@@ -54,7 +54,7 @@ async def test_migrations_match_the_models(db_url: str, tmp_path: Path) -> None:
         async with engine.connect() as conn:
             diff = await conn.run_sync(
                 lambda c: compare_metadata(
-                    MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+                    MigrationContext.configure(c, opts={"compare_type": True}), metadata
                 )
             )
         assert diff == []
@@ -122,7 +122,7 @@ async def test_newer_schema_is_refused(
 async def test_tables_without_version_are_refused(tmp_path: Path) -> None:
     engine = make_engine(sqlite_url(tmp_path))
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(metadata.create_all)
     await engine.dispose()
     with pytest.raises(SchemaError, match="no schema version"):
         await prepare_database(settings_for(sqlite_url(tmp_path), tmp_path))

@@ -53,7 +53,8 @@ def test_sigterm_under_load_flushes_everything(tmp_path: Path) -> None:
     from sqlalchemy import func, select
 
     from acd.store.database import make_engine
-    from acd.store.tables import Call, table_of
+    from acd.store.schema.base import table_of
+    from acd.store.schema.records import Call
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'acd.db'}"
     out = tmp_path / "sent"

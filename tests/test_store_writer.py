@@ -23,8 +23,11 @@ from acd.store.codec import StoredEffect
 from acd.store.database import make_engine
 from acd.store.journal import frames as frames_mod
 from acd.store.migrate import prepare_database
-from acd.store.tables import AgentSession, Call, Gap, Offer, Outcome, RoutingDecision, table_of
-from acd.store.tables import calls as calls_t
+from acd.store.schema.base import table_of
+from acd.store.schema.operation import Gap
+from acd.store.schema.outcomes import Outcome
+from acd.store.schema.records import AgentSession, Call, Offer, RoutingDecision
+from acd.store.schema.records import calls as calls_t
 from acd.store.upsert import RowUpserter
 from acd.store.writer import Writer
 from tests.pg_fixtures import PgServer

@@ -16,7 +16,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.api.auth import Principal
-from acd.store.tables import calls, offers
+from acd.store.schema.records import calls, offers
 
 __all__ = ["may_read_call"]
 

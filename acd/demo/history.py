@@ -224,7 +224,8 @@ async def _written(
 async def _calls_stored(engine: object) -> int:
     from sqlalchemy import func, select
 
-    from acd.store.tables import Call, table_of
+    from acd.store.schema.base import table_of
+    from acd.store.schema.records import Call
 
     calls = table_of(Call)
     async with engine.connect() as conn:  # type: ignore[attr-defined]

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import Float, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.store.tables import Call, Node, ServerLease, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.operation import Node, ServerLease
+from acd.store.schema.records import Call
 
 __all__ = ["STALE", "NodeStatus", "ServerStatus", "read_status"]
 

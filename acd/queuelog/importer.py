@@ -37,7 +37,8 @@ from acd.core.queuelog_merge import end_of, entry_from_queue_log
 from acd.queuelog.files import first_timestamp, iter_file_lines
 from acd.settings import Settings
 from acd.store.history import load_past_calls
-from acd.store.tables import AgentSession, Call, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.records import AgentSession, Call
 from acd.store.upsert import RowUpserter
 
 __all__ = ["ImportSummary", "import_queue_log", "read_files"]

@@ -21,7 +21,8 @@ from acd.reads.calls import (
     reasons_of,
     unfilled_summary,
 )
-from acd.store.tables import adjustments, calls, customer_calls, outcomes
+from acd.store.schema.outcomes import adjustments, outcomes
+from acd.store.schema.records import calls, customer_calls
 
 __all__ = ["caller_history", "chain_view", "latest_outcomes", "list_calls"]
 

@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.definitions import is_personal_queue
 from acd.store.outcomes import locate_call, sale_json
-from acd.store.tables import calls, customer_calls, decisions, offers, outcomes, sales
-from acd.store.tables import sale_credits as credits
+from acd.store.schema.outcomes import outcomes, sales
+from acd.store.schema.outcomes import sale_credits as credits
+from acd.store.schema.records import calls, customer_calls, decisions, offers
 
 __all__ = [
     "answered_by",

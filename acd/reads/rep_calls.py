@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.reads.calls import customer_call
 from acd.reads.summary_sql import leg_rules
-from acd.store.tables import calls, sale_credits
+from acd.store.schema.outcomes import sale_credits
+from acd.store.schema.records import calls
 
 __all__ = ["callbacks_of", "credited_calls", "cut_off_legs"]
 

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.core.definitions import OPEN_ORDER_REVIEW_SECONDS, RESOLVED_REPEAT_REVIEW_SECONDS
 from acd.reads.call_lists import latest_outcomes
 from acd.store.reviews import latest_reviews
-from acd.store.tables import customer_calls, outcomes, sales
+from acd.store.schema.outcomes import outcomes, sales
+from acd.store.schema.records import customer_calls
 
 __all__ = ["REASONS", "STATUSES", "Flagged", "review_flags"]
 

@@ -28,7 +28,7 @@ from acd.reads.rollups import EXTRAS, Part, level_query
 from acd.store.database import retry_contention
 from acd.store.dialect import upsert_insert
 from acd.store.marks import COARSER, LEVELS, bucket_of
-from acd.store.tables import MEASURES, marks, rollups
+from acd.store.schema.rollups import MEASURES, marks, rollups
 
 __all__ = ["HORIZON", "build", "prune"]
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.reads.rollup_plan import Plan, Timeline
 from acd.reads.rollups import Part, level_query
 from acd.store.marks import COARSER, LEVELS, bucket_of
-from acd.store.tables import marks, rollups
+from acd.store.schema.rollups import marks, rollups
 
 __all__ = ["Reader"]
 

@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, null, select
 from sqlalchemy.sql import FromClause
 
-from acd.store.tables import MEASURES
+from acd.store.schema.rollups import MEASURES
 
 __all__ = ["EXTRAS", "Part", "level_query", "rules_key"]
 

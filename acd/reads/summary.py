@@ -59,8 +59,8 @@ from acd.reads.summary_figures import empty_sums, figures
 from acd.reads.summary_periods import Folds, Period, read_periods, repeat_ranges
 from acd.reads.summary_sql import count_of, settings_in_sql, summary_parts
 from acd.settings import Settings
-from acd.store.tables import calls
-from acd.store.tables import servers as servers_table
+from acd.store.schema.operation import servers as servers_table
+from acd.store.schema.records import calls
 
 __all__ = [
     "ALL_SERVERS",

@@ -12,7 +12,8 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, tr
 from acd.core.definitions import WINDOWS
 from acd.reads.rollups import Part
 from acd.settings import Settings
-from acd.store.tables import calls, customer_calls, sale_credits, sales
+from acd.store.schema.outcomes import sale_credits, sales
+from acd.store.schema.records import calls, customer_calls
 
 __all__ = [
     "CALL_SUMS",

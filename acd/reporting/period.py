@@ -44,7 +44,8 @@ async def records_ahead(engine: AsyncEngine, now: float) -> float:
     fall outside "the last hour": the report then ends at the newest record instead."""
     from sqlalchemy import func, select
 
-    from acd.store.tables import Call, table_of
+    from acd.store.schema.base import table_of
+    from acd.store.schema.records import Call
 
     calls = table_of(Call)
     async with engine.connect() as conn:

@@ -27,7 +27,7 @@ from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, is_personal_queue
 from acd.core.effects import AffinityDecided, CallFinished, CallRecord, Effect
 from acd.store.history import named_past_calls
 from acd.store.marks import note, note_span
-from acd.store.tables import calls, customer_calls, decisions, sessions
+from acd.store.schema.records import calls, customer_calls, decisions, sessions
 from acd.store.upsert import RowUpserter
 
 __all__ = ["BackfillResult", "backfill", "link_all", "unfilled_count"]

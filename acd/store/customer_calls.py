@@ -29,7 +29,9 @@ from acd.store.dialect import chunks, upsert_insert
 from acd.store.marks import note
 from acd.store.rows import customer_call_row, leg_row
 from acd.store.sales import CreditRules, refresh_outcome_summary, settle_chain_credit
-from acd.store.tables import Call, CustomerCallRow, Outcome, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.outcomes import Outcome
+from acd.store.schema.records import Call, CustomerCallRow
 
 __all__ = ["link_contacts", "upsert_customer_calls"]
 

@@ -17,7 +17,7 @@ from sqlalchemy import Row, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acd.core.caller_history import PastCall
-from acd.store.tables import calls, customer_calls
+from acd.store.schema.records import calls, customer_calls
 
 __all__ = ["known_call_ids", "load_past_calls", "named_past_calls"]
 

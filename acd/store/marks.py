@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.store.dialect import upsert_insert
-from acd.store.tables import marks
+from acd.store.schema.rollups import marks
 
 __all__ = ["COARSER", "LEVELS", "bucket_of", "collecting", "flush", "note", "note_span"]
 

@@ -19,7 +19,8 @@ from acd.core.credit import Sale
 from acd.store.dialect import upsert_insert
 from acd.store.marks import collecting
 from acd.store.sales import CreditRules, chain_of, refresh_outcome_summary, settle_chain_credit
-from acd.store.tables import adjustments, calls, customer_calls, outcomes, sale_credits, sales
+from acd.store.schema.outcomes import adjustments, outcomes, sale_credits, sales
+from acd.store.schema.records import calls, customer_calls
 
 __all__ = [
     "AdjustmentInput",

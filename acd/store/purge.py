@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.core.definitions import WINDOWS
 from acd.reads.rollup_build import HORIZON, prune
 from acd.settings import Settings
-from acd.store.tables import call_reviews, calls, customer_calls, outcomes
+from acd.store.schema.outcomes import call_reviews, outcomes
+from acd.store.schema.records import calls, customer_calls
 
 __all__ = ["PurgeResult", "purge", "run_retention"]
 

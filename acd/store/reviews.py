@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from acd.store.tables import call_reviews
+from acd.store.schema.outcomes import call_reviews
 
 __all__ = ["COMMENT_MAX", "latest_reviews", "mark_reviewed", "reviews_of"]
 

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.core.credit import Adjustment, ChainCall, PostedOutcome, Sale, Share, settle_chain
 from acd.core.definitions import CreditPolicy, notes_state
 from acd.store.marks import note
-from acd.store.tables import adjustments, customer_calls, outcomes, sale_credits, sales
+from acd.store.schema.outcomes import adjustments, outcomes, sale_credits, sales
+from acd.store.schema.records import customer_calls
 
 __all__ = ["CreditRules", "chain_of", "refresh_outcome_summary", "settle_chain_credit"]
 

@@ -1,6 +1,6 @@
 """One batch of stored effects -> one transaction of idempotent upserts.
 
-Keys (see acd/store/tables.py): calls by (server_id, uniqueid, entry), offers by (.., seq), sessions by
+Keys (see acd/store/schema/): calls by (server_id, uniqueid, entry), offers by (.., seq), sessions by
 (server_id, agent, queue, kind, at), gaps by (server_id, ended_at, reason), AMI outcomes by
 (server_id, linkedid, written_by, written_at). Writing the same batch twice changes nothing. A call
 row written as partial (acd attached mid-call) is replaced when the complete record arrives later;
@@ -50,16 +50,9 @@ from acd.store.marks import collecting, note
 from acd.store.outcomes import OutcomeInput, resolve_linkedid, save_outcome
 from acd.store.rows import call_row, callback_link_row, decision_row, gap_row, offer_rows, session_row
 from acd.store.sales import CreditRules
-from acd.store.tables import (
-    AgentSession,
-    Call,
-    CallbackLink,
-    Gap,
-    Offer,
-    RoutingDecision,
-    ServerLease,
-    table_of,
-)
+from acd.store.schema.base import table_of
+from acd.store.schema.operation import Gap, ServerLease
+from acd.store.schema.records import AgentSession, Call, CallbackLink, Offer, RoutingDecision
 
 __all__ = ["RowUpserter"]
 

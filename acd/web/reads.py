@@ -266,7 +266,8 @@ async def rings(engine: AsyncEngine, server_id: str, since: float) -> dict[str, 
     answered show up too."""
     from sqlalchemy import case, func, select
 
-    from acd.store.tables import Offer, table_of
+    from acd.store.schema.base import table_of
+    from acd.store.schema.records import Offer
 
     offers = table_of(Offer)
     query = (

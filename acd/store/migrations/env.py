@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from acd.store.tables import Base
+from acd.store.schema import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -18,7 +18,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

@@ -16,7 +16,8 @@ from aiohttp_sse import sse_response
 from sqlalchemy import select
 
 from acd.core.live import AgentLive
-from acd.store.tables import calls, outcomes
+from acd.store.schema.outcomes import outcomes
+from acd.store.schema.records import calls
 from acd.web.app import PAGES, Pages, error_page, render, visitor
 from acd.web.calls import Forbidden, NotFound, call_view, credited_calls, cut_off_customers
 from acd.web.signin import roles
