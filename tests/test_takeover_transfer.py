@@ -26,8 +26,9 @@ from acd.settings import Settings
 from acd.store.codec import is_stored
 from acd.store.history import known_call_ids
 from acd.store.migrate import prepare_database
-from acd.store.tables import Call as CallRow
-from acd.store.tables import CustomerCallRow, table_of
+from acd.store.schema.base import table_of
+from acd.store.schema.records import Call as CallRow
+from acd.store.schema.records import CustomerCallRow
 from acd.store.upsert import RowUpserter
 from tests.core_events import Call, Feed, member
 from tests.test_core_adoption import transferred
