@@ -6,8 +6,9 @@ core is fresh and knows nothing of the transfer; it adopts the caller, under the
 Written through the real store on SQLite, as the daemon's two leaders would write it, and compared
 with the same call stored by one leader that saw it through: the call stays one row with the old
 leader's record of the transfer, and one customer call, whether the new leader's queue_log
-reading can tell the gap or not. With queue_log read every column is as one leader stores it;
-without it, not yet (the xfail below says what differs).
+reading can tell the gap or not: every column as one leader stores it. With queue_log read, its
+merge makes the adopted entry the complete record again; without it, the adopted entry stays
+partial and the stored complete rows stand (only the customer call's ``final`` is taken from it).
 """
 
 from __future__ import annotations
@@ -147,17 +148,7 @@ async def test_a_new_leader_does_not_store_a_transferred_call_twice(tmp_path: Pa
     assert {k: got_calls[0][k] for k in facts} == {k: want_calls[0][k] for k in facts}
 
 
-@pytest.mark.parametrize(
-    "queue_log",
-    [
-        "read",
-        pytest.param("unreadable", marks=pytest.mark.xfail(strict=True, reason=(
-            "not fixed: without queue_log's merge the new leader's adopted partial entry becomes "
-            "the customer call (the transfer's target as its agent, its times from the snapshot) "
-            "and its unknown wait replaces the row's leg_wait; not adopting an entry the old "
-            "leader recorded instead leaves the customer call never final"))),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("queue_log", ["read", "unreadable"])
 async def test_a_new_leader_leaves_the_transferred_call_as_it_was(tmp_path: Path, queue_log: str) -> None:
     """Every column of the call's row and of its customer call, as one leader that saw the call
     through would store them."""

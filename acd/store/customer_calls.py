@@ -6,9 +6,11 @@ other calls; and once it is final with outcomes, its outcome summary and its cha
 settled. The other rows of a batch are facts merged by their keys and nothing more.
 
 The rows are upserted by (server_id, linkedid) with the stage's columns; a final row is never
-stepped back by an older version, and a purged row never gets personal data back. The links are set
-in both directions so the order of writes does not matter: the earlier calls of the same caller key
-whose next contact this call is get ``next_contact_at``/``next_contact_call``; once it is final,
+stepped back by an older version, a purged row never gets personal data back, and a partial
+version whose every entry is stored complete (a takeover's new leader adopting, unconfirmed, a
+caller the old leader recorded) keeps the stored row's facts and legs: it adds only that the call
+is final. The links are set in both directions so the order of writes does not matter: the
+earlier calls of the same caller key whose next contact this call is get ``next_contact_at``/``next_contact_call``; once it is final,
 its own next contact is looked up; a callback makes the cut-off it calls back ``repeat_exempt``
 when the rep did not cause that cut-off (acd/core/definitions.py). These links cross servers (a
 caller's next contact, or callback, may come through another server sharing the database): each
@@ -17,14 +19,16 @@ server's Asterisk ``systemname`` keeps the ids apart.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from dataclasses import fields, replace
 from typing import Any
 
 from sqlalchemy import bindparam, case, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS
-from acd.core.effects import CustomerCall, LegFacts
+from acd.core.effects import CustomerCall, CustomerCallUpdated, LegFacts
 from acd.store.dialect import chunks, upsert_insert
 from acd.store.marks import note
 from acd.store.rows import customer_call_row, leg_row
@@ -41,20 +45,27 @@ _STORE_OWN = {  # customer_calls columns the store sets itself, never the stage'
     "disposition", "resolved", "notes_state", "outcome_at", "purged_at",
 }  # fmt: skip
 _CUSTOMER_OWN = [c.name for c in table_of(CustomerCallRow).columns if c.name not in _STORE_OWN]
+# The stage's facts a stored complete row keeps over a partial version (not its liveness).
+_STAGE_FIELDS = [
+    f.name for f in fields(CustomerCall) if f.name in _CUSTOMER_OWN and f.name not in {"live", "final"}
+]
 
 
 async def upsert_customer_calls(
     conn: AsyncConnection,
     server_id: str,
     credit: CreditRules,
-    rows: list[CustomerCall],
+    updates: list[CustomerCallUpdated],
     legs: list[LegFacts],
     *,
     linking: bool = True,
 ) -> None:
-    """``rows`` and their entries' ``legs`` in the caller's transaction; ``linking=False`` leaves
-    next contacts and exemptions to one bulk pass afterwards (``acd db backfill``)."""
+    """``updates`` (one per customer call) and their entries' ``legs`` in the caller's transaction;
+    ``linking=False`` leaves next contacts and exemptions to one bulk pass afterwards (``acd db
+    backfill``)."""
     sid = server_id
+    rows, stood = await _complete_stands(conn, sid, updates)
+    legs = [leg for leg in legs if (leg.uniqueid, leg.entry) not in stood]
     table = table_of(CustomerCallRow)
     stmt = upsert_insert(conn, table)
     set_: dict[str, Any] = {name: stmt.excluded[name] for name in _CUSTOMER_OWN}
@@ -93,6 +104,54 @@ async def upsert_customer_calls(
             await refresh_outcome_summary(conn, sid, noted)
             for chain_id in sorted({row.chain_id for row in rows if row.linkedid in noted}):
                 await settle_chain_credit(conn, sid, chain_id, credit)
+
+
+async def _complete_stands(
+    conn: AsyncConnection, sid: str, updates: list[CustomerCallUpdated]
+) -> tuple[list[CustomerCall], set[tuple[str, int]]]:
+    """The rows to write, and the entries whose ``leg_*`` columns stay as stored.
+
+    A partial customer call whose every leg is an entry already stored complete (a new leader
+    adopted, under the same key, a caller the old one had recorded in full, and nothing confirmed
+    the adoption) knows nothing the stored row does not: its unknowns are unknown, not
+    corrections. The stored complete row stands, with its legs; only whether the call is still
+    live, and that it is final, are taken from it (the same rule as for call rows: a complete row
+    is never replaced by a partial one)."""
+    candidates = {u.call.linkedid: u for u in updates if u.call.partial and u.legs}
+    if not candidates:
+        return [u.call for u in updates], set()
+    calls, table = table_of(Call), table_of(CustomerCallRow)
+    keys = {(leg.uniqueid, leg.entry) for u in candidates.values() for leg in u.legs}
+    complete: set[tuple[str, int]] = set()
+    for uids in chunks(sorted({uid for uid, _ in keys})):
+        found = await conn.execute(
+            select(calls.c.uniqueid, calls.c.entry).where(
+                calls.c.server_id == sid, calls.c.uniqueid.in_(uids), ~calls.c.partial
+            )
+        )
+        complete.update((uid, entry) for uid, entry in found)
+    candidates = {
+        k: u for k, u in candidates.items() if all((leg.uniqueid, leg.entry) in complete for leg in u.legs)
+    }
+    stored: dict[str, Any] = {}
+    for ids in chunks(sorted(candidates)):
+        found = await conn.execute(
+            select(table).where(table.c.server_id == sid, table.c.linkedid.in_(ids), ~table.c.partial)
+        )
+        stored.update((row.linkedid, row) for row in found)
+    rows: list[CustomerCall] = []
+    stood: set[tuple[str, int]] = set()
+    for u in updates:
+        was = stored.get(u.call.linkedid)
+        if was is None or u.call.linkedid not in candidates:
+            rows.append(u.call)
+            continue
+        facts = {name: getattr(was, name) for name in _STAGE_FIELDS}
+        reasons = facts["cut_off_reasons"]
+        facts["cut_off_reasons"] = tuple(json.loads(reasons)) if reasons else ()
+        rows.append(replace(u.call, **facts, final=u.call.final or bool(was.final)))
+        stood.update((leg.uniqueid, leg.entry) for leg in u.legs)
+    return rows, stood
 
 
 async def link_contacts(conn: AsyncConnection, server_id: str, rows: list[CustomerCall]) -> None:

@@ -9,7 +9,8 @@ is, replaced with it, never added to a row that was not.
 
 Customer calls (``CustomerCallUpdated``) go through acd/store/customer_calls.py in the same
 transaction: their rows, their entries' ``leg_*`` columns, the links to the caller's other calls,
-and the outcome summary and credit of a final one.
+and the outcome summary and credit of a final one (a partial customer call, like a partial call
+row, never replaces the facts of a complete one).
 
 Fencing (several nodes of one server, acd/ha): call records, sessions, gaps and outcomes are facts,
 merged by their keys, so a late write from a node that no longer leads is harmless. Routing
@@ -182,8 +183,8 @@ class RowUpserter:
         if call_rows:
             await self._routing_for_calls(conn, sorted({row["uniqueid"] for row in call_rows}))
         if customers:
-            rows = [u.call for u in customers.values()]
-            await upsert_customer_calls(conn, sid, self.credit, rows, list(legs.values()), linking=linking)
+            updates = list(customers.values())
+            await upsert_customer_calls(conn, sid, self.credit, updates, list(legs.values()), linking=linking)
         for outcome in reported:
             await self._outcome(conn, outcome)
         if written and conn.dialect.name == "postgresql":
