@@ -10,9 +10,10 @@ stepped back by an older version, a purged row never gets personal data back, an
 version whose every entry is stored complete (a takeover's new leader adopting, unconfirmed, a
 caller the old leader recorded) keeps the stored row's facts and legs: it adds only that the call
 is final. The links are set in both directions so the order of writes does not matter: the
-earlier calls of the same caller key whose next contact this call is get ``next_contact_at``/``next_contact_call``; once it is final,
-its own next contact is looked up; a callback makes the cut-off it calls back ``repeat_exempt``
-when the rep did not cause that cut-off (acd/core/definitions.py). These links cross servers (a
+earlier calls of the same caller key whose next contact this call is get
+``next_contact_at``/``next_contact_call``; once it is final, its own next contact is looked up; a
+callback makes the cut-off it calls back ``repeat_exempt`` when the rep did not cause that
+cut-off (acd/core/definitions.py). These links cross servers (a
 caller's next contact, or callback, may come through another server sharing the database): each
 server's Asterisk ``systemname`` keeps the ids apart.
 """
