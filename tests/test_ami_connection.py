@@ -499,7 +499,7 @@ async def test_a_ping_unanswered_past_the_action_timeout_while_events_come_is_lo
             await clock.advance(0.25)
         await until(lambda: client.stats.action_timeouts == 1)
         assert not rec.notices(Disconnected) and client.stats.ping_timeouts == 0
-        (late,) = [r for r in logs.at("warning") if r["event"] == "ami.ping_late"]
+        (late,) = [r for r in logs.at("warning") if r["event"] == "ami_ping_late"]
         assert late["waited"] == 1.0
         assert pings(fake) == 1
         await event_read(fake, rec, 5)

@@ -88,7 +88,7 @@ async def ping_watchdog(
                 return
             # Bytes kept coming: a backlog, not a death.
             log.warning(
-                "ami.ping_late",
+                "ami_ping_late",
                 waited=patience,
                 note="Asterisk kept sending but has not answered the Ping: acd reads it this far behind",
             )
