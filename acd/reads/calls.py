@@ -12,7 +12,6 @@ Notes are included only when the reader may see them (``show_notes``; :func:`may
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.core.definitions import is_personal_queue
 from acd.store.outcomes import locate_call, sale_json
+from acd.store.rows import reasons_from_text
 from acd.store.schema.outcomes import outcomes, sales
 from acd.store.schema.outcomes import sale_credits as credits
 from acd.store.schema.records import calls, customer_calls, decisions, offers
@@ -43,7 +43,7 @@ _CHUNK = 500
 
 
 def reasons_of(text: str | None) -> list[str]:
-    return list(json.loads(text)) if text else []
+    return list(reasons_from_text(text))
 
 
 def _entry(row: Row[Any], entry_offers: Iterable[Row[Any]]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ a next contact at the window's edge, so their numbers do not change.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS, is_personal_queue
 from acd.core.effects import AffinityDecided, CallFinished, CallRecord, Effect
 from acd.store.history import named_past_calls
 from acd.store.marks import note, note_span
+from acd.store.rows import reasons_from_text
 from acd.store.schema.records import calls, customer_calls, decisions, sessions
 from acd.store.upsert import RowUpserter
 
@@ -51,7 +51,6 @@ async def unfilled_count(conn: AsyncConnection, server_id: str | None = None) ->
 
 def _record(r: Row[Any]) -> CallRecord:
     m = r._mapping
-    reasons = tuple(json.loads(m["cut_off_reasons"])) if m["cut_off_reasons"] else ()
     return CallRecord(
         id=m["call_id"],
         uniqueid=m["uniqueid"],
@@ -75,7 +74,7 @@ def _record(r: Row[Any]) -> CallRecord:
         caller_cause=m["caller_cause"],
         agent_cause=m["agent_cause"],
         cut_off=bool(m["cut_off"]),
-        cut_off_reasons=reasons,
+        cut_off_reasons=reasons_from_text(m["cut_off_reasons"]),
         # Older acd flagged cut-offs as short releases too; a cut-off never is one.
         agent_released_short=bool(m["agent_released_short"]) and not bool(m["cut_off"]),
         transfer_target=m["transfer_target"],

@@ -20,7 +20,6 @@ server's Asterisk ``systemname`` keeps the ids apart.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import fields, replace
 from typing import Any
@@ -32,7 +31,7 @@ from acd.core.definitions import EXEMPT_ENDED_BY, WINDOWS
 from acd.core.effects import CustomerCall, CustomerCallUpdated, LegFacts
 from acd.store.dialect import chunks, upsert_insert
 from acd.store.marks import note
-from acd.store.rows import customer_call_row, leg_row
+from acd.store.rows import customer_call_row, leg_row, reasons_from_text
 from acd.store.sales import CreditRules, refresh_outcome_summary, settle_chain_credit
 from acd.store.schema.base import table_of
 from acd.store.schema.outcomes import Outcome
@@ -148,8 +147,7 @@ async def _complete_stands(
             rows.append(u.call)
             continue
         facts = {name: getattr(was, name) for name in _STAGE_FIELDS}
-        reasons = facts["cut_off_reasons"]
-        facts["cut_off_reasons"] = tuple(json.loads(reasons)) if reasons else ()
+        facts["cut_off_reasons"] = reasons_from_text(facts["cut_off_reasons"])
         rows.append(replace(u.call, **facts, final=u.call.final or bool(was.final)))
         stood.update((leg.uniqueid, leg.entry) for leg in u.legs)
     return rows, stood

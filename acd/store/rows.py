@@ -16,8 +16,20 @@ __all__ = [
     "gap_row",
     "leg_row",
     "offer_rows",
+    "reasons_from_text",
+    "reasons_text",
     "session_row",
 ]
+
+
+def reasons_text(reasons: tuple[str, ...]) -> str | None:
+    """A cut-off's reasons as the ``cut_off_reasons`` column holds them (JSON, NULL for none)."""
+    return json.dumps(list(reasons)) if reasons else None
+
+
+def reasons_from_text(text: str | None) -> tuple[str, ...]:
+    """The column read back: the one decoder for everything that reads it."""
+    return tuple(json.loads(text)) if text else ()
 
 
 def call_row(record: CallRecord, server_id: str) -> dict[str, Any]:
@@ -48,7 +60,7 @@ def call_row(record: CallRecord, server_id: str) -> dict[str, Any]:
         "caller_cause": record.caller_cause,
         "agent_cause": record.agent_cause,
         "cut_off": record.cut_off,
-        "cut_off_reasons": json.dumps(list(record.cut_off_reasons)) if record.cut_off_reasons else None,
+        "cut_off_reasons": reasons_text(record.cut_off_reasons),
         "agent_released_short": record.agent_released_short,
         "transfer_target": record.transfer_target,
         "callback_of": record.callback_of,
@@ -161,7 +173,7 @@ def customer_call_row(call: CustomerCall, server_id: str) -> dict[str, Any]:
         "ended_by": call.ended_by,
         "cause": call.cause,
         "cut_off": call.cut_off,
-        "cut_off_reasons": json.dumps(list(call.cut_off_reasons)) if call.cut_off_reasons else None,
+        "cut_off_reasons": reasons_text(call.cut_off_reasons),
         "agent_released_short": call.agent_released_short,
         "partial": call.partial,
         "legs": call.legs,
